@@ -1,0 +1,63 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { EBSClient } from '@aws-sdk/client-ebs';
+import { S3Client } from '@aws-sdk/client-s3';
+
+/** Where and as whom to call AWS. Leave endpoint/credentials unset on AWS; the local cloud sets both. */
+export interface AwsConnection {
+  readonly region?: string | undefined;
+  readonly endpoint?: string | undefined;
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+}
+
+export interface EbsClientOptions extends AwsConnection {
+  /** Sockets kept open; AWS suggests ~100 parallel connections for ~500 MB/s. @default 128 */
+  readonly maxSockets?: number;
+  /** A call that takes longer fails (and is retried by the streamer). @default 30000 */
+  readonly requestTimeoutMs?: number;
+}
+
+function requestHandler(maxSockets: number, requestTimeoutMs: number) {
+  return {
+    connectionTimeout: 5_000,
+    requestTimeout: requestTimeoutMs,
+    // Without this the SDK only logs a warning when requestTimeout passes.
+    throwOnRequestTimeout: true,
+    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
+  };
+}
+
+/**
+ * An EBS client for the block engine: SDK retries off (the streamer paces and retries, so it sees every throttle),
+ * keep-alive sockets, and a request timeout that really throws.
+ */
+export function createEbsClient(options: EbsClientOptions = {}): EBSClient {
+  return new EBSClient({
+    region: options.region,
+    endpoint: options.endpoint,
+    credentials: options.credentials,
+    maxAttempts: 1,
+    requestHandler: requestHandler(options.maxSockets ?? 128, options.requestTimeoutMs ?? 30_000),
+  });
+}
+
+export interface S3ClientOptions extends AwsConnection {
+  /** Path-style addressing; needed by S3-compatible stores such as the local cloud. @default true when endpoint is set */
+  readonly forcePathStyle?: boolean;
+}
+
+/** An S3 client for staging; SDK retries stay on (standard mode) because staging calls are few and large. */
+export function createS3Client(options: S3ClientOptions = {}): S3Client {
+  return new S3Client({
+    region: options.region,
+    endpoint: options.endpoint,
+    credentials: options.credentials,
+    forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+    // S3-compatible stores (the local cloud, many on-prem appliances) do not all speak the SDK's newer
+    // aws-chunked trailing checksums; homebound carries its own SHA-256 for every segment anyway.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: requestHandler(64, 120_000),
+  });
+}

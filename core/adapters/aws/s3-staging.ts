@@ -1,0 +1,146 @@
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  NotFound,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { StagedObjectMissingError, StagingBucketNotFoundError } from '../../errors.js';
+import type { StagedObjectInfo, Staging } from '../../ports.js';
+
+export interface S3StagingOptions {
+  readonly bucket: string;
+  /** Key prefix under which this staging lives, e.g. `runs/run-123/`. @default '' */
+  readonly prefix?: string;
+  /** SSE-KMS key for staged objects. @default SSE-S3 (AES256) unless `serverSideEncryption` is false */
+  readonly kmsKeyId?: string | undefined;
+  /** Ask for server-side encryption on every put. Some S3-compatible stores reject the header. @default true */
+  readonly serverSideEncryption?: boolean;
+}
+
+/** Staging on S3 (or any S3-compatible store). Keys passed in are relative to the prefix. */
+export class S3Staging implements Staging {
+  readonly description: string;
+  private readonly prefix: string;
+
+  constructor(
+    private readonly client: S3Client,
+    private readonly options: S3StagingOptions,
+  ) {
+    this.prefix = options.prefix ?? '';
+    this.description = `s3://${options.bucket}/${this.prefix}`.replace(/\/$/, '');
+  }
+
+  async assertReady(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+    } catch (error) {
+      throw new StagingBucketNotFoundError(this.options.bucket, { cause: error });
+    }
+  }
+
+  async put(key: string, body: Uint8Array, metadata?: Record<string, string>): Promise<void> {
+    const encryption =
+      this.options.serverSideEncryption === false
+        ? {}
+        : this.options.kmsKeyId
+          ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: this.options.kmsKeyId }
+          : { ServerSideEncryption: 'AES256' as const };
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.options.bucket,
+          Key: this.prefix + key,
+          Body: body,
+          Metadata: metadata,
+          ...encryption,
+        }),
+      );
+    } catch (error) {
+      throw this.mapBucketError(error);
+    }
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      const response = await this.client.send(
+        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.prefix + key }),
+      );
+      if (!response.Body) throw new StagedObjectMissingError(this.describe(key));
+      const bytes = await response.Body.transformToByteArray();
+      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (error) {
+      if (error instanceof NoSuchKey || nameOf(error) === 'NoSuchKey')
+        throw new StagedObjectMissingError(this.describe(key), { cause: error });
+      throw this.mapBucketError(error);
+    }
+  }
+
+  async head(key: string): Promise<StagedObjectInfo | undefined> {
+    try {
+      const response = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: this.prefix + key }),
+      );
+      return { key, size: response.ContentLength ?? 0, metadata: response.Metadata ?? {} };
+    } catch (error) {
+      if (error instanceof NotFound || nameOf(error) === 'NotFound' || statusOf(error) === 404) {
+        if (nameOf(error) === 'NoSuchBucket') throw this.mapBucketError(error);
+        return undefined;
+      }
+      throw this.mapBucketError(error);
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.options.bucket,
+            Prefix: this.prefix + prefix,
+            ContinuationToken: token,
+          }),
+        );
+        for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key.slice(this.prefix.length));
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      throw this.mapBucketError(error);
+    }
+    return keys.sort();
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    const keys = await this.list(prefix);
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((key) => ({ Key: this.prefix + key }));
+      await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.options.bucket, Delete: { Objects: batch, Quiet: true } }),
+      );
+    }
+    return keys.length;
+  }
+
+  private describe(key: string): string {
+    return `s3://${this.options.bucket}/${this.prefix}${key}`;
+  }
+
+  private mapBucketError(error: unknown): Error {
+    if (nameOf(error) === 'NoSuchBucket') return new StagingBucketNotFoundError(this.options.bucket, { cause: error });
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+function nameOf(error: unknown): string | undefined {
+  return error instanceof Error ? error.name : undefined;
+}
+
+function statusOf(error: unknown): number {
+  return (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode ?? 0;
+}

@@ -1,0 +1,325 @@
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BLOCK_SIZE, bytesOnDisk, sha256, sha256Hex } from '../blocks.js';
+import {
+  CorruptSegmentError,
+  InvalidInputError,
+  PassOutOfOrderError,
+  StagedObjectMissingError,
+  TargetTooSmallError,
+} from '../errors.js';
+import type { BlockTarget, Staging } from '../ports.js';
+import { JournalFile } from './journal.js';
+import { ACK_KEY, MANIFEST_KEY, passPrefix } from './layout.js';
+import {
+  ACK_FORMAT,
+  manifestDigest,
+  type PassAck,
+  PassManifest,
+  parseStagedJson,
+  type SegmentRecord,
+} from './manifest.js';
+import { decodeSegment, SegmentFormatError } from './segment.js';
+
+export interface ApplierOptions {
+  readonly staging: Staging;
+  readonly volumeKey: string;
+  readonly target: BlockTarget;
+  /** Holds the journal and the spool of verified segments; must survive the process. */
+  readonly stateDir: string;
+  /** Segments downloaded at once. @default 4 */
+  readonly fetchConcurrency?: number;
+  /** Caps write throughput to spare a shared array. @default unlimited */
+  readonly maxWriteMiBps?: number;
+  readonly onProgress?: (progress: ApplyProgress) => void;
+}
+
+export interface ApplyProgress {
+  readonly passNumber: number;
+  readonly phase: 'fetch' | 'apply';
+  readonly segmentsDone: number;
+  readonly segments: number;
+}
+
+export interface ApplyReport {
+  readonly passNumber: number;
+  readonly snapshotId: string;
+  /** False when the journal showed the pass already applied (the ack is re-sent). */
+  readonly applied: boolean;
+  readonly resumed: boolean;
+  readonly blocksWritten: number;
+  readonly bytesFetched: number;
+  readonly seconds: number;
+}
+
+/**
+ * Applies staged passes to one target disk, in order and whole:
+ *   1. fetch — download every segment of the pass, check each against the manifest digest and each block against
+ *      its SHA-256, and keep it in a local spool. A corrupt or missing segment stops the pass before the target is
+ *      touched, so the target stays at the previous pass, a consistent point.
+ *   2. apply — blank the target first for a full pass, then write the spooled blocks with positional writes,
+ *      re-checking each segment's digest; after each segment fdatasync and advance the journal.
+ *   3. commit — fdatasync, journal the pass as applied, then write ack.json to staging.
+ * A process killed at any instant resumes from the journal: re-writing a segment is idempotent, and no pass
+ * after it starts until it is committed.
+ */
+export class Applier {
+  private constructor(
+    private readonly options: ApplierOptions,
+    private readonly journal: JournalFile,
+  ) {}
+
+  /** @throws PassOutOfOrderError when stateDir belongs to another volume or target. */
+  static async open(options: ApplierOptions): Promise<Applier> {
+    const journal = await JournalFile.open(options.stateDir, options.volumeKey, options.target.path);
+    return new Applier(options, journal);
+  }
+
+  get lastAppliedPass(): number {
+    return this.journal.current.lastAppliedPass;
+  }
+
+  get snapshotId(): string | null {
+    return this.journal.current.snapshotId;
+  }
+
+  /** Reads and checks the manifest of a pass; undefined when it is not sealed yet. */
+  async readManifest(passNumber: number): Promise<PassManifest | undefined> {
+    const key = passPrefix(this.options.volumeKey, passNumber) + MANIFEST_KEY;
+    if (!(await this.options.staging.head(key))) return undefined;
+    const manifest = parseStagedJson(PassManifest, await this.options.staging.get(key), key);
+    if (manifestDigest(manifest) !== manifest.digest) throw new CorruptSegmentError(key, 'manifest digest mismatch');
+    if (manifest.volumeKey !== this.options.volumeKey || manifest.passNumber !== passNumber) {
+      throw new CorruptSegmentError(key, `manifest names volume ${manifest.volumeKey} pass ${manifest.passNumber}`);
+    }
+    return manifest;
+  }
+
+  /** Applies every sealed pass after the last applied one, in order. Returns what it applied. */
+  async applyAvailable(): Promise<ApplyReport[]> {
+    const reports: ApplyReport[] = [];
+    for (;;) {
+      const next = this.journal.current.lastAppliedPass + 1;
+      if (!(await this.readManifest(next))) return reports;
+      reports.push(await this.applyPass(next));
+    }
+  }
+
+  /**
+   * Applies one pass. Already applied: re-sends its ack and reports applied=false.
+   * @throws StagedObjectMissingError (not sealed), PassOutOfOrderError, TargetTooSmallError, CorruptSegmentError.
+   */
+  async applyPass(passNumber: number): Promise<ApplyReport> {
+    const started = performance.now();
+    const { staging, target, volumeKey } = this.options;
+    if (!(Number.isInteger(passNumber) && passNumber >= 1)) {
+      throw new InvalidInputError(`pass number must be a positive integer, got ${passNumber}`);
+    }
+    const manifest = await this.readManifest(passNumber);
+    if (!manifest) {
+      throw new StagedObjectMissingError(`${staging.description}/${passPrefix(volumeKey, passNumber)}${MANIFEST_KEY}`);
+    }
+    const state = this.journal.current;
+    if (passNumber <= state.lastAppliedPass) {
+      await this.acknowledge(manifest, 0);
+      return {
+        passNumber,
+        snapshotId: manifest.snapshotId,
+        applied: false,
+        resumed: false,
+        blocksWritten: 0,
+        bytesFetched: 0,
+        seconds: 0,
+      };
+    }
+    this.checkOrder(manifest);
+    if (target.sizeBytes < manifest.volumeSizeBytes) {
+      throw new TargetTooSmallError(target.path, target.sizeBytes, manifest.volumeSizeBytes);
+    }
+
+    const resumed = state.inProgress?.passNumber === passNumber && state.inProgress.manifestDigest === manifest.digest;
+    if (!resumed) {
+      await this.journal.save({
+        ...state,
+        inProgress: { passNumber, manifestDigest: manifest.digest, phase: 'fetch', blanked: false, nextSegment: 0 },
+      });
+    }
+    const spool = join(this.options.stateDir, 'spool', `pass-${String(passNumber).padStart(6, '0')}`);
+    let bytesFetched = 0;
+    if (this.journal.current.inProgress?.phase === 'fetch') {
+      bytesFetched = await this.fetchAll(manifest, spool);
+      const progress = this.inProgress();
+      await this.journal.save({ ...this.journal.current, inProgress: { ...progress, phase: 'apply' } });
+    }
+    const blocksWritten = await this.applySpooled(manifest, spool);
+    await target.sync();
+    await this.journal.save({
+      ...this.journal.current,
+      lastAppliedPass: passNumber,
+      snapshotId: manifest.snapshotId,
+      inProgress: null,
+    });
+    await rm(spool, { recursive: true, force: true });
+    await this.acknowledge(manifest, blocksWritten);
+    return {
+      passNumber,
+      snapshotId: manifest.snapshotId,
+      applied: true,
+      resumed,
+      blocksWritten,
+      bytesFetched,
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  private inProgress() {
+    const progress = this.journal.current.inProgress;
+    if (!progress) throw new Error('journal has no pass in progress');
+    return progress;
+  }
+
+  private checkOrder(manifest: PassManifest): void {
+    const state = this.journal.current;
+    const expected = state.lastAppliedPass + 1;
+    if (manifest.passNumber !== expected) {
+      throw new PassOutOfOrderError(
+        `pass ${manifest.passNumber} of ${manifest.volumeKey} cannot be applied: the target is at pass ${state.lastAppliedPass}, so pass ${expected} comes next`,
+      );
+    }
+    if (state.inProgress && state.inProgress.passNumber !== manifest.passNumber) {
+      throw new PassOutOfOrderError(`pass ${state.inProgress.passNumber} is half applied; finish it first`);
+    }
+    if (manifest.kind === 'incremental' && manifest.baseSnapshotId !== state.snapshotId) {
+      throw new PassOutOfOrderError(
+        `incremental pass ${manifest.passNumber} starts from ${manifest.baseSnapshotId}, but the target holds ${state.snapshotId ?? 'nothing yet (a full pass comes first)'}`,
+      );
+    }
+  }
+
+  /** Downloads and verifies every segment into the spool; skips those a killed run already spooled. */
+  private async fetchAll(manifest: PassManifest, spool: string): Promise<number> {
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    const prefix = passPrefix(manifest.volumeKey, manifest.passNumber);
+    const queue = manifest.segments.map((segment, index) => ({ segment, index }));
+    let fetched = 0;
+    let done = 0;
+    const worker = async () => {
+      for (let item = queue.shift(); item; item = queue.shift()) {
+        const file = spoolFile(spool, item.index);
+        const existing = await readFile(file).catch(() => undefined);
+        if (!existing || sha256Hex(existing) !== item.segment.sha256) {
+          const key = prefix + item.segment.key;
+          const body = await this.options.staging.get(key);
+          verifySegment(body, item.segment, key);
+          await writeFile(`${file}.tmp`, body, { mode: 0o600 });
+          await rename(`${file}.tmp`, file);
+          fetched += body.length;
+        }
+        done += 1;
+        this.options.onProgress?.({
+          passNumber: manifest.passNumber,
+          phase: 'fetch',
+          segmentsDone: done,
+          segments: manifest.segments.length,
+        });
+      }
+    };
+    const concurrency = Math.max(1, this.options.fetchConcurrency ?? 4);
+    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length || 1) }, worker));
+    return fetched;
+  }
+
+  private async applySpooled(manifest: PassManifest, spool: string): Promise<number> {
+    const { target } = this.options;
+    if (manifest.kind === 'full' && !this.inProgress().blanked) {
+      await target.blank(manifest.volumeSizeBytes);
+      await target.sync();
+      await this.journal.save({ ...this.journal.current, inProgress: { ...this.inProgress(), blanked: true } });
+    }
+    const throttle = writeThrottle(this.options.maxWriteMiBps);
+    let blocksWritten = 0;
+    for (let index = this.inProgress().nextSegment; index < manifest.segments.length; index++) {
+      const record = manifest.segments[index] as SegmentRecord;
+      const file = spoolFile(spool, index);
+      const body = await readFile(file);
+      // The spool file must still be the object that was verified at fetch: its digest covers every entry and byte.
+      if (sha256Hex(body) !== record.sha256)
+        throw new CorruptSegmentError(file, 'spooled segment changed since it was verified');
+      for (const block of decodeSegment(body, { checkTrailer: false })) {
+        const length = bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes);
+        await target.write(block.data.subarray(0, length), block.blockIndex * BLOCK_SIZE);
+        blocksWritten += 1;
+        await throttle(length);
+      }
+      await target.sync();
+      await this.journal.save({
+        ...this.journal.current,
+        inProgress: { ...this.inProgress(), nextSegment: index + 1 },
+      });
+      this.options.onProgress?.({
+        passNumber: manifest.passNumber,
+        phase: 'apply',
+        segmentsDone: index + 1,
+        segments: manifest.segments.length,
+      });
+    }
+    return blocksWritten;
+  }
+
+  private async acknowledge(manifest: PassManifest, blocksWritten: number): Promise<void> {
+    const ack: PassAck = {
+      format: ACK_FORMAT,
+      volumeKey: manifest.volumeKey,
+      passNumber: manifest.passNumber,
+      snapshotId: manifest.snapshotId,
+      manifestDigest: manifest.digest,
+      target: this.options.target.path,
+      blocksWritten,
+      appliedAt: new Date().toISOString(),
+    };
+    await this.options.staging.put(
+      passPrefix(manifest.volumeKey, manifest.passNumber) + ACK_KEY,
+      Buffer.from(JSON.stringify(ack)),
+    );
+  }
+}
+
+/**
+ * Checks a staged segment against its manifest record and every block against its SHA-256.
+ * @throws CorruptSegmentError naming the object.
+ */
+export function verifySegment(body: Buffer, record: SegmentRecord, key: string): void {
+  if (body.length !== record.bytes)
+    throw new CorruptSegmentError(key, `${body.length} bytes, manifest says ${record.bytes}`);
+  if (sha256Hex(body) !== record.sha256) throw new CorruptSegmentError(key, 'SHA-256 does not match the manifest');
+  let blocks: ReturnType<typeof decodeSegment>;
+  try {
+    blocks = decodeSegment(body, { checkTrailer: false });
+  } catch (error) {
+    if (error instanceof SegmentFormatError) throw new CorruptSegmentError(key, error.message, { cause: error });
+    throw error;
+  }
+  if (blocks.length !== record.entries)
+    throw new CorruptSegmentError(key, `${blocks.length} entries, manifest says ${record.entries}`);
+  for (const block of blocks) {
+    if (!sha256(block.data).equals(block.sha256)) {
+      throw new CorruptSegmentError(key, `block ${block.blockIndex} does not match its SHA-256`);
+    }
+  }
+}
+
+function spoolFile(spool: string, index: number): string {
+  return join(spool, `${String(index).padStart(6, '0')}.hbseg`);
+}
+
+/** Sleeps as needed to keep the average write rate under `maxMiBps`. */
+function writeThrottle(maxMiBps: number | undefined): (bytes: number) => Promise<void> {
+  if (!maxMiBps) return async () => undefined;
+  const started = performance.now();
+  let total = 0;
+  return async (bytes) => {
+    total += bytes;
+    const due = (total / (maxMiBps * 1024 * 1024)) * 1000 - (performance.now() - started);
+    if (due > 1) await new Promise((resolve) => setTimeout(resolve, due));
+  };
+}

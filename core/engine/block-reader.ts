@@ -1,0 +1,89 @@
+import { BLOCK_SIZE, sha256, zeroBlock } from '../blocks.js';
+import { BlockChecksumMismatchError, HomeboundError, RequestRejectedError } from '../errors.js';
+import type { BlockRef, BlockSource } from '../ports.js';
+import type { RateGovernor } from './rate-governor.js';
+
+export interface RetryPolicy {
+  /** Attempts for errors AWS says to retry (5xx, "Failed to read block data", checksum mismatch). @default 8 */
+  readonly maxAttempts?: number;
+  /** Throttled answers tolerated for one block before giving up. @default 100 */
+  readonly maxThrottles?: number;
+  /** First backoff; doubles per attempt with full jitter. @default 100 */
+  readonly baseDelayMs?: number;
+  /** @default 5000 */
+  readonly maxDelayMs?: number;
+}
+
+/** Counters a pass reports; shared by every reader of the pass. */
+export interface ReadCounters {
+  blocksRead: number;
+  bytesRead: number;
+  throttled: number;
+  retried: number;
+  checksumMismatches: number;
+}
+
+export function newReadCounters(): ReadCounters {
+  return { blocksRead: 0, bytesRead: 0, throttled: 0, retried: 0, checksumMismatches: 0 };
+}
+
+export interface VerifiedBlock {
+  readonly blockIndex: number;
+  readonly data: Buffer;
+  readonly sha256: Buffer;
+}
+
+/**
+ * Reads one block through the governor and returns it only once its bytes hash to the checksum the service sent.
+ * A ref without a token (the newer snapshot lacks the block) reads as zeros, as EBS defines.
+ * @throws the last error once retries are exhausted, or at once for errors that retrying cannot fix.
+ */
+export async function readVerifiedBlock(
+  source: BlockSource,
+  governor: RateGovernor,
+  snapshotId: string,
+  ref: BlockRef,
+  counters: ReadCounters,
+  policy: RetryPolicy = {},
+): Promise<VerifiedBlock> {
+  if (ref.token === undefined) return { blockIndex: ref.index, data: zeroBlock(), sha256: sha256(zeroBlock()) };
+  const maxAttempts = policy.maxAttempts ?? 8;
+  const maxThrottles = policy.maxThrottles ?? 100;
+  let attempts = 0;
+  let throttles = 0;
+  for (;;) {
+    const permit = await governor.acquire();
+    try {
+      const block = await source.getSnapshotBlock(snapshotId, ref.index, ref.token);
+      permit.release('ok');
+      counters.bytesRead += block.data.length;
+      if (block.dataLength !== BLOCK_SIZE || block.data.length !== BLOCK_SIZE) {
+        throw new RequestRejectedError(`block ${ref.index} of ${snapshotId} arrived with ${block.data.length} bytes`);
+      }
+      const digest = sha256(block.data);
+      if (digest.toString('base64') !== block.checksum) {
+        counters.checksumMismatches += 1;
+        throw new BlockChecksumMismatchError(snapshotId, ref.index);
+      }
+      counters.blocksRead += 1;
+      return { blockIndex: ref.index, data: block.data, sha256: digest };
+    } catch (error) {
+      const throttled = error instanceof HomeboundError && error.throttled;
+      permit.release(throttled ? 'throttled' : 'error');
+      if (!(error instanceof HomeboundError) || !error.retryable) throw error;
+      if (throttled) {
+        counters.throttled += 1;
+        if (++throttles > maxThrottles) throw error;
+        continue;
+      }
+      if (++attempts >= maxAttempts) throw error;
+      counters.retried += 1;
+      await backoff(attempts, policy);
+    }
+  }
+}
+
+function backoff(attempt: number, policy: RetryPolicy): Promise<void> {
+  const cap = Math.min(policy.maxDelayMs ?? 5000, (policy.baseDelayMs ?? 100) * 2 ** (attempt - 1));
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { CorruptSegmentError } from '../errors.js';
+
+/** Formats carried in every staged JSON document, so a reader refuses what it does not understand. */
+export const PLAN_FORMAT = 'homebound.plan/v1';
+export const MANIFEST_FORMAT = 'homebound.manifest/v1';
+export const ACK_FORMAT = 'homebound.ack/v1';
+
+export const PassKind = z.enum(['full', 'incremental']);
+export type PassKind = z.infer<typeof PassKind>;
+
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const ShardSummary = z.object({
+  shardId: z.number().int().nonnegative(),
+  firstIndex: z.number().int().nonnegative(),
+  lastIndex: z.number().int().nonnegative(),
+  blocks: z.number().int().nonnegative(),
+});
+export type ShardSummary = z.infer<typeof ShardSummary>;
+
+/** plan.json: what a pass must carry, split into shards. Written by the planner. */
+export const PassPlan = z.object({
+  format: z.literal(PLAN_FORMAT),
+  volumeKey: z.string(),
+  passNumber: z.number().int().positive(),
+  kind: PassKind,
+  snapshotId: z.string(),
+  baseSnapshotId: z.string().optional(),
+  volumeSizeBytes: z.number().int().positive(),
+  blocksListed: z.number().int().nonnegative(),
+  segmentBlocks: z.number().int().positive(),
+  shards: z.array(ShardSummary),
+  listCalls: z.number().int().nonnegative(),
+  createdAt: z.string(),
+});
+export type PassPlan = z.infer<typeof PassPlan>;
+
+/** plan/shard-NNNN.json: the block refs of one shard, in ascending index order. */
+export const ShardPlan = z.object({
+  shardId: z.number().int().nonnegative(),
+  blocks: z.array(z.tuple([z.number().int().nonnegative(), z.string().nullable()])),
+});
+export type ShardPlan = z.infer<typeof ShardPlan>;
+
+export const SegmentRecord = z.object({
+  key: z.string(),
+  sha256: sha256Hex,
+  bytes: z.number().int().positive(),
+  entries: z.number().int().nonnegative(),
+  dataBlocks: z.number().int().nonnegative(),
+  firstIndex: z.number().int().nonnegative(),
+  lastIndex: z.number().int().nonnegative(),
+});
+export type SegmentRecord = z.infer<typeof SegmentRecord>;
+
+/** shards/NNNN.json: the segments of one fully staged shard. */
+export const ShardRecord = z.object({
+  shardId: z.number().int().nonnegative(),
+  segments: z.array(SegmentRecord),
+});
+export type ShardRecord = z.infer<typeof ShardRecord>;
+
+/** manifest.json: the commit record of a pass. Its presence means every listed segment was staged. */
+export const PassManifest = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  volumeKey: z.string(),
+  passNumber: z.number().int().positive(),
+  kind: PassKind,
+  snapshotId: z.string(),
+  baseSnapshotId: z.string().optional(),
+  volumeSizeBytes: z.number().int().positive(),
+  blocksListed: z.number().int().nonnegative(),
+  /** Blocks the pass carries (data + zero entries). */
+  blocksCarried: z.number().int().nonnegative(),
+  zeroBlocks: z.number().int().nonnegative(),
+  /** Listed blocks a full pass left out because they read as zeros (the applier blanks the target first). */
+  zeroBlocksSkipped: z.number().int().nonnegative(),
+  segments: z.array(SegmentRecord),
+  createdAt: z.string(),
+  /** SHA-256 (hex) of the canonical JSON of every other field. */
+  digest: sha256Hex,
+});
+export type PassManifest = z.infer<typeof PassManifest>;
+
+export const PassAck = z.object({
+  format: z.literal(ACK_FORMAT),
+  volumeKey: z.string(),
+  passNumber: z.number().int().positive(),
+  snapshotId: z.string(),
+  manifestDigest: sha256Hex,
+  target: z.string(),
+  blocksWritten: z.number().int().nonnegative(),
+  appliedAt: z.string(),
+});
+export type PassAck = z.infer<typeof PassAck>;
+
+/** Digest of a manifest's content without its `digest` field; keys sorted so it does not depend on field order. */
+export function manifestDigest(manifest: Omit<PassManifest, 'digest'>): string {
+  return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([key, v]) => key !== 'digest' && v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Parses a staged JSON document against its schema.
+ * @throws CorruptSegmentError naming the object when it is not JSON or does not match.
+ */
+export function parseStagedJson<T>(schema: z.ZodType<T>, body: Buffer, key: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new CorruptSegmentError(key, 'not valid JSON');
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success)
+    throw new CorruptSegmentError(key, `does not match its schema: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}

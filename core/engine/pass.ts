@@ -1,0 +1,163 @@
+import { InvalidInputError, StagedObjectMissingError } from '../errors.js';
+import type { BlockSource, Staging } from '../ports.js';
+import { newReadCounters, type ReadCounters, type RetryPolicy } from './block-reader.js';
+import { MANIFEST_KEY, PLAN_KEY, passPrefix, shardRecordKey } from './layout.js';
+import {
+  MANIFEST_FORMAT,
+  manifestDigest,
+  type PassManifest,
+  PassPlan,
+  parseStagedJson,
+  type SegmentRecord,
+  ShardRecord,
+} from './manifest.js';
+import { type PlanPassRequest, planPass } from './planner.js';
+import { type GovernorStats, RateGovernor, type RateGovernorOptions } from './rate-governor.js';
+import { type ShardResult, streamShard } from './streamer.js';
+
+/** Reads plan.json of a pass. */
+export async function loadPlan(staging: Staging, volumeKey: string, passNumber: number): Promise<PassPlan> {
+  const key = passPrefix(volumeKey, passNumber) + PLAN_KEY;
+  return parseStagedJson(PassPlan, await staging.get(key), key);
+}
+
+/**
+ * Seals a pass: gathers every shard's segment records and writes manifest.json, the object whose presence tells
+ * the applier the pass is complete and whole. Idempotent.
+ * @throws StagedObjectMissingError when a shard has not finished streaming.
+ */
+export async function finalizePass(staging: Staging, plan: PassPlan): Promise<PassManifest> {
+  const prefix = passPrefix(plan.volumeKey, plan.passNumber);
+  const segments: SegmentRecord[] = [];
+  for (const shard of plan.shards) {
+    const key = prefix + shardRecordKey(shard.shardId);
+    const record = parseStagedJson(ShardRecord, await staging.get(key), key);
+    segments.push(...record.segments);
+  }
+  const carried = segments.reduce((sum, s) => sum + s.entries, 0);
+  const dataBlocks = segments.reduce((sum, s) => sum + s.dataBlocks, 0);
+  const body: Omit<PassManifest, 'digest'> = {
+    format: MANIFEST_FORMAT,
+    volumeKey: plan.volumeKey,
+    passNumber: plan.passNumber,
+    kind: plan.kind,
+    snapshotId: plan.snapshotId,
+    ...(plan.baseSnapshotId ? { baseSnapshotId: plan.baseSnapshotId } : {}),
+    volumeSizeBytes: plan.volumeSizeBytes,
+    blocksListed: plan.blocksListed,
+    blocksCarried: carried,
+    zeroBlocks: carried - dataBlocks,
+    zeroBlocksSkipped: plan.blocksListed - carried,
+    segments,
+    createdAt: new Date().toISOString(),
+  };
+  const manifest: PassManifest = { ...body, digest: manifestDigest(body) };
+  await staging.put(prefix + MANIFEST_KEY, Buffer.from(JSON.stringify(manifest)));
+  return manifest;
+}
+
+export interface RunPassOptions {
+  readonly source: BlockSource;
+  readonly staging: Staging;
+  readonly governor?: RateGovernorOptions;
+  readonly retry?: RetryPolicy;
+  /** Shards streamed at once by this process; all share one governor. @default 2 */
+  readonly shardConcurrency?: number;
+  readonly readAheadBlocks?: number;
+  readonly onProgress?: (progress: PassProgress) => void;
+}
+
+export interface PassProgress {
+  readonly blocksListed: number;
+  readonly blocksDone: number;
+  readonly bytesStaged: number;
+}
+
+export interface PassReport {
+  readonly manifest: PassManifest;
+  readonly counters: ReadCounters;
+  /** Every byte this pass put into staging: segments, plan, shard records and manifest. */
+  readonly bytesStaged: number;
+  readonly seconds: number;
+  readonly listCalls: number;
+  readonly blockCalls: number;
+  readonly governor: GovernorStats;
+}
+
+/**
+ * Plans, streams and seals one pass in this process — what the CLI and the bench run. On AWS the state machine
+ * runs the same three steps as separate tasks (plan, a Map over shards, finalize).
+ */
+export async function runPass(request: PlanPassRequest, options: RunPassOptions): Promise<PassReport> {
+  const started = performance.now();
+  const staging = new CountingStaging(options.staging);
+  await staging.assertReady();
+  const plan = await planPass(options.source, staging, request);
+  const governor = new RateGovernor(options.governor);
+  const counters = newReadCounters();
+  const concurrency = options.shardConcurrency ?? 2;
+  if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new InvalidInputError('shardConcurrency must be ≥ 1');
+
+  let segmentBytes = 0;
+  const queue = [...plan.shards];
+  const worker = async () => {
+    for (let shard = queue.shift(); shard; shard = queue.shift()) {
+      const result: ShardResult = await streamShard(plan, shard.shardId, {
+        source: options.source,
+        staging,
+        governor,
+        counters,
+        ...(options.retry ? { retry: options.retry } : {}),
+        ...(options.readAheadBlocks ? { readAheadBlocks: options.readAheadBlocks } : {}),
+        onSegment: (segment) => {
+          segmentBytes += segment.bytes;
+          options.onProgress?.({
+            blocksListed: plan.blocksListed,
+            blocksDone: counters.blocksRead,
+            bytesStaged: segmentBytes,
+          });
+        },
+      });
+      if (!result.done) throw new StagedObjectMissingError(`shard ${shard.shardId} did not finish`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, plan.shards.length)) }, worker));
+  const manifest = await finalizePass(staging, plan);
+  return {
+    manifest,
+    counters,
+    bytesStaged: staging.bytesPut,
+    seconds: (performance.now() - started) / 1000,
+    listCalls: plan.listCalls,
+    blockCalls: governor.stats.requests,
+    governor: governor.stats,
+  };
+}
+
+/** Staging that tallies the bytes put through it, so reports count metadata as well as segments. */
+class CountingStaging implements Staging {
+  bytesPut = 0;
+  readonly description: string;
+  constructor(private readonly inner: Staging) {
+    this.description = inner.description;
+  }
+  assertReady() {
+    return this.inner.assertReady();
+  }
+  put(key: string, body: Uint8Array, metadata?: Record<string, string>) {
+    this.bytesPut += body.length;
+    return this.inner.put(key, body, metadata);
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  head(key: string) {
+    return this.inner.head(key);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+  deletePrefix(prefix: string) {
+    return this.inner.deletePrefix(prefix);
+  }
+}

@@ -1,0 +1,140 @@
+import { BLOCK_SIZE, blockCountFor } from '../blocks.js';
+import { InvalidInputError, RequestRejectedError } from '../errors.js';
+import type { BlockPage, BlockSource, Staging } from '../ports.js';
+import { PLAN_KEY, passPrefix, shardPlanKey } from './layout.js';
+import { PassKind, PassPlan, PLAN_FORMAT, type ShardPlan, type ShardSummary } from './manifest.js';
+
+export interface PlanPassRequest {
+  readonly volumeKey: string;
+  readonly passNumber: number;
+  readonly kind: PassKind;
+  /** The snapshot this pass brings the target to. */
+  readonly snapshotId: string;
+  /** For an incremental pass: the snapshot the previous pass brought the target to. */
+  readonly baseSnapshotId?: string | undefined;
+  /** Exact source size in bytes when known (a local volume); @default the size the service reports (whole GiB). */
+  readonly volumeSizeBytes?: number | undefined;
+  /** Block refs per shard, the unit streamed in parallel and resumed. @default 1024 (512 MiB) */
+  readonly shardBlocks?: number;
+  /** Blocks per delta segment. @default 32 (16 MiB) */
+  readonly segmentBlocks?: number;
+  /** MaxResults per List call (100–10,000). @default 10000 */
+  readonly pageSize?: number;
+}
+
+/**
+ * Plans a pass: lists every block of the snapshot (full) or every block changed since the base snapshot
+ * (incremental), paging until NextToken is absent — pages may be short or empty — and writes the block refs to
+ * staging as shards plus plan.json. The payload that returns is small; the block lists live in staging.
+ * @throws InvalidInputError for a bad request; the block source's errors (SnapshotNotFoundError,
+ *   UnrelatedSnapshotsError, …) as they come.
+ */
+export async function planPass(source: BlockSource, staging: Staging, request: PlanPassRequest): Promise<PassPlan> {
+  const shardBlocks = request.shardBlocks ?? 1024;
+  const segmentBlocks = request.segmentBlocks ?? 32;
+  const pageSize = request.pageSize ?? 10_000;
+  validate(request, shardBlocks, segmentBlocks, pageSize);
+  const prefix = passPrefix(request.volumeKey, request.passNumber);
+
+  const shards: ShardSummary[] = [];
+  let pending: [number, string | null][] = [];
+  let volumeSizeBytes = request.volumeSizeBytes;
+  let lastIndex = -1;
+  let listCalls = 0;
+  let blocksListed = 0;
+  let nextToken: string | undefined;
+
+  const flushShard = async () => {
+    if (pending.length === 0) return;
+    const shardId = shards.length;
+    const first = pending[0]?.[0] ?? 0;
+    const last = pending[pending.length - 1]?.[0] ?? 0;
+    const shardPlan: ShardPlan = { shardId, blocks: pending };
+    await staging.put(prefix + shardPlanKey(shardId), Buffer.from(JSON.stringify(shardPlan)));
+    shards.push({ shardId, firstIndex: first, lastIndex: last, blocks: pending.length });
+    pending = [];
+  };
+
+  do {
+    const page: BlockPage =
+      request.kind === 'full'
+        ? await source.listSnapshotBlocks(request.snapshotId, { maxResults: pageSize, nextToken })
+        : await source.listChangedBlocks(request.baseSnapshotId ?? '', request.snapshotId, {
+            maxResults: pageSize,
+            nextToken,
+          });
+    listCalls += 1;
+    if (volumeSizeBytes === undefined) volumeSizeBytes = page.volumeSizeBytes;
+    if (volumeSizeBytes > page.volumeSizeBytes) {
+      throw new InvalidInputError(
+        `volume size ${volumeSizeBytes} bytes exceeds the ${page.volumeSizeBytes} bytes snapshot ${request.snapshotId} holds`,
+      );
+    }
+    if (page.blockSize !== BLOCK_SIZE) {
+      throw new RequestRejectedError(
+        `snapshot ${request.snapshotId} reports block size ${page.blockSize}, not 512 KiB`,
+      );
+    }
+    const blockLimit = blockCountFor(volumeSizeBytes);
+    for (const block of page.blocks) {
+      if (block.index <= lastIndex || block.index >= blockLimit) {
+        throw new RequestRejectedError(
+          `listing of ${request.snapshotId} returned block ${block.index} out of order or beyond the volume`,
+        );
+      }
+      lastIndex = block.index;
+      pending.push([block.index, block.token ?? null]);
+      blocksListed += 1;
+      if (pending.length >= shardBlocks) await flushShard();
+    }
+    nextToken = page.nextToken ?? undefined;
+  } while (nextToken);
+  await flushShard();
+
+  const plan: PassPlan = PassPlan.parse({
+    format: PLAN_FORMAT,
+    volumeKey: request.volumeKey,
+    passNumber: request.passNumber,
+    kind: request.kind,
+    snapshotId: request.snapshotId,
+    baseSnapshotId: request.baseSnapshotId,
+    volumeSizeBytes,
+    blocksListed,
+    segmentBlocks,
+    shards,
+    listCalls,
+    createdAt: new Date().toISOString(),
+  });
+  await staging.put(prefix + PLAN_KEY, Buffer.from(JSON.stringify(plan)));
+  return plan;
+}
+
+function validate(request: PlanPassRequest, shardBlocks: number, segmentBlocks: number, pageSize: number): void {
+  if (!PassKind.safeParse(request.kind).success) throw new InvalidInputError(`unknown pass kind "${request.kind}"`);
+  if (request.kind === 'incremental' && !request.baseSnapshotId) {
+    throw new InvalidInputError("an incremental pass needs baseSnapshotId (the previous pass's snapshot)");
+  }
+  if (request.kind === 'full' && request.baseSnapshotId) {
+    throw new InvalidInputError('a full pass takes no baseSnapshotId');
+  }
+  if (!Number.isInteger(request.passNumber) || request.passNumber < 1) {
+    throw new InvalidInputError(`passNumber must be a positive integer, got ${request.passNumber}`);
+  }
+  if (
+    request.volumeSizeBytes !== undefined &&
+    !(Number.isInteger(request.volumeSizeBytes) && request.volumeSizeBytes > 0)
+  ) {
+    throw new InvalidInputError(`volumeSizeBytes must be a positive integer, got ${request.volumeSizeBytes}`);
+  }
+  if (!(Number.isInteger(pageSize) && pageSize >= 100 && pageSize <= 10_000)) {
+    throw new InvalidInputError(`pageSize must be 100–10,000 (the EBS MaxResults range), got ${pageSize}`);
+  }
+  if (!(Number.isInteger(segmentBlocks) && segmentBlocks >= 1 && segmentBlocks <= 256)) {
+    throw new InvalidInputError(`segmentBlocks must be 1–256, got ${segmentBlocks}`);
+  }
+  if (!(Number.isInteger(shardBlocks) && shardBlocks >= segmentBlocks)) {
+    throw new InvalidInputError(
+      `shardBlocks must be a whole number ≥ segmentBlocks (${segmentBlocks}), got ${shardBlocks}`,
+    );
+  }
+}

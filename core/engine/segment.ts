@@ -1,0 +1,131 @@
+import { BLOCK_SIZE, isAllZero, sha256 } from '../blocks.js';
+
+/**
+ * Delta segment format v1 (docs/delta-format.md is the specification; keep the two in step).
+ *
+ *   header   32 bytes  magic "HBSEG1\0\0" | version u16 | flags u16 | blockSize u32 | entryCount u32 |
+ *                      dataBlockCount u32 | reserved (8 bytes, zero)
+ *   entries  entryCount × 48 bytes: blockIndex u64 | kind u8 (0 data, 1 zero) | reserved 7 bytes |
+ *                      sha256 (32 bytes) of the full 512 KiB block
+ *   data     dataBlockCount × 512 KiB, the payloads of the `data` entries in entry order
+ *   trailer  32 bytes  SHA-256 of everything before it
+ *
+ * All integers big-endian. Entries are in ascending block index order. A zero entry carries no payload: the applier
+ * writes zeros (a block that became zero in an incremental pass).
+ */
+export const SEGMENT_MAGIC = Buffer.from('HBSEG1\0\0', 'latin1');
+export const SEGMENT_VERSION = 1;
+const HEADER_BYTES = 32;
+const ENTRY_BYTES = 48;
+const TRAILER_BYTES = 32;
+
+export type SegmentEntryKind = 'data' | 'zero';
+
+export interface SegmentEntry {
+  readonly blockIndex: number;
+  readonly kind: SegmentEntryKind;
+  /** SHA-256 of the whole 512 KiB block (for `zero`, of 512 KiB of zeros). */
+  readonly sha256: Buffer;
+}
+
+export interface SegmentBlock extends SegmentEntry {
+  /** The 512 KiB payload; for `zero` entries a shared zero block. */
+  readonly data: Buffer;
+}
+
+/** Thrown by the parser; callers wrap it with the object's key. */
+export class SegmentFormatError extends Error {
+  override readonly name = 'SegmentFormatError';
+}
+
+/** Bytes a segment holding these entries occupies. */
+export function segmentSize(entryCount: number, dataBlockCount: number): number {
+  return HEADER_BYTES + entryCount * ENTRY_BYTES + dataBlockCount * BLOCK_SIZE + TRAILER_BYTES;
+}
+
+/**
+ * Serialises verified blocks into one segment. `blocks` must be in ascending index order, each data block exactly
+ * 512 KiB. Zero blocks become payload-free `zero` entries.
+ */
+export function encodeSegment(blocks: readonly { blockIndex: number; data: Buffer; sha256: Buffer }[]): Buffer {
+  const dataBlocks = blocks.filter((block) => !isAllZero(block.data));
+  const out = Buffer.allocUnsafe(segmentSize(blocks.length, dataBlocks.length));
+  SEGMENT_MAGIC.copy(out, 0);
+  out.writeUInt16BE(SEGMENT_VERSION, 8);
+  out.writeUInt16BE(0, 10);
+  out.writeUInt32BE(BLOCK_SIZE, 12);
+  out.writeUInt32BE(blocks.length, 16);
+  out.writeUInt32BE(dataBlocks.length, 20);
+  out.fill(0, 24, HEADER_BYTES);
+
+  let previous = -1;
+  let dataOffset = HEADER_BYTES + blocks.length * ENTRY_BYTES;
+  blocks.forEach((block, i) => {
+    if (block.blockIndex <= previous) throw new SegmentFormatError('blocks must be in ascending index order');
+    if (block.data.length !== BLOCK_SIZE) throw new SegmentFormatError(`block ${block.blockIndex} is not 512 KiB`);
+    previous = block.blockIndex;
+    const at = HEADER_BYTES + i * ENTRY_BYTES;
+    const zero = isAllZero(block.data);
+    out.writeBigUInt64BE(BigInt(block.blockIndex), at);
+    out.writeUInt8(zero ? 1 : 0, at + 8);
+    out.fill(0, at + 9, at + 16);
+    block.sha256.copy(out, at + 16);
+    if (!zero) {
+      block.data.copy(out, dataOffset);
+      dataOffset += BLOCK_SIZE;
+    }
+  });
+  sha256(out.subarray(0, out.length - TRAILER_BYTES)).copy(out, out.length - TRAILER_BYTES);
+  return out;
+}
+
+/**
+ * Parses a segment and checks its structure and (unless told otherwise) its trailer digest. Block payloads are views into `segment`
+ * (no copies). Per-block checksums are NOT checked here: the applier checks each block just before writing it.
+ * @throws SegmentFormatError on a bad magic, version, size or trailer digest.
+ */
+export function decodeSegment(segment: Buffer, options: { checkTrailer?: boolean } = {}): SegmentBlock[] {
+  if (segment.length < HEADER_BYTES + TRAILER_BYTES) throw new SegmentFormatError('too short to be a segment');
+  if (!segment.subarray(0, 8).equals(SEGMENT_MAGIC)) throw new SegmentFormatError('bad magic');
+  const version = segment.readUInt16BE(8);
+  if (version !== SEGMENT_VERSION) throw new SegmentFormatError(`unsupported segment version ${version}`);
+  if (segment.readUInt32BE(12) !== BLOCK_SIZE) throw new SegmentFormatError('unsupported block size');
+  const entryCount = segment.readUInt32BE(16);
+  const dataBlockCount = segment.readUInt32BE(20);
+  if (segment.length !== segmentSize(entryCount, dataBlockCount))
+    throw new SegmentFormatError('length does not match header');
+  const trailer = segment.subarray(segment.length - TRAILER_BYTES);
+  // Callers that already matched the whole object against its manifest digest skip this second hash.
+  if (options.checkTrailer !== false && !sha256(segment.subarray(0, segment.length - TRAILER_BYTES)).equals(trailer)) {
+    throw new SegmentFormatError('trailer digest mismatch');
+  }
+
+  const zero = Buffer.alloc(BLOCK_SIZE);
+  const blocks: SegmentBlock[] = [];
+  let dataOffset = HEADER_BYTES + entryCount * ENTRY_BYTES;
+  let previous = -1;
+  for (let i = 0; i < entryCount; i++) {
+    const at = HEADER_BYTES + i * ENTRY_BYTES;
+    const blockIndex = Number(segment.readBigUInt64BE(at));
+    const kindByte = segment.readUInt8(at + 8);
+    if (blockIndex <= previous) throw new SegmentFormatError('entries out of order');
+    if (kindByte > 1) throw new SegmentFormatError(`unknown entry kind ${kindByte}`);
+    previous = blockIndex;
+    const entrySha = segment.subarray(at + 16, at + 48);
+    if (kindByte === 1) {
+      blocks.push({ blockIndex, kind: 'zero', sha256: entrySha, data: zero });
+    } else {
+      if (dataOffset + BLOCK_SIZE > segment.length - TRAILER_BYTES)
+        throw new SegmentFormatError('data overruns segment');
+      blocks.push({
+        blockIndex,
+        kind: 'data',
+        sha256: entrySha,
+        data: segment.subarray(dataOffset, dataOffset + BLOCK_SIZE),
+      });
+      dataOffset += BLOCK_SIZE;
+    }
+  }
+  if (dataOffset !== segment.length - TRAILER_BYTES) throw new SegmentFormatError('data count does not match header');
+  return blocks;
+}

@@ -1,0 +1,163 @@
+import { isAllZero, sha256Hex } from '../blocks.js';
+import { InvalidInputError } from '../errors.js';
+import type { BlockRef, BlockSource, Staging } from '../ports.js';
+import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBlock } from './block-reader.js';
+import { passPrefix, segmentKey, shardPlanKey, shardRecordKey, shardSegmentsPrefix } from './layout.js';
+import { type PassPlan, parseStagedJson, type SegmentRecord, ShardPlan, type ShardRecord } from './manifest.js';
+import type { RateGovernor } from './rate-governor.js';
+import { encodeSegment, segmentSize } from './segment.js';
+import { Semaphore } from './semaphore.js';
+
+export interface StreamShardOptions {
+  readonly source: BlockSource;
+  readonly staging: Staging;
+  readonly governor: RateGovernor;
+  readonly counters: ReadCounters;
+  readonly retry?: RetryPolicy;
+  /** Blocks read ahead of the oldest segment not yet staged; bounds memory at ~readAheadBlocks × 512 KiB. @default 128 */
+  readonly readAheadBlocks?: number;
+  /** Stop starting new segments after this instant (epoch ms) and return a cursor. */
+  readonly deadline?: number;
+  /** Called after each staged segment. */
+  readonly onSegment?: (record: SegmentRecord) => void;
+}
+
+export interface ShardResult {
+  readonly shardId: number;
+  /** True when every segment of the shard is staged; otherwise call again to continue. */
+  readonly done: boolean;
+  readonly segments: SegmentRecord[];
+  readonly bytesStaged: number;
+}
+
+/** Object metadata that lets a resumed streamer account for segments an earlier invocation staged. */
+const META_SHA = 'sha256';
+const META_ENTRIES = 'entries';
+const META_DATA = 'data-blocks';
+const META_FIRST = 'first-index';
+const META_LAST = 'last-index';
+
+/**
+ * Streams one shard of a planned pass: reads its blocks with bounded, governed concurrency, verifies every block,
+ * and stages them as delta segments. Segment k of a shard always covers the same refs, so a call that finds
+ * segments already staged (an earlier invocation ran out of time) skips them: the shard resumes from its cursor.
+ * Zero blocks are left out of a full pass (the applier blanks the target first) and carried as zero entries in an
+ * incremental pass (the block became zero).
+ */
+export async function streamShard(plan: PassPlan, shardId: number, options: StreamShardOptions): Promise<ShardResult> {
+  const { staging } = options;
+  const prefix = passPrefix(plan.volumeKey, plan.passNumber);
+  const shardKey = prefix + shardPlanKey(shardId);
+  const shard = parseStagedJson(ShardPlan, await staging.get(shardKey), shardKey);
+  const refs: BlockRef[] = shard.blocks.map(([index, token]) => ({ index, token: token ?? undefined }));
+  const readAhead = Math.max(options.readAheadBlocks ?? 128, plan.segmentBlocks * 2);
+  if (plan.segmentBlocks < 1) throw new InvalidInputError('segmentBlocks must be positive');
+
+  const segmentCount = Math.ceil(refs.length / plan.segmentBlocks);
+  const staged = await stagedSegments(staging, prefix, shardId);
+  const records: SegmentRecord[] = [];
+  const window = new Semaphore(readAhead);
+  let bytesStaged = 0;
+  let cursor = 0;
+  let abort: unknown;
+
+  // Start reads for every segment still to stage; the FIFO window keeps them flowing in index order and bounds
+  // how far reading runs ahead of staging.
+  const reads = new Map<number, Promise<VerifiedBlock[]>>();
+  const startReads = (sequence: number) => {
+    const slice = refs.slice(sequence * plan.segmentBlocks, (sequence + 1) * plan.segmentBlocks);
+    const blocks = slice.map(async (ref) => {
+      await window.acquire();
+      if (abort) throw abort;
+      return readVerifiedBlock(options.source, options.governor, plan.snapshotId, ref, options.counters, options.retry);
+    });
+    const all = Promise.all(blocks);
+    all.catch((error) => {
+      abort ??= error;
+    });
+    reads.set(sequence, all);
+  };
+
+  try {
+    for (; cursor < segmentCount; cursor++) {
+      const existing = staged.get(segmentKey(shardId, cursor));
+      if (existing) {
+        records.push(existing);
+        continue;
+      }
+      if (options.deadline !== undefined && Date.now() > options.deadline) break;
+      // Keep a few segments' reads in flight beyond the one being staged.
+      for (
+        let ahead = cursor;
+        ahead < segmentCount && ahead <= cursor + Math.ceil(readAhead / plan.segmentBlocks);
+        ahead++
+      ) {
+        if (!reads.has(ahead) && !staged.has(segmentKey(shardId, ahead))) startReads(ahead);
+      }
+      const pending = reads.get(cursor);
+      if (!pending) continue;
+      const blocks = await pending;
+      reads.delete(cursor);
+      const carried = plan.kind === 'full' ? blocks.filter((block) => !isAllZero(block.data)) : blocks;
+      const body = encodeSegment(carried);
+      window.release(blocks.length);
+      const record = recordFor(shardId, cursor, body, carried);
+      await staging.put(prefix + record.key, body, {
+        [META_SHA]: record.sha256,
+        [META_ENTRIES]: String(record.entries),
+        [META_DATA]: String(record.dataBlocks),
+        [META_FIRST]: String(record.firstIndex),
+        [META_LAST]: String(record.lastIndex),
+      });
+      bytesStaged += body.length;
+      records.push(record);
+      options.onSegment?.(record);
+    }
+  } finally {
+    abort ??= new Error('streaming stopped');
+    for (const pending of reads.values()) pending.catch(() => undefined);
+  }
+  const done = cursor >= segmentCount;
+  if (done) {
+    const record: ShardRecord = { shardId, segments: records };
+    await staging.put(prefix + shardRecordKey(shardId), Buffer.from(JSON.stringify(record)));
+  }
+  return { shardId, done, segments: records, bytesStaged };
+}
+
+function recordFor(shardId: number, sequence: number, body: Buffer, blocks: readonly VerifiedBlock[]): SegmentRecord {
+  const dataBlocks = blocks.filter((block) => !isAllZero(block.data)).length;
+  const expected = segmentSize(blocks.length, dataBlocks);
+  if (expected !== body.length) throw new Error(`segment size ${body.length} != ${expected}`);
+  return {
+    key: segmentKey(shardId, sequence),
+    sha256: sha256Hex(body),
+    bytes: body.length,
+    entries: blocks.length,
+    dataBlocks,
+    firstIndex: blocks[0]?.blockIndex ?? 0,
+    lastIndex: blocks[blocks.length - 1]?.blockIndex ?? 0,
+  };
+}
+
+/** Segments of this shard that an earlier invocation already staged, rebuilt from their object metadata. */
+async function stagedSegments(staging: Staging, prefix: string, shardId: number): Promise<Map<string, SegmentRecord>> {
+  const found = new Map<string, SegmentRecord>();
+  for (const fullKey of await staging.list(prefix + shardSegmentsPrefix(shardId))) {
+    const info = await staging.head(fullKey);
+    const meta = info?.metadata ?? {};
+    const key = fullKey.slice(prefix.length);
+    const sha = meta[META_SHA];
+    if (!info || !sha) continue;
+    found.set(key, {
+      key,
+      sha256: sha,
+      bytes: info.size,
+      entries: Number(meta[META_ENTRIES]),
+      dataBlocks: Number(meta[META_DATA]),
+      firstIndex: Number(meta[META_FIRST]),
+      lastIndex: Number(meta[META_LAST]),
+    });
+  }
+  return found;
+}

@@ -1,0 +1,143 @@
+/**
+ * Named errors of the engine. Adapters translate their SDK's errors into these, so the engine, the CLI, the Lambda
+ * handlers (Step Functions error names) and the approval API (HTTP statuses) map from one vocabulary.
+ * `retryable` tells the streamer whether trying again can help; `throttled` that the caller must slow down.
+ */
+export class HomeboundError extends Error {
+  readonly retryable: boolean = false;
+  readonly throttled: boolean = false;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A snapshot id that the block source does not know. */
+export class SnapshotNotFoundError extends HomeboundError {
+  constructor(
+    readonly snapshotId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`snapshot ${snapshotId} does not exist (or is not readable by this account)`, options);
+  }
+}
+
+/** The snapshot exists but is not `completed`, so the EBS direct APIs cannot read it yet. */
+export class SnapshotNotReadyError extends HomeboundError {
+  constructor(
+    readonly snapshotId: string,
+    status: string,
+    options?: ErrorOptions,
+  ) {
+    super(`snapshot ${snapshotId} is ${status}, not completed; only completed snapshots can be read`, options);
+  }
+}
+
+/** ListChangedBlocks between snapshots that do not share lineage. */
+export class UnrelatedSnapshotsError extends HomeboundError {
+  constructor(
+    readonly firstSnapshotId: string,
+    readonly secondSnapshotId: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `snapshots ${firstSnapshotId} and ${secondSnapshotId} are unrelated (no shared lineage); an incremental pass needs the previous pass's snapshot of the same volume`,
+      options,
+    );
+  }
+}
+
+/** The service asked us to slow down. */
+export class ThrottledError extends HomeboundError {
+  override readonly retryable = true;
+  override readonly throttled = true;
+}
+
+/** A failure AWS documents as worth retrying (5xx, "Failed to read block data", a dropped connection). */
+export class TransientError extends HomeboundError {
+  override readonly retryable = true;
+}
+
+/** A block whose bytes do not hash to the checksum the service sent with them. */
+export class BlockChecksumMismatchError extends HomeboundError {
+  override readonly retryable = true;
+  constructor(
+    readonly snapshotId: string,
+    readonly blockIndex: number,
+    options?: ErrorOptions,
+  ) {
+    super(`block ${blockIndex} of ${snapshotId} does not match its SHA-256 checksum`, options);
+  }
+}
+
+/** Any other request the service refused; the message names what. Not retried. */
+export class RequestRejectedError extends HomeboundError {}
+
+/** The staging bucket is missing or unreachable. */
+export class StagingBucketNotFoundError extends HomeboundError {
+  constructor(
+    readonly bucket: string,
+    options?: ErrorOptions,
+  ) {
+    super(`staging bucket ${bucket} does not exist or is not accessible`, options);
+  }
+}
+
+/** A staged object the pass needs is absent. */
+export class StagedObjectMissingError extends HomeboundError {
+  constructor(
+    readonly key: string,
+    options?: ErrorOptions,
+  ) {
+    super(`staged object ${key} is missing`, options);
+  }
+}
+
+/** A staged segment or manifest failed verification: it must never be applied. */
+export class CorruptSegmentError extends HomeboundError {
+  constructor(
+    readonly key: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`staged object ${key} is corrupt: ${reason}; it was not applied`, options);
+  }
+}
+
+/** The target cannot hold the source. */
+export class TargetTooSmallError extends HomeboundError {
+  constructor(
+    readonly target: string,
+    readonly targetBytes: number,
+    readonly sourceBytes: number,
+  ) {
+    super(`target ${target} holds ${targetBytes} bytes but the source volume is ${sourceBytes} bytes`);
+  }
+}
+
+/** The target path cannot be opened for positional writes. */
+export class TargetUnavailableError extends HomeboundError {
+  constructor(
+    readonly target: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`target ${target} cannot be opened: ${reason}`, options);
+  }
+}
+
+/** A pass that does not follow the last pass applied to this target (wrong order, wrong volume, wrong lineage). */
+export class PassOutOfOrderError extends HomeboundError {}
+
+/** A local volume (image file) that does not exist. */
+export class VolumeNotFoundError extends HomeboundError {
+  constructor(
+    readonly volume: string,
+    options?: ErrorOptions,
+  ) {
+    super(`volume ${volume} does not exist`, options);
+  }
+}
+
+/** Bad input from an operator or a caller; the message names the field. */
+export class InvalidInputError extends HomeboundError {}

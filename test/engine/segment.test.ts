@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { BLOCK_SIZE, sha256 } from '../../core/blocks.js';
+import { decodeSegment, encodeSegment, SegmentFormatError, segmentSize } from '../../core/engine/segment.js';
+
+function block(blockIndex: number, data: Buffer) {
+  return { blockIndex, data, sha256: sha256(data) };
+}
+
+describe('delta segment format v1', () => {
+  it('round-trips data and zero blocks, and a zero block costs no payload', () => {
+    const a = randomBytes(BLOCK_SIZE);
+    const b = randomBytes(BLOCK_SIZE);
+    const encoded = encodeSegment([block(3, a), block(7, Buffer.alloc(BLOCK_SIZE)), block(9, b)]);
+
+    expect(encoded.length).toBe(segmentSize(3, 2));
+    const decoded = decodeSegment(encoded);
+    expect(decoded.map((entry) => [entry.blockIndex, entry.kind])).toEqual([
+      [3, 'data'],
+      [7, 'zero'],
+      [9, 'data'],
+    ]);
+    expect(decoded[0]?.data.equals(a)).toBe(true);
+    expect(decoded[1]?.data.equals(Buffer.alloc(BLOCK_SIZE))).toBe(true);
+    expect(decoded[2]?.data.equals(b)).toBe(true);
+    expect(decoded[2]?.sha256.equals(sha256(b))).toBe(true);
+  });
+
+  it('detects a flipped byte anywhere through the trailer digest', () => {
+    const encoded = encodeSegment([block(0, randomBytes(BLOCK_SIZE))]);
+    encoded[1000] = (encoded[1000] ?? 0) ^ 0xff;
+    expect(() => decodeSegment(encoded)).toThrow(SegmentFormatError);
+  });
+
+  it('rejects a truncated segment and a foreign file', () => {
+    const encoded = encodeSegment([block(0, randomBytes(BLOCK_SIZE))]);
+    expect(() => decodeSegment(encoded.subarray(0, encoded.length - 1))).toThrow(/length|digest/);
+    expect(() => decodeSegment(Buffer.alloc(200, 'PK'))).toThrow(/magic/);
+  });
+
+  it('refuses blocks out of order so a reader can rely on ascending indexes', () => {
+    expect(() => encodeSegment([block(5, randomBytes(BLOCK_SIZE)), block(2, randomBytes(BLOCK_SIZE))])).toThrow(
+      /ascending/,
+    );
+  });
+
+  it('encodes an empty segment that decodes to no blocks', () => {
+    expect(decodeSegment(encodeSegment([]))).toEqual([]);
+  });
+});
