@@ -2,17 +2,9 @@ import { BLOCK_SIZE, sha256, zeroBlock } from '../blocks.js';
 import { BlockChecksumMismatchError, HomeboundError, RequestRejectedError } from '../errors.js';
 import type { BlockRef, BlockSource } from '../ports.js';
 import type { RateGovernor } from './rate-governor.js';
+import { backoff, type RetryPolicy } from './retry.js';
 
-export interface RetryPolicy {
-  /** Attempts for errors AWS says to retry (5xx, "Failed to read block data", checksum mismatch). @default 8 */
-  readonly maxAttempts?: number;
-  /** Throttled answers tolerated for one block before giving up. @default 100 */
-  readonly maxThrottles?: number;
-  /** First backoff; doubles per attempt with full jitter. @default 100 */
-  readonly baseDelayMs?: number;
-  /** @default 5000 */
-  readonly maxDelayMs?: number;
-}
+export type { RetryPolicy } from './retry.js';
 
 /** Counters a pass reports; shared by every reader of the pass. */
 export interface ReadCounters {
@@ -81,9 +73,4 @@ export async function readVerifiedBlock(
       await backoff(attempts, policy);
     }
   }
-}
-
-function backoff(attempt: number, policy: RetryPolicy): Promise<void> {
-  const cap = Math.min(policy.maxDelayMs ?? 5000, (policy.baseDelayMs ?? 100) * 2 ** (attempt - 1));
-  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
 }

@@ -92,7 +92,10 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
   const started = performance.now();
   const staging = new CountingStaging(options.staging);
   await staging.assertReady();
-  const plan = await planPass(options.source, staging, request);
+  const plan = await planPass(options.source, staging, {
+    ...(options.retry ? { retry: options.retry } : {}),
+    ...request,
+  });
   const governor = new RateGovernor(options.governor);
   const counters = newReadCounters();
   const concurrency = options.shardConcurrency ?? 2;

@@ -3,6 +3,7 @@ import { InvalidInputError, RequestRejectedError } from '../errors.js';
 import type { BlockPage, BlockSource, Staging } from '../ports.js';
 import { PLAN_KEY, passPrefix, shardPlanKey } from './layout.js';
 import { PassKind, PassPlan, PLAN_FORMAT, type ShardPlan, type ShardSummary } from './manifest.js';
+import { type RetryPolicy, withRetries } from './retry.js';
 
 export interface PlanPassRequest {
   readonly volumeKey: string;
@@ -20,6 +21,8 @@ export interface PlanPassRequest {
   readonly segmentBlocks?: number;
   /** MaxResults per List call (100–10,000). @default 10000 */
   readonly pageSize?: number;
+  /** Retries of List calls that fail transiently or are throttled. */
+  readonly retry?: RetryPolicy;
 }
 
 /**
@@ -56,13 +59,16 @@ export async function planPass(source: BlockSource, staging: Staging, request: P
   };
 
   do {
-    const page: BlockPage =
-      request.kind === 'full'
-        ? await source.listSnapshotBlocks(request.snapshotId, { maxResults: pageSize, nextToken })
-        : await source.listChangedBlocks(request.baseSnapshotId ?? '', request.snapshotId, {
-            maxResults: pageSize,
-            nextToken,
-          });
+    const page: BlockPage = await withRetries(
+      () =>
+        request.kind === 'full'
+          ? source.listSnapshotBlocks(request.snapshotId, { maxResults: pageSize, nextToken })
+          : source.listChangedBlocks(request.baseSnapshotId ?? '', request.snapshotId, {
+              maxResults: pageSize,
+              nextToken,
+            }),
+      request.retry,
+    );
     listCalls += 1;
     if (volumeSizeBytes === undefined) volumeSizeBytes = page.volumeSizeBytes;
     if (volumeSizeBytes > page.volumeSizeBytes) {

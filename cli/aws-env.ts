@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import type { AwsConnection } from '../core/adapters/aws/clients.js';
+import { InvalidInputError } from '../core/errors.js';
+
+/** The standard AWS variables the CLI honours; the local cloud prints exactly these. */
+const AwsEnv = z.object({
+  AWS_REGION: z.string().min(1).optional(),
+  AWS_DEFAULT_REGION: z.string().min(1).optional(),
+  AWS_ENDPOINT_URL: z.url().optional(),
+  AWS_ENDPOINT_URL_EBS: z.url().optional(),
+  AWS_ENDPOINT_URL_S3: z.url().optional(),
+});
+
+export interface AwsConnections {
+  readonly ebs: AwsConnection;
+  readonly s3: AwsConnection;
+}
+
+/**
+ * Endpoints and Region from the environment. Credentials are left to the SDK's default chain (env, profile, role),
+ * so nothing secret passes through homebound's own code.
+ * @throws InvalidInputError naming the variable that is malformed.
+ */
+export function awsConnectionsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConnections {
+  const parsed = AwsEnv.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidInputError(`environment variable ${String(issue?.path[0])} is invalid: ${issue?.message}`);
+  }
+  const region = parsed.data.AWS_REGION ?? parsed.data.AWS_DEFAULT_REGION;
+  return {
+    ebs: { region, endpoint: parsed.data.AWS_ENDPOINT_URL_EBS ?? parsed.data.AWS_ENDPOINT_URL },
+    s3: { region, endpoint: parsed.data.AWS_ENDPOINT_URL_S3 ?? parsed.data.AWS_ENDPOINT_URL },
+  };
+}

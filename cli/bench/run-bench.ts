@@ -1,0 +1,205 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEbsClient, createS3Client } from '../../core/adapters/aws/clients.js';
+import { EbsBlockSource } from '../../core/adapters/aws/ebs-block-source.js';
+import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
+import { openFileTarget } from '../../core/adapters/target/file-target.js';
+import { BLOCK_SIZE, blockCountFor } from '../../core/blocks.js';
+import { Applier } from '../../core/engine/applier.js';
+import { type PassReport, runPass } from '../../core/engine/pass.js';
+import { imageSha256 } from '../../core/image-digest.js';
+import { type LocalCloud, startLocalCloud } from '../../core/localcloud/index.js';
+import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
+import { timeRsyncDelta, timeSparseCopy } from './baselines.js';
+import { blockBytes, chooseContent, pickChangedBlocks, prng, repeatedBlocks } from './volume-generator.js';
+
+export interface BenchOptions {
+  readonly sizeMiB: number;
+  readonly changePct: number;
+  readonly seed: number;
+  /** Local EBS server realism: per-snapshot quota (req/s) and per-call latency. */
+  readonly quota: number;
+  readonly latencyMs: number;
+  /** Where the volumes, staging and store live; a temp dir (removed after) by default. */
+  readonly workDir?: string | undefined;
+  readonly keep?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface PassFigures {
+  readonly seconds: number;
+  readonly streamSeconds: number;
+  readonly applySeconds: number;
+  readonly blocksChanged: number;
+  readonly bytesChanged: number;
+  readonly bytesRead: number;
+  readonly bytesStaged: number;
+  readonly bytesWritten: number;
+  readonly blockCalls: number;
+  readonly throttled: number;
+  readonly mibPerSecond: number;
+}
+
+export interface BenchResult {
+  readonly sizeMiB: number;
+  readonly volumeBytes: number;
+  readonly changePct: number;
+  readonly seed: number;
+  readonly localCloud: { readonly quotaPerSnapshot: number; readonly latencyMs: number };
+  readonly full: PassFigures;
+  readonly incremental: PassFigures;
+  readonly baselines: { readonly cpSeconds: number; readonly rsyncSeconds: number };
+  readonly ratios: { readonly fullVsCp: number; readonly rsyncVsIncremental: number };
+  readonly identical: boolean;
+  readonly sourceSha256: string;
+  readonly targetSha256: string;
+  readonly peakRssMiB: number;
+}
+
+const VOLUME_KEY = 'bench-vol';
+
+/**
+ * One bench run, all on this machine: generate a volume, full pass through the local cloud and `cp`, change a share
+ * of its blocks, incremental pass and `rsync`, then compare target and source by SHA-256.
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const log = options.log ?? (() => undefined);
+  const dir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'homebound-bench-')));
+  const cloud = await startLocalCloud({
+    dir: join(dir, 'cloud'),
+    buckets: ['homebound-bench'],
+    ebs: { quotaPerSnapshot: options.quota, latencyMs: options.latencyMs },
+  });
+  try {
+    const sizeBytes = options.sizeMiB * 1024 * 1024;
+    const source = join(dir, 'source.img');
+    const target = join(dir, 'target.img');
+    const copy = join(dir, 'cp-copy.img');
+    const random = prng(options.seed);
+
+    log(`generating a ${options.sizeMiB} MiB volume`);
+    await generateVolume(source, sizeBytes, random);
+    const first = await snapshotVolume(cloud.store, source);
+
+    log('full pass');
+    const full = await syncPass(cloud, 1, first.snapshotId, undefined, sizeBytes, target, dir);
+    log('cp --sparse=always');
+    const cpSeconds = await timeSparseCopy(source, copy);
+
+    const changed = pickChangedBlocks(sizeBytes, options.changePct / 100, random);
+    log(`changing ${changed.length} blocks`);
+    await changeBlocks(source, sizeBytes, changed, random);
+    const second = await snapshotVolume(cloud.store, source, { parentSnapshotId: first.snapshotId });
+
+    log('incremental pass');
+    const incremental = await syncPass(cloud, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
+    log('rsync --inplace --no-whole-file');
+    const rsyncSeconds = await timeRsyncDelta(source, copy);
+
+    const [sourceSha256, targetSha256] = await Promise.all([imageSha256(source), imageSha256(target)]);
+    return {
+      sizeMiB: options.sizeMiB,
+      volumeBytes: sizeBytes,
+      changePct: options.changePct,
+      seed: options.seed,
+      localCloud: { quotaPerSnapshot: options.quota, latencyMs: options.latencyMs },
+      full,
+      incremental,
+      baselines: { cpSeconds, rsyncSeconds },
+      ratios: { fullVsCp: full.seconds / cpSeconds, rsyncVsIncremental: rsyncSeconds / incremental.seconds },
+      identical: sourceSha256 === targetSha256,
+      sourceSha256,
+      targetSha256,
+      peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    };
+  } finally {
+    await cloud.stop();
+    if (!options.keep && !options.workDir) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function generateVolume(path: string, sizeBytes: number, random: () => number): Promise<void> {
+  await createVolume(path, sizeBytes);
+  const library = repeatedBlocks();
+  for (let index = 0; index < blockCountFor(sizeBytes); index++) {
+    const bytes = blockBytes(chooseContent(random), index, sizeBytes, library, random);
+    if (bytes) await writeVolume(path, index * BLOCK_SIZE, bytes);
+  }
+}
+
+/** Rewrites the chosen blocks: most with new random data, one in ten with zeros (a block that became zero). */
+async function changeBlocks(
+  path: string,
+  sizeBytes: number,
+  blocks: readonly number[],
+  random: () => number,
+): Promise<void> {
+  const library = repeatedBlocks();
+  for (const index of blocks) {
+    const kind = random() < 0.1 ? 'zero' : 'random';
+    const bytes = blockBytes(kind, index, sizeBytes, library, random);
+    if (bytes) await writeVolume(path, index * BLOCK_SIZE, bytes);
+  }
+}
+
+async function syncPass(
+  cloud: LocalCloud,
+  passNumber: number,
+  snapshotId: string,
+  baseSnapshotId: string | undefined,
+  sizeBytes: number,
+  targetPath: string,
+  dir: string,
+): Promise<PassFigures> {
+  const source = new EbsBlockSource(
+    createEbsClient({ endpoint: cloud.ebsEndpoint, region: cloud.region, credentials: cloud.credentials }),
+  );
+  const staging = new S3Staging(
+    createS3Client({ endpoint: cloud.s3Endpoint, region: cloud.region, credentials: cloud.credentials }),
+    {
+      bucket: 'homebound-bench',
+    },
+  );
+  const started = performance.now();
+  const report: PassReport = await runPass(
+    {
+      volumeKey: VOLUME_KEY,
+      passNumber,
+      kind: baseSnapshotId ? 'incremental' : 'full',
+      snapshotId,
+      baseSnapshotId,
+      volumeSizeBytes: sizeBytes,
+    },
+    { source, staging },
+  );
+  const streamed = performance.now();
+  const target = await openFileTarget(targetPath, { createWithSize: sizeBytes });
+  let blocksWritten: number;
+  try {
+    const applier = await Applier.open({
+      staging,
+      volumeKey: VOLUME_KEY,
+      target,
+      stateDir: join(dir, 'applier-state'),
+    });
+    blocksWritten = (await applier.applyPass(passNumber)).blocksWritten;
+  } finally {
+    await target.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const blocksChanged = report.manifest.blocksListed;
+  return {
+    seconds,
+    streamSeconds: (streamed - started) / 1000,
+    applySeconds: (performance.now() - streamed) / 1000,
+    blocksChanged,
+    bytesChanged: blocksChanged * BLOCK_SIZE,
+    bytesRead: report.counters.bytesRead,
+    bytesStaged: report.bytesStaged,
+    bytesWritten: blocksWritten * BLOCK_SIZE,
+    blockCalls: report.blockCalls,
+    throttled: report.counters.throttled,
+    mibPerSecond: (blocksChanged * BLOCK_SIZE) / 1024 / 1024 / seconds,
+  };
+}

@@ -1,0 +1,83 @@
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { type BenchResult, runBench } from '../bench/run-bench.js';
+import { integerAtLeast, numberBetween } from '../options.js';
+
+interface BenchCliOptions {
+  sizeMib: number;
+  changePct: number;
+  json?: string;
+  seed: number;
+  quota: number;
+  latencyMs: number;
+  workDir?: string;
+}
+
+/** `homebound bench`: speed and memory figures of a full and an incremental pass against cp and rsync. */
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description('Measure a full and an incremental pass through the local cloud against cp and rsync')
+    .option('--size-mib <n>', 'volume size in MiB', integerAtLeast(1), 2048)
+    .option('--change-pct <pct>', 'share of blocks changed before the incremental pass', numberBetween(0.001, 100), 1)
+    .option('--json <file>', 'write the figures as JSON')
+    .option('--seed <n>', 'seed of the generated volume', integerAtLeast(0), 1)
+    .option('--quota <n>', 'local EBS per-snapshot quota, requests/s (AWS default 1000)', integerAtLeast(1), 1000)
+    .option('--latency-ms <n>', 'local EBS latency per call', integerAtLeast(0), 0)
+    .option('--work-dir <dir>', 'keep the volumes here instead of a temporary directory')
+    .action(async (options: BenchCliOptions) => {
+      const result = await runBench({
+        sizeMiB: options.sizeMib,
+        changePct: options.changePct,
+        seed: options.seed,
+        quota: options.quota,
+        latencyMs: options.latencyMs,
+        workDir: options.workDir,
+        log: (line) => console.error(`… ${line}`),
+      });
+      console.log(formatTable(result));
+      if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
+      if (!result.identical) {
+        console.error('homebound: the target is NOT identical to the source');
+        process.exitCode = 4;
+      }
+    });
+}
+
+function formatTable(r: BenchResult): string {
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  const s = (seconds: number) => `${seconds.toFixed(2)} s`;
+  const rows = [
+    ['', 'seconds', 'changed', 'read', 'staged', 'MiB/s', 'throttled'],
+    [
+      'full pass',
+      s(r.full.seconds),
+      mib(r.full.bytesChanged),
+      mib(r.full.bytesRead),
+      mib(r.full.bytesStaged),
+      r.full.mibPerSecond.toFixed(0),
+      String(r.full.throttled),
+    ],
+    [
+      'incremental',
+      s(r.incremental.seconds),
+      mib(r.incremental.bytesChanged),
+      mib(r.incremental.bytesRead),
+      mib(r.incremental.bytesStaged),
+      r.incremental.mibPerSecond.toFixed(0),
+      String(r.incremental.throttled),
+    ],
+    ['cp --sparse=always', s(r.baselines.cpSeconds), '', '', '', '', ''],
+    ['rsync --inplace', s(r.baselines.rsyncSeconds), '', '', '', '', ''],
+  ];
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
+  const lines = rows.map((row) =>
+    row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join('  '),
+  );
+  return [
+    `homebound bench — ${r.sizeMiB} MiB volume, ${r.changePct}% of blocks changed, local EBS quota ${r.localCloud.quotaPerSnapshot}/s, latency ${r.localCloud.latencyMs} ms`,
+    ...lines,
+    `full pass / cp: ${r.ratios.fullVsCp.toFixed(1)}×   rsync / incremental: ${r.ratios.rsyncVsIncremental.toFixed(1)}× (target ≥ 10×)`,
+    `target identical to source: ${r.identical ? 'yes' : 'NO'} (sha256 ${r.targetSha256.slice(0, 16)}…)   peak RSS: ${r.peakRssMiB.toFixed(0)} MiB`,
+  ].join('\n');
+}

@@ -1,0 +1,260 @@
+/**
+ * Runs a homebound ASL file in-process with `aws-local-stepfunctions`, binding each Task to a local handler.
+ *
+ * The same `statemachines/*.asl.json` that CDK deploys runs here unchanged. Everything the library would run
+ * differently from AWS is rejected at load (see definition-checks.ts), and what it cannot do natively is emulated:
+ * per-invocation task tokens for .waitForTaskToken Tasks, Lambda-style error names and causes, abort signals for
+ * handlers on timeout. HeartbeatSeconds is accepted and ignored (reported in `warnings`).
+ */
+import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
+import {
+  ExecutionAbortedError as LibraryExecutionAbortedError,
+  ExecutionError as LibraryExecutionError,
+  ExecutionTimeoutError as LibraryExecutionTimeoutError,
+  StateMachine,
+  type StateMachineDefinition,
+} from 'aws-local-stepfunctions';
+import { readDefinition, walkStates } from './asl-walk.js';
+import { checkDefinition } from './definition-checks.js';
+import {
+  ExecutionAbortedError,
+  ExecutionFailedError,
+  ExecutionTimedOutError,
+  InvalidDefinitionError,
+  InvalidRunnerOptionsError,
+} from './errors.js';
+import { isJsonObject, type JsonObject, type JsonValue, jsonCopy } from './json.js';
+import { prepareDefinition } from './prepare-definition.js';
+import { causeText, type LocalRunEvent, translateEvents } from './run-events.js';
+import { type BoundTask, bindTasks } from './task-bindings.js';
+import { createTaskInvoker, type TaskHandler } from './task-invoker.js';
+import { TaskTokenRegistry } from './task-tokens.js';
+
+export * from './errors.js';
+export { type JsonObject, type JsonValue, NotJsonSerializableError } from './json.js';
+export type { LocalRunEvent } from './run-events.js';
+export type { TaskContext, TaskHandler } from './task-invoker.js';
+export { type PendingTask, TaskTokenRegistry } from './task-tokens.js';
+
+/** How to load a state machine for local runs. */
+export interface LocalRunnerOptions {
+  /** The ASL definition, or the path of an `.asl.json` file. Never modified. */
+  readonly definition: object | string;
+  /**
+   * Handlers by placeholder name (`ValidateRequestFunctionArn` for `"${ValidateRequestFunctionArn}"`), found in a
+   * Task's `Resource` or, for `lambda:invoke[.waitForTaskToken]`, in `Parameters.FunctionName`.
+   */
+  readonly handlers: Readonly<Record<string, TaskHandler>>;
+  /** Handlers by state name; win over `handlers`. For Tasks without a placeholder, or a test double for one state. */
+  readonly stateHandlers?: Readonly<Record<string, TaskHandler>>;
+  /** Values for other `${Name}` placeholders, as CDK's DefinitionSubstitutions would fill them. @default {} */
+  readonly substitutions?: Readonly<Record<string, string>>;
+  /** Where task tokens are opened and completed; share one with a local approval server. @default a new registry */
+  readonly taskTokens?: TaskTokenRegistry;
+  /** Wait state durations in milliseconds by state name, instead of Seconds/Timestamp. @default none */
+  readonly waitOverrides?: Readonly<Record<string, number>>;
+  /**
+   * Pause before each retry in milliseconds by state name (one number, or one per retrier), instead of
+   * IntervalSeconds × BackoffRate^attempt. @default none
+   */
+  readonly retryIntervalOverrides?: Readonly<Record<string, number | readonly number[]>>;
+  /** The state machine name for `$$.StateMachine.Name` and ARNs. @default the file name without `.asl.json` */
+  readonly name?: string;
+}
+
+/** Options of one execution. */
+export interface LocalRunOptions {
+  /** `$$.Execution.Name`. @default `local-<uuid>` */
+  readonly executionName?: string;
+  /** Called for every event as it happens. Exceptions it throws become process warnings, never run failures. */
+  readonly onEvent?: (event: LocalRunEvent) => void;
+}
+
+/** A running execution. */
+export interface LocalExecution {
+  readonly executionName: string;
+  readonly executionArn: string;
+  /**
+   * The execution's output, once every event has been reported.
+   * @throws ExecutionFailedError (with `error` and `cause`), ExecutionTimedOutError, ExecutionAbortedError.
+   */
+  readonly result: Promise<JsonValue>;
+  /** Every event so far, in order; complete once `result` settles. */
+  readonly history: readonly LocalRunEvent[];
+  /** Stops the execution; `result` rejects with ExecutionAbortedError and handlers' signals abort. */
+  abort(): void;
+}
+
+type LibraryRetryOverrides = Record<string, number | number[]>;
+
+/** A state machine definition loaded, checked and bound for local runs. */
+export class LocalStateMachine {
+  readonly stateMachineArn: string;
+
+  private constructor(
+    private readonly library: StateMachine,
+    /** `$$.StateMachine.Name`. */
+    readonly name: string,
+    /** What behaves differently locally but is allowed, e.g. HeartbeatSeconds being ignored. */
+    readonly warnings: readonly string[],
+    /** Where this machine's task tokens are opened; complete them here. */
+    readonly taskTokens: TaskTokenRegistry,
+    private readonly tasks: readonly BoundTask[],
+    private readonly waitOverrides: Record<string, number>,
+    private readonly retryIntervalOverrides: LibraryRetryOverrides,
+  ) {
+    this.stateMachineArn = `arn:aws:states:local:000000000000:stateMachine:${name}`;
+  }
+
+  /**
+   * Reads, checks and binds a definition. Nothing runs and nothing touches the network.
+   * @throws UnboundTaskError when a Task has no handler; the LocalDefinitionError subclasses for constructs that
+   *   would run differently locally; InvalidDefinitionError for a file that is not valid ASL;
+   *   UnresolvedSubstitutionError; InvalidRunnerOptionsError for overrides naming the wrong states.
+   */
+  static load(options: LocalRunnerOptions): LocalStateMachine {
+    const machine = readDefinition(options.definition);
+    const warnings = checkDefinition(machine);
+    const tasks = bindTasks(machine, options.handlers, options.stateHandlers ?? {});
+    const waitOverrides = checkOverrides(
+      machine,
+      'waitOverrides',
+      options.waitOverrides ?? {},
+      (s) => s.Type === 'Wait',
+    );
+    const retryIntervalOverrides = checkOverrides(
+      machine,
+      'retryIntervalOverrides',
+      options.retryIntervalOverrides ?? {},
+      (s) => Array.isArray(s.Retry),
+    );
+    const prepared = prepareDefinition(machine, options.substitutions ?? {});
+    const library = createLibraryMachine(prepared);
+    const name = options.name ?? defaultName(options.definition);
+    return new LocalStateMachine(
+      library,
+      name,
+      warnings,
+      options.taskTokens ?? new TaskTokenRegistry(),
+      tasks,
+      { ...waitOverrides },
+      Object.fromEntries(
+        Object.entries(retryIntervalOverrides).map(([k, v]) => [k, typeof v === 'number' ? v : [...v]]),
+      ),
+    );
+  }
+
+  /**
+   * Starts an execution. The input is copied through JSON, as AWS would.
+   * @throws NotJsonSerializableError when the input is not JSON.
+   */
+  run(input: unknown, options: LocalRunOptions = {}): LocalExecution {
+    const executionName = options.executionName ?? `local-${randomUUID()}`;
+    const executionArn = `arn:aws:states:local:000000000000:execution:${this.name}:${executionName}`;
+    const executionEnded = new AbortController();
+    const history: LocalRunEvent[] = [];
+    const emit = (event: LocalRunEvent) => {
+      history.push(event);
+      try {
+        options.onEvent?.(event);
+      } catch (error) {
+        process.emitWarning(
+          `onEvent threw on ${event.type}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    };
+    const scope = { executionName, executionSignal: executionEnded.signal, taskTokens: this.taskTokens, emit };
+    const execution = this.library.run(jsonCopy(input, 'the execution input'), {
+      overrides: {
+        taskResourceLocalHandlers: Object.fromEntries(
+          this.tasks.map((t) => [t.stateName, createTaskInvoker(t, scope)]),
+        ),
+        waitTimeOverrides: this.waitOverrides,
+        retryIntervalOverrides: this.retryIntervalOverrides,
+      },
+      context: {
+        Execution: { Id: executionArn, Name: executionName },
+        StateMachine: { Id: this.stateMachineArn, Name: this.name },
+      },
+    });
+    const drained = translateEvents(execution.eventLogs, executionName, emit);
+    const result = (async () => {
+      try {
+        const output: JsonValue = await execution.result;
+        await drained;
+        return output;
+      } catch (error) {
+        await drained;
+        throw translateFailure(error, executionName);
+      } finally {
+        executionEnded.abort();
+      }
+    })();
+    return {
+      executionName,
+      executionArn,
+      result,
+      history,
+      abort: () => {
+        // The library first, so the run settles as aborted before aborted handlers can fail their states.
+        execution.abort();
+        executionEnded.abort();
+      },
+    };
+  }
+}
+
+/** Definitions the library's validator accepted, by JSON text: it compiles its JSON schemas anew on every call. */
+const validatedDefinitions = new Set<string>();
+const MAX_REMEMBERED_DEFINITIONS = 64;
+
+function createLibraryMachine(prepared: JsonObject): StateMachine {
+  if (!isStateMachineDefinition(prepared)) throw new InvalidDefinitionError(undefined, 'not a state machine');
+  // Taken before validation, which adds QueryLanguage to every state it sees.
+  const text = JSON.stringify(prepared);
+  const validated = validatedDefinitions.has(text);
+  try {
+    const library = new StateMachine(prepared, validated ? { validationOptions: { noValidate: true } } : undefined);
+    if (validatedDefinitions.size >= MAX_REMEMBERED_DEFINITIONS) validatedDefinitions.clear();
+    validatedDefinitions.add(text);
+    return library;
+  } catch (error) {
+    throw new InvalidDefinitionError(undefined, error instanceof Error ? error.message : String(error), {
+      cause: error,
+    });
+  }
+}
+
+function translateFailure(error: unknown, executionName: string): unknown {
+  if (error instanceof LibraryExecutionAbortedError) return new ExecutionAbortedError(executionName);
+  if (error instanceof LibraryExecutionTimeoutError) return new ExecutionTimedOutError(executionName);
+  if (error instanceof LibraryExecutionError && error.cause instanceof Error) {
+    const failure = error.cause;
+    return new ExecutionFailedError(executionName, failure.name, causeText(failure.cause ?? failure.message));
+  }
+  return error;
+}
+
+function checkOverrides<T>(
+  machine: JsonObject,
+  option: string,
+  overrides: Readonly<Record<string, T>>,
+  applies: (state: JsonObject) => boolean,
+): Readonly<Record<string, T>> {
+  const eligible = new Set([...walkStates(machine)].filter((v) => applies(v.state)).map((v) => v.name));
+  const strangers = Object.keys(overrides).filter((name) => !eligible.has(name));
+  if (strangers.length > 0) {
+    throw new InvalidRunnerOptionsError(`${option} names no state it can apply to: ${strangers.join(', ')}`);
+  }
+  return overrides;
+}
+
+function defaultName(definition: object | string): string {
+  return typeof definition === 'string' ? basename(definition).replace(/(\.asl)?\.json$/, '') : 'LocalStateMachine';
+}
+
+function isStateMachineDefinition(value: JsonObject): value is JsonObject & StateMachineDefinition {
+  // readDefinition and checkDefinition have checked the shape in depth; this narrows the type for the library.
+  return typeof value.StartAt === 'string' && isJsonObject(value.States);
+}

@@ -1,0 +1,97 @@
+import { NESTED_MACHINE_FIELDS, walkStates } from './asl-walk.js';
+import { isWaitForTaskToken, MAX_TIMER_SECONDS } from './definition-checks.js';
+import { UnresolvedSubstitutionError } from './errors.js';
+import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import { placeholderName } from './task-bindings.js';
+
+/**
+ * What `"taskToken.$": "$$.Task.Token"` becomes in the definition the library runs. The library has one context
+ * object per execution, so it cannot give each task invocation its own token; it passes this literal through and the
+ * task invoker swaps in a fresh token per invocation.
+ */
+export const TASK_TOKEN_SENTINEL = '<homebound-local-task-token>';
+
+const ANY_PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
+
+/**
+ * Turns a checked, bound definition into the one the library runs, in place:
+ * - fills `${Name}` placeholders from `substitutions`, except the Task bindings themselves;
+ * - gives Tasks whose Resource is a placeholder a syntactically valid (never called) Lambda ARN;
+ * - rewrites `"key.$": "$$.Task.Token"` in .waitForTaskToken Parameters to a literal sentinel;
+ * - caps timers at what Node's setTimeout can express.
+ * @throws UnresolvedSubstitutionError listing placeholders that have no value.
+ */
+export function prepareDefinition(machine: JsonObject, substitutions: Readonly<Record<string, string>>): JsonObject {
+  const missing: { name: string; stateName: string | undefined }[] = [];
+  for (const { name, state, type } of walkStates(machine)) {
+    for (const [field, value] of Object.entries(state)) {
+      if (NESTED_MACHINE_FIELDS.has(field)) continue;
+      const isBinding = (v: JsonValue, path: string) =>
+        type === 'Task' &&
+        (path === 'Resource' || path === 'Parameters.FunctionName') &&
+        placeholderName(v) !== undefined;
+      state[field] = substitute(value, field, isBinding, substitutions, (placeholder) =>
+        missing.push({ name: placeholder, stateName: name }),
+      );
+    }
+    if (type === 'Task') prepareTask(state);
+    if (type === 'Wait' && typeof state.Seconds === 'number')
+      state.Seconds = Math.min(state.Seconds, MAX_TIMER_SECONDS);
+  }
+  if (missing.length > 0) throw new UnresolvedSubstitutionError(missing);
+  if (typeof machine.TimeoutSeconds === 'number') {
+    machine.TimeoutSeconds = Math.min(machine.TimeoutSeconds, MAX_TIMER_SECONDS);
+  }
+  return machine;
+}
+
+function prepareTask(state: JsonObject): void {
+  const function_ = placeholderName(state.Resource);
+  if (function_ !== undefined) state.Resource = `arn:aws:lambda:us-east-1:000000000000:function:${function_}`;
+  if (typeof state.TimeoutSeconds === 'number')
+    state.TimeoutSeconds = Math.min(state.TimeoutSeconds, MAX_TIMER_SECONDS);
+  if (isWaitForTaskToken(state) && state.Parameters !== undefined)
+    state.Parameters = injectTokenSentinel(state.Parameters);
+}
+
+function substitute(
+  value: JsonValue,
+  path: string,
+  isBinding: (value: JsonValue, path: string) => boolean,
+  substitutions: Readonly<Record<string, string>>,
+  onMissing: (name: string) => void,
+): JsonValue {
+  if (typeof value === 'string') {
+    if (isBinding(value, path)) return value;
+    return value.replace(ANY_PLACEHOLDER, (whole, name: string) => {
+      if (Object.hasOwn(substitutions, name)) return substitutions[name] ?? whole;
+      onMissing(name);
+      return whole;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item) => substitute(item, path, isBinding, substitutions, onMissing));
+  if (!isJsonObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, substitute(v, `${path}.${k}`, isBinding, substitutions, onMissing)]),
+  );
+}
+
+function injectTokenSentinel(template: JsonValue): JsonValue {
+  if (Array.isArray(template)) return template.map(injectTokenSentinel);
+  if (!isJsonObject(template)) return template;
+  return Object.fromEntries(
+    Object.entries(template).map(([key, value]) =>
+      key.endsWith('.$') && value === '$$.Task.Token'
+        ? [key.slice(0, -2), TASK_TOKEN_SENTINEL]
+        : [key, injectTokenSentinel(value)],
+    ),
+  );
+}
+
+/** Replaces every sentinel string in a resolved input with the invocation's task token. */
+export function fillTaskToken(value: JsonValue, token: string): JsonValue {
+  if (value === TASK_TOKEN_SENTINEL) return token;
+  if (Array.isArray(value)) return value.map((item) => fillTaskToken(item, token));
+  if (!isJsonObject(value)) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillTaskToken(v, token)]));
+}

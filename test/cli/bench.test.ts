@@ -1,0 +1,42 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const CLI = join(import.meta.dirname, '../../bin/homebound.mjs');
+
+describe('homebound bench', () => {
+  let dir: string;
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('reports both passes and both baselines, and the target ends identical to the source', {
+    timeout: 120_000,
+  }, async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hb-bench-'));
+    const json = join(dir, 'bench.json');
+    const child = spawn(process.execPath, [CLI, 'bench', '--size-mib', '24', '--change-pct', '5', '--json', json], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code, stderr).toBe(0);
+
+    const result = JSON.parse(await readFile(json, 'utf8'));
+    expect(result.identical).toBe(true);
+    expect(result.sourceSha256).toBe(result.targetSha256);
+    for (const pass of [result.full, result.incremental]) {
+      for (const key of ['seconds', 'bytesChanged', 'bytesRead', 'bytesStaged']) expect(pass[key]).toBeGreaterThan(0);
+    }
+    // 5% of 48 blocks = 2 changed blocks: the incremental pass reads exactly those.
+    expect(result.incremental.bytesRead).toBe(result.incremental.bytesChanged);
+    expect(result.incremental.bytesChanged).toBe(2 * 524_288);
+    expect(result.baselines.cpSeconds).toBeGreaterThan(0);
+    expect(result.baselines.rsyncSeconds).toBeGreaterThan(0);
+    expect(result.peakRssMiB).toBeGreaterThan(0);
+    expect(stdout).toMatch(/full pass.*\n.*incremental.*\n.*cp --sparse=always.*\n.*rsync --inplace/);
+  });
+});

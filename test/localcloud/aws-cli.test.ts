@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BLOCK_SIZE } from '../../core/blocks.js';
+import {
+  createVolume,
+  type LocalCloud,
+  type SnapshotInfo,
+  snapshotVolume,
+  writeVolumeBlocks,
+} from '../../core/localcloud/index.js';
+import { randomBlock, sha256Base64, startTestCloud } from './helpers.js';
+
+// Debian's awscli, an independent client; the pyenv `aws` shim on PATH is another program.
+const AWS_CLI = '/usr/bin/aws';
+const run = promisify(execFile);
+
+describe('local EBS server through the AWS CLI (Debian awscli)', () => {
+  let cloud: LocalCloud;
+  let parent: SnapshotInfo;
+  let child: SnapshotInfo;
+  const blocks = new Map<number, Buffer>();
+
+  async function aws(...args: string[]): Promise<string> {
+    if (!existsSync(AWS_CLI)) {
+      throw new Error(`${AWS_CLI} is missing: install Debian's awscli (apt-get update && apt-get install -y awscli)`);
+    }
+    const { stdout } = await run(AWS_CLI, ['ebs', ...args, '--endpoint-url', cloud.ebsEndpoint, '--output', 'json'], {
+      env: {
+        PATH: '/usr/bin:/bin',
+        HOME: cloud.dir,
+        ...cloud.env(),
+        // Nothing from the developer's own AWS setup may leak in.
+        AWS_CONFIG_FILE: '/dev/null',
+        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_PAGER: '',
+      },
+    });
+    return stdout;
+  }
+
+  beforeAll(async () => {
+    cloud = await startTestCloud();
+    const volume = join(cloud.volumesDir, 'vol.img');
+    await createVolume(volume, 8 * BLOCK_SIZE);
+    for (const index of [0, 2, 3]) {
+      blocks.set(index, randomBlock());
+      await writeVolumeBlocks(volume, index, blocks.get(index) as Buffer);
+    }
+    parent = await snapshotVolume(cloud.store, volume);
+    blocks.set(6, randomBlock());
+    await writeVolumeBlocks(volume, 6, blocks.get(6) as Buffer);
+    child = await snapshotVolume(cloud.store, volume, { parentSnapshotId: parent.snapshotId });
+  });
+
+  afterAll(async () => {
+    await cloud?.stop();
+  });
+
+  it('lists snapshot blocks with aws ebs list-snapshot-blocks', async () => {
+    const listing = JSON.parse(await aws('list-snapshot-blocks', '--snapshot-id', parent.snapshotId));
+
+    expect(listing.Blocks.map((block: { BlockIndex: number }) => block.BlockIndex)).toEqual([0, 2, 3]);
+    expect(listing.BlockSize).toBe(BLOCK_SIZE);
+    expect(listing.VolumeSize).toBe(1);
+  });
+
+  it('lists changed blocks with aws ebs list-changed-blocks, without a FirstBlockToken for a new block', async () => {
+    const listing = JSON.parse(
+      await aws(
+        'list-changed-blocks',
+        '--first-snapshot-id',
+        parent.snapshotId,
+        '--second-snapshot-id',
+        child.snapshotId,
+      ),
+    );
+
+    expect(listing.ChangedBlocks).toHaveLength(1);
+    expect(listing.ChangedBlocks[0].BlockIndex).toBe(6);
+    expect(listing.ChangedBlocks[0].FirstBlockToken).toBeUndefined();
+    expect(listing.ChangedBlocks[0].SecondBlockToken).toEqual(expect.any(String));
+  });
+
+  it('writes a block to a file with aws ebs get-snapshot-block, its SHA-256 matching the checksum', async () => {
+    const listing = JSON.parse(await aws('list-snapshot-blocks', '--snapshot-id', child.snapshotId));
+    const block = listing.Blocks.find((entry: { BlockIndex: number }) => entry.BlockIndex === 2);
+    const outfile = join(cloud.dir, 'block-2.bin');
+
+    const answer = JSON.parse(
+      await aws(
+        'get-snapshot-block',
+        '--snapshot-id',
+        child.snapshotId,
+        '--block-index',
+        '2',
+        '--block-token',
+        block.BlockToken,
+        outfile,
+      ),
+    );
+    const data = await readFile(outfile);
+
+    expect(data.length).toBe(BLOCK_SIZE);
+    expect(answer.ChecksumAlgorithm).toBe('SHA256');
+    expect(sha256Base64(data)).toBe(answer.Checksum);
+    expect(sha256Base64(data)).toBe(sha256Base64(blocks.get(2) as Buffer));
+  });
+});

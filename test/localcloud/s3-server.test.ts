@@ -1,0 +1,95 @@
+import { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalCloud, localS3ClientConfig } from '../../core/localcloud/index.js';
+import { startS3Server } from '../../core/localcloud/s3-server.js';
+import { digestOf, randomBlock, rejectionOf, startTestCloud, tempDir } from './helpers.js';
+
+describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig', () => {
+  let cloud: LocalCloud;
+  let s3: S3Client;
+  const Bucket = 'homebound-staging';
+
+  beforeAll(async () => {
+    cloud = await startTestCloud();
+    s3 = new S3Client(localS3ClientConfig(cloud));
+  });
+
+  afterAll(async () => {
+    s3?.destroy();
+    await cloud?.stop();
+  });
+
+  it('round-trips a Buffer body with user metadata through PutObject, GetObject and HeadObject', async () => {
+    const body = randomBlock();
+
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'run-1/pass-1/seg-0', Body: body, Metadata: { sha256: 'abc' } }));
+    const got = await s3.send(new GetObjectCommand({ Bucket, Key: 'run-1/pass-1/seg-0' }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket, Key: 'run-1/pass-1/seg-0' }));
+
+    expect(digestOf(Buffer.from((await got.Body?.transformToByteArray()) ?? []))).toBe(digestOf(body));
+    expect(got.Metadata).toEqual({ sha256: 'abc' });
+    expect(head.ContentLength).toBe(body.length);
+    expect(head.Metadata).toEqual({ sha256: 'abc' });
+  });
+
+  it('stores a streamed body byte for byte (no aws-chunked framing)', async () => {
+    const body = Buffer.from('segment '.repeat(50_000));
+
+    await s3.send(
+      new PutObjectCommand({ Bucket, Key: 'run-1/stream', Body: Readable.from([body]), ContentLength: body.length }),
+    );
+    const got = await s3.send(new GetObjectCommand({ Bucket, Key: 'run-1/stream' }));
+
+    expect(digestOf(Buffer.from((await got.Body?.transformToByteArray()) ?? []))).toBe(digestOf(body));
+  });
+
+  it('pages ListObjectsV2 under a prefix and deletes the listed keys with DeleteObjects', async () => {
+    const keys = Array.from({ length: 7 }, (_, i) => `run-2/pass-1/seg-${i}`);
+    for (const Key of keys) await s3.send(new PutObjectCommand({ Bucket, Key, Body: Buffer.from(Key) }));
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'run-3/other', Body: Buffer.from('x') }));
+
+    const listed: string[] = [];
+    let ContinuationToken: string | undefined;
+    let pages = 0;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'run-2/', MaxKeys: 3, ContinuationToken }));
+      listed.push(...(page.Contents ?? []).map((object) => object.Key ?? ''));
+      ContinuationToken = page.NextContinuationToken;
+      pages += 1;
+    } while (ContinuationToken);
+    const deleted = await s3.send(
+      new DeleteObjectsCommand({ Bucket, Delete: { Objects: listed.map((Key) => ({ Key })) } }),
+    );
+    const after = await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'run-2/' }));
+
+    expect(listed).toEqual(keys);
+    expect(pages).toBe(3);
+    expect(deleted.Deleted).toHaveLength(7);
+    expect(deleted.Errors ?? []).toEqual([]);
+    expect(after.KeyCount).toBe(0);
+    expect((await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'run-3/' }))).KeyCount).toBe(1);
+  });
+
+  it('answers a missing key with NoSuchKey', async () => {
+    const error = await rejectionOf(s3.send(new GetObjectCommand({ Bucket, Key: 'nothing/here' })));
+
+    expect(error.name).toBe('NoSuchKey');
+  });
+
+  it('refuses a bucket name that is not DNS-valid', async () => {
+    const { dir, cleanup } = await tempDir();
+    try {
+      await expect(startS3Server({ directory: dir, buckets: ['Homebound_Staging'] })).rejects.toThrow(/DNS-valid/);
+    } finally {
+      await cleanup();
+    }
+  });
+});
