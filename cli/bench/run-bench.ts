@@ -9,10 +9,12 @@ import { BLOCK_SIZE, blockCountFor } from '../../core/blocks.js';
 import { Applier } from '../../core/engine/applier.js';
 import { type PassReport, runPass } from '../../core/engine/pass.js';
 import { imageSha256 } from '../../core/image-digest.js';
-import { type LocalCloud, startLocalCloud } from '../../core/localcloud/index.js';
 import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
-import { timeRsyncDelta, timeSparseCopy } from './baselines.js';
-import { blockBytes, chooseContent, pickChangedBlocks, prng, repeatedBlocks } from './volume-generator.js';
+import { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
+import { seededRandom } from '../../core/seeded-random.js';
+import { ageFile, flushDirtyPages, timeRsyncDelta, timeSparseCopy } from './baselines.js';
+import { startLocalCloudProcess } from './local-cloud-process.js';
+import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
 export interface BenchOptions {
   readonly sizeMiB: number;
@@ -29,7 +31,9 @@ export interface BenchOptions {
 
 export interface PassFigures {
   readonly seconds: number;
+  /** Plan, stream and seal the pass in staging. */
   readonly streamSeconds: number;
+  /** Fetch, verify and write the sealed pass, durable on the target. */
   readonly applySeconds: number;
   readonly blocksChanged: number;
   readonly bytesChanged: number;
@@ -57,7 +61,13 @@ export interface BenchResult {
   readonly peakRssMiB: number;
 }
 
+interface Endpoints {
+  readonly source: EbsBlockSource;
+  readonly staging: S3Staging;
+}
+
 const VOLUME_KEY = 'bench-vol';
+const BUCKET = 'homebound-bench';
 
 /**
  * One bench run, all on this machine: generate a volume, full pass through the local cloud and `cp`, change a share
@@ -66,35 +76,52 @@ const VOLUME_KEY = 'bench-vol';
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
   const dir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'homebound-bench-')));
-  const cloud = await startLocalCloud({
-    dir: join(dir, 'cloud'),
-    buckets: ['homebound-bench'],
-    ebs: { quotaPerSnapshot: options.quota, latencyMs: options.latencyMs },
-  });
+  const cloudDir = join(dir, 'cloud');
+  const cloud = await startLocalCloudProcess(cloudDir, [
+    '--bucket',
+    BUCKET,
+    '--quota',
+    String(options.quota),
+    '--latency-ms',
+    String(options.latencyMs),
+  ]);
+  // This process takes the snapshots (EC2's part); the local cloud's EBS server reads them from the same store.
+  const store = await SnapshotStore.open(join(cloudDir, 'ebs'));
+  // One client per service for the whole run, as a Lambda function keeps them at module scope.
+  const endpoints: Endpoints = {
+    source: new EbsBlockSource(createEbsClient(cloud.ebs)),
+    staging: new S3Staging(createS3Client(cloud.s3), { bucket: BUCKET }),
+  };
   try {
     const sizeBytes = options.sizeMiB * 1024 * 1024;
     const source = join(dir, 'source.img');
     const target = join(dir, 'target.img');
     const copy = join(dir, 'cp-copy.img');
-    const random = prng(options.seed);
+    const random = seededRandom(options.seed);
 
     log(`generating a ${options.sizeMiB} MiB volume`);
     await generateVolume(source, sizeBytes, random);
-    const first = await snapshotVolume(cloud.store, source);
+    const first = await snapshotVolume(store, source);
 
     log('full pass');
-    const full = await syncPass(cloud, 1, first.snapshotId, undefined, sizeBytes, target, dir);
+    await flushDirtyPages();
+    const full = await syncPass(endpoints, 1, first.snapshotId, undefined, sizeBytes, target, dir);
     log('cp --sparse=always');
+    await flushDirtyPages();
     const cpSeconds = await timeSparseCopy(source, copy);
+    // The copy is the old image: make it look old, or rsync's quick check (size + mtime) could skip the file.
+    await ageFile(copy);
 
     const changed = pickChangedBlocks(sizeBytes, options.changePct / 100, random);
     log(`changing ${changed.length} blocks`);
     await changeBlocks(source, sizeBytes, changed, random);
-    const second = await snapshotVolume(cloud.store, source, { parentSnapshotId: first.snapshotId });
+    const second = await snapshotVolume(store, source, { parentSnapshotId: first.snapshotId });
 
     log('incremental pass');
-    const incremental = await syncPass(cloud, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
+    await flushDirtyPages();
+    const incremental = await syncPass(endpoints, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
     log('rsync --inplace --no-whole-file');
+    await flushDirtyPages();
     const rsyncSeconds = await timeRsyncDelta(source, copy);
 
     const [sourceSha256, targetSha256] = await Promise.all([imageSha256(source), imageSha256(target)]);
@@ -114,6 +141,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       peakRssMiB: process.resourceUsage().maxRSS / 1024,
     };
   } finally {
+    await store.close();
     await cloud.stop();
     if (!options.keep && !options.workDir) await rm(dir, { recursive: true, force: true });
   }
@@ -144,7 +172,7 @@ async function changeBlocks(
 }
 
 async function syncPass(
-  cloud: LocalCloud,
+  { source, staging }: Endpoints,
   passNumber: number,
   snapshotId: string,
   baseSnapshotId: string | undefined,
@@ -152,15 +180,6 @@ async function syncPass(
   targetPath: string,
   dir: string,
 ): Promise<PassFigures> {
-  const source = new EbsBlockSource(
-    createEbsClient({ endpoint: cloud.ebsEndpoint, region: cloud.region, credentials: cloud.credentials }),
-  );
-  const staging = new S3Staging(
-    createS3Client({ endpoint: cloud.s3Endpoint, region: cloud.region, credentials: cloud.credentials }),
-    {
-      bucket: 'homebound-bench',
-    },
-  );
   const started = performance.now();
   const report: PassReport = await runPass(
     {

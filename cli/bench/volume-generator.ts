@@ -12,18 +12,6 @@ export const DEFAULT_MIX: Readonly<Record<BlockContent, number>> = {
   repeated: 0.15,
 };
 
-/** A tiny deterministic PRNG (mulberry32) so a bench run is reproducible from its seed. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function chooseContent(
   random: () => number,
   mix: Readonly<Record<BlockContent, number>> = DEFAULT_MIX,

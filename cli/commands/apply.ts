@@ -17,6 +17,8 @@ interface ApplyOptions {
   pass?: number;
   createSize?: number;
   maxWriteMibps?: number;
+  follow?: boolean;
+  pollMs: number;
 }
 
 /** `homebound apply`: the applier — staged passes onto a target disk, in order, whole, resumable. */
@@ -36,6 +38,8 @@ export function registerApply(program: Command): void {
       integerAtLeast(1),
     )
     .option('--max-write-mibps <n>', 'cap write throughput on the target', integerAtLeast(1))
+    .option('--follow', 'wait for passes as they are staged and apply each once sealed (until SIGTERM, or --pass)')
+    .option('--poll-ms <n>', 'with --follow: how often to look for new segments', integerAtLeast(10), 1000)
     .action(async (options: ApplyOptions) => {
       if (!isValidVolumeKey(options.volumeKey))
         throw new InvalidInputError(`--volume-key "${options.volumeKey}" is not a valid volume key`);
@@ -54,6 +58,10 @@ export function registerApply(program: Command): void {
           stateDir: options.stateDir,
           ...(options.maxWriteMibps ? { maxWriteMiBps: options.maxWriteMibps } : {}),
         });
+        if (options.follow) {
+          await follow(applier, options);
+          return;
+        }
         const reports = options.pass ? [await applier.applyPass(options.pass)] : await applier.applyAvailable();
         for (const report of reports) console.log(JSON.stringify(report));
         if (reports.length === 0)
@@ -62,4 +70,23 @@ export function registerApply(program: Command): void {
         await target.close();
       }
     });
+}
+
+/** The sync gateway's loop: apply each next pass as it is staged, until SIGTERM/SIGINT (or the one --pass asked for). */
+async function follow(applier: Applier, options: ApplyOptions): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    do {
+      const next = options.pass ?? applier.lastAppliedPass + 1;
+      console.log(JSON.stringify(await applier.followPass(next, { pollMs: options.pollMs, signal: stop.signal })));
+    } while (!options.pass);
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
 }

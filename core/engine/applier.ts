@@ -1,5 +1,5 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { BLOCK_SIZE, bytesOnDisk, sha256, sha256Hex } from '../blocks.js';
 import {
   CorruptSegmentError,
@@ -21,6 +21,9 @@ import {
 } from './manifest.js';
 import { decodeSegment, SegmentFormatError } from './segment.js';
 
+/** Segments written between two checkpoints (fdatasync + journal): 128 MiB at the default segment size. */
+const CHECKPOINT_SEGMENTS = 16;
+
 export interface ApplierOptions {
   readonly staging: Staging;
   readonly volumeKey: string;
@@ -32,6 +35,15 @@ export interface ApplierOptions {
   /** Caps write throughput to spare a shared array. @default unlimited */
   readonly maxWriteMiBps?: number;
   readonly onProgress?: (progress: ApplyProgress) => void;
+}
+
+export interface FollowOptions {
+  /** How often to look for new segments and the manifest. @default 1000 */
+  readonly pollMs?: number;
+  /** Give up waiting for the manifest after this long. @default forever */
+  readonly timeoutMs?: number;
+  /** Stops waiting (the pass will not come, e.g. its streamer failed). */
+  readonly signal?: AbortSignal;
 }
 
 export interface ApplyProgress {
@@ -58,7 +70,7 @@ export interface ApplyReport {
  *      its SHA-256, and keep it in a local spool. A corrupt or missing segment stops the pass before the target is
  *      touched, so the target stays at the previous pass, a consistent point.
  *   2. apply — blank the target first for a full pass, then write the spooled blocks with positional writes,
- *      re-checking each segment's digest; after each segment fdatasync and advance the journal.
+ *      re-checking each segment's digest; every 16 segments fdatasync and advance the journal.
  *   3. commit — fdatasync, journal the pass as applied, then write ack.json to staging.
  * A process killed at any instant resumes from the journal: re-writing a segment is idempotent, and no pass
  * after it starts until it is committed.
@@ -86,8 +98,12 @@ export class Applier {
   /** Reads and checks the manifest of a pass; undefined when it is not sealed yet. */
   async readManifest(passNumber: number): Promise<PassManifest | undefined> {
     const key = passPrefix(this.options.volumeKey, passNumber) + MANIFEST_KEY;
-    if (!(await this.options.staging.head(key))) return undefined;
-    const manifest = parseStagedJson(PassManifest, await this.options.staging.get(key), key);
+    const body = await this.options.staging.get(key).catch((error: unknown) => {
+      if (error instanceof StagedObjectMissingError) return undefined;
+      throw error;
+    });
+    if (!body) return undefined;
+    const manifest = parseStagedJson(PassManifest, body, key);
     if (manifestDigest(manifest) !== manifest.digest) throw new CorruptSegmentError(key, 'manifest digest mismatch');
     if (manifest.volumeKey !== this.options.volumeKey || manifest.passNumber !== passNumber) {
       throw new CorruptSegmentError(key, `manifest names volume ${manifest.volumeKey} pass ${manifest.passNumber}`);
@@ -103,6 +119,51 @@ export class Applier {
       if (!(await this.readManifest(next))) return reports;
       reports.push(await this.applyPass(next));
     }
+  }
+
+  /**
+   * Waits for pass `passNumber` to be sealed and applies it, downloading its segments while the streamer is still
+   * staging them — on a final pass this overlap is downtime saved. A segment fetched early is checked on its own
+   * (trailer digest, every block's SHA-256) and again against the manifest once that arrives; nothing reaches the
+   * target before the manifest does.
+   * @throws what applyPass throws; StagedObjectMissingError when `timeoutMs` passes first.
+   */
+  async followPass(passNumber: number, options: FollowOptions = {}): Promise<ApplyReport> {
+    const pollMs = options.pollMs ?? 1000;
+    const deadline = performance.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    const prefix = passPrefix(this.options.volumeKey, passNumber);
+    const spool = this.spoolDir(passNumber);
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    const fetched = new Set<string>();
+    while (passNumber > this.journal.current.lastAppliedPass && !(await this.manifestExists(passNumber))) {
+      options.signal?.throwIfAborted();
+      if (performance.now() > deadline) {
+        throw new StagedObjectMissingError(
+          `${this.options.staging.description}/${prefix}${MANIFEST_KEY} (waited ${options.timeoutMs} ms)`,
+        );
+      }
+      const fresh = (await this.options.staging.list(`${prefix}segments/`)).filter((key) => !fetched.has(key));
+      await runLimited(fresh, this.options.fetchConcurrency ?? 4, async (key) => {
+        const body = await this.options.staging.get(key);
+        verifySegmentAlone(body, key);
+        const file = spoolFile(spool, key);
+        await writeFile(`${file}.tmp`, body, { mode: 0o600 });
+        await rename(`${file}.tmp`, file);
+        fetched.add(key);
+      });
+      if (fresh.length === 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+    return this.applyPass(passNumber);
+  }
+
+  private async manifestExists(passNumber: number): Promise<boolean> {
+    return (
+      (await this.options.staging.head(passPrefix(this.options.volumeKey, passNumber) + MANIFEST_KEY)) !== undefined
+    );
+  }
+
+  private spoolDir(passNumber: number): string {
+    return join(this.options.stateDir, 'spool', `pass-${String(passNumber).padStart(6, '0')}`);
   }
 
   /**
@@ -137,19 +198,16 @@ export class Applier {
       throw new TargetTooSmallError(target.path, target.sizeBytes, manifest.volumeSizeBytes);
     }
 
+    // Fetching touches only the spool (a rerun reuses what it finds there), so the journal first hears of the pass
+    // when writing to the target is about to start.
     const resumed = state.inProgress?.passNumber === passNumber && state.inProgress.manifestDigest === manifest.digest;
+    const spool = this.spoolDir(passNumber);
+    const bytesFetched = await this.fetchAll(manifest, spool);
     if (!resumed) {
       await this.journal.save({
         ...state,
-        inProgress: { passNumber, manifestDigest: manifest.digest, phase: 'fetch', blanked: false, nextSegment: 0 },
+        inProgress: { passNumber, manifestDigest: manifest.digest, phase: 'apply', blanked: false, nextSegment: 0 },
       });
-    }
-    const spool = join(this.options.stateDir, 'spool', `pass-${String(passNumber).padStart(6, '0')}`);
-    let bytesFetched = 0;
-    if (this.journal.current.inProgress?.phase === 'fetch') {
-      bytesFetched = await this.fetchAll(manifest, spool);
-      const progress = this.inProgress();
-      await this.journal.save({ ...this.journal.current, inProgress: { ...progress, phase: 'apply' } });
     }
     const blocksWritten = await this.applySpooled(manifest, spool);
     await target.sync();
@@ -205,7 +263,7 @@ export class Applier {
     let done = 0;
     const worker = async () => {
       for (let item = queue.shift(); item; item = queue.shift()) {
-        const file = spoolFile(spool, item.index);
+        const file = spoolFile(spool, item.segment.key);
         const existing = await readFile(file).catch(() => undefined);
         if (!existing || sha256Hex(existing) !== item.segment.sha256) {
           const key = prefix + item.segment.key;
@@ -240,7 +298,7 @@ export class Applier {
     let blocksWritten = 0;
     for (let index = this.inProgress().nextSegment; index < manifest.segments.length; index++) {
       const record = manifest.segments[index] as SegmentRecord;
-      const file = spoolFile(spool, index);
+      const file = spoolFile(spool, record.key);
       const body = await readFile(file);
       // The spool file must still be the object that was verified at fetch: its digest covers every entry and byte.
       if (sha256Hex(body) !== record.sha256)
@@ -251,11 +309,15 @@ export class Applier {
         blocksWritten += 1;
         await throttle(length);
       }
-      await target.sync();
-      await this.journal.save({
-        ...this.journal.current,
-        inProgress: { ...this.inProgress(), nextSegment: index + 1 },
-      });
+      // Checkpoint every few segments: fdatasync, then advance the journal. A crash replays at most those
+      // segments, which is harmless (positional writes of the same bytes).
+      if ((index + 1) % CHECKPOINT_SEGMENTS === 0 && index + 1 < manifest.segments.length) {
+        await target.sync();
+        await this.journal.save({
+          ...this.journal.current,
+          inProgress: { ...this.inProgress(), nextSegment: index + 1 },
+        });
+      }
       this.options.onProgress?.({
         passNumber: manifest.passNumber,
         phase: 'apply',
@@ -289,27 +351,48 @@ export class Applier {
  * @throws CorruptSegmentError naming the object.
  */
 export function verifySegment(body: Buffer, record: SegmentRecord, key: string): void {
-  if (body.length !== record.bytes)
+  if (body.length !== record.bytes) {
     throw new CorruptSegmentError(key, `${body.length} bytes, manifest says ${record.bytes}`);
+  }
   if (sha256Hex(body) !== record.sha256) throw new CorruptSegmentError(key, 'SHA-256 does not match the manifest');
+  const entries = verifyBlocks(body, key, false);
+  if (entries !== record.entries)
+    throw new CorruptSegmentError(key, `${entries} entries, manifest says ${record.entries}`);
+}
+
+/** Checks a segment fetched before its manifest exists: its trailer digest and every block's SHA-256. */
+function verifySegmentAlone(body: Buffer, key: string): void {
+  verifyBlocks(body, key, true);
+}
+
+/** Parses a segment and checks every block against its SHA-256; returns the entry count. */
+function verifyBlocks(body: Buffer, key: string, checkTrailer: boolean): number {
   let blocks: ReturnType<typeof decodeSegment>;
   try {
-    blocks = decodeSegment(body, { checkTrailer: false });
+    blocks = decodeSegment(body, { checkTrailer });
   } catch (error) {
     if (error instanceof SegmentFormatError) throw new CorruptSegmentError(key, error.message, { cause: error });
     throw error;
   }
-  if (blocks.length !== record.entries)
-    throw new CorruptSegmentError(key, `${blocks.length} entries, manifest says ${record.entries}`);
   for (const block of blocks) {
     if (!sha256(block.data).equals(block.sha256)) {
       throw new CorruptSegmentError(key, `block ${block.blockIndex} does not match its SHA-256`);
     }
   }
+  return blocks.length;
 }
 
-function spoolFile(spool: string, index: number): string {
-  return join(spool, `${String(index).padStart(6, '0')}.hbseg`);
+/** Runs `work` over `items` with at most `limit` at once. */
+async function runLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  const queue = [...items];
+  const worker = async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), queue.length) }, worker));
+}
+
+function spoolFile(spool: string, segmentKey: string): string {
+  return join(spool, basename(segmentKey));
 }
 
 /** Sleeps as needed to keep the average write rate under `maxMiBps`. */

@@ -26,13 +26,22 @@ export async function loadPlan(staging: Staging, volumeKey: string, passNumber: 
  * the applier the pass is complete and whole. Idempotent.
  * @throws StagedObjectMissingError when a shard has not finished streaming.
  */
-export async function finalizePass(staging: Staging, plan: PassPlan): Promise<PassManifest> {
+export async function finalizePass(
+  staging: Staging,
+  plan: PassPlan,
+  /** Segment records per shard when the caller streamed every shard itself; read from staging otherwise. */
+  known?: ReadonlyMap<number, readonly SegmentRecord[]>,
+): Promise<PassManifest> {
   const prefix = passPrefix(plan.volumeKey, plan.passNumber);
   const segments: SegmentRecord[] = [];
   for (const shard of plan.shards) {
+    const records = known?.get(shard.shardId);
+    if (records) {
+      segments.push(...records);
+      continue;
+    }
     const key = prefix + shardRecordKey(shard.shardId);
-    const record = parseStagedJson(ShardRecord, await staging.get(key), key);
-    segments.push(...record.segments);
+    segments.push(...parseStagedJson(ShardRecord, await staging.get(key), key).segments);
   }
   const carried = segments.reduce((sum, s) => sum + s.entries, 0);
   const dataBlocks = segments.reduce((sum, s) => sum + s.dataBlocks, 0);
@@ -61,7 +70,8 @@ export interface RunPassOptions {
   readonly staging: Staging;
   readonly governor?: RateGovernorOptions;
   readonly retry?: RetryPolicy;
-  /** Shards streamed at once by this process; all share one governor. @default 2 */
+  /** Shards streamed at once by this process; all share one governor. Each adds its own read-ahead and upload
+   * buffers, so more than one trades memory for a little speed at shard boundaries. @default 1 */
   readonly shardConcurrency?: number;
   readonly readAheadBlocks?: number;
   readonly onProgress?: (progress: PassProgress) => void;
@@ -90,18 +100,20 @@ export interface PassReport {
  */
 export async function runPass(request: PlanPassRequest, options: RunPassOptions): Promise<PassReport> {
   const started = performance.now();
+  // No HeadBucket up front: a missing bucket fails the planner's first put with StagingBucketNotFoundError,
+  // before anything is written, and a small pass saves the round trip.
   const staging = new CountingStaging(options.staging);
-  await staging.assertReady();
   const plan = await planPass(options.source, staging, {
     ...(options.retry ? { retry: options.retry } : {}),
     ...request,
   });
   const governor = new RateGovernor(options.governor);
   const counters = newReadCounters();
-  const concurrency = options.shardConcurrency ?? 2;
+  const concurrency = options.shardConcurrency ?? 1;
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new InvalidInputError('shardConcurrency must be ≥ 1');
 
   let segmentBytes = 0;
+  const streamed = new Map<number, readonly SegmentRecord[]>();
   const queue = [...plan.shards];
   const worker = async () => {
     for (let shard = queue.shift(); shard; shard = queue.shift()) {
@@ -109,6 +121,7 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
         source: options.source,
         staging,
         governor,
+        fresh: true,
         counters,
         ...(options.retry ? { retry: options.retry } : {}),
         ...(options.readAheadBlocks ? { readAheadBlocks: options.readAheadBlocks } : {}),
@@ -122,10 +135,11 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
         },
       });
       if (!result.done) throw new StagedObjectMissingError(`shard ${shard.shardId} did not finish`);
+      streamed.set(shard.shardId, result.segments);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, plan.shards.length)) }, worker));
-  const manifest = await finalizePass(staging, plan);
+  const manifest = await finalizePass(staging, plan, streamed);
   return {
     manifest,
     counters,

@@ -17,7 +17,7 @@ export interface PlanPassRequest {
   readonly volumeSizeBytes?: number | undefined;
   /** Block refs per shard, the unit streamed in parallel and resumed. @default 1024 (512 MiB) */
   readonly shardBlocks?: number;
-  /** Blocks per delta segment. @default 32 (16 MiB) */
+  /** Blocks per delta segment. @default 16 (8 MiB) */
   readonly segmentBlocks?: number;
   /** MaxResults per List call (100–10,000). @default 10000 */
   readonly pageSize?: number;
@@ -34,7 +34,7 @@ export interface PlanPassRequest {
  */
 export async function planPass(source: BlockSource, staging: Staging, request: PlanPassRequest): Promise<PassPlan> {
   const shardBlocks = request.shardBlocks ?? 1024;
-  const segmentBlocks = request.segmentBlocks ?? 32;
+  const segmentBlocks = request.segmentBlocks ?? 16;
   const pageSize = request.pageSize ?? 10_000;
   validate(request, shardBlocks, segmentBlocks, pageSize);
   const prefix = passPrefix(request.volumeKey, request.passNumber);

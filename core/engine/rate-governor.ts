@@ -19,7 +19,7 @@ export interface RateGovernorOptions {
   readonly maxRequestsPerSecond?: number;
   /** Calls in flight at most. @default 64 */
   readonly maxConcurrency?: number;
-  /** Starting rate. @default 40 */
+  /** Starting rate. @default 200 */
   readonly initialRequestsPerSecond?: number;
   /** Floor the rate never drops below. @default 2 */
   readonly minRequestsPerSecond?: number;
@@ -56,7 +56,7 @@ export class RateGovernor {
   private readonly maxConcurrency: number;
   private rate: number;
   private slowStart = true;
-  private tokens = 1;
+  private tokens: number;
   private lastRefill = performance.now();
   private lastTick = performance.now();
   private lastDecreaseAt = Number.NEGATIVE_INFINITY;
@@ -78,7 +78,10 @@ export class RateGovernor {
     this.maxRate = options.maxRequestsPerSecond ?? 1000;
     this.minRate = Math.min(options.minRequestsPerSecond ?? 2, this.maxRate);
     this.maxConcurrency = options.maxConcurrency ?? 64;
-    this.rate = Math.min(options.initialRequestsPerSecond ?? 40, this.maxRate);
+    this.rate = Math.min(options.initialRequestsPerSecond ?? 200, this.maxRate);
+    // A small pass (a few changed blocks) should not wait on the ramp: allow a short burst at the start.
+    // Only headroom below the ceiling may be spent that way, so no second ever carries more than the ceiling.
+    this.tokens = Math.max(1, Math.min(64, this.rate / 3, this.maxRate - this.rate));
     if (!(this.maxRate > 0) || !(this.maxConcurrency >= 1)) {
       throw new RangeError('maxRequestsPerSecond and maxConcurrency must be positive');
     }
@@ -211,7 +214,9 @@ export class RateGovernor {
     const now = performance.now();
     // A burst of at most ~50 ms worth of tokens: smooth sending is what keeps a token-bucket quota happy.
     const capacity = Math.max(1, this.rate * 0.05);
-    this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) / 1000) * this.rate);
+    // Tokens above capacity are the start-up burst: spend them, never top them up.
+    if (this.tokens < capacity)
+      this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) / 1000) * this.rate);
     this.lastRefill = now;
   }
 }

@@ -18,6 +18,8 @@ export interface StreamShardOptions {
   readonly readAheadBlocks?: number;
   /** Stop starting new segments after this instant (epoch ms) and return a cursor. */
   readonly deadline?: number;
+  /** The shard was planned just now by this caller, so nothing of it can be staged yet: skip looking. */
+  readonly fresh?: boolean;
   /** Called after each staged segment. */
   readonly onSegment?: (record: SegmentRecord) => void;
 }
@@ -29,6 +31,8 @@ export interface ShardResult {
   readonly segments: SegmentRecord[];
   readonly bytesStaged: number;
 }
+
+const UPLOADS_IN_FLIGHT = 3;
 
 /** Object metadata that lets a resumed streamer account for segments an earlier invocation staged. */
 const META_SHA = 'sha256';
@@ -54,9 +58,11 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
   if (plan.segmentBlocks < 1) throw new InvalidInputError('segmentBlocks must be positive');
 
   const segmentCount = Math.ceil(refs.length / plan.segmentBlocks);
-  const staged = await stagedSegments(staging, prefix, shardId);
+  const staged = options.fresh ? new Map<string, SegmentRecord>() : await stagedSegments(staging, prefix, shardId);
   const records: SegmentRecord[] = [];
   const window = new Semaphore(readAhead);
+  const uploads = new Semaphore(UPLOADS_IN_FLIGHT);
+  const inFlight: Promise<void>[] = [];
   let bytesStaged = 0;
   let cursor = 0;
   let abort: unknown;
@@ -102,17 +108,28 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
       const body = encodeSegment(carried);
       window.release(blocks.length);
       const record = recordFor(shardId, cursor, body, carried);
-      await staging.put(prefix + record.key, body, {
-        [META_SHA]: record.sha256,
-        [META_ENTRIES]: String(record.entries),
-        [META_DATA]: String(record.dataBlocks),
-        [META_FIRST]: String(record.firstIndex),
-        [META_LAST]: String(record.lastIndex),
+      // Upload while the next segment is read; at most UPLOADS_IN_FLIGHT bodies wait in memory.
+      await uploads.acquire();
+      const upload = staging
+        .put(prefix + record.key, body, {
+          [META_SHA]: record.sha256,
+          [META_ENTRIES]: String(record.entries),
+          [META_DATA]: String(record.dataBlocks),
+          [META_FIRST]: String(record.firstIndex),
+          [META_LAST]: String(record.lastIndex),
+        })
+        .then(() => {
+          bytesStaged += body.length;
+          options.onSegment?.(record);
+        })
+        .finally(() => uploads.release());
+      upload.catch((error) => {
+        abort ??= error;
       });
-      bytesStaged += body.length;
+      inFlight.push(upload);
       records.push(record);
-      options.onSegment?.(record);
     }
+    await Promise.all(inFlight);
   } finally {
     abort ??= new Error('streaming stopped');
     for (const pending of reads.values()) pending.catch(() => undefined);

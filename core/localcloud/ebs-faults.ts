@@ -3,6 +3,8 @@
  * (as far as the order of concurrent arrivals allows).
  */
 
+import { seededRandom } from '../seeded-random.js';
+
 /** Faults the local EBS server injects. Every field can be changed at runtime with `EbsServer.setFaults`. */
 export interface EbsFaults {
   /** Delay added to every response, in ms. @default 0 */
@@ -21,18 +23,6 @@ export interface EbsFaults {
   readonly corruptBlocks?: number;
   /** List pages randomly shorter than asked, sometimes empty with a NextToken. @default false */
   readonly shortPages?: boolean;
-}
-
-/** Small, fast, seedable PRNG (mulberry32): uniform floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 interface Bucket {

@@ -134,4 +134,29 @@ describe('applier', () => {
     await target.close();
     expect(again).toMatchObject({ applied: false, blocksWritten: 0 });
   });
+
+  it('follows a pass while it streams and applies it once sealed', async () => {
+    await stage(1, 'snap-1');
+    const { target, applier: a } = await applier(join(dir, 'target.img'));
+    await a.applyPass(1);
+
+    const following = a.followPass(2, { pollMs: 5 });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await stage(2, 'snap-2', 'snap-1');
+    const report = await following;
+    await target.close();
+
+    expect(report).toMatchObject({ passNumber: 2, applied: true });
+    expect((await readFile(join(dir, 'target.img'))).equals(image(v2))).toBe(true);
+  });
+
+  it('stops following when told to, and when the wait times out', async () => {
+    const { target, applier: a } = await applier(join(dir, 'target.img'));
+    const stop = new AbortController();
+    const following = a.followPass(1, { pollMs: 5, signal: stop.signal });
+    stop.abort();
+    await expect(following).rejects.toThrow(/abort/i);
+    await expect(a.followPass(1, { pollMs: 5, timeoutMs: 20 })).rejects.toThrow(/manifest\.json \(waited 20 ms\)/);
+    await target.close();
+  });
 });
