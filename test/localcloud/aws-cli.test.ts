@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,5 +109,50 @@ describe('local EBS server through the AWS CLI (Debian awscli)', () => {
     expect(answer.ChecksumAlgorithm).toBe('SHA256');
     expect(sha256Base64(data)).toBe(answer.Checksum);
     expect(sha256Base64(data)).toBe(sha256Base64(blocks.get(2) as Buffer));
+  });
+
+  it('writes a snapshot with start-snapshot, put-snapshot-block and complete-snapshot, then reads it back', async () => {
+    const data = randomBlock();
+    const blockFile = join(cloud.dir, 'put-block.bin');
+    await writeFile(blockFile, data);
+
+    const started = JSON.parse(
+      await aws(
+        'start-snapshot',
+        '--volume-size',
+        '1',
+        '--parent-snapshot-id',
+        parent.snapshotId,
+        '--client-token',
+        'cli-test-1',
+      ),
+    );
+    const put = JSON.parse(
+      await aws(
+        'put-snapshot-block',
+        '--snapshot-id',
+        started.SnapshotId,
+        '--block-index',
+        '5',
+        '--block-data',
+        blockFile,
+        '--data-length',
+        String(BLOCK_SIZE),
+        '--checksum',
+        sha256Base64(data),
+        '--checksum-algorithm',
+        'SHA256',
+      ),
+    );
+    const completed = JSON.parse(
+      await aws('complete-snapshot', '--snapshot-id', started.SnapshotId, '--changed-blocks-count', '1'),
+    );
+    const listing = JSON.parse(await aws('list-snapshot-blocks', '--snapshot-id', started.SnapshotId));
+
+    expect(started.Status).toBe('pending');
+    expect(put.Checksum).toBe(sha256Base64(data));
+    expect(completed.Status).toBe('completed');
+    // The child shares its parent's blocks 0, 2, 3 and adds block 5.
+    expect(listing.Blocks.map((entry: { BlockIndex: number }) => entry.BlockIndex)).toEqual([0, 2, 3, 5]);
   });
 });
