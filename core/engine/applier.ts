@@ -1,5 +1,3 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import { BLOCK_SIZE, bytesOnDisk, sha256, sha256Hex } from '../blocks.js';
 import {
   CorruptSegmentError,
@@ -20,6 +18,7 @@ import {
   type SegmentRecord,
 } from './manifest.js';
 import { decodeSegment, SegmentFormatError } from './segment.js';
+import { diskSpoolFor, type SegmentSpool, spoolFor } from './segment-spool.js';
 
 /** Segments written between two checkpoints (fdatasync + journal): 128 MiB at the default segment size. */
 const CHECKPOINT_SEGMENTS = 16;
@@ -132,8 +131,8 @@ export class Applier {
     const pollMs = options.pollMs ?? 1000;
     const deadline = performance.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     const prefix = passPrefix(this.options.volumeKey, passNumber);
-    const spool = this.spoolDir(passNumber);
-    await mkdir(spool, { recursive: true, mode: 0o700 });
+    // Prefetching cannot know the pass's size yet, so it spools on disk; applyPass then finds it there.
+    const spool = diskSpoolFor(this.options.stateDir, passNumber);
     const fetched = new Set<string>();
     while (passNumber > this.journal.current.lastAppliedPass && !(await this.manifestExists(passNumber))) {
       options.signal?.throwIfAborted();
@@ -146,9 +145,7 @@ export class Applier {
       await runLimited(fresh, this.options.fetchConcurrency ?? 4, async (key) => {
         const body = await this.options.staging.get(key);
         verifySegmentAlone(body, key);
-        const file = spoolFile(spool, key);
-        await writeFile(`${file}.tmp`, body, { mode: 0o600 });
-        await rename(`${file}.tmp`, file);
+        await spool.put(key.slice(prefix.length), body);
         fetched.add(key);
       });
       if (fresh.length === 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
@@ -160,10 +157,6 @@ export class Applier {
     return (
       (await this.options.staging.head(passPrefix(this.options.volumeKey, passNumber) + MANIFEST_KEY)) !== undefined
     );
-  }
-
-  private spoolDir(passNumber: number): string {
-    return join(this.options.stateDir, 'spool', `pass-${String(passNumber).padStart(6, '0')}`);
   }
 
   /**
@@ -201,7 +194,8 @@ export class Applier {
     // Fetching touches only the spool (a rerun reuses what it finds there), so the journal first hears of the pass
     // when writing to the target is about to start.
     const resumed = state.inProgress?.passNumber === passNumber && state.inProgress.manifestDigest === manifest.digest;
-    const spool = this.spoolDir(passNumber);
+    const passBytes = manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0);
+    const spool = await spoolFor(this.options.stateDir, passNumber, passBytes);
     const bytesFetched = await this.fetchAll(manifest, spool);
     if (!resumed) {
       await this.journal.save({
@@ -217,7 +211,7 @@ export class Applier {
       snapshotId: manifest.snapshotId,
       inProgress: null,
     });
-    await rm(spool, { recursive: true, force: true });
+    await spool.clear();
     await this.acknowledge(manifest, blocksWritten);
     return {
       passNumber,
@@ -254,40 +248,31 @@ export class Applier {
     }
   }
 
-  /** Downloads and verifies every segment into the spool; skips those a killed run already spooled. */
-  private async fetchAll(manifest: PassManifest, spool: string): Promise<number> {
-    await mkdir(spool, { recursive: true, mode: 0o700 });
+  /** Downloads and verifies every segment into the spool; skips those a killed run or a follower already spooled. */
+  private async fetchAll(manifest: PassManifest, spool: SegmentSpool): Promise<number> {
     const prefix = passPrefix(manifest.volumeKey, manifest.passNumber);
-    const queue = manifest.segments.map((segment, index) => ({ segment, index }));
     let fetched = 0;
     let done = 0;
-    const worker = async () => {
-      for (let item = queue.shift(); item; item = queue.shift()) {
-        const file = spoolFile(spool, item.segment.key);
-        const existing = await readFile(file).catch(() => undefined);
-        if (!existing || sha256Hex(existing) !== item.segment.sha256) {
-          const key = prefix + item.segment.key;
-          const body = await this.options.staging.get(key);
-          verifySegment(body, item.segment, key);
-          await writeFile(`${file}.tmp`, body, { mode: 0o600 });
-          await rename(`${file}.tmp`, file);
-          fetched += body.length;
-        }
-        done += 1;
-        this.options.onProgress?.({
-          passNumber: manifest.passNumber,
-          phase: 'fetch',
-          segmentsDone: done,
-          segments: manifest.segments.length,
-        });
+    await runLimited(manifest.segments, this.options.fetchConcurrency ?? 4, async (segment) => {
+      if (!(await spool.find(segment.key, segment.sha256))) {
+        const key = prefix + segment.key;
+        const body = await this.options.staging.get(key);
+        verifySegment(body, segment, key);
+        await spool.put(segment.key, body);
+        fetched += body.length;
       }
-    };
-    const concurrency = Math.max(1, this.options.fetchConcurrency ?? 4);
-    await Promise.all(Array.from({ length: Math.min(concurrency, queue.length || 1) }, worker));
+      done += 1;
+      this.options.onProgress?.({
+        passNumber: manifest.passNumber,
+        phase: 'fetch',
+        segmentsDone: done,
+        segments: manifest.segments.length,
+      });
+    });
     return fetched;
   }
 
-  private async applySpooled(manifest: PassManifest, spool: string): Promise<number> {
+  private async applySpooled(manifest: PassManifest, spool: SegmentSpool): Promise<number> {
     const { target } = this.options;
     if (manifest.kind === 'full' && !this.inProgress().blanked) {
       await target.blank(manifest.volumeSizeBytes);
@@ -298,11 +283,9 @@ export class Applier {
     let blocksWritten = 0;
     for (let index = this.inProgress().nextSegment; index < manifest.segments.length; index++) {
       const record = manifest.segments[index] as SegmentRecord;
-      const file = spoolFile(spool, record.key);
-      const body = await readFile(file);
-      // The spool file must still be the object that was verified at fetch: its digest covers every entry and byte.
-      if (sha256Hex(body) !== record.sha256)
-        throw new CorruptSegmentError(file, 'spooled segment changed since it was verified');
+      // The spooled body must still be the object verified at fetch: its digest covers every entry and byte.
+      const body = await spool.find(record.key, record.sha256);
+      if (!body) throw new CorruptSegmentError(record.key, 'spooled segment changed since it was verified');
       for (const block of decodeSegment(body, { checkTrailer: false })) {
         const length = bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes);
         await target.write(block.data.subarray(0, length), block.blockIndex * BLOCK_SIZE);
@@ -389,10 +372,6 @@ async function runLimited<T>(items: readonly T[], limit: number, work: (item: T)
     for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
   };
   await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), queue.length) }, worker));
-}
-
-function spoolFile(spool: string, segmentKey: string): string {
-  return join(spool, basename(segmentKey));
 }
 
 /** Sleeps as needed to keep the average write rate under `maxMiBps`. */

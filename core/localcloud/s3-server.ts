@@ -45,6 +45,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<LocalS3Se
   });
   applyS3rverFixes(server);
   const address = await server.run();
+  // Node closes idle keep-alive connections after 5 s; AWS endpoints keep them about a minute, as the EBS server does.
+  if (server.httpServer) server.httpServer.keepAliveTimeout = 60_000;
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     buckets,
