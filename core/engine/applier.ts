@@ -144,9 +144,10 @@ export class Applier {
       const fresh = (await this.options.staging.list(`${prefix}segments/`)).filter((key) => !fetched.has(key));
       await runLimited(fresh, this.options.fetchConcurrency ?? 4, async (key) => {
         const body = await this.options.staging.get(key);
-        verifySegmentAlone(body, key);
-        await spool.put(key.slice(prefix.length), body);
         fetched.add(key);
+        // A segment that fails its own checks is not spooled; applyPass fetches it again and judges it against the
+        // manifest (the streamer may have staged it anew by then).
+        if (segmentChecksAlone(body, key)) await spool.put(key.slice(prefix.length), body);
       });
       if (fresh.length === 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
@@ -343,9 +344,15 @@ export function verifySegment(body: Buffer, record: SegmentRecord, key: string):
     throw new CorruptSegmentError(key, `${entries} entries, manifest says ${record.entries}`);
 }
 
-/** Checks a segment fetched before its manifest exists: its trailer digest and every block's SHA-256. */
-function verifySegmentAlone(body: Buffer, key: string): void {
-  verifyBlocks(body, key, true);
+/** Whether a segment fetched before its manifest exists passes its trailer digest and every block's SHA-256. */
+function segmentChecksAlone(body: Buffer, key: string): boolean {
+  try {
+    verifyBlocks(body, key, true);
+    return true;
+  } catch (error) {
+    if (error instanceof CorruptSegmentError) return false;
+    throw error;
+  }
 }
 
 /** Parses a segment and checks every block against its SHA-256; returns the entry count. */

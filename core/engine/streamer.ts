@@ -1,5 +1,4 @@
 import { isAllZero, sha256Hex } from '../blocks.js';
-import { InvalidInputError } from '../errors.js';
 import type { BlockRef, BlockSource, Staging } from '../ports.js';
 import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBlock } from './block-reader.js';
 import { passPrefix, segmentKey, shardPlanKey, shardRecordKey, shardSegmentsPrefix } from './layout.js';
@@ -55,7 +54,6 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
   const shard = parseStagedJson(ShardPlan, await staging.get(shardKey), shardKey);
   const refs: BlockRef[] = shard.blocks.map(([index, token]) => ({ index, token: token ?? undefined }));
   const readAhead = Math.max(options.readAheadBlocks ?? 128, plan.segmentBlocks * 2);
-  if (plan.segmentBlocks < 1) throw new InvalidInputError('segmentBlocks must be positive');
 
   const segmentCount = Math.ceil(refs.length / plan.segmentBlocks);
   const staged = options.fresh ? new Map<string, SegmentRecord>() : await stagedSegments(staging, prefix, shardId);
