@@ -81,7 +81,9 @@ async function follow(applier: Applier, options: ApplyOptions): Promise<void> {
   try {
     do {
       const next = options.pass ?? applier.lastAppliedPass + 1;
-      console.log(JSON.stringify(await applier.followPass(next, { pollMs: options.pollMs, signal: stop.signal })));
+      console.error(`homebound: following pass ${next} of ${options.volumeKey}`);
+      const report = await applier.followPass(next, { pollMs: options.pollMs, signal: stop.signal });
+      console.log(JSON.stringify({ ...report, peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }));
     } while (!options.pass);
   } catch (error) {
     if (!stop.signal.aborted) throw error;
