@@ -12,6 +12,8 @@ interface LocalCloudOptions {
   throttleRate: number;
   errorRate: number;
   corruptBlocks: number;
+  shortPages?: boolean;
+  seed: number;
 }
 
 /** `homebound local-cloud`: the local EBS + S3 servers in the foreground, until Ctrl-C. */
@@ -26,6 +28,8 @@ export function registerLocalCloud(program: Command): void {
     .option('--throttle-rate <share>', 'share of block calls answered with throttling', numberBetween(0, 1), 0)
     .option('--error-rate <share>', 'share of calls answered with a 500', numberBetween(0, 1), 0)
     .option('--corrupt-blocks <n>', 'corrupt the next N block bodies under a correct checksum', integerAtLeast(0), 0)
+    .option('--short-pages', 'answer List calls with pages shorter than asked, some empty')
+    .option('--seed <n>', 'seed of the fault decisions', integerAtLeast(0), 1)
     .action(async (options: LocalCloudOptions) => {
       const dir = resolve(options.dir);
       await mkdir(dir, { recursive: true });
@@ -38,7 +42,9 @@ export function registerLocalCloud(program: Command): void {
           throttleRate: options.throttleRate,
           errorRate: options.errorRate,
           corruptBlocks: options.corruptBlocks,
+          shortPages: options.shortPages ?? false,
         },
+        seed: options.seed,
       });
       for (const [key, value] of Object.entries(cloud.env())) console.log(`${key}=${value}`);
       console.error(`local cloud running in ${dir}; buckets: ${options.bucket.join(', ')}. Ctrl-C stops it.`);
