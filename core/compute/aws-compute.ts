@@ -1,0 +1,309 @@
+import {
+  type _InstanceType,
+  AttachVolumeCommand,
+  CreateSnapshotsCommand,
+  CreateTagsCommand,
+  CreateVolumeCommand,
+  DeleteSnapshotCommand,
+  DeleteVolumeCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+  type EC2Client,
+  type Filter,
+  type Instance,
+  RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
+  type Tag,
+  type TagSpecification,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { InvalidInputError, SnapshotNotFoundError } from '../errors.js';
+import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
+import { HostNotFoundError } from './errors.js';
+import type {
+  ComputePort,
+  ComputeSnapshotState,
+  CreateVolumeRequest,
+  Host,
+  HostFilter,
+  HostRole,
+  HostState,
+  RunInstanceRequest,
+  SnapshotProgress,
+  Tags,
+  VolumeSnapshot,
+} from './port.js';
+import { ROLE_TAG } from './port.js';
+
+const GiB = 1024 ** 3;
+const DESCRIBE_VOLUMES_BATCH = 200;
+
+/** How hosts are launched. */
+export interface LaunchSettings {
+  readonly imageId: string;
+  readonly instanceType: _InstanceType;
+  readonly subnetId: string;
+  /** @default the subnet's VPC default security group */
+  readonly securityGroupIds?: readonly string[];
+  /** @default none */
+  readonly iamInstanceProfileArn?: string;
+}
+
+export interface AwsComputeOptions {
+  /** Where new volumes are created; the gateway's subnet must be in the same zone. */
+  readonly availabilityZone: string;
+  readonly launch: LaunchSettings;
+  /** Per-role overrides of `launch`, e.g. a different instance type for sync gateways. @default none */
+  readonly launchByRole?: Readonly<Partial<Record<HostRole, Partial<LaunchSettings>>>>;
+  /** KMS key for new volumes. @default the account's default EBS key */
+  readonly kmsKeyId?: string;
+}
+
+const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
+  pending: 'pending',
+  running: 'running',
+  'shutting-down': 'stopping',
+  stopping: 'stopping',
+  stopped: 'stopped',
+  terminated: 'terminated',
+};
+
+/**
+ * The compute port over EC2. Volumes are created encrypted gp3 in `availabilityZone`; hosts are launched from
+ * `launch` with IMDSv2 required and tagged with their role (`homebound:role`) and Name. Errors are mapped by
+ * `mapEc2Error`.
+ */
+export class AwsCompute implements ComputePort {
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly options: AwsComputeOptions,
+  ) {}
+
+  async describeHosts(filter: HostFilter = {}): Promise<Host[]> {
+    const filters: Filter[] = filter.tag ? [{ Name: `tag:${filter.tag.key}`, Values: [filter.tag.value] }] : [];
+    const instances: Instance[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('DescribeInstances', filter.hostIds, () =>
+        this.ec2.send(
+          new DescribeInstancesCommand({
+            ...(filter.hostIds ? { InstanceIds: [...filter.hostIds] } : {}),
+            ...(filters.length > 0 ? { Filters: filters } : {}),
+            NextToken: nextToken,
+          }),
+        ),
+      );
+      for (const reservation of page.Reservations ?? []) instances.push(...(reservation.Instances ?? []));
+      nextToken = page.NextToken;
+    } while (nextToken);
+    // EC2 answers an id it knows but that the tag filter excludes with nothing; only an absent id is an error.
+    for (const hostId of filter.tag ? [] : (filter.hostIds ?? [])) {
+      if (!instances.some((instance) => instance.InstanceId === hostId)) throw new HostNotFoundError(hostId);
+    }
+    const sizes = await this.volumeSizes(
+      instances.flatMap((i) => (i.BlockDeviceMappings ?? []).flatMap((m) => m.Ebs?.VolumeId ?? [])),
+    );
+    return instances.map((instance) => toHost(instance, sizes));
+  }
+
+  async createSnapshots(hostId: string, tags: Tags): Promise<VolumeSnapshot[]> {
+    const result = await this.call('CreateSnapshots', [hostId], () =>
+      this.ec2.send(
+        new CreateSnapshotsCommand({
+          InstanceSpecification: { InstanceId: hostId, ExcludeBootVolume: false },
+          CopyTagsFromSource: 'volume',
+          TagSpecifications: tagSpecifications('snapshot', tags),
+          Description: `homebound crash-consistent snapshot of ${hostId}`,
+        }),
+      ),
+    );
+    return (result.Snapshots ?? []).flatMap((s) =>
+      s.SnapshotId && s.VolumeId ? [{ snapshotId: s.SnapshotId, volumeId: s.VolumeId }] : [],
+    );
+  }
+
+  async describeSnapshots(snapshotIds: readonly string[]): Promise<SnapshotProgress[]> {
+    if (snapshotIds.length === 0) return [];
+    const found: SnapshotProgress[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('DescribeSnapshots', snapshotIds, () =>
+        this.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [...snapshotIds], NextToken: nextToken })),
+      );
+      for (const s of page.Snapshots ?? []) {
+        found.push({
+          snapshotId: s.SnapshotId ?? '?',
+          volumeId: s.VolumeId ?? '?',
+          state: snapshotState(s.State),
+          progress: Number.parseInt(s.Progress ?? '0', 10) || 0,
+        });
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    const missing = snapshotIds.find((id) => !found.some((s) => s.snapshotId === id));
+    if (missing !== undefined) throw new SnapshotNotFoundError(missing);
+    return found;
+  }
+
+  async deleteSnapshots(snapshotIds: readonly string[]): Promise<void> {
+    for (const snapshotId of snapshotIds) {
+      try {
+        await this.call('DeleteSnapshot', [snapshotId], () =>
+          this.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId })),
+        );
+      } catch (error) {
+        if (!(error instanceof SnapshotNotFoundError)) throw error;
+      }
+    }
+  }
+
+  async createVolume(request: CreateVolumeRequest): Promise<string> {
+    if (!Number.isSafeInteger(request.sizeBytes) || request.sizeBytes <= 0) {
+      throw new InvalidInputError(`volume size must be a positive whole number of bytes, got ${request.sizeBytes}`);
+    }
+    const result = await this.call('CreateVolume', [], () =>
+      this.ec2.send(
+        new CreateVolumeCommand({
+          AvailabilityZone: this.options.availabilityZone,
+          Size: Math.ceil(request.sizeBytes / GiB),
+          VolumeType: 'gp3',
+          Encrypted: true,
+          ...(this.options.kmsKeyId ? { KmsKeyId: this.options.kmsKeyId } : {}),
+          TagSpecifications: tagSpecifications('volume', request.tags ?? {}),
+        }),
+      ),
+    );
+    if (!result.VolumeId) throw new Error('EC2 CreateVolume returned no VolumeId');
+    return result.VolumeId;
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    await this.call('DeleteVolume', [volumeId], () => this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId })));
+  }
+
+  async runInstance(request: RunInstanceRequest): Promise<string> {
+    const launch = { ...this.options.launch, ...this.options.launchByRole?.[request.role] };
+    const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role };
+    const result = await this.call('RunInstances', [], () =>
+      this.ec2.send(
+        new RunInstancesCommand({
+          ImageId: launch.imageId,
+          InstanceType: launch.instanceType,
+          SubnetId: launch.subnetId,
+          ...(launch.securityGroupIds ? { SecurityGroupIds: [...launch.securityGroupIds] } : {}),
+          ...(launch.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: launch.iamInstanceProfileArn } } : {}),
+          MinCount: 1,
+          MaxCount: 1,
+          MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+          ...(request.userData === undefined
+            ? {}
+            : { UserData: Buffer.from(request.userData, 'utf8').toString('base64') }),
+          TagSpecifications: [...tagSpecifications('instance', tags), ...tagSpecifications('volume', tags)],
+        }),
+      ),
+    );
+    const hostId = result.Instances?.[0]?.InstanceId;
+    if (!hostId) throw new Error('EC2 RunInstances returned no instance');
+    return hostId;
+  }
+
+  async startInstances(hostIds: readonly string[]): Promise<void> {
+    await this.call('StartInstances', hostIds, () =>
+      this.ec2.send(new StartInstancesCommand({ InstanceIds: [...hostIds] })),
+    );
+  }
+
+  async stopInstances(hostIds: readonly string[]): Promise<void> {
+    await this.call('StopInstances', hostIds, () =>
+      this.ec2.send(new StopInstancesCommand({ InstanceIds: [...hostIds] })),
+    );
+  }
+
+  async terminateInstances(hostIds: readonly string[]): Promise<void> {
+    await this.call('TerminateInstances', hostIds, () =>
+      this.ec2.send(new TerminateInstancesCommand({ InstanceIds: [...hostIds] })),
+    );
+  }
+
+  async attachVolume(volumeId: string, hostId: string, device: string): Promise<void> {
+    await this.call('AttachVolume', [volumeId, hostId], () =>
+      this.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: hostId, Device: device })),
+    );
+  }
+
+  async detachVolume(volumeId: string): Promise<void> {
+    await this.call('DetachVolume', [volumeId], () => this.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId })));
+  }
+
+  async createTags(resourceIds: readonly string[], tags: Tags): Promise<void> {
+    await this.call('CreateTags', resourceIds, () =>
+      this.ec2.send(new CreateTagsCommand({ Resources: [...resourceIds], Tags: toTagList(tags) })),
+    );
+  }
+
+  private async volumeSizes(volumeIds: readonly string[]): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for (let i = 0; i < volumeIds.length; i += DESCRIBE_VOLUMES_BATCH) {
+      const batch = volumeIds.slice(i, i + DESCRIBE_VOLUMES_BATCH);
+      let nextToken: string | undefined;
+      do {
+        const page = await this.call('DescribeVolumes', batch, () =>
+          this.ec2.send(new DescribeVolumesCommand({ VolumeIds: batch, NextToken: nextToken })),
+        );
+        for (const v of page.Volumes ?? []) if (v.VolumeId) sizes.set(v.VolumeId, (v.Size ?? 0) * GiB);
+        nextToken = page.NextToken;
+      } while (nextToken);
+    }
+    return sizes;
+  }
+
+  private async call<T>(operation: string, ids: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
+    const context: Ec2CallContext = { operation, ids: ids ?? [] };
+    try {
+      return await send();
+    } catch (error) {
+      throw mapEc2Error(error, context);
+    }
+  }
+}
+
+function toHost(instance: Instance, sizes: ReadonlyMap<string, number>): Host {
+  const tags = fromTagList(instance.Tags);
+  const role = tags[ROLE_TAG];
+  return {
+    hostId: instance.InstanceId ?? '?',
+    role: role === 'gateway' || role === 'failback' ? role : 'takeover',
+    state: INSTANCE_STATES[instance.State?.Name ?? ''] ?? 'pending',
+    volumes: (instance.BlockDeviceMappings ?? [])
+      .flatMap((mapping) => {
+        const volumeId = mapping.Ebs?.VolumeId;
+        if (!volumeId) return [];
+        return [{ volumeId, device: mapping.DeviceName ?? '?', sizeBytes: sizes.get(volumeId) ?? 0 }];
+      })
+      .sort((a, b) => a.device.localeCompare(b.device)),
+    tags,
+  };
+}
+
+function snapshotState(state: string | undefined): ComputeSnapshotState {
+  if (state === 'completed' || state === 'error') return state;
+  return 'pending'; // pending, and the archive states recovering/recoverable: not readable yet
+}
+
+function tagSpecifications(resourceType: 'instance' | 'volume' | 'snapshot', tags: Tags): TagSpecification[] {
+  const list = toTagList(tags);
+  return list.length === 0 ? [] : [{ ResourceType: resourceType, Tags: list }];
+}
+
+function toTagList(tags: Tags): Tag[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+function fromTagList(tags: readonly Tag[] | undefined): Record<string, string> {
+  const record: Record<string, string> = {};
+  for (const tag of tags ?? []) if (tag.Key !== undefined) record[tag.Key] = tag.Value ?? '';
+  return record;
+}

@@ -1,0 +1,46 @@
+import { HomeboundError } from '../errors.js';
+
+/** Named errors of the compute port (VolumeNotFoundError and SnapshotNotFoundError come from core/errors.ts). */
+
+/** A host (instance) id the platform does not know. */
+export class HostNotFoundError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`host ${hostId} does not exist`, options);
+  }
+}
+
+/** The volume is attached to a host, so it cannot be attached again or deleted. */
+export class VolumeInUseError extends HomeboundError {
+  constructor(
+    readonly volumeId: string,
+    readonly hostId: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(`volume ${volumeId} is in use${hostId === undefined ? '' : ` (attached to ${hostId})`}`, options);
+  }
+}
+
+/** Detaching a volume that is not attached. */
+export class VolumeNotAttachedError extends HomeboundError {
+  constructor(
+    readonly volumeId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`volume ${volumeId} is not attached to any host`, options);
+  }
+}
+
+/** The host's state does not allow the operation (e.g. attaching to a terminated host). */
+export class HostStateError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    readonly state: string,
+    operation: string,
+    options?: ErrorOptions,
+  ) {
+    super(`host ${hostId} is ${state}; cannot ${operation}`, options);
+  }
+}

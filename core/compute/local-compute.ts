@@ -1,0 +1,192 @@
+import { rm } from 'node:fs/promises';
+import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
+import { createVolume, snapshotVolume } from '../localcloud/local-volume.js';
+import { writtenSidecarPath } from '../localcloud/written-blocks.js';
+import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedError } from './errors.js';
+import { LocalHosts } from './local-hosts.js';
+import { type ComputeState, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
+import type { WorkloadPause } from './local-workload.js';
+import type {
+  ComputePort,
+  CreateVolumeRequest,
+  Host,
+  RunInstanceRequest,
+  SnapshotProgress,
+  Tags,
+  VolumeSnapshot,
+} from './port.js';
+
+/** Snapshot tag recording how many workload writes a local snapshot holds (drills check nothing was lost). */
+export const WORKLOAD_WRITES_TAG = 'homebound:local-workload-writes';
+
+/** A takeover host for drills and tests: new empty volumes and a workload writing to them while it runs. */
+export interface TakeoverHostRequest {
+  readonly name: string;
+  readonly volumes: readonly { readonly sizeBytes: number; readonly tags?: Tags }[];
+  readonly writesPerSecond: number;
+  /** Seed of the workload's choices. @default 1 */
+  readonly seed?: number;
+  readonly tags?: Tags;
+}
+
+/**
+ * The compute port on the local cloud. Hosts and volumes are records in `<stateDir>/compute.json`; volumes are sparse
+ * images in `<stateDir>/volumes`; snapshots go to the local cloud's SnapshotStore, each volume's snapshot a child of
+ * its previous one. Takeover hosts made with `createTakeoverHost` run a LocalWorkload while `running`. Hosts change
+ * state at once, except that a stop or terminate reports `stopping` until the workload's last write has landed.
+ * Workloads live in this process: after reopening a state dir, `resumeWorkloads` restarts those of running hosts.
+ */
+export class LocalCompute extends LocalHosts implements ComputePort {
+  async createTakeoverHost(request: TakeoverHostRequest): Promise<Host> {
+    const volumeIds: string[] = [];
+    for (const volume of request.volumes) volumeIds.push(await this.createVolume(volume));
+    const hostId = await this.launch(
+      { role: 'takeover', name: request.name, tags: request.tags ?? {} },
+      { writesPerSecond: request.writesPerSecond, seed: request.seed ?? 1 },
+      volumeIds,
+    );
+    const [host] = await this.describeHosts({ hostIds: [hostId] });
+    if (!host) throw new HostNotFoundError(hostId);
+    return host;
+  }
+
+  async runInstance(request: RunInstanceRequest): Promise<string> {
+    return this.launch(request, undefined, []);
+  }
+
+  async createSnapshots(hostId: string, tags: Tags): Promise<VolumeSnapshot[]> {
+    return this.exclusive(async (state) => {
+      const host = this.hostRecord(state, hostId);
+      if (host.state === 'terminated') throw new HostStateError(hostId, host.state, 'snapshot its volumes');
+      const volumes = Object.values(state.volumes)
+        .filter((volume) => volume.attachment?.hostId === hostId)
+        .sort((a, b) => (a.attachment?.device ?? '').localeCompare(b.attachment?.device ?? ''));
+      const workload = this.workloadOf(hostId);
+      // Crash consistency: no write lands between the first volume's snapshot and the last one's.
+      const pause: WorkloadPause | undefined = workload?.running ? await workload.pause() : undefined;
+      try {
+        const taken: VolumeSnapshot[] = [];
+        for (const volume of volumes) {
+          const parentSnapshotId = await this.liveSnapshot(volume.lastSnapshotId);
+          const snapshot = await snapshotVolume(this.store, volumePath(this.stateDir, volume.volumeId), {
+            volumeId: volume.volumeId,
+            parentSnapshotId,
+            description: `homebound crash-consistent snapshot of ${hostId}`,
+            tags: {
+              ...volume.tags,
+              ...tags,
+              ...(pause ? { [WORKLOAD_WRITES_TAG]: String(pause.writeCount) } : {}),
+            },
+          });
+          volume.lastSnapshotId = snapshot.snapshotId;
+          taken.push({ volumeId: volume.volumeId, snapshotId: snapshot.snapshotId });
+        }
+        return taken;
+      } finally {
+        pause?.resume();
+      }
+    });
+  }
+
+  async describeSnapshots(snapshotIds: readonly string[]): Promise<SnapshotProgress[]> {
+    const found: SnapshotProgress[] = [];
+    for (const snapshotId of snapshotIds) {
+      const info = await this.store.get(snapshotId);
+      const progress = info.status === 'completed' ? 100 : 0;
+      found.push({ snapshotId, volumeId: info.volumeId, state: info.status, progress });
+    }
+    return found;
+  }
+
+  async deleteSnapshots(snapshotIds: readonly string[]): Promise<void> {
+    for (const snapshotId of snapshotIds) {
+      await this.store.delete(snapshotId).catch((error: unknown) => {
+        if (!(error instanceof SnapshotNotFoundError)) throw error;
+      });
+    }
+    await this.exclusive((state) => {
+      for (const snapshotId of snapshotIds) delete state.snapshotTags[snapshotId];
+    });
+  }
+
+  async createVolume(request: CreateVolumeRequest): Promise<string> {
+    const volumeId = newResourceId('vol');
+    // Exact bytes rather than whole GiB: images are sparse, but every snapshot scans the whole image.
+    await createVolume(volumePath(this.stateDir, volumeId), request.sizeBytes);
+    await this.exclusive((state) => {
+      state.volumes[volumeId] = { volumeId, sizeBytes: request.sizeBytes, tags: { ...request.tags } };
+    });
+    return volumeId;
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    await this.exclusive(async (state) => {
+      const volume = this.volumeRecord(state, volumeId);
+      if (volume.attachment) throw new VolumeInUseError(volumeId, volume.attachment.hostId);
+      delete state.volumes[volumeId];
+      const path = volumePath(this.stateDir, volumeId);
+      await rm(path, { force: true });
+      await rm(writtenSidecarPath(path), { force: true });
+    });
+  }
+
+  async attachVolume(volumeId: string, hostId: string, device: string): Promise<void> {
+    await this.exclusive((state) => {
+      const volume = this.volumeRecord(state, volumeId);
+      const host = this.hostRecord(state, hostId);
+      if (host.state === 'terminated') throw new HostStateError(hostId, host.state, `attach ${volumeId}`);
+      if (volume.attachment) throw new VolumeInUseError(volumeId, volume.attachment.hostId);
+      const taken = Object.values(state.volumes).some(
+        (other) => other.attachment?.hostId === hostId && other.attachment.device === device,
+      );
+      if (taken) throw new InvalidInputError(`device ${device} of ${hostId} already has a volume attached`);
+      volume.attachment = { hostId, device };
+    });
+  }
+
+  async detachVolume(volumeId: string): Promise<void> {
+    const hostId = this.volumeRecord(await this.load(), volumeId).attachment?.hostId;
+    // The host's workload must not write to the volume once it is detached.
+    const pause = hostId === undefined ? undefined : await this.workloadOf(hostId)?.pause();
+    try {
+      await this.exclusive((state) => {
+        const volume = this.volumeRecord(state, volumeId);
+        if (!volume.attachment) throw new VolumeNotAttachedError(volumeId);
+        volume.attachment = undefined;
+      });
+    } finally {
+      pause?.resume();
+    }
+  }
+
+  async createTags(resourceIds: readonly string[], tags: Tags): Promise<void> {
+    for (const id of resourceIds) if (id.startsWith('snap-')) await this.store.get(id);
+    await this.exclusive((state) => {
+      const targets = resourceIds.map((id) => this.taggable(state, id));
+      for (const target of targets) Object.assign(target, tags);
+    });
+  }
+
+  private taggable(state: ComputeState, id: string): Record<string, string> {
+    if (id.startsWith('i-')) return this.hostRecord(state, id).tags;
+    if (id.startsWith('vol-')) return this.volumeRecord(state, id).tags;
+    if (id.startsWith('snap-')) {
+      state.snapshotTags[id] ??= {};
+      return state.snapshotTags[id];
+    }
+    throw new InvalidInputError(`cannot tag ${id}: not a host, volume or snapshot id`);
+  }
+
+  // The volume's previous snapshot, if it is still there to be a parent; else the next snapshot is a full one.
+  private async liveSnapshot(snapshotId: string | undefined): Promise<string | undefined> {
+    if (snapshotId === undefined) return undefined;
+    const info = await this.store.get(snapshotId).catch(() => undefined);
+    return info?.status === 'completed' ? snapshotId : undefined;
+  }
+
+  private volumeRecord(state: ComputeState, volumeId: string): VolumeRecord {
+    const volume = state.volumes[volumeId];
+    if (!volume) throw new VolumeNotFoundError(volumeId);
+    return volume;
+  }
+}

@@ -1,0 +1,223 @@
+import type { SnapshotStore } from '../localcloud/snapshot-store.js';
+import { HostNotFoundError, HostStateError } from './errors.js';
+import { type ComputeState, type HostRecord, loadState, newResourceId, saveState, volumePath } from './local-state.js';
+import { LocalWorkload } from './local-workload.js';
+import { type Host, type HostFilter, ROLE_TAG, type RunInstanceRequest } from './port.js';
+
+export interface LocalComputeOptions {
+  /** Holds `compute.json` and `volumes/`. */
+  readonly stateDir: string;
+  /** The local cloud's snapshot store, where `createSnapshots` puts snapshots. */
+  readonly store: SnapshotStore;
+}
+
+type StopTarget = 'stopped' | 'terminated';
+
+/**
+ * Host records and their lifecycle for LocalCompute: the state file (one writer at a time, each change saved
+ * atomically), EC2's start/stop/terminate transitions, and the workloads of takeover hosts.
+ */
+export abstract class LocalHosts {
+  protected readonly stateDir: string;
+  protected readonly store: SnapshotStore;
+  private state: ComputeState | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly workloads = new Map<string, LocalWorkload>();
+  private readonly stopTargets = new Map<string, StopTarget>();
+  private readonly transitions = new Set<Promise<void>>();
+  private transitionFailure: unknown;
+
+  constructor(options: LocalComputeOptions) {
+    this.stateDir = options.stateDir;
+    this.store = options.store;
+  }
+
+  /** Hosts matching the filter, terminated ones included (as EC2 lists them for a while). Throws HostNotFoundError. */
+  async describeHosts(filter: HostFilter = {}): Promise<Host[]> {
+    const state = await this.load();
+    for (const hostId of filter.hostIds ?? []) this.hostRecord(state, hostId);
+    return Object.values(state.hosts)
+      .filter((host) => !filter.hostIds || filter.hostIds.includes(host.hostId))
+      .filter((host) => !filter.tag || host.tags[filter.tag.key] === filter.tag.value)
+      .map((host) => ({
+        hostId: host.hostId,
+        role: host.role,
+        state: host.state,
+        tags: { ...host.tags },
+        volumes: this.attachedVolumes(state, host.hostId).map(({ volumeId, device, sizeBytes }) => ({
+          volumeId,
+          device,
+          sizeBytes,
+        })),
+      }));
+  }
+
+  /** Starts stopped hosts (and their workloads). Throws HostStateError for a stopping or terminated host. */
+  async startInstances(hostIds: readonly string[]): Promise<void> {
+    await this.exclusive((state) => {
+      const hosts = hostIds.map((hostId) => this.hostRecord(state, hostId));
+      for (const host of hosts) {
+        if (host.state === 'stopping' || host.state === 'terminated') {
+          throw new HostStateError(host.hostId, host.state, 'start it');
+        }
+      }
+      for (const host of hosts) host.state = 'running';
+    });
+    for (const hostId of hostIds) this.startWorkload(hostId);
+  }
+
+  /** Stops hosts: `stopping` at once, `stopped` once the workload's in-flight write has landed. */
+  async stopInstances(hostIds: readonly string[]): Promise<void> {
+    await this.shutDown(hostIds, 'stopped');
+  }
+
+  /** Terminates hosts like `stopInstances`; their volumes are detached and kept. */
+  async terminateInstances(hostIds: readonly string[]): Promise<void> {
+    await this.shutDown(hostIds, 'terminated');
+  }
+
+  /** The workload of a takeover host made with `createTakeoverHost`, in this process. */
+  workloadOf(hostId: string): LocalWorkload | undefined {
+    return this.workloads.get(hostId);
+  }
+
+  /** Restarts, in this process, the workloads of running hosts that have one (e.g. after reopening a state dir). */
+  async resumeWorkloads(): Promise<void> {
+    const state = await this.load();
+    for (const host of Object.values(state.hosts)) if (host.state === 'running') this.startWorkload(host.hostId);
+  }
+
+  /**
+   * Stops every workload of this process and waits for pending state transitions; rethrows the first failure of a
+   * background transition (the host then stays `stopping`).
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.workloads.values()].map((workload) => workload.stop()));
+    await Promise.all([...this.transitions]);
+    if (this.transitionFailure !== undefined) throw this.transitionFailure;
+  }
+
+  protected async launch(
+    request: RunInstanceRequest,
+    workload: HostRecord['workload'],
+    volumeIds: readonly string[],
+  ): Promise<string> {
+    const hostId = newResourceId('i');
+    await this.exclusive((state) => {
+      state.hosts[hostId] = {
+        hostId,
+        role: request.role,
+        name: request.name,
+        state: 'running',
+        tags: { ...request.tags, Name: request.name, [ROLE_TAG]: request.role },
+        ...(request.userData === undefined ? {} : { userData: request.userData }),
+        ...(workload ? { workload } : {}),
+      };
+      volumeIds.forEach((volumeId, i) => {
+        const volume = state.volumes[volumeId];
+        if (volume) volume.attachment = { hostId, device: `/dev/xvd${String.fromCharCode(97 + i)}` };
+      });
+    });
+    this.startWorkload(hostId);
+    return hostId;
+  }
+
+  /** Runs `change` on a copy of the state, one change at a time; the copy is saved and becomes the state on success. */
+  protected exclusive<T>(change: (state: ComputeState) => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const draft = structuredClone(await this.load());
+      const result = await change(draft);
+      await saveState(this.stateDir, draft);
+      this.state = draft;
+      return result;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  protected async load(): Promise<ComputeState> {
+    if (!this.state) {
+      const loaded = await loadState(this.stateDir);
+      // A host left `stopping` by an ended process has no workload writing any more.
+      for (const host of Object.values(loaded.hosts)) if (host.state === 'stopping') host.state = 'stopped';
+      this.state ??= loaded;
+    }
+    return this.state;
+  }
+
+  protected hostRecord(state: ComputeState, hostId: string): HostRecord {
+    const host = state.hosts[hostId];
+    if (!host) throw new HostNotFoundError(hostId);
+    return host;
+  }
+
+  private attachedVolumes(state: ComputeState, hostId: string) {
+    return Object.values(state.volumes)
+      .flatMap((volume) =>
+        volume.attachment?.hostId === hostId ? [{ ...volume, device: volume.attachment.device }] : [],
+      )
+      .sort((a, b) => a.device.localeCompare(b.device));
+  }
+
+  private startWorkload(hostId: string): void {
+    const config = this.state?.hosts[hostId]?.workload;
+    if (!config) return;
+    let workload = this.workloads.get(hostId);
+    if (!workload) {
+      workload = new LocalWorkload({
+        ...config,
+        volumes: () =>
+          this.state
+            ? this.attachedVolumes(this.state, hostId).map((volume) => ({
+                volumeId: volume.volumeId,
+                sizeBytes: volume.sizeBytes,
+                path: volumePath(this.stateDir, volume.volumeId),
+              }))
+            : [],
+      });
+      this.workloads.set(hostId, workload);
+    }
+    workload.start();
+  }
+
+  private async shutDown(hostIds: readonly string[], target: StopTarget): Promise<void> {
+    const begun = await this.exclusive((state) => {
+      const hosts = hostIds.map((hostId) => this.hostRecord(state, hostId));
+      const toShutDown: string[] = [];
+      for (const host of hosts) {
+        if (host.state === 'terminated') {
+          if (target === 'stopped') throw new HostStateError(host.hostId, host.state, 'stop it');
+          continue;
+        }
+        if (target === 'stopped' && host.state === 'stopped') continue;
+        if (this.stopTargets.get(host.hostId) !== 'terminated') this.stopTargets.set(host.hostId, target);
+        if (host.state !== 'stopping') toShutDown.push(host.hostId);
+        host.state = 'stopping';
+      }
+      return toShutDown;
+    });
+    for (const hostId of begun) this.track(this.finishShutDown(hostId));
+  }
+
+  private async finishShutDown(hostId: string): Promise<void> {
+    await this.workloads.get(hostId)?.stop();
+    await this.exclusive((state) => {
+      const target = this.stopTargets.get(hostId) ?? 'stopped';
+      this.stopTargets.delete(hostId);
+      this.hostRecord(state, hostId).state = target;
+      if (target !== 'terminated') return;
+      for (const volume of Object.values(state.volumes)) {
+        if (volume.attachment?.hostId === hostId) volume.attachment = undefined;
+      }
+    });
+  }
+
+  private track(transition: Promise<void>): void {
+    const tracked = transition
+      .catch((error: unknown) => {
+        this.transitionFailure ??= error;
+      })
+      .finally(() => this.transitions.delete(tracked));
+    this.transitions.add(tracked);
+  }
+}

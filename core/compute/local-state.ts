@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The local compute adapter's records: hosts and volumes in one JSON file under the state dir, replaced atomically
+ * (temp file, fsync, rename) so a crash leaves either the old or the new state, never half of one.
+ */
+
+const tagsSchema = z.record(z.string(), z.string());
+
+const hostSchema = z.object({
+  hostId: z.string(),
+  role: z.enum(['takeover', 'gateway', 'failback']),
+  name: z.string(),
+  state: z.enum(['pending', 'running', 'stopping', 'stopped', 'terminated']),
+  tags: tagsSchema,
+  userData: z.string().optional(),
+  /** Takeover hosts of drills and tests: the write load they run while `running`. */
+  workload: z.object({ writesPerSecond: z.number().positive(), seed: z.number().int() }).optional(),
+});
+
+const volumeSchema = z.object({
+  volumeId: z.string(),
+  sizeBytes: z.number().int().positive(),
+  tags: tagsSchema,
+  attachment: z.object({ hostId: z.string(), device: z.string() }).optional(),
+  /** The volume's latest snapshot: the parent of its next one, so incremental passes share lineage. */
+  lastSnapshotId: z.string().optional(),
+});
+
+const stateSchema = z.object({
+  version: z.literal(1),
+  hosts: z.record(z.string(), hostSchema),
+  volumes: z.record(z.string(), volumeSchema),
+  /** Tags added to snapshots with createTags (the snapshot store's own tags are fixed at creation). */
+  snapshotTags: z.record(z.string(), tagsSchema),
+});
+
+export type HostRecord = z.infer<typeof hostSchema>;
+export type VolumeRecord = z.infer<typeof volumeSchema>;
+export type ComputeState = z.infer<typeof stateSchema>;
+
+export function statePath(stateDir: string): string {
+  return join(stateDir, 'compute.json');
+}
+
+export function volumePath(stateDir: string, volumeId: string): string {
+  return join(stateDir, 'volumes', `${volumeId}.img`);
+}
+
+/** Loads the state, or an empty one when the file does not exist yet. */
+export async function loadState(stateDir: string): Promise<ComputeState> {
+  const text = await readFile(statePath(stateDir), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (text === undefined) return { version: 1, hosts: {}, volumes: {}, snapshotTags: {} };
+  return stateSchema.parse(JSON.parse(text));
+}
+
+export async function saveState(stateDir: string, state: ComputeState): Promise<void> {
+  const path = statePath(stateDir);
+  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  await mkdir(dirname(path), { recursive: true });
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(JSON.stringify(state, null, 2));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+}
+
+/** An EC2-style id: `prefix-` + 17 hex characters. */
+export function newResourceId(prefix: 'i' | 'vol'): string {
+  return `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;
+}

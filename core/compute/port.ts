@@ -1,0 +1,93 @@
+/**
+ * The compute port: the EC2 operations the automated failback state machine needs (hosts, volumes, snapshots, tags).
+ * Every call is non-blocking as in EC2 — the state machine polls `describeHosts` / `describeSnapshots` from Wait
+ * states. Implemented over EC2 (AwsCompute) and over the local cloud (LocalCompute).
+ */
+
+export type HostRole = 'takeover' | 'gateway' | 'failback';
+export type HostState = 'pending' | 'running' | 'stopping' | 'stopped' | 'terminated';
+export type ComputeSnapshotState = 'pending' | 'completed' | 'error';
+export type Tags = Readonly<Record<string, string>>;
+
+/** Tag holding a host's role on hosts homebound launches; hosts without it are takeover hosts. */
+export const ROLE_TAG = 'homebound:role';
+
+export interface HostVolume {
+  readonly volumeId: string;
+  /** Device name, e.g. `/dev/xvda`. */
+  readonly device: string;
+  readonly sizeBytes: number;
+}
+
+export interface Host {
+  readonly hostId: string;
+  readonly role: HostRole;
+  readonly state: HostState;
+  /** Attached volumes, ordered by device name. */
+  readonly volumes: readonly HostVolume[];
+  readonly tags: Tags;
+}
+
+/** Which hosts `describeHosts` returns; both criteria must hold. @default every host */
+export interface HostFilter {
+  readonly hostIds?: readonly string[];
+  readonly tag?: { readonly key: string; readonly value: string };
+}
+
+export interface VolumeSnapshot {
+  readonly volumeId: string;
+  readonly snapshotId: string;
+}
+
+export interface SnapshotProgress {
+  readonly snapshotId: string;
+  readonly volumeId: string;
+  readonly state: ComputeSnapshotState;
+  /** Percent complete, 0–100. */
+  readonly progress: number;
+}
+
+export interface CreateVolumeRequest {
+  readonly sizeBytes: number;
+  readonly tags?: Tags;
+}
+
+export interface RunInstanceRequest {
+  readonly role: HostRole;
+  /** Becomes the `Name` tag. */
+  readonly name: string;
+  readonly tags?: Tags;
+  /** Plain text; adapters encode it as the platform needs. */
+  readonly userData?: string;
+}
+
+/**
+ * EC2 as homebound uses it. Throws HostNotFoundError, VolumeNotFoundError, SnapshotNotFoundError naming the missing
+ * id, VolumeInUseError, VolumeNotAttachedError, HostStateError, ThrottledError / TransientError (retryable),
+ * RequestRejectedError for anything else the platform refuses.
+ */
+export interface ComputePort {
+  /** Hosts matching the filter; an unknown id in `hostIds` throws HostNotFoundError. */
+  describeHosts(filter?: HostFilter): Promise<Host[]>;
+  /** Crash-consistent snapshots of every volume of the host, taken at one instant; one entry per volume. */
+  createSnapshots(hostId: string, tags: Tags): Promise<VolumeSnapshot[]>;
+  /** Throws SnapshotNotFoundError for an unknown id. */
+  describeSnapshots(snapshotIds: readonly string[]): Promise<SnapshotProgress[]>;
+  /** Idempotent: an id already gone is skipped, so a retried clean-up does not fail on what it deleted before. */
+  deleteSnapshots(snapshotIds: readonly string[]): Promise<void>;
+  /** An encrypted volume of at least `sizeBytes` (EC2 rounds up to whole GiB); returns its id. */
+  createVolume(request: CreateVolumeRequest): Promise<string>;
+  /** Throws VolumeInUseError while attached, VolumeNotFoundError. */
+  deleteVolume(volumeId: string): Promise<void>;
+  /** Launches one host; returns its id. */
+  runInstance(request: RunInstanceRequest): Promise<string>;
+  startInstances(hostIds: readonly string[]): Promise<void>;
+  stopInstances(hostIds: readonly string[]): Promise<void>;
+  terminateInstances(hostIds: readonly string[]): Promise<void>;
+  /** Throws VolumeInUseError when the volume is attached anywhere. */
+  attachVolume(volumeId: string, hostId: string, device: string): Promise<void>;
+  /** Throws VolumeNotAttachedError when it is not attached. */
+  detachVolume(volumeId: string): Promise<void>;
+  /** Adds or replaces tags on hosts, volumes or snapshots. */
+  createTags(resourceIds: readonly string[], tags: Tags): Promise<void>;
+}

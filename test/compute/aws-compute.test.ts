@@ -1,0 +1,282 @@
+import {
+  AttachVolumeCommand,
+  CreateSnapshotsCommand,
+  CreateVolumeCommand,
+  DeleteSnapshotCommand,
+  DeleteVolumeCommand,
+  DescribeInstancesCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+  EC2Client,
+  EC2ServiceException,
+  RunInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AwsCompute } from '../../core/compute/aws-compute.js';
+import {
+  HostNotFoundError,
+  HostStateError,
+  VolumeInUseError,
+  VolumeNotAttachedError,
+} from '../../core/compute/errors.js';
+import { SnapshotNotFoundError, ThrottledError, TransientError, VolumeNotFoundError } from '../../core/errors.js';
+
+const GiB = 1024 ** 3;
+const ec2Mock = mockClient(EC2Client);
+
+function compute(): AwsCompute {
+  return new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+    availabilityZone: 'eu-west-1a',
+    launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
+    launchByRole: { gateway: { instanceType: 'c7i.xlarge' } },
+  });
+}
+
+function ec2Error(name: string, message: string, status = 400): EC2ServiceException {
+  return new EC2ServiceException({
+    name,
+    message,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+  });
+}
+
+afterEach(() => {
+  ec2Mock.reset();
+});
+
+describe('AwsCompute requests', () => {
+  it('creates encrypted gp3 volumes sized up to whole GiB in the configured zone', async () => {
+    ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-0aaaaaaaaaaaaaaaa' });
+
+    const volumeId = await compute().createVolume({ sizeBytes: 10 * GiB + 1, tags: { run: 'r1' } });
+
+    expect(volumeId).toBe('vol-0aaaaaaaaaaaaaaaa');
+    expect(ec2Mock.commandCalls(CreateVolumeCommand)[0]?.args[0].input).toEqual({
+      AvailabilityZone: 'eu-west-1a',
+      Size: 11,
+      VolumeType: 'gp3',
+      Encrypted: true,
+      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'run', Value: 'r1' }] }],
+    });
+  });
+
+  it('snapshots all of a host’s volumes in one crash-consistent CreateSnapshots call', async () => {
+    ec2Mock.on(CreateSnapshotsCommand).resolves({
+      Snapshots: [
+        { SnapshotId: 'snap-1', VolumeId: 'vol-1' },
+        { SnapshotId: 'snap-2', VolumeId: 'vol-2' },
+      ],
+    });
+
+    const snapshots = await compute().createSnapshots('i-0123', { pass: '2' });
+
+    expect(snapshots).toEqual([
+      { snapshotId: 'snap-1', volumeId: 'vol-1' },
+      { snapshotId: 'snap-2', volumeId: 'vol-2' },
+    ]);
+    const input = ec2Mock.commandCalls(CreateSnapshotsCommand)[0]?.args[0].input;
+    expect(input?.InstanceSpecification).toEqual({ InstanceId: 'i-0123', ExcludeBootVolume: false });
+    expect(input?.CopyTagsFromSource).toBe('volume');
+    expect(input?.TagSpecifications).toEqual([{ ResourceType: 'snapshot', Tags: [{ Key: 'pass', Value: '2' }] }]);
+  });
+
+  it('describes hosts with role, state and volume sizes across pages', async () => {
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolvesOnce({
+        Reservations: [
+          {
+            Instances: [
+              {
+                InstanceId: 'i-1',
+                State: { Name: 'running' },
+                Tags: [{ Key: 'Name', Value: 'db' }],
+                BlockDeviceMappings: [
+                  { DeviceName: '/dev/xvdb', Ebs: { VolumeId: 'vol-b' } },
+                  { DeviceName: '/dev/xvda', Ebs: { VolumeId: 'vol-a' } },
+                ],
+              },
+            ],
+          },
+        ],
+        NextToken: 'page-2',
+      })
+      .resolvesOnce({
+        Reservations: [
+          {
+            Instances: [
+              {
+                InstanceId: 'i-2',
+                State: { Name: 'shutting-down' },
+                Tags: [{ Key: 'homebound:role', Value: 'gateway' }],
+              },
+            ],
+          },
+        ],
+      });
+    ec2Mock.on(DescribeVolumesCommand).resolves({
+      Volumes: [
+        { VolumeId: 'vol-a', Size: 8 },
+        { VolumeId: 'vol-b', Size: 100 },
+      ],
+    });
+
+    const hosts = await compute().describeHosts({ tag: { key: 'run', value: 'r1' } });
+
+    expect(hosts).toEqual([
+      {
+        hostId: 'i-1',
+        role: 'takeover',
+        state: 'running',
+        tags: { Name: 'db' },
+        volumes: [
+          { volumeId: 'vol-a', device: '/dev/xvda', sizeBytes: 8 * GiB },
+          { volumeId: 'vol-b', device: '/dev/xvdb', sizeBytes: 100 * GiB },
+        ],
+      },
+      { hostId: 'i-2', role: 'gateway', state: 'stopping', tags: { 'homebound:role': 'gateway' }, volumes: [] },
+    ]);
+    const calls = ec2Mock.commandCalls(DescribeInstancesCommand);
+    expect(calls[0]?.args[0].input.Filters).toEqual([{ Name: 'tag:run', Values: ['r1'] }]);
+    expect(calls[1]?.args[0].input.NextToken).toBe('page-2');
+  });
+
+  it('launches one host with base64 user data, IMDSv2, its role tag and per-role settings', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+
+    const hostId = await compute().runInstance({
+      role: 'gateway',
+      name: 'gw-1',
+      tags: { run: 'r1' },
+      userData: '#!/bin/sh',
+    });
+
+    expect(hostId).toBe('i-0new');
+    const input = ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input;
+    expect(input).toMatchObject({
+      ImageId: 'ami-0123456789abcdef0',
+      InstanceType: 'c7i.xlarge',
+      SubnetId: 'subnet-1',
+      MinCount: 1,
+      MaxCount: 1,
+      UserData: Buffer.from('#!/bin/sh').toString('base64'),
+      MetadataOptions: { HttpTokens: 'required' },
+    });
+    expect(input?.TagSpecifications?.[0]).toEqual({
+      ResourceType: 'instance',
+      Tags: [
+        { Key: 'run', Value: 'r1' },
+        { Key: 'Name', Value: 'gw-1' },
+        { Key: 'homebound:role', Value: 'gateway' },
+      ],
+    });
+  });
+
+  it('reports snapshot state and numeric progress', async () => {
+    ec2Mock.on(DescribeSnapshotsCommand).resolves({
+      Snapshots: [{ SnapshotId: 'snap-1', VolumeId: 'vol-1', State: 'pending', Progress: '42%' }],
+    });
+
+    expect(await compute().describeSnapshots(['snap-1'])).toEqual([
+      { snapshotId: 'snap-1', volumeId: 'vol-1', state: 'pending', progress: 42 },
+    ]);
+  });
+});
+
+describe('AwsCompute error mapping', () => {
+  it('names the missing host from InvalidInstanceID.NotFound', async () => {
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .rejects(ec2Error('InvalidInstanceID.NotFound', "The instance ID 'i-0deadbeef' does not exist"));
+
+    const error = await compute()
+      .describeHosts({ hostIds: ['i-0deadbeef'] })
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(HostNotFoundError);
+    expect((error as HostNotFoundError).hostId).toBe('i-0deadbeef');
+  });
+
+  it('maps a malformed instance id to HostNotFoundError', async () => {
+    ec2Mock.on(StopInstancesCommand).rejects(ec2Error('InvalidInstanceID.Malformed', 'Invalid id: "bogus"'));
+
+    await expect(compute().stopInstances(['bogus'])).rejects.toBeInstanceOf(HostNotFoundError);
+  });
+
+  it('maps volume and snapshot not-found codes to the engine’s named errors', async () => {
+    ec2Mock
+      .on(DeleteVolumeCommand)
+      .rejects(ec2Error('InvalidVolume.NotFound', "The volume 'vol-0abc' does not exist."));
+    ec2Mock
+      .on(DescribeSnapshotsCommand)
+      .rejects(ec2Error('InvalidSnapshot.NotFound', "The snapshot 'snap-0abc' does not exist."));
+
+    const volumeError = await compute()
+      .deleteVolume('vol-0abc')
+      .catch((e: unknown) => e);
+    const snapshotError = await compute()
+      .describeSnapshots(['snap-0abc'])
+      .catch((e: unknown) => e);
+
+    expect(volumeError).toBeInstanceOf(VolumeNotFoundError);
+    expect((volumeError as VolumeNotFoundError).volume).toBe('vol-0abc');
+    expect(snapshotError).toBeInstanceOf(SnapshotNotFoundError);
+    expect((snapshotError as SnapshotNotFoundError).snapshotId).toBe('snap-0abc');
+  });
+
+  it('marks RequestLimitExceeded as throttled and 5xx as transient', async () => {
+    ec2Mock.on(DescribeSnapshotsCommand).rejects(ec2Error('RequestLimitExceeded', 'Request limit exceeded.', 503));
+    ec2Mock.on(CreateVolumeCommand).rejects(ec2Error('InternalError', 'An internal error has occurred', 500));
+
+    const throttled = await compute()
+      .describeSnapshots(['snap-1'])
+      .catch((e: unknown) => e);
+    const transient = await compute()
+      .createVolume({ sizeBytes: GiB })
+      .catch((e: unknown) => e);
+
+    expect(throttled).toBeInstanceOf(ThrottledError);
+    expect(throttled).toMatchObject({ retryable: true, throttled: true });
+    expect(transient).toBeInstanceOf(TransientError);
+    expect(transient).toMatchObject({ retryable: true });
+  });
+
+  it('maps attach and detach conflicts', async () => {
+    ec2Mock.on(AttachVolumeCommand).rejects(ec2Error('VolumeInUse', 'vol-0abc is already attached to an instance'));
+    ec2Mock
+      .on(DetachVolumeCommand)
+      .rejects(ec2Error('IncorrectState', "Volume 'vol-0abc' is in the 'available' state."));
+
+    await expect(compute().attachVolume('vol-0abc', 'i-1', '/dev/sdf')).rejects.toBeInstanceOf(VolumeInUseError);
+    await expect(compute().detachVolume('vol-0abc')).rejects.toBeInstanceOf(VolumeNotAttachedError);
+  });
+
+  it('maps IncorrectInstanceState to HostStateError', async () => {
+    ec2Mock
+      .on(StopInstancesCommand)
+      .rejects(
+        ec2Error('IncorrectInstanceState', "The instance 'i-0abc' is not in a state from which it can be stopped."),
+      );
+
+    await expect(compute().stopInstances(['i-0abc'])).rejects.toBeInstanceOf(HostStateError);
+  });
+
+  it('treats a snapshot already deleted as deleted, so clean-up can be retried', async () => {
+    ec2Mock
+      .on(DeleteSnapshotCommand, { SnapshotId: 'snap-gone' })
+      .rejects(ec2Error('InvalidSnapshot.NotFound', "The snapshot 'snap-gone' does not exist."))
+      .on(DeleteSnapshotCommand, { SnapshotId: 'snap-here' })
+      .resolves({});
+
+    await compute().deleteSnapshots(['snap-gone', 'snap-here']);
+
+    expect(ec2Mock.commandCalls(DeleteSnapshotCommand).map((c) => c.args[0].input.SnapshotId)).toEqual([
+      'snap-gone',
+      'snap-here',
+    ]);
+  });
+});
