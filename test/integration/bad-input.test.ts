@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
 import { snapshotVolume } from '../../core/localcloud/local-volume.js';
+import { runCli } from '../support/cli.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { makeVolume, syncOnce } from '../support/volumes.js';
-
-const CLI = join(import.meta.dirname, '../../bin/homebound.mjs');
 
 describe('bad input gets a named error, a non-zero exit and nothing written', () => {
   let test: TestCloud;
@@ -29,19 +27,7 @@ describe('bad input gets a named error, a non-zero exit and nothing written', ()
   });
   afterAll(() => test.stop());
 
-  function cli(args: string[]) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, ...test.cloud.env() },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-      child.on('exit', (code) => resolve({ code, stdout, stderr })),
-    );
-  }
+  const cli = (args: string[]) => runCli(args, test.cloud.env());
 
   const stream = (extra: string[]) => [
     'stream',

@@ -1,16 +1,16 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
+import { Journal } from '../../core/engine/journal.js';
 import { passPrefix } from '../../core/engine/layout.js';
 import { runPass } from '../../core/engine/pass.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { snapshotVolume } from '../../core/localcloud/local-volume.js';
+import { startCli } from '../support/cli.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { type Fill, makeVolume, sameImage, writeBlock } from '../support/volumes.js';
 
-const CLI = join(import.meta.dirname, '../../bin/homebound.mjs');
 const SIZE = 96 * BLOCK_SIZE + 4000;
 
 describe('faults on the way: throttling, 500s, a corrupted body, a SIGKILLed applier', () => {
@@ -22,43 +22,14 @@ describe('faults on the way: throttling, 500s, a corrupted body, a SIGKILLed app
 
   /** Runs `homebound apply` as its own process, as a sync gateway does. */
   function applier(target: string, extra: string[] = []) {
-    return spawn(
-      process.execPath,
-      [
-        CLI,
-        'apply',
-        '--bucket',
-        STAGING_BUCKET,
-        '--prefix',
-        'runs/test/',
-        '--volume-key',
-        'faulty',
-        '--target',
-        target,
-        '--state-dir',
-        join(test.dir, 'faulty-state'),
-        '--create-size',
-        String(SIZE),
-        ...extra,
-      ],
-      { env: { ...process.env, ...test.cloud.env() }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const args = ['apply', '--bucket', STAGING_BUCKET, '--prefix', 'runs/test/', '--volume-key', 'faulty'];
+    args.push('--target', target, '--state-dir', join(test.dir, 'faulty-state'), '--create-size', String(SIZE));
+    return startCli([...args, ...extra], test.cloud.env());
   }
 
   async function journal() {
-    const raw = await readFile(join(test.dir, 'faulty-state', 'journal.json'), 'utf8').catch(() => '{}');
-    return JSON.parse(raw) as { lastAppliedPass?: number; inProgress?: { phase: string; nextSegment: number } | null };
-  }
-
-  async function run(
-    child: ReturnType<typeof applier>,
-  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    return { code, stdout, stderr };
+    const raw = await readFile(join(test.dir, 'faulty-state', 'journal.json'), 'utf8').catch(() => undefined);
+    return raw === undefined ? undefined : Journal.parse(JSON.parse(raw));
   }
 
   it('ends byte-identical through 30% throttling, 5% 500s, one corrupted body and a SIGKILL mid-pass', async () => {
@@ -89,20 +60,18 @@ describe('faults on the way: throttling, 500s, a corrupted body, a SIGKILLed app
 
     // Slow the applier down so it is surely mid-pass, then kill it without warning.
     const slow = applier(target, ['--max-write-mibps', '8']);
-    const exited = run(slow);
     for (
       let state = await journal();
-      !(state.inProgress?.phase === 'apply' && state.inProgress.nextSegment >= 2);
+      !(state?.inProgress && state.inProgress.nextSegment >= 2);
       state = await journal()
     ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    slow.kill('SIGKILL');
-    expect((await exited).code).toBeNull();
-    const killed = await journal();
-    expect(killed.lastAppliedPass).toBe(0);
+    slow.child.kill('SIGKILL');
+    expect((await slow.done).code).toBeNull();
+    expect((await journal())?.lastAppliedPass).toBe(0);
 
-    const resumed = await run(applier(target));
+    const resumed = await applier(target).done;
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(JSON.parse(resumed.stdout.trim().split('\n')[0] ?? '{}')).toMatchObject({
       passNumber: 1,
@@ -129,7 +98,7 @@ describe('faults on the way: throttling, 500s, a corrupted body, a SIGKILLed app
       { source: test.source, staging: test.staging, retry: { baseDelayMs: 5, maxDelayMs: 50 } },
     );
     test.cloud.ebs.setFaults({ throttleRate: 0, errorRate: 0, corruptBlocks: 0 });
-    const second = await run(applier(target));
+    const second = await applier(target).done;
     expect(second.code, second.stderr).toBe(0);
     expect(await sameImage(volume, target)).toBe(true);
   });
@@ -163,10 +132,10 @@ describe('faults on the way: throttling, 500s, a corrupted body, a SIGKILLed app
     body[body.length - 5000] = (body[body.length - 5000] ?? 0) ^ 0x80;
     await test.staging.put(lastSegment, body);
 
-    const refused = await run(applier(target));
+    const refused = await applier(target).done;
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/CorruptSegmentError.*segments\/0000-000001\.hbseg/);
     expect(await imageSha256(target)).toBe(before);
-    expect((await journal()).lastAppliedPass).toBe(2);
+    expect((await journal())?.lastAppliedPass).toBe(2);
   });
 });

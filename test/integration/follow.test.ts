@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
 import { runPass } from '../../core/engine/pass.js';
 import { snapshotVolume } from '../../core/localcloud/local-volume.js';
+import { startCli } from '../support/cli.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { makeVolume, sameImage } from '../support/volumes.js';
-
-const CLI = join(import.meta.dirname, '../../bin/homebound.mjs');
 
 describe('homebound apply --follow (the sync gateway loop)', () => {
   let test: TestCloud;
@@ -21,32 +19,10 @@ describe('homebound apply --follow (the sync gateway loop)', () => {
     const volume = join(test.dir, 'follow.img');
     const target = join(test.dir, 'follow-target.img');
     await makeVolume(volume, size, { 0: 'random', 4: 'random', 11: 'random' });
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'apply',
-        '--follow',
-        '--poll-ms',
-        '20',
-        '--bucket',
-        STAGING_BUCKET,
-        '--prefix',
-        'runs/test/',
-        '--volume-key',
-        'follow',
-        '--target',
-        target,
-        '--state-dir',
-        join(test.dir, 'follow-state'),
-        '--create-size',
-        String(size),
-      ],
-      { env: { ...process.env, ...test.cloud.env() }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const args = ['apply', '--follow', '--poll-ms', '20', '--bucket', STAGING_BUCKET, '--prefix', 'runs/test/'];
+    args.push('--volume-key', 'follow', '--target', target, '--state-dir', join(test.dir, 'follow-state'));
+    const { child, done } = startCli([...args, '--create-size', String(size)], test.cloud.env());
     let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
     const applied = new Promise<void>((resolve) =>
       child.stdout.on('data', (d: Buffer) => {
         stdout += d;
@@ -64,7 +40,7 @@ describe('homebound apply --follow (the sync gateway loop)', () => {
     expect(await sameImage(volume, target)).toBe(true);
 
     child.kill('SIGTERM');
-    const code = await new Promise((resolve) => child.on('exit', resolve));
-    expect(code, stderr).toBe(0);
+    const exit = await done;
+    expect(exit.code, exit.stderr).toBe(0);
   });
 });
