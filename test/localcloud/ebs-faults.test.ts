@@ -49,14 +49,19 @@ describe('local EBS server: fault injection and throughput', () => {
   it('throttles a burst beyond quotaPerSnapshot with RequestThrottledException RESOURCE_LEVEL_THROTTLE', async () => {
     cloud.ebs.setFaults({ quotaPerSnapshot: 50 });
 
+    const started = performance.now();
     const results = await Promise.allSettled(Array.from({ length: 200 }, (_, i) => getBlock(i)));
+    const seconds = (performance.now() - started) / 1000;
 
     const rejected = results.flatMap((result) =>
       result.status === 'rejected' ? [result.reason as Error & { Reason?: string }] : [],
     );
     const served = results.length - rejected.length;
-    expect(rejected.length).toBeGreaterThan(100);
+    // A token bucket of 50 refilled at 50/s: at most the bucket plus what refilled while the burst arrived
+    // (on a loaded machine the burst can take a while to arrive).
     expect(served).toBeGreaterThanOrEqual(50);
+    expect(served).toBeLessThanOrEqual(50 + Math.ceil(50 * seconds) + 1);
+    expect(rejected.length).toBeGreaterThan(0);
     expect(rejected.every((error) => error.name === 'RequestThrottledException')).toBe(true);
     expect(rejected[0]?.Reason).toBe('RESOURCE_LEVEL_THROTTLE');
     expect(cloud.ebs.stats.throttled).toBe(rejected.length);
