@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { type BenchResult, runBench } from '../bench/run-bench.js';
+import { type BenchResult, type PassFigures, runBench } from '../bench/run-bench.js';
 import { integerAtLeast, numberBetween } from '../options.js';
 
 interface BenchCliOptions {
@@ -44,29 +44,23 @@ export function registerBench(program: Command): void {
     });
 }
 
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const s = (seconds: number) => `${seconds.toFixed(2)} s`;
+
 function formatTable(r: BenchResult): string {
-  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  const s = (seconds: number) => `${seconds.toFixed(2)} s`;
+  const passRow = (name: string, pass: PassFigures) => [
+    name,
+    s(pass.seconds),
+    mib(pass.bytesChanged),
+    mib(pass.bytesRead),
+    mib(pass.bytesStaged),
+    pass.mibPerSecond.toFixed(0),
+    String(pass.throttled),
+  ];
   const rows = [
     ['', 'seconds', 'changed', 'read', 'staged', 'MiB/s', 'throttled'],
-    [
-      'full pass',
-      s(r.full.seconds),
-      mib(r.full.bytesChanged),
-      mib(r.full.bytesRead),
-      mib(r.full.bytesStaged),
-      r.full.mibPerSecond.toFixed(0),
-      String(r.full.throttled),
-    ],
-    [
-      'incremental',
-      s(r.incremental.seconds),
-      mib(r.incremental.bytesChanged),
-      mib(r.incremental.bytesRead),
-      mib(r.incremental.bytesStaged),
-      r.incremental.mibPerSecond.toFixed(0),
-      String(r.incremental.throttled),
-    ],
+    passRow('full pass', r.full),
+    passRow('incremental', r.incremental),
     ['cp --sparse=always', s(r.baselines.cpSeconds), '', '', '', '', ''],
     ['rsync --inplace', s(r.baselines.rsyncSeconds), '', '', '', '', ''],
   ];

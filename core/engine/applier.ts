@@ -201,7 +201,7 @@ export class Applier {
     if (!resumed) {
       await this.journal.save({
         ...state,
-        inProgress: { passNumber, manifestDigest: manifest.digest, phase: 'apply', blanked: false, nextSegment: 0 },
+        inProgress: { passNumber, manifestDigest: manifest.digest, blanked: false, nextSegment: 0 },
       });
     }
     const blocksWritten = await this.applySpooled(manifest, spool);

@@ -5,8 +5,6 @@ import { PassOutOfOrderError } from '../errors.js';
 
 export const JOURNAL_FORMAT = 'homebound.journal/v1';
 
-export const ApplyPhase = z.enum(['fetch', 'apply']);
-
 export const Journal = z.object({
   format: z.literal(JOURNAL_FORMAT),
   volumeKey: z.string(),
@@ -19,7 +17,6 @@ export const Journal = z.object({
     .object({
       passNumber: z.number().int().positive(),
       manifestDigest: z.string(),
-      phase: ApplyPhase,
       /** A full pass blanks the target once, before its first segment. */
       blanked: z.boolean(),
       /** Segments below this index are written and durable. */
