@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../core/errors.js';
+import {
+  GATEWAY_CONFIG_FORMAT,
+  type GatewayConfig,
+  hasGatewayConfig,
+  parseGatewayUserData,
+  renderGatewayUserData,
+} from '../../core/gateway/config.js';
+
+const config: GatewayConfig = {
+  format: GATEWAY_CONFIG_FORMAT,
+  runId: 'run-2024-05-01',
+  staging: { bucket: 'homebound-staging', prefix: 'runs/run-2024-05-01/' },
+  volumes: [
+    { volumeKey: 'db-root', volumeId: 'vol-0123456789abcdef0', sizeBytes: 8 * 2 ** 30 },
+    { volumeKey: 'db-data', volumeId: 'vol-0fedcba9876543210', sizeBytes: 100 * 2 ** 30 },
+  ],
+  pollMs: 750,
+};
+
+function parseError(userData: string): unknown {
+  try {
+    parseGatewayUserData(userData);
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected parseGatewayUserData to throw');
+}
+
+describe('gateway user data', () => {
+  it('round-trips: what renderGatewayUserData writes, parseGatewayUserData reads back unchanged', () => {
+    const userData = renderGatewayUserData(config);
+
+    expect(parseGatewayUserData(userData)).toEqual(config);
+    expect(hasGatewayConfig(userData)).toBe(true);
+  });
+
+  it('is a bash script that passes `bash -n` and runs the gateway as a systemd service restarted on failure', () => {
+    const userData = renderGatewayUserData(config);
+
+    const syntax = spawnSync('bash', ['-n'], { input: userData, encoding: 'utf8' });
+    expect(syntax.status, syntax.stderr).toBe(0);
+    expect(userData.split('\n').slice(0, 4)).toContain('set -euo pipefail');
+    expect(userData.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(userData).toMatch(
+      /ExecStart=\$NODE \/opt\/homebound\/bin\/homebound\.mjs gateway --config \/etc\/homebound\/gateway\.json --state-dir \/var\/lib\/homebound\n/,
+    );
+    expect(userData).toContain('Restart=on-failure');
+    expect(userData).toContain("aws s3 cp 's3://homebound-staging/artifacts/homebound.tgz'");
+  });
+
+  it('fills in the default poll interval', () => {
+    const { pollMs: _, ...withoutPoll } = config;
+
+    const parsed = parseGatewayUserData(renderGatewayUserData({ ...withoutPoll } as GatewayConfig));
+
+    expect(parsed.pollMs).toBe(500);
+  });
+
+  it('names what is wrong: no config block, an unclosed block, bad JSON, a bad field', () => {
+    const userData = renderGatewayUserData(config);
+    const lines = userData.split('\n');
+    const jsonStart = lines.indexOf('{');
+
+    const missing = parseError('#!/bin/bash\necho hello\n');
+    const unclosed = parseError(lines.filter((line) => line !== 'HOMEBOUND_GATEWAY_CONFIG_END').join('\n'));
+    const badJson = parseError(lines.toSpliced(jsonStart + 1, 0, '  oops,').join('\n'));
+    const badKey = parseError(userData.replace('"db-data"', '"db data/1"'));
+    const duplicate = parseError(userData.replace('"db-data"', '"db-root"'));
+
+    expect(missing).toBeInstanceOf(InvalidInputError);
+    expect((missing as Error).message).toMatch(/no gateway config block/);
+    expect(hasGatewayConfig('#!/bin/bash\necho hello\n')).toBe(false);
+    expect((unclosed as Error).message).toMatch(/not closed/);
+    expect(badJson).toBeInstanceOf(InvalidInputError);
+    expect((badJson as Error).message).toMatch(/not valid JSON/);
+    expect(badKey).toBeInstanceOf(InvalidInputError);
+    expect((badKey as Error).message).toMatch(/volumes\.1\.volumeKey: not a valid volume key/);
+    expect((duplicate as Error).message).toMatch(/volumes\.1\.volumeKey: duplicate db-root/);
+  });
+
+  it('refuses to render a config the gateway would refuse', () => {
+    const bad = { ...config, volumes: [] };
+
+    expect(() => renderGatewayUserData(bad)).toThrow(/volumes/);
+    expect(() => renderGatewayUserData(config, { artifactUri: "s3://b/x'; rm -rf /" })).toThrow(InvalidInputError);
+  });
+});
