@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { HomeboundError } from '../core/errors.js';
 import { registerApply } from './commands/apply.js';
 import { registerBench } from './commands/bench.js';
+import { registerGateway } from './commands/gateway.js';
 import { registerLocalCloud } from './commands/local-cloud.js';
 import { registerStream } from './commands/stream.js';
 
@@ -15,6 +16,7 @@ registerLocalCloud(program);
 registerStream(program);
 registerApply(program);
 registerBench(program);
+registerGateway(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,78 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { createS3Client } from '../../core/adapters/aws/clients.js';
+import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
+import { BLOCK_SIZE } from '../../core/blocks.js';
+import { InvalidInputError } from '../../core/errors.js';
+import { parseGatewayConfig } from '../../core/gateway/config.js';
+import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
+import { awsConnectionsFromEnv } from '../aws-env.js';
+
+interface GatewayOptions {
+  config: string;
+  stateDir: string;
+  deviceDir?: string;
+}
+
+/** `homebound gateway`: what runs on a sync gateway instance (systemd starts it from the user data). */
+export function registerGateway(program: Command): void {
+  program
+    .command('gateway')
+    .description('Run the sync gateway: apply every staged pass of the configured volumes until SIGTERM')
+    .requiredOption('--config <file>', 'gateway config (JSON, homebound.gateway/v1)')
+    .requiredOption('--state-dir <dir>', 'journals and spools, one directory per volume (keep it across restarts)')
+    .option('--device-dir <dir>', 'volume vol-x is at <dir>/vol-x (default: the EBS NVMe path under /dev/disk/by-id)')
+    .action(async (options: GatewayOptions) => {
+      const text = await readFile(options.config, 'utf8').catch((error: unknown) => {
+        throw new InvalidInputError(`cannot read --config ${options.config}: ${(error as Error).message}`);
+      });
+      const config = parseGatewayConfig(text);
+      const aws = awsConnectionsFromEnv();
+      const staging = new S3Staging(createS3Client(aws.s3), config.staging);
+      await staging.assertReady();
+      const deviceDir = options.deviceDir;
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      log(`run ${config.runId}: ${config.volumes.length} volume(s), staging ${staging.description}`);
+      try {
+        await runGateway(config, {
+          staging,
+          devicePath: deviceDir === undefined ? awsNvmeDevicePath : (volumeId) => join(deviceDir, volumeId),
+          stateDir: options.stateDir,
+          signal: stop.signal,
+          onEvent: (event) => log(describe(event)),
+        });
+        log('stopped');
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+    });
+}
+
+function describe(event: GatewayEvent): string {
+  switch (event.type) {
+    case 'waiting-for-device':
+      return `${event.volumeKey}: waiting for its device at ${event.path}`;
+    case 'device-ready':
+      return `${event.volumeKey}: device ${event.path} ready, at pass ${event.lastAppliedPass}; following pass ${event.lastAppliedPass + 1}`;
+    case 'applied': {
+      const { report } = event;
+      const mib = (report.blocksWritten * BLOCK_SIZE) / 2 ** 20;
+      const verb = report.applied ? 'applied' : 'already had';
+      return `${event.volumeKey}: ${verb} pass ${report.passNumber}: ${report.blocksWritten} blocks, ${mib.toFixed(1)} MiB, ${report.seconds.toFixed(2)} s`;
+    }
+    case 'apply-failed': {
+      const name = event.error instanceof Error ? event.error.name : 'Error';
+      const recorded = event.recordError ? `; could not record it in staging: ${String(event.recordError)}` : '';
+      return `${event.volumeKey}: pass ${event.passNumber} failed with ${name}${recorded}`;
+    }
+  }
+}
+
+function log(line: string): void {
+  console.error(`homebound gateway: ${line}`);
+}

@@ -1,0 +1,178 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openFileTarget } from '../adapters/target/file-target.js';
+import { Applier, type ApplyReport } from '../engine/applier.js';
+import type { BlockTarget, Staging } from '../ports.js';
+import { applyErrorKey, applyErrorRecord } from './apply-error.js';
+import type { GatewayConfig } from './config.js';
+import { GatewayDeviceMissingError } from './errors.js';
+
+// Readers of the gateway's failure records (the control plane) may import them from here or from apply-error.ts,
+// which does not pull in the applier.
+export { APPLY_ERROR_FORMAT, ApplyErrorRecord, applyErrorKey, readApplyError } from './apply-error.js';
+
+/** How often to look for a device that has not appeared yet. */
+const DEVICE_POLL_MS = 250;
+
+/**
+ * Where an attached EBS volume appears on a Nitro instance: the NVMe by-id link whose serial is the volume id
+ * without its dash (`vol-0abc…` → `…_vol0abc…`), stable whatever device name the attachment asked for.
+ */
+export function awsNvmeDevicePath(volumeId: string): string {
+  return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace('-', '')}`;
+}
+
+export type GatewayEvent =
+  | { readonly type: 'waiting-for-device'; readonly volumeKey: string; readonly path: string }
+  | {
+      readonly type: 'device-ready';
+      readonly volumeKey: string;
+      readonly path: string;
+      readonly lastAppliedPass: number;
+    }
+  | { readonly type: 'applied'; readonly volumeKey: string; readonly report: ApplyReport }
+  | {
+      readonly type: 'apply-failed';
+      readonly volumeKey: string;
+      readonly passNumber: number;
+      readonly error: unknown;
+      /** The apply-error record could not be written either (the original error is still thrown). */
+      readonly recordError?: unknown;
+    };
+
+export interface RunGatewayOptions {
+  /** Staging already built for the config's bucket + prefix. */
+  readonly staging: Staging;
+  /** Where the volume's block device (or local image) appears once attached. */
+  readonly devicePath: (volumeId: string) => string;
+  /** Each volume's applier journal and spool live in `<stateDir>/<volumeKey>`; must survive restarts. */
+  readonly stateDir: string;
+  /** Aborting stops the gateway cleanly (between polls, or after the pass being written). */
+  readonly signal: AbortSignal;
+  /** How long a volume's device may take to appear. @default 600000 (10 min) */
+  readonly deviceWaitMs?: number;
+  readonly onEvent?: (event: GatewayEvent) => void;
+}
+
+/**
+ * The sync gateway: for every volume of the config at once, waits for its device, then applies each next pass as it
+ * is staged (the applier acks each once durable), until `signal` aborts. A pass that fails to apply is reported in
+ * staging as `<volumeKey>/pass-NNNNNN/apply-error.json` before the error is rethrown; the other volumes then stop too.
+ * Resolves on abort; rejects with the first failure: GatewayDeviceMissingError, what Applier.open / followPass throw
+ * (CorruptSegmentError, PassOutOfOrderError, TargetTooSmallError, …), TargetUnavailableError.
+ */
+export async function runGateway(config: GatewayConfig, options: RunGatewayOptions): Promise<void> {
+  // One volume failing stops the others, so the process exits (and restarts) as a whole.
+  const stopAll = new AbortController();
+  const onAbort = () => stopAll.abort(options.signal.reason);
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  if (options.signal.aborted) onAbort();
+  try {
+    const results = await Promise.allSettled(
+      config.volumes.map((volume) =>
+        followVolume(volume, config.pollMs, { ...options, signal: stopAll.signal }).catch((error: unknown) => {
+          stopAll.abort(error);
+          throw error;
+        }),
+      ),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    options.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+async function followVolume(
+  volume: GatewayConfig['volumes'][number],
+  pollMs: number,
+  options: RunGatewayOptions,
+): Promise<void> {
+  const { signal, staging } = options;
+  const path = options.devicePath(volume.volumeId);
+  if (!(await waitForDevice(volume, path, options))) return;
+  const target: BlockTarget = await openFileTarget(path);
+  try {
+    const applier = await Applier.open({
+      staging,
+      volumeKey: volume.volumeKey,
+      target,
+      stateDir: join(options.stateDir, volume.volumeKey),
+    });
+    options.onEvent?.({
+      type: 'device-ready',
+      volumeKey: volume.volumeKey,
+      path,
+      lastAppliedPass: applier.lastAppliedPass,
+    });
+    while (!signal.aborted) {
+      const passNumber = applier.lastAppliedPass + 1;
+      let report: ApplyReport;
+      try {
+        report = await applier.followPass(passNumber, { pollMs, signal });
+      } catch (error) {
+        if (signal.aborted) return;
+        const record = applyErrorRecord(volume.volumeKey, passNumber, error);
+        const recordError = await staging
+          .put(applyErrorKey(volume.volumeKey, passNumber), Buffer.from(JSON.stringify(record)))
+          .then(() => undefined)
+          .catch((putError: unknown) => putError);
+        options.onEvent?.({
+          type: 'apply-failed',
+          volumeKey: volume.volumeKey,
+          passNumber,
+          error,
+          ...(recordError ? { recordError } : {}),
+        });
+        throw error;
+      }
+      options.onEvent?.({ type: 'applied', volumeKey: volume.volumeKey, report });
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+/**
+ * Polls until the device path exists (EBS attachments show up some seconds after boot or attach). Returns false
+ * when aborted first. @throws GatewayDeviceMissingError after `deviceWaitMs`.
+ */
+async function waitForDevice(
+  volume: GatewayConfig['volumes'][number],
+  path: string,
+  options: RunGatewayOptions,
+): Promise<boolean> {
+  const waitMs = options.deviceWaitMs ?? 600_000;
+  const deadline = performance.now() + waitMs;
+  let reported = false;
+  while (!options.signal.aborted) {
+    if (await exists(path)) return true;
+    if (performance.now() >= deadline) {
+      throw new GatewayDeviceMissingError(volume.volumeKey, volume.volumeId, path, waitMs);
+    }
+    if (!reported) options.onEvent?.({ type: 'waiting-for-device', volumeKey: volume.volumeKey, path });
+    reported = true;
+    await abortableSleep(DEVICE_POLL_MS, options.signal);
+  }
+  return false;
+}
+
+async function exists(path: string): Promise<boolean> {
+  // stat follows symlinks: a dangling link (volume image gone) is not a device yet.
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

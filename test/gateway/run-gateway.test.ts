@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GatewayDeviceMissingError } from '../../core/gateway/errors.js';
+import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
+import { MemoryStaging } from '../support/memory-staging.js';
+import { gatewayConfig } from './helpers.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hb-gw-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const config = gatewayConfig('runs/r/', [{ volumeKey: 'root', volumeId: 'vol-0aaa', sizeBytes: 1024 }]);
+
+describe('runGateway', () => {
+  it('fails with GatewayDeviceMissingError naming the volume and path when its device never appears', async () => {
+    const events: GatewayEvent[] = [];
+
+    const error = await runGateway(config, {
+      staging: new MemoryStaging(),
+      devicePath: (volumeId) => join(dir, volumeId),
+      stateDir: join(dir, 'state'),
+      signal: new AbortController().signal,
+      deviceWaitMs: 300,
+      onEvent: (event) => events.push(event),
+    }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(GatewayDeviceMissingError);
+    expect(error).toMatchObject({ volumeKey: 'root', volumeId: 'vol-0aaa', path: join(dir, 'vol-0aaa') });
+    expect(events).toEqual([{ type: 'waiting-for-device', volumeKey: 'root', path: join(dir, 'vol-0aaa') }]);
+  });
+
+  it('stops cleanly when aborted while it waits for a device', async () => {
+    const stop = new AbortController();
+    const running = runGateway(config, {
+      staging: new MemoryStaging(),
+      devicePath: (volumeId) => join(dir, volumeId),
+      stateDir: join(dir, 'state'),
+      signal: stop.signal,
+    });
+
+    setTimeout(() => stop.abort(), 100);
+
+    await expect(running).resolves.toBeUndefined();
+  });
+
+  it('finds EBS volumes under their Nitro NVMe by-id name', () => {
+    expect(awsNvmeDevicePath('vol-0123456789abcdef0')).toBe(
+      '/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0',
+    );
+  });
+});
