@@ -3,6 +3,7 @@ import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '.
 import { createVolume, snapshotVolume } from '../localcloud/local-volume.js';
 import { writtenSidecarPath } from '../localcloud/written-blocks.js';
 import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedError } from './errors.js';
+import { linkDevice, unlinkDevice } from './local-boot.js';
 import { LocalHosts } from './local-hosts.js';
 import { type ComputeState, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
 import type { WorkloadPause } from './local-workload.js';
@@ -33,8 +34,10 @@ export interface TakeoverHostRequest {
  * The compute port on the local cloud. Hosts and volumes are records in `<stateDir>/compute.json`; volumes are sparse
  * images in `<stateDir>/volumes`; snapshots go to the local cloud's SnapshotStore, each volume's snapshot a child of
  * its previous one. Takeover hosts made with `createTakeoverHost` run a LocalWorkload while `running`. Hosts change
- * state at once, except that a stop or terminate reports `stopping` until the workload's last write has landed.
- * Workloads live in this process: after reopening a state dir, `resumeWorkloads` restarts those of running hosts.
+ * state at once, except that a stop or terminate reports `stopping` until the workload's last write has landed and
+ * the processes the bootstrap started for the host's user data have exited. Attached volumes appear as symlinks in
+ * each host's device dir (`<stateDir>/hosts/<hostId>/devices/<volumeId>`). Workloads and booted processes live in
+ * this process: after reopening a state dir, `resumeWorkloads` restarts those of running hosts.
  */
 export class LocalCompute extends LocalHosts implements ComputePort {
   async createTakeoverHost(request: TakeoverHostRequest): Promise<Host> {
@@ -130,8 +133,9 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     });
   }
 
+  /** Attaches the volume; it appears in the host's device dir as `<volumeId>` (see local-boot.ts). */
   async attachVolume(volumeId: string, hostId: string, device: string): Promise<void> {
-    await this.exclusive((state) => {
+    await this.exclusive(async (state) => {
       const volume = this.volumeRecord(state, volumeId);
       const host = this.hostRecord(state, hostId);
       if (host.state === 'terminated') throw new HostStateError(hostId, host.state, `attach ${volumeId}`);
@@ -141,6 +145,7 @@ export class LocalCompute extends LocalHosts implements ComputePort {
       );
       if (taken) throw new InvalidInputError(`device ${device} of ${hostId} already has a volume attached`);
       volume.attachment = { hostId, device };
+      await linkDevice(this.stateDir, hostId, volumeId);
     });
   }
 
@@ -149,10 +154,12 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     // The host's workload must not write to the volume once it is detached.
     const pause = hostId === undefined ? undefined : await this.workloadOf(hostId)?.pause();
     try {
-      await this.exclusive((state) => {
+      await this.exclusive(async (state) => {
         const volume = this.volumeRecord(state, volumeId);
         if (!volume.attachment) throw new VolumeNotAttachedError(volumeId);
+        const from = volume.attachment.hostId;
         volume.attachment = undefined;
+        await unlinkDevice(this.stateDir, from, volumeId);
       });
     } finally {
       pause?.resume();

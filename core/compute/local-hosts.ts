@@ -1,5 +1,6 @@
 import type { SnapshotStore } from '../localcloud/snapshot-store.js';
 import { HostNotFoundError, HostStateError } from './errors.js';
+import { HostBoots, type HostBootstrap, linkDevice, unlinkDevice } from './local-boot.js';
 import { type ComputeState, type HostRecord, loadState, newResourceId, saveState, volumePath } from './local-state.js';
 import { LocalWorkload } from './local-workload.js';
 import { type Host, type HostFilter, ROLE_TAG, type RunInstanceRequest } from './port.js';
@@ -9,6 +10,8 @@ export interface LocalComputeOptions {
   readonly stateDir: string;
   /** The local cloud's snapshot store, where `createSnapshots` puts snapshots. */
   readonly store: SnapshotStore;
+  /** Runs the user data of hosts that have some whenever they become `running`. @default user data is not run */
+  readonly bootstrap?: HostBootstrap;
 }
 
 type StopTarget = 'stopped' | 'terminated';
@@ -23,6 +26,7 @@ export abstract class LocalHosts {
   private state: ComputeState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly workloads = new Map<string, LocalWorkload>();
+  private readonly boots: HostBoots;
   private readonly stopTargets = new Map<string, StopTarget>();
   private readonly transitions = new Set<Promise<void>>();
   private transitionFailure: unknown;
@@ -30,6 +34,7 @@ export abstract class LocalHosts {
   constructor(options: LocalComputeOptions) {
     this.stateDir = options.stateDir;
     this.store = options.store;
+    this.boots = new HostBoots(options.bootstrap);
   }
 
   /** Hosts matching the filter, terminated ones included (as EC2 lists them for a while). Throws HostNotFoundError. */
@@ -52,7 +57,10 @@ export abstract class LocalHosts {
       }));
   }
 
-  /** Starts stopped hosts (and their workloads). Throws HostStateError for a stopping or terminated host. */
+  /**
+   * Starts stopped hosts (their workloads, and their user data through the bootstrap). Throws HostStateError for a
+   * stopping or terminated host.
+   */
   async startInstances(hostIds: readonly string[]): Promise<void> {
     await this.exclusive((state) => {
       const hosts = hostIds.map((hostId) => this.hostRecord(state, hostId));
@@ -64,9 +72,13 @@ export abstract class LocalHosts {
       for (const host of hosts) host.state = 'running';
     });
     for (const hostId of hostIds) this.startWorkload(hostId);
+    await Promise.all(hostIds.map((hostId) => this.boot(hostId)));
   }
 
-  /** Stops hosts: `stopping` at once, `stopped` once the workload's in-flight write has landed. */
+  /**
+   * Stops hosts: `stopping` at once, `stopped` once the workload's in-flight write has landed and the processes its
+   * boot started have exited.
+   */
   async stopInstances(hostIds: readonly string[]): Promise<void> {
     await this.shutDown(hostIds, 'stopped');
   }
@@ -81,18 +93,25 @@ export abstract class LocalHosts {
     return this.workloads.get(hostId);
   }
 
-  /** Restarts, in this process, the workloads of running hosts that have one (e.g. after reopening a state dir). */
+  /**
+   * Restarts, in this process, the workloads of running hosts that have one and boots running hosts with user data
+   * (e.g. after reopening a state dir).
+   */
   async resumeWorkloads(): Promise<void> {
     const state = await this.load();
-    for (const host of Object.values(state.hosts)) if (host.state === 'running') this.startWorkload(host.hostId);
+    const running = Object.values(state.hosts).filter((host) => host.state === 'running');
+    for (const host of running) this.startWorkload(host.hostId);
+    await Promise.all(running.map((host) => this.boot(host.hostId)));
   }
 
   /**
-   * Stops every workload of this process and waits for pending state transitions; rethrows the first failure of a
-   * background transition (the host then stays `stopping`).
+   * Stops every workload and booted process of this process (host states stay as they are) and waits for pending
+   * state transitions; rethrows the first failure of a background transition (the host then stays `stopping`) or of
+   * a bootstrap.
    */
   async close(): Promise<void> {
     await Promise.all([...this.workloads.values()].map((workload) => workload.stop()));
+    await this.boots.stopAll();
     await Promise.all([...this.transitions]);
     if (this.transitionFailure !== undefined) throw this.transitionFailure;
   }
@@ -103,7 +122,7 @@ export abstract class LocalHosts {
     volumeIds: readonly string[],
   ): Promise<string> {
     const hostId = newResourceId('i');
-    await this.exclusive((state) => {
+    await this.exclusive(async (state) => {
       state.hosts[hostId] = {
         hostId,
         role: request.role,
@@ -117,8 +136,10 @@ export abstract class LocalHosts {
         const volume = state.volumes[volumeId];
         if (volume) volume.attachment = { hostId, device: `/dev/xvd${String.fromCharCode(97 + i)}` };
       });
+      for (const volumeId of volumeIds) await linkDevice(this.stateDir, hostId, volumeId);
     });
     this.startWorkload(hostId);
+    await this.boot(hostId);
     return hostId;
   }
 
@@ -201,15 +222,32 @@ export abstract class LocalHosts {
 
   private async finishShutDown(hostId: string): Promise<void> {
     await this.workloads.get(hostId)?.stop();
-    await this.exclusive((state) => {
+    await this.boots.stop(hostId);
+    await this.exclusive(async (state) => {
       const target = this.stopTargets.get(hostId) ?? 'stopped';
       this.stopTargets.delete(hostId);
       this.hostRecord(state, hostId).state = target;
       if (target !== 'terminated') return;
       for (const volume of Object.values(state.volumes)) {
-        if (volume.attachment?.hostId === hostId) volume.attachment = undefined;
+        if (volume.attachment?.hostId !== hostId) continue;
+        volume.attachment = undefined;
+        await unlinkDevice(this.stateDir, hostId, volume.volumeId);
       }
     });
+  }
+
+  /**
+   * Runs the host's user data through the bootstrap, if it has both. Like a failing user-data script on EC2, a
+   * failing bootstrap does not fail the launch or start; `close` rethrows it.
+   */
+  private async boot(hostId: string): Promise<void> {
+    const host = this.state?.hosts[hostId];
+    if (host?.userData === undefined || host.state !== 'running') return;
+    await this.boots
+      .boot({ hostId, role: host.role, userData: host.userData }, this.stateDir)
+      .catch((error: unknown) => {
+        this.transitionFailure ??= error;
+      });
   }
 
   private track(transition: Promise<void>): void {
