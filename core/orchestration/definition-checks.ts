@@ -130,10 +130,19 @@ function checkInlineMap(name: string, state: JsonObject): void {
 
 function checkTaskTimeouts(name: string, state: JsonObject, warnings: string[]): void {
   const timeout = state.TimeoutSeconds;
+  // A timeout read from the input (e.g. an approval window the request chooses) is honoured by the library; a path
+  // that does not resolve to a positive integer fails that task at run time, as States.Runtime does on AWS.
+  if (
+    timeout === undefined &&
+    typeof state.TimeoutSecondsPath === 'string' &&
+    state.TimeoutSecondsPath.startsWith('$')
+  ) {
+    return;
+  }
   if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1) {
     throw new MissingTaskTimeoutError(
       name,
-      'every Task needs an explicit positive integer TimeoutSeconds (not TimeoutSecondsPath): AWS applies no task timeout and the library silently applies 60 s',
+      'every Task needs an explicit positive integer TimeoutSeconds or a TimeoutSecondsPath: AWS applies no task timeout and the library silently applies 60 s',
     );
   }
   if (timeout > MAX_TIMER_SECONDS) {

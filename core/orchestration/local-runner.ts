@@ -145,6 +145,21 @@ export class LocalStateMachine {
     );
   }
 
+  /** Names of the Task states, Map iterators included, in definition order. */
+  get taskStates(): string[] {
+    return this.tasks.map((task) => task.stateName);
+  }
+
+  /** The handler bound to a Task state, e.g. to wrap it with an injected fault. Undefined for other names. */
+  handlerFor(stateName: string): TaskHandler | undefined {
+    return this.tasks.find((task) => task.stateName === stateName)?.handler;
+  }
+
+  /** Names of the Wait states of a definition (for waitOverrides), without binding anything. */
+  static waitStates(definition: object | string): string[] {
+    return [...walkStates(readDefinition(definition))].filter((v) => v.state.Type === 'Wait').map((v) => v.name);
+  }
+
   /**
    * Starts an execution. The input is copied through JSON, as AWS would.
    * @throws NotJsonSerializableError when the input is not JSON.

@@ -11,6 +11,13 @@ import { placeholderName } from './task-bindings.js';
  */
 export const TASK_TOKEN_SENTINEL = '<homebound-local-task-token>';
 
+/**
+ * The library resolves TimeoutSecondsPath against the task's effective input (after Parameters), AWS against the
+ * state's input. The runner has Parameters copy the value to this key and points the library's path at it; the task
+ * invoker removes the key before a handler sees its input.
+ */
+export const TIMEOUT_SECONDS_KEY = '__homeboundTimeoutSeconds';
+
 const ANY_PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
 /**
@@ -18,7 +25,8 @@ const ANY_PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
  * - fills `${Name}` placeholders from `substitutions`, except the Task bindings themselves;
  * - gives Tasks whose Resource is a placeholder a syntactically valid (never called) Lambda ARN;
  * - rewrites `"key.$": "$$.Task.Token"` in .waitForTaskToken Parameters to a literal sentinel;
- * - caps timers at what Node's setTimeout can express.
+ * - caps timers at what Node's setTimeout can express;
+ * - makes TimeoutSecondsPath read the state's input, as on AWS (see TIMEOUT_SECONDS_KEY).
  * @throws UnresolvedSubstitutionError listing placeholders that have no value.
  */
 export function prepareDefinition(machine: JsonObject, substitutions: Readonly<Record<string, string>>): JsonObject {
@@ -52,6 +60,10 @@ function prepareTask(state: JsonObject): void {
     state.TimeoutSeconds = Math.min(state.TimeoutSeconds, MAX_TIMER_SECONDS);
   if (isWaitForTaskToken(state) && state.Parameters !== undefined)
     state.Parameters = injectTokenSentinel(state.Parameters);
+  if (typeof state.TimeoutSecondsPath === 'string' && isJsonObject(state.Parameters)) {
+    state.Parameters = { ...state.Parameters, [`${TIMEOUT_SECONDS_KEY}.$`]: state.TimeoutSecondsPath };
+    state.TimeoutSecondsPath = `$.${TIMEOUT_SECONDS_KEY}`;
+  }
 }
 
 function substitute(

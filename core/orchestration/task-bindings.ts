@@ -79,8 +79,13 @@ export function bindTasks(
       placeholder,
       integration: integrationOf(state),
       waitForTaskToken: isWaitForTaskToken(state),
-      // checkDefinition guarantees a positive integer; the cap matches what prepareDefinition gives the library.
-      timeoutSeconds: Math.min(typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : 1, MAX_TIMER_SECONDS),
+      // checkDefinition guarantees a positive integer or a TimeoutSecondsPath; the cap matches what
+      // prepareDefinition gives the library. A path is resolved from the state's raw input, which only the library
+      // sees: it enforces that timeout (States.Timeout) and the handler's signal is aborted when the execution ends.
+      timeoutSeconds: Math.min(
+        typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : MAX_TIMER_SECONDS,
+        MAX_TIMER_SECONDS,
+      ),
       handler,
     });
   }

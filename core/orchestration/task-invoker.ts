@@ -1,7 +1,7 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { TaskFailedError } from './errors.js';
 import { isJsonObject, type JsonValue, jsonByteLength, jsonCopy } from './json.js';
-import { fillTaskToken } from './prepare-definition.js';
+import { fillTaskToken, TIMEOUT_SECONDS_KEY } from './prepare-definition.js';
 import type { LocalRunEvent } from './run-events.js';
 import type { BoundTask } from './task-bindings.js';
 import { createTaskToken, type TaskTokenRegistry } from './task-tokens.js';
@@ -149,10 +149,17 @@ class Invocation {
   }
 }
 
-function handlerInputOf(task: BoundTask, effectiveInput: JsonValue): JsonValue {
+function handlerInputOf(task: BoundTask, resolvedInput: JsonValue): JsonValue {
+  const effectiveInput = withoutRunnerKeys(resolvedInput);
   if (task.integration !== 'lambda-invoke') return effectiveInput;
   // lambda:invoke delivers Parameters.Payload to the function; without one, we hand it an empty event.
   return isJsonObject(effectiveInput) && effectiveInput.Payload !== undefined ? effectiveInput.Payload : {};
+}
+
+function withoutRunnerKeys(input: JsonValue): JsonValue {
+  if (!isJsonObject(input) || !Object.hasOwn(input, TIMEOUT_SECONDS_KEY)) return input;
+  const { [TIMEOUT_SECONDS_KEY]: _timeout, ...rest } = input;
+  return rest;
 }
 
 /**

@@ -144,8 +144,8 @@ describe('loading a definition', () => {
       MissingTaskTimeoutError,
     ],
     [
-      'a Task with only TimeoutSecondsPath',
-      around({ Type: 'Task', Resource: placeholder('DoFunctionArn'), TimeoutSecondsPath: '$.t' }),
+      'a Task whose TimeoutSecondsPath is not a path',
+      around({ Type: 'Task', Resource: placeholder('DoFunctionArn'), TimeoutSecondsPath: 't' }),
       MissingTaskTimeoutError,
     ],
     ['a Task with TimeoutSeconds 0', around(task({ TimeoutSeconds: 0 })), MissingTaskTimeoutError],

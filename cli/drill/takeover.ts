@@ -1,0 +1,43 @@
+import { blockCountFor } from '../../core/blocks.js';
+import type { Host } from '../../core/compute/port.js';
+import type { LocalFailback } from '../../core/failback/local-environment.js';
+import { writeVolumeBlocks } from '../../core/localcloud/local-volume.js';
+import { seededRandom } from '../../core/seeded-random.js';
+import { blockBytes, chooseContent, repeatedBlocks } from '../bench/volume-generator.js';
+
+export interface DrillHostOptions {
+  readonly name: string;
+  readonly volumes: number;
+  readonly sizeBytes: number;
+  readonly writesPerSecond: number;
+  readonly seed: number;
+}
+
+/**
+ * A takeover host for a drill: `volumes` volumes filled with a realistic mix of data (holes, zeros, random and
+ * repeated blocks, as `homebound bench` makes), and a workload that keeps writing while the host runs. The workload
+ * is held while the volumes are filled, so its record of writes stays the truth about what the host wrote.
+ */
+export async function createDrillTakeoverHost(env: LocalFailback, options: DrillHostOptions): Promise<Host> {
+  const host = await env.compute.createTakeoverHost({
+    name: options.name,
+    volumes: Array.from({ length: options.volumes }, () => ({ sizeBytes: options.sizeBytes })),
+    writesPerSecond: options.writesPerSecond,
+    seed: options.seed,
+  });
+  const pause = await env.compute.workloadOf(host.hostId)?.pause();
+  try {
+    const random = seededRandom(options.seed + 1);
+    const library = repeatedBlocks();
+    for (const volume of host.volumes) {
+      const path = env.volumePath(volume.volumeId);
+      for (let index = 0; index < blockCountFor(volume.sizeBytes); index++) {
+        const data = blockBytes(chooseContent(random), index, volume.sizeBytes, library, random);
+        if (data) await writeVolumeBlocks(path, index, data);
+      }
+    }
+  } finally {
+    pause?.resume();
+  }
+  return host;
+}

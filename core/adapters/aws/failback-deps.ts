@@ -1,0 +1,87 @@
+import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
+import { z } from 'zod';
+import { AwsCompute } from '../../compute/aws-compute.js';
+import { HomeboundError, InvalidInputError } from '../../errors.js';
+import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
+import { createEbsClient, createS3Client } from './clients.js';
+import { EbsBlockSource } from './ebs-block-source.js';
+import { S3Staging } from './s3-staging.js';
+
+/** The environment every failback function gets from the stack (lib/); validated once per process. */
+export const FailbackEnvironment = z.object({
+  HOMEBOUND_STAGING_BUCKET: z.string().min(3),
+  HOMEBOUND_STAGING_KMS_KEY_ID: z.string().min(1).optional(),
+  HOMEBOUND_AVAILABILITY_ZONE: z.string().min(1),
+  HOMEBOUND_SUBNET_ID: z.string().min(1),
+  HOMEBOUND_IMAGE_ID: z.string().min(1),
+  HOMEBOUND_INSTANCE_TYPE: z.string().min(1),
+  HOMEBOUND_GATEWAY_INSTANCE_TYPE: z.string().min(1).optional(),
+  HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: z.string().min(1).optional(),
+  /** Comma-separated security group ids. */
+  HOMEBOUND_SECURITY_GROUP_IDS: z.string().min(1).optional(),
+  HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
+});
+export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
+
+/** The approval channel (email and Slack links) is not deployed yet; a run stops at approval with this error. */
+export class ApprovalChannelNotConfiguredError extends HomeboundError {}
+
+const noApprovalChannel: ApprovalPort = {
+  async requestApproval() {
+    throw new ApprovalChannelNotConfiguredError('no approval channel is deployed in this account yet');
+  },
+};
+
+let cached: FailbackDeps | undefined;
+
+/**
+ * The failback steps' dependencies on AWS: one SDK client per service for the life of the process (created on the
+ * first invocation, reused by every later one).
+ * @throws InvalidInputError naming the first missing or malformed environment variable
+ */
+export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackDeps {
+  if (cached) return cached;
+  const parsed = FailbackEnvironment.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidInputError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
+  }
+  const config = parsed.data;
+  const s3 = createS3Client();
+  const compute = new AwsCompute(new EC2Client({}), {
+    availabilityZone: config.HOMEBOUND_AVAILABILITY_ZONE,
+    launch: {
+      imageId: config.HOMEBOUND_IMAGE_ID,
+      instanceType: config.HOMEBOUND_INSTANCE_TYPE as _InstanceType,
+      subnetId: config.HOMEBOUND_SUBNET_ID,
+      ...(config.HOMEBOUND_SECURITY_GROUP_IDS
+        ? { securityGroupIds: config.HOMEBOUND_SECURITY_GROUP_IDS.split(',') }
+        : {}),
+    },
+    launchByRole: {
+      gateway: {
+        ...(config.HOMEBOUND_GATEWAY_INSTANCE_TYPE
+          ? { instanceType: config.HOMEBOUND_GATEWAY_INSTANCE_TYPE as _InstanceType }
+          : {}),
+        ...(config.HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN
+          ? { iamInstanceProfileArn: config.HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN }
+          : {}),
+      },
+    },
+    ...(config.HOMEBOUND_VOLUME_KMS_KEY_ID ? { kmsKeyId: config.HOMEBOUND_VOLUME_KMS_KEY_ID } : {}),
+  });
+  cached = {
+    compute,
+    blockSource: new EbsBlockSource(createEbsClient()),
+    staging: (prefix) =>
+      new S3Staging(s3, {
+        bucket: config.HOMEBOUND_STAGING_BUCKET,
+        prefix,
+        kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
+      }),
+    stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
+    approvals: noApprovalChannel,
+    now: () => new Date(),
+  };
+  return cached;
+}

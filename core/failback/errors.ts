@@ -1,0 +1,70 @@
+import { HomeboundError } from '../errors.js';
+
+/**
+ * Named errors of the failback method. Their class names are the Step Functions error names the state machines
+ * match in Retry and Catch (a Lambda handler's thrown `name` becomes the error name), so renaming one is a change to
+ * statemachines/*.asl.json as well.
+ */
+
+/** The request document is malformed; the message names the field. */
+export class InvalidFailbackRequestError extends HomeboundError {}
+
+/** `method` is not one homebound runs. */
+export class UnknownMethodError extends HomeboundError {
+  constructor(readonly method: string) {
+    super(`method "${method}" is unknown; this state machine runs "automated"`);
+  }
+}
+
+/** The request names no target to fail back to. */
+export class MissingTargetError extends HomeboundError {
+  constructor() {
+    super('the request has no "target": say where the failback hosts run (e.g. { "platform": "aws", "region": … })');
+  }
+}
+
+/** A takeover host with nothing to copy. */
+export class HostWithoutVolumesError extends HomeboundError {
+  constructor(readonly hostId: string) {
+    super(`host ${hostId} has no volumes attached; there is nothing to fail back`);
+  }
+}
+
+/** A host the request names is not a takeover host (a gateway or failback host of some run). */
+export class NotATakeoverHostError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    role: string,
+  ) {
+    super(`host ${hostId} is a ${role} host, not a takeover host`);
+  }
+}
+
+/** A snapshot ended in the `error` state. */
+export class SnapshotFailedError extends HomeboundError {
+  constructor(readonly snapshotId: string) {
+    super(`snapshot ${snapshotId} failed (state "error")`);
+  }
+}
+
+/** The sync gateway refused a pass; its apply-error record names the cause. */
+export class ApplyFailedError extends HomeboundError {}
+
+/** A pass was not acknowledged by the gateway in time. */
+export class ApplyTimedOutError extends HomeboundError {}
+
+/** A host reached a state it should not have on the way to the one awaited (e.g. terminated). */
+export class UnexpectedHostStateError extends HomeboundError {}
+
+/** The approver said no. Sent with SendTaskFailure; the state machine rolls back. */
+export class CutoverRejectedError extends HomeboundError {}
+
+/** After cutover, a failback host or volume does not check out. */
+export class FailbackVerificationError extends HomeboundError {}
+
+/** A failure injected by `homebound drill --fail-at` to rehearse the rollback path. Never retried. */
+export class DrillInjectedFailure extends HomeboundError {
+  constructor(readonly stateName: string) {
+    super(`drill: injected failure at state ${stateName}`);
+  }
+}

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
+import { EbsBlockSource } from '../adapters/aws/ebs-block-source.js';
+import { S3Staging } from '../adapters/aws/s3-staging.js';
+import { LocalCompute } from '../compute/local-compute.js';
+import { gatewayBootstrap } from '../compute/local-gateway-bootstrap.js';
+import { volumePath } from '../compute/local-state.js';
+import { InvalidInputError } from '../errors.js';
+import type { EbsFaults } from '../localcloud/ebs-faults.js';
+import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
+import { LocalStateMachine, type TaskHandler, TaskTokenRegistry } from '../orchestration/local-runner.js';
+import type { BlockSource } from '../ports.js';
+import { LocalApprovals } from './local-approvals.js';
+import type { FailbackDeps } from './run-state.js';
+import { createTaskHandler } from './task-handler.js';
+import { type FailbackTaskName, failbackTasks } from './tasks.js';
+
+/** The automated method's state machine, the file CDK deploys. */
+export const AUTOMATED_FAILBACK_DEFINITION = new URL('../../statemachines/automated-failback.asl.json', import.meta.url)
+  .pathname;
+
+export const LOCAL_STAGING_BUCKET = 'homebound-staging';
+
+/** Local stand-in for a Lambda's time budget: a long step returns its cursor after about this long. */
+const LOCAL_INVOCATION_MS = 120_000;
+
+export interface LocalFailbackOptions {
+  /** Everything lives under here: the local cloud, volumes, gateway state. */
+  readonly dir: string;
+  /** Every Wait state lasts this long instead of its Seconds (polls need not be slow on one machine). @default 200 */
+  readonly waitMs?: number;
+  /** Pause before every retry instead of the ASL's back-off. @default the ASL's */
+  readonly retryIntervalMs?: number;
+  /** Handlers by state name that replace the bound ones (a drill's --fail-at, a test's injected fault). */
+  readonly stateHandlers?: (bound: (stateName: string) => TaskHandler) => Readonly<Record<string, TaskHandler>>;
+  /** Wraps the block source, e.g. to count reads for a progress bar. */
+  readonly wrapBlockSource?: (source: BlockSource) => BlockSource;
+  /** Lines the sync gateway prints. */
+  readonly onGatewayOutput?: (line: string) => void;
+  readonly ebsFaults?: EbsFaults;
+}
+
+/** A local cloud with the automated method loaded on it, every Task bound to the same handlers Lambda runs. */
+export interface LocalFailback {
+  readonly cloud: LocalCloud;
+  readonly compute: LocalCompute;
+  readonly deps: FailbackDeps;
+  readonly approvals: LocalApprovals;
+  readonly machine: LocalStateMachine;
+  /** The Task state names of the definition, for --fail-at. */
+  readonly taskStates: readonly string[];
+  /** The image file behind a local volume. */
+  volumePath(volumeId: string): string;
+  stop(): Promise<void>;
+}
+
+/** What the Powertools logger and the deadline need from a Lambda context. */
+function localLambdaContext(name: string): Context {
+  const started = Date.now();
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `homebound-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:homebound-${name}`,
+    memoryLimitInMB: '1769',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/homebound-${name}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, LOCAL_INVOCATION_MS - (Date.now() - started)),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/**
+ * Starts the local cloud and binds statemachines/automated-failback.asl.json to the failback tasks over local
+ * adapters: the local EBS direct API server and S3 (real SDK clients), LocalCompute whose gateways run
+ * `homebound gateway` as their own processes, and local approvals.
+ */
+export async function startLocalFailback(options: LocalFailbackOptions): Promise<LocalFailback> {
+  const cloud = await startLocalCloud({
+    dir: join(options.dir, 'cloud'),
+    buckets: [LOCAL_STAGING_BUCKET],
+    ...(options.ebsFaults ? { ebs: options.ebsFaults } : {}),
+  });
+  const computeDir = join(options.dir, 'compute');
+  const compute = new LocalCompute({
+    stateDir: computeDir,
+    store: cloud.store,
+    bootstrap: gatewayBootstrap({
+      env: cloud.env(),
+      ...(options.onGatewayOutput ? { onOutput: options.onGatewayOutput } : {}),
+    }),
+  });
+  const connection = { endpoint: cloud.ebsEndpoint, region: cloud.region, credentials: cloud.credentials };
+  const s3 = createS3Client({ ...connection, endpoint: cloud.s3Endpoint });
+  const blockSource = new EbsBlockSource(createEbsClient(connection));
+  const taskTokens = new TaskTokenRegistry();
+  const approvals = new LocalApprovals(taskTokens);
+  const deps: FailbackDeps = {
+    compute,
+    blockSource: options.wrapBlockSource ? options.wrapBlockSource(blockSource) : blockSource,
+    staging: (prefix) => new S3Staging(s3, { bucket: LOCAL_STAGING_BUCKET, prefix }),
+    stagingBucket: LOCAL_STAGING_BUCKET,
+    approvals,
+    now: () => new Date(),
+  };
+
+  const handlers: Record<string, TaskHandler> = {};
+  for (const name of Object.keys(failbackTasks) as FailbackTaskName[]) {
+    const lambda = createTaskHandler(name, failbackTasks[name] as never, () => deps);
+    handlers[`${name}FunctionArn`] = (input) => lambda(input, localLambdaContext(name));
+  }
+  const definition = AUTOMATED_FAILBACK_DEFINITION;
+  const plain = LocalStateMachine.load({ definition, handlers, taskTokens });
+  const taskStates = plain.taskStates;
+  const bound = (stateName: string): TaskHandler => {
+    const handler = plain.handlerFor(stateName);
+    if (!handler) throw new InvalidInputError(`"${stateName}" is not a Task state of ${definition}`);
+    return handler;
+  };
+  const machine = LocalStateMachine.load({
+    definition,
+    handlers,
+    taskTokens,
+    stateHandlers: options.stateHandlers?.(bound) ?? {},
+    waitOverrides: Object.fromEntries(
+      LocalStateMachine.waitStates(definition).map((name) => [name, options.waitMs ?? 200]),
+    ),
+    ...(options.retryIntervalMs === undefined
+      ? {}
+      : { retryIntervalOverrides: Object.fromEntries(taskStates.map((name) => [name, options.retryIntervalMs ?? 0])) }),
+  });
+  return {
+    cloud,
+    compute,
+    deps,
+    approvals,
+    machine,
+    taskStates,
+    volumePath: (volumeId) => volumePath(computeDir, volumeId),
+    stop: async () => {
+      await compute.close();
+      await cloud.stop();
+    },
+  };
+}

@@ -1,0 +1,114 @@
+import { z } from 'zod';
+import type { ComputePort } from '../compute/port.js';
+import type { BlockSource, Staging } from '../ports.js';
+import { FailbackRequest } from './request.js';
+
+/**
+ * The shapes that travel between the states of the automated failback state machine. Every handler parses its
+ * input with these, so a state machine edit that breaks a shape fails loudly at the first task, not later.
+ * Payloads stay small: block lists, manifests and pass records live in staging.
+ */
+
+export const RunId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/, 'letters, digits, - and _ (≤ 80)');
+
+/** A takeover volume and where it sits. `volumeKey` names it in staging. */
+export const RunVolume = z.object({
+  hostId: z.string(),
+  volumeId: z.string(),
+  device: z.string(),
+  sizeBytes: z.number().int().positive(),
+  volumeKey: z.string(),
+});
+export type RunVolume = z.infer<typeof RunVolume>;
+
+export const TakeoverHost = z.object({ hostId: z.string(), name: z.string() });
+export type TakeoverHost = z.infer<typeof TakeoverHost>;
+
+/** The output of ValidateRequest: the run's identity and inventory. */
+export const RunInventory = z.object({
+  runId: RunId,
+  request: FailbackRequest,
+  hosts: z.array(TakeoverHost).min(1),
+  takeoverHostIds: z.array(z.string()).min(1),
+  volumes: z.array(RunVolume).min(1),
+});
+export type RunInventory = z.infer<typeof RunInventory>;
+
+/** The sync gateway and the target volumes it holds, 1:1 with the takeover volumes. */
+export const TargetVolume = z.object({ volumeKey: z.string(), targetVolumeId: z.string(), gatewayDevice: z.string() });
+export const TargetState = z.object({ gatewayHostId: z.string(), volumes: z.array(TargetVolume).min(1) });
+export type TargetState = z.infer<typeof TargetState>;
+
+export const PassSnapshot = z.object({
+  volumeKey: z.string(),
+  hostId: z.string(),
+  volumeId: z.string(),
+  sizeBytes: z.number().int().positive(),
+  snapshotId: z.string(),
+  /** The previous pass's snapshot: this pass carries what changed since. Absent for the full pass. */
+  baseSnapshotId: z.string().optional(),
+});
+export type PassSnapshot = z.infer<typeof PassSnapshot>;
+
+/** The pass in progress. Pass 0 is the placeholder before the first snapshot. */
+export const PassState = z.object({
+  number: z.number().int().nonnegative(),
+  kind: z.enum(['full', 'incremental']).optional(),
+  /** The pass after the takeover hosts stopped: the last one. */
+  final: z.boolean(),
+  startedAt: z.string().optional(),
+  snapshots: z.array(PassSnapshot),
+});
+export type PassState = z.infer<typeof PassState>;
+
+/** Failback hosts, one per takeover host. */
+export const FailbackHost = z.object({ takeoverHostId: z.string(), failbackHostId: z.string() });
+export const FailbackState = z.object({ hosts: z.array(FailbackHost).min(1), hostIds: z.array(z.string()).min(1) });
+export type FailbackState = z.infer<typeof FailbackState>;
+
+/** What a failed state hands to Catch (ResultPath `$.failure`). */
+export const CaughtFailure = z.object({ Error: z.string(), Cause: z.string().optional() });
+export type CaughtFailure = z.infer<typeof CaughtFailure>;
+
+/** Asks a human to approve the cutover and returns at once; the decision completes the task token later. */
+export interface ApprovalPort {
+  requestApproval(request: ApprovalRequest): Promise<void>;
+}
+
+export interface ApprovalRequest {
+  readonly runId: string;
+  readonly taskToken: string;
+  readonly timeoutSeconds: number;
+  readonly summary: ApprovalSummary;
+}
+
+export const ApprovalSummary = z.object({
+  passes: z.number().int(),
+  lastPassBytesChanged: z.number().nonnegative(),
+  takeoverHostIds: z.array(z.string()),
+  failbackHostIds: z.array(z.string()),
+});
+export type ApprovalSummary = z.infer<typeof ApprovalSummary>;
+
+/** What the steps of the method work with: the compute port, the EBS direct APIs, staging, approvals, a clock. */
+export interface FailbackDeps {
+  readonly compute: ComputePort;
+  readonly blockSource: BlockSource;
+  /** Staging rooted at a key prefix of the staging bucket, e.g. `runs/<runId>/volumes/`. */
+  readonly staging: (prefix: string) => Staging;
+  readonly stagingBucket: string;
+  readonly approvals: ApprovalPort;
+  readonly now: () => Date;
+}
+
+/** Where a run's objects live in the staging bucket. Volumes are deleted at clean-up; the record stays. */
+export const runLayout = {
+  root: (runId: string) => `runs/${runId}/`,
+  volumes: (runId: string) => `runs/${runId}/volumes/`,
+  record: (runId: string) => `runs/${runId}/record/`,
+  passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
+  reportKey: 'report.json',
+} as const;
+
+/** Tags on everything a run creates, so it can be found, cleaned up and scoped by IAM conditions. */
+export const RUN_TAG = 'homebound:run';

@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { type FailbackDeps, PassState, runLayout, TargetState } from '../run-state.js';
+import { hostsOfRun } from './rollback.js';
+
+export const CleanUpInput = z.object({
+  runId: z.string(),
+  target: TargetState.optional(),
+  pass: PassState.optional(),
+});
+
+/**
+ * Removes what the run made only to move data: the sync gateway (terminated), the pass snapshots still held (earlier
+ * ones went as each pass superseded them), and the run's staged segments. The run record (pass records, report)
+ * stays. Idempotent, so it runs after a success and after a rollback alike.
+ */
+export async function cleanUp(
+  input: z.infer<typeof CleanUpInput>,
+  deps: FailbackDeps,
+): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number }> {
+  const terminated = await hostsOfRun(deps, input.runId, 'gateway', input.target ? [input.target.gatewayHostId] : []);
+  if (terminated.length > 0) await deps.compute.terminateInstances(terminated);
+  const snapshots = new Set(
+    (input.pass?.snapshots ?? []).flatMap((snapshot) => [snapshot.snapshotId, snapshot.baseSnapshotId ?? []].flat()),
+  );
+  if (snapshots.size > 0) await deps.compute.deleteSnapshots([...snapshots]);
+  const objectsDeleted = await deps.staging(runLayout.volumes(input.runId)).deletePrefix('');
+  return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted };
+}

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { VolumeInUseError, VolumeNotAttachedError } from '../../compute/errors.js';
+import { ACK_KEY, passPrefix } from '../../engine/layout.js';
+import { PassAck, parseStagedJson } from '../../engine/manifest.js';
+import { FailbackVerificationError } from '../errors.js';
+import {
+  type FailbackDeps,
+  FailbackState,
+  PassState,
+  RUN_TAG,
+  RunVolume,
+  runLayout,
+  TargetState,
+} from '../run-state.js';
+
+export const CutoverInput = z.object({
+  runId: z.string(),
+  volumes: z.array(RunVolume).min(1),
+  target: TargetState,
+  failback: FailbackState,
+});
+export type CutoverInput = z.infer<typeof CutoverInput>;
+
+/** Where each target volume goes: the failback host of its takeover host, at the takeover volume's device. */
+function placements(input: CutoverInput) {
+  return input.volumes.map((volume) => {
+    const target = input.target.volumes.find((candidate) => candidate.volumeKey === volume.volumeKey);
+    const host = input.failback.hosts.find((candidate) => candidate.takeoverHostId === volume.hostId);
+    if (!target || !host)
+      throw new FailbackVerificationError(`no target volume or failback host for ${volume.volumeKey}`);
+    return {
+      volumeKey: volume.volumeKey,
+      targetVolumeId: target.targetVolumeId,
+      hostId: host.failbackHostId,
+      device: volume.device,
+    };
+  });
+}
+
+/**
+ * Moves the synced target volumes from the (stopped) sync gateway to the failback hosts, at the devices the takeover
+ * volumes had, and starts the failback hosts. Safe to retry: a volume already where it belongs is left there.
+ */
+export async function cutover(input: CutoverInput, deps: FailbackDeps): Promise<{ started: string[] }> {
+  for (const placement of placements(input)) {
+    await deps.compute.detachVolume(placement.targetVolumeId).catch((error: unknown) => {
+      if (!(error instanceof VolumeNotAttachedError)) throw error;
+    });
+    await deps.compute
+      .attachVolume(placement.targetVolumeId, placement.hostId, placement.device)
+      .catch((error: unknown) => {
+        if (!(error instanceof VolumeInUseError && error.hostId === placement.hostId)) throw error;
+      });
+  }
+  await deps.compute.startInstances(input.failback.hostIds);
+  return { started: input.failback.hostIds };
+}
+
+export const VerifyFailbackInput = CutoverInput.extend({ pass: PassState });
+
+/**
+ * Checks the failback side before the takeover hosts are retired: every failback host runs with its target volumes
+ * at the right devices, and the gateway acknowledged the final pass of every volume (the target holds exactly the
+ * final snapshot, verified block by block when applied).
+ * @throws FailbackVerificationError naming the first thing that does not check out
+ */
+export async function verifyFailback(
+  input: z.infer<typeof VerifyFailbackInput>,
+  deps: FailbackDeps,
+): Promise<{ verified: true; checks: number; at: string }> {
+  const staging = deps.staging(runLayout.volumes(input.runId));
+  const hosts = await deps.compute.describeHosts({ hostIds: input.failback.hostIds });
+  let checks = 0;
+  for (const host of hosts) {
+    if (host.state !== 'running') throw new FailbackVerificationError(`failback host ${host.hostId} is ${host.state}`);
+    checks++;
+  }
+  for (const placement of placements(input)) {
+    const host = hosts.find((candidate) => candidate.hostId === placement.hostId);
+    const attached = host?.volumes.find((volume) => volume.volumeId === placement.targetVolumeId);
+    if (attached?.device !== placement.device) {
+      throw new FailbackVerificationError(
+        `volume ${placement.targetVolumeId} is not attached to ${placement.hostId} at ${placement.device}`,
+      );
+    }
+    const snapshot = input.pass.snapshots.find((candidate) => candidate.volumeKey === placement.volumeKey);
+    const ackKey = passPrefix(placement.volumeKey, input.pass.number) + ACK_KEY;
+    const ack = parseStagedJson(PassAck, await staging.get(ackKey), ackKey);
+    if (!snapshot || ack.snapshotId !== snapshot.snapshotId) {
+      throw new FailbackVerificationError(
+        `the final pass of ${placement.volumeKey} was not acknowledged by the gateway`,
+      );
+    }
+    checks += 2;
+  }
+  return { verified: true, checks, at: deps.now().toISOString() };
+}
+
+export const RetireTakeoverHostsInput = z.object({ runId: z.string(), failback: FailbackState });
+
+/**
+ * Shuts the takeover hosts down for good: makes sure they are stopped and tags each with the failback host that
+ * replaced it, so nobody starts it by mistake. They are not terminated — their volumes stay as a last copy until an
+ * operator deletes them.
+ */
+export async function retireTakeoverHosts(
+  input: z.infer<typeof RetireTakeoverHostsInput>,
+  deps: FailbackDeps,
+): Promise<{ retired: string[] }> {
+  const takeoverHostIds = input.failback.hosts.map((host) => host.takeoverHostId);
+  await deps.compute.stopInstances(takeoverHostIds);
+  for (const host of input.failback.hosts) {
+    await deps.compute.createTags([host.takeoverHostId], {
+      [RUN_TAG]: input.runId,
+      'homebound:failed-back-to': host.failbackHostId,
+    });
+  }
+  return { retired: takeoverHostIds };
+}

@@ -1,0 +1,81 @@
+import { z } from 'zod';
+import type { HostState } from '../../compute/port.js';
+import { UnexpectedHostStateError } from '../errors.js';
+import { type FailbackDeps, type FailbackState, RUN_TAG, TakeoverHost } from '../run-state.js';
+
+/** Tag on a failback host naming the takeover host it replaces. */
+export const REPLACES_TAG = 'homebound:replaces';
+
+export const LaunchFailbackHostsInput = z.object({ runId: z.string(), hosts: z.array(TakeoverHost).min(1) });
+
+/**
+ * Launches one failback host per takeover host (no data volumes yet: they join at cutover), to prove before any
+ * downtime that the target can run them. Idempotent: a host this run already launched is reused.
+ */
+export async function launchFailbackHosts(
+  input: z.infer<typeof LaunchFailbackHostsInput>,
+  deps: FailbackDeps,
+): Promise<FailbackState> {
+  const existing = await deps.compute.describeHosts({ tag: { key: RUN_TAG, value: input.runId } });
+  const hosts = [];
+  for (const takeover of input.hosts) {
+    const launched = existing.find(
+      (host) => host.role === 'failback' && host.tags[REPLACES_TAG] === takeover.hostId && host.state !== 'terminated',
+    );
+    const failbackHostId =
+      launched?.hostId ??
+      (await deps.compute.runInstance({
+        role: 'failback',
+        name: `${takeover.name}-failback`,
+        tags: { [RUN_TAG]: input.runId, [REPLACES_TAG]: takeover.hostId },
+      }));
+    hosts.push({ takeoverHostId: takeover.hostId, failbackHostId });
+  }
+  return { hosts, hostIds: hosts.map((host) => host.failbackHostId) };
+}
+
+export const SetHostPowerInput = z.object({
+  action: z.enum(['start', 'stop']),
+  hostIds: z.array(z.string()).min(1),
+});
+
+/** Starts or stops hosts; returns at once (CheckHosts waits for the state). */
+export async function setHostPower(
+  input: z.infer<typeof SetHostPowerInput>,
+  deps: FailbackDeps,
+): Promise<{ action: string }> {
+  if (input.action === 'start') await deps.compute.startInstances(input.hostIds);
+  else await deps.compute.stopInstances(input.hostIds);
+  return { action: input.action };
+}
+
+export const CheckHostsInput = z.object({
+  hostIds: z.array(z.string()).min(1),
+  state: z.enum(['running', 'stopped']),
+});
+
+/**
+ * Whether every host has reached `state`; `at` is when this check first saw it (the downtime clock uses it).
+ * @throws UnexpectedHostStateError when a host went somewhere it cannot come back from (e.g. terminated)
+ */
+export async function checkHosts(
+  input: z.infer<typeof CheckHostsInput>,
+  deps: FailbackDeps,
+): Promise<{ reached: boolean; at: string; states: Record<string, HostState> }> {
+  const hosts = await deps.compute.describeHosts({ hostIds: input.hostIds });
+  const states: Record<string, HostState> = {};
+  for (const host of hosts) {
+    // Any other state can still lead where we wait (EC2 may report `stopped` for a moment after StartInstances).
+    if (host.state === 'terminated') {
+      throw new UnexpectedHostStateError(
+        `host ${host.hostId} is ${host.state} while waiting for it to be ${input.state}`,
+      );
+    }
+    states[host.hostId] = host.state;
+  }
+  return {
+    reached: hosts.every((host) => host.state === input.state),
+    at: deps.now().toISOString(),
+    states,
+  };
+}

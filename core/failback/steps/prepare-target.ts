@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
+import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
+
+/** Device names the gateway's target volumes take, in order (EC2's recommended range for EBS data volumes). */
+export const GATEWAY_DEVICES: readonly string[] = Array.from('fghijklmnopqrstuvwxyz', (letter) => `/dev/sd${letter}`);
+
+export const PrepareTargetInput = z.object({ runId: z.string(), volumes: z.array(RunVolume).min(1) });
+export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
+
+/**
+ * Creates the target side: one encrypted target volume per takeover volume (same size), and a sync gateway whose
+ * user data starts the applier for this run's staging prefix; then attaches the volumes to the gateway. The
+ * gateway waits for its devices, so attaching after launch is safe. Everything is tagged with the run id.
+ * @throws the compute port's errors (ThrottledError / TransientError are retried by the state machine)
+ */
+export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDeps): Promise<TargetState> {
+  const runTags = { [RUN_TAG]: input.runId };
+  const targets: { volumeKey: string; targetVolumeId: string; sizeBytes: number }[] = [];
+  for (const volume of input.volumes) {
+    const targetVolumeId = await deps.compute.createVolume({
+      sizeBytes: volume.sizeBytes,
+      tags: { ...runTags, 'homebound:source-volume': volume.volumeId, Name: `homebound ${volume.volumeKey}` },
+    });
+    targets.push({ volumeKey: volume.volumeKey, targetVolumeId, sizeBytes: volume.sizeBytes });
+  }
+  const gatewayHostId = await deps.compute.runInstance({
+    role: 'gateway',
+    name: `homebound-gateway-${input.runId}`,
+    tags: runTags,
+    userData: renderGatewayUserData({
+      format: GATEWAY_CONFIG_FORMAT,
+      runId: input.runId,
+      staging: { bucket: deps.stagingBucket, prefix: runLayout.volumes(input.runId) },
+      volumes: targets.map(({ volumeKey, targetVolumeId, sizeBytes }) => ({
+        volumeKey,
+        volumeId: targetVolumeId,
+        sizeBytes,
+      })),
+      pollMs: 500,
+    }),
+  });
+  const volumes = targets.map((target, i) => ({
+    volumeKey: target.volumeKey,
+    targetVolumeId: target.targetVolumeId,
+    gatewayDevice: GATEWAY_DEVICES[i] ?? '',
+  }));
+  for (const volume of volumes) {
+    await deps.compute.attachVolume(volume.targetVolumeId, gatewayHostId, volume.gatewayDevice);
+  }
+  return { gatewayHostId, volumes };
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import type { HostState } from '../../compute/port.js';
+import { parseStagedJson } from '../../engine/manifest.js';
+import { type FailbackDeps, FailbackState, RunVolume, runLayout, TargetState } from '../run-state.js';
+import { PassRecord } from './record-pass.js';
+
+export const ReportInput = z.object({
+  runId: z.string(),
+  outcome: z.object({ status: z.enum(['succeeded', 'rolled-back']) }),
+  takeoverHostIds: z.array(z.string()).min(1),
+  volumes: z.array(RunVolume).min(1),
+  target: TargetState.optional(),
+  failback: FailbackState.optional(),
+  takeoverStopped: z.object({ at: z.string() }).optional(),
+  verification: z.object({ at: z.string() }).optional(),
+  rollback: z.object({ reason: z.string() }).optional(),
+});
+export type ReportInput = z.infer<typeof ReportInput>;
+
+/** The run report, kept at `runs/<runId>/record/report.json`. */
+export const RunReport = z.object({
+  format: z.literal('homebound.run-report/v1'),
+  runId: z.string(),
+  status: z.enum(['succeeded', 'rolled-back']),
+  reason: z.string().optional(),
+  passes: z.array(PassRecord),
+  bytesChanged: z.number(),
+  bytesStaged: z.number(),
+  /** Takeover hosts stopped → failback hosts verified; absent when the takeover hosts never stopped for cutover. */
+  downtimeSeconds: z.number().optional(),
+  takeoverStoppedAt: z.string().optional(),
+  failbackVerifiedAt: z.string().optional(),
+  volumes: z.array(
+    z.object({ volumeKey: z.string(), sourceVolumeId: z.string(), targetVolumeId: z.string().optional() }),
+  ),
+  hosts: z.array(
+    z.object({ hostId: z.string(), role: z.string(), state: z.string(), replaces: z.string().optional() }),
+  ),
+  finishedAt: z.string(),
+});
+export type RunReport = z.infer<typeof RunReport>;
+
+/** Gathers the pass records and the hosts' final states into the run report; returns a small summary. */
+export async function report(
+  input: ReportInput,
+  deps: FailbackDeps,
+): Promise<{ status: string; passes: number; downtimeSeconds?: number; reportKey: string }> {
+  const record = deps.staging(runLayout.record(input.runId));
+  const passes: PassRecord[] = [];
+  for (const key of (await record.list('passes/')).sort())
+    passes.push(parseStagedJson(PassRecord, await record.get(key), key));
+  const failbackIds = input.failback?.hostIds ?? [];
+  const hosts = await deps.compute.describeHosts({ hostIds: [...input.takeoverHostIds, ...failbackIds] });
+  const stoppedAt = input.takeoverStopped?.at;
+  const status = input.outcome.status;
+  const verifiedAt = status === 'succeeded' ? input.verification?.at : undefined;
+  const downtimeSeconds =
+    stoppedAt && verifiedAt ? Math.max(0, (Date.parse(verifiedAt) - Date.parse(stoppedAt)) / 1000) : undefined;
+  const body: RunReport = {
+    format: 'homebound.run-report/v1',
+    runId: input.runId,
+    status,
+    ...(input.rollback ? { reason: input.rollback.reason } : {}),
+    passes,
+    bytesChanged: passes.reduce((sum, pass) => sum + pass.bytesChanged, 0),
+    bytesStaged: passes.reduce((sum, pass) => sum + pass.bytesStaged, 0),
+    ...(downtimeSeconds === undefined ? {} : { downtimeSeconds }),
+    ...(stoppedAt ? { takeoverStoppedAt: stoppedAt } : {}),
+    ...(verifiedAt ? { failbackVerifiedAt: verifiedAt } : {}),
+    volumes: input.volumes.map((volume) => {
+      const target = input.target?.volumes.find((candidate) => candidate.volumeKey === volume.volumeKey);
+      return {
+        volumeKey: volume.volumeKey,
+        sourceVolumeId: volume.volumeId,
+        ...(target ? { targetVolumeId: target.targetVolumeId } : {}),
+      };
+    }),
+    hosts: hosts.map((host) => ({
+      hostId: host.hostId,
+      role: host.role,
+      state: host.state satisfies HostState,
+      ...(host.tags['homebound:replaces'] ? { replaces: host.tags['homebound:replaces'] } : {}),
+    })),
+    finishedAt: deps.now().toISOString(),
+  };
+  await record.put(runLayout.reportKey, Buffer.from(JSON.stringify(body, null, 2)));
+  return {
+    status: body.status,
+    passes: passes.length,
+    ...(downtimeSeconds === undefined ? {} : { downtimeSeconds }),
+    reportKey: runLayout.record(input.runId) + runLayout.reportKey,
+  };
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import type { HostRole } from '../../compute/port.js';
+import { CaughtFailure, type FailbackDeps, FailbackState, RUN_TAG } from '../run-state.js';
+
+export const RollbackInput = z.object({
+  runId: z.string(),
+  takeoverHostIds: z.array(z.string()).min(1),
+  failure: CaughtFailure,
+  /** Set by the approval state's Catch: the failure came from the approval, not from the data path. */
+  failureStage: z.object({ stage: z.string() }).optional(),
+  failback: FailbackState.optional(),
+  request: z.object({ approval: z.object({ timeoutSeconds: z.number() }) }).optional(),
+});
+export type RollbackInput = z.infer<typeof RollbackInput>;
+
+export interface RollbackResult {
+  readonly reason: string;
+  readonly error: string;
+  readonly restartedHostIds: string[];
+  readonly stoppedFailbackHostIds: string[];
+}
+
+/** The failure's own message: Lambda causes are JSON `{ errorType, errorMessage }`; other causes are plain text. */
+function causeMessage(failure: CaughtFailure): string {
+  if (!failure.Cause) return '';
+  try {
+    const parsed: unknown = JSON.parse(failure.Cause);
+    const message = z.object({ errorMessage: z.string() }).safeParse(parsed);
+    return message.success ? message.data.errorMessage : failure.Cause;
+  } catch {
+    return failure.Cause;
+  }
+}
+
+/** One sentence for the operator: why the run is rolling back. */
+export function rollbackReason(input: RollbackInput): string {
+  const message = causeMessage(input.failure);
+  if (input.failure.Error === 'CutoverRejectedError') return `cutover rejected${message ? `: ${message}` : ''}`;
+  if (input.failureStage?.stage === 'approval' && input.failure.Error === 'States.Timeout') {
+    return `no cutover decision within ${input.request?.approval.timeoutSeconds ?? '?'} s (approval timed out)`;
+  }
+  return `${input.failure.Error}${message ? `: ${message}` : ''}`;
+}
+
+/**
+ * Puts production back where it was: the takeover hosts run (restarted if the run had stopped them) and the failback
+ * hosts are stopped. Nothing homebound does ever writes to a takeover volume, so restarting them loses nothing.
+ * Gateways, snapshots and staging go in CleanUp; target volumes stay, tagged with the run, for inspection.
+ */
+export async function rollback(input: RollbackInput, deps: FailbackDeps): Promise<RollbackResult> {
+  const stoppedFailbackHostIds = await hostsOfRun(deps, input.runId, 'failback', input.failback?.hostIds ?? []);
+  if (stoppedFailbackHostIds.length > 0) await deps.compute.stopInstances(stoppedFailbackHostIds);
+  const takeover = await deps.compute.describeHosts({ hostIds: input.takeoverHostIds });
+  const restartedHostIds = takeover
+    .filter((host) => host.state !== 'running' && host.state !== 'pending')
+    .map((host) => host.hostId);
+  if (restartedHostIds.length > 0) await deps.compute.startInstances(restartedHostIds);
+  return { reason: rollbackReason(input), error: input.failure.Error, restartedHostIds, stoppedFailbackHostIds };
+}
+
+/**
+ * The run's hosts of a role that are not terminated: those the state knows plus those found by the run tag, so a
+ * task that failed after launching a host but before reporting it leaves nothing behind.
+ */
+export async function hostsOfRun(
+  deps: FailbackDeps,
+  runId: string,
+  role: HostRole,
+  known: readonly string[],
+): Promise<string[]> {
+  const tagged = await deps.compute.describeHosts({ tag: { key: RUN_TAG, value: runId } });
+  const found = tagged.filter((host) => host.role === role && host.state !== 'terminated').map((host) => host.hostId);
+  return [...new Set([...known, ...found])];
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { SnapshotFailedError } from '../errors.js';
+import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume } from '../run-state.js';
+
+export const SnapshotVolumesInput = z.object({
+  runId: z.string(),
+  takeoverHostIds: z.array(z.string()).min(1),
+  volumes: z.array(RunVolume).min(1),
+  previous: PassState,
+  final: z.boolean(),
+});
+export type SnapshotVolumesInput = z.infer<typeof SnapshotVolumesInput>;
+
+/**
+ * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
+ * instant). Pass 1 is full; every later pass is incremental against the previous pass's snapshot of the volume.
+ */
+export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
+  const number = input.previous.number + 1;
+  const tags = { [RUN_TAG]: input.runId, 'homebound:pass': String(number) };
+  const snapshots: PassSnapshot[] = [];
+  for (const hostId of input.takeoverHostIds) {
+    const taken = await deps.compute.createSnapshots(hostId, tags);
+    for (const volume of input.volumes.filter((candidate) => candidate.hostId === hostId)) {
+      const snapshot = taken.find((candidate) => candidate.volumeId === volume.volumeId);
+      if (!snapshot) throw new SnapshotFailedError(`(none taken of ${volume.volumeId} on ${hostId})`);
+      const base = input.previous.snapshots.find((previous) => previous.volumeKey === volume.volumeKey);
+      snapshots.push({
+        volumeKey: volume.volumeKey,
+        hostId,
+        volumeId: volume.volumeId,
+        sizeBytes: volume.sizeBytes,
+        snapshotId: snapshot.snapshotId,
+        ...(base ? { baseSnapshotId: base.snapshotId } : {}),
+      });
+    }
+  }
+  return {
+    number,
+    kind: number === 1 ? 'full' : 'incremental',
+    final: input.final,
+    startedAt: deps.now().toISOString(),
+    snapshots,
+  };
+}
+
+export const CheckSnapshotsInput = z.object({ snapshots: z.array(PassSnapshot).min(1) });
+
+/** Whether every snapshot of the pass is `completed` (only completed snapshots can be read). */
+export async function checkSnapshots(
+  input: z.infer<typeof CheckSnapshotsInput>,
+  deps: FailbackDeps,
+): Promise<{ ready: boolean; progress: number }> {
+  const found = await deps.compute.describeSnapshots(input.snapshots.map((snapshot) => snapshot.snapshotId));
+  const failed = found.find((snapshot) => snapshot.state === 'error');
+  if (failed) throw new SnapshotFailedError(failed.snapshotId);
+  const progress = found.reduce((sum, snapshot) => sum + snapshot.progress, 0) / Math.max(1, found.length);
+  return { ready: found.every((snapshot) => snapshot.state === 'completed'), progress: Math.round(progress) };
+}

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { BLOCK_SIZE } from '../../blocks.js';
+import { newReadCounters } from '../../engine/block-reader.js';
+import { finalizePass, loadPlan } from '../../engine/pass.js';
+import { planPass } from '../../engine/planner.js';
+import { RateGovernor } from '../../engine/rate-governor.js';
+import { streamShard } from '../../engine/streamer.js';
+import { type FailbackDeps, PassSnapshot, runLayout } from '../run-state.js';
+
+const StreamStats = z.object({
+  blocksListed: z.number().int().nonnegative(),
+  blocksCarried: z.number().int().nonnegative(),
+  bytesChanged: z.number().nonnegative(),
+  bytesStaged: z.number().nonnegative(),
+  invocations: z.number().int().positive(),
+});
+export type StreamStats = z.infer<typeof StreamStats>;
+
+export const StreamVolumePassInput = z.object({
+  runId: z.string(),
+  passNumber: z.number().int().positive(),
+  kind: z.enum(['full', 'incremental']),
+  snapshot: PassSnapshot,
+  /** Set by an invocation that ran out of time: the pass is planned and shards before `nextShard` are staged. */
+  cursor: z.object({ nextShard: z.number().int().nonnegative() }).optional(),
+  invocations: z.number().int().nonnegative().default(0),
+});
+export type StreamVolumePassInput = z.infer<typeof StreamVolumePassInput>;
+
+export type StreamVolumePassOutput = Omit<StreamVolumePassInput, 'cursor'> & {
+  readonly done: boolean;
+  readonly cursor?: { nextShard: number };
+  readonly stats?: StreamStats;
+};
+
+/**
+ * Streams one volume's pass into the run's staging: plans it (first invocation), streams shards until `deadline`
+ * (epoch ms; a Lambda passes its remaining time minus a margin), and seals it with the manifest once every shard is
+ * staged. Returns `done: false` with a cursor when time ran out; the state machine calls again with it, and the
+ * streamer skips segments an earlier invocation already staged.
+ * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …)
+ */
+export async function streamVolumePass(
+  input: StreamVolumePassInput,
+  deps: FailbackDeps,
+  deadline: number,
+): Promise<StreamVolumePassOutput> {
+  const { cursor, ...identity } = input;
+  const staging = deps.staging(runLayout.volumes(input.runId));
+  const { snapshot } = input;
+  const plan = cursor
+    ? await loadPlan(staging, snapshot.volumeKey, input.passNumber)
+    : await planPass(deps.blockSource, staging, {
+        volumeKey: snapshot.volumeKey,
+        passNumber: input.passNumber,
+        kind: input.kind,
+        snapshotId: snapshot.snapshotId,
+        baseSnapshotId: snapshot.baseSnapshotId,
+        volumeSizeBytes: snapshot.sizeBytes,
+      });
+  const governor = new RateGovernor();
+  const counters = newReadCounters();
+  const invocations = input.invocations + 1;
+  for (let next = cursor?.nextShard ?? 0; next < plan.shards.length; next++) {
+    const shard = plan.shards[next];
+    if (!shard) break;
+    const result = await streamShard(plan, shard.shardId, {
+      source: deps.blockSource,
+      staging,
+      governor,
+      counters,
+      deadline,
+      fresh: !cursor,
+    });
+    if (!result.done || Date.now() >= deadline) {
+      return { ...identity, invocations, done: false, cursor: { nextShard: result.done ? next + 1 : next } };
+    }
+  }
+  const manifest = await finalizePass(staging, plan);
+  return {
+    ...identity,
+    invocations,
+    done: true,
+    stats: {
+      blocksListed: manifest.blocksListed,
+      blocksCarried: manifest.blocksCarried,
+      bytesChanged: Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes),
+      bytesStaged: manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
+      invocations,
+    },
+  };
+}

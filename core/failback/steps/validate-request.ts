@@ -1,0 +1,57 @@
+import { z } from 'zod';
+import { ROLE_TAG } from '../../compute/port.js';
+import { HostWithoutVolumesError, InvalidFailbackRequestError, NotATakeoverHostError } from '../errors.js';
+import { parseFailbackRequest } from '../request.js';
+import { type FailbackDeps, RunId, type RunInventory, type RunVolume } from '../run-state.js';
+import { GATEWAY_DEVICES } from './prepare-target.js';
+
+export const ValidateRequestInput = z.object({ runId: z.string(), request: z.unknown() });
+export type ValidateRequestInput = z.infer<typeof ValidateRequestInput>;
+
+/**
+ * The first state: checks the request and discovers the takeover hosts and their volumes. Creates nothing, so a bad
+ * request ends the run before any resource exists.
+ * @throws UnknownMethodError, MissingTargetError, InvalidFailbackRequestError, HostNotFoundError (naming the id),
+ *   NotATakeoverHostError, HostWithoutVolumesError
+ */
+export async function validateRequest(input: ValidateRequestInput, deps: FailbackDeps): Promise<RunInventory> {
+  const request = parseFailbackRequest(input.request);
+  const runId = RunId.safeParse(input.runId);
+  if (!runId.success)
+    throw new InvalidFailbackRequestError(`run id "${input.runId}": ${runId.error.issues[0]?.message}`);
+  const duplicate = request.hosts.find((hostId, i) => request.hosts.indexOf(hostId) !== i);
+  if (duplicate) throw new InvalidFailbackRequestError(`failback request field hosts: ${duplicate} is listed twice`);
+
+  const hosts = await deps.compute.describeHosts({ hostIds: request.hosts });
+  const volumes: RunVolume[] = [];
+  for (const hostId of request.hosts) {
+    const host = hosts.find((candidate) => candidate.hostId === hostId);
+    if (!host) throw new InvalidFailbackRequestError(`host ${hostId} was not described`);
+    if (host.role !== 'takeover') throw new NotATakeoverHostError(hostId, host.tags[ROLE_TAG] ?? host.role);
+    if (host.volumes.length === 0) throw new HostWithoutVolumesError(hostId);
+    for (const volume of host.volumes) {
+      volumes.push({
+        hostId,
+        volumeId: volume.volumeId,
+        device: volume.device,
+        sizeBytes: volume.sizeBytes,
+        volumeKey: volume.volumeId,
+      });
+    }
+  }
+  if (volumes.length > GATEWAY_DEVICES.length) {
+    throw new InvalidFailbackRequestError(
+      `failback request field hosts: ${volumes.length} volumes in all, more than the ${GATEWAY_DEVICES.length} one sync gateway can hold; split the hosts over several runs`,
+    );
+  }
+  return {
+    runId: runId.data,
+    request,
+    hosts: request.hosts.map((hostId) => ({
+      hostId,
+      name: hosts.find((host) => host.hostId === hostId)?.tags.Name ?? hostId,
+    })),
+    takeoverHostIds: request.hosts,
+    volumes,
+  };
+}

@@ -1,0 +1,36 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import { InvalidInputError } from '../errors.js';
+import type { FailbackDeps } from './run-state.js';
+import type { FailbackTask } from './tasks.js';
+
+/** Time kept back from a Lambda's remaining time so a long step returns its cursor before the hard stop. */
+const DEADLINE_MARGIN_MS = 30_000;
+
+/** Thrown when a state hands a task an input that does not fit its schema: a state machine bug, never retried. */
+export class TaskInputError extends InvalidInputError {}
+
+/**
+ * The middy chain every Task shares, on Lambda and in the local runner alike: structured logs with the invocation
+ * context, the input parsed by the task's zod schema (a mismatch fails with TaskInputError naming the field), one
+ * call into the core. Errors keep their class name, which Step Functions sees as the error name for Retry/Catch.
+ * `deps` is resolved once per process and shared by every invocation.
+ */
+export function createTaskHandler<I>(
+  name: string,
+  task: FailbackTask<I>,
+  deps: () => FailbackDeps,
+  logger: Logger = new Logger({ serviceName: 'homebound', logLevel: 'WARN' }),
+) {
+  return middy(async (event: unknown, context: Context) => {
+    const parsed = task.input.safeParse(event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new TaskInputError(`${name}: input field ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
+    }
+    const deadline = Date.now() + Math.max(1000, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
+    return task.run(parsed.data, deps(), deadline);
+  }).use(injectLambdaContext(logger));
+}

@@ -1,0 +1,65 @@
+import type { z } from 'zod';
+import type { FailbackDeps } from './run-state.js';
+import { RequestApprovalInput, requestApproval } from './steps/approval.js';
+import { CheckAppliedInput, checkApplied } from './steps/check-applied.js';
+import { CleanUpInput, cleanUp } from './steps/clean-up.js';
+import {
+  CutoverInput,
+  cutover,
+  RetireTakeoverHostsInput,
+  retireTakeoverHosts,
+  VerifyFailbackInput,
+  verifyFailback,
+} from './steps/cutover.js';
+import {
+  CheckHostsInput,
+  checkHosts,
+  LaunchFailbackHostsInput,
+  launchFailbackHosts,
+  SetHostPowerInput,
+  setHostPower,
+} from './steps/hosts.js';
+import { PrepareTargetInput, prepareTarget } from './steps/prepare-target.js';
+import { RecordPassInput, recordPass } from './steps/record-pass.js';
+import { ReportInput, report } from './steps/report.js';
+import { RollbackInput, rollback } from './steps/rollback.js';
+import { CheckSnapshotsInput, checkSnapshots, SnapshotVolumesInput, snapshotVolumes } from './steps/snapshots.js';
+import { StreamVolumePassInput, streamVolumePass } from './steps/stream-pass.js';
+import { ValidateRequestInput, validateRequest } from './steps/validate-request.js';
+
+/** One Task of the state machine: the schema its input must satisfy and the step it runs. */
+export interface FailbackTask<I> {
+  readonly input: z.ZodType<I>;
+  /** `deadline` (epoch ms) is when the invocation must have returned; only long steps look at it. */
+  readonly run: (input: I, deps: FailbackDeps, deadline: number) => Promise<unknown>;
+}
+
+function task<I>(input: z.ZodType<I>, run: FailbackTask<I>['run']): FailbackTask<I> {
+  return { input, run };
+}
+
+/**
+ * Every Task of statemachines/automated-failback.asl.json by the name of its `${…FunctionArn}` placeholder, without
+ * the `FunctionArn` suffix. The Lambda entry points in functions/ and the local runner both bind from this table.
+ */
+export const failbackTasks = {
+  ValidateRequest: task(ValidateRequestInput, validateRequest),
+  PrepareTarget: task(PrepareTargetInput, prepareTarget),
+  SnapshotVolumes: task(SnapshotVolumesInput, snapshotVolumes),
+  CheckSnapshots: task(CheckSnapshotsInput, checkSnapshots),
+  StreamPass: task(StreamVolumePassInput, streamVolumePass),
+  CheckApplied: task(CheckAppliedInput, checkApplied),
+  RecordPass: task(RecordPassInput, recordPass),
+  LaunchFailbackHosts: task(LaunchFailbackHostsInput, launchFailbackHosts),
+  SetHostPower: task(SetHostPowerInput, setHostPower),
+  CheckHosts: task(CheckHostsInput, checkHosts),
+  RequestApproval: task(RequestApprovalInput, requestApproval),
+  Cutover: task(CutoverInput, cutover),
+  VerifyFailback: task(VerifyFailbackInput, verifyFailback),
+  RetireTakeoverHosts: task(RetireTakeoverHostsInput, retireTakeoverHosts),
+  Rollback: task(RollbackInput, rollback),
+  CleanUp: task(CleanUpInput, cleanUp),
+  Report: task(ReportInput, report),
+} as const;
+
+export type FailbackTaskName = keyof typeof failbackTasks;
