@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { HomeboundError } from '../core/errors.js';
 import { registerApply } from './commands/apply.js';
 import { registerBench } from './commands/bench.js';
+import { registerDrill } from './commands/drill.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerLocalCloud } from './commands/local-cloud.js';
 import { registerStream } from './commands/stream.js';
@@ -12,6 +13,7 @@ const program = new Command()
   .showHelpAfterError()
   .exitOverride();
 
+registerDrill(program);
 registerLocalCloud(program);
 registerStream(program);
 registerApply(program);

@@ -1,0 +1,123 @@
+import { SingleBar } from 'cli-progress';
+import type { LocalRunEvent } from '../../core/orchestration/local-runner.js';
+import type { BlockSource } from '../../core/ports.js';
+
+const MiB = 1024 * 1024;
+
+/** Counts what the streamer lists and reads, for the progress bar of the pass in flight. */
+export class CountingBlockSource implements BlockSource {
+  listed = 0;
+  read = 0;
+  constructor(private readonly inner: BlockSource) {}
+  async listSnapshotBlocks(...args: Parameters<BlockSource['listSnapshotBlocks']>) {
+    const page = await this.inner.listSnapshotBlocks(...args);
+    this.listed += page.blocks.length;
+    return page;
+  }
+  async listChangedBlocks(...args: Parameters<BlockSource['listChangedBlocks']>) {
+    const page = await this.inner.listChangedBlocks(...args);
+    this.listed += page.blocks.length;
+    return page;
+  }
+  async getSnapshotBlock(...args: Parameters<BlockSource['getSnapshotBlock']>) {
+    const block = await this.inner.getSnapshotBlock(...args);
+    this.read++;
+    return block;
+  }
+}
+
+/** What the drill says while the state machine works: one line per step that matters, a bar while a pass streams. */
+export class DrillProgress {
+  private bar: SingleBar | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly source: CountingBlockSource,
+    private readonly say: (line: string) => void,
+    private readonly interactive: boolean,
+  ) {}
+
+  onEvent(event: LocalRunEvent): void {
+    if (event.type === 'StateEntered' && event.mapIndex === undefined) this.entered(event.stateName, event.input);
+    if (event.type === 'StateExited' && event.mapIndex === undefined) this.exited(event.stateName, event.output);
+    if (event.type === 'StateRetried') this.say(`  ↻ ${event.stateName} failed transiently; retry ${event.attempt}`);
+    if (event.type === 'StateCaught') this.say(`  ✗ ${event.stateName} failed; → ${event.next}`);
+  }
+
+  stop(): void {
+    this.stopBar();
+  }
+
+  private entered(state: string, input: unknown): void {
+    const lines: Record<string, string> = {
+      ValidateRequest: 'validating the request',
+      PrepareTarget: 'creating target volumes and the sync gateway',
+      LaunchFailbackHosts: 'launching the failback hosts for verification',
+      RequestApproval: 'waiting for cutover approval',
+      StopTakeoverHosts: 'stopping the takeover hosts (business suspended)',
+      Cutover: 'cutover: moving the target volumes to the failback hosts',
+      VerifyFailback: 'verifying the failback hosts',
+      Rollback: 'rolling back: takeover hosts restart, failback hosts stop',
+      CleanUp: 'cleaning up the gateway, snapshots and staging',
+    };
+    if (lines[state]) this.say(lines[state]);
+    if (state === 'StreamPass') this.startBar(input);
+  }
+
+  private exited(state: string, output: unknown): void {
+    if (state === 'StreamPass') this.stopBar();
+    if (state !== 'RecordPass') return;
+    const record = output as {
+      pass?: { number: number; kind: string; final: boolean; startedAt?: string };
+      streamed?: { stats?: { blocksListed: number; bytesChanged: number; bytesStaged: number } }[];
+      progress?: { reason: string };
+    };
+    const pass = record.pass;
+    if (!pass) return;
+    const stats = (record.streamed ?? []).map((volume) => volume.stats);
+    const blocks = stats.reduce((sum, s) => sum + (s?.blocksListed ?? 0), 0);
+    const changed = stats.reduce((sum, s) => sum + (s?.bytesChanged ?? 0), 0);
+    const staged = stats.reduce((sum, s) => sum + (s?.bytesStaged ?? 0), 0);
+    const seconds = pass.startedAt ? (Date.now() - Date.parse(pass.startedAt)) / 1000 : 0;
+    const rate = seconds > 0 ? `${(changed / MiB / seconds).toFixed(1)} MiB/s` : '';
+    this.say(
+      `  pass ${pass.number} (${pass.final ? 'final' : pass.kind}): ${blocks} blocks, ${mib(changed)} changed, ${mib(staged)} staged, applied in ${seconds.toFixed(1)} s (${rate}) — ${record.progress?.reason ?? ''}`,
+    );
+  }
+
+  private startBar(input: unknown): void {
+    const pass = (input as { pass?: { number: number; kind: string; final: boolean } }).pass;
+    const label = pass ? `pass ${pass.number} (${pass.final ? 'final' : pass.kind})` : 'pass';
+    const listed = this.source.listed;
+    const read = this.source.read;
+    const started = performance.now();
+    if (!this.interactive) {
+      this.say(`  streaming ${label}`);
+      return;
+    }
+    this.bar = new SingleBar({
+      format: `  ${label} [{bar}] {value}/{total} blocks · {mib} MiB · {rate} MiB/s`,
+      hideCursor: true,
+      clearOnComplete: false,
+    });
+    this.bar.start(1, 0, { mib: '0.0', rate: '0.0' });
+    this.timer = setInterval(() => {
+      const blocks = this.source.read - read;
+      const mib = (blocks * 0.5).toFixed(1);
+      const seconds = (performance.now() - started) / 1000;
+      this.bar?.setTotal(Math.max(1, this.source.listed - listed));
+      this.bar?.update(blocks, { mib, rate: seconds > 0 ? ((blocks * 0.5) / seconds).toFixed(1) : '0.0' });
+    }, 100);
+  }
+
+  private stopBar(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.bar?.stop();
+    this.bar = undefined;
+  }
+}
+
+export function mib(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
