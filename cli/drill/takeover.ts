@@ -15,29 +15,22 @@ export interface DrillHostOptions {
 
 /**
  * A takeover host for a drill: `volumes` volumes filled with a realistic mix of data (holes, zeros, random and
- * repeated blocks, as `homebound bench` makes), and a workload that keeps writing while the host runs. The workload
- * is held while the volumes are filled, so its record of writes stays the truth about what the host wrote.
+ * repeated blocks, as `homebound bench` makes), and a workload that keeps writing while the host runs. The volumes
+ * are filled before the workload starts, so its record of writes stays the truth about what the host wrote.
  */
 export async function createDrillTakeoverHost(env: LocalFailback, options: DrillHostOptions): Promise<Host> {
-  const host = await env.compute.createTakeoverHost({
+  const random = seededRandom(options.seed + 1);
+  const library = repeatedBlocks();
+  return env.compute.createTakeoverHost({
     name: options.name,
     volumes: Array.from({ length: options.volumes }, () => ({ sizeBytes: options.sizeBytes })),
     writesPerSecond: options.writesPerSecond,
     seed: options.seed,
-  });
-  const pause = await env.compute.workloadOf(host.hostId)?.pause();
-  try {
-    const random = seededRandom(options.seed + 1);
-    const library = repeatedBlocks();
-    for (const volume of host.volumes) {
-      const path = env.volumePath(volume.volumeId);
-      for (let index = 0; index < blockCountFor(volume.sizeBytes); index++) {
-        const data = blockBytes(chooseContent(random), index, volume.sizeBytes, library, random);
+    fill: async (path) => {
+      for (let index = 0; index < blockCountFor(options.sizeBytes); index++) {
+        const data = blockBytes(chooseContent(random), index, options.sizeBytes, library, random);
         if (data) await writeVolumeBlocks(path, index, data);
       }
-    }
-  } finally {
-    pause?.resume();
-  }
-  return host;
+    },
+  });
 }

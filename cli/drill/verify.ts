@@ -62,7 +62,7 @@ export async function checkWorkloadWrites(
       const volume = host.volumes.find((candidate) => candidate.volumeId === write.volumeId);
       const volumeId = volumeOf(write.volumeId);
       if (!volume || !volumeId) {
-        lost.push(write);
+        lost.push({ volumeId: write.volumeId, blockIndex: write.blockIndex });
         continue;
       }
       const length = bytesOnDisk(write.blockIndex, volume.sizeBytes);

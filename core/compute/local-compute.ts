@@ -25,6 +25,8 @@ export interface TakeoverHostRequest {
   readonly name: string;
   readonly volumes: readonly { readonly sizeBytes: number; readonly tags?: Tags }[];
   readonly writesPerSecond: number;
+  /** Writes each new volume's initial content (through writeVolume, so snapshots see it) before the host starts. */
+  readonly fill?: (path: string, volumeId: string) => Promise<void>;
   /** Seed of the workload's choices. @default 1 */
   readonly seed?: number;
   readonly tags?: Tags;
@@ -43,6 +45,8 @@ export class LocalCompute extends LocalHosts implements ComputePort {
   async createTakeoverHost(request: TakeoverHostRequest): Promise<Host> {
     const volumeIds: string[] = [];
     for (const volume of request.volumes) volumeIds.push(await this.createVolume(volume));
+    // Before the workload starts, so nothing it writes is overwritten by the initial content.
+    for (const volumeId of volumeIds) await request.fill?.(volumePath(this.stateDir, volumeId), volumeId);
     const hostId = await this.launch(
       { role: 'takeover', name: request.name, tags: request.tags ?? {} },
       { writesPerSecond: request.writesPerSecond, seed: request.seed ?? 1 },

@@ -27,8 +27,10 @@ export class LocalApprovals implements ApprovalPort {
 
   /** Resolves with the next approval request (at once if one is pending). */
   next(): Promise<ApprovalRequest> {
-    const [first] = this.pending.values();
-    if (first) return Promise.resolve(first);
+    for (const [runId, request] of this.pending) {
+      if (this.isOpen(request)) return Promise.resolve(request);
+      this.pending.delete(runId); // timed out, or its execution ended
+    }
     return new Promise((resolve) => this.waiting.add(resolve));
   }
 
@@ -52,7 +54,10 @@ export class LocalApprovals implements ApprovalPort {
   private take(runId: string): ApprovalRequest | undefined {
     const request = this.pending.get(runId);
     this.pending.delete(runId);
-    if (request && !this.tokens.pending().some((task) => task.taskToken === request.taskToken)) return undefined;
-    return request;
+    return request && this.isOpen(request) ? request : undefined;
+  }
+
+  private isOpen(request: ApprovalRequest): boolean {
+    return this.tokens.pending().some((task) => task.taskToken === request.taskToken);
   }
 }

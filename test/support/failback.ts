@@ -1,0 +1,69 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
+import type { Host } from '../../core/compute/port.js';
+import { type LocalFailback, startLocalFailback } from '../../core/failback/local-environment.js';
+import type { LocalRunEvent, TaskHandler } from '../../core/orchestration/local-runner.js';
+
+/** Per-test faults: a handler here replaces the bound one for that state until removed. */
+export type Faults = Map<string, TaskHandler>;
+
+const FAULTABLE = ['SnapshotVolumes', 'Cutover', 'VerifyFailback', 'PrepareTarget'] as const;
+
+export interface FailbackFixture {
+  readonly env: LocalFailback;
+  readonly faults: Faults;
+  /** A takeover host with 2 small volumes of realistic data and a live workload. */
+  takeoverHost(name: string, seed?: number): Promise<Host>;
+  /** A request for these hosts that converges quickly. */
+  request(hosts: readonly string[], overrides?: Record<string, unknown>): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The automated method on a fresh local cloud, every Task bound to its real handler; `faults` lets a test replace
+ * a few states' handlers (a transient error, a hard failure) while the rest run for real.
+ */
+export async function startFailbackFixture(): Promise<FailbackFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'hb-failback-'));
+  const faults: Faults = new Map();
+  const env = await startLocalFailback({
+    dir,
+    waitMs: 50,
+    retryIntervalMs: 20,
+    stateHandlers: (bound) =>
+      Object.fromEntries(
+        FAULTABLE.map((state) => [
+          state,
+          (input: Parameters<TaskHandler>[0], context: Parameters<TaskHandler>[1]) =>
+            (faults.get(state) ?? bound(state))(input, context),
+        ]),
+      ),
+  });
+  return {
+    env,
+    faults,
+    takeoverHost: (name, seed = 1) =>
+      createDrillTakeoverHost(env, { name, volumes: 2, sizeBytes: 8 * 1024 * 1024 + 4096, writesPerSecond: 50, seed }),
+    request: (hosts, overrides = {}) => ({
+      method: 'automated',
+      hosts,
+      target: { platform: 'aws', region: 'local' },
+      convergence: { thresholdMiB: 64, maxPasses: 4 },
+      approval: { timeoutSeconds: 120 },
+      ...overrides,
+    }),
+    stop: async () => {
+      await env.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The states a run entered, in order (top level only). */
+export function statesEntered(history: readonly LocalRunEvent[]): string[] {
+  return history.flatMap((event) =>
+    event.type === 'StateEntered' && event.mapIndex === undefined ? [event.stateName] : [],
+  );
+}
