@@ -13,7 +13,7 @@ describe('automated-failback.asl.json bindings', () => {
       .map((state) => taskPlaceholder(state.state)),
   );
 
-  it('binds every Task to a failback task by its ${…FunctionArn} placeholder, and every task is used', () => {
+  it('binds every Task to a failback task by its …FunctionArn placeholder, and every task is used', () => {
     expect([...placeholders].sort()).toEqual(
       Object.keys(failbackTasks)
         .map((name) => `${name}FunctionArn`)
