@@ -60,6 +60,31 @@ async function expectRolledBackWithNothingLost(host: Host, failbackHostIds: read
   expect(writes.lost).toEqual([]);
 }
 
+/**
+ * After a cutover: the takeover host stopped, its failback host runs with the synced volumes at the same devices,
+ * each failback volume is byte-identical to its takeover volume and holds every write; staging is cleaned up.
+ */
+async function expectFailedBackWithNothingLost(host: Host, runId: string) {
+  const report = await runReport(runId);
+  expect(report.status).toBe('succeeded');
+  expect(await hostState(host.hostId)).toBe('stopped');
+  const [failbackId = ''] = await failbackHostsOf(runId);
+  const [failbackHost] = await fixture.env.compute.describeHosts({ hostIds: [failbackId] });
+  expect(failbackHost?.state).toBe('running');
+  expect(failbackHost?.volumes.map((volume) => volume.device)).toEqual(host.volumes.map((volume) => volume.device));
+  const volumes = await compareVolumes(fixture.env, report.volumes);
+  expect(volumes.map((volume) => volume.identical)).toEqual(host.volumes.map(() => true));
+  const writes = await checkWorkloadWrites(
+    fixture.env,
+    host,
+    (id) => report.volumes.find((volume) => volume.sourceVolumeId === id)?.targetVolumeId,
+  );
+  expect(writes.writes).toBeGreaterThan(0);
+  expect(writes.lost).toEqual([]);
+  expect(await fixture.env.deps.staging(runLayout.volumes(runId)).list('')).toEqual([]);
+  return report;
+}
+
 async function failbackHostsOf(runId: string): Promise<string[]> {
   const hosts = await fixture.env.compute.describeHosts({ tag: { key: 'homebound:run', value: runId } });
   return hosts.filter((host) => host.role === 'failback').map((host) => host.hostId);
@@ -75,29 +100,13 @@ describe('automated failback state machine (statemachines/automated-failback.asl
     const output = (await execution.result) as { status: string; passes: number; downtimeSeconds: number };
 
     expect(output.status).toBe('succeeded');
-    const report = await runReport('happy-path');
+    const report = await expectFailedBackWithNothingLost(host, 'happy-path');
     expect(report.passes.map((pass) => pass.kind)).toEqual([
       'full',
       ...Array(report.passes.length - 1).fill('incremental'),
     ]);
     expect(report.passes.at(-1)?.final).toBe(true);
     expect(report.downtimeSeconds).toBeGreaterThan(0);
-    expect(await hostState(host.hostId)).toBe('stopped');
-    const [failbackId] = await failbackHostsOf('happy-path');
-    expect(failbackId).toBeDefined();
-    expect(await hostState(failbackId ?? '')).toBe('running');
-    const targets = report.volumes.map((v) => ({ ...v, volumeKey: v.volumeKey }));
-    const volumes = await compareVolumes(fixture.env, targets);
-    expect(volumes.every((volume) => volume.identical)).toBe(true);
-    const writes = await checkWorkloadWrites(
-      fixture.env,
-      host,
-      (id) => report.volumes.find((volume) => volume.sourceVolumeId === id)?.targetVolumeId,
-    );
-    expect(writes.lost).toEqual([]);
-    expect(await fixture.env.deps.staging(runLayout.volumes('happy-path')).list('')).toEqual([]);
-    const failbackHost = (await fixture.env.compute.describeHosts({ hostIds: [failbackId ?? ''] }))[0];
-    expect(failbackHost?.volumes.map((volume) => volume.device)).toEqual(host.volumes.map((volume) => volume.device));
   });
 
   it('rolls back on rejection: takeover hosts keep serving, failback hosts stop, no write lost', async () => {
@@ -142,6 +151,7 @@ describe('automated failback state machine (statemachines/automated-failback.asl
     await expect(execution.result).resolves.toMatchObject({ status: 'succeeded' });
     expect(thrown).toBe(1);
     expect(execution.history.some((e) => e.type === 'StateRetried' && e.stateName === 'SnapshotVolumes')).toBe(true);
+    await expectFailedBackWithNothingLost(host, 'transient');
   });
 
   it('rolls back a hard failure after the takeover hosts stopped: they start again and nothing is lost', async () => {
