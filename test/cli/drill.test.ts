@@ -58,6 +58,20 @@ describe('homebound drill', () => {
     expect(report.downtimeSeconds).toBeNull();
   });
 
+  it('rehearses a failure after the takeover host stopped with --fail-at Cutover: rolled back, nothing lost', async () => {
+    const json = join(dir, 'fail-at.json');
+    const result = await runCli(['drill', '--auto-approve', '--fail-at', 'Cutover', ...SMALL, '--json', json]);
+
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as DrillReport;
+    expect(report.status).toBe('rolled-back');
+    expect(report.reason).toContain('DrillInjectedFailure');
+    expect(report.verified).toBe(true);
+    expect(report.writes.lost).toEqual([]);
+    expect(report.hosts.find((host) => host.role === 'takeover')?.state).toBe('running');
+    expect(report.phases.map((phase) => phase.name)).toContain('cutover (takeover stopped → failback verified)');
+  });
+
   it('rejects --fail-at naming a state that is not a Task, listing the ones that are', async () => {
     const result = await runCli(['drill', '--auto-approve', '--fail-at', 'NoSuchState']);
 
