@@ -56,6 +56,35 @@ export interface LocalFailback {
   stop(): Promise<void>;
 }
 
+/** Loads the definition twice: plainly bound (to hand tests and drills the real handlers), then with their overrides. */
+function loadMachine(
+  handlers: Record<string, TaskHandler>,
+  taskTokens: TaskTokenRegistry,
+  options: LocalFailbackOptions,
+): { machine: LocalStateMachine; taskStates: string[] } {
+  const definition = AUTOMATED_FAILBACK_DEFINITION;
+  const plain = LocalStateMachine.load({ definition, handlers, taskTokens });
+  const taskStates = plain.taskStates;
+  const bound = (stateName: string): TaskHandler => {
+    const handler = plain.handlerFor(stateName);
+    if (!handler) throw new InvalidInputError(`"${stateName}" is not a Task state of ${definition}`);
+    return handler;
+  };
+  const machine = LocalStateMachine.load({
+    definition,
+    handlers,
+    taskTokens,
+    stateHandlers: options.stateHandlers?.(bound) ?? {},
+    waitOverrides: Object.fromEntries(
+      LocalStateMachine.waitStates(definition).map((name) => [name, options.waitMs ?? 200]),
+    ),
+    ...(options.retryIntervalMs === undefined
+      ? {}
+      : { retryIntervalOverrides: Object.fromEntries(taskStates.map((name) => [name, options.retryIntervalMs ?? 0])) }),
+  });
+  return { machine, taskStates };
+}
+
 /** What the Powertools logger and the deadline need from a Lambda context. */
 function localLambdaContext(name: string): Context {
   const started = Date.now();
@@ -111,29 +140,19 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
 
   const handlers: Record<string, TaskHandler> = {};
   for (const name of Object.keys(failbackTasks) as FailbackTaskName[]) {
+    // The table's entries differ in input type; each handler parses its own input with its own schema.
     const lambda = createTaskHandler(name, failbackTasks[name] as never, () => deps);
     handlers[`${name}FunctionArn`] = (input) => lambda(input, localLambdaContext(name));
   }
-  const definition = AUTOMATED_FAILBACK_DEFINITION;
-  const plain = LocalStateMachine.load({ definition, handlers, taskTokens });
-  const taskStates = plain.taskStates;
-  const bound = (stateName: string): TaskHandler => {
-    const handler = plain.handlerFor(stateName);
-    if (!handler) throw new InvalidInputError(`"${stateName}" is not a Task state of ${definition}`);
-    return handler;
-  };
-  const machine = LocalStateMachine.load({
-    definition,
-    handlers,
-    taskTokens,
-    stateHandlers: options.stateHandlers?.(bound) ?? {},
-    waitOverrides: Object.fromEntries(
-      LocalStateMachine.waitStates(definition).map((name) => [name, options.waitMs ?? 200]),
-    ),
-    ...(options.retryIntervalMs === undefined
-      ? {}
-      : { retryIntervalOverrides: Object.fromEntries(taskStates.map((name) => [name, options.retryIntervalMs ?? 0])) }),
-  });
+  let machine: LocalStateMachine;
+  let taskStates: string[];
+  try {
+    ({ machine, taskStates } = loadMachine(handlers, taskTokens, options));
+  } catch (error) {
+    await compute.close();
+    await cloud.stop();
+    throw error;
+  }
   return {
     cloud,
     compute,
