@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/** The example image id cdk.json ships with, so `cdk synth` works on a fresh checkout; a deploy must override it. */
+export const EXAMPLE_IMAGE_ID = 'ami-00000000000000000';
+
+/** Context values arrive as strings from `-c key=value` and as JSON values from cdk.json; both are accepted. */
+const count = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const list = <T extends z.ZodType>(item: T) =>
+  z.preprocess(
+    (value) =>
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== '')
+        : value,
+    z.array(item),
+  );
+
+/**
+ * One homebound deployment: one account and Region. Read from CDK context keys `homebound:<name>` (see cdk.json and
+ * README "Deploy with CDK"); every key is validated here so a typo fails `cdk synth` with the key's name.
+ */
+export const HomeboundConfig = z.object({
+  /** @default the CLI's account and Region (CDK_DEFAULT_*); unset means an environment-agnostic stack */
+  account: z
+    .string()
+    .regex(/^\d{12}$/, 'a 12-digit AWS account id')
+    .optional(),
+  region: z.string().min(1).optional(),
+  stackName: z.string().min(1).default('Homebound'),
+  /** Staging key; when unset the stack creates one with yearly rotation. */
+  stagingKmsKeyArn: z.string().startsWith('arn:').optional(),
+  /** Objects under `runs/` older than this are deleted even if CleanUp never ran (run records too, see Staging). */
+  stagingExpiryDays: count(14),
+  /** Who approves a cutover; read by the approval channel (issue 5), validated now so cdk.json stays stable. */
+  approvers: list(z.email()).default([]),
+  /** Default convergence threshold for triggered runs (a request may still set its own); used by the triggers. */
+  convergenceThresholdMiB: count(64),
+  availabilityZone: z.string().min(1),
+  subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0123abcd'),
+  /** The image failback hosts and sync gateways boot (Amazon Linux 2023 for the gateway's user data). */
+  imageId: z.string().regex(/^ami-[0-9a-f]+$/, 'an AMI id such as ami-0123456789abcdef0'),
+  instanceType: z.string().min(1),
+  /** @default instanceType */
+  gatewayInstanceType: z.string().min(1).optional(),
+  /** @default the subnet's VPC default security group */
+  securityGroupIds: list(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id')).default([]),
+  /**
+   * `key=value` of the tag every takeover host carries. The functions may stop, start, snapshot and retag only
+   * instances with this tag (or the ones homebound launched), so a request naming any other instance is denied by IAM.
+   */
+  takeoverTag: z
+    .string()
+    .regex(/^[^=]+=.+$/, 'key=value')
+    .transform((tag) => {
+      const at = tag.indexOf('=');
+      return { key: tag.slice(0, at), value: tag.slice(at + 1) };
+    }),
+});
+export type HomeboundConfig = z.infer<typeof HomeboundConfig>;
+
+/** The context keys HomeboundConfig reads, without the `homebound:` prefix. */
+export const CONFIG_KEYS = Object.keys(HomeboundConfig.shape) as readonly (keyof typeof HomeboundConfig.shape)[];
+
+/**
+ * Reads `homebound:<key>` for every config key through `lookup` (e.g. `app.node.tryGetContext`).
+ * @throws Error naming every missing or malformed key
+ */
+export function readConfig(lookup: (key: string) => unknown): HomeboundConfig {
+  const raw = Object.fromEntries(CONFIG_KEYS.map((key) => [key, lookup(`homebound:${key}`)]));
+  const parsed = HomeboundConfig.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `homebound:${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid homebound configuration (CDK context): ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

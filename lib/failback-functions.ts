@@ -1,0 +1,64 @@
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import type { z } from 'zod';
+import type { FailbackEnvironment } from '../core/adapters/aws/failback-deps.js';
+import type { FailbackTaskName } from '../core/failback/tasks.js';
+import { AppFunction } from './app-function.js';
+import type { HomeboundConfig } from './config.js';
+import { FailbackPermissions } from './failback-permissions.js';
+import { failbackTaskSettings } from './failback-task-settings.js';
+import { allowWildcards } from './nag.js';
+import type { Staging } from './staging.js';
+
+export interface FailbackFunctionsProps {
+  readonly config: HomeboundConfig;
+  readonly staging: Staging;
+  readonly gatewayRole: iam.IRole;
+  readonly gatewayInstanceProfileArn: string;
+}
+
+/**
+ * One function per failback Task (the keys of `failbackTaskSettings`, which tsc holds equal to the task table), each
+ * with the environment `awsFailbackDeps` parses and only the access its row lists.
+ */
+export class FailbackFunctions extends Construct {
+  readonly byTask: Readonly<Record<FailbackTaskName, AppFunction>>;
+
+  constructor(scope: Construct, id: string, props: FailbackFunctionsProps) {
+    super(scope, id);
+    const { config, staging } = props;
+    // Typed from the schema the functions parse: a variable the schema requires and the stack forgets fails tsc.
+    const environment = {
+      HOMEBOUND_STAGING_BUCKET: staging.bucket.bucketName,
+      HOMEBOUND_STAGING_KMS_KEY_ID: staging.key.keyArn,
+      HOMEBOUND_AVAILABILITY_ZONE: config.availabilityZone,
+      HOMEBOUND_SUBNET_ID: config.subnetId,
+      HOMEBOUND_IMAGE_ID: config.imageId,
+      HOMEBOUND_INSTANCE_TYPE: config.instanceType,
+      HOMEBOUND_GATEWAY_INSTANCE_TYPE: config.gatewayInstanceType ?? config.instanceType,
+      HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: props.gatewayInstanceProfileArn,
+      ...(config.securityGroupIds.length > 0
+        ? { HOMEBOUND_SECURITY_GROUP_IDS: config.securityGroupIds.join(',') }
+        : {}),
+    } satisfies z.input<typeof FailbackEnvironment>;
+
+    const permissions = new FailbackPermissions(this, { config, staging, gatewayRole: props.gatewayRole });
+    const byTask: Partial<Record<FailbackTaskName, AppFunction>> = {};
+    for (const [name, settings] of Object.entries(failbackTaskSettings) as [
+      FailbackTaskName,
+      (typeof failbackTaskSettings)[FailbackTaskName],
+    ][]) {
+      const fn = new AppFunction(this, name, {
+        entry: settings.entry,
+        description: `homebound ${name}: ${settings.description}`,
+        timeout: settings.timeout,
+        ...('memorySize' in settings ? { memorySize: settings.memorySize } : {}),
+        environment,
+      });
+      permissions.grant(fn.role, settings.access);
+      allowWildcards(fn.role, ['noResourceLevel', 'ec2TagScoped', 'launchNetwork', 'stagingPrefix']);
+      byTask[name] = fn;
+    }
+    this.byTask = byTask as Record<FailbackTaskName, AppFunction>;
+  }
+}

@@ -1,0 +1,48 @@
+import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
+import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
+import { FailbackFunctions } from './failback-functions.js';
+import { Staging } from './staging.js';
+import { SyncGatewayRole } from './sync-gateway-role.js';
+
+export interface HomeboundStackProps extends StackProps {
+  readonly config: HomeboundConfig;
+}
+
+/** homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine. */
+export class HomeboundStack extends Stack {
+  readonly staging: Staging;
+  readonly functions: FailbackFunctions;
+  readonly automatedFailback: AutomatedFailbackStateMachine;
+
+  constructor(scope: Construct, id: string, props: HomeboundStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    if (config.imageId === EXAMPLE_IMAGE_ID) {
+      Annotations.of(this).addWarningV2(
+        'homebound:example-config',
+        'homebound:imageId is the example from cdk.json: set your own image, subnet and zone before deploying',
+      );
+    }
+    this.staging = new Staging(this, 'Staging', {
+      expiryDays: config.stagingExpiryDays,
+      kmsKeyArn: config.stagingKmsKeyArn,
+    });
+    const gateway = new SyncGatewayRole(this, 'SyncGateway', { staging: this.staging });
+    this.functions = new FailbackFunctions(this, 'FailbackFunctions', {
+      config,
+      staging: this.staging,
+      gatewayRole: gateway.role,
+      gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
+    });
+    this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
+      functions: this.functions.byTask,
+    });
+
+    new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
+    new CfnOutput(this, 'AutomatedFailbackStateMachineArn', {
+      value: this.automatedFailback.stateMachine.stateMachineArn,
+    });
+  }
+}

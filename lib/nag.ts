@@ -1,0 +1,55 @@
+import { NagSuppressions } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+
+/**
+ * The wildcard resources homebound's IAM policies need, each with why. A suppression matches only its own pattern,
+ * so any other wildcard still fails the cdk-nag test.
+ */
+const WILDCARDS = {
+  noResourceLevel: {
+    pattern: /^Resource::\*$/,
+    reason:
+      'Resource * only for actions without resource-level permissions: ec2:Describe*, xray:PutTraceSegments/' +
+      'PutTelemetryRecords, and the CloudWatch Logs delivery actions Step Functions logging uses.',
+  },
+  ec2TagScoped: {
+    pattern:
+      /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12})?:(instance|volume|snapshot)\/\*$/,
+    reason:
+      'Instance, volume and snapshot ids exist only at run time; each statement is limited by a tag condition ' +
+      '(homebound:run, homebound:role, the takeover tag, or ec2:CreateAction), except CreateSnapshots on the volumes ' +
+      'of a tag-checked takeover instance.',
+  },
+  launchNetwork: {
+    pattern:
+      /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12}):(network-interface|security-group)\/\*$/,
+    reason:
+      'RunInstances creates a network interface (new id) and, without configured security groups, uses the VPC ' +
+      'default group; image and subnet are pinned to the configured ones.',
+  },
+  stagingPrefix: {
+    pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|artifacts)\/.*$/,
+    reason:
+      'Staging keys start with the run id, known only at run time; access is limited to runs/ (and the gateway to ' +
+      'artifacts/ and its own ack/apply-error objects).',
+  },
+  functionVersions: {
+    pattern: /^Resource::<[A-Za-z0-9]*Function[A-Za-z0-9]*\.Arn>:\*$/,
+    reason: 'lambda:InvokeFunction on the failback functions and their versions/aliases (CDK grantInvoke).',
+  },
+} as const;
+
+export type WildcardKind = keyof typeof WILDCARDS;
+
+/** Suppresses AwsSolutions-IAM5 on `construct` and its children for exactly the listed wildcard kinds. */
+export function allowWildcards(construct: IConstruct, kinds: readonly WildcardKind[]): void {
+  NagSuppressions.addResourceSuppressions(
+    construct,
+    kinds.map((kind) => ({
+      id: 'AwsSolutions-IAM5',
+      reason: WILDCARDS[kind].reason,
+      appliesTo: [{ regex: `/${WILDCARDS[kind].pattern.source}/g` }],
+    })),
+    true,
+  );
+}

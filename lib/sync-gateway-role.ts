@@ -1,0 +1,43 @@
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { ACK_KEY } from '../core/engine/layout.js';
+import { APPLY_ERROR_KEY } from '../core/gateway/apply-error.js';
+import { allowWildcards } from './nag.js';
+import type { Staging } from './staging.js';
+
+export interface SyncGatewayRoleProps {
+  readonly staging: Staging;
+}
+
+/**
+ * The role and instance profile sync gateways run with. A gateway reads staged passes under `runs/` and the homebound
+ * tarball under `artifacts/`, and writes only its acknowledgements and apply errors. Narrowing this to one run's
+ * prefix is impossible here: the role exists before any run, and EC2 attaches one profile for every run. (A per-run
+ * session policy would do it; the gateway has no way to assume one yet.)
+ */
+export class SyncGatewayRole extends Construct {
+  readonly role: iam.Role;
+  readonly instanceProfile: iam.InstanceProfile;
+
+  constructor(scope: Construct, id: string, props: SyncGatewayRoleProps) {
+    super(scope, id);
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: 'homebound sync gateway: applies staged passes to the target volumes',
+    });
+    const { staging } = props;
+    staging.grantObjects(this.role, 'read', 'runs/*');
+    staging.grantObjects(this.role, 'read', 'artifacts/*');
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject'],
+        resources: [
+          staging.bucket.arnForObjects(`runs/*/${ACK_KEY}`),
+          staging.bucket.arnForObjects(`runs/*/${APPLY_ERROR_KEY}`),
+        ],
+      }),
+    );
+    allowWildcards(this.role, ['stagingPrefix']);
+    this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
+  }
+}
