@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../lib/app-function.js';
+import { AUTOMATED_FAILBACK_ASL } from '../../lib/automated-failback-state-machine.js';
+import { resourcesOf, synthesizeHomebound } from './synth.js';
+
+const { template } = synthesizeHomebound();
+const functions = Object.entries(resourcesOf(template, 'AWS::Lambda::Function'));
+const logGroups = resourcesOf(template, 'AWS::Logs::LogGroup');
+
+/** Smallest TimeoutSeconds of the ASL Task states per `${…FunctionArn}` placeholder they call. */
+function stateTimeouts(): Map<string, number> {
+  const timeouts = new Map<string, number>();
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+      return;
+    }
+    if (typeof value !== 'object' || value === null) return;
+    const state = value as Record<string, unknown>;
+    // A Task names its function in Resource, or in Parameters.FunctionName for .waitForTaskToken.
+    const placeholder = state.Type === 'Task' ? JSON.stringify(state).match(/\$\{(\w+FunctionArn)\}/)?.[1] : undefined;
+    if (placeholder && typeof state.TimeoutSeconds === 'number') {
+      timeouts.set(placeholder, Math.min(timeouts.get(placeholder) ?? Infinity, state.TimeoutSeconds));
+    }
+    Object.values(state).forEach(visit);
+  };
+  visit(JSON.parse(readFileSync(`${PROJECT_ROOT}${AUTOMATED_FAILBACK_ASL}`, 'utf8')));
+  return timeouts;
+}
+
+describe('failback functions', () => {
+  it('run on nodejs22.x arm64 with active tracing and JSON logs', () => {
+    expect(functions.length).toBeGreaterThanOrEqual(17);
+    for (const [, fn] of functions) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogFormat: 'JSON' },
+      });
+    }
+  });
+
+  it('log into their own log group, which has a retention', () => {
+    const used = new Set<string>();
+    for (const [id, fn] of functions) {
+      const ref = (fn.Properties.LoggingConfig as { LogGroup?: { Ref?: string } }).LogGroup?.Ref;
+      expect(ref, `${id} names no log group`).toBeDefined();
+      expect(logGroups[ref ?? '']?.Properties?.RetentionInDays, `${id}'s log group`).toBeGreaterThan(0);
+      expect(used.has(ref ?? ''), `${id} shares a log group`).toBe(false);
+      used.add(ref ?? '');
+    }
+  });
+
+  it('time out no later than the shortest ASL state that calls them', () => {
+    const substitutions = Object.values(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0]?.Properties
+      ?.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    for (const [placeholder, stateTimeout] of stateTimeouts()) {
+      const logicalId = substitutions[placeholder]?.['Fn::GetAtt'][0] ?? '';
+      const timeout = resourcesOf(template, 'AWS::Lambda::Function')[logicalId]?.Properties?.Timeout;
+      expect(timeout, placeholder).toBeLessThanOrEqual(stateTimeout);
+    }
+  });
+
+  it('give StreamPass 15 minutes and about one vCPU', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: `homebound StreamPass: Streams one volume's pass into staging, continuing from its cursor`,
+      Timeout: 900,
+      MemorySize: 1769,
+    });
+  });
+});

@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { App, Aspects } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { PROJECT_ROOT, SKIP_BUNDLING_CONTEXT } from '../../lib/app-function.js';
+import { readConfig } from '../../lib/config.js';
+import { HomeboundStack } from '../../lib/homebound-stack.js';
+
+/** An account and Region as `cdk deploy` resolves them; without it the stack is environment-agnostic (tokens). */
+export const TEST_ENV = { account: '123456789012', region: 'eu-west-1' } as const;
+
+/** The stack as `cdk synth` builds it from cdk.json, with cdk-nag applied; bundling is stubbed (README). */
+export function synthesizeHomebound(
+  context: Record<string, unknown> = {},
+  env: typeof TEST_ENV | undefined = TEST_ENV,
+) {
+  const cdkJson = JSON.parse(readFileSync(`${PROJECT_ROOT}cdk.json`, 'utf8')) as { context: Record<string, unknown> };
+  const app = new App({ context: { ...cdkJson.context, ...context, [SKIP_BUNDLING_CONTEXT]: true } });
+  const config = readConfig((key) => app.node.tryGetContext(key));
+  const stack = new HomeboundStack(app, 'HomeboundTest', {
+    config,
+    ...(env ? { env } : {}),
+  });
+  Aspects.of(stack).add(new AwsSolutionsChecks());
+  return { stack, template: Template.fromStack(stack) };
+}
+
+export type Resources = Record<string, { Type: string; Properties: Record<string, unknown>; Metadata?: unknown }>;
+
+/** Every resource of `type` by logical id. */
+export function resourcesOf(template: Template, type: string): Resources {
+  return template.findResources(type) as Resources;
+}
