@@ -31,7 +31,7 @@ export const HomeboundConfig = z.object({
   stackName: z.string().min(1).default('Homebound'),
   /** Staging key; when unset the stack creates one with yearly rotation. */
   stagingKmsKeyArn: z.string().startsWith('arn:').optional(),
-  /** Objects under `runs/` older than this are deleted even if CleanUp never ran (run records too, see Staging). */
+  /** Staged passes under `runs/` older than this are deleted even if CleanUp never ran (records/ is kept). */
   stagingExpiryDays: count(14),
   /** Who approves a cutover; read by the approval channel (issue 5), validated now so cdk.json stays stable. */
   approvers: list(z.email()).default([]),

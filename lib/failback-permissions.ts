@@ -28,7 +28,7 @@ export type FailbackAccess =
   | 'ec2:terminateGateway'
   /** EBS direct API reads of snapshots homebound took. */
   | 'ebs:read'
-  /** Read, write and delete under `runs/` in staging. */
+  /** Read, write and delete under `runs/` (staged passes) and `records/` (run records) in staging. */
   | 'staging';
 
 export interface FailbackPermissionsProps {
@@ -57,8 +57,10 @@ export class FailbackPermissions {
   /** Grants every capability in `accesses` to `role`. */
   grant(role: iam.IRole, accesses: readonly FailbackAccess[]): void {
     for (const access of accesses) {
-      if (access === 'staging') this.props.staging.grantObjects(role, 'readWrite');
-      else for (const statement of this.statements(access)) role.addToPrincipalPolicy(statement);
+      if (access === 'staging') {
+        this.props.staging.grantObjects(role, 'readWrite', 'runs/*');
+        this.props.staging.grantObjects(role, 'readWrite', 'records/*');
+      } else for (const statement of this.statements(access)) role.addToPrincipalPolicy(statement);
     }
   }
 

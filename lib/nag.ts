@@ -28,9 +28,9 @@ const WILDCARDS = {
       'default group; image and subnet are pinned to the configured ones.',
   },
   stagingPrefix: {
-    pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|artifacts)\/.*$/,
+    pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|records|artifacts)\/.*$/,
     reason:
-      'Staging keys start with the run id, known only at run time; access is limited to runs/ (and the gateway to ' +
+      'Staging keys start with the run id, known only at run time; access is limited to runs/ and records/ (and the gateway to ' +
       'artifacts/ and its own ack/apply-error objects).',
   },
   functionVersions: {

@@ -6,7 +6,7 @@ import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
 export interface StagingProps {
-  /** Objects under `runs/` (segments and records) expire after this many days, whether or not CleanUp ran. */
+  /** Staged passes under `runs/` expire after this many days, whether or not CleanUp ran. */
   readonly expiryDays: number;
   /** @default a new key with yearly rotation */
   readonly kmsKeyArn?: string | undefined;
@@ -59,8 +59,7 @@ export class Staging extends Construct {
       lifecycleRules: [
         {
           id: 'expire-runs',
-          // The wish is `runs/*/volumes/` only, but lifecycle prefixes take no wildcard and segments carry no tag:
-          // this backstop for runs that never reached CleanUp also expires their records (README "Limits").
+          // A backstop for runs that never reached CleanUp; run records live under `records/` and are kept.
           prefix: 'runs/',
           expiration: Duration.days(props.expiryDays),
           abortIncompleteMultipartUploadAfter: Duration.days(1),

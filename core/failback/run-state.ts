@@ -101,11 +101,14 @@ export interface FailbackDeps {
   readonly now: () => Date;
 }
 
-/** Where a run's objects live in the staging bucket. Volumes are deleted at clean-up; the record stays. */
+/**
+ * Where a run's objects live in the staging bucket: its staged passes under `runs/` (deleted at clean-up, and expired
+ * by the bucket's lifecycle rule should a run never get there) and its record under `records/` (kept).
+ */
 export const runLayout = {
   root: (runId: string) => `runs/${runId}/`,
   volumes: (runId: string) => `runs/${runId}/volumes/`,
-  record: (runId: string) => `runs/${runId}/record/`,
+  record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',
 } as const;
