@@ -1,11 +1,17 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type S3rver from 's3rver';
-import type { S3rverContext, S3rverMiddleware } from 's3rver';
+import type { S3rverContext, S3rverMiddleware, S3rverObject, S3rverStore } from 's3rver';
+import S3Error from 's3rver/lib/models/error.js';
 
 /**
- * Fixes two s3rver 3.7 bugs that @aws-sdk/client-s3 runs into, on one server instance (nothing global is patched):
- * ListObjectsV2 pagination and DeleteObjects of several keys under one prefix.
+ * Fixes three s3rver 3.7 bugs that @aws-sdk/client-s3 runs into, on one server instance (nothing global is patched):
+ * ListObjectsV2 pagination, DeleteObjects of several keys under one prefix, and PutObject answering before the
+ * object is written.
  */
 export function applyS3rverFixes(server: S3rver): void {
+  putObjectOnceWritten(server.store);
   // Just before the router (the last entry), so it sees the listing before s3rver's XML encoder does.
   server.middleware.splice(server.middleware.length - 1, 0, listObjectsV2WithoutDes);
   // DeleteObjects deletes its keys concurrently, and each deletion removes its directory once empty: the others then
@@ -64,4 +70,105 @@ function reshapeAsV2(ctx: S3rverContext, token: string | undefined, startAfter: 
       Contents: contents.map((object) => (owner ? object : { ...object, Owner: undefined })),
     },
   };
+}
+
+/** Bytes gathered per write while a PUT body streams in: one write per MiB instead of one per 64 KiB chunk. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
+/**
+ * PutObject as S3 does it. s3rver 3.7 answers a PUT once the body has passed its MD5 transform, before the file
+ * write stream has finished, so a GET right after the answer can read a short object; it also overwrites the old
+ * object in place while the new one streams in. Here the body goes to a temporary file (written in large batches),
+ * is checked against a hex x-amz-content-sha256 as S3 checks it (XAmzContentSHA256Mismatch, old object kept), and
+ * is renamed into place before the answer.
+ */
+function putObjectOnceWritten(store: S3rverStore): void {
+  store.putObject = async (object: S3rverObject) => {
+    const path = store.getResourcePath(object.bucket, object.key, 'object');
+    // Not a `._S3rver_object` name, so listings never show the upload in flight.
+    const temp = `${path}.upload-${randomBytes(6).toString('hex')}`;
+    await mkdir(dirname(path), { recursive: true });
+    const declared = declaredSha256(object.content);
+    const md5 = createHash('md5');
+    const sha256 = declared === undefined ? undefined : createHash('sha256');
+    let size = 0;
+    const handle = await open(temp, 'w');
+    // Batches are written in order while the body keeps arriving.
+    let written: Promise<void> = Promise.resolve();
+    try {
+      await forEachBatch(object.content, (chunks) => {
+        for (const chunk of chunks) {
+          md5.update(chunk);
+          sha256?.update(chunk);
+          size += chunk.length;
+        }
+        written = written.then(() => writeAll(handle, chunks));
+      });
+      await written;
+    } catch (error) {
+      await written.catch(() => undefined);
+      await handle.close();
+      await rm(temp, { force: true });
+      throw error;
+    }
+    await handle.close();
+    if (sha256 && sha256.digest('hex') !== declared) {
+      await rm(temp, { force: true });
+      const error = new S3Error(
+        'XAmzContentSHA256Mismatch',
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      );
+      error.status = 400;
+      error.expose = true;
+      throw error;
+    }
+    await rename(temp, path);
+    const etag = md5.digest('hex');
+    await store.putMetadata(object.bucket, object.key, object.metadata, etag);
+    return { size, md5: etag };
+  };
+}
+
+/** Hands the body over in batches of about WRITE_BATCH_BYTES, as it arrives; resolves after the last one. */
+function forEachBatch(content: S3rverObject['content'], onBatch: (chunks: Buffer[]) => void): Promise<void> {
+  if (Buffer.isBuffer(content)) {
+    onBatch([content]);
+    return Promise.resolve();
+  }
+  return new Promise((resolve, reject) => {
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = () => {
+      if (batch.length > 0) onBatch(batch);
+      batch = [];
+      batched = 0;
+    };
+    content.on('data', (chunk: Buffer | string) => {
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      batch.push(bytes);
+      batched += bytes.length;
+      if (batched >= WRITE_BATCH_BYTES) flush();
+    });
+    content.once('end', () => {
+      flush();
+      resolve();
+    });
+    content.once('error', reject);
+  });
+}
+
+/** The payload hash a signed PUT declares, when it is a hex digest (not UNSIGNED-PAYLOAD or a streaming mode). */
+function declaredSha256(content: S3rverObject['content']): string | undefined {
+  if (Buffer.isBuffer(content)) return undefined;
+  const header = content.headers?.['x-amz-content-sha256'];
+  return typeof header === 'string' && /^[0-9a-f]{64}$/.test(header) ? header : undefined;
+}
+
+async function writeAll(handle: FileHandle, chunks: Buffer[]): Promise<void> {
+  if (chunks.length === 0) return;
+  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  const { bytesWritten } = await handle.writev(chunks);
+  if (bytesWritten === total) return;
+  const rest = Buffer.concat(chunks).subarray(bytesWritten);
+  for (let done = 0; done < rest.length; ) done += (await handle.write(rest, done)).bytesWritten;
 }

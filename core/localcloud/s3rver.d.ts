@@ -1,6 +1,6 @@
 // Type declarations for the parts of s3rver 3.x (no bundled types) that the local cloud uses. s3rver is a Koa app.
 declare module 's3rver' {
-  import type { Server } from 'node:http';
+  import type { IncomingHttpHeaders, Server } from 'node:http';
   import type { AddressInfo } from 'node:net';
 
   interface S3rverOptions {
@@ -22,6 +22,22 @@ declare module 's3rver' {
     body: unknown;
   }
 
+  /** What s3rver's object controller hands the store: for a PUT the request itself (a POST gives a file stream). */
+  interface S3rverObject {
+    bucket: string;
+    key: string;
+    content: (NodeJS.ReadableStream & { headers?: IncomingHttpHeaders }) | Buffer;
+    metadata: Record<string, string>;
+  }
+
+  interface S3rverStore {
+    deleteObject(bucket: string, key: string): Promise<void>;
+    putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+    /** Path of an object's file (`resource` 'object') or a sidecar ('metadata.json', 'object.md5'). */
+    getResourcePath(bucket: string, key: string, resource: string): string;
+    putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  }
+
   type S3rverMiddleware = (ctx: S3rverContext, next: () => Promise<void>) => Promise<void>;
 
   class S3rver {
@@ -30,11 +46,21 @@ declare module 's3rver' {
     /** Koa's middleware stack; the router is the last entry. */
     middleware: S3rverMiddleware[];
     /** The filesystem store behind the server. */
-    store: { deleteObject(bucket: string, key: string): Promise<void> };
+    store: S3rverStore;
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }
 
   export default S3rver;
-  export type { S3rverContext, S3rverMiddleware };
+  export type { S3rverContext, S3rverMiddleware, S3rverObject, S3rverStore };
+}
+
+declare module 's3rver/lib/models/error.js' {
+  /** s3rver's S3 error: Koa turns it into the XML error answer with `status`. */
+  class S3Error extends Error {
+    constructor(code: string, message: string, detail?: Record<string, string>);
+    status: number;
+    expose: boolean;
+  }
+  export default S3Error;
 }

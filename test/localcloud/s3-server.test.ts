@@ -78,6 +78,42 @@ describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig'
     expect((await s3.send(new ListObjectsV2Command({ Bucket, Prefix: 'run-3/' }))).KeyCount).toBe(1);
   });
 
+  it('rejects a PUT whose body does not match its x-amz-content-sha256, as S3 does, and keeps the old object', async () => {
+    const Key = 'run-4/checked';
+    const old = randomBlock();
+    await s3.send(new PutObjectCommand({ Bucket, Key, Body: old }));
+    const put = new PutObjectCommand({ Bucket, Key, Body: randomBlock() });
+    put.middlewareStack.add(
+      (next) => (args) => {
+        Object.assign((args.request as { headers: Record<string, string> }).headers, {
+          'x-amz-content-sha256': digestOf(old),
+        });
+        return next(args);
+      },
+      { step: 'build' },
+    );
+
+    const error = await rejectionOf(s3.send(put));
+    const kept = await s3.send(new GetObjectCommand({ Bucket, Key }));
+
+    expect(error.name).toBe('XAmzContentSHA256Mismatch');
+    expect(digestOf(Buffer.from((await kept.Body?.transformToByteArray()) ?? []))).toBe(digestOf(old));
+  });
+
+  it('has the whole object readable as soon as the PUT is answered', async () => {
+    const bodies = Array.from({ length: 6 }, () => Buffer.concat([randomBlock(), randomBlock(), randomBlock()]));
+
+    const read = await Promise.all(
+      bodies.map(async (Body, i) => {
+        await s3.send(new PutObjectCommand({ Bucket, Key: `run-5/object-${i}`, Body }));
+        const got = await s3.send(new GetObjectCommand({ Bucket, Key: `run-5/object-${i}` }));
+        return Buffer.from((await got.Body?.transformToByteArray()) ?? []);
+      }),
+    );
+
+    expect(read.map(digestOf)).toEqual(bodies.map(digestOf));
+  });
+
   it('answers a missing key with NoSuchKey', async () => {
     const error = await rejectionOf(s3.send(new GetObjectCommand({ Bucket, Key: 'nothing/here' })));
 
