@@ -45,11 +45,17 @@ export interface StagedObjectInfo {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
+export interface PutOptions {
+  /** SHA-256 (hex) of the body when the caller already computed it: sent as the signed payload hash, so S3 checks
+   * the upload against it and the client does not hash the body a second time. */
+  readonly sha256?: string;
+}
+
 /** S3-compatible object staging. Keys are relative to the staging root (bucket + prefix). */
 export interface Staging {
   /** Fails with StagingBucketNotFoundError when the bucket is missing. */
   assertReady(): Promise<void>;
-  put(key: string, body: Uint8Array, metadata?: Record<string, string>): Promise<void>;
+  put(key: string, body: Uint8Array, metadata?: Record<string, string>, options?: PutOptions): Promise<void>;
   /** Fails with StagedObjectMissingError when absent. */
   get(key: string): Promise<Buffer>;
   /** undefined when absent. */

@@ -259,7 +259,7 @@ export class Applier {
         const key = prefix + segment.key;
         const body = await this.options.staging.get(key);
         verifySegment(body, segment, key);
-        await spool.put(segment.key, body);
+        await spool.put(segment.key, body, segment.sha256);
         fetched += body.length;
       }
       done += 1;

@@ -1,5 +1,5 @@
 import { InvalidInputError, StagedObjectMissingError } from '../errors.js';
-import type { BlockSource, Staging } from '../ports.js';
+import type { BlockSource, PutOptions, Staging } from '../ports.js';
 import { newReadCounters, type ReadCounters, type RetryPolicy } from './block-reader.js';
 import { MANIFEST_KEY, PLAN_KEY, passPrefix, shardRecordKey } from './layout.js';
 import {
@@ -11,7 +11,7 @@ import {
   type SegmentRecord,
   ShardRecord,
 } from './manifest.js';
-import { type PlanPassRequest, planPass } from './planner.js';
+import { listPass, type PlanPassRequest } from './planner.js';
 import { type GovernorStats, RateGovernor, type RateGovernorOptions } from './rate-governor.js';
 import { type ShardResult, streamShard } from './streamer.js';
 
@@ -94,6 +94,9 @@ export interface PassReport {
   readonly governor: GovernorStats;
 }
 
+/** Refs a single process keeps in memory instead of reading them back from staging (~4 shards, well under 1 MiB). */
+const KEEP_BLOCKS = 4096;
+
 /**
  * Plans, streams and seals one pass in this process — what the CLI and the bench run. On AWS the state machine
  * runs the same three steps as separate tasks (plan, a Map over shards, finalize).
@@ -103,10 +106,15 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
   // No HeadBucket up front: a missing bucket fails the planner's first put with StagingBucketNotFoundError,
   // before anything is written, and a small pass saves the round trip.
   const staging = new CountingStaging(options.staging);
-  const plan = await planPass(options.source, staging, {
-    ...(options.retry ? { retry: options.retry } : {}),
-    ...request,
-  });
+  const listed = await listPass(
+    options.source,
+    staging,
+    { ...(options.retry ? { retry: options.retry } : {}), ...request },
+    { keepBlocks: KEEP_BLOCKS },
+  );
+  const { plan } = listed;
+  // Awaited before sealing; until then a streaming error must not leave it rejected and unhandled.
+  listed.staged.catch(() => undefined);
   const governor = new RateGovernor(options.governor);
   const counters = newReadCounters();
   const concurrency = options.shardConcurrency ?? 1;
@@ -117,11 +125,15 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
   const queue = [...plan.shards];
   const worker = async () => {
     for (let shard = queue.shift(); shard; shard = queue.shift()) {
+      const known = listed.shards.get(shard.shardId);
       const result: ShardResult = await streamShard(plan, shard.shardId, {
         source: options.source,
         staging,
         governor,
         fresh: true,
+        // This process seals the pass from the records it gets back: no shard record, no read-back of its refs.
+        writeRecord: false,
+        ...(known ? { shard: known } : {}),
         counters,
         ...(options.retry ? { retry: options.retry } : {}),
         ...(options.readAheadBlocks ? { readAheadBlocks: options.readAheadBlocks } : {}),
@@ -139,6 +151,7 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, plan.shards.length)) }, worker));
+  await listed.staged;
   const manifest = await finalizePass(staging, plan, streamed);
   return {
     manifest,
@@ -161,9 +174,9 @@ class CountingStaging implements Staging {
   assertReady() {
     return this.inner.assertReady();
   }
-  put(key: string, body: Uint8Array, metadata?: Record<string, string>) {
+  put(key: string, body: Uint8Array, metadata?: Record<string, string>, options?: PutOptions) {
     this.bytesPut += body.length;
-    return this.inner.put(key, body, metadata);
+    return this.inner.put(key, body, metadata, options);
   }
   get(key: string) {
     return this.inner.get(key);

@@ -25,6 +25,21 @@ export interface PlanPassRequest {
   readonly retry?: RetryPolicy;
 }
 
+/** A listed pass: its plan, the shards kept in memory for the caller, and the promise of it being staged. */
+export interface ListedPass {
+  readonly plan: PassPlan;
+  /** Shards whose refs the caller may use without reading them back from staging. */
+  readonly shards: ReadonlyMap<number, ShardPlan>;
+  /** Resolves once every shard plan and plan.json are staged (plan.json last); rejects when a put fails. */
+  readonly staged: Promise<void>;
+}
+
+export interface ListPassOptions {
+  /** Keep the first shards in memory while they hold at most this many refs in all; their puts (and plan.json)
+   * then run in the background, so the caller can start streaming at once. @default 0 */
+  readonly keepBlocks?: number;
+}
+
 /**
  * Plans a pass: lists every block of the snapshot (full) or every block changed since the base snapshot
  * (incremental), paging until NextToken is absent — pages may be short or empty — and writes the block refs to
@@ -33,6 +48,23 @@ export interface PlanPassRequest {
  *   UnrelatedSnapshotsError, …) as they come.
  */
 export async function planPass(source: BlockSource, staging: Staging, request: PlanPassRequest): Promise<PassPlan> {
+  const listed = await listPass(source, staging, request);
+  await listed.staged;
+  return listed.plan;
+}
+
+/**
+ * Lists a pass as `planPass` does, but may keep small shards in memory and stage them (and plan.json) in the
+ * background: a caller that streams the pass itself saves the round trips of writing and reading them back.
+ * Shards beyond `keepBlocks` are staged while listing goes on, so memory stays bounded for any volume.
+ * @throws as `planPass`; staging errors reject `staged`.
+ */
+export async function listPass(
+  source: BlockSource,
+  staging: Staging,
+  request: PlanPassRequest,
+  options: ListPassOptions = {},
+): Promise<ListedPass> {
   const shardBlocks = request.shardBlocks ?? 1024;
   const segmentBlocks = request.segmentBlocks ?? 16;
   const pageSize = request.pageSize ?? 10_000;
@@ -40,6 +72,8 @@ export async function planPass(source: BlockSource, staging: Staging, request: P
   const prefix = passPrefix(request.volumeKey, request.passNumber);
 
   const shards: ShardSummary[] = [];
+  const kept = new Map<number, ShardPlan>();
+  let keepBudget = options.keepBlocks ?? 0;
   let pending: [number, string | null][] = [];
   let volumeSizeBytes = request.volumeSizeBytes;
   let lastIndex = -1;
@@ -53,9 +87,14 @@ export async function planPass(source: BlockSource, staging: Staging, request: P
     const first = pending[0]?.[0] ?? 0;
     const last = pending[pending.length - 1]?.[0] ?? 0;
     const shardPlan: ShardPlan = { shardId, blocks: pending };
-    await staging.put(prefix + shardPlanKey(shardId), Buffer.from(JSON.stringify(shardPlan)));
     shards.push({ shardId, firstIndex: first, lastIndex: last, blocks: pending.length });
     pending = [];
+    if (kept.size === shardId && shardPlan.blocks.length <= keepBudget) {
+      keepBudget -= shardPlan.blocks.length;
+      kept.set(shardId, shardPlan);
+    } else {
+      await staging.put(prefix + shardPlanKey(shardId), Buffer.from(JSON.stringify(shardPlan)));
+    }
   };
 
   do {
@@ -111,8 +150,16 @@ export async function planPass(source: BlockSource, staging: Staging, request: P
     listCalls,
     createdAt: new Date().toISOString(),
   });
-  await staging.put(prefix + PLAN_KEY, Buffer.from(JSON.stringify(plan)));
-  return plan;
+  // plan.json goes last: its presence tells a reader that every shard plan is staged.
+  const staged = (async () => {
+    await Promise.all(
+      [...kept.values()].map((shard) =>
+        staging.put(prefix + shardPlanKey(shard.shardId), Buffer.from(JSON.stringify(shard))),
+      ),
+    );
+    await staging.put(prefix + PLAN_KEY, Buffer.from(JSON.stringify(plan)));
+  })();
+  return { plan, shards: kept, staged };
 }
 
 function validate(request: PlanPassRequest, shardBlocks: number, segmentBlocks: number, pageSize: number): void {

@@ -9,7 +9,8 @@ import { sha256Hex } from '../blocks.js';
 export interface SegmentSpool {
   /** The spooled body of `segmentKey` when it is held with exactly this SHA-256 (hex); undefined otherwise. */
   find(segmentKey: string, sha256: string): Promise<Buffer | undefined>;
-  put(segmentKey: string, body: Buffer): Promise<void>;
+  /** `sha256` (hex): the body's digest when the caller just verified it, so a memory spool need not hash it again. */
+  put(segmentKey: string, body: Buffer, sha256?: string): Promise<void>;
   clear(): Promise<void>;
 }
 
@@ -69,8 +70,8 @@ export class MemorySpool implements SegmentSpool {
     return held?.sha256 === sha256 ? held.body : undefined;
   }
 
-  async put(segmentKey: string, body: Buffer): Promise<void> {
-    this.bodies.set(segmentKey, { body, sha256: sha256Hex(body) });
+  async put(segmentKey: string, body: Buffer, sha256?: string): Promise<void> {
+    this.bodies.set(segmentKey, { body, sha256: sha256 ?? sha256Hex(body) });
   }
 
   async clear(): Promise<void> {

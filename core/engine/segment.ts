@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { BLOCK_SIZE, isAllZero, sha256 } from '../blocks.js';
 
 /**
@@ -43,19 +44,37 @@ export function segmentSize(entryCount: number, dataBlockCount: number): number 
   return HEADER_BYTES + entryCount * ENTRY_BYTES + dataBlockCount * BLOCK_SIZE + TRAILER_BYTES;
 }
 
+/** An encoded segment with the SHA-256 (hex) of the whole object, as the manifest records it. */
+export interface EncodedSegment {
+  readonly body: Buffer;
+  readonly sha256: string;
+  readonly dataBlocks: number;
+}
+
 /**
  * Serialises verified blocks into one segment. `blocks` must be in ascending index order, each data block exactly
  * 512 KiB. Zero blocks become payload-free `zero` entries.
  */
 export function encodeSegment(blocks: readonly { blockIndex: number; data: Buffer; sha256: Buffer }[]): Buffer {
-  const dataBlocks = blocks.filter((block) => !isAllZero(block.data));
-  const out = Buffer.allocUnsafe(segmentSize(blocks.length, dataBlocks.length));
+  return encodeDigestedSegment(blocks).body;
+}
+
+/**
+ * `encodeSegment`, also returning the object's SHA-256. The trailer digest and the object digest share one pass
+ * over the bytes: the hash state before the trailer is copied, so a segment is hashed once, not twice.
+ */
+export function encodeDigestedSegment(
+  blocks: readonly { blockIndex: number; data: Buffer; sha256: Buffer }[],
+): EncodedSegment {
+  const zero = blocks.map((block) => isAllZero(block.data));
+  const dataBlocks = zero.filter((isZero) => !isZero).length;
+  const out = Buffer.allocUnsafe(segmentSize(blocks.length, dataBlocks));
   SEGMENT_MAGIC.copy(out, 0);
   out.writeUInt16BE(SEGMENT_VERSION, 8);
   out.writeUInt16BE(0, 10);
   out.writeUInt32BE(BLOCK_SIZE, 12);
   out.writeUInt32BE(blocks.length, 16);
-  out.writeUInt32BE(dataBlocks.length, 20);
+  out.writeUInt32BE(dataBlocks, 20);
   out.fill(0, 24, HEADER_BYTES);
 
   let previous = -1;
@@ -65,18 +84,19 @@ export function encodeSegment(blocks: readonly { blockIndex: number; data: Buffe
     if (block.data.length !== BLOCK_SIZE) throw new SegmentFormatError(`block ${block.blockIndex} is not 512 KiB`);
     previous = block.blockIndex;
     const at = HEADER_BYTES + i * ENTRY_BYTES;
-    const zero = isAllZero(block.data);
     out.writeBigUInt64BE(BigInt(block.blockIndex), at);
-    out.writeUInt8(zero ? 1 : 0, at + 8);
+    out.writeUInt8(zero[i] ? 1 : 0, at + 8);
     out.fill(0, at + 9, at + 16);
     block.sha256.copy(out, at + 16);
-    if (!zero) {
+    if (!zero[i]) {
       block.data.copy(out, dataOffset);
       dataOffset += BLOCK_SIZE;
     }
   });
-  sha256(out.subarray(0, out.length - TRAILER_BYTES)).copy(out, out.length - TRAILER_BYTES);
-  return out;
+  const hash = createHash('sha256').update(out.subarray(0, out.length - TRAILER_BYTES));
+  const trailer = hash.copy().digest();
+  trailer.copy(out, out.length - TRAILER_BYTES);
+  return { body: out, sha256: hash.update(trailer).digest('hex'), dataBlocks };
 }
 
 /**

@@ -1,10 +1,10 @@
-import { isAllZero, sha256Hex } from '../blocks.js';
+import { isAllZero } from '../blocks.js';
 import type { BlockRef, BlockSource, Staging } from '../ports.js';
 import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBlock } from './block-reader.js';
 import { passPrefix, segmentKey, shardPlanKey, shardRecordKey, shardSegmentsPrefix } from './layout.js';
 import { type PassPlan, parseStagedJson, type SegmentRecord, ShardPlan, type ShardRecord } from './manifest.js';
 import type { RateGovernor } from './rate-governor.js';
-import { encodeSegment, segmentSize } from './segment.js';
+import { type EncodedSegment, encodeDigestedSegment, segmentSize } from './segment.js';
 import { Semaphore } from './semaphore.js';
 
 export interface StreamShardOptions {
@@ -19,6 +19,11 @@ export interface StreamShardOptions {
   readonly deadline?: number;
   /** The shard was planned just now by this caller, so nothing of it can be staged yet: skip looking. */
   readonly fresh?: boolean;
+  /** The shard's refs when the caller holds them (it listed the pass itself): skips reading them from staging. */
+  readonly shard?: ShardPlan;
+  /** Stage shards/NNNN.json once the shard is done, for a finalizer that runs elsewhere. A caller that seals the
+   * pass itself from the returned records can skip it. @default true */
+  readonly writeRecord?: boolean;
   /** Called after each staged segment. */
   readonly onSegment?: (record: SegmentRecord) => void;
 }
@@ -51,7 +56,8 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
   const { staging } = options;
   const prefix = passPrefix(plan.volumeKey, plan.passNumber);
   const shardKey = prefix + shardPlanKey(shardId);
-  const shard = parseStagedJson(ShardPlan, await staging.get(shardKey), shardKey);
+  const shard = options.shard ?? parseStagedJson(ShardPlan, await staging.get(shardKey), shardKey);
+  if (shard.shardId !== shardId) throw new Error(`shard ${shard.shardId} given for shard ${shardId}`);
   const refs: BlockRef[] = shard.blocks.map(([index, token]) => ({ index, token: token ?? undefined }));
   const readAhead = Math.max(options.readAheadBlocks ?? 128, plan.segmentBlocks * 2);
 
@@ -103,19 +109,25 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
       const blocks = await pending;
       reads.delete(cursor);
       const carried = plan.kind === 'full' ? blocks.filter((block) => !isAllZero(block.data)) : blocks;
-      const body = encodeSegment(carried);
+      const segment = encodeDigestedSegment(carried);
+      const body = segment.body;
       window.release(blocks.length);
-      const record = recordFor(shardId, cursor, body, carried);
+      const record = recordFor(shardId, cursor, segment, carried);
       // Upload while the next segment is read; at most UPLOADS_IN_FLIGHT bodies wait in memory.
       await uploads.acquire();
       const upload = staging
-        .put(prefix + record.key, body, {
-          [META_SHA]: record.sha256,
-          [META_ENTRIES]: String(record.entries),
-          [META_DATA]: String(record.dataBlocks),
-          [META_FIRST]: String(record.firstIndex),
-          [META_LAST]: String(record.lastIndex),
-        })
+        .put(
+          prefix + record.key,
+          body,
+          {
+            [META_SHA]: record.sha256,
+            [META_ENTRIES]: String(record.entries),
+            [META_DATA]: String(record.dataBlocks),
+            [META_FIRST]: String(record.firstIndex),
+            [META_LAST]: String(record.lastIndex),
+          },
+          { sha256: record.sha256 },
+        )
         .then(() => {
           bytesStaged += body.length;
           options.onSegment?.(record);
@@ -133,23 +145,27 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     for (const pending of reads.values()) pending.catch(() => undefined);
   }
   const done = cursor >= segmentCount;
-  if (done) {
+  if (done && options.writeRecord !== false) {
     const record: ShardRecord = { shardId, segments: records };
     await staging.put(prefix + shardRecordKey(shardId), Buffer.from(JSON.stringify(record)));
   }
   return { shardId, done, segments: records, bytesStaged };
 }
 
-function recordFor(shardId: number, sequence: number, body: Buffer, blocks: readonly VerifiedBlock[]): SegmentRecord {
-  const dataBlocks = blocks.filter((block) => !isAllZero(block.data)).length;
-  const expected = segmentSize(blocks.length, dataBlocks);
-  if (expected !== body.length) throw new Error(`segment size ${body.length} != ${expected}`);
+function recordFor(
+  shardId: number,
+  sequence: number,
+  segment: EncodedSegment,
+  blocks: readonly VerifiedBlock[],
+): SegmentRecord {
+  const expected = segmentSize(blocks.length, segment.dataBlocks);
+  if (expected !== segment.body.length) throw new Error(`segment size ${segment.body.length} != ${expected}`);
   return {
     key: segmentKey(shardId, sequence),
-    sha256: sha256Hex(body),
-    bytes: body.length,
+    sha256: segment.sha256,
+    bytes: segment.body.length,
     entries: blocks.length,
-    dataBlocks,
+    dataBlocks: segment.dataBlocks,
     firstIndex: blocks[0]?.blockIndex ?? 0,
     lastIndex: blocks[blocks.length - 1]?.blockIndex ?? 0,
   };

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BLOCK_SIZE, sha256 } from '../../core/blocks.js';
-import { decodeSegment, encodeSegment, SegmentFormatError, segmentSize } from '../../core/engine/segment.js';
+import { BLOCK_SIZE, sha256, sha256Hex } from '../../core/blocks.js';
+import {
+  decodeSegment,
+  encodeDigestedSegment,
+  encodeSegment,
+  SegmentFormatError,
+  segmentSize,
+} from '../../core/engine/segment.js';
 
 function block(blockIndex: number, data: Buffer) {
   return { blockIndex, data, sha256: sha256(data) };
@@ -24,6 +30,17 @@ describe('delta segment format v1', () => {
     expect(decoded[1]?.data.equals(Buffer.alloc(BLOCK_SIZE))).toBe(true);
     expect(decoded[2]?.data.equals(b)).toBe(true);
     expect(decoded[2]?.sha256.equals(sha256(b))).toBe(true);
+  });
+
+  it('reports the SHA-256 of the whole encoded object, trailer included, from the one pass that hashes it', () => {
+    const blocks = [block(1, randomBytes(BLOCK_SIZE)), block(2, Buffer.alloc(BLOCK_SIZE))];
+
+    const encoded = encodeDigestedSegment(blocks);
+
+    expect(encoded.sha256).toBe(sha256Hex(encoded.body));
+    expect(encoded.body.equals(encodeSegment(blocks))).toBe(true);
+    expect(encoded.dataBlocks).toBe(1);
+    expect(() => decodeSegment(encoded.body)).not.toThrow();
   });
 
   it('detects a flipped byte anywhere through the trailer digest', () => {

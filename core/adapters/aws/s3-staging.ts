@@ -10,7 +10,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { StagedObjectMissingError, StagingBucketNotFoundError } from '../../errors.js';
-import type { StagedObjectInfo, Staging } from '../../ports.js';
+import type { PutOptions, StagedObjectInfo, Staging } from '../../ports.js';
 
 export interface S3StagingOptions {
   readonly bucket: string;
@@ -43,23 +43,23 @@ export class S3Staging implements Staging {
     }
   }
 
-  async put(key: string, body: Uint8Array, metadata?: Record<string, string>): Promise<void> {
+  async put(key: string, body: Uint8Array, metadata?: Record<string, string>, options?: PutOptions): Promise<void> {
     const encryption =
       this.options.serverSideEncryption === false
         ? {}
         : this.options.kmsKeyId
           ? { ServerSideEncryption: 'aws:kms' as const, SSEKMSKeyId: this.options.kmsKeyId }
           : { ServerSideEncryption: 'AES256' as const };
+    const command = new PutObjectCommand({
+      Bucket: this.options.bucket,
+      Key: this.prefix + key,
+      Body: body,
+      Metadata: metadata,
+      ...encryption,
+    });
+    if (options?.sha256) withKnownPayloadHash(command, options.sha256);
     try {
-      await this.client.send(
-        new PutObjectCommand({
-          Bucket: this.options.bucket,
-          Key: this.prefix + key,
-          Body: body,
-          Metadata: metadata,
-          ...encryption,
-        }),
-      );
+      await this.client.send(command);
     } catch (error) {
       throw this.mapBucketError(error);
     }
@@ -135,6 +135,24 @@ export class S3Staging implements Staging {
     if (nameOf(error) === 'NoSuchBucket') return new StagingBucketNotFoundError(this.options.bucket, { cause: error });
     return error instanceof Error ? error : new Error(String(error));
   }
+}
+
+/**
+ * Signs the request with a payload hash the caller already computed. SigV4's signer takes x-amz-content-sha256
+ * as given instead of hashing the body again, and S3 rejects an upload whose bytes do not match it.
+ */
+function withKnownPayloadHash(command: PutObjectCommand, sha256Hex: string): void {
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      if (hasHeaders(args.request)) args.request.headers['x-amz-content-sha256'] = sha256Hex;
+      return next(args);
+    },
+    { step: 'build', name: 'homeboundKnownPayloadHash' },
+  );
+}
+
+function hasHeaders(request: unknown): request is { headers: Record<string, string> } {
+  return typeof request === 'object' && request !== null && typeof Reflect.get(request, 'headers') === 'object';
 }
 
 function nameOf(error: unknown): string | undefined {
