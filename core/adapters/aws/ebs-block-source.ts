@@ -7,6 +7,7 @@ import {
 import { RequestRejectedError } from '../../errors.js';
 import type { BlockPage, BlockSource, FetchedBlock, ListOptions } from '../../ports.js';
 import { mapEbsError } from './ebs-errors.js';
+import { readDeclaredBody } from './response-body.js';
 
 const GIB = 1024 ** 3;
 
@@ -77,8 +78,7 @@ export class EbsBlockSource implements BlockSource {
       );
       if (!response.BlockData)
         throw new RequestRejectedError(`GetSnapshotBlock ${blockIndex} of ${snapshotId} returned no data`);
-      const bytes = await response.BlockData.transformToByteArray();
-      const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const data = await readDeclaredBody(response.BlockData, response.DataLength);
       if (response.ChecksumAlgorithm && response.ChecksumAlgorithm !== 'SHA256') {
         throw new RequestRejectedError(`unexpected checksum algorithm ${response.ChecksumAlgorithm}`);
       }

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { StagedObjectMissingError, StagingBucketNotFoundError } from '../../errors.js';
 import type { PutOptions, StagedObjectInfo, Staging } from '../../ports.js';
+import { readDeclaredBody } from './response-body.js';
 
 export interface S3StagingOptions {
   readonly bucket: string;
@@ -71,8 +72,7 @@ export class S3Staging implements Staging {
         new GetObjectCommand({ Bucket: this.options.bucket, Key: this.prefix + key }),
       );
       if (!response.Body) throw new StagedObjectMissingError(this.describe(key));
-      const bytes = await response.Body.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      return await readDeclaredBody(response.Body, response.ContentLength);
     } catch (error) {
       if (error instanceof NoSuchKey || nameOf(error) === 'NoSuchKey')
         throw new StagedObjectMissingError(this.describe(key), { cause: error });

@@ -1,0 +1,36 @@
+import { Readable } from 'node:stream';
+import { RequestRejectedError } from '../../errors.js';
+
+/** The streaming body of an SDK response, as the SDK types it: a Node stream with helpers mixed in. */
+interface SdkStreamingBody {
+  transformToByteArray(): Promise<Uint8Array>;
+}
+
+/**
+ * Reads a response body whose length the response declared into one buffer of that size. The SDK's own collector
+ * keeps every chunk and then concatenates them into a fresh, zero-filled array — a second copy of every byte and
+ * twice the garbage, which on a block-sized body costs more than the hash that checks it.
+ * @throws RequestRejectedError when more bytes arrive than declared; a short body comes back short, for the
+ *   caller's length check to name.
+ */
+export async function readDeclaredBody(body: SdkStreamingBody, declaredLength: number | undefined): Promise<Buffer> {
+  if (!(body instanceof Readable) || declaredLength === undefined || !Number.isSafeInteger(declaredLength)) {
+    const bytes = await body.transformToByteArray();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  const stream = body;
+  return new Promise<Buffer>((resolve, reject) => {
+    const out = Buffer.allocUnsafe(declaredLength);
+    let filled = 0;
+    stream.on('data', (chunk: Buffer) => {
+      if (filled + chunk.length > declaredLength) {
+        stream.destroy(new RequestRejectedError(`response body is longer than its declared ${declaredLength} bytes`));
+        return;
+      }
+      chunk.copy(out, filled);
+      filled += chunk.length;
+    });
+    stream.once('end', () => resolve(filled === declaredLength ? out : out.subarray(0, filled)));
+    stream.once('error', reject);
+  });
+}
