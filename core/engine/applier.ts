@@ -287,12 +287,14 @@ export class Applier {
       // The spooled body must still be the object verified at fetch: its digest covers every entry and byte.
       const body = await spool.find(record.key, record.sha256);
       if (!body) throw new CorruptSegmentError(record.key, 'spooled segment changed since it was verified');
-      for (const block of decodeSegment(body, { checkTrailer: false })) {
-        const length = bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes);
-        await target.write(block.data.subarray(0, length), block.blockIndex * BLOCK_SIZE);
-        blocksWritten += 1;
-        await throttle(length);
-      }
+      // A segment's blocks are distinct, so their positional writes may run at once; segments stay in order.
+      const blocks = decodeSegment(body, { checkTrailer: false });
+      const lengths = blocks.map((block) => bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes));
+      await Promise.all(
+        blocks.map((block, i) => target.write(block.data.subarray(0, lengths[i]), block.blockIndex * BLOCK_SIZE)),
+      );
+      blocksWritten += blocks.length;
+      await throttle(lengths.reduce((sum, length) => sum + length, 0));
       // Checkpoint every few segments: fdatasync, then advance the journal. A crash replays at most those
       // segments, which is harmless (positional writes of the same bytes).
       if ((index + 1) % CHECKPOINT_SEGMENTS === 0 && index + 1 < manifest.segments.length) {
