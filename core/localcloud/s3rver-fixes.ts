@@ -1,17 +1,20 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type S3rver from 's3rver';
 import type { S3rverContext, S3rverMiddleware, S3rverObject, S3rverStore } from 's3rver';
 import S3Error from 's3rver/lib/models/error.js';
+import S3Object from 's3rver/lib/models/object.js';
 
 /**
  * Fixes three s3rver 3.7 bugs that @aws-sdk/client-s3 runs into, on one server instance (nothing global is patched):
  * ListObjectsV2 pagination, DeleteObjects of several keys under one prefix, and PutObject answering before the
- * object is written.
+ * object is written; and serves GetObject in large reads.
  */
 export function applyS3rverFixes(server: S3rver): void {
   putObjectOnceWritten(server.store);
+  getObjectInLargeReads(server.store);
   // Just before the router (the last entry), so it sees the listing before s3rver's XML encoder does.
   server.middleware.splice(server.middleware.length - 1, 0, listObjectsV2WithoutDes);
   // DeleteObjects deletes its keys concurrently, and each deletion removes its directory once empty: the others then
@@ -171,4 +174,35 @@ async function writeAll(handle: FileHandle, chunks: Buffer[]): Promise<void> {
   if (bytesWritten === total) return;
   const rest = Buffer.concat(chunks).subarray(bytesWritten);
   for (let done = 0; done < rest.length; ) done += (await handle.write(rest, done)).bytesWritten;
+}
+
+/** Bytes per file read while serving a GET: s3rver's streams default to 64 KiB, 128 reads for an 8 MiB segment. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
+/** s3rver's GetObject (same metadata, range and not-found answers), reading the file in 1 MiB chunks. */
+function getObjectInLargeReads(store: S3rverStore): void {
+  store.getObject = async (bucket, key, options) => {
+    try {
+      const metadata = await store.getMetadata(bucket, key);
+      const lastByte = Math.max(0, Number(metadata['content-length']) - 1);
+      const range = { start: options?.start || 0, end: Math.min(options?.end || Number.POSITIVE_INFINITY, lastByte) };
+      const ranged = options !== undefined && (options.start !== undefined || Boolean(options.end));
+      let content: NodeJS.ReadableStream | null = null;
+      if (range.start >= 0 && range.end >= range.start) {
+        content = await new Promise((resolve, reject) => {
+          const stream = createReadStream(store.getResourcePath(bucket, key, 'object'), {
+            ...range,
+            highWaterMark: READ_CHUNK_BYTES,
+          });
+          stream.on('error', reject).on('open', () => resolve(stream));
+        });
+      }
+      const object = new S3Object(bucket, key, content, metadata);
+      if (ranged) object.range = range;
+      return object;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+  };
 }

@@ -32,10 +32,25 @@ declare module 's3rver' {
 
   interface S3rverStore {
     deleteObject(bucket: string, key: string): Promise<void>;
+    /** An object with its content stream; null when absent. A range outside the object yields no content. */
+    getObject(
+      bucket: string,
+      key: string,
+      options?: { start?: number; end?: number },
+    ): Promise<S3rverStoredObject | null>;
+    /** The stored metadata with etag, last-modified and content-length; throws ENOENT when absent. */
+    getMetadata(bucket: string, key: string): Promise<Record<string, string | number>>;
     putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
     /** Path of an object's file (`resource` 'object') or a sidecar ('metadata.json', 'object.md5'). */
     getResourcePath(bucket: string, key: string, resource: string): string;
     putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  }
+
+  /** s3rver's S3Object model as the store returns it. */
+  interface S3rverStoredObject {
+    content: NodeJS.ReadableStream | null;
+    metadata: Record<string, string | number>;
+    range?: { start: number; end: number };
   }
 
   type S3rverMiddleware = (ctx: S3rverContext, next: () => Promise<void>) => Promise<void>;
@@ -52,7 +67,7 @@ declare module 's3rver' {
   }
 
   export default S3rver;
-  export type { S3rverContext, S3rverMiddleware, S3rverObject, S3rverStore };
+  export type { S3rverContext, S3rverMiddleware, S3rverObject, S3rverStore, S3rverStoredObject };
 }
 
 declare module 's3rver/lib/models/error.js' {
@@ -63,4 +78,17 @@ declare module 's3rver/lib/models/error.js' {
     expose: boolean;
   }
   export default S3Error;
+}
+
+declare module 's3rver/lib/models/object.js' {
+  import type { S3rverStoredObject } from 's3rver';
+
+  /** s3rver's object model: picks the allowed metadata out of what it is given. */
+  class S3Object implements S3rverStoredObject {
+    constructor(bucket: string, key: string, content: NodeJS.ReadableStream | null, metadata: Record<string, unknown>);
+    content: NodeJS.ReadableStream | null;
+    metadata: Record<string, string | number>;
+    range?: { start: number; end: number };
+  }
+  export default S3Object;
 }

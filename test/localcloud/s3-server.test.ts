@@ -114,6 +114,26 @@ describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig'
     expect(read.map(digestOf)).toEqual(bodies.map(digestOf));
   });
 
+  it('serves byte ranges, and refuses one past the end with InvalidRange', async () => {
+    const body = Buffer.concat([randomBlock(), randomBlock(), randomBlock()]);
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'run-6/ranged', Body: body }));
+
+    const middle = await s3.send(new GetObjectCommand({ Bucket, Key: 'run-6/ranged', Range: 'bytes=1000-1500999' }));
+    const tail = await s3.send(
+      new GetObjectCommand({ Bucket, Key: 'run-6/ranged', Range: `bytes=${body.length - 10}-` }),
+    );
+    const past = await rejectionOf(
+      s3.send(new GetObjectCommand({ Bucket, Key: 'run-6/ranged', Range: `bytes=${body.length + 1}-` })),
+    );
+
+    expect(middle.ContentRange).toBe(`bytes 1000-1500999/${body.length}`);
+    expect(Buffer.from((await middle.Body?.transformToByteArray()) ?? []).equals(body.subarray(1000, 1501000))).toBe(
+      true,
+    );
+    expect(Buffer.from((await tail.Body?.transformToByteArray()) ?? []).equals(body.subarray(-10))).toBe(true);
+    expect(past.name).toBe('InvalidRange');
+  });
+
   it('answers a missing key with NoSuchKey', async () => {
     const error = await rejectionOf(s3.send(new GetObjectCommand({ Bucket, Key: 'nothing/here' })));
 
