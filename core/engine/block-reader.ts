@@ -27,7 +27,8 @@ export interface VerifiedBlock {
 
 /**
  * Reads one block through the governor and returns it only once its bytes hash to the checksum the service sent.
- * A ref without a token (the newer snapshot lacks the block) reads as zeros, as EBS defines.
+ * A ref without a token (the newer snapshot lacks the block) reads as zeros, as EBS defines. `into` (BLOCK_SIZE
+ * bytes) is handed to the source to read the block into.
  * @throws the last error once retries are exhausted, or at once for errors that retrying cannot fix.
  */
 export async function readVerifiedBlock(
@@ -37,6 +38,7 @@ export async function readVerifiedBlock(
   ref: BlockRef,
   counters: ReadCounters,
   policy: RetryPolicy = {},
+  into?: Buffer,
 ): Promise<VerifiedBlock> {
   if (ref.token === undefined) return { blockIndex: ref.index, data: zeroBlock(), sha256: sha256(zeroBlock()) };
   const maxAttempts = policy.maxAttempts ?? 8;
@@ -46,7 +48,7 @@ export async function readVerifiedBlock(
   for (;;) {
     const permit = await governor.acquire();
     try {
-      const block = await source.getSnapshotBlock(snapshotId, ref.index, ref.token);
+      const block = await source.getSnapshotBlock(snapshotId, ref.index, ref.token, into);
       permit.release('ok');
       counters.bytesRead += block.data.length;
       if (block.dataLength !== BLOCK_SIZE || block.data.length !== BLOCK_SIZE) {

@@ -60,15 +60,38 @@ export function encodeSegment(blocks: readonly { blockIndex: number; data: Buffe
 }
 
 /**
+ * Room to read a segment's blocks straight into, then encode the segment in place (`encodeDigestedSegment` with
+ * `into`): block i of at most `capacity` goes to `slot(i)`, and encoding only moves a payload when a zero block
+ * before it left a gap. Saves a buffer and a copy per block.
+ */
+export class SegmentBuffer {
+  readonly buffer: Buffer;
+  constructor(readonly capacity: number) {
+    this.buffer = Buffer.allocUnsafe(segmentSize(capacity, capacity));
+  }
+
+  /** Where block i is read to; past every entry a segment of `capacity` blocks can hold, so encoding moves it only
+   * towards the front, never over a payload it has yet to move. */
+  slot(i: number): Buffer {
+    const at = HEADER_BYTES + this.capacity * ENTRY_BYTES + i * BLOCK_SIZE;
+    return this.buffer.subarray(at, at + BLOCK_SIZE);
+  }
+}
+
+/**
  * `encodeSegment`, also returning the object's SHA-256. The trailer digest and the object digest share one pass
  * over the bytes: the hash state before the trailer is copied, so a segment is hashed once, not twice.
+ * With `into` (whose slots the blocks were read into, in order) the segment is built in place.
  */
 export function encodeDigestedSegment(
   blocks: readonly { blockIndex: number; data: Buffer; sha256: Buffer }[],
+  into?: SegmentBuffer,
 ): EncodedSegment {
   const zero = blocks.map((block) => isAllZero(block.data));
   const dataBlocks = zero.filter((isZero) => !isZero).length;
-  const out = Buffer.allocUnsafe(segmentSize(blocks.length, dataBlocks));
+  const size = segmentSize(blocks.length, dataBlocks);
+  if (into && into.capacity < blocks.length) throw new RangeError(`${blocks.length} blocks exceed the segment buffer`);
+  const out = into ? into.buffer.subarray(0, size) : Buffer.allocUnsafe(size);
   SEGMENT_MAGIC.copy(out, 0);
   out.writeUInt16BE(SEGMENT_VERSION, 8);
   out.writeUInt16BE(0, 10);
@@ -89,7 +112,9 @@ export function encodeDigestedSegment(
     out.fill(0, at + 9, at + 16);
     block.sha256.copy(out, at + 16);
     if (!zero[i]) {
-      block.data.copy(out, dataOffset);
+      // A payload already in place stays; one in a later slot moves forward (copy is a memmove).
+      const inPlace = block.data.buffer === out.buffer && block.data.byteOffset === out.byteOffset + dataOffset;
+      if (!inPlace) block.data.copy(out, dataOffset);
       dataOffset += BLOCK_SIZE;
     }
   });

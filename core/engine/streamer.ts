@@ -4,7 +4,7 @@ import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBl
 import { passPrefix, segmentKey, shardPlanKey, shardRecordKey, shardSegmentsPrefix } from './layout.js';
 import { type PassPlan, parseStagedJson, type SegmentRecord, ShardPlan, type ShardRecord } from './manifest.js';
 import type { RateGovernor } from './rate-governor.js';
-import { type EncodedSegment, encodeDigestedSegment, segmentSize } from './segment.js';
+import { type EncodedSegment, encodeDigestedSegment, SegmentBuffer, segmentSize } from './segment.js';
 import { Semaphore } from './semaphore.js';
 
 export interface StreamShardOptions {
@@ -73,19 +73,22 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
 
   // Start reads for every segment still to stage; the FIFO window keeps them flowing in index order and bounds
   // how far reading runs ahead of staging.
-  const reads = new Map<number, Promise<VerifiedBlock[]>>();
+  // Each segment's blocks are read straight into the buffer it is then encoded in.
+  const reads = new Map<number, { into: SegmentBuffer; blocks: Promise<VerifiedBlock[]> }>();
   const startReads = (sequence: number) => {
     const slice = refs.slice(sequence * plan.segmentBlocks, (sequence + 1) * plan.segmentBlocks);
-    const blocks = slice.map(async (ref) => {
+    const into = new SegmentBuffer(slice.length);
+    const blocks = slice.map(async (ref, i) => {
       await window.acquire();
       if (abort) throw abort;
-      return readVerifiedBlock(options.source, options.governor, plan.snapshotId, ref, options.counters, options.retry);
+      const { source, governor, counters, retry } = options;
+      return readVerifiedBlock(source, governor, plan.snapshotId, ref, counters, retry, into.slot(i));
     });
     const all = Promise.all(blocks);
     all.catch((error) => {
       abort ??= error;
     });
-    reads.set(sequence, all);
+    reads.set(sequence, { into, blocks: all });
   };
 
   try {
@@ -106,10 +109,10 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
       }
       const pending = reads.get(cursor);
       if (!pending) continue;
-      const blocks = await pending;
+      const blocks = await pending.blocks;
       reads.delete(cursor);
       const carried = plan.kind === 'full' ? blocks.filter((block) => !isAllZero(block.data)) : blocks;
-      const segment = encodeDigestedSegment(carried);
+      const segment = encodeDigestedSegment(carried, pending.into);
       const body = segment.body;
       window.release(blocks.length);
       const record = recordFor(shardId, cursor, segment, carried);
@@ -142,7 +145,7 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     await Promise.all(inFlight);
   } finally {
     abort ??= new Error('streaming stopped');
-    for (const pending of reads.values()) pending.catch(() => undefined);
+    for (const pending of reads.values()) pending.blocks.catch(() => undefined);
   }
   const done = cursor >= segmentCount;
   if (done && options.writeRecord !== false) {

@@ -5,6 +5,7 @@ import {
   decodeSegment,
   encodeDigestedSegment,
   encodeSegment,
+  SegmentBuffer,
   SegmentFormatError,
   segmentSize,
 } from '../../core/engine/segment.js';
@@ -41,6 +42,28 @@ describe('delta segment format v1', () => {
     expect(encoded.body.equals(encodeSegment(blocks))).toBe(true);
     expect(encoded.dataBlocks).toBe(1);
     expect(() => decodeSegment(encoded.body)).not.toThrow();
+  });
+
+  it('encodes in place from blocks read into a SegmentBuffer, closing the gaps zero blocks leave', () => {
+    const contents = [
+      Buffer.alloc(BLOCK_SIZE),
+      randomBytes(BLOCK_SIZE),
+      Buffer.alloc(BLOCK_SIZE),
+      randomBytes(BLOCK_SIZE),
+    ];
+    const expected = encodeSegment(contents.map((data, i) => block(10 + i, data)));
+    const into = new SegmentBuffer(contents.length + 1);
+    const read = contents.map((data, i) => {
+      const slot = into.slot(i);
+      data.copy(slot);
+      return block(10 + i, slot);
+    });
+
+    const encoded = encodeDigestedSegment(read, into);
+
+    expect(encoded.body.equals(expected)).toBe(true);
+    expect(encoded.body.buffer).toBe(into.buffer.buffer);
+    expect(encoded.sha256).toBe(sha256Hex(expected));
   });
 
   it('detects a flipped byte anywhere through the trailer digest', () => {

@@ -71,14 +71,19 @@ export class EbsBlockSource implements BlockSource {
     }
   }
 
-  async getSnapshotBlock(snapshotId: string, blockIndex: number, blockToken: string): Promise<FetchedBlock> {
+  async getSnapshotBlock(
+    snapshotId: string,
+    blockIndex: number,
+    blockToken: string,
+    into?: Buffer,
+  ): Promise<FetchedBlock> {
     try {
       const response = await this.client.send(
         new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: blockToken }),
       );
       if (!response.BlockData)
         throw new RequestRejectedError(`GetSnapshotBlock ${blockIndex} of ${snapshotId} returned no data`);
-      const data = await readDeclaredBody(response.BlockData, response.DataLength);
+      const data = await readDeclaredBody(response.BlockData, response.DataLength, into);
       if (response.ChecksumAlgorithm && response.ChecksumAlgorithm !== 'SHA256') {
         throw new RequestRejectedError(`unexpected checksum algorithm ${response.ChecksumAlgorithm}`);
       }

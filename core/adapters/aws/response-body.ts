@@ -10,17 +10,22 @@ interface SdkStreamingBody {
  * Reads a response body whose length the response declared into one buffer of that size. The SDK's own collector
  * keeps every chunk and then concatenates them into a fresh, zero-filled array — a second copy of every byte and
  * twice the garbage, which on a block-sized body costs more than the hash that checks it.
+ * `into`, when exactly the declared size, receives the body instead of a new buffer.
  * @throws RequestRejectedError when more bytes arrive than declared; a short body comes back short, for the
  *   caller's length check to name.
  */
-export async function readDeclaredBody(body: SdkStreamingBody, declaredLength: number | undefined): Promise<Buffer> {
+export async function readDeclaredBody(
+  body: SdkStreamingBody,
+  declaredLength: number | undefined,
+  into?: Buffer,
+): Promise<Buffer> {
   if (!(body instanceof Readable) || declaredLength === undefined || !Number.isSafeInteger(declaredLength)) {
     const bytes = await body.transformToByteArray();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const stream = body;
   return new Promise<Buffer>((resolve, reject) => {
-    const out = Buffer.allocUnsafe(declaredLength);
+    const out = into?.length === declaredLength ? into : Buffer.allocUnsafe(declaredLength);
     let filled = 0;
     stream.on('data', (chunk: Buffer) => {
       if (filled + chunk.length > declaredLength) {
