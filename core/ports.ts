@@ -52,13 +52,19 @@ export interface PutOptions {
   readonly sha256?: string;
 }
 
+export interface GetOptions {
+  /** Where a body of known length goes (e.g. a recycled buffer); must return exactly `size` bytes. */
+  readonly allocate?: (size: number) => Buffer;
+}
+
 /** S3-compatible object staging. Keys are relative to the staging root (bucket + prefix). */
 export interface Staging {
   /** Fails with StagingBucketNotFoundError when the bucket is missing. */
   assertReady(): Promise<void>;
+  /** Once the returned promise settles the body is the caller's again (it may be reused): do not keep it. */
   put(key: string, body: Uint8Array, metadata?: Record<string, string>, options?: PutOptions): Promise<void>;
   /** Fails with StagedObjectMissingError when absent. */
-  get(key: string): Promise<Buffer>;
+  get(key: string, options?: GetOptions): Promise<Buffer>;
   /** undefined when absent. */
   head(key: string): Promise<StagedObjectInfo | undefined>;
   list(prefix: string): Promise<string[]>;

@@ -7,6 +7,7 @@ import {
   TargetTooSmallError,
 } from '../errors.js';
 import type { BlockTarget, Staging } from '../ports.js';
+import { segmentBuffers } from './buffer-pool.js';
 import { JournalFile } from './journal.js';
 import { ACK_KEY, MANIFEST_KEY, passPrefix } from './layout.js';
 import {
@@ -197,7 +198,8 @@ export class Applier {
     const resumed = state.inProgress?.passNumber === passNumber && state.inProgress.manifestDigest === manifest.digest;
     const passBytes = manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0);
     const spool = await spoolFor(this.options.stateDir, passNumber, passBytes);
-    const bytesFetched = await this.fetchAll(manifest, spool);
+    const recycled: Buffer[] = [];
+    const bytesFetched = await this.fetchAll(manifest, spool, recycled);
     if (!resumed) {
       await this.journal.save({
         ...state,
@@ -213,6 +215,8 @@ export class Applier {
       inProgress: null,
     });
     await spool.clear();
+    // Every fetch and write of the pass has settled: the bodies can hold the next segments.
+    for (const body of recycled) segmentBuffers.release(body);
     await this.acknowledge(manifest, blocksWritten);
     return {
       passNumber,
@@ -249,17 +253,22 @@ export class Applier {
     }
   }
 
-  /** Downloads and verifies every segment into the spool; skips those a killed run or a follower already spooled. */
-  private async fetchAll(manifest: PassManifest, spool: SegmentSpool): Promise<number> {
+  /**
+   * Downloads and verifies every segment into the spool; skips those a killed run or a follower already spooled.
+   * Bodies go into recycled buffers, listed in `recycled` for the caller to give back once the pass is applied.
+   */
+  private async fetchAll(manifest: PassManifest, spool: SegmentSpool, recycled: Buffer[]): Promise<number> {
     const prefix = passPrefix(manifest.volumeKey, manifest.passNumber);
     let fetched = 0;
     let done = 0;
     await runLimited(manifest.segments, this.options.fetchConcurrency ?? 4, async (segment) => {
       if (!(await spool.find(segment.key, segment.sha256))) {
         const key = prefix + segment.key;
-        const body = await this.options.staging.get(key);
+        const body = await this.options.staging.get(key, { allocate: (size) => segmentBuffers.acquire(size) });
         verifySegment(body, segment, key);
         await spool.put(segment.key, body, segment.sha256);
+        if (spool.keepsBodies) recycled.push(body);
+        else segmentBuffers.release(body);
         fetched += body.length;
       }
       done += 1;

@@ -1,5 +1,5 @@
 import { InvalidInputError, StagedObjectMissingError } from '../errors.js';
-import type { BlockSource, PutOptions, Staging } from '../ports.js';
+import type { BlockSource, GetOptions, PutOptions, Staging } from '../ports.js';
 import { newReadCounters, type ReadCounters, type RetryPolicy } from './block-reader.js';
 import { MANIFEST_KEY, PLAN_KEY, passPrefix, shardRecordKey } from './layout.js';
 import {
@@ -178,8 +178,8 @@ class CountingStaging implements Staging {
     this.bytesPut += body.length;
     return this.inner.put(key, body, metadata, options);
   }
-  get(key: string) {
-    return this.inner.get(key);
+  get(key: string, options?: GetOptions) {
+    return this.inner.get(key, options);
   }
   head(key: string) {
     return this.inner.head(key);

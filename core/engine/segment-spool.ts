@@ -7,6 +7,8 @@ import { sha256Hex } from '../blocks.js';
  * A pass is written only once all of it is here, so a corrupt or missing segment never reaches the target.
  */
 export interface SegmentSpool {
+  /** Whether `put` keeps the body it is given (memory) rather than a copy of it (disk). */
+  readonly keepsBodies: boolean;
   /** The spooled body of `segmentKey` when it is held with exactly this SHA-256 (hex); undefined otherwise. */
   find(segmentKey: string, sha256: string): Promise<Buffer | undefined>;
   /** `sha256` (hex): the body's digest when the caller just verified it, so a memory spool need not hash it again. */
@@ -34,6 +36,7 @@ export function diskSpoolFor(stateDir: string, passNumber: number): DiskSpool {
 
 /** Segment files in a directory; survives the process, so a killed applier reuses what it verified. */
 export class DiskSpool implements SegmentSpool {
+  readonly keepsBodies = false;
   constructor(readonly dir: string) {}
 
   async exists(): Promise<boolean> {
@@ -63,6 +66,7 @@ export class DiskSpool implements SegmentSpool {
 
 /** Segments held in memory for a small pass. */
 export class MemorySpool implements SegmentSpool {
+  readonly keepsBodies = true;
   private readonly bodies = new Map<string, { body: Buffer; sha256: string }>();
 
   async find(segmentKey: string, sha256: string): Promise<Buffer | undefined> {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BLOCK_SIZE, isAllZero, sha256 } from '../blocks.js';
+import { segmentBuffers } from './buffer-pool.js';
 
 /**
  * Delta segment format v1 (docs/delta-format.md is the specification; keep the two in step).
@@ -62,12 +63,13 @@ export function encodeSegment(blocks: readonly { blockIndex: number; data: Buffe
 /**
  * Room to read a segment's blocks straight into, then encode the segment in place (`encodeDigestedSegment` with
  * `into`): block i of at most `capacity` goes to `slot(i)`, and encoding only moves a payload when a zero block
- * before it left a gap. Saves a buffer and a copy per block.
+ * before it left a gap. Saves a buffer and a copy per block. The buffer comes from `segmentBuffers`; whoever stages
+ * the segment gives it back.
  */
 export class SegmentBuffer {
   readonly buffer: Buffer;
   constructor(readonly capacity: number) {
-    this.buffer = Buffer.allocUnsafe(segmentSize(capacity, capacity));
+    this.buffer = segmentBuffers.acquire(segmentSize(capacity, capacity));
   }
 
   /** Where block i is read to; past every entry a segment of `capacity` blocks can hold, so encoding moves it only

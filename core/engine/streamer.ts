@@ -1,6 +1,7 @@
 import { isAllZero } from '../blocks.js';
 import type { BlockRef, BlockSource, Staging } from '../ports.js';
 import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBlock } from './block-reader.js';
+import { segmentBuffers } from './buffer-pool.js';
 import { passPrefix, segmentKey, shardPlanKey, shardRecordKey, shardSegmentsPrefix } from './layout.js';
 import { type PassPlan, parseStagedJson, type SegmentRecord, ShardPlan, type ShardRecord } from './manifest.js';
 import type { RateGovernor } from './rate-governor.js';
@@ -133,6 +134,8 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
         )
         .then(() => {
           bytesStaged += body.length;
+          // Staged: nothing reads the segment's buffer any more, so the next segment may reuse it.
+          segmentBuffers.release(body);
           options.onSegment?.(record);
         })
         .finally(() => uploads.release());

@@ -10,7 +10,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { StagedObjectMissingError, StagingBucketNotFoundError } from '../../errors.js';
-import type { PutOptions, StagedObjectInfo, Staging } from '../../ports.js';
+import type { GetOptions, PutOptions, StagedObjectInfo, Staging } from '../../ports.js';
 import { readDeclaredBody } from './response-body.js';
 
 export interface S3StagingOptions {
@@ -66,13 +66,15 @@ export class S3Staging implements Staging {
     }
   }
 
-  async get(key: string): Promise<Buffer> {
+  async get(key: string, options?: GetOptions): Promise<Buffer> {
     try {
       const response = await this.client.send(
         new GetObjectCommand({ Bucket: this.options.bucket, Key: this.prefix + key }),
       );
       if (!response.Body) throw new StagedObjectMissingError(this.describe(key));
-      return await readDeclaredBody(response.Body, response.ContentLength);
+      const length = response.ContentLength;
+      const into = length !== undefined && options?.allocate ? options.allocate(length) : undefined;
+      return await readDeclaredBody(response.Body, length, into);
     } catch (error) {
       if (error instanceof NoSuchKey || nameOf(error) === 'NoSuchKey')
         throw new StagedObjectMissingError(this.describe(key), { cause: error });
