@@ -38,6 +38,9 @@ export function createEbsClient(options: EbsClientOptions = {}): EBSClient {
     endpoint: options.endpoint,
     credentials: options.credentials,
     maxAttempts: 1,
+    // Resolve the middleware chain once per command type, not on every GetSnapshotBlock: nothing here adds
+    // middleware to a single command.
+    cacheMiddleware: true,
     requestHandler: requestHandler(options.maxSockets ?? 128, options.requestTimeoutMs ?? 30_000),
   });
 }
