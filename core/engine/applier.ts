@@ -193,19 +193,27 @@ export class Applier {
       throw new TargetTooSmallError(target.path, target.sizeBytes, manifest.volumeSizeBytes);
     }
 
-    // Fetching touches only the spool (a rerun reuses what it finds there), so the journal first hears of the pass
-    // when writing to the target is about to start.
+    // The journal hears of the pass while its segments are fetched, so its fsyncs overlap the downloads. Nothing
+    // reaches the target before the whole pass is verified: a pass that fails verification leaves the target at the
+    // previous pass, and the journal only says that this pass was started (a rerun starts it from its first segment).
     const resumed = state.inProgress?.passNumber === passNumber && state.inProgress.manifestDigest === manifest.digest;
+    const journaled = resumed
+      ? Promise.resolve()
+      : this.journal.save({
+          ...state,
+          inProgress: { passNumber, manifestDigest: manifest.digest, blanked: false, nextSegment: 0 },
+        });
     const passBytes = manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0);
-    const spool = await spoolFor(this.options.stateDir, passNumber, passBytes);
     const recycled: Buffer[] = [];
-    const bytesFetched = await this.fetchAll(manifest, spool, recycled);
-    if (!resumed) {
-      await this.journal.save({
-        ...state,
-        inProgress: { passNumber, manifestDigest: manifest.digest, blanked: false, nextSegment: 0 },
-      });
-    }
+    const fetching = spoolFor(this.options.stateDir, passNumber, passBytes).then(async (spool) => ({
+      spool,
+      bytesFetched: await this.fetchAll(manifest, spool, recycled),
+    }));
+    // Both settle before anything goes on: a journal write must never outlive a failed call.
+    const [fetched, saved] = await Promise.allSettled([fetching, journaled]);
+    if (fetched.status === 'rejected') throw fetched.reason;
+    if (saved.status === 'rejected') throw saved.reason;
+    const { spool, bytesFetched } = fetched.value;
     const blocksWritten = await this.applySpooled(manifest, spool);
     await target.sync();
     await this.journal.save({
