@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { utimes } from 'node:fs/promises';
+import { readFile, stat, utimes } from 'node:fs/promises';
 import { InvalidInputError } from '../../core/errors.js';
 
 /** Runs a command to completion and returns its wall time in seconds. */
@@ -44,9 +44,37 @@ export async function ageFile(path: string): Promise<void> {
 }
 
 /**
- * Flushes every dirty page to disk (sync(1)) so that no contender pays for another's writes: on ext4 an fsync can
- * wait for unrelated dirty data, e.g. the gigabyte `cp` just wrote.
+ * Flushes every dirty page to disk (sync(1)) and waits until the disk holding `dir` has finished what earlier steps
+ * left it, so that no contender pays for another's I/O: on ext4 an fsync can wait for unrelated dirty data (the
+ * gigabyte `cp` just wrote) or queue behind the discards of files just deleted (a full pass's spool).
  */
-export async function flushDirtyPages(): Promise<void> {
+export async function settleDisk(dir: string): Promise<void> {
   await timeCommand('sync', []);
+  await waitForIdleDisk(dir);
+}
+
+/** Quiet for this long counts as idle. */
+const IDLE_MS = 200;
+const POLL_MS = 25;
+
+/**
+ * Waits until the block device under `dir` has no I/O in flight and its busy time stops growing for IDLE_MS, or
+ * `timeoutMs` passes (another process may keep it busy). Linux only (sysfs); elsewhere it returns at once.
+ */
+async function waitForIdleDisk(dir: string, timeoutMs = 15_000): Promise<void> {
+  const { dev } = await stat(dir);
+  const statFile = `/sys/dev/block/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}/stat`;
+  const deadline = performance.now() + timeoutMs;
+  let quietSince = performance.now();
+  let lastBusyMs = -1;
+  while (performance.now() < deadline) {
+    // Fields: … in_flight (9th) and io_ticks, the time the device was busy (10th).
+    const fields = (await readFile(statFile, 'utf8').catch(() => '')).trim().split(/\s+/).map(Number);
+    const [inFlight, busyMs] = [fields[8], fields[9]];
+    if (inFlight === undefined || busyMs === undefined) return;
+    if (inFlight > 0 || busyMs !== lastBusyMs) quietSince = performance.now();
+    else if (performance.now() - quietSince >= IDLE_MS) return;
+    lastBusyMs = busyMs;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
 }

@@ -12,7 +12,7 @@ import { imageSha256 } from '../../core/image-digest.js';
 import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
 import { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
 import { seededRandom } from '../../core/seeded-random.js';
-import { ageFile, flushDirtyPages, timeRsyncDelta, timeSparseCopy } from './baselines.js';
+import { ageFile, settleDisk, timeRsyncDelta, timeSparseCopy } from './baselines.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
@@ -104,10 +104,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const first = await snapshotVolume(store, source);
 
     log('full pass');
-    await flushDirtyPages();
+    await settleDisk(dir);
     const full = await syncPass(endpoints, 1, first.snapshotId, undefined, sizeBytes, target, dir);
     log('cp --sparse=always');
-    await flushDirtyPages();
+    await settleDisk(dir);
     const cpSeconds = await timeSparseCopy(source, copy);
     // The copy is the old image: make it look old, or rsync's quick check (size + mtime) could skip the file.
     await ageFile(copy);
@@ -118,10 +118,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const second = await snapshotVolume(store, source, { parentSnapshotId: first.snapshotId });
 
     log('incremental pass');
-    await flushDirtyPages();
+    await settleDisk(dir);
     const incremental = await syncPass(endpoints, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
     log('rsync --inplace --no-whole-file');
-    await flushDirtyPages();
+    await settleDisk(dir);
     const rsyncSeconds = await timeRsyncDelta(source, copy);
 
     const [sourceSha256, targetSha256] = await Promise.all([imageSha256(source), imageSha256(target)]);
