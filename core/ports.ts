@@ -50,6 +50,9 @@ export interface PutOptions {
   /** SHA-256 (hex) of the body when the caller already computed it: sent as the signed payload hash, so S3 checks
    * the upload against it and the client does not hash the body a second time. */
   readonly sha256?: string;
+  /** Leave the body out of the signature (UNSIGNED-PAYLOAD): for content the caller verifies end to end itself, so
+   * neither the client nor S3 hashes it. */
+  readonly unsignedPayload?: boolean;
 }
 
 export interface GetOptions {

@@ -1,4 +1,4 @@
-import { BLOCK_SIZE, bytesOnDisk, sha256, sha256Hex } from '../blocks.js';
+import { BLOCK_SIZE, bytesOnDisk } from '../blocks.js';
 import {
   CorruptSegmentError,
   InvalidInputError,
@@ -18,7 +18,7 @@ import {
   parseStagedJson,
   type SegmentRecord,
 } from './manifest.js';
-import { decodeSegment, SegmentFormatError } from './segment.js';
+import { decodeSegment, SegmentFormatError, verifySegmentBody } from './segment.js';
 import { diskSpoolFor, type SegmentSpool, spoolFor } from './segment-spool.js';
 
 /** Segments written between two checkpoints (fdatasync + journal): 128 MiB at the default segment size. */
@@ -148,7 +148,8 @@ export class Applier {
         fetched.add(key);
         // A segment that fails its own checks is not spooled; applyPass fetches it again and judges it against the
         // manifest (the streamer may have staged it anew by then).
-        if (segmentChecksAlone(body, key)) await spool.put(key.slice(prefix.length), body);
+        const indexSha256 = segmentChecksAlone(body, key);
+        if (indexSha256) await spool.put(key.slice(prefix.length), body, indexSha256);
       });
       if (fresh.length === 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
@@ -270,11 +271,11 @@ export class Applier {
     let fetched = 0;
     let done = 0;
     await runLimited(manifest.segments, this.options.fetchConcurrency ?? 4, async (segment) => {
-      if (!(await spool.find(segment.key, segment.sha256))) {
+      if (!(await spool.find(segment.key, segment.indexSha256))) {
         const key = prefix + segment.key;
         const body = await this.options.staging.get(key, { allocate: (size) => segmentBuffers.acquire(size) });
         verifySegment(body, segment, key);
-        await spool.put(segment.key, body, segment.sha256);
+        await spool.put(segment.key, body, segment.indexSha256);
         if (spool.keepsBodies) recycled.push(body);
         else segmentBuffers.release(body);
         fetched += body.length;
@@ -301,11 +302,11 @@ export class Applier {
     let blocksWritten = 0;
     for (let index = this.inProgress().nextSegment; index < manifest.segments.length; index++) {
       const record = manifest.segments[index] as SegmentRecord;
-      // The spooled body must still be the object verified at fetch: its digest covers every entry and byte.
-      const body = await spool.find(record.key, record.sha256);
+      // The spooled body must still be the segment verified at fetch (a disk spool checks it all again).
+      const body = await spool.find(record.key, record.indexSha256);
       if (!body) throw new CorruptSegmentError(record.key, 'spooled segment changed since it was verified');
       // A segment's blocks are distinct, so their positional writes may run at once; segments stay in order.
-      const blocks = decodeSegment(body, { checkTrailer: false });
+      const blocks = decodeSegment(body);
       const lengths = blocks.map((block) => bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes));
       await Promise.all(
         blocks.map((block, i) => target.write(block.data.subarray(0, lengths[i]), block.blockIndex * BLOCK_SIZE)),
@@ -350,45 +351,39 @@ export class Applier {
 }
 
 /**
- * Checks a staged segment against its manifest record and every block against its SHA-256.
+ * Checks a staged segment against its manifest record (size, index digest, entry count) and every block against its
+ * SHA-256: every byte the applier uses is covered, each payload hashed once.
  * @throws CorruptSegmentError naming the object.
  */
 export function verifySegment(body: Buffer, record: SegmentRecord, key: string): void {
   if (body.length !== record.bytes) {
     throw new CorruptSegmentError(key, `${body.length} bytes, manifest says ${record.bytes}`);
   }
-  if (sha256Hex(body) !== record.sha256) throw new CorruptSegmentError(key, 'SHA-256 does not match the manifest');
-  const entries = verifyBlocks(body, key, false);
-  if (entries !== record.entries)
-    throw new CorruptSegmentError(key, `${entries} entries, manifest says ${record.entries}`);
+  const { blocks, indexSha256 } = parseVerified(body, key);
+  if (indexSha256 !== record.indexSha256)
+    throw new CorruptSegmentError(key, 'index digest does not match the manifest');
+  if (blocks.length !== record.entries)
+    throw new CorruptSegmentError(key, `${blocks.length} entries, manifest says ${record.entries}`);
 }
 
-/** Whether a segment fetched before its manifest exists passes its trailer digest and every block's SHA-256. */
-function segmentChecksAlone(body: Buffer, key: string): boolean {
+/** The index digest of a segment fetched before its manifest exists, when it passes its own checks (trailer and
+ * every block's SHA-256); undefined when it does not. */
+function segmentChecksAlone(body: Buffer, key: string): string | undefined {
   try {
-    verifyBlocks(body, key, true);
-    return true;
+    return parseVerified(body, key).indexSha256;
   } catch (error) {
-    if (error instanceof CorruptSegmentError) return false;
+    if (error instanceof CorruptSegmentError) return undefined;
     throw error;
   }
 }
 
-/** Parses a segment and checks every block against its SHA-256; returns the entry count. */
-function verifyBlocks(body: Buffer, key: string, checkTrailer: boolean): number {
-  let blocks: ReturnType<typeof decodeSegment>;
+function parseVerified(body: Buffer, key: string): ReturnType<typeof verifySegmentBody> {
   try {
-    blocks = decodeSegment(body, { checkTrailer });
+    return verifySegmentBody(body);
   } catch (error) {
     if (error instanceof SegmentFormatError) throw new CorruptSegmentError(key, error.message, { cause: error });
     throw error;
   }
-  for (const block of blocks) {
-    if (!sha256(block.data).equals(block.sha256)) {
-      throw new CorruptSegmentError(key, `block ${block.blockIndex} does not match its SHA-256`);
-    }
-  }
-  return blocks.length;
 }
 
 /** Runs `work` over `items` with at most `limit` at once. */

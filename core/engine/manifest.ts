@@ -4,7 +4,7 @@ import { CorruptSegmentError } from '../errors.js';
 
 /** Formats carried in every staged JSON document, so a reader refuses what it does not understand. */
 export const PLAN_FORMAT = 'homebound.plan/v1';
-export const MANIFEST_FORMAT = 'homebound.manifest/v1';
+export const MANIFEST_FORMAT = 'homebound.manifest/v2';
 export const ACK_FORMAT = 'homebound.ack/v1';
 
 export const PassKind = z.enum(['full', 'incremental']);
@@ -46,7 +46,8 @@ export type ShardPlan = z.infer<typeof ShardPlan>;
 
 export const SegmentRecord = z.object({
   key: z.string(),
-  sha256: sha256Hex,
+  /** SHA-256 (hex) of the segment's index (header and entries, whose entries carry each block's SHA-256). */
+  indexSha256: sha256Hex,
   bytes: z.number().int().positive(),
   entries: z.number().int().nonnegative(),
   dataBlocks: z.number().int().nonnegative(),

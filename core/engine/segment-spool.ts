@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { sha256Hex } from '../blocks.js';
+import { SegmentFormatError, verifySegmentBody } from './segment.js';
 
 /**
  * Where the applier keeps a pass's verified segments between fetching them and writing them to the target.
@@ -9,10 +9,11 @@ import { sha256Hex } from '../blocks.js';
 export interface SegmentSpool {
   /** Whether `put` keeps the body it is given (memory) rather than a copy of it (disk). */
   readonly keepsBodies: boolean;
-  /** The spooled body of `segmentKey` when it is held with exactly this SHA-256 (hex); undefined otherwise. */
-  find(segmentKey: string, sha256: string): Promise<Buffer | undefined>;
-  /** `sha256` (hex): the body's digest when the caller just verified it, so a memory spool need not hash it again. */
-  put(segmentKey: string, body: Buffer, sha256?: string): Promise<void>;
+  /** The spooled body of `segmentKey` when it is a whole segment with exactly this index digest (hex); undefined
+   * otherwise. */
+  find(segmentKey: string, indexSha256: string): Promise<Buffer | undefined>;
+  /** Keeps a verified segment; `indexSha256` is the digest its verification found. */
+  put(segmentKey: string, body: Buffer, indexSha256: string): Promise<void>;
   clear(): Promise<void>;
 }
 
@@ -43,12 +44,19 @@ export class DiskSpool implements SegmentSpool {
     return (await readdir(this.dir).catch(() => [])).length > 0;
   }
 
-  async find(segmentKey: string, sha256: string): Promise<Buffer | undefined> {
+  /** Checks the file all over again (index digest and every block): local disks can rot or be tampered with. */
+  async find(segmentKey: string, indexSha256: string): Promise<Buffer | undefined> {
     const body = await readFile(this.file(segmentKey)).catch(() => undefined);
-    return body && sha256Hex(body) === sha256 ? body : undefined;
+    if (!body) return undefined;
+    try {
+      return verifySegmentBody(body).indexSha256 === indexSha256 ? body : undefined;
+    } catch (error) {
+      if (error instanceof SegmentFormatError) return undefined;
+      throw error;
+    }
   }
 
-  async put(segmentKey: string, body: Buffer): Promise<void> {
+  async put(segmentKey: string, body: Buffer, _indexSha256?: string): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const file = this.file(segmentKey);
     await writeFile(`${file}.tmp`, body, { mode: 0o600 });
@@ -67,15 +75,15 @@ export class DiskSpool implements SegmentSpool {
 /** Segments held in memory for a small pass. */
 export class MemorySpool implements SegmentSpool {
   readonly keepsBodies = true;
-  private readonly bodies = new Map<string, { body: Buffer; sha256: string }>();
+  private readonly bodies = new Map<string, { body: Buffer; indexSha256: string }>();
 
-  async find(segmentKey: string, sha256: string): Promise<Buffer | undefined> {
+  async find(segmentKey: string, indexSha256: string): Promise<Buffer | undefined> {
     const held = this.bodies.get(segmentKey);
-    return held?.sha256 === sha256 ? held.body : undefined;
+    return held?.indexSha256 === indexSha256 ? held.body : undefined;
   }
 
-  async put(segmentKey: string, body: Buffer, sha256?: string): Promise<void> {
-    this.bodies.set(segmentKey, { body, sha256: sha256 ?? sha256Hex(body) });
+  async put(segmentKey: string, body: Buffer, indexSha256: string): Promise<void> {
+    this.bodies.set(segmentKey, { body, indexSha256 });
   }
 
   async clear(): Promise<void> {

@@ -1,25 +1,27 @@
-import { createHash } from 'node:crypto';
-import { BLOCK_SIZE, isAllZero, sha256 } from '../blocks.js';
+import { BLOCK_SIZE, isAllZero, sha256, zeroBlock } from '../blocks.js';
 import { segmentBuffers } from './buffer-pool.js';
 
 /**
- * Delta segment format v1 (docs/delta-format.md is the specification; keep the two in step).
+ * Delta segment format v2 (docs/delta-format.md is the specification; keep the two in step).
  *
- *   header   32 bytes  magic "HBSEG1\0\0" | version u16 | flags u16 | blockSize u32 | entryCount u32 |
+ *   header   32 bytes  magic "HBSEG2\0\0" | version u16 | flags u16 | blockSize u32 | entryCount u32 |
  *                      dataBlockCount u32 | reserved (8 bytes, zero)
  *   entries  entryCount × 48 bytes: blockIndex u64 | kind u8 (0 data, 1 zero) | reserved 7 bytes |
  *                      sha256 (32 bytes) of the full 512 KiB block
  *   data     dataBlockCount × 512 KiB, the payloads of the `data` entries in entry order
- *   trailer  32 bytes  SHA-256 of everything before it
+ *   trailer  32 bytes  SHA-256 of the index (header and entries)
  *
  * All integers big-endian. Entries are in ascending block index order. A zero entry carries no payload: the applier
- * writes zeros (a block that became zero in an incremental pass).
+ * writes zeros (a block that became zero in an incremental pass). The index digest covers every entry, and each entry
+ * the SHA-256 of its block, so checking the index and then every block covers every byte while hashing each payload
+ * once (v1's trailer hashed the payloads a second time).
  */
-export const SEGMENT_MAGIC = Buffer.from('HBSEG1\0\0', 'latin1');
-export const SEGMENT_VERSION = 1;
+export const SEGMENT_MAGIC = Buffer.from('HBSEG2\0\0', 'latin1');
+export const SEGMENT_VERSION = 2;
 const HEADER_BYTES = 32;
 const ENTRY_BYTES = 48;
 const TRAILER_BYTES = 32;
+const ZERO_BLOCK_SHA256 = sha256(zeroBlock());
 
 export type SegmentEntryKind = 'data' | 'zero';
 
@@ -45,10 +47,10 @@ export function segmentSize(entryCount: number, dataBlockCount: number): number 
   return HEADER_BYTES + entryCount * ENTRY_BYTES + dataBlockCount * BLOCK_SIZE + TRAILER_BYTES;
 }
 
-/** An encoded segment with the SHA-256 (hex) of the whole object, as the manifest records it. */
+/** An encoded segment with the SHA-256 (hex) of its index (header and entries), as the manifest records it. */
 export interface EncodedSegment {
   readonly body: Buffer;
-  readonly sha256: string;
+  readonly indexSha256: string;
   readonly dataBlocks: number;
 }
 
@@ -81,9 +83,8 @@ export class SegmentBuffer {
 }
 
 /**
- * `encodeSegment`, also returning the object's SHA-256. The trailer digest and the object digest share one pass
- * over the bytes: the hash state before the trailer is copied, so a segment is hashed once, not twice.
- * With `into` (whose slots the blocks were read into, in order) the segment is built in place.
+ * `encodeSegment`, also returning the index digest (the trailer). With `into` (whose slots the blocks were read into,
+ * in order) the segment is built in place.
  */
 export function encodeDigestedSegment(
   blocks: readonly { blockIndex: number; data: Buffer; sha256: Buffer }[],
@@ -120,18 +121,40 @@ export function encodeDigestedSegment(
       dataOffset += BLOCK_SIZE;
     }
   });
-  const hash = createHash('sha256').update(out.subarray(0, out.length - TRAILER_BYTES));
-  const trailer = hash.copy().digest();
+  const trailer = sha256(out.subarray(0, HEADER_BYTES + blocks.length * ENTRY_BYTES));
   trailer.copy(out, out.length - TRAILER_BYTES);
-  return { body: out, sha256: hash.update(trailer).digest('hex'), dataBlocks };
+  return { body: out, indexSha256: trailer.toString('hex'), dataBlocks };
+}
+
+/** A parsed segment: its blocks (payloads are views into the segment, no copies) and its index digest (hex). */
+export interface ParsedSegment {
+  readonly blocks: SegmentBlock[];
+  readonly indexSha256: string;
 }
 
 /**
- * Parses a segment and checks its structure and (unless told otherwise) its trailer digest. Block payloads are views into `segment`
- * (no copies). Per-block checksums are NOT checked here: the applier checks each block just before writing it.
+ * Parses a segment and checks its structure and index digest (cheap: the payloads are not hashed).
  * @throws SegmentFormatError on a bad magic, version, size or trailer digest.
  */
-export function decodeSegment(segment: Buffer, options: { checkTrailer?: boolean } = {}): SegmentBlock[] {
+export function decodeSegment(segment: Buffer): SegmentBlock[] {
+  return parseSegment(segment).blocks;
+}
+
+/**
+ * Parses a segment and checks all of it: structure, index digest, and every block against its entry's SHA-256.
+ * @throws SegmentFormatError naming what does not match.
+ */
+export function verifySegmentBody(segment: Buffer): ParsedSegment {
+  const parsed = parseSegment(segment);
+  for (const block of parsed.blocks) {
+    const matches =
+      block.kind === 'zero' ? block.sha256.equals(ZERO_BLOCK_SHA256) : sha256(block.data).equals(block.sha256);
+    if (!matches) throw new SegmentFormatError(`block ${block.blockIndex} does not match its SHA-256`);
+  }
+  return parsed;
+}
+
+function parseSegment(segment: Buffer): ParsedSegment {
   if (segment.length < HEADER_BYTES + TRAILER_BYTES) throw new SegmentFormatError('too short to be a segment');
   if (!segment.subarray(0, 8).equals(SEGMENT_MAGIC)) throw new SegmentFormatError('bad magic');
   const version = segment.readUInt16BE(8);
@@ -142,12 +165,11 @@ export function decodeSegment(segment: Buffer, options: { checkTrailer?: boolean
   if (segment.length !== segmentSize(entryCount, dataBlockCount))
     throw new SegmentFormatError('length does not match header');
   const trailer = segment.subarray(segment.length - TRAILER_BYTES);
-  // Callers that already matched the whole object against its manifest digest skip this second hash.
-  if (options.checkTrailer !== false && !sha256(segment.subarray(0, segment.length - TRAILER_BYTES)).equals(trailer)) {
+  if (!sha256(segment.subarray(0, HEADER_BYTES + entryCount * ENTRY_BYTES)).equals(trailer)) {
     throw new SegmentFormatError('trailer digest mismatch');
   }
 
-  const zero = Buffer.alloc(BLOCK_SIZE);
+  const zero = zeroBlock();
   const blocks: SegmentBlock[] = [];
   let dataOffset = HEADER_BYTES + entryCount * ENTRY_BYTES;
   let previous = -1;
@@ -174,5 +196,5 @@ export function decodeSegment(segment: Buffer, options: { checkTrailer?: boolean
     }
   }
   if (dataOffset !== segment.length - TRAILER_BYTES) throw new SegmentFormatError('data count does not match header');
-  return blocks;
+  return { blocks, indexSha256: trailer.toString('hex') };
 }

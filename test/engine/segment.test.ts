@@ -6,15 +6,15 @@ import {
   encodeDigestedSegment,
   encodeSegment,
   SegmentBuffer,
-  SegmentFormatError,
   segmentSize,
+  verifySegmentBody,
 } from '../../core/engine/segment.js';
 
 function block(blockIndex: number, data: Buffer) {
   return { blockIndex, data, sha256: sha256(data) };
 }
 
-describe('delta segment format v1', () => {
+describe('delta segment format v2', () => {
   it('round-trips data and zero blocks, and a zero block costs no payload', () => {
     const a = randomBytes(BLOCK_SIZE);
     const b = randomBytes(BLOCK_SIZE);
@@ -33,15 +33,16 @@ describe('delta segment format v1', () => {
     expect(decoded[2]?.sha256.equals(sha256(b))).toBe(true);
   });
 
-  it('reports the SHA-256 of the whole encoded object, trailer included, from the one pass that hashes it', () => {
+  it('reports the digest of its index, which the trailer carries and decoding checks', () => {
     const blocks = [block(1, randomBytes(BLOCK_SIZE)), block(2, Buffer.alloc(BLOCK_SIZE))];
 
     const encoded = encodeDigestedSegment(blocks);
 
-    expect(encoded.sha256).toBe(sha256Hex(encoded.body));
+    expect(encoded.indexSha256).toBe(sha256Hex(encoded.body.subarray(0, 32 + 2 * 48)));
+    expect(encoded.indexSha256).toBe(encoded.body.subarray(-32).toString('hex'));
     expect(encoded.body.equals(encodeSegment(blocks))).toBe(true);
     expect(encoded.dataBlocks).toBe(1);
-    expect(() => decodeSegment(encoded.body)).not.toThrow();
+    expect(verifySegmentBody(encoded.body).indexSha256).toBe(encoded.indexSha256);
   });
 
   it('encodes in place from blocks read into a SegmentBuffer, closing the gaps zero blocks leave', () => {
@@ -63,13 +64,26 @@ describe('delta segment format v1', () => {
 
     expect(encoded.body.equals(expected)).toBe(true);
     expect(encoded.body.buffer).toBe(into.buffer.buffer);
-    expect(encoded.sha256).toBe(sha256Hex(expected));
+    expect(encoded.indexSha256).toBe(verifySegmentBody(expected).indexSha256);
   });
 
-  it('detects a flipped byte anywhere through the trailer digest', () => {
-    const encoded = encodeSegment([block(0, randomBytes(BLOCK_SIZE))]);
-    encoded[1000] = (encoded[1000] ?? 0) ^ 0xff;
-    expect(() => decodeSegment(encoded)).toThrow(SegmentFormatError);
+  it('detects a flipped byte in the index through the trailer, and in a payload through its block digest', () => {
+    const index = encodeSegment([block(0, randomBytes(BLOCK_SIZE))]);
+    index[40] = (index[40] ?? 0) ^ 0xff;
+    const payload = encodeSegment([block(0, randomBytes(BLOCK_SIZE)), block(1, Buffer.alloc(BLOCK_SIZE))]);
+    payload[1000] = (payload[1000] ?? 0) ^ 0xff;
+
+    expect(() => decodeSegment(index)).toThrow(/trailer/);
+    expect(() => decodeSegment(payload)).not.toThrow();
+    expect(() => verifySegmentBody(payload)).toThrow(/block 0 does not match/);
+  });
+
+  it('refuses a zero entry whose digest is not that of a zero block', () => {
+    const encoded = encodeSegment([
+      { blockIndex: 3, data: Buffer.alloc(BLOCK_SIZE), sha256: sha256(Buffer.from('x')) },
+    ]);
+
+    expect(() => verifySegmentBody(encoded)).toThrow(/block 3 does not match/);
   });
 
   it('rejects a truncated segment and a foreign file', () => {

@@ -58,7 +58,8 @@ export class S3Staging implements Staging {
       Metadata: metadata,
       ...encryption,
     });
-    if (options?.sha256) withKnownPayloadHash(command, options.sha256);
+    const payloadHash = options?.unsignedPayload ? 'UNSIGNED-PAYLOAD' : options?.sha256;
+    if (payloadHash) withPayloadHash(command, payloadHash);
     try {
       await this.client.send(command);
     } catch (error) {
@@ -140,13 +141,14 @@ export class S3Staging implements Staging {
 }
 
 /**
- * Signs the request with a payload hash the caller already computed. SigV4's signer takes x-amz-content-sha256
- * as given instead of hashing the body again, and S3 rejects an upload whose bytes do not match it.
+ * Signs the request with a payload hash the caller chose: a SHA-256 it already computed (S3 rejects an upload whose
+ * bytes do not match it) or UNSIGNED-PAYLOAD. SigV4's signer takes x-amz-content-sha256 as given instead of hashing
+ * the body itself.
  */
-function withKnownPayloadHash(command: PutObjectCommand, sha256Hex: string): void {
+function withPayloadHash(command: PutObjectCommand, payloadHash: string): void {
   command.middlewareStack.add(
     (next) => async (args) => {
-      if (hasHeaders(args.request)) args.request.headers['x-amz-content-sha256'] = sha256Hex;
+      if (hasHeaders(args.request)) args.request.headers['x-amz-content-sha256'] = payloadHash;
       return next(args);
     },
     { step: 'build', name: 'homeboundKnownPayloadHash' },
