@@ -22,7 +22,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { InvalidInputError, SnapshotNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
-import { HostNotFoundError } from './errors.js';
+import { HostNotFoundError, VolumeInUseError } from './errors.js';
 import type {
   ComputePort,
   ComputeSnapshotState,
@@ -125,6 +125,22 @@ export class AwsCompute implements ComputePort {
     );
   }
 
+  async findSnapshots(tags: Tags): Promise<VolumeSnapshot[]> {
+    const filters = Object.entries(tags).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
+    const found: VolumeSnapshot[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('DescribeSnapshots', [], () =>
+        this.ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters, NextToken: nextToken })),
+      );
+      for (const s of page.Snapshots ?? []) {
+        if (s.SnapshotId && s.VolumeId) found.push({ snapshotId: s.SnapshotId, volumeId: s.VolumeId });
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return found;
+  }
+
   async describeSnapshots(snapshotIds: readonly string[]): Promise<SnapshotProgress[]> {
     if (snapshotIds.length === 0) return [];
     const found: SnapshotProgress[] = [];
@@ -173,6 +189,7 @@ export class AwsCompute implements ComputePort {
           Encrypted: true,
           ...(this.options.kmsKeyId ? { KmsKeyId: this.options.kmsKeyId } : {}),
           TagSpecifications: tagSpecifications('volume', request.tags ?? {}),
+          ...(request.clientToken ? { ClientToken: request.clientToken } : {}),
         }),
       ),
     );
@@ -202,6 +219,7 @@ export class AwsCompute implements ComputePort {
             ? {}
             : { UserData: Buffer.from(request.userData, 'utf8').toString('base64') }),
           TagSpecifications: [...tagSpecifications('instance', tags), ...tagSpecifications('volume', tags)],
+          ...(request.clientToken ? { ClientToken: request.clientToken } : {}),
         }),
       ),
     );
@@ -229,8 +247,23 @@ export class AwsCompute implements ComputePort {
   }
 
   async attachVolume(volumeId: string, hostId: string, device: string): Promise<void> {
-    await this.call('AttachVolume', [volumeId, hostId], () =>
-      this.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: hostId, Device: device })),
+    try {
+      await this.call('AttachVolume', [volumeId, hostId], () =>
+        this.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: hostId, Device: device })),
+      );
+    } catch (error) {
+      if (error instanceof VolumeInUseError && (await this.isAttachedAt(volumeId, hostId, device))) return;
+      throw error;
+    }
+  }
+
+  /** Whether the volume is attached (or attaching) to `hostId` at `device`: what a first attempt left behind. */
+  private async isAttachedAt(volumeId: string, hostId: string, device: string): Promise<boolean> {
+    const page = await this.call('DescribeVolumes', [volumeId], () =>
+      this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })),
+    );
+    return (page.Volumes?.[0]?.Attachments ?? []).some(
+      (a) => a.InstanceId === hostId && a.Device === device && (a.State === 'attaching' || a.State === 'attached'),
     );
   }
 

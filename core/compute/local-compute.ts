@@ -5,7 +5,7 @@ import { writtenSidecarPath } from '../localcloud/written-blocks.js';
 import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedError } from './errors.js';
 import { linkDevice, unlinkDevice } from './local-boot.js';
 import { LocalHosts } from './local-hosts.js';
-import { type ComputeState, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
+import { type ComputeState, createdFor, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
 import type { WorkloadPause } from './local-workload.js';
 import type {
   ComputePort,
@@ -95,6 +95,17 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     });
   }
 
+  async findSnapshots(tags: Tags): Promise<VolumeSnapshot[]> {
+    const added = (await this.load()).snapshotTags;
+    const wanted = Object.entries(tags);
+    return (await this.store.list())
+      .filter((info) => {
+        const all = { ...info.tags, ...added[info.snapshotId] };
+        return wanted.every(([key, value]) => all[key] === value);
+      })
+      .map((info) => ({ snapshotId: info.snapshotId, volumeId: info.volumeId }));
+  }
+
   async describeSnapshots(snapshotIds: readonly string[]): Promise<SnapshotProgress[]> {
     const found: SnapshotProgress[] = [];
     for (const snapshotId of snapshotIds) {
@@ -117,13 +128,24 @@ export class LocalCompute extends LocalHosts implements ComputePort {
   }
 
   async createVolume(request: CreateVolumeRequest): Promise<string> {
+    const { clientToken } = request;
+    const asked = JSON.stringify({ sizeBytes: request.sizeBytes, tags: request.tags ?? {} });
+    const earlier = createdFor(await this.load(), clientToken, asked);
+    if (earlier !== undefined) return earlier;
     const volumeId = newResourceId('vol');
     // Exact bytes rather than whole GiB: images are sparse, but every snapshot scans the whole image.
     await createVolume(volumePath(this.stateDir, volumeId), request.sizeBytes);
-    await this.exclusive((state) => {
+    return this.exclusive(async (state) => {
+      // A call with the same token that got here first wins; this one's image is removed.
+      const raced = createdFor(state, clientToken, asked);
+      if (raced !== undefined) {
+        await rm(volumePath(this.stateDir, volumeId), { force: true });
+        return raced;
+      }
       state.volumes[volumeId] = { volumeId, sizeBytes: request.sizeBytes, tags: { ...request.tags } };
+      if (clientToken !== undefined) state.clientTokens[clientToken] = { id: volumeId, request: asked };
+      return volumeId;
     });
-    return volumeId;
   }
 
   async deleteVolume(volumeId: string): Promise<void> {
@@ -143,6 +165,7 @@ export class LocalCompute extends LocalHosts implements ComputePort {
       const volume = this.volumeRecord(state, volumeId);
       const host = this.hostRecord(state, hostId);
       if (host.state === 'terminated') throw new HostStateError(hostId, host.state, `attach ${volumeId}`);
+      if (volume.attachment?.hostId === hostId && volume.attachment.device === device) return;
       if (volume.attachment) throw new VolumeInUseError(volumeId, volume.attachment.hostId);
       const taken = Object.values(state.volumes).some(
         (other) => other.attachment?.hostId === hostId && other.attachment.device === device,

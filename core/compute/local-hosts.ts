@@ -1,7 +1,15 @@
 import type { SnapshotStore } from '../localcloud/snapshot-store.js';
 import { HostNotFoundError, HostStateError } from './errors.js';
 import { HostBoots, type HostBootstrap, linkDevice, unlinkDevice } from './local-boot.js';
-import { type ComputeState, type HostRecord, loadState, newResourceId, saveState, volumePath } from './local-state.js';
+import {
+  type ComputeState,
+  createdFor,
+  type HostRecord,
+  loadState,
+  newResourceId,
+  saveState,
+  volumePath,
+} from './local-state.js';
 import { LocalWorkload } from './local-workload.js';
 import { type Host, type HostFilter, ROLE_TAG, type RunInstanceRequest } from './port.js';
 
@@ -121,8 +129,13 @@ export abstract class LocalHosts {
     workload: HostRecord['workload'],
     volumeIds: readonly string[],
   ): Promise<string> {
+    const { clientToken } = request;
+    const asked = JSON.stringify({ ...request, clientToken: undefined });
     const hostId = newResourceId('i');
-    await this.exclusive(async (state) => {
+    const earlier = await this.exclusive(async (state) => {
+      const known = createdFor(state, clientToken, asked);
+      if (known !== undefined) return known;
+      if (clientToken !== undefined) state.clientTokens[clientToken] = { id: hostId, request: asked };
       state.hosts[hostId] = {
         hostId,
         role: request.role,
@@ -137,7 +150,10 @@ export abstract class LocalHosts {
         if (volume) volume.attachment = { hostId, device: `/dev/xvd${String.fromCharCode(97 + i)}` };
       });
       for (const volumeId of volumeIds) await linkDevice(this.stateDir, hostId, volumeId);
+      return undefined;
     });
+    // A retried launch (same ClientToken) gets the host the first one launched, as from EC2.
+    if (earlier !== undefined) return earlier;
     this.startWorkload(hostId);
     await this.boot(hostId);
     return hostId;

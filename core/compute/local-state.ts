@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { RequestRejectedError } from '../errors.js';
 
 /**
  * The local compute adapter's records: hosts and volumes in one JSON file under the state dir, replaced atomically
@@ -36,6 +37,8 @@ const stateSchema = z.object({
   volumes: z.record(z.string(), volumeSchema),
   /** Tags added to snapshots with createTags (the snapshot store's own tags are fixed at creation). */
   snapshotTags: z.record(z.string(), tagsSchema),
+  /** ClientTokens of volumes and hosts created with one: the resource's id and the request it was created for. */
+  clientTokens: z.record(z.string(), z.object({ id: z.string(), request: z.string() })).default({}),
 });
 
 export type HostRecord = z.infer<typeof hostSchema>;
@@ -56,7 +59,7 @@ export async function loadState(stateDir: string): Promise<ComputeState> {
     if (error.code === 'ENOENT') return undefined;
     throw error;
   });
-  if (text === undefined) return { version: 1, hosts: {}, volumes: {}, snapshotTags: {} };
+  if (text === undefined) return { version: 1, hosts: {}, volumes: {}, snapshotTags: {}, clientTokens: {} };
   return stateSchema.parse(JSON.parse(text));
 }
 
@@ -72,6 +75,21 @@ export async function saveState(stateDir: string, state: ComputeState): Promise<
     await handle.close();
   }
   await rename(temp, path);
+}
+
+/**
+ * The resource an earlier call with `clientToken` created, as EC2 answers a retried call; undefined for a new token.
+ * @throws RequestRejectedError (EC2's IdempotentParameterMismatch) when the token was used for a different request.
+ */
+export function createdFor(state: ComputeState, clientToken: string | undefined, request: string): string | undefined {
+  if (clientToken === undefined) return undefined;
+  const known = state.clientTokens[clientToken];
+  if (known && known.request !== request) {
+    throw new RequestRejectedError(
+      `IdempotentParameterMismatch: client token ${clientToken} was used for another request`,
+    );
+  }
+  return known?.id;
 }
 
 /** An EC2-style id: `prefix-` + 17 hex characters. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The compute port: the EC2 operations the automated failback state machine needs (hosts, volumes, snapshots, tags).
  * Every call is non-blocking as in EC2 — the state machine polls `describeHosts` / `describeSnapshots` from Wait
@@ -50,6 +51,9 @@ export interface SnapshotProgress {
 export interface CreateVolumeRequest {
   readonly sizeBytes: number;
   readonly tags?: Tags;
+  /** Idempotency token (EC2 ClientToken, at most 64 ASCII characters): a call retried with the same token returns the
+   * volume the first one created instead of creating another. See `idempotencyToken`. */
+  readonly clientToken?: string;
 }
 
 export interface RunInstanceRequest {
@@ -59,6 +63,17 @@ export interface RunInstanceRequest {
   readonly tags?: Tags;
   /** Plain text; adapters encode it as the platform needs. */
   readonly userData?: string;
+  /** Idempotency token, as for CreateVolumeRequest: a retried launch returns the host the first one launched. */
+  readonly clientToken?: string;
+}
+
+/**
+ * A ClientToken for one resource of one run (`parts`, e.g. run id, "target", volume key): the same parts always give
+ * the same token, so a step the state machine retries after a timeout finds what its first attempt created instead of
+ * creating a second one. 64 ASCII characters at most, as EC2 requires.
+ */
+export function idempotencyToken(...parts: readonly string[]): string {
+  return `hb-${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 48)}`;
 }
 
 /**
@@ -71,6 +86,8 @@ export interface ComputePort {
   describeHosts(filter?: HostFilter): Promise<Host[]>;
   /** Crash-consistent snapshots of every volume of the host, taken at one instant; one entry per volume. */
   createSnapshots(hostId: string, tags: Tags): Promise<VolumeSnapshot[]>;
+  /** Snapshots carrying every one of `tags`, so a retried CreateSnapshots can find what its first attempt took. */
+  findSnapshots(tags: Tags): Promise<VolumeSnapshot[]>;
   /** Throws SnapshotNotFoundError for an unknown id. */
   describeSnapshots(snapshotIds: readonly string[]): Promise<SnapshotProgress[]>;
   /** Idempotent: an id already gone is skipped, so a retried clean-up does not fail on what it deleted before. */
@@ -84,7 +101,8 @@ export interface ComputePort {
   startInstances(hostIds: readonly string[]): Promise<void>;
   stopInstances(hostIds: readonly string[]): Promise<void>;
   terminateInstances(hostIds: readonly string[]): Promise<void>;
-  /** Throws VolumeInUseError when the volume is attached anywhere. */
+  /** Already attached to that host at that device: nothing to do (a retried step). Throws VolumeInUseError when it is
+   * attached anywhere else. */
   attachVolume(volumeId: string, hostId: string, device: string): Promise<void>;
   /** Throws VolumeNotAttachedError when it is not attached. */
   detachVolume(volumeId: string): Promise<void>;

@@ -187,6 +187,62 @@ describe('AwsCompute requests', () => {
   });
 });
 
+describe('AwsCompute retries (idempotency)', () => {
+  it('sends the ClientToken with CreateVolume and RunInstances', async () => {
+    ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-0aaaaaaaaaaaaaaaa' });
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0bbbbbbbbbbbbbbbb' }] });
+
+    await compute().createVolume({ sizeBytes: GiB, clientToken: 'hb-volume-token' });
+    await compute().runInstance({ role: 'gateway', name: 'gw', clientToken: 'hb-gateway-token' });
+
+    expect(ec2Mock.commandCalls(CreateVolumeCommand)[0]?.args[0].input.ClientToken).toBe('hb-volume-token');
+    expect(ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input.ClientToken).toBe('hb-gateway-token');
+  });
+
+  it('takes VolumeInUse for a volume already attached to that host at that device as done', async () => {
+    ec2Mock.on(AttachVolumeCommand).rejects(ec2Error('VolumeInUse', 'vol-0abc is already attached to an instance'));
+    ec2Mock.on(DescribeVolumesCommand).resolves({
+      Volumes: [{ VolumeId: 'vol-0abc', Attachments: [{ InstanceId: 'i-1', Device: '/dev/sdf', State: 'attaching' }] }],
+    });
+
+    await compute().attachVolume('vol-0abc', 'i-1', '/dev/sdf');
+    await expect(compute().attachVolume('vol-0abc', 'i-1', '/dev/sdg')).rejects.toBeInstanceOf(VolumeInUseError);
+    expect(ec2Mock.commandCalls(DescribeVolumesCommand)[0]?.args[0].input).toEqual({ VolumeIds: ['vol-0abc'] });
+  });
+
+  it('finds this account’s snapshots by every tag, across pages', async () => {
+    ec2Mock
+      .on(DescribeSnapshotsCommand)
+      .resolvesOnce({ Snapshots: [{ SnapshotId: 'snap-1', VolumeId: 'vol-1' }], NextToken: 't2' })
+      .resolvesOnce({ Snapshots: [{ SnapshotId: 'snap-2', VolumeId: 'vol-2' }] });
+
+    const found = await compute().findSnapshots({ 'homebound:run': 'r1', 'homebound:pass': '3' });
+
+    expect(found).toEqual([
+      { snapshotId: 'snap-1', volumeId: 'vol-1' },
+      { snapshotId: 'snap-2', volumeId: 'vol-2' },
+    ]);
+    expect(ec2Mock.commandCalls(DescribeSnapshotsCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        OwnerIds: ['self'],
+        Filters: [
+          { Name: 'tag:homebound:run', Values: ['r1'] },
+          { Name: 'tag:homebound:pass', Values: ['3'] },
+        ],
+        NextToken: undefined,
+      },
+      {
+        OwnerIds: ['self'],
+        Filters: [
+          { Name: 'tag:homebound:run', Values: ['r1'] },
+          { Name: 'tag:homebound:pass', Values: ['3'] },
+        ],
+        NextToken: 't2',
+      },
+    ]);
+  });
+});
+
 describe('AwsCompute error mapping', () => {
   it('names the missing host from InvalidInstanceID.NotFound', async () => {
     ec2Mock
@@ -247,6 +303,9 @@ describe('AwsCompute error mapping', () => {
 
   it('maps attach and detach conflicts', async () => {
     ec2Mock.on(AttachVolumeCommand).rejects(ec2Error('VolumeInUse', 'vol-0abc is already attached to an instance'));
+    ec2Mock.on(DescribeVolumesCommand).resolves({
+      Volumes: [{ VolumeId: 'vol-0abc', Attachments: [{ InstanceId: 'i-2', Device: '/dev/sdf', State: 'attached' }] }],
+    });
     ec2Mock
       .on(DetachVolumeCommand)
       .rejects(ec2Error('IncorrectState', "Volume 'vol-0abc' is in the 'available' state."));

@@ -6,7 +6,13 @@ import {
   VolumeNotAttachedError,
 } from '../../core/compute/errors.js';
 import { LocalCompute, WORKLOAD_WRITES_TAG } from '../../core/compute/local-compute.js';
-import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '../../core/errors.js';
+import { idempotencyToken } from '../../core/compute/port.js';
+import {
+  InvalidInputError,
+  RequestRejectedError,
+  SnapshotNotFoundError,
+  VolumeNotFoundError,
+} from '../../core/errors.js';
 import { type ComputeFixture, computeFixture, hostState, MiB, waitUntil } from './local-compute-helpers.js';
 
 let fixture: ComputeFixture;
@@ -197,5 +203,55 @@ describe('LocalCompute volumes and hosts', () => {
     expect(hosts[0]?.volumes).toEqual(host.volumes);
     expect(hosts[1]?.tags).toMatchObject({ Name: 'gw', run: 'r1', stage: 'full-pass' });
     await reopened.close();
+  });
+});
+
+describe('LocalCompute retries (idempotency, as EC2 answers them)', () => {
+  it('returns the volume and host an earlier call with the same ClientToken created, and refuses a changed request', async () => {
+    const { compute } = fixture;
+    const volumeRequest = {
+      sizeBytes: 2 * MiB,
+      tags: { run: 'r1' },
+      clientToken: idempotencyToken('r1', 'target', 'a'),
+    };
+    const hostRequest = { role: 'gateway' as const, name: 'gw', tags: { run: 'r1' }, clientToken: 'hb-gw-r1' };
+
+    const volumes = [await compute.createVolume(volumeRequest), await compute.createVolume(volumeRequest)];
+    const hosts = [await compute.runInstance(hostRequest), await compute.runInstance(hostRequest)];
+    const resized = await compute.createVolume({ ...volumeRequest, sizeBytes: 4 * MiB }).catch((e: unknown) => e);
+    const other = await compute.createVolume({ ...volumeRequest, clientToken: idempotencyToken('r1', 'target', 'b') });
+
+    expect(volumes[1]).toBe(volumes[0]);
+    expect(hosts[1]).toBe(hosts[0]);
+    expect(other).not.toBe(volumes[0]);
+    expect(resized).toBeInstanceOf(RequestRejectedError);
+    expect(String(resized)).toMatch(/IdempotentParameterMismatch/);
+    expect(await compute.describeHosts({ tag: { key: 'run', value: 'r1' } })).toHaveLength(1);
+  });
+
+  it('treats attaching a volume where it already is as done, and finds snapshots by their tags', async () => {
+    const { compute } = fixture;
+    const host = await compute.createTakeoverHost({ name: 'app', volumes: [{ sizeBytes: MiB }], writesPerSecond: 0 });
+    const volumeId = await compute.createVolume({ sizeBytes: MiB });
+    const gateway = await compute.runInstance({ role: 'gateway', name: 'gw' });
+    await compute.attachVolume(volumeId, gateway, '/dev/sdf');
+
+    await compute.attachVolume(volumeId, gateway, '/dev/sdf');
+    const elsewhere = await compute.attachVolume(volumeId, gateway, '/dev/sdg').catch((e: unknown) => e);
+    const [first] = await compute.createSnapshots(host.hostId, { run: 'r1', pass: '1' });
+    await compute.createSnapshots(host.hostId, { run: 'r1', pass: '2' });
+
+    expect(elsewhere).toBeInstanceOf(VolumeInUseError);
+    expect(await compute.findSnapshots({ run: 'r1', pass: '1' })).toEqual([first]);
+    expect(await compute.findSnapshots({ run: 'r1' })).toHaveLength(2);
+    expect(await compute.findSnapshots({ run: 'r2' })).toEqual([]);
+  });
+
+  it('makes ClientTokens of at most 64 ASCII characters, the same for the same parts', () => {
+    const token = idempotencyToken('run-2026-11-23T10:00:00Z', 'target', 'vol-0123456789abcdef0');
+
+    expect(token).toMatch(/^[\x21-\x7e]{1,64}$/);
+    expect(idempotencyToken('run-2026-11-23T10:00:00Z', 'target', 'vol-0123456789abcdef0')).toBe(token);
+    expect(idempotencyToken('run-2026-11-23T10:00:00Z', 'targetvol-0123456789abcdef0')).not.toBe(token);
   });
 });

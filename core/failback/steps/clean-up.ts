@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type FailbackDeps, PassState, runLayout, TargetState } from '../run-state.js';
+import { type FailbackDeps, PassState, RUN_TAG, runLayout, TargetState } from '../run-state.js';
 import { hostsOfRun } from './rollback.js';
 
 export const CleanUpInput = z.object({
@@ -9,8 +9,8 @@ export const CleanUpInput = z.object({
 });
 
 /**
- * Removes what the run made only to move data: the sync gateway (terminated), the pass snapshots still held (earlier
- * ones went as each pass superseded them), and the run's staged segments. The run record (pass records, report)
+ * Removes what the run made only to move data: the sync gateway (terminated), the snapshots still held (the pass's
+ * and any other tagged with the run; earlier ones went as each pass superseded them), and the run's staged segments. The run record (pass records, report)
  * stays. Idempotent, so it runs after a success and after a rollback alike.
  */
 export async function cleanUp(
@@ -19,9 +19,12 @@ export async function cleanUp(
 ): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number }> {
   const terminated = await hostsOfRun(deps, input.runId, 'gateway', input.target ? [input.target.gatewayHostId] : []);
   if (terminated.length > 0) await deps.compute.terminateInstances(terminated);
-  const snapshots = new Set(
-    (input.pass?.snapshots ?? []).flatMap((snapshot) => [snapshot.snapshotId, snapshot.baseSnapshotId ?? []].flat()),
-  );
+  // The pass's own snapshots, and any other the run took (a retried SnapshotVolumes may have left one behind).
+  const tagged = await deps.compute.findSnapshots({ [RUN_TAG]: input.runId });
+  const snapshots = new Set([
+    ...(input.pass?.snapshots ?? []).flatMap((snapshot) => [snapshot.snapshotId, snapshot.baseSnapshotId ?? []].flat()),
+    ...tagged.map((snapshot) => snapshot.snapshotId),
+  ]);
   if (snapshots.size > 0) await deps.compute.deleteSnapshots([...snapshots]);
   const objectsDeleted = await deps.staging(runLayout.volumes(input.runId)).deletePrefix('');
   return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted };

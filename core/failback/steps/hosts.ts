@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HostState } from '../../compute/port.js';
+import { type HostState, idempotencyToken } from '../../compute/port.js';
 import { UnexpectedHostStateError } from '../errors.js';
 import { type FailbackDeps, type FailbackState, RUN_TAG, TakeoverHost } from '../run-state.js';
 
@@ -25,6 +25,8 @@ export async function launchFailbackHosts(
     const failbackHostId =
       launched?.hostId ??
       (await deps.compute.runInstance({
+        // The describe above may not see a launch a moment old (EC2 is eventually consistent); the token does.
+        clientToken: idempotencyToken(input.runId, 'failback', takeover.hostId),
         role: 'failback',
         name: `${takeover.name}-failback`,
         tags: { [RUN_TAG]: input.runId, [REPLACES_TAG]: takeover.hostId },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idempotencyToken } from '../../compute/port.js';
 import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
 import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
 
@@ -12,6 +13,8 @@ export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
  * Creates the target side: one encrypted target volume per takeover volume (same size), and a sync gateway whose
  * user data starts the applier for this run's staging prefix; then attaches the volumes to the gateway. The
  * gateway waits for its devices, so attaching after launch is safe. Everything is tagged with the run id.
+ * Idempotent: volumes and gateway are created with ClientTokens derived from the run, and attaching what is already
+ * attached is a no-op, so a retry after a timeout finds what the first attempt made instead of making it twice.
  * @throws the compute port's errors (ThrottledError / TransientError are retried by the state machine)
  */
 export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDeps): Promise<TargetState> {
@@ -19,12 +22,14 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
   const targets: { volumeKey: string; targetVolumeId: string; sizeBytes: number }[] = [];
   for (const volume of input.volumes) {
     const targetVolumeId = await deps.compute.createVolume({
+      clientToken: idempotencyToken(input.runId, 'target', volume.volumeKey),
       sizeBytes: volume.sizeBytes,
       tags: { ...runTags, 'homebound:source-volume': volume.volumeId, Name: `homebound ${volume.volumeKey}` },
     });
     targets.push({ volumeKey: volume.volumeKey, targetVolumeId, sizeBytes: volume.sizeBytes });
   }
   const gatewayHostId = await deps.compute.runInstance({
+    clientToken: idempotencyToken(input.runId, 'gateway'),
     role: 'gateway',
     name: `homebound-gateway-${input.runId}`,
     tags: runTags,

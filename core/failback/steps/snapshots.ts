@@ -11,16 +11,23 @@ export const SnapshotVolumesInput = z.object({
 });
 export type SnapshotVolumesInput = z.infer<typeof SnapshotVolumesInput>;
 
+/** Tags on a pass's snapshots: the pass number and the takeover host whose volumes they hold. */
+export const PASS_TAG = 'homebound:pass';
+export const SNAPSHOT_OF_TAG = 'homebound:snapshot-of';
+
 /**
  * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
  * instant). Pass 1 is full; every later pass is incremental against the previous pass's snapshot of the volume.
+ * Idempotent per host: a set already tagged with this run, pass and host is reused rather than taken again.
  */
 export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
   const number = input.previous.number + 1;
-  const tags = { [RUN_TAG]: input.runId, 'homebound:pass': String(number) };
   const snapshots: PassSnapshot[] = [];
   for (const hostId of input.takeoverHostIds) {
-    const taken = await deps.compute.createSnapshots(hostId, tags);
+    const tags = { [RUN_TAG]: input.runId, [PASS_TAG]: String(number), [SNAPSHOT_OF_TAG]: hostId };
+    // A retry after a timeout reuses the set its first attempt took (CreateSnapshots has no ClientToken).
+    const earlier = await deps.compute.findSnapshots(tags);
+    const taken = earlier.length > 0 ? earlier : await deps.compute.createSnapshots(hostId, tags);
     for (const volume of input.volumes.filter((candidate) => candidate.hostId === hostId)) {
       const snapshot = taken.find((candidate) => candidate.volumeId === volume.volumeId);
       if (!snapshot) throw new SnapshotFailedError(`(none taken of ${volume.volumeId} on ${hostId})`);
