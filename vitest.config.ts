@@ -9,6 +9,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One temp root per run, removed at the end (test/support/temp-root.ts).
+    globalSetup: ['test/support/temp-root.ts'],
     reporters: ['default'],
   },
 });

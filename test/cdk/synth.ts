@@ -1,10 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PROJECT_ROOT, SKIP_BUNDLING_CONTEXT } from '../../lib/app-function.js';
 import { readConfig } from '../../lib/config.js';
 import { HomeboundStack } from '../../lib/homebound-stack.js';
+import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
 
 /** An account and Region as `cdk deploy` resolves them; without it the stack is environment-agnostic (tokens). */
 export const TEST_ENV = { account: '123456789012', region: 'eu-west-1' } as const;
@@ -15,7 +18,10 @@ export function synthesizeHomebound(
   env: typeof TEST_ENV | undefined = TEST_ENV,
 ) {
   const cdkJson = JSON.parse(readFileSync(`${PROJECT_ROOT}cdk.json`, 'utf8')) as { context: Record<string, unknown> };
-  const app = new App({ context: { ...cdkJson.context, ...context, [SKIP_BUNDLING_CONTEXT]: true } });
+  // Under the run's temp root, which the run removes at its end (assertions synthesize again and cdk-nag writes its
+  // reports here, so it must outlive this call); by default every App leaves a cdk.outXXXX dir in the temp dir.
+  const outdir = mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'cdk-'));
+  const app = new App({ outdir, context: { ...cdkJson.context, ...context, [SKIP_BUNDLING_CONTEXT]: true } });
   const config = readConfig((key) => app.node.tryGetContext(key));
   const stack = new HomeboundStack(app, 'HomeboundTest', {
     config,
