@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TakeoverTagSpec } from '../core/failback/takeover-tag.js';
 
 /** The example image id cdk.json ships with, so `cdk synth` works on a fresh checkout; a deploy must override it. */
 export const EXAMPLE_IMAGE_ID = 'ami-00000000000000000';
@@ -48,15 +49,10 @@ export const HomeboundConfig = z.object({
   securityGroupIds: list(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id')).default([]),
   /**
    * `key=value` of the tag every takeover host carries. The functions may stop, start, snapshot and retag only
-   * instances with this tag (or the ones homebound launched), so a request naming any other instance is denied by IAM.
+   * instances with this tag (or the ones homebound launched), and ValidateRequest refuses a host without it
+   * (MissingTakeoverTagError), so a request naming any other instance fails before anything is created.
    */
-  takeoverTag: z
-    .string()
-    .regex(/^[^=]+=.+$/, 'key=value')
-    .transform((tag) => {
-      const at = tag.indexOf('=');
-      return { key: tag.slice(0, at), value: tag.slice(at + 1) };
-    }),
+  takeoverTag: TakeoverTagSpec,
 });
 export type HomeboundConfig = z.infer<typeof HomeboundConfig>;
 
