@@ -36,6 +36,11 @@ export const HomeboundConfig = z.object({
   stagingExpiryDays: count(14),
   /** Who approves a cutover; read by the approval channel (issue 5), validated now so cdk.json stays stable. */
   approvers: list(z.email()).default([]),
+  /**
+   * Who hears when a run ends (succeeded, failed, timed out, aborted): email subscriptions of the operators'
+   * notification topic. Each address confirms by mail first. Comma-separated with `-c`, a JSON list in cdk.json.
+   */
+  notificationEmails: list(z.email()).default([]),
   /** Default convergence threshold for triggered runs (a request may still set its own); used by the triggers. */
   convergenceThresholdMiB: count(64),
   availabilityZone: z.string().min(1),
