@@ -6,7 +6,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { FAILBACK_REQUESTED_EVENT } from '../core/failback/failback-requested.js';
+import { FAILBACK_REQUESTED_EVENT } from '../core/failback/deployment-names.js';
 
 export interface FailbackTriggersProps {
   /** The state machine a "Failback Requested" event starts. */

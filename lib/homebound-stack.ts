@@ -1,5 +1,6 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { FAILBACK_EVENT_BUS_OUTPUT, STATE_MACHINE_ARN_OUTPUT } from '../core/failback/deployment-names.js';
 import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
@@ -55,10 +56,10 @@ export class HomeboundStack extends Stack {
     });
 
     new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
-    new CfnOutput(this, 'AutomatedFailbackStateMachineArn', {
+    new CfnOutput(this, STATE_MACHINE_ARN_OUTPUT, {
       value: this.automatedFailback.stateMachine.stateMachineArn,
     });
-    new CfnOutput(this, 'FailbackEventBusName', { value: this.triggers.eventBus.eventBusName });
+    new CfnOutput(this, FAILBACK_EVENT_BUS_OUTPUT, { value: this.triggers.eventBus.eventBusName });
     new CfnOutput(this, 'FailbackDeadLetterQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FAILBACK_REQUESTED_EVENT } from '../../core/failback/failback-requested.js';
+import { FAILBACK_REQUESTED_EVENT } from '../../core/failback/deployment-names.js';
 import { getAttLogicalId, resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
 
 const { stack, template } = synthesizeHomebound();
