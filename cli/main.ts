@@ -5,6 +5,8 @@ import { registerBench } from './commands/bench.js';
 import { registerDrill } from './commands/drill.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerLocalCloud } from './commands/local-cloud.js';
+import { registerStart } from './commands/start.js';
+import { registerStatus } from './commands/status.js';
 import { registerStream } from './commands/stream.js';
 
 const program = new Command()
@@ -19,6 +21,8 @@ registerStream(program);
 registerApply(program);
 registerBench(program);
 registerGateway(program);
+registerStart(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TakeoverTagSpec } from '../core/failback/takeover-tag.js';
 
 /** The example image id cdk.json ships with, so `cdk synth` works on a fresh checkout; a deploy must override it. */
 export const EXAMPLE_IMAGE_ID = 'ami-00000000000000000';
@@ -35,7 +36,15 @@ export const HomeboundConfig = z.object({
   stagingExpiryDays: count(14),
   /** Who approves a cutover; read by the approval channel (issue 5), validated now so cdk.json stays stable. */
   approvers: list(z.email()).default([]),
-  /** Default convergence threshold for triggered runs (a request may still set its own); used by the triggers. */
+  /**
+   * Who hears when a run ends (succeeded, failed, timed out, aborted): email subscriptions of the operators'
+   * notification topic. Each address confirms by mail first. Comma-separated with `-c`, a JSON list in cdk.json.
+   */
+  notificationEmails: list(z.email()).default([]),
+  /**
+   * Meant as the default convergence threshold of triggered runs. Validated, not applied yet: a request's own
+   * `convergence.thresholdMiB` (default 64) decides, since EventBridge hands the detail over unchanged (README Limits).
+   */
   convergenceThresholdMiB: count(64),
   availabilityZone: z.string().min(1),
   subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0123abcd'),
@@ -48,15 +57,10 @@ export const HomeboundConfig = z.object({
   securityGroupIds: list(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id')).default([]),
   /**
    * `key=value` of the tag every takeover host carries. The functions may stop, start, snapshot and retag only
-   * instances with this tag (or the ones homebound launched), so a request naming any other instance is denied by IAM.
+   * instances with this tag (or the ones homebound launched), and ValidateRequest refuses a host without it
+   * (MissingTakeoverTagError), so a request naming any other instance fails before anything is created.
    */
-  takeoverTag: z
-    .string()
-    .regex(/^[^=]+=.+$/, 'key=value')
-    .transform((tag) => {
-      const at = tag.indexOf('=');
-      return { key: tag.slice(0, at), value: tag.slice(at + 1) };
-    }),
+  takeoverTag: TakeoverTagSpec,
 });
 export type HomeboundConfig = z.infer<typeof HomeboundConfig>;
 

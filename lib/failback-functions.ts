@@ -2,6 +2,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import type { FailbackEnvironment } from '../core/adapters/aws/failback-deps.js';
+import { formatTakeoverTag } from '../core/failback/takeover-tag.js';
 import type { FailbackTaskName } from '../core/failback/tasks.js';
 import { AppFunction } from './app-function.js';
 import type { HomeboundConfig } from './config.js';
@@ -37,6 +38,7 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_INSTANCE_TYPE: config.instanceType,
       HOMEBOUND_GATEWAY_INSTANCE_TYPE: config.gatewayInstanceType ?? config.instanceType,
       HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: props.gatewayInstanceProfileArn,
+      HOMEBOUND_TAKEOVER_TAG: formatTakeoverTag(config.takeoverTag),
       ...(config.securityGroupIds.length > 0
         ? { HOMEBOUND_SECURITY_GROUP_IDS: config.securityGroupIds.join(',') }
         : {}),

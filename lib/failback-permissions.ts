@@ -15,6 +15,11 @@ export type FailbackAccess =
   | 'ec2:describe'
   /** RunInstances/CreateVolume only with a `homebound:run` tag, from the configured image and subnet. */
   | 'ec2:launch'
+  /**
+   * Pass the sync gateway role to EC2 (RunInstances with the gateway's instance profile). Only PrepareTarget launches
+   * gateways; failback hosts start without a profile, so LaunchFailbackHosts passes no role.
+   */
+  | 'iam:passGatewayRole'
   /** Attach/detach volumes homebound created to/from instances homebound launched. */
   | 'ec2:moveVolumes'
   /** Start/stop takeover hosts and the instances homebound launched. */
@@ -100,13 +105,16 @@ export class FailbackPermissions {
             resources: [instances, volumes],
             conditions: { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateVolume'] } },
           }),
+        ];
+      }
+      case 'iam:passGatewayRole':
+        return [
           new iam.PolicyStatement({
             actions: ['iam:PassRole'],
             resources: [gatewayRole.roleArn],
             conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
           }),
         ];
-      }
       case 'ec2:moveVolumes':
         // Instance and volume are both checked: each must carry homebound:run.
         return [

@@ -28,7 +28,7 @@ export const failbackTaskSettings = {
     entry: 'functions/prepare-target.ts',
     description: 'Creates the target volumes and the sync gateway',
     timeout: Duration.minutes(5),
-    access: ['ec2:describe', 'ec2:launch', 'ec2:moveVolumes', 'staging'],
+    access: ['ec2:describe', 'ec2:launch', 'iam:passGatewayRole', 'ec2:moveVolumes', 'staging'],
   },
   SnapshotVolumes: {
     entry: 'functions/snapshot-volumes.ts',

@@ -1,8 +1,11 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { FAILBACK_EVENT_BUS_OUTPUT, STATE_MACHINE_ARN_OUTPUT } from '../core/failback/deployment-names.js';
 import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
+import { FailbackTriggers } from './failback-triggers.js';
+import { OperatorNotifications } from './operator-notifications.js';
 import { Staging } from './staging.js';
 import { SyncGatewayRole } from './sync-gateway-role.js';
 
@@ -10,11 +13,17 @@ export interface HomeboundStackProps extends StackProps {
   readonly config: HomeboundConfig;
 }
 
-/** homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine. */
+/**
+ * homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine,
+ * its triggers and the operators' notifications.
+ */
 export class HomeboundStack extends Stack {
   readonly staging: Staging;
   readonly functions: FailbackFunctions;
   readonly automatedFailback: AutomatedFailbackStateMachine;
+  readonly triggers: FailbackTriggers;
+  /** The operators' topic: run-status changes now, alarms too. */
+  readonly notifications: OperatorNotifications;
 
   constructor(scope: Construct, id: string, props: HomeboundStackProps) {
     super(scope, id, props);
@@ -39,10 +48,19 @@ export class HomeboundStack extends Stack {
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
     });
+    const stateMachine = this.automatedFailback.stateMachine;
+    this.triggers = new FailbackTriggers(this, 'Triggers', { stateMachine });
+    this.notifications = new OperatorNotifications(this, 'Notifications', {
+      stateMachine,
+      emails: config.notificationEmails,
+    });
 
     new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
-    new CfnOutput(this, 'AutomatedFailbackStateMachineArn', {
+    new CfnOutput(this, STATE_MACHINE_ARN_OUTPUT, {
       value: this.automatedFailback.stateMachine.stateMachineArn,
     });
+    new CfnOutput(this, FAILBACK_EVENT_BUS_OUTPUT, { value: this.triggers.eventBus.eventBusName });
+    new CfnOutput(this, 'FailbackDeadLetterQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl });
+    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
   }
 }

@@ -26,6 +26,8 @@ export async function createDrillTakeoverHost(env: LocalFailback, options: Drill
     volumes: Array.from({ length: options.volumes }, () => ({ sizeBytes: options.sizeBytes })),
     writesPerSecond: options.writesPerSecond,
     seed: options.seed,
+    // Tagged as a takeover host in AWS would be: ValidateRequest refuses a host without the deployment's tag.
+    tags: { [env.deps.takeoverTag.key]: env.deps.takeoverTag.value },
     fill: async (path) => {
       for (let index = 0; index < blockCountFor(options.sizeBytes); index++) {
         const data = blockBytes(chooseContent(random), index, options.sizeBytes, library, random);

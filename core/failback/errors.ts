@@ -40,6 +40,21 @@ export class NotATakeoverHostError extends HomeboundError {
   }
 }
 
+/**
+ * A host the request names does not carry the deployment's takeover tag. IAM would refuse to stop or snapshot it
+ * anyway; refusing here says why before anything is created.
+ */
+export class MissingTakeoverTagError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    tag: { readonly key: string; readonly value: string },
+  ) {
+    super(
+      `host ${hostId} is not tagged ${tag.key}=${tag.value}, the takeover tag of this deployment; tag it or name another host`,
+    );
+  }
+}
+
 /** A snapshot ended in the `error` state. */
 export class SnapshotFailedError extends HomeboundError {
   constructor(readonly snapshotId: string) {

@@ -14,6 +14,7 @@ import { LocalStateMachine, type TaskHandler, TaskTokenRegistry } from '../orche
 import type { BlockSource } from '../ports.js';
 import { LocalApprovals } from './local-approvals.js';
 import type { FailbackDeps } from './run-state.js';
+import { LOCAL_TAKEOVER_TAG } from './takeover-tag.js';
 import { createTaskHandler } from './task-handler.js';
 import { type FailbackTaskName, failbackTasks } from './tasks.js';
 
@@ -134,6 +135,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     blockSource: options.wrapBlockSource ? options.wrapBlockSource(blockSource) : blockSource,
     staging: (prefix) => new S3Staging(s3, { bucket: LOCAL_STAGING_BUCKET, prefix }),
     stagingBucket: LOCAL_STAGING_BUCKET,
+    takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals,
     now: () => new Date(),
   };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
 import type { BlockSource, Staging } from '../ports.js';
 import { FailbackRequest } from './request.js';
+import type { TakeoverTag } from './takeover-tag.js';
 
 /**
  * The shapes that travel between the states of the automated failback state machine. Every handler parses its
@@ -97,6 +98,8 @@ export interface FailbackDeps {
   /** Staging rooted at a key prefix of the staging bucket, e.g. `runs/<runId>/volumes/`. */
   readonly staging: (prefix: string) => Staging;
   readonly stagingBucket: string;
+  /** The tag a host must carry to be failed back (ValidateRequest checks it; IAM enforces it on AWS). */
+  readonly takeoverTag: TakeoverTag;
   readonly approvals: ApprovalPort;
   readonly now: () => Date;
 }

@@ -70,4 +70,12 @@ describe('failback functions', () => {
       MemorySize: 1769,
     });
   });
+
+  it('hand every function the configured takeover tag, which ValidateRequest checks', () => {
+    const tagged = synthesizeHomebound({ 'homebound:takeoverTag': 'dr:takeover=yes' }).template;
+    const variables = Object.values(resourcesOf(tagged, 'AWS::Lambda::Function')).map(
+      (fn) => (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.HOMEBOUND_TAKEOVER_TAG,
+    );
+    expect(new Set(variables)).toEqual(new Set(['dr:takeover=yes']));
+  });
 });

@@ -64,9 +64,17 @@ describe('IAM', () => {
     const passes = identityStatements().filter(([, s]) => actionsOf(s).includes('iam:PassRole'));
     expect(passes.length).toBeGreaterThan(0);
     for (const [id, statement] of passes) {
+      expect(actionsOf(statement), id).toEqual(['iam:PassRole']);
       expect(statement.Resource, id).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^SyncGatewayRole/), 'Arn'] });
       expect(statement.Condition, id).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
     }
+  });
+
+  it('lets only PrepareTarget, which launches the gateway, pass a role', () => {
+    const passers = identityStatements()
+      .filter(([, s]) => actionsOf(s).includes('iam:PassRole'))
+      .map(([id]) => id);
+    expect(passers).toEqual([expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/)]);
   });
 
   it('lets the sync gateway write only its acknowledgements and apply errors', () => {

@@ -37,3 +37,15 @@ export type Resources = Record<string, { Type: string; Properties: Record<string
 export function resourcesOf(template: Template, type: string): Resources {
   return template.findResources(type) as Resources;
 }
+
+/** The logical id in `{ "Fn::GetAtt": [id, attribute] }`; throws on anything else so a test fails clearly. */
+export function getAttLogicalId(value: unknown): string {
+  const id = (value as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt']?.[0];
+  if (id === undefined) throw new Error(`expected Fn::GetAtt, got ${JSON.stringify(value)}`);
+  return id;
+}
+
+/** The statements of a policy document property. */
+export function statementsOf(document: unknown): Record<string, unknown>[] {
+  return (document as { Statement?: Record<string, unknown>[] } | undefined)?.Statement ?? [];
+}

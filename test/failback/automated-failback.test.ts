@@ -178,23 +178,34 @@ describe('automated failback state machine (statemachines/automated-failback.asl
 });
 
 describe('automated failback: invalid requests fail at the first step and create nothing', () => {
-  const cases: [string, (hostId: string, empty: string) => Record<string, unknown>, string][] = [
+  interface Hosts {
+    /** A tagged takeover host with volumes. */
+    readonly host: string;
+    /** A tagged takeover host without volumes. */
+    readonly empty: string;
+    /** A host without the takeover tag. */
+    readonly untagged: string;
+  }
+  const cases: [string, (hosts: Hosts) => Record<string, unknown>, string][] = [
     ['an unknown host', () => fixture.request(['i-00000000000000000']), 'HostNotFoundError'],
-    ['a host without volumes', (_host, empty) => fixture.request([empty]), 'HostWithoutVolumesError'],
-    ['an unknown method', (host) => fixture.request([host], { method: 'teleport' }), 'UnknownMethodError'],
-    ['a missing target', (host) => ({ ...fixture.request([host]), target: undefined }), 'MissingTargetError'],
+    ['a host without volumes', ({ empty }) => fixture.request([empty]), 'HostWithoutVolumesError'],
+    ['a host without the takeover tag', ({ untagged }) => fixture.request([untagged]), 'MissingTakeoverTagError'],
+    ['an unknown method', ({ host }) => fixture.request([host], { method: 'teleport' }), 'UnknownMethodError'],
+    ['a missing target', ({ host }) => ({ ...fixture.request([host]), target: undefined }), 'MissingTargetError'],
     [
       'a convergence threshold that is not a number',
-      (host) => fixture.request([host], { convergence: { thresholdMiB: 'small', maxPasses: 4 } }),
+      ({ host }) => fixture.request([host], { convergence: { thresholdMiB: 'small', maxPasses: 4 } }),
       'InvalidFailbackRequestError',
     ],
   ];
 
   it.each(cases)('%s', async (_name, makeRequest, expected) => {
     const host = await fixture.takeoverHost('invalid', 16);
-    const emptyId = await fixture.env.compute.runInstance({ role: 'takeover', name: 'empty' });
+    const { key, value } = fixture.env.deps.takeoverTag;
+    const empty = await fixture.env.compute.runInstance({ role: 'takeover', name: 'empty', tags: { [key]: value } });
+    const untagged = await fixture.env.compute.runInstance({ role: 'takeover', name: 'untagged' });
     const before = await fixture.env.compute.describeHosts();
-    const execution = fixture.env.machine.run(makeRequest(host.hostId, emptyId), {
+    const execution = fixture.env.machine.run(makeRequest({ host: host.hostId, empty, untagged }), {
       executionName: `invalid-${expected}`,
     });
 

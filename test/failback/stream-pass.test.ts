@@ -6,6 +6,7 @@ import { Applier } from '../../core/engine/applier.js';
 import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
 import { runLayout } from '../../core/failback/run-state.js';
 import { streamVolumePass } from '../../core/failback/steps/stream-pass.js';
+import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { createTaskHandler, TaskInputError } from '../../core/failback/task-handler.js';
 import { failbackTasks } from '../../core/failback/tasks.js';
 import { snapshotVolume } from '../../core/localcloud/local-volume.js';
@@ -24,6 +25,7 @@ beforeAll(async () => {
     blockSource: test.source,
     staging: (prefix) => test.stagingAt(STAGING_BUCKET, prefix),
     stagingBucket: STAGING_BUCKET,
+    takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals: {} as ApprovalPort,
     now: () => new Date(),
   };

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
 import { HomeboundError, InvalidInputError } from '../../errors.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
+import { TakeoverTagSpec } from '../../failback/takeover-tag.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
 import { S3Staging } from './s3-staging.js';
@@ -20,6 +21,8 @@ export const FailbackEnvironment = z.object({
   /** Comma-separated security group ids. */
   HOMEBOUND_SECURITY_GROUP_IDS: z.string().min(1).optional(),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
+  /** `key=value`: the tag every takeover host carries (lib/config.ts `takeoverTag`). */
+  HOMEBOUND_TAKEOVER_TAG: TakeoverTagSpec,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
@@ -80,6 +83,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
         kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
       }),
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
+    takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     approvals: noApprovalChannel,
     now: () => new Date(),
   };

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { ROLE_TAG } from '../../compute/port.js';
-import { HostWithoutVolumesError, InvalidFailbackRequestError, NotATakeoverHostError } from '../errors.js';
+import {
+  HostWithoutVolumesError,
+  InvalidFailbackRequestError,
+  MissingTakeoverTagError,
+  NotATakeoverHostError,
+} from '../errors.js';
 import { parseFailbackRequest } from '../request.js';
 import { type FailbackDeps, RunId, type RunInventory, type RunVolume } from '../run-state.js';
 import { GATEWAY_DEVICES } from './prepare-target.js';
@@ -12,7 +17,7 @@ export type ValidateRequestInput = z.infer<typeof ValidateRequestInput>;
  * The first state: checks the request and discovers the takeover hosts and their volumes. Creates nothing, so a bad
  * request ends the run before any resource exists.
  * @throws UnknownMethodError, MissingTargetError, InvalidFailbackRequestError, HostNotFoundError (naming the id),
- *   NotATakeoverHostError, HostWithoutVolumesError
+ *   NotATakeoverHostError, MissingTakeoverTagError, HostWithoutVolumesError
  */
 export async function validateRequest(input: ValidateRequestInput, deps: FailbackDeps): Promise<RunInventory> {
   const request = parseFailbackRequest(input.request);
@@ -28,6 +33,9 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
     const host = hosts.find((candidate) => candidate.hostId === hostId);
     if (!host) throw new InvalidFailbackRequestError(`host ${hostId} was not described`);
     if (host.role !== 'takeover') throw new NotATakeoverHostError(hostId, host.tags[ROLE_TAG] ?? host.role);
+    if (host.tags[deps.takeoverTag.key] !== deps.takeoverTag.value) {
+      throw new MissingTakeoverTagError(hostId, deps.takeoverTag);
+    }
     if (host.volumes.length === 0) throw new HostWithoutVolumesError(hostId);
     for (const volume of host.volumes) {
       volumes.push({

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { awsFailbackDeps } from '../../core/adapters/aws/failback-deps.js';
+import { InvalidInputError } from '../../core/errors.js';
+
+const ENVIRONMENT = {
+  HOMEBOUND_STAGING_BUCKET: 'homebound-staging',
+  HOMEBOUND_AVAILABILITY_ZONE: 'eu-west-1a',
+  HOMEBOUND_SUBNET_ID: 'subnet-0123abcd',
+  HOMEBOUND_IMAGE_ID: 'ami-0123456789abcdef0',
+  HOMEBOUND_INSTANCE_TYPE: 'm7g.large',
+};
+
+// awsFailbackDeps keeps the first valid result for the life of the process: the refusals run first.
+describe('the failback functions environment', () => {
+  it('refuses a missing takeover tag, naming the variable', () => {
+    expect(() => awsFailbackDeps(ENVIRONMENT)).toThrow(InvalidInputError);
+    expect(() => awsFailbackDeps(ENVIRONMENT)).toThrow(/HOMEBOUND_TAKEOVER_TAG/);
+  });
+
+  it('refuses a takeover tag that is not key=value, naming the variable', () => {
+    expect(() => awsFailbackDeps({ ...ENVIRONMENT, HOMEBOUND_TAKEOVER_TAG: 'dr-takeover' })).toThrow(
+      /HOMEBOUND_TAKEOVER_TAG: key=value/,
+    );
+  });
+
+  it('hands the steps the takeover tag, split at the first "="', () => {
+    const deps = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr:role=a=b' });
+    expect(deps.takeoverTag).toEqual({ key: 'dr:role', value: 'a=b' });
+  });
+});
