@@ -5,6 +5,7 @@ import { cleanUp } from '../../core/failback/steps/clean-up.js';
 import { launchFailbackHosts } from '../../core/failback/steps/hosts.js';
 import { prepareTarget } from '../../core/failback/steps/prepare-target.js';
 import { snapshotVolumes } from '../../core/failback/steps/snapshots.js';
+import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
 import { MemoryStaging } from '../support/memory-staging.js';
 
@@ -22,6 +23,7 @@ beforeEach(async () => {
     blockSource: undefined as never,
     staging: () => new MemoryStaging(),
     stagingBucket: 'staging',
+    takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals: {} as ApprovalPort,
     now: () => new Date(),
   };
