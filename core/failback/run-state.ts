@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
 import type { BlockSource, Staging } from '../ports.js';
+import type { FailbackMetrics } from './metrics.js';
 import { FailbackRequest } from './request.js';
 
 /**
@@ -98,6 +99,8 @@ export interface FailbackDeps {
   readonly staging: (prefix: string) => Staging;
   readonly stagingBucket: string;
   readonly approvals: ApprovalPort;
+  /** Where the steps publish their metrics (core/failback/metrics.ts). */
+  readonly metrics: FailbackMetrics;
   readonly now: () => Date;
 }
 

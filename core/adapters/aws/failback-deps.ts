@@ -2,6 +2,7 @@ import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
 import { HomeboundError, InvalidInputError } from '../../errors.js';
+import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
@@ -81,6 +82,8 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
       }),
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
     approvals: noApprovalChannel,
+    // EMF lines on stdout: CloudWatch Logs turns them into metrics.
+    metrics: new FailbackMetrics(stdoutSink),
     now: () => new Date(),
   };
   return cached;
