@@ -3,6 +3,7 @@ import type { Construct } from 'constructs';
 import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
+import { FailbackMonitoring } from './failback-monitoring.js';
 import { Staging } from './staging.js';
 import { SyncGatewayRole } from './sync-gateway-role.js';
 
@@ -10,11 +11,15 @@ export interface HomeboundStackProps extends StackProps {
   readonly config: HomeboundConfig;
 }
 
-/** homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine. */
+/**
+ * homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine,
+ * the dashboard and alarms.
+ */
 export class HomeboundStack extends Stack {
   readonly staging: Staging;
   readonly functions: FailbackFunctions;
   readonly automatedFailback: AutomatedFailbackStateMachine;
+  readonly monitoring: FailbackMonitoring;
 
   constructor(scope: Construct, id: string, props: HomeboundStackProps) {
     super(scope, id, props);
@@ -39,10 +44,16 @@ export class HomeboundStack extends Stack {
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
     });
+    // No alarmTopic yet: the construct creates an encrypted one (the operators' notification topic replaces it).
+    this.monitoring = new FailbackMonitoring(this, 'Monitoring', {
+      stateMachine: this.automatedFailback.stateMachine,
+    });
 
     new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
     new CfnOutput(this, 'AutomatedFailbackStateMachineArn', {
       value: this.automatedFailback.stateMachine.stateMachineArn,
     });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.alarmTopic.topicArn });
   }
 }
