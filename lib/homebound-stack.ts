@@ -4,6 +4,7 @@ import { AutomatedFailbackStateMachine } from './automated-failback-state-machin
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
 import { FailbackMonitoring } from './failback-monitoring.js';
+import { GatewayArtifact } from './gateway-artifact.js';
 import { Staging } from './staging.js';
 import { SyncGatewayRole } from './sync-gateway-role.js';
 
@@ -34,12 +35,14 @@ export class HomeboundStack extends Stack {
       expiryDays: config.stagingExpiryDays,
       kmsKeyArn: config.stagingKmsKeyArn,
     });
-    const gateway = new SyncGatewayRole(this, 'SyncGateway', { staging: this.staging });
+    const gatewayArtifact = new GatewayArtifact(this, 'GatewayArtifact');
+    const gateway = new SyncGatewayRole(this, 'SyncGateway', { staging: this.staging, artifact: gatewayArtifact });
     this.functions = new FailbackFunctions(this, 'FailbackFunctions', {
       config,
       staging: this.staging,
       gatewayRole: gateway.role,
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
+      gatewayArtifact,
     });
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
+import type { GatewayArtifactLocation } from '../gateway/config.js';
 import type { BlockSource, Staging } from '../ports.js';
 import type { FailbackMetrics } from './metrics.js';
 import { FailbackRequest } from './request.js';
@@ -98,6 +99,8 @@ export interface FailbackDeps {
   /** Staging rooted at a key prefix of the staging bucket, e.g. `runs/<runId>/volumes/`. */
   readonly staging: (prefix: string) => Staging;
   readonly stagingBucket: string;
+  /** The gateway bundle the sync gateway's user data installs; absent locally, where gateways run from source. */
+  readonly gatewayArtifact?: GatewayArtifactLocation | undefined;
   readonly approvals: ApprovalPort;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */
   readonly metrics: FailbackMetrics;

@@ -4,6 +4,7 @@ import { AwsCompute } from '../../compute/aws-compute.js';
 import { HomeboundError, InvalidInputError } from '../../errors.js';
 import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
+import { GatewayArtifactLocation } from '../../gateway/config.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
 import { S3Staging } from './s3-staging.js';
@@ -21,6 +22,9 @@ export const FailbackEnvironment = z.object({
   /** Comma-separated security group ids. */
   HOMEBOUND_SECURITY_GROUP_IDS: z.string().min(1).optional(),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
+  /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
+  HOMEBOUND_GATEWAY_ARTIFACT_URI: GatewayArtifactLocation.shape.uri,
+  HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
@@ -81,6 +85,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
         kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
       }),
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
+    gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     approvals: noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.
     metrics: new FailbackMetrics(stdoutSink),
