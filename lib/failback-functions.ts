@@ -8,6 +8,7 @@ import { AppFunction } from './app-function.js';
 import type { HomeboundConfig } from './config.js';
 import { FailbackPermissions } from './failback-permissions.js';
 import { failbackTaskSettings } from './failback-task-settings.js';
+import type { GatewayArtifact } from './gateway-artifact.js';
 import { allowWildcards } from './nag.js';
 import type { Staging } from './staging.js';
 
@@ -16,6 +17,7 @@ export interface FailbackFunctionsProps {
   readonly staging: Staging;
   readonly gatewayRole: iam.IRole;
   readonly gatewayInstanceProfileArn: string;
+  readonly gatewayArtifact: GatewayArtifact;
 }
 
 /**
@@ -39,6 +41,8 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_GATEWAY_INSTANCE_TYPE: config.gatewayInstanceType ?? config.instanceType,
       HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: props.gatewayInstanceProfileArn,
       HOMEBOUND_TAKEOVER_TAG: formatTakeoverTag(config.takeoverTag),
+      HOMEBOUND_GATEWAY_ARTIFACT_URI: props.gatewayArtifact.uri,
+      HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
       ...(config.securityGroupIds.length > 0
         ? { HOMEBOUND_SECURITY_GROUP_IDS: config.securityGroupIds.join(',') }
         : {}),

@@ -4,7 +4,9 @@ import { FAILBACK_EVENT_BUS_OUTPUT, STATE_MACHINE_ARN_OUTPUT } from '../core/fai
 import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
+import { FailbackMonitoring } from './failback-monitoring.js';
 import { FailbackTriggers } from './failback-triggers.js';
+import { GatewayArtifact } from './gateway-artifact.js';
 import { OperatorNotifications } from './operator-notifications.js';
 import { Staging } from './staging.js';
 import { SyncGatewayRole } from './sync-gateway-role.js';
@@ -15,15 +17,16 @@ export interface HomeboundStackProps extends StackProps {
 
 /**
  * homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine,
- * its triggers and the operators' notifications.
+ * its triggers, the operators' notifications, the dashboard and alarms.
  */
 export class HomeboundStack extends Stack {
   readonly staging: Staging;
   readonly functions: FailbackFunctions;
   readonly automatedFailback: AutomatedFailbackStateMachine;
   readonly triggers: FailbackTriggers;
-  /** The operators' topic: run-status changes now, alarms too. */
+  /** The operators' topic: run-status changes and alarms. */
   readonly notifications: OperatorNotifications;
+  readonly monitoring: FailbackMonitoring;
 
   constructor(scope: Construct, id: string, props: HomeboundStackProps) {
     super(scope, id, props);
@@ -38,12 +41,14 @@ export class HomeboundStack extends Stack {
       expiryDays: config.stagingExpiryDays,
       kmsKeyArn: config.stagingKmsKeyArn,
     });
-    const gateway = new SyncGatewayRole(this, 'SyncGateway', { staging: this.staging });
+    const gatewayArtifact = new GatewayArtifact(this, 'GatewayArtifact');
+    const gateway = new SyncGatewayRole(this, 'SyncGateway', { staging: this.staging, artifact: gatewayArtifact });
     this.functions = new FailbackFunctions(this, 'FailbackFunctions', {
       config,
       staging: this.staging,
       gatewayRole: gateway.role,
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
+      gatewayArtifact,
     });
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
@@ -54,6 +59,10 @@ export class HomeboundStack extends Stack {
       stateMachine,
       emails: config.notificationEmails,
     });
+    this.monitoring = new FailbackMonitoring(this, 'Monitoring', {
+      stateMachine,
+      alarmTopic: this.notifications.topic,
+    });
 
     new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
     new CfnOutput(this, STATE_MACHINE_ARN_OUTPUT, {
@@ -62,5 +71,6 @@ export class HomeboundStack extends Stack {
     new CfnOutput(this, FAILBACK_EVENT_BUS_OUTPUT, { value: this.triggers.eventBus.eventBusName });
     new CfnOutput(this, 'FailbackDeadLetterQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
   }
 }

@@ -28,10 +28,10 @@ const WILDCARDS = {
       'default group; image and subnet are pinned to the configured ones.',
   },
   stagingPrefix: {
-    pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|records|artifacts)\/.*$/,
+    pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|records)\/.*$/,
     reason:
-      'Staging keys start with the run id, known only at run time; access is limited to runs/ and records/ (and the gateway to ' +
-      'artifacts/ and its own ack/apply-error objects).',
+      'Staging keys start with the run id, known only at run time; access is limited to runs/ and records/ (and the ' +
+      "gateway's writes to its own ack/apply-error objects).",
   },
   functionVersions: {
     pattern: /^Resource::<[A-Za-z0-9]*Function[A-Za-z0-9]*\.Arn>:\*$/,

@@ -2,18 +2,23 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { ACK_KEY } from '../core/engine/layout.js';
 import { APPLY_ERROR_KEY } from '../core/gateway/apply-error.js';
+import type { GatewayArtifact } from './gateway-artifact.js';
 import { allowWildcards } from './nag.js';
 import type { Staging } from './staging.js';
 
 export interface SyncGatewayRoleProps {
   readonly staging: Staging;
+  /** The gateway bundle the user data downloads. */
+  readonly artifact: GatewayArtifact;
 }
 
 /**
- * The role and instance profile sync gateways run with. A gateway reads staged passes under `runs/` and the homebound
- * tarball under `artifacts/`, and writes only its acknowledgements and apply errors. Narrowing this to one run's
- * prefix is impossible here: the role exists before any run, and EC2 attaches one profile for every run. (A per-run
- * session policy would do it; the gateway has no way to assume one yet.)
+ * The role and instance profile sync gateways run with. A gateway reads the gateway bundle (that one object of the
+ * CDK asset bucket) and staged passes under `runs/`, and writes only its acknowledgements and apply errors.
+ * Narrowing this to one run's prefix is impossible in IAM alone: the role exists before any run, EC2 attaches one
+ * profile for every run, and an instance profile's sessions carry no principal tags (the instance's
+ * `homebound:run` tag cannot appear in a policy variable). A per-run session policy would do it; the gateway has no
+ * way to assume one yet.
  */
 export class SyncGatewayRole extends Construct {
   readonly role: iam.Role;
@@ -27,7 +32,7 @@ export class SyncGatewayRole extends Construct {
     });
     const { staging } = props;
     staging.grantObjects(this.role, 'read', 'runs/*');
-    staging.grantObjects(this.role, 'read', 'artifacts/*');
+    props.artifact.grantRead(this.role);
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:PutObject'],

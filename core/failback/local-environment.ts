@@ -13,6 +13,7 @@ import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import { LocalStateMachine, type TaskHandler, TaskTokenRegistry } from '../orchestration/local-runner.js';
 import type { BlockSource } from '../ports.js';
 import { LocalApprovals } from './local-approvals.js';
+import { type EmfSink, FailbackMetrics } from './metrics.js';
 import type { FailbackDeps } from './run-state.js';
 import { LOCAL_TAKEOVER_TAG } from './takeover-tag.js';
 import { createTaskHandler } from './task-handler.js';
@@ -41,6 +42,8 @@ export interface LocalFailbackOptions {
   /** Lines the sync gateway prints. */
   readonly onGatewayOutput?: (line: string) => void;
   readonly ebsFaults?: EbsFaults;
+  /** Where the handlers' EMF records go (a test's capture); by default nowhere, so a drill prints none. */
+  readonly metricsSink?: EmfSink;
 }
 
 /** A local cloud with the automated method loaded on it, every Task bound to the same handlers Lambda runs. */
@@ -137,6 +140,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     stagingBucket: LOCAL_STAGING_BUCKET,
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals,
+    metrics: options.metricsSink ? new FailbackMetrics(options.metricsSink) : FailbackMetrics.disabled(),
     now: () => new Date(),
   };
 

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
+import type { GatewayArtifactLocation } from '../gateway/config.js';
 import type { BlockSource, Staging } from '../ports.js';
+import type { FailbackMetrics } from './metrics.js';
 import { FailbackRequest } from './request.js';
 import type { TakeoverTag } from './takeover-tag.js';
 
@@ -100,7 +102,11 @@ export interface FailbackDeps {
   readonly stagingBucket: string;
   /** The tag a host must carry to be failed back (ValidateRequest checks it; IAM enforces it on AWS). */
   readonly takeoverTag: TakeoverTag;
+  /** The gateway bundle the sync gateway's user data installs; absent locally, where gateways run from source. */
+  readonly gatewayArtifact?: GatewayArtifactLocation | undefined;
   readonly approvals: ApprovalPort;
+  /** Where the steps publish their metrics (core/failback/metrics.ts). */
+  readonly metrics: FailbackMetrics;
   readonly now: () => Date;
 }
 

@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
+import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { z } from 'zod';
 import { InvalidInputError } from '../errors.js';
 import type { FailbackDeps } from './run-state.js';
 import type { FailbackTask } from './tasks.js';
@@ -12,10 +13,31 @@ const DEADLINE_MARGIN_MS = 30_000;
 /** Thrown when a state hands a task an input that does not fit its schema: a state machine bug, never retried. */
 export class TaskInputError extends InvalidInputError {}
 
+const WithRunId = z.object({ runId: z.string().min(1) });
+
+/**
+ * Counts a failed invocation in TaskErrors (by Task and error name, and by run when the input names one). Not
+ * Powertools' logMetrics: that flushes one store per invocation, shared by concurrent invocations in the local
+ * runner's process, and warns on every invocation that published nothing; each FailbackMetrics call is its own record.
+ */
+function countTaskErrors(name: string, deps: () => FailbackDeps): MiddlewareObj<unknown, unknown, Error, Context> {
+  return {
+    onError: (request) => {
+      const runId = WithRunId.safeParse(request.event);
+      try {
+        deps().metrics.taskFailed(name, request.error?.name ?? 'Error', runId.success ? runId.data.runId : undefined);
+      } catch {
+        // No deps (a malformed environment): the error itself still reaches Step Functions.
+      }
+    },
+  };
+}
+
 /**
  * The middy chain every Task shares, on Lambda and in the local runner alike: structured logs with the invocation
  * context, the input parsed by the task's zod schema (a mismatch fails with TaskInputError naming the field), one
- * call into the core. Errors keep their class name, which Step Functions sees as the error name for Retry/Catch.
+ * call into the core. Errors keep their class name, which Step Functions sees as the error name for Retry/Catch,
+ * and are counted in the TaskErrors metric.
  * `deps` is resolved once per process and shared by every invocation.
  */
 export function createTaskHandler<I>(
@@ -32,5 +54,7 @@ export function createTaskHandler<I>(
     }
     const deadline = Date.now() + Math.max(1000, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
     return task.run(parsed.data, deps(), deadline);
-  }).use(injectLambdaContext(logger));
+  })
+    .use(injectLambdaContext(logger))
+    .use(countTaskErrors(name, deps));
 }

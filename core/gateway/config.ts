@@ -4,7 +4,8 @@ import { InvalidInputError } from '../errors.js';
 
 /**
  * What a sync gateway instance needs to know, and how it reaches the instance: as EC2 user data, a cloud-init bash
- * script that writes the config to /etc/homebound/gateway.json and runs `homebound gateway` as a systemd service.
+ * script that writes the config to /etc/homebound/gateway.json, installs the gateway bundle and runs
+ * `homebound gateway` as a systemd service.
  * The JSON sits in a quoted heredoc (no shell expansion) whose opening and closing lines are the markers
  * `parseGatewayUserData` looks for, so the local compute adapter reads back exactly what EC2 would run.
  */
@@ -48,13 +49,24 @@ export const GatewayConfig = z
   });
 export type GatewayConfig = z.infer<typeof GatewayConfig>;
 
+/** The sync gateway bundle a deployment built (lib/gateway-artifact.ts): one file, no node_modules. */
+export const GatewayArtifactLocation = z.object({
+  /** `s3://<bucket>/<key>` of plain path characters (it goes into a shell command). */
+  uri: z.string().regex(/^s3:\/\/[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/, 'an s3:// URI of plain path characters'),
+  /** Hex SHA-256 of the file; the user data refuses to run anything else. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits'),
+});
+export type GatewayArtifactLocation = z.infer<typeof GatewayArtifactLocation>;
+
+/** Where the gateway bundle lives on the instance. */
+export const GATEWAY_ARTIFACT_PATH = '/opt/homebound/homebound-gateway.mjs';
+
 export interface GatewayUserDataOptions {
   /**
-   * Tarball of homebound, one top-level directory holding the sources and their node_modules (`npm ci` done; tsx
-   * runs the sources), fetched when the AMI has no /opt/homebound.
-   * @default `s3://<staging bucket>/artifacts/homebound.tgz`
+   * The bundle to download and verify. Without it the AMI must already hold it at GATEWAY_ARTIFACT_PATH (the user
+   * data fails otherwise, naming the path).
    */
-  readonly artifactUri?: string;
+  readonly artifact?: GatewayArtifactLocation | undefined;
 }
 
 /**
@@ -78,21 +90,33 @@ export function parseGatewayConfig(text: string): GatewayConfig {
 
 /**
  * The user data of a sync gateway: a cloud-init bash script for Amazon Linux 2023 that writes the config, installs
- * Node 22 (dnf) and homebound (from `artifactUri`, with the AMI's AWS CLI) unless the AMI already has them, and runs
- * `homebound gateway` as a systemd service restarted on failure.
- * @throws InvalidInputError when the config is invalid (the gateway would refuse it at boot).
+ * Node 22 (dnf) unless the AMI has it, downloads the gateway bundle with the AMI's AWS CLI and checks its SHA-256
+ * (unless no artifact is given and the AMI has the bundle), and runs `homebound gateway` as a systemd service
+ * restarted on failure.
+ * @throws InvalidInputError when the config or the artifact location is invalid (the gateway would refuse it at boot).
  */
 export function renderGatewayUserData(config: GatewayConfig, options: GatewayUserDataOptions = {}): string {
   const checked = parseGatewayConfig(JSON.stringify(config));
-  const artifact = options.artifactUri ?? `s3://${checked.staging.bucket}/artifacts/homebound.tgz`;
-  if (!/^s3:\/\/[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(artifact)) {
-    throw new InvalidInputError(`artifactUri "${artifact}" is not an s3:// URI of plain path characters`);
+  const artifact = options.artifact && GatewayArtifactLocation.safeParse(options.artifact);
+  if (artifact && !artifact.success) {
+    const issue = artifact.error.issues[0];
+    throw new InvalidInputError(`gateway artifact ${issue?.path.join('.')}: ${issue?.message}`);
   }
+  const install = artifact
+    ? `# homebound: the gateway bundle this deployment built (one file, no node_modules), run only if its SHA-256 matches.
+aws s3 cp --region "$REGION" '${artifact.data.uri}' ${GATEWAY_ARTIFACT_PATH}.download
+echo '${artifact.data.sha256}  ${GATEWAY_ARTIFACT_PATH}.download' | sha256sum --check --strict --quiet -
+mv ${GATEWAY_ARTIFACT_PATH}.download ${GATEWAY_ARTIFACT_PATH}`
+    : `# homebound: no artifact given, so the AMI must hold the gateway bundle.
+if [ ! -f ${GATEWAY_ARTIFACT_PATH} ]; then
+  echo "homebound: ${GATEWAY_ARTIFACT_PATH} is missing and no artifact was given" >&2
+  exit 1
+fi`;
   return `#!/bin/bash
 # homebound sync gateway (cloud-init user data; assumes Amazon Linux 2023). The run is named in the config only,
 # so nothing from it is ever interpreted by the shell.
 set -euo pipefail
-mkdir -p /etc/homebound ${GATEWAY_STATE_DIR}
+mkdir -p /etc/homebound ${GATEWAY_STATE_DIR} /opt/homebound
 ${CONFIG_BEGIN_MARKER}
 ${JSON.stringify(checked, null, 2)}
 ${CONFIG_END_MARKER}
@@ -103,15 +127,10 @@ if [ -z "$NODE" ] || ! "$NODE" -e 'process.exit(Number(process.versions.node.spl
   dnf install -y nodejs22
   NODE=$(command -v node-22 || command -v node)
 fi
-# homebound: baked into the AMI at /opt/homebound, else the release tarball the deployment uploaded.
-if [ ! -f /opt/homebound/bin/homebound.mjs ]; then
-  aws s3 cp '${artifact}' /tmp/homebound.tgz
-  mkdir -p /opt/homebound
-  tar -xzf /tmp/homebound.tgz -C /opt/homebound --strip-components=1
-fi
-# The SDK does not read the Region from instance metadata; IMDSv2 tells it.
+# Neither the SDK nor the CLI reads the Region from instance metadata on its own; IMDSv2 tells it.
 IMDS_TOKEN=$(curl -sf -X PUT http://169.254.169.254/latest/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60')
 REGION=$(curl -sf -H "X-aws-ec2-metadata-token: $IMDS_TOKEN" http://169.254.169.254/latest/meta-data/placement/region)
+${install}
 
 cat > /etc/systemd/system/homebound-gateway.service <<UNIT
 [Unit]
@@ -123,7 +142,7 @@ StartLimitBurst=5
 
 [Service]
 Environment=AWS_REGION=$REGION
-ExecStart=$NODE /opt/homebound/bin/homebound.mjs gateway --config ${GATEWAY_CONFIG_PATH} --state-dir ${GATEWAY_STATE_DIR}
+ExecStart=$NODE ${GATEWAY_ARTIFACT_PATH} gateway --config ${GATEWAY_CONFIG_PATH} --state-dir ${GATEWAY_STATE_DIR}
 Restart=on-failure
 RestartSec=1
 # SIGTERM lets the applier finish its current write; the journal makes a SIGKILL safe too.

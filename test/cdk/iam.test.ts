@@ -85,6 +85,27 @@ describe('IAM', () => {
     expect(JSON.stringify(gatewayWrites[0]?.[1].Resource)).toMatch(/runs\/\*\/ack\.json.*runs\/\*\/apply-error\.json/);
   });
 
+  it('lets the sync gateway read only its bundle (one asset object) and staged runs', () => {
+    const gatewayReads = identityStatements().filter(
+      ([id, s]) => id.startsWith('SyncGatewayRole') && actionsOf(s).includes('s3:GetObject'),
+    );
+    const resources = gatewayReads.flatMap(([, s]) => [s.Resource].flat()).map((r) => JSON.stringify(r));
+    expect(resources).toHaveLength(2);
+    expect(resources.find((r) => r.includes('runs/*'))).toBeDefined();
+    const asset = resources.find((r) => !r.includes('runs/*'));
+    // arn:<partition>:s3:::<bootstrap asset bucket>/<content hash>.mjs: one object, no wildcard.
+    expect(asset).toMatch(/:s3:::.*cdk-[a-z0-9]+-assets-.*\/[0-9a-f]{64}\.mjs"\]\]\}$/);
+    expect(asset).not.toContain('*');
+  });
+
+  it('gives every function the gateway bundle location and SHA-256', () => {
+    for (const [id, fn] of Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(JSON.stringify(variables.HOMEBOUND_GATEWAY_ARTIFACT_URI), id).toMatch(/s3:\/\/cdk-.*\/[0-9a-f]{64}\.mjs/);
+      expect(variables.HOMEBOUND_GATEWAY_ARTIFACT_SHA256, id).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
   it('gives every function the gateway instance profile ARN', () => {
     for (const [id, fn] of Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))) {
       const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;

@@ -8,6 +8,8 @@ const ENVIRONMENT = {
   HOMEBOUND_SUBNET_ID: 'subnet-0123abcd',
   HOMEBOUND_IMAGE_ID: 'ami-0123456789abcdef0',
   HOMEBOUND_INSTANCE_TYPE: 'm7g.large',
+  HOMEBOUND_GATEWAY_ARTIFACT_URI: 's3://cdk-assets/0123abcd.mjs',
+  HOMEBOUND_GATEWAY_ARTIFACT_SHA256: '0'.repeat(64),
 };
 
 // awsFailbackDeps keeps the first valid result for the life of the process: the refusals run first.

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
 import { RUN_TAG } from '../../core/failback/run-state.js';
 import { cleanUp } from '../../core/failback/steps/clean-up.js';
@@ -25,6 +26,7 @@ beforeEach(async () => {
     stagingBucket: 'staging',
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals: {} as ApprovalPort,
+    metrics: FailbackMetrics.disabled(),
     now: () => new Date(),
   };
 });

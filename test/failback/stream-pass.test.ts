@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openFileTarget } from '../../core/adapters/target/file-target.js';
 import type { ComputePort } from '../../core/compute/port.js';
 import { Applier } from '../../core/engine/applier.js';
+import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
 import { runLayout } from '../../core/failback/run-state.js';
 import { streamVolumePass } from '../../core/failback/steps/stream-pass.js';
@@ -16,6 +17,8 @@ import { makeVolume, sameImage } from '../support/volumes.js';
 const BLOCK = 512 * 1024;
 let test: TestCloud;
 let deps: FailbackDeps;
+/** EMF records the handlers published, parsed. */
+const emitted: Record<string, unknown>[] = [];
 
 beforeAll(async () => {
   // Every EBS call takes 20 ms, so a pass of 64 blocks cannot finish within a 100 ms invocation.
@@ -27,6 +30,7 @@ beforeAll(async () => {
     stagingBucket: STAGING_BUCKET,
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals: {} as ApprovalPort,
+    metrics: new FailbackMetrics((record) => emitted.push(JSON.parse(record))),
     now: () => new Date(),
   };
 });
@@ -79,6 +83,36 @@ describe('StreamPass task', () => {
       await target.close();
     }
     expect(await sameImage(source, join(test.dir, 'long-pass-target.img'))).toBe(true);
+  });
+
+  it('publishes per invocation the bytes still to stream, down to 0 once sealed, with its read counts', async () => {
+    const sizeBytes = 8 * BLOCK;
+    const source = join(test.dir, 'metrics-pass.img');
+    await makeVolume(source, sizeBytes, Object.fromEntries(Array.from({ length: 8 }, (_, i) => [i, 'random'])));
+    const snapshot = await snapshotVolume(test.cloud.store, source);
+    const snapshotRef = {
+      volumeKey: 'vol-m',
+      hostId: 'i-1',
+      volumeId: 'vol-m',
+      sizeBytes,
+      snapshotId: snapshot.snapshotId,
+    };
+    const input = { runId: 'metrics-run', passNumber: 1, kind: 'full' as const, snapshot: snapshotRef, invocations: 0 };
+    emitted.length = 0;
+
+    const first = await streamVolumePass(input, deps, Date.now());
+    await streamVolumePass(failbackTasks.StreamPass.input.parse(first), deps, Date.now() + 60_000);
+
+    const records = emitted.filter((record) => record.RunId === 'metrics-run');
+    expect(records.map((record) => [record.VolumeKey, record.BytesRemaining])).toEqual([
+      ['vol-m', 8 * BLOCK],
+      ['vol-m', 0],
+    ]);
+    const last = records[1] ?? {};
+    expect(last.VolumeBytesChanged).toBe(8 * BLOCK);
+    expect(Number(records[0]?.BlocksRead) + Number(last.BlocksRead)).toBe(8);
+    expect(last.StreamThroughput).toBeGreaterThan(0);
+    expect(last).toMatchObject({ ThrottledCalls: 0, RetriedCalls: 0, service: 'homebound' });
   });
 });
 

@@ -1,7 +1,12 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../core/errors.js';
 import {
+  GATEWAY_ARTIFACT_PATH,
   GATEWAY_CONFIG_FORMAT,
   type GatewayConfig,
   hasGatewayConfig,
@@ -18,6 +23,11 @@ const config: GatewayConfig = {
     { volumeKey: 'db-data', volumeId: 'vol-0fedcba9876543210', sizeBytes: 100 * 2 ** 30 },
   ],
   pollMs: 750,
+};
+
+const artifact = {
+  uri: 's3://cdk-hnb659fds-assets-123456789012-eu-west-1/0123abcd.mjs',
+  sha256: createHash('sha256').update('the gateway bundle').digest('hex'),
 };
 
 function parseError(userData: string): unknown {
@@ -38,17 +48,47 @@ describe('gateway user data', () => {
   });
 
   it('is a bash script that passes `bash -n` and runs the gateway as a systemd service restarted on failure', () => {
-    const userData = renderGatewayUserData(config);
+    const userData = renderGatewayUserData(config, { artifact });
 
     const syntax = spawnSync('bash', ['-n'], { input: userData, encoding: 'utf8' });
     expect(syntax.status, syntax.stderr).toBe(0);
     expect(userData.split('\n').slice(0, 4)).toContain('set -euo pipefail');
     expect(userData.startsWith('#!/bin/bash\n')).toBe(true);
     expect(userData).toMatch(
-      /ExecStart=\$NODE \/opt\/homebound\/bin\/homebound\.mjs gateway --config \/etc\/homebound\/gateway\.json --state-dir \/var\/lib\/homebound\n/,
+      /ExecStart=\$NODE \/opt\/homebound\/homebound-gateway\.mjs gateway --config \/etc\/homebound\/gateway\.json --state-dir \/var\/lib\/homebound\n/,
     );
     expect(userData).toContain('Restart=on-failure');
-    expect(userData).toContain("aws s3 cp 's3://homebound-staging/artifacts/homebound.tgz'");
+    expect(userData).toContain(`aws s3 cp --region "$REGION" '${artifact.uri}' ${GATEWAY_ARTIFACT_PATH}.download\n`);
+  });
+
+  it('runs the downloaded bundle only when its SHA-256 matches (the check line itself, on a real file)', () => {
+    const userData = renderGatewayUserData(config, { artifact });
+    const check = userData.split('\n').find((line) => line.includes('sha256sum'));
+    const dir = mkdtempSync(join(tmpdir(), 'hb-artifact-check-'));
+    try {
+      const file = join(dir, 'bundle');
+      const run = () =>
+        spawnSync('bash', [
+          '-euo',
+          'pipefail',
+          '-c',
+          String(check).replaceAll(`${GATEWAY_ARTIFACT_PATH}.download`, file),
+        ]);
+      writeFileSync(file, 'the gateway bundle');
+      expect(run().status).toBe(0);
+      writeFileSync(file, 'the gateway bundle, tampered');
+      expect(run().status).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('without an artifact, stops with a message naming the path when the AMI lacks the bundle', () => {
+    const userData = renderGatewayUserData(config);
+
+    expect(userData).not.toContain('aws s3 cp');
+    expect(userData).toContain(`if [ ! -f ${GATEWAY_ARTIFACT_PATH} ]; then`);
+    expect(userData).toContain(`${GATEWAY_ARTIFACT_PATH} is missing and no artifact was given`);
   });
 
   it('fills in the default poll interval', () => {
@@ -85,6 +125,11 @@ describe('gateway user data', () => {
     const bad = { ...config, volumes: [] };
 
     expect(() => renderGatewayUserData(bad)).toThrow(/volumes/);
-    expect(() => renderGatewayUserData(config, { artifactUri: "s3://b/x'; rm -rf /" })).toThrow(InvalidInputError);
+    expect(() => renderGatewayUserData(config, { artifact: { ...artifact, uri: "s3://b/x'; rm -rf /" } })).toThrow(
+      InvalidInputError,
+    );
+    expect(() => renderGatewayUserData(config, { artifact: { ...artifact, sha256: 'abc' } })).toThrow(
+      /artifact sha256/,
+    );
   });
 });

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
 import type { Host } from '../../core/compute/port.js';
-import { type LocalFailback, startLocalFailback } from '../../core/failback/local-environment.js';
+import {
+  type LocalFailback,
+  type LocalFailbackOptions,
+  startLocalFailback,
+} from '../../core/failback/local-environment.js';
 import type { LocalRunEvent, TaskHandler } from '../../core/orchestration/local-runner.js';
 
 /** Per-test faults: a handler here replaces the bound one for that state until removed. */
@@ -25,10 +29,13 @@ export interface FailbackFixture {
  * The automated method on a fresh local cloud, every Task bound to its real handler; `faults` lets a test replace
  * a few states' handlers (a transient error, a hard failure) while the rest run for real.
  */
-export async function startFailbackFixture(): Promise<FailbackFixture> {
+export async function startFailbackFixture(
+  options: Pick<LocalFailbackOptions, 'metricsSink' | 'ebsFaults'> = {},
+): Promise<FailbackFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'hb-failback-'));
   const faults: Faults = new Map();
   const env = await startLocalFailback({
+    ...options,
     dir,
     waitMs: 50,
     retryIntervalMs: 20,

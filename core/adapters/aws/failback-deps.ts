@@ -2,8 +2,10 @@ import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
 import { HomeboundError, InvalidInputError } from '../../errors.js';
+import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
 import { TakeoverTagSpec } from '../../failback/takeover-tag.js';
+import { GatewayArtifactLocation } from '../../gateway/config.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
 import { S3Staging } from './s3-staging.js';
@@ -23,6 +25,9 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** `key=value`: the tag every takeover host carries (lib/config.ts `takeoverTag`). */
   HOMEBOUND_TAKEOVER_TAG: TakeoverTagSpec,
+  /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
+  HOMEBOUND_GATEWAY_ARTIFACT_URI: GatewayArtifactLocation.shape.uri,
+  HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
@@ -84,7 +89,10 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
       }),
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
+    gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     approvals: noApprovalChannel,
+    // EMF lines on stdout: CloudWatch Logs turns them into metrics.
+    metrics: new FailbackMetrics(stdoutSink),
     now: () => new Date(),
   };
   return cached;

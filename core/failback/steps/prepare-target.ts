@@ -11,7 +11,8 @@ export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 
 /**
  * Creates the target side: one encrypted target volume per takeover volume (same size), and a sync gateway whose
- * user data starts the applier for this run's staging prefix; then attaches the volumes to the gateway. The
+ * user data installs the gateway bundle (checked against its SHA-256) and starts the applier for this run's staging
+ * prefix; then attaches the volumes to the gateway. The
  * gateway waits for its devices, so attaching after launch is safe. Everything is tagged with the run id.
  * Idempotent: volumes and gateway are created with ClientTokens derived from the run, and attaching what is already
  * attached is a no-op, so a retry after a timeout finds what the first attempt made instead of making it twice.
@@ -33,17 +34,20 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
     role: 'gateway',
     name: `homebound-gateway-${input.runId}`,
     tags: runTags,
-    userData: renderGatewayUserData({
-      format: GATEWAY_CONFIG_FORMAT,
-      runId: input.runId,
-      staging: { bucket: deps.stagingBucket, prefix: runLayout.volumes(input.runId) },
-      volumes: targets.map(({ volumeKey, targetVolumeId, sizeBytes }) => ({
-        volumeKey,
-        volumeId: targetVolumeId,
-        sizeBytes,
-      })),
-      pollMs: 500,
-    }),
+    userData: renderGatewayUserData(
+      {
+        format: GATEWAY_CONFIG_FORMAT,
+        runId: input.runId,
+        staging: { bucket: deps.stagingBucket, prefix: runLayout.volumes(input.runId) },
+        volumes: targets.map(({ volumeKey, targetVolumeId, sizeBytes }) => ({
+          volumeKey,
+          volumeId: targetVolumeId,
+          sizeBytes,
+        })),
+        pollMs: 500,
+      },
+      { artifact: deps.gatewayArtifact },
+    ),
   });
   const volumes = targets.map((target, i) => ({
     volumeKey: target.volumeKey,

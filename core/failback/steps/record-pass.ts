@@ -56,7 +56,8 @@ const MiB = 1024 * 1024;
 
 /**
  * Records an applied pass in the run record, deletes the snapshots it superseded (the target now stands at this
- * pass's snapshots, the base of the next one), and decides convergence.
+ * pass's snapshots, the base of the next one), and decides convergence. Publishes the pass's size, duration and
+ * size against the threshold.
  */
 export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Promise<Convergence> {
   const appliedAt = deps.now();
@@ -92,5 +93,10 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
     : limit
       ? `reached the limit of ${input.convergence.maxPasses} passes`
       : `pass ${record.passNumber} changed ${(record.bytesChanged / MiB).toFixed(1)} MiB > ${input.convergence.thresholdMiB} MiB`;
+  deps.metrics.runEvent(input.runId, {
+    PassBytesChanged: record.bytesChanged,
+    PassDuration: record.seconds,
+    ConvergenceRatio: threshold > 0 ? (100 * record.bytesChanged) / threshold : undefined,
+  });
   return { passes: record.passNumber, bytesChanged: record.bytesChanged, converged: small || limit, reason };
 }

@@ -55,6 +55,8 @@ export async function rollback(input: RollbackInput, deps: FailbackDeps): Promis
     .filter((host) => host.state !== 'running' && host.state !== 'pending')
     .map((host) => host.hostId);
   if (restartedHostIds.length > 0) await deps.compute.startInstances(restartedHostIds);
+  // Whatever failed, no cutover decision is awaited any more.
+  deps.metrics.runEvent(input.runId, { ApprovalsPending: 0 });
   return { reason: rollbackReason(input), error: input.failure.Error, restartedHostIds, stoppedFailbackHostIds };
 }
 

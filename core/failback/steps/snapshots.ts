@@ -42,6 +42,8 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
       });
     }
   }
+  // A snapshot set is taken before any approval is asked and right after one is given: none is pending.
+  deps.metrics.runEvent(input.runId, { ApprovalsPending: 0 });
   return {
     number,
     kind: number === 1 ? 'full' : 'incremental',

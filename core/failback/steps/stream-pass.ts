@@ -37,7 +37,8 @@ export type StreamVolumePassOutput = Omit<StreamVolumePassInput, 'cursor'> & {
  * Streams one volume's pass into the run's staging: plans it (first invocation), streams shards until `deadline`
  * (epoch ms; a Lambda passes its remaining time minus a margin), and seals it with the manifest once every shard is
  * staged. Returns `done: false` with a cursor when time ran out; the state machine calls again with it, and the
- * streamer skips segments an earlier invocation already staged.
+ * streamer skips segments an earlier invocation already staged. Each invocation publishes its throughput, the bytes
+ * still to stream (by whole shards), and its read, throttle and retry counts.
  * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …)
  */
 export async function streamVolumePass(
@@ -61,6 +62,16 @@ export async function streamVolumePass(
   const governor = new RateGovernor();
   const counters = newReadCounters();
   const invocations = input.invocations + 1;
+  const streamingSince = Date.now();
+  const publish = (nextShard: number, bytesChanged?: number) =>
+    deps.metrics.volumeStreamed(input.runId, snapshot.volumeKey, {
+      StreamThroughput: counters.bytesRead / Math.max(0.001, (Date.now() - streamingSince) / 1000),
+      BytesRemaining: plan.shards.slice(nextShard).reduce((sum, shard) => sum + shard.blocks, 0) * BLOCK_SIZE,
+      BlocksRead: counters.blocksRead,
+      ThrottledCalls: counters.throttled,
+      RetriedCalls: counters.retried,
+      VolumeBytesChanged: bytesChanged,
+    });
   for (let next = cursor?.nextShard ?? 0; next < plan.shards.length; next++) {
     const shard = plan.shards[next];
     if (!shard) break;
@@ -73,10 +84,14 @@ export async function streamVolumePass(
       fresh: !cursor,
     });
     if (!result.done || Date.now() >= deadline) {
-      return { ...identity, invocations, done: false, cursor: { nextShard: result.done ? next + 1 : next } };
+      const nextShard = result.done ? next + 1 : next;
+      publish(nextShard);
+      return { ...identity, invocations, done: false, cursor: { nextShard } };
     }
   }
   const manifest = await finalizePass(staging, plan);
+  const bytesChanged = Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes);
+  publish(plan.shards.length, bytesChanged);
   return {
     ...identity,
     invocations,
@@ -84,7 +99,7 @@ export async function streamVolumePass(
     stats: {
       blocksListed: manifest.blocksListed,
       blocksCarried: manifest.blocksCarried,
-      bytesChanged: Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes),
+      bytesChanged,
       bytesStaged: manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
       invocations,
     },

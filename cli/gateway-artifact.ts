@@ -1,0 +1,27 @@
+import { Command } from 'commander';
+import { registerGateway } from './commands/gateway.js';
+import { reportError } from './report-error.js';
+
+/**
+ * The entry of the sync gateway artifact (lib/gateway-artifact.ts bundles it with esbuild into one file that needs
+ * no node_modules): `homebound gateway` and nothing else, so the bundle carries neither the local cloud nor the
+ * drill. Same options, output and exit codes as the full CLI.
+ */
+const [major] = process.versions.node.split('.').map(Number);
+if ((major ?? 0) < 22) {
+  console.error(`homebound gateway needs Node.js 22 or newer (this is ${process.version})`);
+  process.exit(1);
+}
+
+const program = new Command()
+  .name('homebound')
+  .description('homebound sync gateway: applies staged passes to the attached target volumes.')
+  .showHelpAfterError()
+  .exitOverride();
+registerGateway(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = reportError(error);
+}
