@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
 import { HomeboundError, InvalidInputError } from '../../errors.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
+import { awsApprovals } from './approval-deps.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
 import { S3Staging } from './s3-staging.js';
@@ -23,14 +24,22 @@ export const FailbackEnvironment = z.object({
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
-/** The approval channel (email and Slack links) is not deployed yet; a run stops at approval with this error. */
+/** The function has no approval channel in its environment; a run stops at approval (and rolls back) with this. */
 export class ApprovalChannelNotConfiguredError extends HomeboundError {}
 
 const noApprovalChannel: ApprovalPort = {
   async requestApproval() {
-    throw new ApprovalChannelNotConfiguredError('no approval channel is deployed in this account yet');
+    throw new ApprovalChannelNotConfiguredError('this function has no approval channel (HOMEBOUND_APPROVALS_TABLE)');
   },
 };
+
+/** The approval channel (DynamoDB, SES, Slack), built on the first request: only RequestApproval has its environment. */
+const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
+  async requestApproval(request) {
+    const { service } = await awsApprovals(undefined, env);
+    await service.requestApproval(request);
+  },
+});
 
 let cached: FailbackDeps | undefined;
 
@@ -80,7 +89,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
         kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
       }),
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
-    approvals: noApprovalChannel,
+    approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     now: () => new Date(),
   };
   return cached;

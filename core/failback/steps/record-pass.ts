@@ -47,6 +47,8 @@ export type PassRecord = z.infer<typeof PassRecord>;
 export interface Convergence {
   readonly passes: number;
   readonly bytesChanged: number;
+  /** How long the pass took (snapshot taken → applied); the approval page estimates the final pass from it. */
+  readonly seconds: number;
   /** Converged: the last incremental pass was at most the threshold, or the pass limit is reached. */
   readonly converged: boolean;
   readonly reason: string;
@@ -92,5 +94,11 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
     : limit
       ? `reached the limit of ${input.convergence.maxPasses} passes`
       : `pass ${record.passNumber} changed ${(record.bytesChanged / MiB).toFixed(1)} MiB > ${input.convergence.thresholdMiB} MiB`;
-  return { passes: record.passNumber, bytesChanged: record.bytesChanged, converged: small || limit, reason };
+  return {
+    passes: record.passNumber,
+    bytesChanged: record.bytesChanged,
+    seconds: record.seconds,
+    converged: small || limit,
+    reason,
+  };
 }
