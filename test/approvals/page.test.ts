@@ -87,7 +87,11 @@ describe('approval page', () => {
 
   describe('refuses, changing nothing', () => {
     async function refused(
-      act: (f: ReturnType<typeof approvalFixture>, link: URL, nonce: string) => Promise<URL | undefined> | URL | undefined,
+      act: (
+        f: ReturnType<typeof approvalFixture>,
+        link: URL,
+        nonce: string,
+      ) => Promise<URL | undefined> | URL | undefined,
       method: 'GET' | 'POST',
       expected: { status: number; refusal: string },
     ) {
