@@ -1,5 +1,6 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { Approvals } from './approvals.js';
 import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
@@ -15,6 +16,7 @@ export class HomeboundStack extends Stack {
   readonly staging: Staging;
   readonly functions: FailbackFunctions;
   readonly automatedFailback: AutomatedFailbackStateMachine;
+  readonly approvals: Approvals;
 
   constructor(scope: Construct, id: string, props: HomeboundStackProps) {
     super(scope, id, props);
@@ -36,11 +38,23 @@ export class HomeboundStack extends Stack {
       gatewayRole: gateway.role,
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
     });
+    this.approvals = new Approvals(this, 'Approvals', { config });
+    this.approvals.connectRequester(this.functions.byTask.RequestApproval);
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
     });
+    this.approvals.allowDecisions(this.automatedFailback.stateMachine);
+    if (config.approvers.length === 0 && config.slackApprovers.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'homebound:no-approvers',
+        'neither homebound:approvers nor homebound:slackApprovers is set: every automated run rolls back at approval',
+      );
+    }
 
     new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
+    new CfnOutput(this, 'ApprovalPageUrl', { value: this.approvals.pageUrl.url });
+    new CfnOutput(this, 'SlackInteractivityUrl', { value: this.approvals.slackUrl.url });
+    new CfnOutput(this, 'SlackCredentialsSecretArn', { value: this.approvals.slackSecret.secretArn });
     new CfnOutput(this, 'AutomatedFailbackStateMachineArn', {
       value: this.automatedFailback.stateMachine.stateMachineArn,
     });
