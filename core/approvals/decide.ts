@@ -129,7 +129,9 @@ export class ApprovalDecider {
         await tasks.sendTaskFailure(
           approval.taskToken,
           CutoverRejectedError.name,
-          `${request.reason ?? 'rejected'} (by ${approver} via ${decision.channel})`,
+          request.reason
+            ? `${request.reason} (by ${approver} via ${decision.channel})`
+            : `by ${approver} via ${decision.channel}`,
         );
       }
     } catch (error) {

@@ -80,7 +80,7 @@ describe('approval page', () => {
       {
         kind: 'failure',
         taskToken: TOKEN,
-        detail: { error: 'CutoverRejectedError', cause: 'rejected (by email:ops@example.com via page)' },
+        detail: { error: 'CutoverRejectedError', cause: 'by email:ops@example.com via page' },
       },
     ]);
   });
