@@ -20,10 +20,17 @@ const tables = resourcesOf(template, 'AWS::DynamoDB::Table');
 const approvalsTable = Object.keys(tables).find((id) => id.startsWith('ApprovalsTable')) ?? '';
 const auditTable = Object.keys(tables).find((id) => id.startsWith('ApprovalsAuditTable')) ?? '';
 
+/** The function whose logical id starts with `prefix`. */
+function functionNamed(prefix: string) {
+  const fn = Object.entries(functions).find(([id]) => id.startsWith(prefix))?.[1];
+  if (!fn) throw new Error(`no function ${prefix}`);
+  return fn;
+}
+
 /** Every statement of every policy attached to the role of the function whose logical id starts with `prefix`. */
 function statementsOf(prefix: string): Statement[] {
-  const fn = Object.entries(functions).find(([id]) => id.startsWith(prefix))?.[1];
-  const role = (fn?.Properties.Role as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+  const fn = functionNamed(prefix);
+  const role = (fn.Properties.Role as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
   return Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
     .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(`"${role}"`))
     .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
@@ -105,8 +112,8 @@ describe('approvals (CDK)', () => {
       const approvalFunction = id.startsWith('Approvals') || id.startsWith('FailbackFunctionsRequestApproval');
       expect('HOMEBOUND_APPROVAL_LINK_KEY_SECRET' in variables, id).toBe(approvalFunction);
     }
-    const request = Object.entries(functions).find(([id]) => id.startsWith('FailbackFunctionsRequestApproval'))?.[1];
-    expect((request?.Properties.Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({
+    const request = functionNamed('FailbackFunctionsRequestApproval');
+    expect((request.Properties.Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({
       HOMEBOUND_APPROVAL_PAGE_URL: {
         'Fn::GetAtt': [expect.stringMatching(/^ApprovalsPageFunctionFunctionUrl/), 'FunctionUrl'],
       },
