@@ -29,8 +29,8 @@ type ApprovalRole = 'request' | 'decide' | 'remind';
  * window), the audit table (kept), the link key and Slack secrets, the approval page and the Slack endpoint behind
  * Lambda function URLs, and the reminder sweep. Function URLs rather than API Gateway: each endpoint is one function,
  * the signed link (page) and Slack's signature (Slack) are the authentication, so API Gateway's authorizers, models
- * and stages would add cost and surface without adding a check. Its throttling and WAF are what a function URL lacks;
- * the functions' reserved concurrency caps what a flood can cost instead.
+ * and stages would add cost and surface without adding a check. Its throttling and WAF are what a function URL lacks
+ * (README, Limits).
  */
 export class Approvals extends Construct {
   readonly table: dynamodb.Table;
