@@ -1,3 +1,4 @@
+import { ApprovalNotificationError } from './errors.js';
 import type { PendingApproval, SlackMessageRef } from './record.js';
 
 /**
@@ -42,6 +43,9 @@ export class MultiChannelNotifier implements ApprovalNotifier {
       }
     }
     if (delivered === 0 && failures.length > 0) throw failures[0];
+    if (delivered === 0) {
+      throw new ApprovalNotificationError('no approval channel can reach the approvers (email and Slack both unset)');
+    }
     return { slackMessage };
   }
 

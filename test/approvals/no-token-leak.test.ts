@@ -148,7 +148,7 @@ describe('the task token stays server-side', () => {
     await call(requestApproval, approvalRequest({ runId: 'run-slack', taskToken: slackToken }), 'RequestApproval');
     await call(
       requestApproval,
-      approvalRequest({ runId: 'run-reminded', taskToken: remindedToken, timeoutSeconds: 2 }),
+      approvalRequest({ runId: 'run-reminded', taskToken: remindedToken, timeoutSeconds: 600 }),
       'RequestApproval',
     );
     const emails = ses.commandCalls(SendEmailCommand).map((c) => JSON.stringify(c.args[0].input));
@@ -193,11 +193,18 @@ describe('the task token stays server-side', () => {
       slackToken,
     ]);
 
-    // 4. Reminders: the 2 s run is reminded after 1 s, then closed as timed out.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await expect(call(approvalReminders, {}, 'ApprovalReminders')).resolves.toEqual({ reminded: 1, timedOut: 0 });
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await expect(call(approvalReminders, {}, 'ApprovalReminders')).resolves.toEqual({ reminded: 0, timedOut: 1 });
+    // 4. Reminders: the third run is reminded just before its deadline, then closed as timed out after it.
+    const reminded = [...dynamodb.table('Approvals').values()].find((item) => item.runId?.S === 'run-reminded');
+    const deadline = Number(reminded?.expiresAt?.N) * 1000;
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(deadline - 500);
+      await expect(call(approvalReminders, {}, 'ApprovalReminders')).resolves.toEqual({ reminded: 1, timedOut: 0 });
+      vi.setSystemTime(deadline + 1000);
+      await expect(call(approvalReminders, {}, 'ApprovalReminders')).resolves.toEqual({ reminded: 0, timedOut: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
     const allEmails = ses.commandCalls(SendEmailCommand).map((c) => JSON.stringify(c.args[0].input));
     expect(allEmails.filter((email) => email.includes('Reminder: '))).toHaveLength(2);
 
