@@ -34,8 +34,19 @@ export const HomeboundConfig = z.object({
   stagingKmsKeyArn: z.string().startsWith('arn:').optional(),
   /** Staged passes under `runs/` older than this are deleted even if CleanUp never ran (records/ is kept). */
   stagingExpiryDays: count(14),
-  /** Who approves a cutover; read by the approval channel (issue 5), validated now so cdk.json stays stable. */
+  /** Who approves a cutover by email: each gets a link signed for them (docs/approvals.md). */
   approvers: list(z.email()).default([]),
+  /** The verified SES identity (an address) approval emails come from; required when `approvers` lists anyone. */
+  approvalSender: z.email().optional(),
+  /** Slack user ids who may approve with the message's buttons. */
+  slackApprovers: list(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U012AB3CD')).default([]),
+  /** The Slack channel id the approval message goes to; required when `slackApprovers` lists anyone. */
+  slackChannel: z
+    .string()
+    .regex(/^[CGD][A-Z0-9]{2,}$/, 'a Slack channel id such as C012AB3CD')
+    .optional(),
+  /** Approvers are reminded this long before the approval deadline (at most half the window). */
+  approvalReminderMinutes: count(15),
   /**
    * Who hears when a run ends (succeeded, failed, timed out, aborted): email subscriptions of the operators'
    * notification topic. Each address confirms by mail first. Comma-separated with `-c`, a JSON list in cdk.json.
@@ -67,6 +78,18 @@ export type HomeboundConfig = z.infer<typeof HomeboundConfig>;
 /** The context keys HomeboundConfig reads, without the `homebound:` prefix. */
 export const CONFIG_KEYS = Object.keys(HomeboundConfig.shape) as readonly (keyof typeof HomeboundConfig.shape)[];
 
+/** Keys that are each valid but do not fit together: a channel without what it needs to send. */
+function crossKeyProblems(config: HomeboundConfig): string[] {
+  const problems: string[] = [];
+  if (config.approvers.length > 0 && !config.approvalSender) {
+    problems.push('homebound:approvalSender: required when homebound:approvers lists anyone (the SES sender identity)');
+  }
+  if (config.slackApprovers.length > 0 && !config.slackChannel) {
+    problems.push('homebound:slackChannel: required when homebound:slackApprovers lists anyone');
+  }
+  return problems;
+}
+
 /**
  * Reads `homebound:<key>` for every config key through `lookup` (e.g. `app.node.tryGetContext`).
  * @throws Error naming every missing or malformed key
@@ -74,8 +97,10 @@ export const CONFIG_KEYS = Object.keys(HomeboundConfig.shape) as readonly (keyof
 export function readConfig(lookup: (key: string) => unknown): HomeboundConfig {
   const raw = Object.fromEntries(CONFIG_KEYS.map((key) => [key, lookup(`homebound:${key}`)]));
   const parsed = HomeboundConfig.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `homebound:${issue.path.join('.')}: ${issue.message}`);
+  const problems = parsed.success
+    ? crossKeyProblems(parsed.data)
+    : parsed.error.issues.map((issue) => `homebound:${issue.path.join('.')}: ${issue.message}`);
+  if (!parsed.success || problems.length > 0) {
     throw new Error(`invalid homebound configuration (CDK context): ${problems.join('; ')}`);
   }
   return parsed.data;

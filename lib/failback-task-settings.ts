@@ -82,7 +82,7 @@ export const failbackTaskSettings = {
   },
   RequestApproval: {
     entry: 'functions/request-approval.ts',
-    description: 'Sends the cutover approval request (channel: issue 5)',
+    description: 'Stores the task token under an opaque id and asks the approvers (email, Slack)',
     timeout: Duration.minutes(1),
     access: [],
   },

@@ -1,6 +1,7 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { FAILBACK_EVENT_BUS_OUTPUT, STATE_MACHINE_ARN_OUTPUT } from '../core/failback/deployment-names.js';
+import { Approvals } from './approvals.js';
 import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
@@ -27,6 +28,7 @@ export class HomeboundStack extends Stack {
   /** The operators' topic: run-status changes and alarms. */
   readonly notifications: OperatorNotifications;
   readonly monitoring: FailbackMonitoring;
+  readonly approvals: Approvals;
 
   constructor(scope: Construct, id: string, props: HomeboundStackProps) {
     super(scope, id, props);
@@ -50,6 +52,8 @@ export class HomeboundStack extends Stack {
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
       gatewayArtifact,
     });
+    this.approvals = new Approvals(this, 'Approvals', { config });
+    this.approvals.connectRequester(this.functions.byTask.RequestApproval);
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
     });
@@ -64,7 +68,18 @@ export class HomeboundStack extends Stack {
       alarmTopic: this.notifications.topic,
     });
 
+    this.approvals.allowDecisions(stateMachine);
+    if (config.approvers.length === 0 && config.slackApprovers.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'homebound:no-approvers',
+        'neither homebound:approvers nor homebound:slackApprovers is set: every automated run rolls back at approval',
+      );
+    }
+
     new CfnOutput(this, 'StagingBucketName', { value: this.staging.bucket.bucketName });
+    new CfnOutput(this, 'ApprovalPageUrl', { value: this.approvals.pageUrl.url });
+    new CfnOutput(this, 'SlackInteractivityUrl', { value: this.approvals.slackUrl.url });
+    new CfnOutput(this, 'SlackCredentialsSecretArn', { value: this.approvals.slackSecret.secretArn });
     new CfnOutput(this, STATE_MACHINE_ARN_OUTPUT, {
       value: this.automatedFailback.stateMachine.stateMachineArn,
     });

@@ -80,7 +80,8 @@ export function registerDrill(program: Command): void {
       for (const line of drillSummary(report)) console.log(line);
       if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
       if (options.html) await writeFile(options.html, renderDrillHtml(report));
-      const rehearsedRollback = Boolean(options.reject || options.failAt);
+      // A rollback is what was asked for when rehearsed (--reject, --fail-at) or when a person rejected the cutover.
+      const rehearsedRollback = Boolean(options.reject || options.failAt || report.decision?.outcome === 'rejected');
       const asExpected =
         report.verified && (report.status === 'succeeded' || (report.status === 'rolled-back' && rehearsedRollback));
       if (!asExpected) process.exitCode = DRILL_NOT_AS_EXPECTED;

@@ -27,6 +27,13 @@ export interface DrillReport {
   readonly bytesChanged: number;
   readonly bytesStaged: number;
   readonly downtimeSeconds: number | null;
+  /** The cutover decision as audited (absent when none was taken, e.g. a failure before approval or a timeout). */
+  readonly decision?: {
+    readonly outcome: string;
+    readonly approver: string;
+    readonly channel: string;
+    readonly decidedAt: string;
+  };
   readonly phases: readonly { readonly name: string; readonly seconds: number }[];
   readonly hosts: readonly {
     readonly hostId: string;

@@ -8,7 +8,7 @@ import { type LocalFailback, startLocalFailback } from '../../core/failback/loca
 import { runLayout } from '../../core/failback/run-state.js';
 import { RunReport } from '../../core/failback/steps/report.js';
 import { ExecutionFailedError } from '../../core/orchestration/local-runner.js';
-import { ApprovalPage } from './approval-page.js';
+import { serveApprovals } from './approval-page.js';
 import { type DrillReport, phaseDurations } from './drill-report.js';
 import { CountingBlockSource, DrillProgress, mib } from './progress.js';
 import { createDrillTakeoverHost } from './takeover.js';
@@ -66,6 +66,7 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
 
     const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
     const progress = new DrillProgress(counting as CountingBlockSource, say, options.interactive);
+    const decided = await decideApproval(env, options, say);
     const execution = env.machine.run(
       {
         method: 'automated',
@@ -76,7 +77,6 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
       },
       { executionName: runId, onEvent: (event) => progress.onEvent(event) },
     );
-    const decided = decideApproval(env, options, say);
     let status: DrillReport['status'] = 'succeeded';
     let reason: string | undefined;
     try {
@@ -87,7 +87,7 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
       reason = error.error === 'FailbackRolledBack' ? error.cause : `${error.error}: ${error.cause}`;
     } finally {
       progress.stop();
-      decided.cancel();
+      await decided.cancel();
     }
     return await drillReport(env, { runId, host, status, reason, options, started, history: execution.history });
   } finally {
@@ -104,44 +104,60 @@ function injectFailure(stateName: string) {
   });
 }
 
-/** Answers the approval request as the options say; `cancel` closes the prompt and the page if still open. */
-function decideApproval(env: LocalFailback, options: DrillOptions, say: (line: string) => void): { cancel(): void } {
-  let closers: (() => void)[] = [];
+/**
+ * Answers the approval request as the options say. Asking a person serves the approval page on localhost (the same
+ * handler as on AWS) and prints `Approval page: <url>` on its own line; the terminal can decide too. `cancel` closes
+ * the prompt and the page.
+ */
+async function decideApproval(
+  env: LocalFailback,
+  options: DrillOptions,
+  say: (line: string) => void,
+): Promise<{ cancel(): Promise<void> }> {
+  const served = options.approval === 'ask' ? await serveApprovals(env.approvals.page) : undefined;
+  if (served) env.approvals.setPageUrl(served.url);
+  let prompt: ReturnType<typeof createInterface> | undefined;
   let cancelled = false;
   void env.approvals.next().then(async (request) => {
     if (cancelled) return;
     if (options.approval === 'auto-approve') {
-      env.approvals.approve(request.runId, 'homebound drill --auto-approve');
+      await env.approvals.approve(request.runId, 'homebound drill --auto-approve');
       say('  approved (--auto-approve)');
       return;
     }
     if (options.approval === 'reject') {
-      env.approvals.reject(request.runId, 'homebound drill --reject', 'cutover rejected to rehearse the rollback');
+      await env.approvals.reject(
+        request.runId,
+        'homebound drill --reject',
+        'cutover rejected to rehearse the rollback',
+      );
       say('  rejected (--reject)');
       return;
     }
-    const decide = (decision: 'approve' | 'reject', approver: string) =>
-      decision === 'approve'
-        ? env.approvals.approve(request.runId, approver)
-        : env.approvals.reject(request.runId, approver, 'cutover rejected by the operator');
-    const { page, url } = await ApprovalPage.open(request, decide);
-    const prompt = createInterface({ input: process.stdin, output: process.stderr });
-    closers = [() => prompt.close(), () => void page.close()];
-    say(`  approve or reject the cutover: type "approve" or "reject" here, or open ${url}`);
+    say('  the cutover waits for a decision: open the approval page, or type "approve" or "reject" here');
+    say(`Approval page: ${request.url}`);
+    prompt = createInterface({ input: process.stdin, output: process.stderr });
     const ask = () =>
-      prompt.question('  decision> ', (answer) => {
+      prompt?.question('  decision> ', (answer) => {
         const decision = answer.trim().toLowerCase();
         if (decision !== 'approve' && decision !== 'reject') return ask();
-        if (decide(decision, `terminal (${process.env.USER ?? 'operator'})`))
-          page.markDecided(`${decision}d from the terminal`);
-        prompt.close();
+        const operator = `terminal (${process.env.USER ?? 'operator'})`;
+        void (
+          decision === 'approve'
+            ? env.approvals.approve(request.runId, operator)
+            : env.approvals.reject(request.runId, operator, 'cutover rejected by the operator')
+        ).then((taken) => {
+          say(taken ? `  ${decision}d from the terminal` : '  already decided (or no longer waiting)');
+          prompt?.close();
+        });
       });
     ask();
   });
   return {
-    cancel: () => {
+    cancel: async () => {
       cancelled = true;
-      for (const close of closers) close();
+      prompt?.close();
+      await served?.close();
     },
   };
 }
@@ -188,6 +204,7 @@ async function drillReport(env: LocalFailback, outcome: Outcome): Promise<DrillR
     seconds: pass.seconds,
   }));
   const { approval, failAt, ...rest } = outcome.options;
+  const decision = env.approvals.auditTrail().find((audit) => audit.runId === outcome.runId);
   return {
     format: 'homebound.drill-report/v1',
     runId: outcome.runId,
@@ -201,6 +218,16 @@ async function drillReport(env: LocalFailback, outcome: Outcome): Promise<DrillR
     bytesChanged: passes.reduce((sum, pass) => sum + pass.bytesChanged, 0),
     bytesStaged: passes.reduce((sum, pass) => sum + pass.bytesStaged, 0),
     downtimeSeconds: run?.downtimeSeconds ?? null,
+    ...(decision
+      ? {
+          decision: {
+            outcome: decision.outcome,
+            approver: decision.approver,
+            channel: decision.channel,
+            decidedAt: decision.decidedAt,
+          },
+        }
+      : {}),
     phases: phaseDurations(outcome.history),
     hosts: hosts.map((host) => ({
       hostId: host.hostId,
@@ -218,6 +245,9 @@ export function drillSummary(report: DrillReport): string[] {
   const lines = [
     `status: ${report.status}${report.reason ? ` — ${report.reason}` : ''}`,
     `verified: ${report.verified}`,
+    ...(report.decision
+      ? [`cutover ${report.decision.outcome} by ${report.decision.approver} via ${report.decision.channel}`]
+      : []),
     `passes: ${report.passes.length} — ${report.passes.map((pass) => `${pass.final ? 'final' : pass.kind} ${mib(pass.bytesChanged)}`).join(', ')}`,
     `bytes changed ${mib(report.bytesChanged)}, staged ${mib(report.bytesStaged)}`,
     `downtime (takeover stopped → failback verified): ${report.downtimeSeconds === null ? 'none (takeover never stopped for cutover)' : `${report.downtimeSeconds.toFixed(2)} s`}`,

@@ -85,11 +85,15 @@ export interface ApprovalRequest {
   readonly summary: ApprovalSummary;
 }
 
+/** What an approver is shown before deciding: the run's hosts and volumes and how far the passes have converged. */
 export const ApprovalSummary = z.object({
   passes: z.number().int(),
   lastPassBytesChanged: z.number().nonnegative(),
+  /** Snapshot → applied of the last pass; the final pass moves a similar delta, so it takes about as long. */
+  lastPassSeconds: z.number().nonnegative(),
   takeoverHostIds: z.array(z.string()),
   failbackHostIds: z.array(z.string()),
+  volumes: z.array(RunVolume.pick({ hostId: true, volumeId: true, sizeBytes: true })),
 });
 export type ApprovalSummary = z.infer<typeof ApprovalSummary>;
 

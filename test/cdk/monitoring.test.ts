@@ -43,7 +43,7 @@ function monitoringAlone(props: { alarmTopic?: boolean; approvalWaitAlarmAfter?:
 }
 
 describe('dashboard and alarms', () => {
-  it('has exactly three alarms, and each notifies the operators\' notification topic', () => {
+  it("has exactly three alarms, and each notifies the operators' notification topic", () => {
     expect(Object.keys(alarms)).toHaveLength(3);
     const topicIds = Object.keys(resourcesOf(template, 'AWS::SNS::Topic'));
     expect(topicIds).toHaveLength(1); // no topic of its own when the stack passes one

@@ -86,7 +86,7 @@ describe('homebound drill', () => {
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk;
-        const found = /open (http:\/\/127\.0\.0\.1:\d+\/approvals\/[\w-]+)/.exec(stderr);
+        const found = /^Approval page: (http:\/\/127\.0\.0\.1:\d+\/approvals\/\S+)$/m.exec(stderr);
         if (found?.[1]) resolve(found[1]);
       });
       child.on('exit', () => reject(new Error(`drill exited before asking: ${stderr}`)));
@@ -104,7 +104,7 @@ describe('homebound drill', () => {
       body: new URLSearchParams({ decision: 'approve', nonce: 'guess' }),
     });
     expect(forged.status).toBe(403);
-    const nonce = /name="nonce" value="([\w-]+)"/.exec(form)?.[1] ?? '';
+    const nonce = /name="nonce" value="([\w.-]+)"/.exec(form)?.[1] ?? '';
     const approved = await fetch(url, { method: 'POST', body: new URLSearchParams({ decision: 'approve', nonce }) });
     expect(approved.status).toBe(200);
 
@@ -112,5 +112,6 @@ describe('homebound drill', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('status: succeeded');
     expect(result.stdout).toContain('verified: true');
+    expect(result.stdout).toContain('cutover approved by email:drill-operator@localhost via page');
   });
 });

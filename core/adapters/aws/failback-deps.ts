@@ -6,6 +6,7 @@ import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
 import { TakeoverTagSpec } from '../../failback/takeover-tag.js';
 import { GatewayArtifactLocation } from '../../gateway/config.js';
+import { awsApprovals } from './approval-deps.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
 import { S3Staging } from './s3-staging.js';
@@ -31,14 +32,22 @@ export const FailbackEnvironment = z.object({
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
-/** The approval channel (email and Slack links) is not deployed yet; a run stops at approval with this error. */
+/** The function has no approval channel in its environment; a run stops at approval (and rolls back) with this. */
 export class ApprovalChannelNotConfiguredError extends HomeboundError {}
 
 const noApprovalChannel: ApprovalPort = {
   async requestApproval() {
-    throw new ApprovalChannelNotConfiguredError('no approval channel is deployed in this account yet');
+    throw new ApprovalChannelNotConfiguredError('this function has no approval channel (HOMEBOUND_APPROVALS_TABLE)');
   },
 };
+
+/** The approval channel (DynamoDB, SES, Slack), built on the first request: only RequestApproval has its environment. */
+const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
+  async requestApproval(request) {
+    const { service } = await awsApprovals(undefined, env);
+    await service.requestApproval(request);
+  },
+});
 
 let cached: FailbackDeps | undefined;
 
@@ -90,7 +99,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
-    approvals: noApprovalChannel,
+    approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.
     metrics: new FailbackMetrics(stdoutSink),
     now: () => new Date(),

@@ -47,6 +47,8 @@ export type PassRecord = z.infer<typeof PassRecord>;
 export interface Convergence {
   readonly passes: number;
   readonly bytesChanged: number;
+  /** How long the pass took (snapshot taken → applied); the approval page estimates the final pass from it. */
+  readonly seconds: number;
   /** Converged: the last incremental pass was at most the threshold, or the pass limit is reached. */
   readonly converged: boolean;
   readonly reason: string;
@@ -98,5 +100,11 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
     PassDuration: record.seconds,
     ConvergenceRatio: threshold > 0 ? (100 * record.bytesChanged) / threshold : undefined,
   });
-  return { passes: record.passNumber, bytesChanged: record.bytesChanged, converged: small || limit, reason };
+  return {
+    passes: record.passNumber,
+    bytesChanged: record.bytesChanged,
+    seconds: record.seconds,
+    converged: small || limit,
+    reason,
+  };
 }

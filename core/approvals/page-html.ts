@@ -1,0 +1,96 @@
+import { formatBytes, formatDeadline, formatSeconds } from './estimate.js';
+import type { PendingApproval } from './record.js';
+
+/** Escapes text for HTML element content and double-quoted attributes. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1d2430}
+table{border-collapse:collapse;margin:1rem 0}th,td{text-align:left;padding:.25rem .75rem .25rem 0;vertical-align:top}
+th{color:#5b6472;font-weight:600}form{display:inline-block;margin:1rem 1rem 0 0}
+button{font:inherit;padding:.6rem 1.2rem;border-radius:.4rem;border:1px solid #888;cursor:pointer}
+button.approve{background:#1f7a3a;color:#fff;border-color:#1f7a3a}button.reject{background:#fff;color:#a1261a;border-color:#a1261a}
+.note{color:#5b6472;font-size:.9rem}`;
+
+/** A whole page: no scripts, nothing loaded from elsewhere. */
+export function layout(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow"><title>${escapeHtml(title)} — homebound</title><style>${STYLE}</style></head>
+<body>${body}</body></html>`;
+}
+
+function rows(entries: readonly (readonly [string, string])[]): string {
+  return `<table>${entries.map(([label, value]) => `<tr><th scope="row">${escapeHtml(label)}</th><td>${value}</td></tr>`).join('')}</table>`;
+}
+
+/** The facts of the request, as every page and message shows them (values HTML-escaped). */
+export function summaryRows(approval: PendingApproval): [string, string][] {
+  const { summary, estimate } = approval;
+  const list = (items: readonly string[]) => escapeHtml(items.join(', ') || '(none)');
+  return [
+    ['Run', escapeHtml(approval.runId)],
+    ['Takeover hosts (stopped at cutover)', list(summary.takeoverHostIds)],
+    ['Failback hosts (started at cutover)', list(summary.failbackHostIds)],
+    [
+      'Volumes',
+      summary.volumes
+        .map((v) => `${escapeHtml(v.volumeId)} on ${escapeHtml(v.hostId)} (${formatBytes(v.sizeBytes)})`)
+        .join('<br>') || '(none)',
+    ],
+    ['Passes so far', String(summary.passes)],
+    ['Last pass changed', `${formatBytes(summary.lastPassBytesChanged)} in ${formatSeconds(summary.lastPassSeconds)}`],
+    ['Final pass (estimate)', `about ${formatSeconds(estimate.finalPassSeconds)}`],
+    ['Downtime (estimate)', `about ${formatSeconds(estimate.downtimeSeconds)}, takeover stopped → failback verified`],
+    [
+      'Who may decide',
+      list([...approval.approvers.emails, ...approval.approvers.slackUserIds.map((id) => `Slack ${id}`)]),
+    ],
+    ['Deadline', `${escapeHtml(formatDeadline(approval.expiresAt))} — no decision by then rolls back`],
+  ];
+}
+
+/** The confirmation page: the facts and a plain POST form per choice, each carrying the one-time nonce. */
+export function confirmationPage(approval: PendingApproval, approver: string, nonce: string): string {
+  const form = (decision: 'approve' | 'reject', label: string) =>
+    `<form method="post"><input type="hidden" name="nonce" value="${escapeHtml(nonce)}"><input type="hidden" name="decision" value="${decision}"><button type="submit" class="${decision}" name="choice" value="${decision}">${label}</button></form>`;
+  return layout(
+    `Approve the cutover of run ${approval.runId}?`,
+    `<h1>Approve the cutover of run ${escapeHtml(approval.runId)}?</h1>
+<p>Approving stops the takeover hosts (business suspended), runs the final pass, and starts the failback hosts.
+Rejecting rolls the run back; the takeover hosts keep running.</p>
+${rows(summaryRows(approval))}
+<p>You are deciding as <strong>${escapeHtml(approver)}</strong>.</p>
+${form('approve', 'Approve cutover')}${form('reject', 'Reject (roll back)')}
+<p class="note">Opening this page decides nothing; only these buttons do, once.</p>`,
+  );
+}
+
+/** The page after a decision was taken here. */
+export function decidedPage(approval: PendingApproval): string {
+  const decision = approval.decision;
+  const outcome = decision?.outcome === 'approved' ? 'approved' : 'rejected';
+  const next =
+    outcome === 'approved'
+      ? 'The run goes on to the final pass and the cutover.'
+      : 'The run rolls back; the takeover hosts keep running.';
+  return layout(
+    `Cutover ${outcome}`,
+    `<h1 data-outcome="${outcome}">Cutover ${outcome}</h1>
+<p>Run ${escapeHtml(approval.runId)}: ${outcome} by ${escapeHtml(decision?.approver ?? '')} at ${escapeHtml(decision?.decidedAt ?? '')}. ${next}</p>`,
+  );
+}
+
+/** The page for a request that was refused: what happened, and (when known) how the approval stands. */
+export function refusedPage(code: string, explanation: string, approval?: PendingApproval): string {
+  const decision = approval?.decision;
+  const standing = decision
+    ? `<p>Run ${escapeHtml(approval.runId)} was ${escapeHtml(decision.outcome)} by ${escapeHtml(decision.approver)} at ${escapeHtml(decision.decidedAt)}.</p>`
+    : '';
+  return layout(
+    'Nothing was changed',
+    `<h1 data-refused="${escapeHtml(code)}">Nothing was changed</h1>
+<p>${escapeHtml(explanation)}</p>${standing}`,
+  );
+}

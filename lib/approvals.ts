@@ -1,0 +1,196 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+import type { z } from 'zod';
+import type { ApprovalEnvironment } from '../core/adapters/aws/approval-deps.js';
+import { AppFunction } from './app-function.js';
+import type { HomeboundConfig } from './config.js';
+import { allowWildcards } from './nag.js';
+
+export interface ApprovalsProps {
+  readonly config: HomeboundConfig;
+}
+
+/** The variables ApprovalEnvironment parses, as the strings Lambda holds: a required one the stack forgets fails tsc. */
+type ApprovalVariables = { readonly [K in keyof z.input<typeof ApprovalEnvironment>]: string };
+
+/** What a function does with approvals; each grants only the calls that role makes. */
+type ApprovalRole = 'request' | 'decide' | 'remind';
+
+/**
+ * The cutover approval channel (docs/approvals.md): the approvals table (task tokens under opaque ids, TTL = the
+ * window), the audit table (kept), the link key and Slack secrets, the approval page and the Slack endpoint behind
+ * Lambda function URLs, and the reminder sweep. Function URLs rather than API Gateway: each endpoint is one function,
+ * the signed link (page) and Slack's signature (Slack) are the authentication, so API Gateway's authorizers, models
+ * and stages would add cost and surface without adding a check. Its throttling and WAF are what a function URL lacks
+ * (README, Limits).
+ */
+export class Approvals extends Construct {
+  readonly table: dynamodb.Table;
+  readonly auditTable: dynamodb.Table;
+  readonly linkKey: secretsmanager.Secret;
+  readonly slackSecret: secretsmanager.Secret;
+  readonly page: AppFunction;
+  readonly pageUrl: lambda.FunctionUrl;
+  readonly slack: AppFunction;
+  readonly slackUrl: lambda.FunctionUrl;
+  readonly reminders: AppFunction;
+  /** The environment every approval function parses (ApprovalEnvironment); senders add the page URL. */
+  private readonly environment: ApprovalVariables;
+
+  constructor(
+    scope: Construct,
+    id: string,
+    private readonly props: ApprovalsProps,
+  ) {
+    super(scope, id);
+    const { config } = props;
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'approvalId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: 'ttl',
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.auditTable = new dynamodb.Table(this, 'AuditTable', {
+      partitionKey: { name: 'runId', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'decisionKey', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.linkKey = new secretsmanager.Secret(this, 'LinkKey', {
+      description: 'homebound: HMAC key that signs cutover approval links and form nonces',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    this.slackSecret = new secretsmanager.Secret(this, 'SlackCredentials', {
+      description: 'homebound: the Slack app\'s {"signingSecret", "botToken"}; set it after deploying (README)',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ signingSecret: '', botToken: '' }),
+        generateStringKey: 'unused',
+        excludePunctuation: true,
+      },
+    });
+    NagSuppressions.addResourceSuppressions(
+      [this.linkKey, this.slackSecret],
+      [
+        {
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'No automatic rotation: the Slack secrets are issued by Slack and changed there; rotating the link key ' +
+            'would void the links of approvals in flight, so it is rotated by hand between runs (docs/approvals.md).',
+        },
+      ],
+    );
+    this.environment = {
+      HOMEBOUND_APPROVALS_TABLE: this.table.tableName,
+      HOMEBOUND_APPROVAL_AUDIT_TABLE: this.auditTable.tableName,
+      HOMEBOUND_APPROVAL_LINK_KEY_SECRET: this.linkKey.secretArn,
+      HOMEBOUND_SLACK_SECRET: this.slackSecret.secretArn,
+      HOMEBOUND_APPROVERS: config.approvers.join(','),
+      HOMEBOUND_SLACK_APPROVERS: config.slackApprovers.join(','),
+      HOMEBOUND_APPROVAL_REMINDER_MINUTES: String(config.approvalReminderMinutes),
+      ...(config.slackChannel ? { HOMEBOUND_SLACK_CHANNEL: config.slackChannel } : {}),
+      ...(config.approvalSender ? { HOMEBOUND_APPROVAL_SENDER: config.approvalSender } : {}),
+    };
+
+    this.page = this.endpoint('Page', 'functions/approval-page.ts', 'Approval page: shows a request, a POST decides');
+    this.pageUrl = this.page.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    this.grant(this.page, 'decide');
+    this.slack = this.endpoint(
+      'Slack',
+      'functions/slack-interaction.ts',
+      "Slack buttons: verifies Slack's signature, decides",
+    );
+    this.slackUrl = this.slack.function.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    this.grant(this.slack, 'decide');
+
+    this.reminders = new AppFunction(this, 'Reminders', {
+      entry: 'functions/approval-reminders.ts',
+      description: 'homebound approvals: reminds approvers before the deadline, closes timed-out approvals',
+      timeout: Duration.minutes(1),
+      environment: { ...this.environment, HOMEBOUND_APPROVAL_PAGE_URL: this.pageUrl.url },
+    });
+    this.grant(this.reminders, 'remind');
+    new events.Rule(this, 'ReminderSchedule', {
+      description: 'homebound: approval reminders and timeouts',
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      targets: [new targets.LambdaFunction(this.reminders.function)],
+    });
+  }
+
+  /**
+   * Lets RequestApproval store approvals and send the request: adds the approval environment (with the page URL links
+   * point to) and grants what the 'request' role needs.
+   */
+  connectRequester(fn: AppFunction): void {
+    const environment = { ...this.environment, HOMEBOUND_APPROVAL_PAGE_URL: this.pageUrl.url };
+    for (const [name, value] of Object.entries(environment))
+      if (value !== undefined) fn.function.addEnvironment(name, value);
+    this.grant(fn, 'request');
+  }
+
+  /**
+   * Lets the page and the Slack endpoint complete the state machine's task tokens, and nothing else's. A separate
+   * policy (not the roles' default ones) so the functions need not wait for the state machine, which waits for
+   * RequestApproval, which needs the page URL.
+   */
+  allowDecisions(stateMachine: sfn.IStateMachine): void {
+    new iam.Policy(this, 'DecisionPolicy', {
+      roles: [this.page.role, this.slack.role],
+      statements: [
+        new iam.PolicyStatement({
+          // IAM evaluates SendTask* against the state machine whose token it is (the error names that ARN).
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+          resources: [stateMachine.stateMachineArn],
+        }),
+      ],
+    });
+  }
+
+  private endpoint(id: string, entry: string, description: string): AppFunction {
+    return new AppFunction(this, id, {
+      entry,
+      description: `homebound approvals: ${description}`,
+      timeout: Duration.seconds(10),
+      environment: this.environment,
+    });
+  }
+
+  private grant(fn: AppFunction, role: ApprovalRole): void {
+    const { config } = this.props;
+    if (role !== 'request') allowWildcards(fn.role, ['noResourceLevel']); // X-Ray; RequestApproval has its own
+    this.linkKey.grantRead(fn.role);
+    this.slackSecret.grantRead(fn.role);
+    const onApprovals = {
+      request: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+      decide: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      remind: ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:UpdateItem'],
+    }[role];
+    this.table.grant(fn.role, ...onApprovals);
+    // The audit is append-only for everyone: a decision (or a timeout) adds its record, nothing reads or changes it.
+    if (role !== 'request') this.auditTable.grant(fn.role, 'dynamodb:PutItem');
+    if (role !== 'decide' && config.approvalSender) {
+      const stack = Stack.of(this);
+      const domain = config.approvalSender.slice(config.approvalSender.indexOf('@') + 1);
+      fn.role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['ses:SendEmail'],
+          resources: [config.approvalSender, domain].map((identity) =>
+            stack.formatArn({ service: 'ses', resource: 'identity', resourceName: identity }),
+          ),
+          conditions: { StringEquals: { 'ses:FromAddress': config.approvalSender } },
+        }),
+      );
+    }
+  }
+}
