@@ -71,9 +71,13 @@ describe('failback functions', () => {
     });
   });
 
-  it('hand every function the configured takeover tag, which ValidateRequest checks', () => {
+  it('hand every failback function the configured takeover tag, which ValidateRequest checks', () => {
     const tagged = synthesizeHomebound({ 'homebound:takeoverTag': 'dr:takeover=yes' }).template;
-    const variables = Object.values(resourcesOf(tagged, 'AWS::Lambda::Function')).map(
+    const failback = Object.entries(resourcesOf(tagged, 'AWS::Lambda::Function'))
+      .filter(([id]) => id.startsWith('FailbackFunctions'))
+      .map(([, fn]) => fn);
+    expect(failback.length).toBeGreaterThanOrEqual(17);
+    const variables = failback.map(
       (fn) => (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables.HOMEBOUND_TAKEOVER_TAG,
     );
     expect(new Set(variables)).toEqual(new Set(['dr:takeover=yes']));

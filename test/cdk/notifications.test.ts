@@ -14,7 +14,7 @@ interface Target {
   DeadLetterConfig?: unknown;
 }
 const statusRules = Object.values(resourcesOf(template, 'AWS::Events::Rule')).filter(
-  (rule) => (rule.Properties.EventPattern as { source: string[] }).source[0] === 'aws.states',
+  (rule) => (rule.Properties.EventPattern as { source: string[] } | undefined)?.source[0] === 'aws.states',
 );
 const target = (statusRules[0]?.Properties.Targets as Target[] | undefined)?.[0];
 

@@ -13,7 +13,8 @@ interface Target {
   RetryPolicy?: { MaximumEventAgeInSeconds: number; MaximumRetryAttempts: number };
 }
 const rules = Object.values(resourcesOf(template, 'AWS::Events::Rule')).filter(
-  (rule) => (rule.Properties.EventPattern as { source: string[] }).source[0] === FAILBACK_REQUESTED_EVENT.source,
+  (rule) =>
+    (rule.Properties.EventPattern as { source: string[] } | undefined)?.source[0] === FAILBACK_REQUESTED_EVENT.source,
 );
 const rule = rules[0]?.Properties;
 const target = (rule?.Targets as Target[] | undefined)?.[0];
