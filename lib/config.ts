@@ -52,10 +52,7 @@ export const HomeboundConfig = z.object({
    * notification topic. Each address confirms by mail first. Comma-separated with `-c`, a JSON list in cdk.json.
    */
   notificationEmails: list(z.email()).default([]),
-  /**
-   * Meant as the default convergence threshold of triggered runs. Validated, not applied yet: a request's own
-   * `convergence.thresholdMiB` (default 64) decides, since EventBridge hands the detail over unchanged (README Limits).
-   */
+  /** The convergence threshold of runs whose request sets none (a request's own `convergence.thresholdMiB` wins). */
   convergenceThresholdMiB: count(64),
   availabilityZone: z.string().min(1),
   subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0123abcd'),

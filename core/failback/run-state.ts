@@ -106,6 +106,8 @@ export interface FailbackDeps {
   readonly stagingBucket: string;
   /** The tag a host must carry to be failed back (ValidateRequest checks it; IAM enforces it on AWS). */
   readonly takeoverTag: TakeoverTag;
+  /** The deployment's convergence threshold (lib/config.ts `convergenceThresholdMiB`), for requests that set none. */
+  readonly defaultConvergenceThresholdMiB?: number | undefined;
   /** The gateway bundle the sync gateway's user data installs; absent locally, where gateways run from source. */
   readonly gatewayArtifact?: GatewayArtifactLocation | undefined;
   readonly approvals: ApprovalPort;

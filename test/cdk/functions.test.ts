@@ -71,6 +71,14 @@ describe('failback functions', () => {
     });
   });
 
+  it('hand every failback function the deployment convergence threshold', () => {
+    const configured = synthesizeHomebound({ 'homebound:convergenceThresholdMiB': '32' }).template;
+    const thresholds = Object.entries(resourcesOf(configured, 'AWS::Lambda::Function'))
+      .filter(([id]) => id.startsWith('FailbackFunctions'))
+      .map(([, fn]) => (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables);
+    expect(new Set(thresholds.map((v) => v.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB))).toEqual(new Set(['32']));
+  });
+
   it('hand every failback function the configured takeover tag, which ValidateRequest checks', () => {
     const tagged = synthesizeHomebound({ 'homebound:takeoverTag': 'dr:takeover=yes' }).template;
     const failback = Object.entries(resourcesOf(tagged, 'AWS::Lambda::Function'))

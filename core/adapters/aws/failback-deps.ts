@@ -26,6 +26,8 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** `key=value`: the tag every takeover host carries (lib/config.ts `takeoverTag`). */
   HOMEBOUND_TAKEOVER_TAG: TakeoverTagSpec,
+  /** MiB: the convergence threshold of requests that set none (lib/config.ts `convergenceThresholdMiB`). */
+  HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: z.coerce.number().nonnegative().optional(),
   /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
   HOMEBOUND_GATEWAY_ARTIFACT_URI: GatewayArtifactLocation.shape.uri,
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
@@ -98,6 +100,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
       }),
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
+    defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.

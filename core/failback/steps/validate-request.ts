@@ -14,13 +14,29 @@ export const ValidateRequestInput = z.object({ runId: z.string(), request: z.unk
 export type ValidateRequestInput = z.infer<typeof ValidateRequestInput>;
 
 /**
+ * The request with the deployment's convergence threshold where it sets none (an EventBridge event or a console
+ * start that leaves it out). Anything that is not an object is left for the parser to name.
+ */
+function withDeploymentDefaults(raw: unknown, deps: FailbackDeps): unknown {
+  const thresholdMiB = deps.defaultConvergenceThresholdMiB;
+  if (thresholdMiB === undefined || !isRecord(raw)) return raw;
+  const convergence = raw.convergence ?? {};
+  if (!isRecord(convergence) || convergence.thresholdMiB !== undefined) return raw;
+  return { ...raw, convergence: { ...convergence, thresholdMiB } };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
  * The first state: checks the request and discovers the takeover hosts and their volumes. Creates nothing, so a bad
  * request ends the run before any resource exists.
  * @throws UnknownMethodError, MissingTargetError, InvalidFailbackRequestError, HostNotFoundError (naming the id),
  *   NotATakeoverHostError, MissingTakeoverTagError, HostWithoutVolumesError
  */
 export async function validateRequest(input: ValidateRequestInput, deps: FailbackDeps): Promise<RunInventory> {
-  const request = parseFailbackRequest(input.request);
+  const request = parseFailbackRequest(withDeploymentDefaults(input.request, deps));
   const runId = RunId.safeParse(input.runId);
   if (!runId.success)
     throw new InvalidFailbackRequestError(`run id "${input.runId}": ${runId.error.issues[0]?.message}`);
