@@ -1,5 +1,5 @@
 import { App, Aspects } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { readConfig } from './config.js';
 import { HomeboundStack } from './homebound-stack.js';
 
@@ -15,4 +15,5 @@ new HomeboundStack(app, config.stackName, {
 });
 // Findings print at synth; the tests fail on any that is not suppressed with a reason.
 Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
+Aspects.of(app).add(new ServerlessChecks({ verbose: true }));
 app.synth();

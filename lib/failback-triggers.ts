@@ -53,6 +53,10 @@ export class FailbackTriggers extends Construct {
         reason:
           'This queue is the dead-letter queue of the Failback Requested rule; operators read it, nothing consumes it.',
       },
+      {
+        id: 'Serverless-SQSRedrivePolicy',
+        reason: 'This queue is itself the dead-letter queue of the Failback Requested rule; it has no further one.',
+      },
     ]);
     // Only EventBridge rules of this account may assume it (the rule's ARN would make a dependency cycle).
     this.role = new iam.Role(this, 'Role', {

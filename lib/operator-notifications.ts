@@ -76,6 +76,10 @@ export class OperatorNotifications extends Construct {
         reason:
           'This queue is the dead-letter queue of the run-status notifications; operators read it, nothing consumes it.',
       },
+      {
+        id: 'Serverless-SQSRedrivePolicy',
+        reason: 'This queue is itself the dead-letter queue of the run-status notifications; it has no further one.',
+      },
     ]);
 
     const publisher = new iam.Role(this, 'PublishRole', {

@@ -6,16 +6,19 @@ import { synthesizeHomebound, TEST_ENV } from './synth.js';
 describe.each([
   ['for an account and Region', TEST_ENV],
   ['environment-agnostic', undefined],
-])('cdk-nag AwsSolutions, %s', (_, env) => {
+])('cdk-nag AwsSolutions and Serverless, %s', (_, env) => {
   const { stack, template } = synthesizeHomebound({}, env);
 
   it('reports no unsuppressed error', () => {
-    const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('(AwsSolutions|Serverless)-.*'));
     expect(errors.map((e) => `${e.id}: ${String(e.entry.data).split(': The')[0]}`)).toEqual([]);
   });
 
   it('reports no unsuppressed warning', () => {
-    const warnings = Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*'));
+    const warnings = Annotations.fromStack(stack).findWarning(
+      '*',
+      Match.stringLikeRegexp('(AwsSolutions|Serverless)-.*'),
+    );
     expect(warnings.map((w) => `${w.id}: ${String(w.entry.data).split(': The')[0]}`)).toEqual([]);
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Aspects } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { PROJECT_ROOT, SKIP_BUNDLING_CONTEXT } from '../../lib/app-function.js';
 import { readConfig } from '../../lib/config.js';
 import { HomeboundStack } from '../../lib/homebound-stack.js';
@@ -28,6 +28,7 @@ export function synthesizeHomebound(
     ...(env ? { env } : {}),
   });
   Aspects.of(stack).add(new AwsSolutionsChecks());
+  Aspects.of(stack).add(new ServerlessChecks());
   return { stack, template: Template.fromStack(stack) };
 }
 
