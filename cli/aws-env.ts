@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { AwsConnection } from '../core/adapters/aws/clients.js';
-import { InvalidInputError } from '../core/errors.js';
+import { parseEnvironment } from '../core/environment.js';
 
 /** The standard AWS variables the CLI honours; the local cloud prints exactly these. */
 const AwsEnv = z.object({
@@ -22,14 +22,10 @@ export interface AwsConnections {
  * @throws InvalidInputError naming the variable that is malformed.
  */
 export function awsConnectionsFromEnv(env: NodeJS.ProcessEnv = process.env): AwsConnections {
-  const parsed = AwsEnv.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InvalidInputError(`environment variable ${String(issue?.path[0])} is invalid: ${issue?.message}`);
-  }
-  const region = parsed.data.AWS_REGION ?? parsed.data.AWS_DEFAULT_REGION;
+  const vars = parseEnvironment(AwsEnv, env);
+  const region = vars.AWS_REGION ?? vars.AWS_DEFAULT_REGION;
   return {
-    ebs: { region, endpoint: parsed.data.AWS_ENDPOINT_URL_EBS ?? parsed.data.AWS_ENDPOINT_URL },
-    s3: { region, endpoint: parsed.data.AWS_ENDPOINT_URL_S3 ?? parsed.data.AWS_ENDPOINT_URL },
+    ebs: { region, endpoint: vars.AWS_ENDPOINT_URL_EBS ?? vars.AWS_ENDPOINT_URL },
+    s3: { region, endpoint: vars.AWS_ENDPOINT_URL_S3 ?? vars.AWS_ENDPOINT_URL },
   };
 }

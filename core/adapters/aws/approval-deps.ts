@@ -14,6 +14,7 @@ import { LinkSigner } from '../../approvals/signed-link.js';
 import { SlackApi } from '../../approvals/slack-api.js';
 import { slackChannel } from '../../approvals/slack-channel.js';
 import { SlackInteractionHandler } from '../../approvals/slack-interaction.js';
+import { parseEnvironment } from '../../environment.js';
 import { InvalidInputError } from '../../errors.js';
 import { DynamoDbApprovalStore } from './dynamodb-approval-store.js';
 import { SesEmailSender } from './ses-email-sender.js';
@@ -92,12 +93,7 @@ export function awsApprovals(
 }
 
 async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: ApprovalClients): Promise<AwsApprovals> {
-  const parsed = ApprovalEnvironment.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InvalidInputError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
-  }
-  const config = parsed.data;
+  const config = parseEnvironment(ApprovalEnvironment, env);
   const clients = given ?? {
     dynamodb: new DynamoDBClient({}),
     sfn: new SFNClient({}),

@@ -1,7 +1,8 @@
 import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
-import { HomeboundError, InvalidInputError } from '../../errors.js';
+import { parseEnvironment } from '../../environment.js';
+import { HomeboundError } from '../../errors.js';
 import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
 import { TakeoverTagSpec } from '../../failback/takeover-tag.js';
@@ -60,12 +61,7 @@ let cached: FailbackDeps | undefined;
  */
 export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackDeps {
   if (cached) return cached;
-  const parsed = FailbackEnvironment.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InvalidInputError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
-  }
-  const config = parsed.data;
+  const config = parseEnvironment(FailbackEnvironment, env);
   const s3 = createS3Client();
   const compute = new AwsCompute(new EC2Client({}), {
     availabilityZone: config.HOMEBOUND_AVAILABILITY_ZONE,
