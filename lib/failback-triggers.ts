@@ -1,12 +1,12 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { FAILBACK_REQUESTED_EVENT } from '../core/failback/deployment-names.js';
+import { eventBridgeRole, ruleDeadLetterQueue } from './rule-delivery.js';
 
 export interface FailbackTriggersProps {
   /** The state machine a "Failback Requested" event starts. */
@@ -42,29 +42,12 @@ export class FailbackTriggers extends Construct {
       eventBusName: `${Stack.of(this).stackName}-failback-requests`,
       description: 'homebound: "Failback Requested" events; PutEvents here starts a failback',
     });
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
-    NagSuppressions.addResourceSuppressions(this.deadLetterQueue, [
-      {
-        id: 'AwsSolutions-SQS3',
-        reason:
-          'This queue is the dead-letter queue of the Failback Requested rule; operators read it, nothing consumes it.',
-      },
-      {
-        id: 'Serverless-SQSRedrivePolicy',
-        reason: 'This queue is itself the dead-letter queue of the Failback Requested rule; it has no further one.',
-      },
-    ]);
-    // Only EventBridge rules of this account may assume it (the rule's ARN would make a dependency cycle).
-    this.role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('events.amazonaws.com').withConditions({
-        StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
-      }),
-      description: 'homebound: lets the Failback Requested rule start the automated failback',
-    });
+    this.deadLetterQueue = ruleDeadLetterQueue(this, 'the Failback Requested rule');
+    this.role = eventBridgeRole(
+      this,
+      'Role',
+      'homebound: lets the Failback Requested rule start the automated failback',
+    );
     this.rule = new events.Rule(this, 'Rule', {
       eventBus: this.eventBus,
       description: 'homebound: a Failback Requested event starts the automated failback with its detail as input',
