@@ -84,12 +84,19 @@ describe('steps retried after their first attempt acted', () => {
     expect(next.snapshots.map((s) => s.baseSnapshotId)).toEqual(first.snapshots.map((s) => s.snapshotId));
   });
 
-  it('LaunchFailbackHosts run twice launches one failback host per takeover host', async () => {
+  it('LaunchFailbackHosts run twice launches one failback host per takeover host, even when EC2 does not list it yet', async () => {
     const { host } = await takeoverHost();
     const input = { runId: 'r1', hosts: [{ hostId: host.hostId, name: 'app' }] };
+    // EC2 is eventually consistent: a retry's DescribeInstances may not show a host launched a moment ago, so the
+    // step's own look-up finds nothing and only the ClientToken keeps the launch single.
+    const compute = fixture.compute;
+    const notYetListed = Object.assign(Object.create(compute), {
+      describeHosts: async (filter?: Parameters<typeof compute.describeHosts>[0]) =>
+        filter?.tag ? [] : compute.describeHosts(filter),
+    }) as typeof compute;
 
     const first = await launchFailbackHosts(input, deps);
-    const second = await launchFailbackHosts(input, deps);
+    const second = await launchFailbackHosts(input, { ...deps, compute: notYetListed });
 
     expect(second).toEqual(first);
     const launched = await fixture.compute.describeHosts({ tag: { key: RUN_TAG, value: 'r1' } });
