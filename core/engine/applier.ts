@@ -133,7 +133,7 @@ export class Applier {
     const deadline = performance.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
     const prefix = passPrefix(this.options.volumeKey, passNumber);
     // Prefetching cannot know the pass's size yet, so it spools on disk; applyPass then finds it there.
-    const spool = diskSpoolFor(this.options.stateDir, passNumber);
+    const spool: SegmentSpool = diskSpoolFor(this.options.stateDir, passNumber);
     const fetched = new Set<string>();
     while (passNumber > this.journal.current.lastAppliedPass && !(await this.manifestExists(passNumber))) {
       options.signal?.throwIfAborted();

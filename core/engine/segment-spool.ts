@@ -56,7 +56,7 @@ export class DiskSpool implements SegmentSpool {
     }
   }
 
-  async put(segmentKey: string, body: Buffer, _indexSha256?: string): Promise<void> {
+  async put(segmentKey: string, body: Buffer): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const file = this.file(segmentKey);
     await writeFile(`${file}.tmp`, body, { mode: 0o600 });
