@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { tuneHeapForStreaming } from '../core/heap-tuning.js';
 import { registerGateway } from './commands/gateway.js';
 import { reportError } from './report-error.js';
 
@@ -12,6 +13,8 @@ if ((major ?? 0) < 22) {
   console.error(`homebound gateway needs Node.js 22 or newer (this is ${process.version})`);
   process.exit(1);
 }
+
+tuneHeapForStreaming();
 
 const program = new Command()
   .name('homebound')

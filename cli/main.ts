@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { tuneHeapForStreaming } from '../core/heap-tuning.js';
 import { registerApply } from './commands/apply.js';
 import { registerBench } from './commands/bench.js';
 import { registerDrill } from './commands/drill.js';
@@ -8,6 +9,8 @@ import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStream } from './commands/stream.js';
 import { reportError } from './report-error.js';
+
+tuneHeapForStreaming();
 
 const program = new Command()
   .name('homebound')

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, stat, utimes } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { InvalidInputError } from '../../core/errors.js';
 
 /** Runs a command to completion and returns its wall time in seconds. */
@@ -51,6 +53,17 @@ export async function ageFile(path: string): Promise<void> {
 export async function settleDisk(dir: string): Promise<void> {
   await timeCommand('sync', []);
   await waitForIdleDisk(dir);
+}
+
+/**
+ * Runs a full garbage collection in this process, so that a timed pass does not pay for the garbage the untimed steps
+ * before it left behind (generating the volume, hashing it into a snapshot: gigabytes of short-lived buffers). The
+ * baselines run in fresh processes and need none. `--expose-gc` set at run time makes `gc` reachable from a new
+ * context.
+ */
+export function settleHeap(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }
 
 /** Quiet for this long counts as idle. */

@@ -12,7 +12,7 @@ import { imageSha256 } from '../../core/image-digest.js';
 import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
 import { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
 import { seededRandom } from '../../core/seeded-random.js';
-import { ageFile, settleDisk, timeRsyncDelta, timeSparseCopy } from './baselines.js';
+import { ageFile, settleDisk, settleHeap, timeRsyncDelta, timeSparseCopy } from './baselines.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
@@ -105,6 +105,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     log('full pass');
     await settleDisk(dir);
+    settleHeap();
     const full = await syncPass(endpoints, 1, first.snapshotId, undefined, sizeBytes, target, dir);
     log('cp --sparse=always');
     await settleDisk(dir);
@@ -119,6 +120,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
 
     log('incremental pass');
     await settleDisk(dir);
+    settleHeap();
     const incremental = await syncPass(endpoints, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
     log('rsync --inplace --no-whole-file');
     await settleDisk(dir);
