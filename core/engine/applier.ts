@@ -8,6 +8,7 @@ import {
 } from '../errors.js';
 import type { BlockTarget, Staging } from '../ports.js';
 import { segmentBuffers } from './buffer-pool.js';
+import { EarlySegments } from './early-segments.js';
 import { JournalFile } from './journal.js';
 import { ACK_KEY, MANIFEST_KEY, passPrefix } from './layout.js';
 import {
@@ -76,10 +77,14 @@ export interface ApplyReport {
  * after it starts until it is committed.
  */
 export class Applier {
+  private readonly early: EarlySegments;
+
   private constructor(
     private readonly options: ApplierOptions,
     private readonly journal: JournalFile,
-  ) {}
+  ) {
+    this.early = new EarlySegments(options.staging, verifySegment);
+  }
 
   /** @throws PassOutOfOrderError when stateDir belongs to another volume or target. */
   static async open(options: ApplierOptions): Promise<Applier> {
@@ -156,6 +161,16 @@ export class Applier {
     return this.applyPass(passNumber);
   }
 
+  /**
+   * Starts downloading a segment its streamer has just staged, before the pass is sealed (see EarlySegments): a
+   * streamer in this process calls it from its onSegment hook. Nothing reaches the target before applyPass has the
+   * manifest and has matched every segment against it.
+   */
+  prefetch(passNumber: number, record: SegmentRecord): void {
+    if (passNumber <= this.journal.current.lastAppliedPass) return;
+    this.early.start(passNumber, passPrefix(this.options.volumeKey, passNumber), record);
+  }
+
   private async manifestExists(passNumber: number): Promise<boolean> {
     return (
       (await this.options.staging.head(passPrefix(this.options.volumeKey, passNumber) + MANIFEST_KEY)) !== undefined
@@ -167,6 +182,14 @@ export class Applier {
    * @throws StagedObjectMissingError (not sealed), PassOutOfOrderError, TargetTooSmallError, CorruptSegmentError.
    */
   async applyPass(passNumber: number): Promise<ApplyReport> {
+    try {
+      return await this.applyOnce(passNumber);
+    } finally {
+      await this.early.drop(passNumber);
+    }
+  }
+
+  private async applyOnce(passNumber: number): Promise<ApplyReport> {
     const started = performance.now();
     const { staging, target, volumeKey } = this.options;
     if (!(Number.isInteger(passNumber) && passNumber >= 1)) {
@@ -263,18 +286,24 @@ export class Applier {
   }
 
   /**
-   * Downloads and verifies every segment into the spool; skips those a killed run or a follower already spooled.
+   * Downloads and verifies every segment into the spool; takes those downloaded early (`prefetch`) and skips those a
+   * killed run or a follower already spooled.
    * Bodies go into recycled buffers, listed in `recycled` for the caller to give back once the pass is applied.
    */
   private async fetchAll(manifest: PassManifest, spool: SegmentSpool, recycled: Buffer[]): Promise<number> {
     const prefix = passPrefix(manifest.volumeKey, manifest.passNumber);
     let fetched = 0;
     let done = 0;
+    const download = async (segment: SegmentRecord) => {
+      if (await spool.find(segment.key, segment.indexSha256)) return undefined;
+      const key = prefix + segment.key;
+      const body = await this.options.staging.get(key, { allocate: (size) => segmentBuffers.acquire(size) });
+      verifySegment(body, segment, key);
+      return body;
+    };
     await runLimited(manifest.segments, this.options.fetchConcurrency ?? 4, async (segment) => {
-      if (!(await spool.find(segment.key, segment.indexSha256))) {
-        const key = prefix + segment.key;
-        const body = await this.options.staging.get(key, { allocate: (size) => segmentBuffers.acquire(size) });
-        verifySegment(body, segment, key);
+      const body = (await this.early.take(manifest.passNumber, segment)) ?? (await download(segment));
+      if (body) {
         await spool.put(segment.key, body, segment.indexSha256);
         if (spool.keepsBodies) recycled.push(body);
         else segmentBuffers.release(body);

@@ -75,6 +75,8 @@ export interface RunPassOptions {
   readonly shardConcurrency?: number;
   readonly readAheadBlocks?: number;
   readonly onProgress?: (progress: PassProgress) => void;
+  /** Called once each segment is staged, e.g. to let an applier in this process start downloading it. */
+  readonly onSegment?: (record: SegmentRecord) => void;
 }
 
 export interface PassProgress {
@@ -139,6 +141,7 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
         ...(options.readAheadBlocks ? { readAheadBlocks: options.readAheadBlocks } : {}),
         onSegment: (segment) => {
           segmentBytes += segment.bytes;
+          options.onSegment?.(segment);
           options.onProgress?.({
             blocksListed: plan.blocksListed,
             blocksDone: counters.blocksRead,

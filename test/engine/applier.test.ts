@@ -7,6 +7,7 @@ import { openFileTarget } from '../../core/adapters/target/file-target.js';
 import { BLOCK_SIZE } from '../../core/blocks.js';
 import { Applier } from '../../core/engine/applier.js';
 import { passPrefix } from '../../core/engine/layout.js';
+import type { SegmentRecord } from '../../core/engine/manifest.js';
 import { runPass } from '../../core/engine/pass.js';
 import { CorruptSegmentError, PassOutOfOrderError, TargetTooSmallError } from '../../core/errors.js';
 import { MemoryBlockSource } from '../support/memory-block-source.js';
@@ -48,7 +49,12 @@ describe('applier', () => {
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  async function stage(passNumber: number, snapshotId: string, baseSnapshotId?: string) {
+  async function stage(
+    passNumber: number,
+    snapshotId: string,
+    baseSnapshotId?: string,
+    onSegment?: (record: SegmentRecord) => void,
+  ) {
     return runPass(
       {
         volumeKey: 'vol-a',
@@ -60,8 +66,19 @@ describe('applier', () => {
         segmentBlocks: 2,
         shardBlocks: 4,
       },
-      { source, staging },
+      { source, staging, ...(onSegment ? { onSegment } : {}) },
     );
+  }
+
+  /** Counts GETs of segment objects. */
+  function countSegmentGets(): Map<string, number> {
+    const gets = new Map<string, number>();
+    const get = staging.get.bind(staging);
+    staging.get = (key) => {
+      if (key.includes('/segments/')) gets.set(key, (gets.get(key) ?? 0) + 1);
+      return get(key);
+    };
+    return gets;
   }
 
   async function applier(targetPath: string, createWithSize = SIZE) {
@@ -158,5 +175,73 @@ describe('applier', () => {
     await expect(following).rejects.toThrow(/abort/i);
     await expect(a.followPass(1, { pollMs: 5, timeoutMs: 20 })).rejects.toThrow(/manifest\.json \(waited 20 ms\)/);
     await target.close();
+  });
+
+  describe('segments downloaded while the pass streams (prefetch)', () => {
+    it('downloads each segment once, as it is staged, and applies the pass byte-identical', async () => {
+      const v3 = new Map(v2)
+        .set(6, randomBytes(BLOCK_SIZE))
+        .set(7, randomBytes(BLOCK_SIZE))
+        .set(9, randomBytes(BLOCK_SIZE));
+      source.add('snap-3', 'vol-a', SIZE, v3);
+      await stage(1, 'snap-1');
+      const { target, applier: a } = await applier(join(dir, 'target.img'));
+      await a.applyPass(1);
+      const gets = countSegmentGets();
+
+      const streamed = await stage(2, 'snap-3', 'snap-1', (record) => a.prefetch(2, record));
+      const fetchedBeforeSeal = gets.size;
+      const report = await a.applyPass(2);
+      await target.close();
+
+      expect(streamed.manifest.segments.length).toBe(3);
+      expect(fetchedBeforeSeal).toBe(3);
+      expect([...gets.values()]).toEqual([1, 1, 1]);
+      expect(report).toMatchObject({ passNumber: 2, applied: true });
+      expect((await readFile(join(dir, 'target.img'))).equals(image(v3))).toBe(true);
+    });
+
+    it('never writes a segment corrupted in staging before its early download: the target keeps the previous pass', async () => {
+      await stage(1, 'snap-1');
+      const { target, applier: a } = await applier(join(dir, 'target.img'));
+      await a.applyPass(1);
+
+      await stage(2, 'snap-2', 'snap-1', (record) => {
+        const object = staging.objects.get(passPrefix('vol-a', 2) + record.key);
+        if (object && record.dataBlocks > 0) object.body.writeUInt8(object.body.readUInt8(100) ^ 0x01, 100);
+        a.prefetch(2, record);
+      });
+
+      await expect(a.applyPass(2)).rejects.toThrow(CorruptSegmentError);
+      await target.close();
+      expect((await readFile(join(dir, 'target.img'))).equals(image(v1))).toBe(true);
+    });
+
+    it('does not use an early body the manifest does not name: that segment is fetched again', async () => {
+      await stage(1, 'snap-1');
+      const { target, applier: a } = await applier(join(dir, 'target.img'));
+      await a.applyPass(1);
+      const streamed = await stage(2, 'snap-2', 'snap-1');
+      const first = streamed.manifest.segments[0] as SegmentRecord;
+      const gets = countSegmentGets();
+
+      // Told of a segment under the same key but with another index digest (a streamer staged it anew since).
+      a.prefetch(2, { ...first, indexSha256: '0'.repeat(64) });
+      await a.applyPass(2);
+      await target.close();
+
+      expect(gets.get(passPrefix('vol-a', 2) + first.key)).toBe(2);
+      expect((await readFile(join(dir, 'target.img'))).equals(image(v2))).toBe(true);
+    });
+
+    it('ignores segments of a pass already applied', async () => {
+      const streamed = await stage(1, 'snap-1');
+      const { target, applier: a } = await applier(join(dir, 'target.img'));
+      await a.applyPass(1);
+      const gets = countSegmentGets();
+      for (const record of streamed.manifest.segments) a.prefetch(1, record);
+      await target.close();
+      expect(gets.size).toBe(0);
+    });
   });
 });
