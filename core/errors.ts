@@ -129,6 +129,15 @@ export class TargetUnavailableError extends HomeboundError {
 /** A pass that does not follow the last pass applied to this target (wrong order, wrong volume, wrong lineage). */
 export class PassOutOfOrderError extends HomeboundError {}
 
+/** An applier journal neither of whose slots holds a whole state: the state directory was damaged outside homebound. */
+export class CorruptJournalError extends HomeboundError {
+  constructor(readonly path: string) {
+    super(
+      `journal ${path} holds no whole state (both slots fail their checksum); the target's state is unknown, so apply the passes again from a full pass into a fresh state directory`,
+    );
+  }
+}
+
 /** A local volume (image file) that does not exist. */
 export class VolumeNotFoundError extends HomeboundError {
   constructor(

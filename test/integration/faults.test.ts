@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
-import { Journal } from '../../core/engine/journal.js';
+import { readJournal } from '../../core/engine/journal.js';
 import { passPrefix } from '../../core/engine/layout.js';
 import { runPass } from '../../core/engine/pass.js';
 import { imageSha256 } from '../../core/image-digest.js';
@@ -28,8 +27,7 @@ describe('faults on the way: throttling, 500s, a corrupted body, a SIGKILLed app
   }
 
   async function journal() {
-    const raw = await readFile(join(test.dir, 'faulty-state', 'journal.json'), 'utf8').catch(() => undefined);
-    return raw === undefined ? undefined : Journal.parse(JSON.parse(raw));
+    return readJournal(join(test.dir, 'faulty-state'));
   }
 
   it('ends byte-identical through 30% throttling, 5% 500s, one corrupted body and a SIGKILL mid-pass', async () => {
