@@ -59,21 +59,21 @@ export class JournalFile {
   static async open(stateDir: string, volumeKey: string, target: string): Promise<JournalFile> {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const path = join(stateDir, JOURNAL_FILE);
-    const found = await readJournalFile(path);
-    if (found) {
-      if (found.state.volumeKey !== volumeKey || found.state.target !== target) {
+    const mustBeOurs = (state: Journal) => {
+      if (state.volumeKey !== volumeKey || state.target !== target) {
         throw new PassOutOfOrderError(
-          `state directory ${stateDir} belongs to volume ${found.state.volumeKey} on ${found.state.target}, not ${volumeKey} on ${target}`,
+          `state directory ${stateDir} belongs to volume ${state.volumeKey} on ${state.target}, not ${volumeKey} on ${target}`,
         );
       }
+    };
+    const found = await readJournalFile(path);
+    if (found) {
+      mustBeOurs(found.state);
       return new JournalFile(path, found.state, found.sequence);
     }
-    const legacy = await readLegacy(join(stateDir, LEGACY_FILE));
-    if (legacy && (legacy.volumeKey !== volumeKey || legacy.target !== target)) {
-      throw new PassOutOfOrderError(
-        `state directory ${stateDir} belongs to volume ${legacy.volumeKey} on ${legacy.target}, not ${volumeKey} on ${target}`,
-      );
-    }
+    const legacyRaw = await readIfPresent(join(stateDir, LEGACY_FILE));
+    const legacy = legacyRaw && Journal.parse(JSON.parse(legacyRaw.toString('utf8')));
+    if (legacy) mustBeOurs(legacy);
     const initial: Journal = legacy ?? {
       format: JOURNAL_FORMAT,
       volumeKey,
@@ -111,10 +111,7 @@ export async function readJournal(stateDir: string): Promise<Journal | undefined
 }
 
 async function readJournalFile(path: string): Promise<{ state: Journal; sequence: bigint } | undefined> {
-  const raw = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return undefined;
-    throw error;
-  });
+  const raw = await readIfPresent(path);
   if (raw === undefined) return undefined;
   const slots = [0, 1]
     .map((slot) => decodeSlot(raw.subarray(slot * SLOT_BYTES, (slot + 1) * SLOT_BYTES)))
@@ -180,10 +177,9 @@ function slotDigest(sequence: Buffer, payload: Buffer): Buffer {
   return createHash('sha256').update(sequence).update(payload).digest();
 }
 
-async function readLegacy(path: string): Promise<Journal | undefined> {
-  const raw = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+async function readIfPresent(path: string): Promise<Buffer | undefined> {
+  return readFile(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw error;
   });
-  return raw === undefined ? undefined : Journal.parse(JSON.parse(raw));
 }
