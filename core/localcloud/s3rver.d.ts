@@ -44,6 +44,15 @@ declare module 's3rver' {
     /** Path of an object's file (`resource` 'object') or a sidecar ('metadata.json', 'object.md5'). */
     getResourcePath(bucket: string, key: string, resource: string): string;
     putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+    /** A bucket's (key undefined) or an object's configuration of `resourceType` ('cors', 'website', …); null when
+     * none is set. */
+    getSubresource(bucket: string, key: string | undefined, resourceType: string): Promise<unknown>;
+    putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
+    deleteSubresource(bucket: string, key: string | undefined, resourceType: string): Promise<void>;
+    /** null when the bucket does not exist. */
+    getBucket(bucket: string): Promise<unknown>;
+    putBucket(bucket: string): Promise<unknown>;
+    deleteBucket(bucket: string): Promise<void>;
   }
 
   /** s3rver's S3Object model as the store returns it. */

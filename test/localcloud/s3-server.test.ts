@@ -1,9 +1,16 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteBucketCorsCommand,
   DeleteObjectsCommand,
+  GetBucketCorsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutBucketCorsCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -147,5 +154,64 @@ describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig'
     } finally {
       await cleanup();
     }
+  });
+});
+
+describe('local S3 bucket look-ups (kept in memory by the server)', () => {
+  let cloud: LocalCloud;
+  let s3: S3Client;
+
+  beforeAll(async () => {
+    cloud = await startTestCloud();
+    s3 = new S3Client(localS3ClientConfig(cloud));
+  });
+
+  afterAll(async () => {
+    s3?.destroy();
+    await cloud?.stop();
+  });
+
+  it('finds a bucket created after a look-up missed it, and loses one once deleted', async () => {
+    const Bucket = 'homebound-created-later';
+    const before = await rejectionOf(s3.send(new HeadBucketCommand({ Bucket })));
+
+    await s3.send(new CreateBucketCommand({ Bucket }));
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: Buffer.from('x') }));
+    await s3.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: [{ Key: 'k' }] } }));
+    await s3.send(new HeadBucketCommand({ Bucket }));
+    await s3.send(new DeleteBucketCommand({ Bucket }));
+    const after = await rejectionOf(s3.send(new PutObjectCommand({ Bucket, Key: 'k', Body: Buffer.from('x') })));
+
+    expect(before.name).toBe('NotFound');
+    expect(after.name).toBe('NoSuchBucket');
+  });
+
+  it('serves a bucket CORS configuration set after it was looked up, and none once deleted', async () => {
+    const Bucket = 'homebound-staging';
+    const CORSConfiguration = { CORSRules: [{ AllowedMethods: ['GET'], AllowedOrigins: ['https://console.example'] }] };
+    const before = await rejectionOf(s3.send(new GetBucketCorsCommand({ Bucket })));
+
+    await s3.send(new PutBucketCorsCommand({ Bucket, CORSConfiguration }));
+    const set = await s3.send(new GetBucketCorsCommand({ Bucket }));
+    await s3.send(new DeleteBucketCorsCommand({ Bucket }));
+    const after = await rejectionOf(s3.send(new GetBucketCorsCommand({ Bucket })));
+
+    expect(before.name).toBe('NoSuchCORSConfiguration');
+    expect(set.CORSRules?.[0]?.AllowedOrigins).toEqual(['https://console.example']);
+    expect(after.name).toBe('NoSuchCORSConfiguration');
+  });
+
+  it('has the ETag (MD5) and user metadata of a new object as soon as the PUT is answered', async () => {
+    const Bucket = 'homebound-staging';
+    const body = randomBlock();
+
+    const put = await s3.send(
+      new PutObjectCommand({ Bucket, Key: 'sidecars/object', Body: body, Metadata: { 'index-sha256': 'feed' } }),
+    );
+    const head = await s3.send(new HeadObjectCommand({ Bucket, Key: 'sidecars/object' }));
+
+    expect(put.ETag).toBe(`"${createHash('md5').update(body).digest('hex')}"`);
+    expect(head.ETag).toBe(put.ETag);
+    expect(head.Metadata).toEqual({ 'index-sha256': 'feed' });
   });
 });
