@@ -6,7 +6,7 @@ import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedE
 import { linkDevice, unlinkDevice } from './local-boot.js';
 import { LocalHosts } from './local-hosts.js';
 import { type ComputeState, createdFor, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
-import type { WorkloadPause } from './local-workload.js';
+import { assertWriteRate, type WorkloadPause } from './local-workload.js';
 import type {
   ComputePort,
   CreateVolumeRequest,
@@ -24,6 +24,7 @@ export const WORKLOAD_WRITES_TAG = 'homebound:local-workload-writes';
 export interface TakeoverHostRequest {
   readonly name: string;
   readonly volumes: readonly { readonly sizeBytes: number; readonly tags?: Tags }[];
+  /** Block writes per second while the host runs; 0 is an idle host. */
   readonly writesPerSecond: number;
   /** Writes each new volume's initial content (through writeVolume, so snapshots see it) before the host starts. */
   readonly fill?: (path: string, volumeId: string) => Promise<void>;
@@ -43,6 +44,7 @@ export interface TakeoverHostRequest {
  */
 export class LocalCompute extends LocalHosts implements ComputePort {
   async createTakeoverHost(request: TakeoverHostRequest): Promise<Host> {
+    assertWriteRate(request.writesPerSecond);
     const volumeIds: string[] = [];
     for (const volume of request.volumes) volumeIds.push(await this.createVolume(volume));
     // Before the workload starts, so nothing it writes is overwritten by the initial content.

@@ -19,7 +19,7 @@ const hostSchema = z.object({
   tags: tagsSchema,
   userData: z.string().optional(),
   /** Takeover hosts of drills and tests: the write load they run while `running`. */
-  workload: z.object({ writesPerSecond: z.number().positive(), seed: z.number().int() }).optional(),
+  workload: z.object({ writesPerSecond: z.number().nonnegative(), seed: z.number().int() }).optional(),
 });
 
 const volumeSchema = z.object({

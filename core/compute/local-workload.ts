@@ -1,4 +1,5 @@
 import { BLOCK_SIZE, blockCountFor, bytesOnDisk, sha256Hex } from '../blocks.js';
+import { InvalidInputError } from '../errors.js';
 import { writeVolume } from '../localcloud/local-volume.js';
 import { seededRandom } from '../seeded-random.js';
 
@@ -24,6 +25,7 @@ export interface WorkloadWrite {
 }
 
 export interface LocalWorkloadOptions {
+  /** Block writes per second; 0 is an idle host that writes nothing. */
   readonly writesPerSecond: number;
   /** @default 1 */
   readonly seed?: number;
@@ -37,6 +39,13 @@ export interface LocalWorkloadOptions {
 export interface WorkloadPause {
   readonly writeCount: number;
   resume(): void;
+}
+
+/** @throws InvalidInputError unless `writesPerSecond` is a finite number ≥ 0. */
+export function assertWriteRate(writesPerSecond: number): void {
+  if (!(Number.isFinite(writesPerSecond) && writesPerSecond >= 0)) {
+    throw new InvalidInputError(`writesPerSecond must be 0 or more, got ${writesPerSecond}`);
+  }
 }
 
 export class LocalWorkload {
@@ -53,7 +62,9 @@ export class LocalWorkload {
   private requestStop: () => void = () => {};
   private failure: unknown;
 
+  /** @throws InvalidInputError when writesPerSecond is negative or not a finite number. */
   constructor(private readonly options: LocalWorkloadOptions) {
+    assertWriteRate(options.writesPerSecond);
     this.random = seededRandom(options.seed ?? 1);
   }
 
@@ -110,6 +121,8 @@ export class LocalWorkload {
   }
 
   private async run(): Promise<void> {
+    // An idle host: 1000 / 0 is Infinity, which setTimeout turns into 1 ms (a thousand writes a second).
+    if (this.options.writesPerSecond === 0) return this.stopRequested;
     const intervalMs = 1000 / this.options.writesPerSecond;
     try {
       while (!this.stopping) {

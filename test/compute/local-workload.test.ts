@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { volumePath } from '../../core/compute/local-state.js';
+import { InvalidInputError } from '../../core/errors.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { type ComputeFixture, computeFixture, hostState, MiB, waitUntil } from './local-compute-helpers.js';
 
@@ -60,5 +61,35 @@ describe('local takeover workload', () => {
     await waitUntil(() => (compute.workloadOf(host.hostId)?.writes.length ?? 0) > writesWhileStopped + 3);
 
     expect(await hostState(compute, host.hostId)).toBe('running');
+  });
+
+  it('writes nothing on an idle host (0 writes/s) and stops at once', async () => {
+    const { compute } = fixture;
+    const host = await compute.createTakeoverHost({
+      name: 'idle',
+      volumes: [{ sizeBytes: 2 * MiB }],
+      writesPerSecond: 0,
+    });
+    const volumeIds = host.volumes.map((volume) => volume.volumeId);
+    const blank = await volumeHashes(volumeIds);
+
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await compute.stopInstances([host.hostId]);
+    await waitUntil(async () => (await hostState(compute, host.hostId)) === 'stopped');
+
+    expect(compute.workloadOf(host.hostId)?.writes).toEqual([]);
+    expect(await volumeHashes(volumeIds)).toEqual(blank);
+  });
+
+  it('refuses a negative write rate before it creates anything', async () => {
+    const { compute } = fixture;
+
+    const refused = await compute
+      .createTakeoverHost({ name: 'bad', volumes: [{ sizeBytes: MiB }], writesPerSecond: -1 })
+      .catch((error: unknown) => error);
+
+    expect(refused).toBeInstanceOf(InvalidInputError);
+    expect(String(refused)).toMatch(/writesPerSecond/);
+    expect(await compute.describeHosts({})).toEqual([]);
   });
 });
