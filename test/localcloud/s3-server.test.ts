@@ -155,21 +155,6 @@ describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig'
       await cleanup();
     }
   });
-});
-
-describe('local S3 bucket look-ups (kept in memory by the server)', () => {
-  let cloud: LocalCloud;
-  let s3: S3Client;
-
-  beforeAll(async () => {
-    cloud = await startTestCloud();
-    s3 = new S3Client(localS3ClientConfig(cloud));
-  });
-
-  afterAll(async () => {
-    s3?.destroy();
-    await cloud?.stop();
-  });
 
   it('finds a bucket created after a look-up missed it, and loses one once deleted', async () => {
     const Bucket = 'homebound-created-later';
@@ -187,7 +172,6 @@ describe('local S3 bucket look-ups (kept in memory by the server)', () => {
   });
 
   it('serves a bucket CORS configuration set after it was looked up, and none once deleted', async () => {
-    const Bucket = 'homebound-staging';
     const CORSConfiguration = { CORSRules: [{ AllowedMethods: ['GET'], AllowedOrigins: ['https://console.example'] }] };
     const before = await rejectionOf(s3.send(new GetBucketCorsCommand({ Bucket })));
 
@@ -202,7 +186,6 @@ describe('local S3 bucket look-ups (kept in memory by the server)', () => {
   });
 
   it('has the ETag (MD5) and user metadata of a new object as soon as the PUT is answered', async () => {
-    const Bucket = 'homebound-staging';
     const body = randomBlock();
 
     const put = await s3.send(
