@@ -10,7 +10,7 @@ import S3Object from 's3rver/lib/models/object.js';
 /**
  * Fixes three s3rver 3.7 bugs that @aws-sdk/client-s3 runs into, on one server instance (nothing global is patched):
  * ListObjectsV2 pagination, DeleteObjects of several keys under one prefix, and PutObject answering before the
- * object is written; and serves GetObject in large reads.
+ * object is written; serves GetObject in large reads; and keeps bucket look-ups in memory instead of on disk.
  */
 export function applyS3rverFixes(server: S3rver): void {
   cacheBucketLookups(server.store);
