@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -185,15 +187,19 @@ describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig'
     expect(after.name).toBe('NoSuchCORSConfiguration');
   });
 
-  it('has the ETag (MD5) and user metadata of a new object as soon as the PUT is answered', async () => {
+  it('has the ETag (MD5) sidecar and user metadata of a new object as soon as the PUT is answered', async () => {
     const body = randomBlock();
 
     const put = await s3.send(
       new PutObjectCommand({ Bucket, Key: 'sidecars/object', Body: body, Metadata: { 'index-sha256': 'feed' } }),
     );
+    // Written by the PUT itself (read before any GET or HEAD): without it s3rver reads the whole object back to make the
+    // ETag at the first one.
+    const sidecar = await readFile(join(cloud.dir, 's3', Bucket, 'sidecars', 'object._S3rver_object.md5'), 'utf8');
     const head = await s3.send(new HeadObjectCommand({ Bucket, Key: 'sidecars/object' }));
 
     expect(put.ETag).toBe(`"${createHash('md5').update(body).digest('hex')}"`);
+    expect(`"${sidecar}"`).toBe(put.ETag);
     expect(head.ETag).toBe(put.ETag);
     expect(head.Metadata).toEqual({ 'index-sha256': 'feed' });
   });
