@@ -9,7 +9,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
-import type { ApprovalEnvironment } from '../core/adapters/aws/approval-deps.js';
+import type { ApprovalEnvironment, DecisionVerifierEnvironment } from '../core/adapters/aws/approval-deps.js';
 import { AppFunction } from './app-function.js';
 import type { HomeboundConfig } from './config.js';
 import { allowWildcards } from './nag.js';
@@ -145,6 +145,22 @@ export class Approvals extends Construct {
     for (const [name, value] of Object.entries(environment))
       if (value !== undefined) fn.function.addEnvironment(name, value);
     this.grant(fn, 'request');
+  }
+
+  /**
+   * Lets VerifyDecision re-read the run's decision: the tables and the approver allow-list in its environment, read
+   * only (GetItem on approvals, Query on the audit), and no secret: it checks a decision, it never makes one.
+   */
+  connectVerifier(fn: AppFunction): void {
+    const environment = {
+      HOMEBOUND_APPROVALS_TABLE: this.table.tableName,
+      HOMEBOUND_APPROVAL_AUDIT_TABLE: this.auditTable.tableName,
+      HOMEBOUND_APPROVERS: this.props.config.approvers.join(','),
+      HOMEBOUND_SLACK_APPROVERS: this.props.config.slackApprovers.join(','),
+    } satisfies { readonly [K in keyof z.input<typeof DecisionVerifierEnvironment>]-?: string };
+    for (const [name, value] of Object.entries(environment)) fn.function.addEnvironment(name, value);
+    this.table.grant(fn.role, 'dynamodb:GetItem');
+    this.auditTable.grant(fn.role, 'dynamodb:Query');
   }
 
   /**

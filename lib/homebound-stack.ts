@@ -54,6 +54,7 @@ export class HomeboundStack extends Stack {
     });
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);
+    this.approvals.connectVerifier(this.functions.byTask.VerifyDecision);
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
     });

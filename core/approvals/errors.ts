@@ -81,3 +81,10 @@ export class NoApproversConfiguredError extends HomeboundError {}
 
 /** A notification channel answered with an error (Slack's `ok: false`, an HTTP error). */
 export class ApprovalNotificationError extends HomeboundError {}
+
+/**
+ * The run was told "approved" (its task token completed with success) but the approval store does not prove it: no
+ * decision recorded for this run, or not DECIDED, not approved, or by someone off the deployment's approver list. The
+ * message names what did not hold. VerifyDecision throws it; the state machine rolls back as for a rejection.
+ */
+export class UnverifiedApprovalError extends HomeboundError {}

@@ -106,6 +106,23 @@ describe('approvals (CDK)', () => {
     expect(actionsOn(statementsOf('FailbackFunctionsCutover'), approvalsTable)).toEqual([]);
   });
 
+  it('lets VerifyDecision only read: GetItem on approvals, Query on the audit, no secret, no SendTask*', () => {
+    const statements = statementsOf('FailbackFunctionsVerifyDecision');
+    expect(actionsOn(statements, approvalsTable)).toEqual(['dynamodb:GetItem']);
+    expect(actionsOn(statements, auditTable)).toEqual(['dynamodb:Query']);
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions.filter((action) => /^(secretsmanager|states|ses):/.test(action))).toEqual([]);
+    const variables = (
+      functionNamed('FailbackFunctionsVerifyDecision').Properties.Environment as {
+        Variables: Record<string, unknown>;
+      }
+    ).Variables;
+    expect(variables).toMatchObject({
+      HOMEBOUND_APPROVERS: 'ops@example.com,lead@example.com',
+      HOMEBOUND_SLACK_APPROVERS: 'U0APPROVER',
+    });
+  });
+
   it('gives the approval environment and the link key to RequestApproval and the approval functions only', () => {
     for (const [id, fn] of Object.entries(functions)) {
       const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;

@@ -14,8 +14,10 @@ import { LinkSigner } from '../../approvals/signed-link.js';
 import { SlackApi } from '../../approvals/slack-api.js';
 import { slackChannel } from '../../approvals/slack-channel.js';
 import { SlackInteractionHandler } from '../../approvals/slack-interaction.js';
+import { verifyRecordedDecision } from '../../approvals/verify.js';
 import { parseEnvironment } from '../../environment.js';
 import { InvalidInputError } from '../../errors.js';
+import type { VerifiedDecision } from '../../failback/run-state.js';
 import { DynamoDbApprovalStore } from './dynamodb-approval-store.js';
 import { SesEmailSender } from './ses-email-sender.js';
 import { SfnTaskResponder } from './sfn-task-responder.js';
@@ -47,6 +49,39 @@ export const ApprovalEnvironment = z.object({
   HOMEBOUND_SLACK_API_URL: z.url().optional(),
 });
 export type ApprovalEnvironment = z.infer<typeof ApprovalEnvironment>;
+
+/** VerifyDecision's part of it: the tables and the allow-list; no secret, no page. */
+export const DecisionVerifierEnvironment = ApprovalEnvironment.pick({
+  HOMEBOUND_APPROVALS_TABLE: true,
+  HOMEBOUND_APPROVAL_AUDIT_TABLE: true,
+  HOMEBOUND_APPROVERS: true,
+  HOMEBOUND_SLACK_APPROVERS: true,
+});
+export type DecisionVerifierEnvironment = z.infer<typeof DecisionVerifierEnvironment>;
+
+let verifier: { verify(runId: string): Promise<VerifiedDecision> } | undefined;
+
+/**
+ * VerifyDecision on AWS: reads the run's decision from DynamoDB and checks it against the deployment's approvers
+ * (from the environment, not from the record). Built once per process.
+ * @throws InvalidInputError naming the first missing or malformed environment variable
+ */
+export function awsDecisionVerifier(env: NodeJS.ProcessEnv = process.env, dynamodb?: DynamoDBClient) {
+  if (verifier && !dynamodb) return verifier;
+  const config = parseEnvironment(DecisionVerifierEnvironment, env);
+  const store = new DynamoDbApprovalStore(dynamodb ?? new DynamoDBClient({}), {
+    table: config.HOMEBOUND_APPROVALS_TABLE,
+    auditTable: config.HOMEBOUND_APPROVAL_AUDIT_TABLE,
+  });
+  const allowList = {
+    approvers: { emails: config.HOMEBOUND_APPROVERS, slackUserIds: config.HOMEBOUND_SLACK_APPROVERS },
+    // No terminal on AWS: an `operator:` decision in the table was not taken through a channel.
+    operators: false,
+  };
+  const built = { verify: (runId: string) => verifyRecordedDecision(store, runId, allowList) };
+  if (!dynamodb) verifier = built;
+  return built;
+}
 
 const SlackSecret = z.object({ signingSecret: z.string().min(1), botToken: z.string().min(1) });
 
