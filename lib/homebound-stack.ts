@@ -57,6 +57,7 @@ export class HomeboundStack extends Stack {
     this.approvals.connectVerifier(this.functions.byTask.VerifyDecision);
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
+      encryptionKey: this.approvals.key,
     });
     const stateMachine = this.automatedFailback.stateMachine;
     this.triggers = new FailbackTriggers(this, 'Triggers', { stateMachine });

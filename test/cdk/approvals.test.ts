@@ -123,11 +123,11 @@ describe('approvals (CDK)', () => {
     });
   });
 
-  it('gives the approval environment and the link key to RequestApproval and the approval functions only', () => {
+  it('gives the approval environment to RequestApproval, VerifyDecision and the approval functions only', () => {
     for (const [id, fn] of Object.entries(functions)) {
       const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-      const approvalFunction = id.startsWith('Approvals') || id.startsWith('FailbackFunctionsRequestApproval');
-      expect('HOMEBOUND_APPROVAL_LINK_KEY_SECRET' in variables, id).toBe(approvalFunction);
+      const approvalFunction = /^(Approvals|FailbackFunctionsRequestApproval|FailbackFunctionsVerifyDecision)/.test(id);
+      expect('HOMEBOUND_APPROVALS_TABLE' in variables, id).toBe(approvalFunction);
     }
     const request = functionNamed('FailbackFunctionsRequestApproval');
     expect((request.Properties.Environment as { Variables: Record<string, unknown> }).Variables).toMatchObject({
@@ -139,12 +139,39 @@ describe('approvals (CDK)', () => {
       HOMEBOUND_SLACK_CHANNEL: 'C0APPROVALS',
       HOMEBOUND_APPROVAL_SENDER: 'homebound@example.com',
     });
-    expect(rolesWith('secretsmanager:GetSecretValue')).toEqual([
-      expect.stringMatching(/^ApprovalsPageRole/),
-      expect.stringMatching(/^ApprovalsRemindersRole/),
-      expect.stringMatching(/^ApprovalsSlackRole/),
-      expect.stringMatching(/^FailbackFunctionsRequestApprovalRole/),
+  });
+
+  it('lets each approval role read only the secrets it uses, and names only those in its environment', () => {
+    const secrets = resourcesOf(template, 'AWS::SecretsManager::Secret');
+    const linkKey = Object.keys(secrets).find((id) => id.startsWith('ApprovalsLinkKey')) ?? 'no link key';
+    const slackSecret = Object.keys(secrets).find((id) => id.startsWith('ApprovalsSlackCredentials')) ?? 'no secret';
+    const readers = (secret: string) =>
+      Object.entries(resourcesOf(template, 'AWS::IAM::Policy'))
+        .filter(([, p]) =>
+          (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement.some(
+            (s) =>
+              [s.Action].flat().includes('secretsmanager:GetSecretValue') &&
+              JSON.stringify(s.Resource).includes(secret),
+          ),
+        )
+        .flatMap(([, p]) => (p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref.replace(/[0-9A-F]{8}$/, '')))
+        .sort();
+    expect(readers(linkKey)).toEqual([
+      'ApprovalsPageRole',
+      'ApprovalsRemindersRole',
+      'FailbackFunctionsRequestApprovalRole',
     ]);
+    expect(readers(slackSecret)).toEqual([
+      'ApprovalsRemindersRole',
+      'ApprovalsSlackRole',
+      'FailbackFunctionsRequestApprovalRole',
+    ]);
+    const variablesOf = (prefix: string) =>
+      (functionNamed(prefix).Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect('HOMEBOUND_SLACK_SECRET' in variablesOf('ApprovalsPage')).toBe(false);
+    expect('HOMEBOUND_APPROVAL_LINK_KEY_SECRET' in variablesOf('ApprovalsSlack')).toBe(false);
+    expect('HOMEBOUND_APPROVAL_LINK_KEY_SECRET' in variablesOf('FailbackFunctionsVerifyDecision')).toBe(false);
+    expect('HOMEBOUND_SLACK_SECRET' in variablesOf('FailbackFunctionsVerifyDecision')).toBe(false);
   });
 
   it('lets only the senders send email, only from the configured identity', () => {
@@ -171,6 +198,89 @@ describe('approvals (CDK)', () => {
       ...Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('AwsSolutions-.*')),
     ];
     expect(findings.map((f) => f.id)).toEqual([]);
+  });
+});
+
+describe('approval key (CDK)', () => {
+  const keys = resourcesOf(template, 'AWS::KMS::Key');
+  const keyId = Object.keys(keys).find((id) => id.startsWith('ApprovalsKey')) ?? 'no approval key';
+  const key = keys[keyId] as { Properties: Record<string, unknown>; DeletionPolicy?: string };
+  interface KeyStatement {
+    Sid?: string;
+    Action: string | string[];
+    Principal: { AWS?: unknown; Service?: unknown };
+    Condition?: Record<string, Record<string, unknown>>;
+  }
+  const statements = (key.Properties.KeyPolicy as { Statement: KeyStatement[] }).Statement;
+  const CRYPTO = /^kms:(Decrypt|Encrypt|GenerateDataKey|ReEncrypt|\*)/;
+  const principalIds = (statement: KeyStatement) =>
+    [statement.Principal.AWS ?? statement.Principal.Service].flat().map((principal) =>
+      JSON.stringify(principal)
+        .replace(/^.*"Fn::GetAtt":\["([A-Za-z]+?)[0-9A-F]{8}".*$/, '$1')
+        .replace(/^.*cfn-exec-role.*$/, 'deployer')
+        .replace(/^.*:root.*$/, 'account'),
+    );
+
+  it('encrypts both tables, both secrets and the execution history with the approval key', () => {
+    const ref = { 'Fn::GetAtt': [keyId, 'Arn'] };
+    for (const table of [approvalsTable, auditTable]) {
+      expect(tables[table]?.Properties.SSESpecification, table).toEqual({
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: ref,
+      });
+    }
+    const secrets = Object.values(resourcesOf(template, 'AWS::SecretsManager::Secret'));
+    expect(secrets).toHaveLength(2);
+    for (const secret of secrets) expect(secret.Properties.KmsKeyId).toEqual(ref);
+    const [stateMachine] = Object.values(resourcesOf(template, 'AWS::StepFunctions::StateMachine'));
+    expect(stateMachine?.Properties.EncryptionConfiguration).toMatchObject({
+      Type: 'CUSTOMER_MANAGED_KMS_KEY',
+      KmsKeyId: ref,
+    });
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe('Retain');
+  });
+
+  it('lets administrators manage the key but not use it: no kms:*, no crypto, CreateGrant only for AWS resources', () => {
+    const account = statements.filter((statement) => principalIds(statement).includes('account'));
+    expect(account.map((statement) => statement.Sid)).toEqual([
+      'AdministratorsManageButDoNotUse',
+      'ServicesGrantThemselvesForTheirResources',
+    ]);
+    const adminActions = [account[0]?.Action ?? []].flat();
+    expect(adminActions).toContain('kms:PutKeyPolicy');
+    expect(adminActions.filter((action) => CRYPTO.test(action) || action === 'kms:CreateGrant')).toEqual([]);
+    expect(account[1]?.Action).toBe('kms:CreateGrant');
+    expect(account[1]?.Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': 'true' });
+  });
+
+  it('lets only the approval roles, VerifyDecision, the state machine and the deployer decrypt, each through its service', () => {
+    const decrypters = statements
+      .filter((statement) => [statement.Action].flat().some((action) => CRYPTO.test(action)))
+      .flatMap((statement) => principalIds(statement).map((id) => `${id} ${JSON.stringify(statement.Condition)}`));
+    const who = [...new Set(decrypters.map((line) => line.split(' ')[0]))].sort();
+    expect(who).toEqual([
+      // CloudWatch Logs delivery of the state machine's logs (CDK adds it; the logs carry no execution data)
+      '"delivery.logs.amazonaws.com"',
+      'ApprovalsPageRole',
+      'ApprovalsRemindersRole',
+      'ApprovalsSlackRole',
+      'AutomatedFailbackStateMachineRole',
+      'FailbackFunctionsRequestApprovalRole',
+      'FailbackFunctionsVerifyDecisionRole',
+      'deployer',
+    ]);
+    for (const line of decrypters.filter((l) => /^(Approvals|Failback|deployer)/.test(l))) {
+      expect(line).toMatch(/kms:ViaService/);
+    }
+    for (const line of decrypters.filter((l) => l.startsWith('AutomatedFailbackStateMachineRole'))) {
+      expect(line).toMatch(/kms:EncryptionContext/);
+    }
+    const verifier = statements.find((statement) =>
+      principalIds(statement).includes('FailbackFunctionsVerifyDecisionRole'),
+    );
+    expect([verifier?.Action].flat().sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey']);
   });
 });
 

@@ -33,8 +33,11 @@ const commaList = z.string().transform((value) =>
 export const ApprovalEnvironment = z.object({
   HOMEBOUND_APPROVALS_TABLE: z.string().min(3),
   HOMEBOUND_APPROVAL_AUDIT_TABLE: z.string().min(3),
-  /** Secrets Manager id of the HMAC key that signs links and nonces (a plain string, ≥ 32 characters). */
-  HOMEBOUND_APPROVAL_LINK_KEY_SECRET: z.string().min(1),
+  /**
+   * Secrets Manager id of the HMAC key that signs links and nonces (a plain string, ≥ 32 characters). Only the
+   * functions that sign or check links have it (not the Slack endpoint); without it there is no page and no email.
+   */
+  HOMEBOUND_APPROVAL_LINK_KEY_SECRET: z.string().min(1).optional(),
   /** Secrets Manager id of `{"signingSecret": …, "botToken": …}` of the Slack app. */
   HOMEBOUND_SLACK_SECRET: z.string().min(1).optional(),
   /** Where approval links point (the page's function URL); needed by the functions that send links. */
@@ -88,7 +91,8 @@ const SlackSecret = z.object({ signingSecret: z.string().min(1), botToken: z.str
 /** Everything the approval functions use, built once per process. */
 export interface AwsApprovals {
   readonly service: ApprovalService;
-  readonly page: ApprovalPageHandler;
+  /** Absent without the link key (the Slack endpoint's function). */
+  readonly page: ApprovalPageHandler | undefined;
   /** Absent when no Slack secret is configured. */
   readonly slack: SlackInteractionHandler | undefined;
   readonly store: DynamoDbApprovalStore;
@@ -140,7 +144,8 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
     if (!SecretString) throw new InvalidInputError(`secret ${id} has no string value`);
     return SecretString;
   };
-  const signer = new LinkSigner(await secret(config.HOMEBOUND_APPROVAL_LINK_KEY_SECRET));
+  const linkKey = config.HOMEBOUND_APPROVAL_LINK_KEY_SECRET;
+  const signer = linkKey === undefined ? undefined : new LinkSigner(await secret(linkKey));
   let slackSecret: z.infer<typeof SlackSecret> | undefined;
   if (config.HOMEBOUND_SLACK_SECRET) {
     const value = SlackSecret.safeParse(safeJson(await secret(config.HOMEBOUND_SLACK_SECRET)));
@@ -159,7 +164,12 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
     auditTable: config.HOMEBOUND_APPROVAL_AUDIT_TABLE,
   });
   const channels: ApprovalChannel[] = [];
-  if (config.HOMEBOUND_APPROVERS.length > 0 && config.HOMEBOUND_APPROVAL_SENDER && config.HOMEBOUND_APPROVAL_PAGE_URL) {
+  if (
+    signer &&
+    config.HOMEBOUND_APPROVERS.length > 0 &&
+    config.HOMEBOUND_APPROVAL_SENDER &&
+    config.HOMEBOUND_APPROVAL_PAGE_URL
+  ) {
     const sender = new SesEmailSender(clients.ses, config.HOMEBOUND_APPROVAL_SENDER);
     channels.push(emailChannel(sender, signer, config.HOMEBOUND_APPROVAL_PAGE_URL));
   }
@@ -181,7 +191,7 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
       now,
       logger,
     }),
-    page: new ApprovalPageHandler({ signer, store, decider, now, logger }),
+    page: signer && new ApprovalPageHandler({ signer, store, decider, now, logger }),
     slack:
       slackSecret && slackApi
         ? new SlackInteractionHandler({
