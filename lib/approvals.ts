@@ -18,7 +18,17 @@ import { allowWildcards } from './nag.js';
 
 export interface ApprovalsProps {
   readonly config: HomeboundConfig;
+  /**
+   * Reserved concurrency of each public endpoint (the approval page, the Slack endpoint): a flood of requests on their
+   * function URLs is throttled at this many concurrent invocations and cannot take the account's concurrency from the
+   * failback functions mid-failback. Lambda keeps at least 100 of the account's concurrency unreserved, so the
+   * account needs a concurrency limit of at least 100 + 2 × this (docs/approvals.md). @default 10
+   */
+  readonly endpointConcurrency?: number;
 }
+
+/** Enough for a handful of approvers clicking at once (each request takes well under a second). */
+export const DEFAULT_ENDPOINT_CONCURRENCY = 10;
 
 /** The variables ApprovalEnvironment parses, as the strings Lambda holds: a required one the stack forgets fails tsc. */
 type ApprovalVariables = { readonly [K in keyof z.input<typeof ApprovalEnvironment>]: string };
@@ -236,12 +246,19 @@ export class Approvals extends Construct {
   }
 
   private endpoint(id: string, entry: string, description: string): AppFunction {
-    return new AppFunction(this, id, {
+    const fn = new AppFunction(this, id, {
       entry,
       description: `homebound approvals: ${description}`,
       timeout: Duration.seconds(10),
       environment: this.environment,
     });
+    const concurrency = this.props.endpointConcurrency ?? DEFAULT_ENDPOINT_CONCURRENCY;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new Error(`endpointConcurrency must be a whole number ≥ 1, not ${concurrency}`);
+    }
+    // AppFunction does not take reserved concurrency; only these two public endpoints need it.
+    (fn.function.node.defaultChild as lambda.CfnFunction).reservedConcurrentExecutions = concurrency;
+    return fn;
   }
 
   private grant(fn: AppFunction, role: ApprovalRole): void {

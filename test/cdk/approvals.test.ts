@@ -1,7 +1,14 @@
-import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, SKIP_BUNDLING_CONTEXT } from '../../lib/app-function.js';
+import { Approvals } from '../../lib/approvals.js';
 import { readConfig } from '../../lib/config.js';
-import { resourcesOf, synthesizeHomebound } from './synth.js';
+import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
+import { resourcesOf, synthesizeHomebound, TEST_ENV } from './synth.js';
 
 interface Statement {
   Action: string | string[];
@@ -15,6 +22,8 @@ const APPROVAL_CONTEXT = {
   'homebound:slackChannel': 'C0APPROVALS',
 };
 const { stack, template } = synthesizeHomebound(APPROVAL_CONTEXT);
+const cdkContext = (): Record<string, unknown> =>
+  (JSON.parse(readFileSync(`${PROJECT_ROOT}cdk.json`, 'utf8')) as { context: Record<string, unknown> }).context;
 const functions = resourcesOf(template, 'AWS::Lambda::Function');
 const tables = resourcesOf(template, 'AWS::DynamoDB::Table');
 const approvalsTable = Object.keys(tables).find((id) => id.startsWith('ApprovalsTable')) ?? '';
@@ -72,6 +81,32 @@ describe('approvals (CDK)', () => {
       urls.map((url) => (url.Properties.TargetFunctionArn as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]).sort(),
     ).toEqual([expect.stringMatching(/^ApprovalsPageFunction/), expect.stringMatching(/^ApprovalsSlackFunction/)]);
     for (const url of urls) expect(url.Properties.AuthType).toBe('NONE');
+  });
+
+  it('reserves concurrency for the public endpoints only (10 each by default), so a flood cannot starve failback', () => {
+    const reserved = Object.entries(functions)
+      .filter(([, fn]) => fn.Properties.ReservedConcurrentExecutions !== undefined)
+      .map(([id, fn]) => [id.replace(/Function[0-9A-F]{8}$/, ''), fn.Properties.ReservedConcurrentExecutions]);
+    expect(reserved.sort()).toEqual([
+      ['ApprovalsPage', 10],
+      ['ApprovalsSlack', 10],
+    ]);
+  });
+
+  it('takes another endpoint concurrency and refuses one below 1', () => {
+    const config = readConfig((key) => ({ ...cdkContext(), ...APPROVAL_CONTEXT })[key]);
+    const build = (endpointConcurrency: number) => {
+      const outdir = mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'cdk-'));
+      const app = new App({ outdir, context: { [SKIP_BUNDLING_CONTEXT]: true } });
+      const scope = new Stack(app, 'ConcurrencyTest', { env: TEST_ENV });
+      return { scope, approvals: new Approvals(scope, 'Approvals', { config, endpointConcurrency }) };
+    };
+    const { scope } = build(3);
+    const urls = Template.fromStack(scope).findResources('AWS::Lambda::Function', {
+      Properties: { ReservedConcurrentExecutions: 3 },
+    });
+    expect(Object.keys(urls)).toHaveLength(2);
+    expect(() => build(0)).toThrow('endpointConcurrency must be a whole number ≥ 1');
   });
 
   it('lets only the page and the Slack endpoint complete task tokens, and only of this state machine', () => {
