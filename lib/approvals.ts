@@ -136,10 +136,11 @@ export class Approvals extends Construct {
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
     this.slackSecret = new secretsmanager.Secret(this, 'SlackCredentials', {
-      description: 'homebound: the Slack app\'s {"signingSecret", "botToken"}; set it after deploying (README)',
+      description:
+        'homebound: the Slack app\'s {"signingSecret", "botToken", "teamId"}; set it after deploying (README)',
       encryptionKey: secretKey,
       generateSecretString: {
-        secretStringTemplate: JSON.stringify({ signingSecret: '', botToken: '' }),
+        secretStringTemplate: JSON.stringify({ signingSecret: '', botToken: '', teamId: '' }),
         generateStringKey: 'unused',
         excludePunctuation: true,
       },

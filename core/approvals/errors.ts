@@ -70,6 +70,12 @@ export class SlackRequestStaleError extends ApprovalRefusedError {
   readonly explanation = 'The request timestamp is too old (or in the future).';
 }
 
+/** A signed Slack interaction from a workspace or channel other than the configured ones. */
+export class SlackWorkspaceNotAllowedError extends ApprovalRefusedError {
+  readonly httpStatus = 403;
+  readonly explanation = 'This Slack workspace or channel is not the one homebound approvals are configured for.';
+}
+
 /** The request is not the shape this endpoint takes; the message names what. */
 export class ApprovalRequestMalformedError extends ApprovalRefusedError {
   readonly httpStatus = 400;

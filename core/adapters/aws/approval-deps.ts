@@ -38,7 +38,7 @@ export const ApprovalEnvironment = z.object({
    * functions that sign or check links have it (not the Slack endpoint); without it there is no page and no email.
    */
   HOMEBOUND_APPROVAL_LINK_KEY_SECRET: z.string().min(1).optional(),
-  /** Secrets Manager id of `{"signingSecret": …, "botToken": …}` of the Slack app. */
+  /** Secrets Manager id of `{"signingSecret": …, "botToken": …, "teamId": "T…"}` of the Slack app. */
   HOMEBOUND_SLACK_SECRET: z.string().min(1).optional(),
   /** Where approval links point (the page's function URL); needed by the functions that send links. */
   HOMEBOUND_APPROVAL_PAGE_URL: z.url().optional(),
@@ -86,7 +86,12 @@ export function awsDecisionVerifier(env: NodeJS.ProcessEnv = process.env, dynamo
   return built;
 }
 
-const SlackSecret = z.object({ signingSecret: z.string().min(1), botToken: z.string().min(1) });
+/** The Slack app's settings: its signing secret and bot token, and the workspace whose clicks count. */
+const SlackSecret = z.object({
+  signingSecret: z.string().min(1),
+  botToken: z.string().min(1),
+  teamId: z.string().regex(/^[TE][A-Z0-9]+$/, 'a Slack workspace id (T…)'),
+});
 
 /** Everything the approval functions use, built once per process. */
 export interface AwsApprovals {
@@ -154,7 +159,7 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
     else if (config.HOMEBOUND_SLACK_APPROVERS.length > 0) {
       logger.error('Slack approval is off: the Slack secret is not set', {
         secret: config.HOMEBOUND_SLACK_SECRET,
-        expected: '{"signingSecret": "…", "botToken": "xoxb-…"} of the Slack app',
+        expected: '{"signingSecret": "…", "botToken": "xoxb-…", "teamId": "T…"} of the Slack app',
       });
     }
   }
@@ -196,6 +201,7 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
       slackSecret && slackApi
         ? new SlackInteractionHandler({
             signingSecret: slackSecret.signingSecret,
+            workspace: { teamId: slackSecret.teamId, channelId: config.HOMEBOUND_SLACK_CHANNEL },
             slack: slackApi,
             decider,
             notifier,
