@@ -86,6 +86,13 @@ export const failbackTaskSettings = {
     timeout: Duration.minutes(1),
     access: [],
   },
+  VerifyDecision: {
+    entry: 'functions/verify-decision.ts',
+    description: 'Re-reads the cutover decision from the approval store before anything stops',
+    timeout: Duration.minutes(1),
+    // Read-only on the approval tables, granted by Approvals.connectVerifier (lib/approvals.ts); nothing on EC2.
+    access: [],
+  },
   Cutover: {
     entry: 'functions/cutover.ts',
     description: 'Moves the target volumes to the failback hosts and starts them',

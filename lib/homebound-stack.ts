@@ -54,8 +54,10 @@ export class HomeboundStack extends Stack {
     });
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);
+    this.approvals.connectVerifier(this.functions.byTask.VerifyDecision);
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
       functions: this.functions.byTask,
+      encryptionKey: this.approvals.key,
     });
     const stateMachine = this.automatedFailback.stateMachine;
     this.triggers = new FailbackTriggers(this, 'Triggers', { stateMachine });

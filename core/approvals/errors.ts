@@ -70,6 +70,12 @@ export class SlackRequestStaleError extends ApprovalRefusedError {
   readonly explanation = 'The request timestamp is too old (or in the future).';
 }
 
+/** A signed Slack interaction from a workspace or channel other than the configured ones. */
+export class SlackWorkspaceNotAllowedError extends ApprovalRefusedError {
+  readonly httpStatus = 403;
+  readonly explanation = 'This Slack workspace or channel is not the one homebound approvals are configured for.';
+}
+
 /** The request is not the shape this endpoint takes; the message names what. */
 export class ApprovalRequestMalformedError extends ApprovalRefusedError {
   readonly httpStatus = 400;
@@ -81,3 +87,10 @@ export class NoApproversConfiguredError extends HomeboundError {}
 
 /** A notification channel answered with an error (Slack's `ok: false`, an HTTP error). */
 export class ApprovalNotificationError extends HomeboundError {}
+
+/**
+ * The run was told "approved" (its task token completed with success) but the approval store does not prove it: no
+ * decision recorded for this run, or not DECIDED, not approved, or by someone off the deployment's approver list. The
+ * message names what did not hold. VerifyDecision throws it; the state machine rolls back as for a rejection.
+ */
+export class UnverifiedApprovalError extends HomeboundError {}

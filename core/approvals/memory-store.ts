@@ -43,6 +43,14 @@ export class InMemoryApprovalStore implements ApprovalStore {
     return [...this.approvals.values()].filter((a) => a.status === 'PENDING').map((a) => structuredClone(a));
   }
 
+  async decidedApprovalsOf(runId: string): Promise<PendingApproval[]> {
+    const decided = new Set(this.audits.filter((audit) => audit.runId === runId).map((audit) => audit.approvalId));
+    return [...decided].flatMap((approvalId) => {
+      const approval = this.approvals.get(approvalId);
+      return approval ? [structuredClone(approval)] : [];
+    });
+  }
+
   /** Every approval as stored (tests compare before and after a refused request). */
   snapshot(): PendingApproval[] {
     return [...this.approvals.values()].map((a) => structuredClone(a));

@@ -94,6 +94,11 @@ export interface ApprovalStore {
   markReminded(approvalId: string, at: string): Promise<boolean>;
   /** Approvals still PENDING (for reminders and timeouts). */
   listPending(): Promise<PendingApproval[]>;
+  /**
+   * The run's approvals that carry a decision, read consistently (VerifyDecision re-reads them before a cutover).
+   * Found through the run's audit records, so an approval whose decision has no audit record is not among them.
+   */
+  decidedApprovalsOf(runId: string): Promise<PendingApproval[]>;
 }
 
 /** The audit as a person states it: who, what, when, from where, which run. */

@@ -29,7 +29,7 @@ export function reminderDue(createdAtSeconds: number, expiresAtSeconds: number, 
  * the approver allow-list, the summary and the deadline) and asks the approvers. Returns once they are asked; the
  * decision arrives later through the page or Slack.
  */
-export class ApprovalService implements ApprovalPort {
+export class ApprovalService implements Pick<ApprovalPort, 'requestApproval'> {
   constructor(private readonly options: ApprovalServiceOptions) {}
 
   /**

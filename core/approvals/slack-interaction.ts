@@ -1,7 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import type { ApprovalDecider } from './decide.js';
-import { ApprovalRefusedError, ApprovalRequestMalformedError } from './errors.js';
+import { ApprovalRefusedError, ApprovalRequestMalformedError, SlackWorkspaceNotAllowedError } from './errors.js';
 import type { ApprovalHttpRequest, ApprovalHttpResponse } from './http.js';
 import { MAX_BODY_BYTES } from './http.js';
 import type { ApprovalNotifier } from './notifier.js';
@@ -18,8 +18,17 @@ const BlockActions = z.object({
   actions: z.array(z.object({ action_id: z.string(), value: z.string().optional() })).min(1),
 });
 
+/** Where approval clicks may come from: the Slack app's workspace and the approval channel. */
+export interface SlackWorkspace {
+  /** The workspace (team) id, `T…`. */
+  readonly teamId: string;
+  /** The channel the requests are posted to (`homebound:slackChannel`); unchecked when absent. */
+  readonly channelId?: string | undefined;
+}
+
 export interface SlackInteractionDeps {
   readonly signingSecret: string;
+  readonly workspace: SlackWorkspace;
   readonly slack: SlackApi;
   readonly decider: ApprovalDecider;
   readonly notifier: ApprovalNotifier;
@@ -37,7 +46,8 @@ const text = (status: number, body: string): ApprovalHttpResponse => ({
 /**
  * Slack's interactivity endpoint for the Approve/Reject buttons. Verifies the signature over the raw body (v0, 300 s,
  * constant time) before reading anything, then decides as the clicking Slack user through the same decider as the
- * page, so the allow-list, the conditional update and the audit are the same. Answers 200 at once after that (Slack
+ * page, so the allow-list, the conditional update and the audit are the same. A click from another workspace or
+ * channel than the configured ones is refused (403) before anything else. Answers 200 at once after that (Slack
  * wants an answer within 3 s); refusals go to the clicking user as an ephemeral message, the decision into the
  * original message.
  */
@@ -58,6 +68,17 @@ export class SlackInteractionHandler {
     }
     const payload = parsePayload(request.body);
     if (!payload) return text(400, new ApprovalRequestMalformedError('').explanation);
+    // A signing secret is per app, and an app can be installed in several workspaces: the signature alone does not
+    // say the click came from ours. Refused before anything is read or decided, and no reply goes to the stranger.
+    const foreign = this.foreignOrigin(payload);
+    if (foreign) {
+      logger?.warn('Slack request refused', {
+        refusal: foreign.name,
+        reason: foreign.message,
+        sourceIp: request.sourceIp,
+      });
+      return text(foreign.httpStatus, foreign.explanation);
+    }
     const action = payload.actions.find(
       (candidate) => candidate.action_id === SLACK_ACTIONS.approve || candidate.action_id === SLACK_ACTIONS.reject,
     );
@@ -85,6 +106,17 @@ export class SlackInteractionHandler {
       }
     }
     return ACK;
+  }
+
+  private foreignOrigin(payload: z.infer<typeof BlockActions>): SlackWorkspaceNotAllowedError | undefined {
+    const { teamId, channelId } = this.deps.workspace;
+    const team = payload.team?.id;
+    if (team !== teamId) return new SlackWorkspaceNotAllowedError(`team ${team ?? '(none)'} is not ${teamId}`);
+    const channel = payload.channel?.id;
+    if (channelId !== undefined && channel !== channelId) {
+      return new SlackWorkspaceNotAllowedError(`channel ${channel ?? '(none)'} is not ${channelId}`);
+    }
+    return undefined;
   }
 }
 

@@ -7,9 +7,10 @@ import { ApprovalPageHandler } from '../approvals/page.js';
 import type { AuditRecord } from '../approvals/record.js';
 import { ApprovalService } from '../approvals/request.js';
 import { LinkSigner } from '../approvals/signed-link.js';
+import { verifyRecordedDecision } from '../approvals/verify.js';
 import { TaskDoesNotExistError, TaskTimedOutError } from '../orchestration/errors.js';
 import type { TaskTokenRegistry } from '../orchestration/local-runner.js';
-import type { ApprovalPort, ApprovalRequest } from './run-state.js';
+import type { ApprovalPort, ApprovalRequest, VerifiedDecision } from './run-state.js';
 
 /** What the approver decided, as the state machine receives it on approval. */
 export interface ApprovalDecision {
@@ -110,6 +111,14 @@ export class LocalApprovals implements ApprovalPort {
 
   async requestApproval(request: ApprovalRequest): Promise<void> {
     await this.service.requestApproval(request);
+  }
+
+  /** The drill's allow-list: its one emailed approver, and the operator at the terminal. */
+  async verifyDecision(runId: string): Promise<VerifiedDecision> {
+    return verifyRecordedDecision(this.store, runId, {
+      approvers: { emails: [LOCAL_OPERATOR_EMAIL], slackUserIds: [] },
+      operators: true,
+    });
   }
 
   /** Resolves with the next approval request still waiting (at once if one is). */

@@ -76,6 +76,22 @@ export type CaughtFailure = z.infer<typeof CaughtFailure>;
 /** Asks a human to approve the cutover and returns at once; the decision completes the task token later. */
 export interface ApprovalPort {
   requestApproval(request: ApprovalRequest): Promise<void>;
+  /**
+   * Re-reads the run's decision from the approval store (never from the task's output) before the cutover.
+   * @throws UnverifiedApprovalError when the store does not prove an approval by an allowed approver
+   */
+  verifyDecision(runId: string): Promise<VerifiedDecision>;
+}
+
+/** An approval as the approval store proves it: VerifyDecision's result, what the run report names as the decider. */
+export interface VerifiedDecision {
+  readonly approved: true;
+  readonly approvalId: string;
+  /** `email:<address>`, `slack:<user id>` or `operator:<name>`. */
+  readonly approver: string;
+  readonly approverName?: string;
+  readonly channel: string;
+  readonly decidedAt: string;
 }
 
 export interface ApprovalRequest {

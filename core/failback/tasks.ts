@@ -26,6 +26,7 @@ import { RollbackInput, rollback } from './steps/rollback.js';
 import { CheckSnapshotsInput, checkSnapshots, SnapshotVolumesInput, snapshotVolumes } from './steps/snapshots.js';
 import { StreamVolumePassInput, streamVolumePass } from './steps/stream-pass.js';
 import { ValidateRequestInput, validateRequest } from './steps/validate-request.js';
+import { VerifyDecisionInput, verifyDecision } from './steps/verify-decision.js';
 
 /** One Task of the state machine: the schema its input must satisfy and the step it runs. */
 export interface FailbackTask<I> {
@@ -54,6 +55,7 @@ export const failbackTasks = {
   SetHostPower: task(SetHostPowerInput, setHostPower),
   CheckHosts: task(CheckHostsInput, checkHosts),
   RequestApproval: task(RequestApprovalInput, requestApproval),
+  VerifyDecision: task(VerifyDecisionInput, verifyDecision),
   Cutover: task(CutoverInput, cutover),
   VerifyFailback: task(VerifyFailbackInput, verifyFailback),
   RetireTakeoverHosts: task(RetireTakeoverHostsInput, retireTakeoverHosts),

@@ -1,6 +1,8 @@
 import {
   DynamoDBClient,
+  GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
@@ -131,6 +133,26 @@ describe('DynamoDB approval store', () => {
       '#status = :pending AND attribute_not_exists(remindedAt)',
     );
     expect((await store.listPending()).map((a) => a.remindedAt)).toEqual(['2026-11-23T12:45:00.000Z']);
+  });
+
+  it("finds a run's decided approvals through its audit records, read consistently, and no pending one", async () => {
+    const { mock } = fakeDynamoDb();
+    const store = new DynamoDbApprovalStore(new DynamoDBClient({}), options);
+    const other = { ...approval, approvalId: 'b'.repeat(22), runId: 'run-2' };
+    await store.create(approval);
+    await store.create(other);
+    expect(await store.decidedApprovalsOf('run-1')).toEqual([]);
+
+    await store.decide(approval.approvalId, 'run-1', decision);
+    await store.decide(other.approvalId, 'run-2', decision);
+
+    expect(await store.decidedApprovalsOf('run-1')).toEqual([{ ...approval, status: 'DECIDED', decision }]);
+    expect(mock.commandCalls(QueryCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'ApprovalAudit',
+      KeyConditionExpression: 'runId = :runId',
+      ConsistentRead: true,
+    });
+    for (const get of mock.commandCalls(GetItemCommand)) expect(get.args[0].input.ConsistentRead).toBe(true);
   });
 });
 

@@ -5,8 +5,9 @@ import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { awsApprovals, resetAwsApprovals } from '../../core/adapters/aws/approval-deps.js';
-import { ApprovalNotificationError } from '../../core/approvals/errors.js';
+import { awsApprovals, awsDecisionVerifier, resetAwsApprovals } from '../../core/adapters/aws/approval-deps.js';
+import { DynamoDbApprovalStore } from '../../core/adapters/aws/dynamodb-approval-store.js';
+import { ApprovalNotificationError, UnverifiedApprovalError } from '../../core/approvals/errors.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { fakeDynamoDb } from './fake-dynamodb.js';
 import { approvalRequest } from './fixture.js';
@@ -71,5 +72,52 @@ describe('approvals on AWS (deps)', () => {
     await expect(approvals.service.requestApproval(approvalRequest())).rejects.toBeInstanceOf(
       ApprovalNotificationError,
     );
+  });
+});
+
+describe('VerifyDecision on AWS (deps)', () => {
+  const VERIFIER_ENV = {
+    HOMEBOUND_APPROVALS_TABLE: 'Approvals',
+    HOMEBOUND_APPROVAL_AUDIT_TABLE: 'ApprovalAudit',
+    HOMEBOUND_APPROVERS: 'ops@example.com',
+  };
+
+  it('needs no secret, and counts only the approvers of its environment (no operator decisions)', async () => {
+    const secretsMock = mockClient(SecretsManagerClient);
+    fakeDynamoDb();
+    const dynamodb = new DynamoDBClient({});
+    const store = new DynamoDbApprovalStore(dynamodb, { table: 'Approvals', auditTable: 'ApprovalAudit' });
+    const approve = async (runId: string, approver: string) => {
+      const approvalId = `${runId}-approval-id-xxxx`;
+      await store.create({
+        approvalId,
+        runId,
+        taskToken: 't',
+        status: 'PENDING',
+        createdAt: '2026-11-23T12:00:00.000Z',
+        expiresAt: 1_800_000_000,
+        remindAt: 1_799_999_100,
+        summary: approvalRequest().summary,
+        estimate: { finalPassSeconds: 1, downtimeSeconds: 1 },
+        // The record lists everyone; the verifier must not take the record's word for it.
+        approvers: { emails: ['ops@example.com', 'mallory@example.com'], slackUserIds: [] },
+      });
+      await store.decide(approvalId, runId, {
+        outcome: 'approved',
+        approver,
+        channel: 'page',
+        decidedAt: '2026-11-23T12:05:00.000Z',
+        origin: {},
+      });
+    };
+    await approve('run-ok', 'email:ops@example.com');
+    await approve('run-mallory', 'email:mallory@example.com');
+    await approve('run-operator', 'operator:root');
+    const verifier = awsDecisionVerifier(VERIFIER_ENV, dynamodb);
+
+    await expect(verifier.verify('run-ok')).resolves.toMatchObject({ approver: 'email:ops@example.com' });
+    await expect(verifier.verify('run-mallory')).rejects.toBeInstanceOf(UnverifiedApprovalError);
+    await expect(verifier.verify('run-operator')).rejects.toBeInstanceOf(UnverifiedApprovalError);
+    expect(secretsMock.calls()).toHaveLength(0);
   });
 });

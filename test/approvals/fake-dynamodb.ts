@@ -4,6 +4,7 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -117,5 +118,14 @@ export function fakeDynamoDb() {
       (item) => item.status?.S === input.ExpressionAttributeValues?.[':pending']?.S,
     ),
   }));
+  mock
+    .on(QueryCommand)
+    .callsFake((input: { TableName: string; KeyConditionExpression?: string; ExpressionAttributeValues?: Item }) => {
+      if (input.KeyConditionExpression !== 'runId = :runId') {
+        throw new Error(`fake DynamoDB: unknown key condition ${input.KeyConditionExpression}`);
+      }
+      const runId = input.ExpressionAttributeValues?.[':runId']?.S;
+      return { Items: [...table(input.TableName).values()].filter((item) => item.runId?.S === runId) };
+    });
   return { mock, tables, table };
 }

@@ -97,7 +97,9 @@ beforeAll(async () => {
     .on(GetSecretValueCommand, { SecretId: 'link-key' })
     .resolves({ SecretString: 'a-link-key-of-at-least-32-characters-0123' })
     .on(GetSecretValueCommand, { SecretId: 'slack' })
-    .resolves({ SecretString: JSON.stringify({ signingSecret: SIGNING_SECRET, botToken: 'xoxb-1' }) });
+    .resolves({
+      SecretString: JSON.stringify({ signingSecret: SIGNING_SECRET, botToken: 'xoxb-1', teamId: 'T0TEAM' }),
+    });
   const env = {
     HOMEBOUND_STAGING_BUCKET: 'staging-bucket',
     HOMEBOUND_AVAILABILITY_ZONE: 'eu-west-1a',
@@ -175,6 +177,7 @@ describe('the task token stays server-side', () => {
     const payload = JSON.stringify({
       type: 'block_actions',
       user: { id: 'U0APPROVER', username: 'ada' },
+      team: { id: 'T0TEAM' },
       channel: { id: 'C0APPROVALS' },
       actions: [{ action_id: SLACK_ACTIONS.approve, value: slackApproval?.approvalId?.S }],
     });

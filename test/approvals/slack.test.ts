@@ -25,6 +25,7 @@ function setup() {
   const fixture = approvalFixture([slackChannel(api, 'C0APPROVALS')]);
   const handler = new SlackInteractionHandler({
     signingSecret: SIGNING_SECRET,
+    workspace: { teamId: 'T0TEAM', channelId: 'C0APPROVALS' },
     slack: api,
     decider: fixture.decider,
     notifier: fixture.notifier,
@@ -34,12 +35,19 @@ function setup() {
 }
 
 /** A block_actions interaction as Slack posts it, signed at `signedAt` (epoch s). */
-function interaction(approvalId: string, actionId: string, userId: string, signedAt: number, secret = SIGNING_SECRET) {
+function interaction(
+  approvalId: string,
+  actionId: string,
+  userId: string,
+  signedAt: number,
+  secret = SIGNING_SECRET,
+  where = { team: 'T0TEAM', channel: 'C0APPROVALS' },
+) {
   const payload = {
     type: 'block_actions',
     user: { id: userId, username: userId === 'U0APPROVER' ? 'ada' : 'mallory' },
-    team: { id: 'T0TEAM' },
-    channel: { id: 'C0APPROVALS' },
+    team: { id: where.team },
+    channel: { id: where.channel },
     container: { type: 'message', message_ts: '1700000000.001', channel_id: 'C0APPROVALS' },
     actions: [{ action_id: actionId, block_id: 'homebound_decision', value: approvalId, type: 'button' }],
     response_url: 'https://hooks.slack.com/actions/T0TEAM/1/abc',
@@ -171,6 +179,28 @@ describe('Slack approval', () => {
       await refused((f, id) => interaction(id, SLACK_ACTIONS.approve, 'U0APPROVER', nowSeconds(f) - 301), {
         status: 401,
       });
+    });
+
+    it('an allowed user clicking in another workspace (the app installed elsewhere), correctly signed', async () => {
+      await refused(
+        (f, id) =>
+          interaction(id, SLACK_ACTIONS.approve, 'U0APPROVER', nowSeconds(f), SIGNING_SECRET, {
+            team: 'T0OTHER',
+            channel: 'C0APPROVALS',
+          }),
+        { status: 403 },
+      );
+    });
+
+    it('an allowed user clicking in another channel of the workspace', async () => {
+      await refused(
+        (f, id) =>
+          interaction(id, SLACK_ACTIONS.approve, 'U0APPROVER', nowSeconds(f), SIGNING_SECRET, {
+            team: 'T0TEAM',
+            channel: 'C0ELSEWHERE',
+          }),
+        { status: 403 },
+      );
     });
 
     it('a user outside the allow-list', async () => {

@@ -14,8 +14,10 @@ import { LinkSigner } from '../../approvals/signed-link.js';
 import { SlackApi } from '../../approvals/slack-api.js';
 import { slackChannel } from '../../approvals/slack-channel.js';
 import { SlackInteractionHandler } from '../../approvals/slack-interaction.js';
+import { verifyRecordedDecision } from '../../approvals/verify.js';
 import { parseEnvironment } from '../../environment.js';
 import { InvalidInputError } from '../../errors.js';
+import type { VerifiedDecision } from '../../failback/run-state.js';
 import { DynamoDbApprovalStore } from './dynamodb-approval-store.js';
 import { SesEmailSender } from './ses-email-sender.js';
 import { SfnTaskResponder } from './sfn-task-responder.js';
@@ -31,9 +33,12 @@ const commaList = z.string().transform((value) =>
 export const ApprovalEnvironment = z.object({
   HOMEBOUND_APPROVALS_TABLE: z.string().min(3),
   HOMEBOUND_APPROVAL_AUDIT_TABLE: z.string().min(3),
-  /** Secrets Manager id of the HMAC key that signs links and nonces (a plain string, ≥ 32 characters). */
-  HOMEBOUND_APPROVAL_LINK_KEY_SECRET: z.string().min(1),
-  /** Secrets Manager id of `{"signingSecret": …, "botToken": …}` of the Slack app. */
+  /**
+   * Secrets Manager id of the HMAC key that signs links and nonces (a plain string, ≥ 32 characters). Only the
+   * functions that sign or check links have it (not the Slack endpoint); without it there is no page and no email.
+   */
+  HOMEBOUND_APPROVAL_LINK_KEY_SECRET: z.string().min(1).optional(),
+  /** Secrets Manager id of `{"signingSecret": …, "botToken": …, "teamId": "T…"}` of the Slack app. */
   HOMEBOUND_SLACK_SECRET: z.string().min(1).optional(),
   /** Where approval links point (the page's function URL); needed by the functions that send links. */
   HOMEBOUND_APPROVAL_PAGE_URL: z.url().optional(),
@@ -48,12 +53,51 @@ export const ApprovalEnvironment = z.object({
 });
 export type ApprovalEnvironment = z.infer<typeof ApprovalEnvironment>;
 
-const SlackSecret = z.object({ signingSecret: z.string().min(1), botToken: z.string().min(1) });
+/** VerifyDecision's part of it: the tables and the allow-list; no secret, no page. */
+export const DecisionVerifierEnvironment = ApprovalEnvironment.pick({
+  HOMEBOUND_APPROVALS_TABLE: true,
+  HOMEBOUND_APPROVAL_AUDIT_TABLE: true,
+  HOMEBOUND_APPROVERS: true,
+  HOMEBOUND_SLACK_APPROVERS: true,
+});
+export type DecisionVerifierEnvironment = z.infer<typeof DecisionVerifierEnvironment>;
+
+let verifier: { verify(runId: string): Promise<VerifiedDecision> } | undefined;
+
+/**
+ * VerifyDecision on AWS: reads the run's decision from DynamoDB and checks it against the deployment's approvers
+ * (from the environment, not from the record). Built once per process.
+ * @throws InvalidInputError naming the first missing or malformed environment variable
+ */
+export function awsDecisionVerifier(env: NodeJS.ProcessEnv = process.env, dynamodb?: DynamoDBClient) {
+  if (verifier && !dynamodb) return verifier;
+  const config = parseEnvironment(DecisionVerifierEnvironment, env);
+  const store = new DynamoDbApprovalStore(dynamodb ?? new DynamoDBClient({}), {
+    table: config.HOMEBOUND_APPROVALS_TABLE,
+    auditTable: config.HOMEBOUND_APPROVAL_AUDIT_TABLE,
+  });
+  const allowList = {
+    approvers: { emails: config.HOMEBOUND_APPROVERS, slackUserIds: config.HOMEBOUND_SLACK_APPROVERS },
+    // No terminal on AWS: an `operator:` decision in the table was not taken through a channel.
+    operators: false,
+  };
+  const built = { verify: (runId: string) => verifyRecordedDecision(store, runId, allowList) };
+  if (!dynamodb) verifier = built;
+  return built;
+}
+
+/** The Slack app's settings: its signing secret and bot token, and the workspace whose clicks count. */
+const SlackSecret = z.object({
+  signingSecret: z.string().min(1),
+  botToken: z.string().min(1),
+  teamId: z.string().regex(/^[TE][A-Z0-9]+$/, 'a Slack workspace id (T…)'),
+});
 
 /** Everything the approval functions use, built once per process. */
 export interface AwsApprovals {
   readonly service: ApprovalService;
-  readonly page: ApprovalPageHandler;
+  /** Absent without the link key (the Slack endpoint's function). */
+  readonly page: ApprovalPageHandler | undefined;
   /** Absent when no Slack secret is configured. */
   readonly slack: SlackInteractionHandler | undefined;
   readonly store: DynamoDbApprovalStore;
@@ -105,7 +149,8 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
     if (!SecretString) throw new InvalidInputError(`secret ${id} has no string value`);
     return SecretString;
   };
-  const signer = new LinkSigner(await secret(config.HOMEBOUND_APPROVAL_LINK_KEY_SECRET));
+  const linkKey = config.HOMEBOUND_APPROVAL_LINK_KEY_SECRET;
+  const signer = linkKey === undefined ? undefined : new LinkSigner(await secret(linkKey));
   let slackSecret: z.infer<typeof SlackSecret> | undefined;
   if (config.HOMEBOUND_SLACK_SECRET) {
     const value = SlackSecret.safeParse(safeJson(await secret(config.HOMEBOUND_SLACK_SECRET)));
@@ -114,7 +159,7 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
     else if (config.HOMEBOUND_SLACK_APPROVERS.length > 0) {
       logger.error('Slack approval is off: the Slack secret is not set', {
         secret: config.HOMEBOUND_SLACK_SECRET,
-        expected: '{"signingSecret": "…", "botToken": "xoxb-…"} of the Slack app',
+        expected: '{"signingSecret": "…", "botToken": "xoxb-…", "teamId": "T…"} of the Slack app',
       });
     }
   }
@@ -124,7 +169,12 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
     auditTable: config.HOMEBOUND_APPROVAL_AUDIT_TABLE,
   });
   const channels: ApprovalChannel[] = [];
-  if (config.HOMEBOUND_APPROVERS.length > 0 && config.HOMEBOUND_APPROVAL_SENDER && config.HOMEBOUND_APPROVAL_PAGE_URL) {
+  if (
+    signer &&
+    config.HOMEBOUND_APPROVERS.length > 0 &&
+    config.HOMEBOUND_APPROVAL_SENDER &&
+    config.HOMEBOUND_APPROVAL_PAGE_URL
+  ) {
     const sender = new SesEmailSender(clients.ses, config.HOMEBOUND_APPROVAL_SENDER);
     channels.push(emailChannel(sender, signer, config.HOMEBOUND_APPROVAL_PAGE_URL));
   }
@@ -146,11 +196,12 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
       now,
       logger,
     }),
-    page: new ApprovalPageHandler({ signer, store, decider, now, logger }),
+    page: signer && new ApprovalPageHandler({ signer, store, decider, now, logger }),
     slack:
       slackSecret && slackApi
         ? new SlackInteractionHandler({
             signingSecret: slackSecret.signingSecret,
+            workspace: { teamId: slackSecret.teamId, channelId: config.HOMEBOUND_SLACK_CHANNEL },
             slack: slackApi,
             decider,
             notifier,

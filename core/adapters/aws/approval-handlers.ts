@@ -15,6 +15,8 @@ import { fromFunctionUrlEvent, toFunctionUrlResult } from './function-url.js';
 export function createApprovalPageHandler(logger = new Logger({ serviceName: 'homebound-approvals' })) {
   return middy(async (event: LambdaFunctionURLEvent) => {
     const { page } = await awsApprovals(logger);
+    if (!page)
+      return { statusCode: 503, body: 'the approval page has no link key (HOMEBOUND_APPROVAL_LINK_KEY_SECRET)' };
     return toFunctionUrlResult(await page.handle(fromFunctionUrlEvent(event)));
   }).use(injectLambdaContext(logger));
 }

@@ -4,6 +4,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  paginateQuery,
   ScanCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -202,5 +203,25 @@ export class DynamoDbApprovalStore implements ApprovalStore {
       start = page.LastEvaluatedKey;
     } while (start);
     return pending;
+  }
+
+  async decidedApprovalsOf(runId: string): Promise<PendingApproval[]> {
+    // The approvals table is keyed by the opaque id only; the audit table, keyed by run, says which ids were decided.
+    const approvalIds = new Set<string>();
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.options.auditTable,
+        KeyConditionExpression: 'runId = :runId',
+        ExpressionAttributeValues: { ':runId': S(runId) },
+        ProjectionExpression: 'approvalId',
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) if (item.approvalId?.S) approvalIds.add(item.approvalId.S);
+    }
+    const approvals = await Promise.all([...approvalIds].map((approvalId) => this.get(approvalId)));
+    return approvals.filter((approval) => approval !== undefined);
   }
 }

@@ -7,7 +7,7 @@ import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
 import { TakeoverTagSpec } from '../../failback/takeover-tag.js';
 import { GatewayArtifactLocation } from '../../gateway/config.js';
-import { awsApprovals } from './approval-deps.js';
+import { awsApprovals, awsDecisionVerifier } from './approval-deps.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
 import { S3Staging } from './s3-staging.js';
@@ -38,17 +38,28 @@ export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 /** The function has no approval channel in its environment; a run stops at approval (and rolls back) with this. */
 export class ApprovalChannelNotConfiguredError extends HomeboundError {}
 
+const notConfigured = () =>
+  new ApprovalChannelNotConfiguredError('this function has no approval channel (HOMEBOUND_APPROVALS_TABLE)');
 const noApprovalChannel: ApprovalPort = {
   async requestApproval() {
-    throw new ApprovalChannelNotConfiguredError('this function has no approval channel (HOMEBOUND_APPROVALS_TABLE)');
+    throw notConfigured();
+  },
+  async verifyDecision() {
+    throw notConfigured();
   },
 };
 
-/** The approval channel (DynamoDB, SES, Slack), built on the first request: only RequestApproval has its environment. */
+/**
+ * The approval channel, built on first use: RequestApproval's (DynamoDB, SES, Slack, the link key) or VerifyDecision's
+ * (the two tables, read-only). Only those two functions have the environment, each only its own part.
+ */
 const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
   async requestApproval(request) {
     const { service } = await awsApprovals(undefined, env);
     await service.requestApproval(request);
+  },
+  async verifyDecision(runId) {
+    return awsDecisionVerifier(env).verify(runId);
   },
 });
 
