@@ -30,6 +30,7 @@ export class FailbackFunctions extends Construct {
   constructor(scope: Construct, id: string, props: FailbackFunctionsProps) {
     super(scope, id);
     const { config, staging } = props;
+    const permissions = new FailbackPermissions(this, { config, staging, gatewayRole: props.gatewayRole });
     // Typed from the schema the functions parse: a variable the schema requires and the stack forgets fails tsc.
     const environment = {
       HOMEBOUND_STAGING_BUCKET: staging.bucket.bucketName,
@@ -41,6 +42,7 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_GATEWAY_INSTANCE_TYPE: config.gatewayInstanceType ?? config.instanceType,
       HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: props.gatewayInstanceProfileArn,
       HOMEBOUND_TAKEOVER_TAG: formatTakeoverTag(config.takeoverTag),
+      HOMEBOUND_STACK_TAG: permissions.stackTagValue,
       HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: String(config.convergenceThresholdMiB),
       HOMEBOUND_GATEWAY_ARTIFACT_URI: props.gatewayArtifact.uri,
       HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
@@ -49,7 +51,6 @@ export class FailbackFunctions extends Construct {
         : {}),
     } satisfies z.input<typeof FailbackEnvironment>;
 
-    const permissions = new FailbackPermissions(this, { config, staging, gatewayRole: props.gatewayRole });
     const byTask: Partial<Record<FailbackTaskName, AppFunction>> = {};
     for (const [name, settings] of Object.entries(failbackTaskSettings) as [
       FailbackTaskName,

@@ -102,7 +102,7 @@ export const failbackTaskSettings = {
     entry: 'functions/retire-takeover-hosts.ts',
     description: 'Stops and tags the takeover hosts after a verified failback',
     timeout: Duration.minutes(2),
-    access: ['ec2:describe', 'ec2:power', 'ec2:retire'],
+    access: ['ec2:describe', 'ec2:power', 'ec2:retire', 'ec2:markLive'],
   },
   Rollback: {
     entry: 'functions/rollback.ts',

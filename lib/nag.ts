@@ -17,8 +17,8 @@ const WILDCARDS = {
       /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12})?:(instance|volume|snapshot)\/\*$/,
     reason:
       'Instance, volume and snapshot ids exist only at run time; each statement is limited by a tag condition ' +
-      '(homebound:run, homebound:role, the takeover tag, or ec2:CreateAction), except CreateSnapshots on the volumes ' +
-      'of a tag-checked takeover instance.',
+      '(homebound:stack=<this stack> on create and change, homebound:role, the takeover tag, homebound:state=live in ' +
+      'the denies), except CreateSnapshots on the volumes of a tag-checked takeover instance.',
   },
   launchNetwork: {
     pattern:

@@ -60,6 +60,11 @@ export interface AwsComputeOptions {
   readonly launchByRole?: Readonly<Partial<Record<HostRole, Partial<LaunchSettings>>>>;
   /** KMS key for new volumes. @default the account's default EBS key */
   readonly kmsKeyId?: string;
+  /**
+   * Tags on every resource this adapter creates (volumes, hosts and their volumes, snapshots), over the request's own:
+   * the deployment's `homebound:stack`, which IAM requires on create and checks on every later change. @default none
+   */
+  readonly resourceTags?: Tags;
 }
 
 const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
@@ -115,7 +120,7 @@ export class AwsCompute implements ComputePort {
         new CreateSnapshotsCommand({
           InstanceSpecification: { InstanceId: hostId, ExcludeBootVolume: false },
           CopyTagsFromSource: 'volume',
-          TagSpecifications: tagSpecifications('snapshot', tags),
+          TagSpecifications: tagSpecifications('snapshot', { ...tags, ...this.options.resourceTags }),
           Description: `homebound crash-consistent snapshot of ${hostId}`,
         }),
       ),
@@ -188,7 +193,7 @@ export class AwsCompute implements ComputePort {
           VolumeType: 'gp3',
           Encrypted: true,
           ...(this.options.kmsKeyId ? { KmsKeyId: this.options.kmsKeyId } : {}),
-          TagSpecifications: tagSpecifications('volume', request.tags ?? {}),
+          TagSpecifications: tagSpecifications('volume', { ...request.tags, ...this.options.resourceTags }),
           ...(request.clientToken ? { ClientToken: request.clientToken } : {}),
         }),
       ),
@@ -203,7 +208,7 @@ export class AwsCompute implements ComputePort {
 
   async runInstance(request: RunInstanceRequest): Promise<string> {
     const launch = { ...this.options.launch, ...this.options.launchByRole?.[request.role] };
-    const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role };
+    const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role, ...this.options.resourceTags };
     const result = await this.call('RunInstances', [], () =>
       this.ec2.send(
         new RunInstancesCommand({

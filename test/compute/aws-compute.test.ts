@@ -187,6 +187,39 @@ describe('AwsCompute requests', () => {
   });
 });
 
+describe('AwsCompute deployment tags', () => {
+  const tagged = () =>
+    new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
+      resourceTags: { 'homebound:stack': 'Homebound' },
+    });
+  const stackTagOf = (specifications: { ResourceType?: string; Tags?: { Key?: string; Value?: string }[] }[] = []) =>
+    specifications.map((s) => [s.ResourceType, s.Tags?.filter((t) => t.Key === 'homebound:stack').map((t) => t.Value)]);
+
+  it('puts homebound:stack on every volume, host, host volume and snapshot it creates, over a request’s own', async () => {
+    ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-1' });
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-1' }] });
+    ec2Mock.on(CreateSnapshotsCommand).resolves({ Snapshots: [] });
+    const spoofed = { 'homebound:run': 'r1', 'homebound:stack': 'SomeoneElse' };
+
+    await tagged().createVolume({ sizeBytes: GiB, tags: spoofed });
+    await tagged().runInstance({ role: 'failback', name: 'db-failback', tags: spoofed });
+    await tagged().createSnapshots('i-0takeover', spoofed);
+
+    expect(stackTagOf(ec2Mock.commandCalls(CreateVolumeCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
+      ['volume', ['Homebound']],
+    ]);
+    expect(stackTagOf(ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
+      ['instance', ['Homebound']],
+      ['volume', ['Homebound']],
+    ]);
+    expect(stackTagOf(ec2Mock.commandCalls(CreateSnapshotsCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
+      ['snapshot', ['Homebound']],
+    ]);
+  });
+});
+
 describe('AwsCompute retries (idempotency)', () => {
   it('sends the ClientToken with CreateVolume and RunInstances', async () => {
     ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-0aaaaaaaaaaaaaaaa' });
