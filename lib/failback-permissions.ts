@@ -3,9 +3,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
-import { REPLACES_TAG } from '../core/failback/steps/hosts.js';
-import { SOURCE_VOLUME_TAG } from '../core/failback/steps/prepare-target.js';
 import type { HomeboundConfig } from './config.js';
+import { createVolumeStatements, type Ec2Arn, launchStatements } from './launch-permissions.js';
 import type { Staging } from './staging.js';
 
 /**
@@ -17,8 +16,15 @@ import type { Staging } from './staging.js';
 export type FailbackAccess =
   /** Describe instances, volumes, snapshots (EC2 Describe* has no resource-level permissions). */
   | 'ec2:describe'
-  /** RunInstances/CreateVolume only tagged with this stack, from the configured image and subnet. */
-  | 'ec2:launch'
+  /** CreateVolume (target volumes): encrypted, tagged with this stack. */
+  | 'ec2:createVolumes'
+  /**
+   * RunInstances of sync gateways: tagged with this stack and role `gateway`, the gateway instance type, IMDSv2 with hop
+   * limit 1, encrypted volumes, the configured image and subnet, the gateways' security group.
+   */
+  | 'ec2:launchGateway'
+  /** RunInstances of failback hosts: as gateways, with role `failback`, their type, hop limit 2, their groups. */
+  | 'ec2:launchFailbackHosts'
   /**
    * Pass the sync gateway role to EC2 (RunInstances with the gateway's instance profile). Only PrepareTarget launches
    * gateways; failback hosts start without a profile, so LaunchFailbackHosts passes no role.
@@ -47,11 +53,11 @@ export interface FailbackPermissionsProps {
   readonly staging: Staging;
   /** The sync gateway's role: functions pass it to EC2 and nothing else. */
   readonly gatewayRole: iam.IRole;
+  /** The only security group a gateway may be launched with. */
+  readonly gatewaySecurityGroupId: string;
+  /** The only security groups a failback host may be launched with. */
+  readonly failbackSecurityGroupIds: readonly string[];
 }
-
-/** The tag keys each create may set; anything else (e.g. `homebound:state`) is refused at creation. */
-const LAUNCH_TAG_KEYS = [RUN_TAG, STACK_TAG, ROLE_TAG, 'Name', REPLACES_TAG];
-const VOLUME_TAG_KEYS = [RUN_TAG, STACK_TAG, 'Name', SOURCE_VOLUME_TAG];
 
 /** What a live (handed-over) host or volume must never undergo from homebound. */
 const LIVE_PROTECTED_ACTIONS = [
@@ -70,7 +76,7 @@ const LIVE_PROTECTED_ACTIONS = [
 
 /** Builds the IAM statements behind each FailbackAccess for one stack. */
 export class FailbackPermissions {
-  private readonly arn: (resource: string, name: string, withAccount?: boolean) => string;
+  private readonly arn: Ec2Arn;
   /** This deployment's `homebound:stack` value: the stack name, unique in an account and Region. */
   readonly stackTagValue: string;
 
@@ -146,6 +152,7 @@ export class FailbackPermissions {
     const instances = this.arn('instance', '*');
     const volumes = this.arn('volume', '*');
     const snapshots = this.arn('snapshot', '*', false);
+    const launchBase = { stackTagValue: this.stackTagValue, imageId: config.imageId, subnetId: config.subnetId };
     switch (access) {
       case 'ec2:describe':
         return [
@@ -154,43 +161,22 @@ export class FailbackPermissions {
             resources: ['*'],
           }),
         ];
-      case 'ec2:launch': {
-        const groups = config.securityGroupIds.length > 0 ? config.securityGroupIds : ['*'];
-        return [
-          new iam.PolicyStatement({
-            actions: ['ec2:RunInstances'],
-            resources: [instances],
-            conditions: {
-              StringEquals: this.ownRequest(),
-              'ForAllValues:StringEquals': { 'aws:TagKeys': LAUNCH_TAG_KEYS },
-            },
-          }),
-          new iam.PolicyStatement({
-            actions: ['ec2:RunInstances', 'ec2:CreateVolume'],
-            resources: [volumes],
-            conditions: {
-              StringEquals: this.ownRequest(),
-              'ForAllValues:StringEquals': { 'aws:TagKeys': [...new Set([...LAUNCH_TAG_KEYS, ...VOLUME_TAG_KEYS])] },
-            },
-          }),
-          new iam.PolicyStatement({
-            actions: ['ec2:RunInstances'],
-            resources: [
-              this.arn('image', config.imageId, false),
-              this.arn('subnet', config.subnetId),
-              this.arn('network-interface', '*'),
-              ...groups.map((group) => this.arn('security-group', group)),
-            ],
-          }),
-          new iam.PolicyStatement({
-            actions: ['ec2:CreateTags'],
-            resources: [instances, volumes],
-            conditions: {
-              StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateVolume'], ...this.ownRequest() },
-            },
-          }),
-        ];
-      }
+      case 'ec2:createVolumes':
+        return createVolumeStatements(this.arn, this.stackTagValue);
+      case 'ec2:launchGateway':
+        return launchStatements(this.arn, {
+          ...launchBase,
+          role: 'gateway',
+          instanceType: config.gatewayInstanceType ?? config.instanceType,
+          securityGroupIds: [this.props.gatewaySecurityGroupId],
+        });
+      case 'ec2:launchFailbackHosts':
+        return launchStatements(this.arn, {
+          ...launchBase,
+          role: 'failback',
+          instanceType: config.instanceType,
+          securityGroupIds: this.props.failbackSecurityGroupIds,
+        });
       case 'iam:passGatewayRole':
         return [
           new iam.PolicyStatement({

@@ -39,6 +39,13 @@ import type {
 import { ROLE_TAG } from './port.js';
 
 const GiB = 1024 ** 3;
+
+/**
+ * IMDSv2 response hop limit by role: 1 keeps the gateway's credentials from anything but the host itself (it runs no
+ * containers); failback hosts run the customer's workload, which may run containers that need one more hop (AWS's
+ * recommendation for containers, and what Amazon Linux 2023 images default to). IAM enforces both (lib/).
+ */
+export const METADATA_HOP_LIMITS: Readonly<Record<HostRole, number>> = { gateway: 1, failback: 2, takeover: 1 };
 const DESCRIBE_VOLUMES_BATCH = 200;
 
 /** How hosts are launched. */
@@ -219,7 +226,11 @@ export class AwsCompute implements ComputePort {
           ...(launch.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: launch.iamInstanceProfileArn } } : {}),
           MinCount: 1,
           MaxCount: 1,
-          MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+          MetadataOptions: {
+            HttpTokens: 'required',
+            HttpEndpoint: 'enabled',
+            HttpPutResponseHopLimit: METADATA_HOP_LIMITS[request.role],
+          },
           ...(request.userData === undefined
             ? {}
             : { UserData: Buffer.from(request.userData, 'utf8').toString('base64') }),

@@ -176,6 +176,32 @@ describe('AwsCompute requests', () => {
     });
   });
 
+  it('sends each role its security groups and IMDSv2 hop limit: 1 for gateways, 2 for failback hosts', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+    const byRole = new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0', instanceType: 'm7i.large', subnetId: 'subnet-1', securityGroupIds: ['sg-0app'] },
+      launchByRole: { gateway: { securityGroupIds: ['sg-0gateway'] } },
+    });
+
+    await byRole.runInstance({ role: 'gateway', name: 'gw' });
+    await byRole.runInstance({ role: 'failback', name: 'db-failback' });
+
+    const [gateway, failback] = ec2Mock.commandCalls(RunInstancesCommand).map((call) => call.args[0].input);
+    expect(gateway?.SecurityGroupIds).toEqual(['sg-0gateway']);
+    expect(gateway?.MetadataOptions).toEqual({
+      HttpTokens: 'required',
+      HttpEndpoint: 'enabled',
+      HttpPutResponseHopLimit: 1,
+    });
+    expect(failback?.SecurityGroupIds).toEqual(['sg-0app']);
+    expect(failback?.MetadataOptions).toEqual({
+      HttpTokens: 'required',
+      HttpEndpoint: 'enabled',
+      HttpPutResponseHopLimit: 2,
+    });
+  });
+
   it('reports snapshot state and numeric progress', async () => {
     ec2Mock.on(DescribeSnapshotsCommand).resolves({
       Snapshots: [{ SnapshotId: 'snap-1', VolumeId: 'vol-1', State: 'pending', Progress: '42%' }],

@@ -23,8 +23,10 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_INSTANCE_TYPE: z.string().min(1),
   HOMEBOUND_GATEWAY_INSTANCE_TYPE: z.string().min(1).optional(),
   HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: z.string().min(1).optional(),
-  /** Comma-separated security group ids. */
+  /** Comma-separated security group ids of the failback hosts. */
   HOMEBOUND_SECURITY_GROUP_IDS: z.string().min(1).optional(),
+  /** The sync gateways' security group (lib/gateway-security-group.ts), the only one IAM lets a gateway launch with. */
+  HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: z.string().min(1),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** `key=value`: the tag every takeover host carries (lib/config.ts `takeoverTag`). */
   HOMEBOUND_TAKEOVER_TAG: TakeoverTagSpec,
@@ -78,6 +80,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     },
     launchByRole: {
       gateway: {
+        securityGroupIds: [config.HOMEBOUND_GATEWAY_SECURITY_GROUP_ID],
         ...(config.HOMEBOUND_GATEWAY_INSTANCE_TYPE
           ? { instanceType: config.HOMEBOUND_GATEWAY_INSTANCE_TYPE as _InstanceType }
           : {}),
