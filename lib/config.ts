@@ -56,12 +56,23 @@ export const HomeboundConfig = z.object({
   convergenceThresholdMiB: count(64),
   availabilityZone: z.string().min(1),
   subnetId: z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0123abcd'),
+  /**
+   * The VPC of `subnetId`, where the stack creates the sync gateways' security group. Required to synthesize the stack
+   * (HomeboundStack refuses without it); optional here only so config-only callers need not name it.
+   */
+  vpcId: z
+    .string()
+    .regex(/^vpc-[0-9a-f]+$/, 'a VPC id such as vpc-0123abcd')
+    .optional(),
   /** The image failback hosts and sync gateways boot (Amazon Linux 2023 for the gateway's user data). */
   imageId: z.string().regex(/^ami-[0-9a-f]+$/, 'an AMI id such as ami-0123456789abcdef0'),
   instanceType: z.string().min(1),
   /** @default instanceType */
   gatewayInstanceType: z.string().min(1).optional(),
-  /** @default the subnet's VPC default security group */
+  /**
+   * The failback hosts' security groups (your workload's); the only groups IAM lets them launch with.
+   * @default the sync gateways' group (no ingress, HTTPS out only), with a synth warning
+   */
   securityGroupIds: list(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id')).default([]),
   /**
    * `key=value` of the tag every takeover host carries. The functions may stop, start, snapshot and retag only

@@ -17,6 +17,8 @@ export interface FailbackFunctionsProps {
   readonly staging: Staging;
   readonly gatewayRole: iam.IRole;
   readonly gatewayInstanceProfileArn: string;
+  /** The sync gateways' security group; failback hosts get it too when `config.securityGroupIds` is empty. */
+  readonly gatewaySecurityGroupId: string;
   readonly gatewayArtifact: GatewayArtifact;
 }
 
@@ -30,6 +32,15 @@ export class FailbackFunctions extends Construct {
   constructor(scope: Construct, id: string, props: FailbackFunctionsProps) {
     super(scope, id);
     const { config, staging } = props;
+    const failbackSecurityGroupIds =
+      config.securityGroupIds.length > 0 ? config.securityGroupIds : [props.gatewaySecurityGroupId];
+    const permissions = new FailbackPermissions(this, {
+      config,
+      staging,
+      gatewayRole: props.gatewayRole,
+      gatewaySecurityGroupId: props.gatewaySecurityGroupId,
+      failbackSecurityGroupIds,
+    });
     // Typed from the schema the functions parse: a variable the schema requires and the stack forgets fails tsc.
     const environment = {
       HOMEBOUND_STAGING_BUCKET: staging.bucket.bucketName,
@@ -41,15 +52,14 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_GATEWAY_INSTANCE_TYPE: config.gatewayInstanceType ?? config.instanceType,
       HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: props.gatewayInstanceProfileArn,
       HOMEBOUND_TAKEOVER_TAG: formatTakeoverTag(config.takeoverTag),
+      HOMEBOUND_STACK_TAG: permissions.stackTagValue,
       HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: String(config.convergenceThresholdMiB),
       HOMEBOUND_GATEWAY_ARTIFACT_URI: props.gatewayArtifact.uri,
       HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
-      ...(config.securityGroupIds.length > 0
-        ? { HOMEBOUND_SECURITY_GROUP_IDS: config.securityGroupIds.join(',') }
-        : {}),
+      HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: props.gatewaySecurityGroupId,
+      HOMEBOUND_SECURITY_GROUP_IDS: failbackSecurityGroupIds.join(','),
     } satisfies z.input<typeof FailbackEnvironment>;
 
-    const permissions = new FailbackPermissions(this, { config, staging, gatewayRole: props.gatewayRole });
     const byTask: Partial<Record<FailbackTaskName, AppFunction>> = {};
     for (const [name, settings] of Object.entries(failbackTaskSettings) as [
       FailbackTaskName,

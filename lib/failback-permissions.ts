@@ -1,37 +1,49 @@
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { ROLE_TAG } from '../core/compute/port.js';
+import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
 import type { HomeboundConfig } from './config.js';
+import { createVolumeStatements, type Ec2Arn, launchStatements } from './launch-permissions.js';
 import type { Staging } from './staging.js';
 
 /**
  * What a failback function may do, one capability per value. EC2 rights are scoped by tags: what homebound creates
- * carries `homebound:run` (required at creation), takeover hosts carry the configured takeover tag.
+ * carries `homebound:stack=<this stack's name>` (required at creation, checked on every change, so one deployment
+ * cannot touch another's resources), takeover hosts carry the configured takeover tag, and nothing may change what is
+ * tagged `homebound:state=live` (see docs/security.md).
  */
 export type FailbackAccess =
   /** Describe instances, volumes, snapshots (EC2 Describe* has no resource-level permissions). */
   | 'ec2:describe'
-  /** RunInstances/CreateVolume only with a `homebound:run` tag, from the configured image and subnet. */
-  | 'ec2:launch'
+  /** CreateVolume (target volumes): encrypted, tagged with this stack. */
+  | 'ec2:createVolumes'
+  /**
+   * RunInstances of sync gateways: tagged with this stack and role `gateway`, the gateway instance type, IMDSv2 with hop
+   * limit 1, encrypted volumes, the configured image and subnet, the gateways' security group.
+   */
+  | 'ec2:launchGateway'
+  /** RunInstances of failback hosts: as gateways, with role `failback`, their type, hop limit 2, their groups. */
+  | 'ec2:launchFailbackHosts'
   /**
    * Pass the sync gateway role to EC2 (RunInstances with the gateway's instance profile). Only PrepareTarget launches
    * gateways; failback hosts start without a profile, so LaunchFailbackHosts passes no role.
    */
   | 'iam:passGatewayRole'
-  /** Attach/detach volumes homebound created to/from instances homebound launched. */
+  /** Attach/detach volumes this stack created to/from instances this stack launched. */
   | 'ec2:moveVolumes'
-  /** Start/stop takeover hosts and the instances homebound launched. */
+  /** Start/stop takeover hosts and the instances this stack launched. */
   | 'ec2:power'
-  /** Crash-consistent snapshots of takeover hosts, tagged `homebound:run`. */
+  /** Crash-consistent snapshots of takeover hosts, tagged with this stack. */
   | 'ec2:snapshot'
   | 'ec2:deleteSnapshots'
   /** Tag a takeover host with `homebound:run` / `homebound:failed-back-to` once it is retired. */
   | 'ec2:retire'
-  /** Terminate sync gateways (role `gateway`), never a takeover or failback host. */
+  /** Tag this stack's failback hosts and their volumes `homebound:state=live` (and nothing else) at handover. */
+  | 'ec2:markLive'
+  /** Terminate this stack's sync gateways (role `gateway`), never a takeover or failback host. */
   | 'ec2:terminateGateway'
-  /** EBS direct API reads of snapshots homebound took. */
+  /** EBS direct API reads of snapshots this stack took. */
   | 'ebs:read'
   /** Read, write and delete under `runs/` (staged passes) and `records/` (run records) in staging. */
   | 'staging';
@@ -41,25 +53,47 @@ export interface FailbackPermissionsProps {
   readonly staging: Staging;
   /** The sync gateway's role: functions pass it to EC2 and nothing else. */
   readonly gatewayRole: iam.IRole;
+  /** The only security group a gateway may be launched with. */
+  readonly gatewaySecurityGroupId: string;
+  /** The only security groups a failback host may be launched with. */
+  readonly failbackSecurityGroupIds: readonly string[];
 }
 
-const tagPresent = (key: string) => ({ Null: { [`aws:ResourceTag/${key}`]: 'false' } });
-const requestTagPresent = (key: string) => ({ Null: { [`aws:RequestTag/${key}`]: 'false' } });
+/** What a live (handed-over) host or volume must never undergo from homebound. */
+const LIVE_PROTECTED_ACTIONS = [
+  'ec2:StartInstances',
+  'ec2:StopInstances',
+  'ec2:RebootInstances',
+  'ec2:TerminateInstances',
+  'ec2:ModifyInstanceAttribute',
+  'ec2:ModifyInstanceMetadataOptions',
+  'ec2:AttachVolume',
+  'ec2:DetachVolume',
+  'ec2:DeleteVolume',
+  'ec2:ModifyVolume',
+  'ec2:DeleteTags',
+];
 
 /** Builds the IAM statements behind each FailbackAccess for one stack. */
 export class FailbackPermissions {
-  private readonly arn: (resource: string, name: string, withAccount?: boolean) => string;
+  private readonly arn: Ec2Arn;
+  /** This deployment's `homebound:stack` value: the stack name, unique in an account and Region. */
+  readonly stackTagValue: string;
 
   constructor(
     scope: Construct,
     private readonly props: FailbackPermissionsProps,
   ) {
     const stack = Stack.of(scope);
+    this.stackTagValue = stack.stackName;
     this.arn = (resource, resourceName, withAccount = true) =>
       stack.formatArn({ service: 'ec2', resource, resourceName, ...(withAccount ? {} : { account: '' }) });
   }
 
-  /** Grants every capability in `accesses` to `role`. */
+  /**
+   * Grants every capability in `accesses` to `role`; a role that may change anything in EC2 also gets the explicit
+   * deny on live hosts and volumes, which wins over any allow (its own, or one added to the role later).
+   */
   grant(role: iam.IRole, accesses: readonly FailbackAccess[]): void {
     for (const access of accesses) {
       if (access === 'staging') {
@@ -67,6 +101,49 @@ export class FailbackPermissions {
         this.props.staging.grantObjects(role, 'readWrite', 'records/*');
       } else for (const statement of this.statements(access)) role.addToPrincipalPolicy(statement);
     }
+    if (accesses.some((access) => access.startsWith('ec2:') && access !== 'ec2:describe')) {
+      for (const statement of this.liveProtection()) role.addToPrincipalPolicy(statement);
+    }
+  }
+
+  /** `aws:ResourceTag/homebound:stack` is this stack: what this deployment created. */
+  private ownResource() {
+    return { [`aws:ResourceTag/${STACK_TAG}`]: this.stackTagValue };
+  }
+
+  /** `aws:RequestTag/homebound:stack` is this stack: what this deployment creates. */
+  private ownRequest() {
+    return { [`aws:RequestTag/${STACK_TAG}`]: this.stackTagValue };
+  }
+
+  /**
+   * Explicit denies on what carries `homebound:state=live`: no power change, termination, volume move or change, tag
+   * deletion, and no CreateTags except re-asserting `homebound:state=live` itself (so a retried handover succeeds).
+   */
+  private liveProtection(): iam.PolicyStatement[] {
+    const resources = [this.arn('instance', '*'), this.arn('volume', '*')];
+    const live = { [`aws:ResourceTag/${STATE_TAG}`]: LIVE_STATE };
+    return [
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: LIVE_PROTECTED_ACTIONS,
+        resources,
+        conditions: { StringEquals: live },
+      }),
+      // Two statements because IAM ANDs the conditions of one: any other key, or another value of the state key.
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['ec2:CreateTags'],
+        resources,
+        conditions: { StringEquals: live, 'ForAnyValue:StringNotEquals': { 'aws:TagKeys': [STATE_TAG] } },
+      }),
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['ec2:CreateTags'],
+        resources,
+        conditions: { StringEquals: live, StringNotEquals: { [`aws:RequestTag/${STATE_TAG}`]: LIVE_STATE } },
+      }),
+    ];
   }
 
   private statements(access: Exclude<FailbackAccess, 'staging'>): iam.PolicyStatement[] {
@@ -75,6 +152,7 @@ export class FailbackPermissions {
     const instances = this.arn('instance', '*');
     const volumes = this.arn('volume', '*');
     const snapshots = this.arn('snapshot', '*', false);
+    const launchBase = { stackTagValue: this.stackTagValue, imageId: config.imageId, subnetId: config.subnetId };
     switch (access) {
       case 'ec2:describe':
         return [
@@ -83,30 +161,22 @@ export class FailbackPermissions {
             resources: ['*'],
           }),
         ];
-      case 'ec2:launch': {
-        const groups = config.securityGroupIds.length > 0 ? config.securityGroupIds : ['*'];
-        return [
-          new iam.PolicyStatement({
-            actions: ['ec2:RunInstances', 'ec2:CreateVolume'],
-            resources: [instances, volumes],
-            conditions: requestTagPresent(RUN_TAG),
-          }),
-          new iam.PolicyStatement({
-            actions: ['ec2:RunInstances'],
-            resources: [
-              this.arn('image', config.imageId, false),
-              this.arn('subnet', config.subnetId),
-              this.arn('network-interface', '*'),
-              ...groups.map((group) => this.arn('security-group', group)),
-            ],
-          }),
-          new iam.PolicyStatement({
-            actions: ['ec2:CreateTags'],
-            resources: [instances, volumes],
-            conditions: { StringEquals: { 'ec2:CreateAction': ['RunInstances', 'CreateVolume'] } },
-          }),
-        ];
-      }
+      case 'ec2:createVolumes':
+        return createVolumeStatements(this.arn, this.stackTagValue);
+      case 'ec2:launchGateway':
+        return launchStatements(this.arn, {
+          ...launchBase,
+          role: 'gateway',
+          instanceType: config.gatewayInstanceType ?? config.instanceType,
+          securityGroupIds: [this.props.gatewaySecurityGroupId],
+        });
+      case 'ec2:launchFailbackHosts':
+        return launchStatements(this.arn, {
+          ...launchBase,
+          role: 'failback',
+          instanceType: config.instanceType,
+          securityGroupIds: this.props.failbackSecurityGroupIds,
+        });
       case 'iam:passGatewayRole':
         return [
           new iam.PolicyStatement({
@@ -116,12 +186,12 @@ export class FailbackPermissions {
           }),
         ];
       case 'ec2:moveVolumes':
-        // Instance and volume are both checked: each must carry homebound:run.
+        // Instance and volume are both checked: each must be this stack's.
         return [
           new iam.PolicyStatement({
             actions: ['ec2:AttachVolume', 'ec2:DetachVolume'],
             resources: [instances, volumes],
-            conditions: tagPresent(RUN_TAG),
+            conditions: { StringEquals: this.ownResource() },
           }),
         ];
       case 'ec2:power':
@@ -129,7 +199,7 @@ export class FailbackPermissions {
           new iam.PolicyStatement({
             actions: ['ec2:StartInstances', 'ec2:StopInstances'],
             resources: [instances],
-            conditions: tagPresent(RUN_TAG),
+            conditions: { StringEquals: this.ownResource() },
           }),
           new iam.PolicyStatement({
             actions: ['ec2:StartInstances', 'ec2:StopInstances'],
@@ -145,12 +215,13 @@ export class FailbackPermissions {
           new iam.PolicyStatement({
             actions: ['ec2:CreateSnapshots'],
             resources: [snapshots],
-            conditions: requestTagPresent(RUN_TAG),
+            // No aws:TagKeys limit: CopyTagsFromSource copies whatever tags the takeover volumes carry.
+            conditions: { StringEquals: this.ownRequest() },
           }),
           new iam.PolicyStatement({
             actions: ['ec2:CreateTags'],
             resources: [snapshots],
-            conditions: { StringEquals: { 'ec2:CreateAction': 'CreateSnapshots' } },
+            conditions: { StringEquals: { 'ec2:CreateAction': 'CreateSnapshots', ...this.ownRequest() } },
           }),
         ];
       case 'ec2:deleteSnapshots':
@@ -158,7 +229,7 @@ export class FailbackPermissions {
           new iam.PolicyStatement({
             actions: ['ec2:DeleteSnapshot'],
             resources: [snapshots],
-            conditions: tagPresent(RUN_TAG),
+            conditions: { StringEquals: this.ownResource() },
           }),
         ];
       case 'ec2:retire':
@@ -172,12 +243,32 @@ export class FailbackPermissions {
             },
           }),
         ];
+      case 'ec2:markLive': {
+        const markLive = {
+          ...this.ownResource(),
+          [`aws:RequestTag/${STATE_TAG}`]: LIVE_STATE,
+        };
+        const onlyState = { 'ForAllValues:StringEquals': { 'aws:TagKeys': [STATE_TAG] } };
+        return [
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateTags'],
+            resources: [instances],
+            conditions: { StringEquals: { ...markLive, [`aws:ResourceTag/${ROLE_TAG}`]: 'failback' }, ...onlyState },
+          }),
+          // Target volumes carry no role tag; the stack tag and the one key/value are the limit.
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateTags'],
+            resources: [volumes],
+            conditions: { StringEquals: markLive, ...onlyState },
+          }),
+        ];
+      }
       case 'ec2:terminateGateway':
         return [
           new iam.PolicyStatement({
             actions: ['ec2:TerminateInstances'],
             resources: [instances],
-            conditions: { StringEquals: { [`aws:ResourceTag/${ROLE_TAG}`]: 'gateway' }, ...tagPresent(RUN_TAG) },
+            conditions: { StringEquals: { [`aws:ResourceTag/${ROLE_TAG}`]: 'gateway', ...this.ownResource() } },
           }),
         ];
       case 'ebs:read':
@@ -185,7 +276,7 @@ export class FailbackPermissions {
           new iam.PolicyStatement({
             actions: ['ebs:ListSnapshotBlocks', 'ebs:ListChangedBlocks', 'ebs:GetSnapshotBlock'],
             resources: [snapshots],
-            conditions: tagPresent(RUN_TAG),
+            conditions: { StringEquals: this.ownResource() },
           }),
         ];
     }

@@ -28,7 +28,14 @@ export const failbackTaskSettings = {
     entry: 'functions/prepare-target.ts',
     description: 'Creates the target volumes and the sync gateway',
     timeout: Duration.minutes(5),
-    access: ['ec2:describe', 'ec2:launch', 'iam:passGatewayRole', 'ec2:moveVolumes', 'staging'],
+    access: [
+      'ec2:describe',
+      'ec2:createVolumes',
+      'ec2:launchGateway',
+      'iam:passGatewayRole',
+      'ec2:moveVolumes',
+      'staging',
+    ],
   },
   SnapshotVolumes: {
     entry: 'functions/snapshot-volumes.ts',
@@ -66,7 +73,7 @@ export const failbackTaskSettings = {
     entry: 'functions/launch-failback-hosts.ts',
     description: 'Launches the failback hosts for verification',
     timeout: Duration.minutes(5),
-    access: ['ec2:describe', 'ec2:launch'],
+    access: ['ec2:describe', 'ec2:launchFailbackHosts'],
   },
   SetHostPower: {
     entry: 'functions/set-host-power.ts',
@@ -109,7 +116,7 @@ export const failbackTaskSettings = {
     entry: 'functions/retire-takeover-hosts.ts',
     description: 'Stops and tags the takeover hosts after a verified failback',
     timeout: Duration.minutes(2),
-    access: ['ec2:describe', 'ec2:power', 'ec2:retire'],
+    access: ['ec2:describe', 'ec2:power', 'ec2:retire', 'ec2:markLive'],
   },
   Rollback: {
     entry: 'functions/rollback.ts',

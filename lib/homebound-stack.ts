@@ -8,6 +8,7 @@ import { FailbackFunctions } from './failback-functions.js';
 import { FailbackMonitoring } from './failback-monitoring.js';
 import { FailbackTriggers } from './failback-triggers.js';
 import { GatewayArtifact } from './gateway-artifact.js';
+import { GatewaySecurityGroup } from './gateway-security-group.js';
 import { OperatorNotifications } from './operator-notifications.js';
 import { Staging } from './staging.js';
 import { SyncGatewayRole } from './sync-gateway-role.js';
@@ -45,11 +46,23 @@ export class HomeboundStack extends Stack {
     });
     const gatewayArtifact = new GatewayArtifact(this, 'GatewayArtifact');
     const gateway = new SyncGatewayRole(this, 'SyncGateway', { staging: this.staging, artifact: gatewayArtifact });
+    const gatewayGroup = new GatewaySecurityGroup(this, 'GatewaySecurityGroup', {
+      vpcId: config.vpcId,
+      availabilityZone: config.availabilityZone,
+    });
+    if (config.securityGroupIds.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'homebound:no-failback-security-groups',
+        "homebound:securityGroupIds is empty: failback hosts get the sync gateways' group (no ingress, HTTPS out " +
+          "only); set your workload's groups before a real failback",
+      );
+    }
     this.functions = new FailbackFunctions(this, 'FailbackFunctions', {
       config,
       staging: this.staging,
       gatewayRole: gateway.role,
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
+      gatewaySecurityGroupId: gatewayGroup.securityGroup.securityGroupId,
       gatewayArtifact,
     });
     this.approvals = new Approvals(this, 'Approvals', { config });

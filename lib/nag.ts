@@ -17,15 +17,15 @@ const WILDCARDS = {
       /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12})?:(instance|volume|snapshot)\/\*$/,
     reason:
       'Instance, volume and snapshot ids exist only at run time; each statement is limited by a tag condition ' +
-      '(homebound:run, homebound:role, the takeover tag, or ec2:CreateAction), except CreateSnapshots on the volumes ' +
-      'of a tag-checked takeover instance.',
+      '(homebound:stack=<this stack> on create and change, homebound:role, the takeover tag, homebound:state=live in ' +
+      'the denies), except CreateSnapshots on the volumes of a tag-checked takeover instance.',
   },
   launchNetwork: {
     pattern:
-      /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12}):(network-interface|security-group)\/\*$/,
+      /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12}):network-interface\/\*$/,
     reason:
-      'RunInstances creates a network interface (new id) and, without configured security groups, uses the VPC ' +
-      'default group; image and subnet are pinned to the configured ones.',
+      'RunInstances creates a network interface (its id is new); image, subnet and security groups are pinned to ' +
+      'the configured ones and the stack-made gateway group.',
   },
   stagingPrefix: {
     pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|records)\/.*$/,

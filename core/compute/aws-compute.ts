@@ -39,6 +39,13 @@ import type {
 import { ROLE_TAG } from './port.js';
 
 const GiB = 1024 ** 3;
+
+/**
+ * IMDSv2 response hop limit by role: 1 keeps the gateway's credentials from anything but the host itself (it runs no
+ * containers); failback hosts run the customer's workload, which may run containers that need one more hop (AWS's
+ * recommendation for containers, and what Amazon Linux 2023 images default to). IAM enforces both (lib/).
+ */
+export const METADATA_HOP_LIMITS: Readonly<Record<HostRole, number>> = { gateway: 1, failback: 2, takeover: 1 };
 const DESCRIBE_VOLUMES_BATCH = 200;
 
 /** How hosts are launched. */
@@ -60,6 +67,11 @@ export interface AwsComputeOptions {
   readonly launchByRole?: Readonly<Partial<Record<HostRole, Partial<LaunchSettings>>>>;
   /** KMS key for new volumes. @default the account's default EBS key */
   readonly kmsKeyId?: string;
+  /**
+   * Tags on every resource this adapter creates (volumes, hosts and their volumes, snapshots), over the request's own:
+   * the deployment's `homebound:stack`, which IAM requires on create and checks on every later change. @default none
+   */
+  readonly resourceTags?: Tags;
 }
 
 const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
@@ -115,7 +127,7 @@ export class AwsCompute implements ComputePort {
         new CreateSnapshotsCommand({
           InstanceSpecification: { InstanceId: hostId, ExcludeBootVolume: false },
           CopyTagsFromSource: 'volume',
-          TagSpecifications: tagSpecifications('snapshot', tags),
+          TagSpecifications: tagSpecifications('snapshot', { ...tags, ...this.options.resourceTags }),
           Description: `homebound crash-consistent snapshot of ${hostId}`,
         }),
       ),
@@ -188,7 +200,7 @@ export class AwsCompute implements ComputePort {
           VolumeType: 'gp3',
           Encrypted: true,
           ...(this.options.kmsKeyId ? { KmsKeyId: this.options.kmsKeyId } : {}),
-          TagSpecifications: tagSpecifications('volume', request.tags ?? {}),
+          TagSpecifications: tagSpecifications('volume', { ...request.tags, ...this.options.resourceTags }),
           ...(request.clientToken ? { ClientToken: request.clientToken } : {}),
         }),
       ),
@@ -203,7 +215,7 @@ export class AwsCompute implements ComputePort {
 
   async runInstance(request: RunInstanceRequest): Promise<string> {
     const launch = { ...this.options.launch, ...this.options.launchByRole?.[request.role] };
-    const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role };
+    const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role, ...this.options.resourceTags };
     const result = await this.call('RunInstances', [], () =>
       this.ec2.send(
         new RunInstancesCommand({
@@ -214,7 +226,11 @@ export class AwsCompute implements ComputePort {
           ...(launch.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: launch.iamInstanceProfileArn } } : {}),
           MinCount: 1,
           MaxCount: 1,
-          MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled' },
+          MetadataOptions: {
+            HttpTokens: 'required',
+            HttpEndpoint: 'enabled',
+            HttpPutResponseHopLimit: METADATA_HOP_LIMITS[request.role],
+          },
           ...(request.userData === undefined
             ? {}
             : { UserData: Buffer.from(request.userData, 'utf8').toString('base64') }),

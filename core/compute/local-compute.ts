@@ -46,7 +46,8 @@ export class LocalCompute extends LocalHosts implements ComputePort {
   async createTakeoverHost(request: TakeoverHostRequest): Promise<Host> {
     assertWriteRate(request.writesPerSecond);
     const volumeIds: string[] = [];
-    for (const volume of request.volumes) volumeIds.push(await this.createVolume(volume));
+    // Not through createVolume: a takeover host is not something homebound creates, so it gets no resourceTags.
+    for (const volume of request.volumes) volumeIds.push(await this.newVolume(volume));
     // Before the workload starts, so nothing it writes is overwritten by the initial content.
     for (const volumeId of volumeIds) await request.fill?.(volumePath(this.stateDir, volumeId), volumeId);
     const hostId = await this.launch(
@@ -60,7 +61,7 @@ export class LocalCompute extends LocalHosts implements ComputePort {
   }
 
   async runInstance(request: RunInstanceRequest): Promise<string> {
-    return this.launch(request, undefined, []);
+    return this.launch({ ...request, tags: { ...request.tags, ...this.resourceTags } }, undefined, []);
   }
 
   async createSnapshots(hostId: string, tags: Tags): Promise<VolumeSnapshot[]> {
@@ -84,6 +85,7 @@ export class LocalCompute extends LocalHosts implements ComputePort {
             tags: {
               ...volume.tags,
               ...tags,
+              ...this.resourceTags,
               ...(pause ? { [WORKLOAD_WRITES_TAG]: String(pause.writeCount) } : {}),
             },
           });
@@ -130,6 +132,10 @@ export class LocalCompute extends LocalHosts implements ComputePort {
   }
 
   async createVolume(request: CreateVolumeRequest): Promise<string> {
+    return this.newVolume({ ...request, tags: { ...request.tags, ...this.resourceTags } });
+  }
+
+  private async newVolume(request: CreateVolumeRequest): Promise<string> {
     const { clientToken } = request;
     const asked = JSON.stringify({ sizeBytes: request.sizeBytes, tags: request.tags ?? {} });
     const earlier = createdFor(await this.load(), clientToken, asked);

@@ -11,7 +11,7 @@ import {
   volumePath,
 } from './local-state.js';
 import { LocalWorkload } from './local-workload.js';
-import { type Host, type HostFilter, ROLE_TAG, type RunInstanceRequest } from './port.js';
+import { type Host, type HostFilter, ROLE_TAG, type RunInstanceRequest, type Tags } from './port.js';
 
 export interface LocalComputeOptions {
   /** Holds `compute.json` and `volumes/`. */
@@ -20,6 +20,8 @@ export interface LocalComputeOptions {
   readonly store: SnapshotStore;
   /** Runs the user data of hosts that have some whenever they become `running`. @default user data is not run */
   readonly bootstrap?: HostBootstrap;
+  /** Tags on every volume, host and snapshot made through the port, as AwsCompute's `resourceTags`. @default none */
+  readonly resourceTags?: Tags;
 }
 
 type StopTarget = 'stopped' | 'terminated';
@@ -31,6 +33,7 @@ type StopTarget = 'stopped' | 'terminated';
 export abstract class LocalHosts {
   protected readonly stateDir: string;
   protected readonly store: SnapshotStore;
+  protected readonly resourceTags: Tags;
   private state: ComputeState | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly workloads = new Map<string, LocalWorkload>();
@@ -42,6 +45,7 @@ export abstract class LocalHosts {
   constructor(options: LocalComputeOptions) {
     this.stateDir = options.stateDir;
     this.store = options.store;
+    this.resourceTags = options.resourceTags ?? {};
     this.boots = new HostBoots(options.bootstrap);
   }
 

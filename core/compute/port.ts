@@ -13,6 +13,20 @@ export type Tags = Readonly<Record<string, string>>;
 /** Tag holding a host's role on hosts homebound launches; hosts without it are takeover hosts. */
 export const ROLE_TAG = 'homebound:role';
 
+/**
+ * Tag on everything homebound creates (target volumes, gateways, failback hosts and their volumes, snapshots) naming
+ * the deployment that created it: IAM lets a deployment's functions change only what carries their own value, not
+ * another stack's resources in the same account and Region. The adapters add it (see `resourceTags`).
+ */
+export const STACK_TAG = 'homebound:stack';
+
+/**
+ * Tag on failback hosts and their volumes once they are production (`homebound:state=live`, set when the takeover
+ * hosts are retired): IAM denies homebound every change to what carries it.
+ */
+export const STATE_TAG = 'homebound:state';
+export const LIVE_STATE = 'live';
+
 export interface HostVolume {
   readonly volumeId: string;
   /** Device name, e.g. `/dev/xvda`. */

@@ -7,6 +7,7 @@ import { S3Staging } from '../adapters/aws/s3-staging.js';
 import { LocalCompute } from '../compute/local-compute.js';
 import { gatewayBootstrap } from '../compute/local-gateway-bootstrap.js';
 import { volumePath } from '../compute/local-state.js';
+import { STACK_TAG } from '../compute/port.js';
 import { InvalidInputError } from '../errors.js';
 import type { EbsFaults } from '../localcloud/ebs-faults.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
@@ -24,6 +25,9 @@ export const AUTOMATED_FAILBACK_DEFINITION = new URL('../../statemachines/automa
   .pathname;
 
 export const LOCAL_STAGING_BUCKET = 'homebound-staging';
+
+/** The local cloud's `homebound:stack` value, standing in for a deployed stack's name. */
+export const LOCAL_STACK_TAG = 'homebound-local';
 
 /** Local stand-in for a Lambda's time budget: a long step returns its cursor after about this long. */
 const LOCAL_INVOCATION_MS = 120_000;
@@ -123,6 +127,8 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
   const compute = new LocalCompute({
     stateDir: computeDir,
     store: cloud.store,
+    // As the deployed functions tag what they create (HOMEBOUND_STACK_TAG), so a drill shows the same tags.
+    resourceTags: { [STACK_TAG]: LOCAL_STACK_TAG },
     bootstrap: gatewayBootstrap({
       env: cloud.env(),
       ...(options.onGatewayOutput ? { onOutput: options.onGatewayOutput } : {}),

@@ -107,6 +107,8 @@ beforeAll(async () => {
     HOMEBOUND_IMAGE_ID: 'ami-0abc',
     HOMEBOUND_INSTANCE_TYPE: 'm7g.large',
     HOMEBOUND_TAKEOVER_TAG: 'homebound:takeover=true',
+    HOMEBOUND_STACK_TAG: 'Homebound',
+    HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: 'sg-0abc',
     HOMEBOUND_GATEWAY_ARTIFACT_URI: 's3://cdk-assets/0123abcd.mjs',
     HOMEBOUND_GATEWAY_ARTIFACT_SHA256: '0'.repeat(64),
     HOMEBOUND_APPROVALS_TABLE: 'Approvals',

@@ -11,7 +11,8 @@ interface Document {
   Statement: Statement[];
 }
 
-const { template } = synthesizeHomebound();
+const { stack, template } = synthesizeHomebound();
+const STACK = stack.stackName;
 
 /** Every identity-policy statement with the logical id of the policy or role holding it. */
 function identityStatements(): [string, Statement][] {
@@ -28,6 +29,20 @@ function identityStatements(): [string, Statement][] {
 }
 const actionsOf = (statement: Statement) => [statement.Action].flat();
 
+/** The statements of one failback function's role, e.g. `PrepareTarget`. */
+const statementsOfTask = (task: string) =>
+  identityStatements()
+    .filter(([id]) => id.startsWith(`FailbackFunctions${task}Role`))
+    .map(([, statement]) => statement);
+const allows = (statement: Statement, action: string) =>
+  statement.Effect === 'Allow' && actionsOf(statement).includes(action);
+const resourceKinds = (statement: Statement) =>
+  [
+    ...JSON.stringify(statement.Resource).matchAll(
+      /:(instance|volume|snapshot|image|subnet|network-interface|security-group)\//g,
+    ),
+  ].map((match) => match[1]);
+
 describe('IAM', () => {
   it('grants no action with a wildcard', () => {
     const statements = identityStatements();
@@ -40,12 +55,12 @@ describe('IAM', () => {
     expect(wildcards).toEqual([]);
   });
 
-  it('allows EBS direct reads only on snapshots tagged homebound:run', () => {
+  it('allows EBS direct reads only on snapshots tagged with this stack', () => {
     const reads = identityStatements().filter(([, s]) => actionsOf(s).some((a) => a.startsWith('ebs:')));
     expect(reads.length).toBeGreaterThan(0);
     for (const [id, statement] of reads) {
       expect(JSON.stringify(statement.Resource), id).toMatch(/:snapshot\/\*"/);
-      expect(statement.Condition, id).toEqual({ Null: { 'aws:ResourceTag/homebound:run': 'false' } });
+      expect(statement.Condition, id).toEqual({ StringEquals: { 'aws:ResourceTag/homebound:stack': STACK } });
     }
   });
 
@@ -57,6 +72,129 @@ describe('IAM', () => {
       // Unconditioned: RunInstances on the pinned image/subnet/new ENI, CreateSnapshots on a takeover's volumes.
       expect(mutations, id).toEqual([expect.stringMatching(/^ec2:(RunInstances|CreateSnapshots)$/)]);
       expect(JSON.stringify(statement.Resource), id).toMatch(untaggable);
+    }
+  });
+
+  it('creates instances, volumes and snapshots only tagged homebound:stack=<this stack>', () => {
+    const creates = identityStatements().filter(
+      ([, s]) =>
+        ['ec2:RunInstances', 'ec2:CreateVolume', 'ec2:CreateSnapshots'].some((action) => allows(s, action)) &&
+        resourceKinds(s).some((kind) => kind === 'instance' || kind === 'volume' || kind === 'snapshot'),
+    );
+    const tagged = creates.filter(([, s]) => s.Condition?.StringEquals?.['aws:RequestTag/homebound:stack'] === STACK);
+    // CreateSnapshots also names the takeover instance (takeover tag) and its volumes: existing resources, not
+    // created ones; the stack tag goes on the new snapshots, checked in their own statement.
+    const untagged = creates.filter(([, s]) => !tagged.some(([, t]) => t === s)).map(([, s]) => s);
+    expect(tagged.length).toBeGreaterThanOrEqual(4);
+    expect(untagged.map((s) => [actionsOf(s), resourceKinds(s)])).toEqual([
+      [['ec2:CreateSnapshots'], ['instance']],
+      [['ec2:CreateSnapshots'], ['volume']],
+    ]);
+  });
+
+  it('refuses tag keys other than its own when it creates instances and volumes', () => {
+    const launches = statementsOfTask('PrepareTarget').filter(
+      (s) =>
+        allows(s, 'ec2:RunInstances') && resourceKinds(s).every((kind) => kind === 'instance' || kind === 'volume'),
+    );
+    expect(launches.length).toBeGreaterThan(0);
+    for (const statement of launches) {
+      const keys = statement.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys'];
+      expect(keys).toEqual(expect.arrayContaining(['homebound:run', 'homebound:stack', 'homebound:role', 'Name']));
+      expect(keys).not.toContain('homebound:state');
+    }
+  });
+
+  it('changes, moves, deletes and reads only what carries homebound:stack=<this stack> (or the takeover tag)', () => {
+    const changes = ['ec2:AttachVolume', 'ec2:DetachVolume', 'ec2:DeleteSnapshot', 'ec2:TerminateInstances'];
+    const statements = identityStatements().filter(([, s]) => changes.some((action) => allows(s, action)));
+    expect(statements.length).toBeGreaterThanOrEqual(4);
+    for (const [id, statement] of statements) {
+      expect(statement.Condition?.StringEquals?.['aws:ResourceTag/homebound:stack'], id).toBe(STACK);
+    }
+    const power = identityStatements().filter(([, s]) => allows(s, 'ec2:StopInstances'));
+    expect(power.length).toBeGreaterThan(0);
+    const scopes = [
+      { StringEquals: { 'aws:ResourceTag/homebound:stack': STACK } },
+      { StringEquals: { 'aws:ResourceTag/homebound:takeover': 'true' } },
+    ];
+    for (const [id, statement] of power) expect(scopes, id).toContainEqual(statement.Condition);
+  });
+
+  it('lets only RetireTakeoverHosts mark hosts live, and only this stack’s failback hosts with homebound:state=live', () => {
+    const marking = identityStatements().filter(
+      ([, s]) =>
+        allows(s, 'ec2:CreateTags') && s.Condition?.StringEquals?.['aws:RequestTag/homebound:state'] === 'live',
+    );
+    expect([...new Set(marking.map(([id]) => id.replace(/Role.*/, '')))]).toEqual([
+      'FailbackFunctionsRetireTakeoverHosts',
+    ]);
+    for (const [id, statement] of marking) {
+      expect(statement.Condition?.StringEquals?.['aws:ResourceTag/homebound:stack'], id).toBe(STACK);
+      expect(statement.Condition?.['ForAllValues:StringEquals'], id).toEqual({ 'aws:TagKeys': ['homebound:state'] });
+    }
+    const instances = marking.find(([, s]) => resourceKinds(s).includes('instance'));
+    expect(instances?.[1].Condition?.StringEquals?.['aws:ResourceTag/homebound:role']).toBe('failback');
+  });
+
+  it('denies every role that changes EC2 any change to live hosts and volumes', () => {
+    const roles = [...new Set(identityStatements().map(([id]) => id.replace(/Role.*/, '')))].filter((role) =>
+      role.startsWith('FailbackFunctions'),
+    );
+    const changers = roles.filter((role) =>
+      identityStatements().some(
+        ([id, s]) =>
+          id.startsWith(role) &&
+          s.Effect === 'Allow' &&
+          actionsOf(s).some((a) => a.startsWith('ec2:') && !a.startsWith('ec2:Describe')),
+      ),
+    );
+    expect(changers.length).toBeGreaterThanOrEqual(9);
+    for (const role of changers) {
+      const denies = identityStatements()
+        .filter(([id, s]) => id.startsWith(role) && s.Effect === 'Deny')
+        .map(([, s]) => s);
+      const denied = denies.filter((s) => s.Condition?.StringEquals?.['aws:ResourceTag/homebound:state'] === 'live');
+      const actions = denied.flatMap(actionsOf);
+      expect(actions, role).toEqual(
+        expect.arrayContaining([
+          'ec2:StopInstances',
+          'ec2:TerminateInstances',
+          'ec2:DetachVolume',
+          'ec2:AttachVolume',
+          'ec2:DeleteVolume',
+          'ec2:ModifyVolume',
+          'ec2:ModifyInstanceAttribute',
+          'ec2:DeleteTags',
+          'ec2:CreateTags',
+        ]),
+      );
+      for (const statement of denied) expect(resourceKinds(statement).sort(), role).toEqual(['instance', 'volume']);
+      const createTags = denied.filter((s) => actionsOf(s).includes('ec2:CreateTags'));
+      expect(
+        createTags.map((s) => s.Condition).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+        role,
+      ).toEqual([
+        {
+          StringEquals: { 'aws:ResourceTag/homebound:state': 'live' },
+          'ForAnyValue:StringNotEquals': { 'aws:TagKeys': ['homebound:state'] },
+        },
+        {
+          StringEquals: { 'aws:ResourceTag/homebound:state': 'live' },
+          StringNotEquals: { 'aws:RequestTag/homebound:state': 'live' },
+        },
+      ]);
+    }
+  });
+
+  it('gives every failback function this stack’s homebound:stack value', () => {
+    const failback = Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([id]) =>
+      id.startsWith('FailbackFunctions'),
+    );
+    expect(failback.length).toBeGreaterThanOrEqual(17);
+    for (const [id, fn] of failback) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables.HOMEBOUND_STACK_TAG, id).toBe(STACK);
     }
   });
 

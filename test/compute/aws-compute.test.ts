@@ -176,6 +176,32 @@ describe('AwsCompute requests', () => {
     });
   });
 
+  it('sends each role its security groups and IMDSv2 hop limit: 1 for gateways, 2 for failback hosts', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+    const byRole = new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0', instanceType: 'm7i.large', subnetId: 'subnet-1', securityGroupIds: ['sg-0app'] },
+      launchByRole: { gateway: { securityGroupIds: ['sg-0gateway'] } },
+    });
+
+    await byRole.runInstance({ role: 'gateway', name: 'gw' });
+    await byRole.runInstance({ role: 'failback', name: 'db-failback' });
+
+    const [gateway, failback] = ec2Mock.commandCalls(RunInstancesCommand).map((call) => call.args[0].input);
+    expect(gateway?.SecurityGroupIds).toEqual(['sg-0gateway']);
+    expect(gateway?.MetadataOptions).toEqual({
+      HttpTokens: 'required',
+      HttpEndpoint: 'enabled',
+      HttpPutResponseHopLimit: 1,
+    });
+    expect(failback?.SecurityGroupIds).toEqual(['sg-0app']);
+    expect(failback?.MetadataOptions).toEqual({
+      HttpTokens: 'required',
+      HttpEndpoint: 'enabled',
+      HttpPutResponseHopLimit: 2,
+    });
+  });
+
   it('reports snapshot state and numeric progress', async () => {
     ec2Mock.on(DescribeSnapshotsCommand).resolves({
       Snapshots: [{ SnapshotId: 'snap-1', VolumeId: 'vol-1', State: 'pending', Progress: '42%' }],
@@ -183,6 +209,39 @@ describe('AwsCompute requests', () => {
 
     expect(await compute().describeSnapshots(['snap-1'])).toEqual([
       { snapshotId: 'snap-1', volumeId: 'vol-1', state: 'pending', progress: 42 },
+    ]);
+  });
+});
+
+describe('AwsCompute deployment tags', () => {
+  const tagged = () =>
+    new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
+      resourceTags: { 'homebound:stack': 'Homebound' },
+    });
+  const stackTagOf = (specifications: { ResourceType?: string; Tags?: { Key?: string; Value?: string }[] }[] = []) =>
+    specifications.map((s) => [s.ResourceType, s.Tags?.filter((t) => t.Key === 'homebound:stack').map((t) => t.Value)]);
+
+  it('puts homebound:stack on every volume, host, host volume and snapshot it creates, over a request’s own', async () => {
+    ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-1' });
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-1' }] });
+    ec2Mock.on(CreateSnapshotsCommand).resolves({ Snapshots: [] });
+    const spoofed = { 'homebound:run': 'r1', 'homebound:stack': 'SomeoneElse' };
+
+    await tagged().createVolume({ sizeBytes: GiB, tags: spoofed });
+    await tagged().runInstance({ role: 'failback', name: 'db-failback', tags: spoofed });
+    await tagged().createSnapshots('i-0takeover', spoofed);
+
+    expect(stackTagOf(ec2Mock.commandCalls(CreateVolumeCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
+      ['volume', ['Homebound']],
+    ]);
+    expect(stackTagOf(ec2Mock.commandCalls(RunInstancesCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
+      ['instance', ['Homebound']],
+      ['volume', ['Homebound']],
+    ]);
+    expect(stackTagOf(ec2Mock.commandCalls(CreateSnapshotsCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
+      ['snapshot', ['Homebound']],
     ]);
   });
 });

@@ -6,6 +6,7 @@ import {
   VolumeNotAttachedError,
 } from '../../core/compute/errors.js';
 import { LocalCompute, WORKLOAD_WRITES_TAG } from '../../core/compute/local-compute.js';
+import { loadState } from '../../core/compute/local-state.js';
 import { idempotencyToken } from '../../core/compute/port.js';
 import {
   InvalidInputError,
@@ -203,6 +204,30 @@ describe('LocalCompute volumes and hosts', () => {
     expect(hosts[0]?.volumes).toEqual(host.volumes);
     expect(hosts[1]?.tags).toMatchObject({ Name: 'gw', run: 'r1', stage: 'full-pass' });
     await reopened.close();
+  });
+});
+
+describe('LocalCompute deployment tags', () => {
+  it('tags what homebound creates with resourceTags, as AwsCompute does, but not takeover hosts', async () => {
+    const { stateDir, store } = fixture;
+    const compute = new LocalCompute({ stateDir, store, resourceTags: { 'homebound:stack': 'homebound-local' } });
+    const takeover = await compute.createTakeoverHost({
+      name: 'db',
+      volumes: [{ sizeBytes: MiB }],
+      writesPerSecond: 0,
+    });
+    const gateway = await compute.runInstance({ role: 'gateway', name: 'gw', tags: { 'homebound:stack': 'other' } });
+    const target = await compute.createVolume({ sizeBytes: MiB, tags: { run: 'r1' } });
+    const [snapshot] = await compute.createSnapshots(takeover.hostId, { run: 'r1' });
+
+    const [gatewayHost] = await compute.describeHosts({ hostIds: [gateway] });
+    const volumes = (await loadState(stateDir)).volumes;
+    expect(gatewayHost?.tags['homebound:stack']).toBe('homebound-local');
+    expect(volumes[target]?.tags).toEqual({ run: 'r1', 'homebound:stack': 'homebound-local' });
+    expect((await store.get(snapshot?.snapshotId ?? '')).tags).toMatchObject({ 'homebound:stack': 'homebound-local' });
+    expect(takeover.tags['homebound:stack']).toBeUndefined();
+    expect(volumes[takeover.volumes[0]?.volumeId ?? '']?.tags).toEqual({});
+    await compute.close();
   });
 });
 

@@ -8,6 +8,8 @@ const ENVIRONMENT = {
   HOMEBOUND_SUBNET_ID: 'subnet-0123abcd',
   HOMEBOUND_IMAGE_ID: 'ami-0123456789abcdef0',
   HOMEBOUND_INSTANCE_TYPE: 'm7g.large',
+  HOMEBOUND_STACK_TAG: 'Homebound',
+  HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: 'sg-0123abcd',
   HOMEBOUND_GATEWAY_ARTIFACT_URI: 's3://cdk-assets/0123abcd.mjs',
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: '0'.repeat(64),
 };
@@ -23,6 +25,11 @@ describe('the failback functions environment', () => {
     expect(() => awsFailbackDeps({ ...ENVIRONMENT, HOMEBOUND_TAKEOVER_TAG: 'dr-takeover' })).toThrow(
       /HOMEBOUND_TAKEOVER_TAG: key=value/,
     );
+  });
+
+  it('refuses a missing homebound:stack value (what IAM requires on everything the functions create)', () => {
+    const { HOMEBOUND_STACK_TAG: _, ...withoutStack } = ENVIRONMENT;
+    expect(() => awsFailbackDeps({ ...withoutStack, HOMEBOUND_TAKEOVER_TAG: 'k=v' })).toThrow(/HOMEBOUND_STACK_TAG/);
   });
 
   it('hands the steps the takeover tag, split at the first "="', () => {

@@ -1,6 +1,7 @@
 import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
 import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
+import { STACK_TAG } from '../../compute/port.js';
 import { parseEnvironment } from '../../environment.js';
 import { HomeboundError } from '../../errors.js';
 import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
@@ -22,11 +23,15 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_INSTANCE_TYPE: z.string().min(1),
   HOMEBOUND_GATEWAY_INSTANCE_TYPE: z.string().min(1).optional(),
   HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: z.string().min(1).optional(),
-  /** Comma-separated security group ids. */
+  /** Comma-separated security group ids of the failback hosts. */
   HOMEBOUND_SECURITY_GROUP_IDS: z.string().min(1).optional(),
+  /** The sync gateways' security group (lib/gateway-security-group.ts), the only one IAM lets a gateway launch with. */
+  HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: z.string().min(1),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** `key=value`: the tag every takeover host carries (lib/config.ts `takeoverTag`). */
   HOMEBOUND_TAKEOVER_TAG: TakeoverTagSpec,
+  /** The deployment's `homebound:stack` value (the stack name): on everything the functions create, which IAM checks. */
+  HOMEBOUND_STACK_TAG: z.string().min(1),
   /** MiB: the convergence threshold of requests that set none (lib/config.ts `convergenceThresholdMiB`). */
   HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: z.coerce.number().nonnegative().optional(),
   /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
@@ -86,6 +91,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     },
     launchByRole: {
       gateway: {
+        securityGroupIds: [config.HOMEBOUND_GATEWAY_SECURITY_GROUP_ID],
         ...(config.HOMEBOUND_GATEWAY_INSTANCE_TYPE
           ? { instanceType: config.HOMEBOUND_GATEWAY_INSTANCE_TYPE as _InstanceType }
           : {}),
@@ -95,6 +101,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
       },
     },
     ...(config.HOMEBOUND_VOLUME_KMS_KEY_ID ? { kmsKeyId: config.HOMEBOUND_VOLUME_KMS_KEY_ID } : {}),
+    resourceTags: { [STACK_TAG]: config.HOMEBOUND_STACK_TAG },
   });
   cached = {
     compute,

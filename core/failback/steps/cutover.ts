@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { VolumeInUseError, VolumeNotAttachedError } from '../../compute/errors.js';
+import { LIVE_STATE, STATE_TAG } from '../../compute/port.js';
 import { ACK_KEY, passPrefix } from '../../engine/layout.js';
 import { PassAck, parseStagedJson } from '../../engine/manifest.js';
 import { FailbackVerificationError } from '../errors.js';
@@ -99,14 +100,19 @@ export async function verifyFailback(
 export const RetireTakeoverHostsInput = z.object({ runId: z.string(), failback: FailbackState });
 
 /**
- * Shuts the takeover hosts down for good: makes sure they are stopped and tags each with the failback host that
- * replaced it, so nobody starts it by mistake. They are not terminated — their volumes stay as a last copy until an
- * operator deletes them.
+ * Hands production over for good. First marks the failback hosts and every volume they run on
+ * `homebound:state=live`, so IAM denies homebound any further change to them (a retried or compromised function cannot
+ * stop or detach production; re-marking is allowed, so a retry is harmless). Then makes sure the takeover hosts are
+ * stopped and tags each with the failback host that replaced it, so nobody starts it by mistake. They are not
+ * terminated — their volumes stay as a last copy until an operator deletes them.
  */
 export async function retireTakeoverHosts(
   input: z.infer<typeof RetireTakeoverHostsInput>,
   deps: FailbackDeps,
-): Promise<{ retired: string[] }> {
+): Promise<{ retired: string[]; live: string[] }> {
+  const failbackHosts = await deps.compute.describeHosts({ hostIds: input.failback.hostIds });
+  const live = [...input.failback.hostIds, ...failbackHosts.flatMap((host) => host.volumes.map((v) => v.volumeId))];
+  await deps.compute.createTags(live, { [STATE_TAG]: LIVE_STATE });
   const takeoverHostIds = input.failback.hosts.map((host) => host.takeoverHostId);
   await deps.compute.stopInstances(takeoverHostIds);
   for (const host of input.failback.hosts) {
@@ -115,5 +121,5 @@ export async function retireTakeoverHosts(
       'homebound:failed-back-to': host.failbackHostId,
     });
   }
-  return { retired: takeoverHostIds };
+  return { retired: takeoverHostIds, live };
 }

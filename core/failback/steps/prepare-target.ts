@@ -6,6 +6,9 @@ import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } fr
 /** Device names the gateway's target volumes take, in order (EC2's recommended range for EBS data volumes). */
 export const GATEWAY_DEVICES: readonly string[] = Array.from('fghijklmnopqrstuvwxyz', (letter) => `/dev/sd${letter}`);
 
+/** Tag on a target volume naming the takeover volume it copies. */
+export const SOURCE_VOLUME_TAG = 'homebound:source-volume';
+
 export const PrepareTargetInput = z.object({ runId: z.string(), volumes: z.array(RunVolume).min(1) });
 export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 
@@ -25,7 +28,7 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
     const targetVolumeId = await deps.compute.createVolume({
       clientToken: idempotencyToken(input.runId, 'target', volume.volumeKey),
       sizeBytes: volume.sizeBytes,
-      tags: { ...runTags, 'homebound:source-volume': volume.volumeId, Name: `homebound ${volume.volumeKey}` },
+      tags: { ...runTags, [SOURCE_VOLUME_TAG]: volume.volumeId, Name: `homebound ${volume.volumeKey}` },
     });
     targets.push({ volumeKey: volume.volumeKey, targetVolumeId, sizeBytes: volume.sizeBytes });
   }

@@ -1,0 +1,124 @@
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { getAttLogicalId, resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+const { stack, template } = synthesizeHomebound();
+
+/** The Allow statements of one failback function's role that grant `action`. */
+function allowing(template: ReturnType<typeof synthesizeHomebound>['template'], task: string, action: string) {
+  return Object.entries(resourcesOf(template, 'AWS::IAM::Policy'))
+    .filter(([id]) => id.startsWith(`FailbackFunctions${task}Role`))
+    .flatMap(([, policy]) => statementsOf(policy.Properties.PolicyDocument) as unknown as Statement[])
+    .filter((s) => s.Effect === 'Allow' && [s.Action].flat().includes(action));
+}
+const on = (kind: string) => (s: Statement) => JSON.stringify(s.Resource).includes(`:${kind}/`);
+const instanceStatement = (task: string, t = template) => allowing(t, task, 'ec2:RunInstances').filter(on('instance'));
+const launchedWith = (task: string, t = template) =>
+  allowing(t, task, 'ec2:RunInstances')
+    .filter(on('security-group'))
+    .flatMap((s) => [s.Resource].flat())
+    .map((r) => JSON.stringify(r))
+    .filter((r) => r.includes(':security-group/'));
+
+describe('RunInstances', () => {
+  it('launches gateways only as the gateway type and failback hosts only as the failback type', () => {
+    expect(instanceStatement('PrepareTarget').map((s) => s.Condition?.StringEquals?.['ec2:InstanceType'])).toEqual([
+      'c7gn.large',
+    ]);
+    expect(
+      instanceStatement('LaunchFailbackHosts').map((s) => s.Condition?.StringEquals?.['ec2:InstanceType']),
+    ).toEqual(['m7g.large']);
+  });
+
+  it('lets PrepareTarget launch only gateways and LaunchFailbackHosts only failback hosts', () => {
+    const roleOf = (task: string) =>
+      allowing(template, task, 'ec2:RunInstances')
+        .filter((s) => on('instance')(s) || on('volume')(s))
+        .map((s) => s.Condition?.StringEquals?.['aws:RequestTag/homebound:role']);
+    expect(roleOf('PrepareTarget')).toEqual(['gateway', 'gateway']);
+    expect(roleOf('LaunchFailbackHosts')).toEqual(['failback', 'failback']);
+  });
+
+  it('requires IMDSv2 tokens, with hop limit 1 for gateways and 2 for failback hosts', () => {
+    for (const [task, hops] of [
+      ['PrepareTarget', 1],
+      ['LaunchFailbackHosts', 2],
+    ] as const) {
+      const [statement] = instanceStatement(task);
+      expect(statement?.Condition?.StringEquals?.['ec2:MetadataHttpTokens'], task).toBe('required');
+      expect(statement?.Condition?.NumericLessThanEquals, task).toEqual({
+        'ec2:MetadataHttpPutResponseHopLimit': hops,
+      });
+    }
+  });
+
+  it('requires every volume it creates to be encrypted, at launch and by CreateVolume', () => {
+    const volumeCreates = [
+      ...allowing(template, 'PrepareTarget', 'ec2:RunInstances').filter(on('volume')),
+      ...allowing(template, 'LaunchFailbackHosts', 'ec2:RunInstances').filter(on('volume')),
+      ...allowing(template, 'PrepareTarget', 'ec2:CreateVolume'),
+    ];
+    expect(volumeCreates).toHaveLength(3);
+    for (const statement of volumeCreates) expect(statement.Condition?.Bool).toEqual({ 'ec2:Encrypted': 'true' });
+  });
+
+  it('pins security groups: gateways to the stack’s gateway group, failback hosts to the configured groups', () => {
+    const configured = synthesizeHomebound({ 'homebound:securityGroupIds': 'sg-0aaa,sg-0bbb' }).template;
+
+    expect(launchedWith('PrepareTarget', configured)).toEqual([
+      expect.stringMatching(/security-group\/",\{"Fn::GetAtt":\["GatewaySecurityGroup[0-9A-F]+","GroupId"\]\}/),
+    ]);
+    expect(launchedWith('LaunchFailbackHosts', configured)).toEqual([
+      expect.stringContaining(':security-group/sg-0aaa'),
+      expect.stringContaining(':security-group/sg-0bbb'),
+    ]);
+    expect(JSON.stringify(allowing(configured, 'LaunchFailbackHosts', 'ec2:RunInstances'))).not.toContain(
+      'security-group/*',
+    );
+  });
+
+  it('gives failback hosts the gateway group, with a warning, when no groups are configured', () => {
+    expect(launchedWith('LaunchFailbackHosts')).toEqual(launchedWith('PrepareTarget'));
+    expect(
+      Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('homebound:securityGroupIds is empty')),
+    ).toHaveLength(1);
+  });
+});
+
+describe('the sync gateways’ security group', () => {
+  const groups = Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
+  const [groupId, group] = groups[0] ?? [];
+
+  it('is made in the configured VPC, with no ingress and egress HTTPS only', () => {
+    expect(groups).toHaveLength(1);
+    expect(group?.Properties.VpcId).toBe('vpc-00000000000000000');
+    expect(group?.Properties.SecurityGroupIngress).toBeUndefined();
+    expect(group?.Properties.SecurityGroupEgress).toEqual([
+      { CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443, Description: expect.any(String) },
+    ]);
+    expect(resourcesOf(template, 'AWS::EC2::SecurityGroupIngress')).toEqual({});
+    expect(resourcesOf(template, 'AWS::EC2::SecurityGroupEgress')).toEqual({});
+  });
+
+  it('is what every failback function launches gateways with', () => {
+    const functions = Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([id]) =>
+      id.startsWith('FailbackFunctions'),
+    );
+    expect(functions.length).toBeGreaterThanOrEqual(17);
+    for (const [id, fn] of functions) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(getAttLogicalId(variables.HOMEBOUND_GATEWAY_SECURITY_GROUP_ID), id).toBe(groupId);
+    }
+  });
+
+  it('cannot be made without homebound:vpcId: synth fails naming the key', () => {
+    expect(() => synthesizeHomebound({ 'homebound:vpcId': undefined })).toThrow(/homebound:vpcId: required/);
+  });
+});
