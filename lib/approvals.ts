@@ -81,11 +81,12 @@ const ROLE_ACCESS = {
 
 /**
  * The cutover approval channel (docs/approvals.md): the approvals table (task tokens under opaque ids, TTL = the
- * window), the audit table (kept), the link key and Slack secrets, the approval page and the Slack endpoint behind
- * Lambda function URLs, and the reminder sweep. Function URLs rather than API Gateway: each endpoint is one function,
- * the signed link (page) and Slack's signature (Slack) are the authentication, so API Gateway's authorizers, models
- * and stages would add cost and surface without adding a check. Its throttling and WAF are what a function URL lacks
- * (README, Limits).
+ * window), the audit table (kept), the link key and Slack secrets, all under the approval key (lib/approval-key.ts),
+ * the approval page and the Slack endpoint behind Lambda function URLs, and the reminder sweep. Function URLs rather
+ * than API Gateway: each endpoint is one function, the signed link (page) and Slack's signature (Slack) are the
+ * authentication, so API Gateway's authorizers, models and stages would add cost and surface without adding a check.
+ * Reserved concurrency stands in for its throttling (a flood is capped, the failback functions keep theirs); WAF is
+ * what a function URL still lacks (README, Limits).
  */
 export class Approvals extends Construct {
   /** Encrypts the tables, the secrets and the failback executions; only the roles named in its policy use it. */

@@ -25,9 +25,36 @@ function rows(entries: readonly (readonly [string, string])[]): string {
   return `<table>${entries.map(([label, value]) => `<tr><th scope="row">${escapeHtml(label)}</th><td>${value}</td></tr>`).join('')}</table>`;
 }
 
-/** The facts of the request, as every page and message shows them (values HTML-escaped). */
-export function summaryRows(approval: PendingApproval): [string, string][] {
+/** "just now", "1 minute ago", "25 minutes ago", "2 h 5 min ago". */
+export function formatAge(seconds: number): string {
+  const minutes = Math.floor(Math.max(0, seconds) / 60);
+  if (minutes < 1) return 'just now';
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? '' : 's'} ago`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min ago`;
+}
+
+/**
+ * When the figures were true: the last pass was applied (its snapshots' time plus its duration). The takeover hosts
+ * keep writing while the approval waits, so the older the figures, the more catch-up passes run after the approval.
+ * With `now` (the page) the age too; a message read later shows the time only.
+ */
+function figuresAsOf(approval: PendingApproval, now?: Date): string | undefined {
+  const { lastPassStartedAt, lastPassSeconds } = approval.summary;
+  const started = lastPassStartedAt === undefined ? Number.NaN : Date.parse(lastPassStartedAt);
+  if (Number.isNaN(started)) return undefined;
+  const appliedAt = started + lastPassSeconds * 1000;
+  const when = escapeHtml(formatDeadline(Math.floor(appliedAt / 1000)));
+  if (!now) return `the last pass, applied ${when}`;
+  return `figures from ${formatAge((now.getTime() - appliedAt) / 1000)} (the last pass, applied ${when}); the takeover hosts keep writing, so catch-up passes run after approval until the changes are small again`;
+}
+
+/**
+ * The facts of the request, as every page and message shows them (values HTML-escaped). With `now`, how old the
+ * figures are.
+ */
+export function summaryRows(approval: PendingApproval, now?: Date): [string, string][] {
   const { summary, estimate } = approval;
+  const asOf = figuresAsOf(approval, now);
   const list = (items: readonly string[]) => escapeHtml(items.join(', ') || '(none)');
   return [
     ['Run', escapeHtml(approval.runId)],
@@ -39,6 +66,7 @@ export function summaryRows(approval: PendingApproval): [string, string][] {
         .map((v) => `${escapeHtml(v.volumeId)} on ${escapeHtml(v.hostId)} (${formatBytes(v.sizeBytes)})`)
         .join('<br>') || '(none)',
     ],
+    ...(asOf ? [['Figures as of', asOf] as [string, string]] : []),
     ['Passes so far', String(summary.passes)],
     ['Last pass changed', `${formatBytes(summary.lastPassBytesChanged)} in ${formatSeconds(summary.lastPassSeconds)}`],
     ['Final pass (estimate)', `about ${formatSeconds(estimate.finalPassSeconds)}`],
@@ -52,7 +80,7 @@ export function summaryRows(approval: PendingApproval): [string, string][] {
 }
 
 /** The confirmation page: the facts and a plain POST form per choice, each carrying the one-time nonce. */
-export function confirmationPage(approval: PendingApproval, approver: string, nonce: string): string {
+export function confirmationPage(approval: PendingApproval, approver: string, nonce: string, now?: Date): string {
   const form = (decision: 'approve' | 'reject', label: string) =>
     `<form method="post"><input type="hidden" name="nonce" value="${escapeHtml(nonce)}"><input type="hidden" name="decision" value="${decision}"><button type="submit" class="${decision}" name="choice" value="${decision}">${label}</button></form>`;
   return layout(
@@ -60,7 +88,7 @@ export function confirmationPage(approval: PendingApproval, approver: string, no
     `<h1>Approve the cutover of run ${escapeHtml(approval.runId)}?</h1>
 <p>Approving stops the takeover hosts (business suspended), runs the final pass, and starts the failback hosts.
 Rejecting rolls the run back; the takeover hosts keep running.</p>
-${rows(summaryRows(approval))}
+${rows(summaryRows(approval, now))}
 <p>You are deciding as <strong>${escapeHtml(approver)}</strong>.</p>
 ${form('approve', 'Approve cutover')}${form('reject', 'Reject (roll back)')}
 <p class="note">Opening this page decides nothing; only these buttons do, once.</p>`,

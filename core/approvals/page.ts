@@ -61,6 +61,7 @@ export class ApprovalPageHandler {
           approval,
           approver.kind === 'email' ? approver.email : '',
           this.deps.signer.issueNonce(claims),
+          this.deps.now(),
         ),
         method,
       );

@@ -107,6 +107,8 @@ export const ApprovalSummary = z.object({
   lastPassBytesChanged: z.number().nonnegative(),
   /** Snapshot → applied of the last pass; the final pass moves a similar delta, so it takes about as long. */
   lastPassSeconds: z.number().nonnegative(),
+  /** When the last pass's snapshots were taken (ISO); with lastPassSeconds, how old the figures are. */
+  lastPassStartedAt: z.string().optional(),
   takeoverHostIds: z.array(z.string()),
   failbackHostIds: z.array(z.string()),
   volumes: z.array(RunVolume.pick({ hostId: true, volumeId: true, sizeBytes: true })),

@@ -13,6 +13,7 @@ import { handler as approvalPage } from '../../functions/approval-page.js';
 import { handler as approvalReminders } from '../../functions/approval-reminders.js';
 import { handler as requestApproval } from '../../functions/request-approval.js';
 import { handler as slackInteraction } from '../../functions/slack-interaction.js';
+import { handler as verifyDecision } from '../../functions/verify-decision.js';
 import { fakeDynamoDb } from './fake-dynamodb.js';
 import { approvalRequest, nonceOf } from './fixture.js';
 import { LocalSlackApi } from './slack-server.js';
@@ -215,6 +216,20 @@ describe('the task token stays server-side', () => {
     }
     const allEmails = ses.commandCalls(SendEmailCommand).map((c) => JSON.stringify(c.args[0].input));
     expect(allEmails.filter((email) => email.includes('Reminder: '))).toHaveLength(2);
+
+    // 5. VerifyDecision, through its Lambda: the page and Slack approvals prove themselves, the timed-out one does not.
+    await expect(call(verifyDecision, { runId: 'run-page' }, 'VerifyDecision')).resolves.toMatchObject({
+      approved: true,
+      approver: 'email:ops@example.com',
+      channel: 'page',
+    });
+    await expect(call(verifyDecision, { runId: 'run-slack' }, 'VerifyDecision')).resolves.toMatchObject({
+      approver: 'slack:U0APPROVER',
+    });
+    await expect(call(verifyDecision, { runId: 'run-reminded' }, 'VerifyDecision')).rejects.toMatchObject({
+      name: 'UnverifiedApprovalError',
+      message: expect.stringContaining('"timed-out"'),
+    });
 
     // Everything that left the functions, and everything they logged.
     const slackBodies = slackApi.calls.map((c) => JSON.stringify(c.body));

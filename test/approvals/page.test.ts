@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalFixture, form, nonceOf, PAGE_URL, pageRequest, TOKEN } from './fixture.js';
+import { approvalFixture, approvalRequest, form, nonceOf, PAGE_URL, pageRequest, TOKEN } from './fixture.js';
 
 describe('approval page', () => {
   it('shows run, hosts, volumes, last delta, estimates, approvers and deadline on GET, with a POST form', async () => {
@@ -20,6 +20,25 @@ describe('approval page', () => {
     expect(response.body).not.toContain('<script');
     expect(response.headers['Cache-Control']).toBe('no-store');
     expect(response.headers['Referrer-Policy']).toBe('no-referrer');
+  });
+
+  it('says how old its figures are: when the last pass was applied, and how long ago at each visit', async () => {
+    const { page, request, clock } = approvalFixture();
+    const { link } = await request(undefined, {
+      timeoutSeconds: 4 * 3600,
+      summary: { ...approvalRequest().summary, lastPassStartedAt: '2026-11-23T11:49:18.000Z', lastPassSeconds: 42 },
+    });
+
+    const first = (await page.handle(pageRequest(link))).body;
+    clock.advance(35 * 60);
+    const later = (await page.handle(pageRequest(link))).body;
+    clock.advance(45 * 60);
+    const muchLater = (await page.handle(pageRequest(link))).body;
+
+    expect(first).toContain('figures from 10 minutes ago (the last pass, applied 2026-11-23 11:50 UTC)');
+    expect(later).toContain('figures from 45 minutes ago');
+    expect(muchLater).toContain('figures from 1 h 30 min ago');
+    expect(first).toContain('catch-up passes run after approval');
   });
 
   it('leaves the approval pending after any number of GET and HEAD requests', async () => {

@@ -60,6 +60,9 @@ describe('the approval gate (statemachines/automated-failback.asl.json, VerifyDe
     const host = await fixture.takeoverHost('decided', 22);
     const execution = fixture.env.machine.run(fixture.request([host.hostId]), { executionName: 'decided-approval' });
     const request = await fixture.env.approvals.next();
+    // The page can say how old its figures are: the state machine hands over the last pass's time.
+    const stored = fixture.env.approvals.store.snapshot().find((approval) => approval.runId === 'decided-approval');
+    expect(Date.parse(stored?.summary.lastPassStartedAt ?? '')).toBeGreaterThan(Date.now() - 120_000);
     expect(await fixture.env.approvals.approve(request.runId, 'alice')).toBe(true);
 
     await expect(execution.result).resolves.toMatchObject({ status: 'succeeded' });
