@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
+import { endedAsRehearsed } from '../drill/drill-outcome.js';
+import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
-import { drillSummary, runDrill } from '../drill/run-drill.js';
+import { runDrill } from '../drill/run-drill.js';
 import { integerAtLeast, numberBetween } from '../options.js';
 
 interface DrillCommandOptions {
@@ -16,7 +18,7 @@ interface DrillCommandOptions {
   approvalTimeout: number;
   autoApprove?: boolean;
   reject?: boolean;
-  failAt?: string;
+  failAt: string[];
   seed: number;
   workDir?: string;
   json?: string;
@@ -52,7 +54,12 @@ export function registerDrill(program: Command): void {
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
     .option('--auto-approve', 'approve the cutover as soon as it is asked for')
     .option('--reject', 'reject the cutover (rehearses the rollback)')
-    .option('--fail-at <state>', 'fail this Task state of the state machine (rehearses the rollback)', taskState)
+    .option(
+      '--fail-at <state>',
+      'fail this Task state whenever the run reaches it; repeat it to fail several (--fail-at Cutover --fail-at Rollback rehearses a failing rollback)',
+      (value: string, previous: string[]) => [...previous, taskState(value)],
+      [] as string[],
+    )
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
     .option('--json <file>', 'write the drill report as JSON')
@@ -80,10 +87,6 @@ export function registerDrill(program: Command): void {
       for (const line of drillSummary(report)) console.log(line);
       if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
       if (options.html) await writeFile(options.html, renderDrillHtml(report));
-      // A rollback is what was asked for when rehearsed (--reject, --fail-at) or when a person rejected the cutover.
-      const rehearsedRollback = Boolean(options.reject || options.failAt || report.decision?.outcome === 'rejected');
-      const asExpected =
-        report.verified && (report.status === 'succeeded' || (report.status === 'rolled-back' && rehearsedRollback));
-      if (!asExpected) process.exitCode = DRILL_NOT_AS_EXPECTED;
+      if (!endedAsRehearsed(report)) process.exitCode = DRILL_NOT_AS_EXPECTED;
     });
 }
