@@ -18,6 +18,7 @@ interface DrillCommandOptions {
   approvalTimeout: number;
   autoApprove?: boolean;
   reject?: boolean;
+  decideOnPage?: boolean;
   failAt: string[];
   seed: number;
   workDir?: string;
@@ -34,6 +35,16 @@ function taskState(value: string): string {
   throw new InvalidArgumentError(
     `"${value}" is not a Task state; choose one of ${tasks.map((t) => t.name).join(', ')}`,
   );
+}
+
+function noTerminalMessage(failAt: readonly string[]): string {
+  const rehearsal = ['homebound drill', ...failAt.map((state) => `--fail-at ${state}`)].join(' ');
+  return [
+    'homebound drill: no terminal to ask for the cutover decision (stdin is not a TTY); it would wait out',
+    '--approval-timeout and then roll back for the timeout. Decide up front:',
+    `  ${rehearsal} --auto-approve    (or --reject to rehearse a rejected cutover)`,
+    'or add --decide-on-page to decide on the localhost approval page it prints.',
+  ].join('\n');
 }
 
 /** `homebound drill`: a whole automated failback on the local cloud, checked byte for byte. */
@@ -54,6 +65,7 @@ export function registerDrill(program: Command): void {
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
     .option('--auto-approve', 'approve the cutover as soon as it is asked for')
     .option('--reject', 'reject the cutover (rehearses the rollback)')
+    .option('--decide-on-page', 'without a terminal: wait for the decision on the localhost approval page only')
     .option(
       '--fail-at <state>',
       'fail this Task state whenever the run reaches it; repeat it to fail several (--fail-at Cutover --fail-at Rollback rehearses a failing rollback)',
@@ -64,10 +76,20 @@ export function registerDrill(program: Command): void {
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
-    .action(async (options: DrillCommandOptions) => {
+    .action(async (options: DrillCommandOptions, command: Command) => {
       if (options.autoApprove && options.reject) {
         throw new InvalidArgumentError('--auto-approve and --reject contradict each other; choose one');
       }
+      const approval = options.autoApprove
+        ? 'auto-approve'
+        : options.reject
+          ? 'reject'
+          : options.decideOnPage
+            ? 'page'
+            : 'ask';
+      // Asking on a stdin that is not a terminal would wait out the whole approval timeout and then roll back for
+      // the timeout, not for what was rehearsed: refuse before anything starts.
+      if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
       const report = await runDrill(
         {
           volumes: options.volumes,
@@ -76,7 +98,7 @@ export function registerDrill(program: Command): void {
           thresholdMiB: options.thresholdMib,
           maxPasses: options.maxPasses,
           approvalTimeoutSeconds: options.approvalTimeout,
-          approval: options.autoApprove ? 'auto-approve' : options.reject ? 'reject' : 'ask',
+          approval,
           failAt: options.failAt,
           seed: options.seed,
           workDir: options.workDir,

@@ -13,7 +13,8 @@ export async function decideApproval(
   options: DrillOptions,
   say: (line: string) => void,
 ): Promise<{ cancel(): Promise<void> }> {
-  const served = options.approval === 'ask' ? await serveApprovals(env.approvals.page) : undefined;
+  const asks = options.approval === 'ask' || options.approval === 'page';
+  const served = asks ? await serveApprovals(env.approvals.page) : undefined;
   if (served) env.approvals.setPageUrl(served.url);
   let prompt: ReturnType<typeof createInterface> | undefined;
   let cancelled = false;
@@ -31,6 +32,11 @@ export async function decideApproval(
         'cutover rejected to rehearse the rollback',
       );
       say('  rejected (--reject)');
+      return;
+    }
+    if (options.approval === 'page') {
+      say('  the cutover waits for a decision on the approval page');
+      say(`Approval page: ${request.url}`);
       return;
     }
     say('  the cutover waits for a decision: open the approval page, or type "approve" or "reject" here');

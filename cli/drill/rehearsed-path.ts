@@ -2,8 +2,11 @@ import { DrillInjectedFailure } from '../../core/failback/errors.js';
 import { childMachines } from '../../core/orchestration/asl-walk.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../../core/orchestration/json.js';
 
-/** How the drill decides the cutover: the approval Task succeeds, fails (rejected), or either (a person decides). */
-export type DrillApproval = 'auto-approve' | 'reject' | 'ask';
+/**
+ * How the drill decides the cutover: the approval Task succeeds, fails (rejected), or either — a person decides in the
+ * terminal or on the localhost page (`ask`), or on the page only (`page`, for runs without a terminal).
+ */
+export type DrillApproval = 'auto-approve' | 'reject' | 'ask' | 'page';
 
 /**
  * What the walk knows of the state data at a point of the path, by JSON path: `true`/`false` for a flag a state set,
