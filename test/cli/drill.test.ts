@@ -30,6 +30,11 @@ describe('homebound drill', () => {
     expect(report.passes[0]?.kind).toBe('full');
     expect(report.passes.at(-1)?.final).toBe(true);
     expect(report.downtimeSeconds).toBeGreaterThan(0);
+    const cutover = report.phases.find((phase) => phase.name.startsWith('cutover'));
+    expect(cutover?.seconds).toBe(report.downtimeSeconds);
+    const shown = report.downtimeSeconds?.toFixed(2);
+    expect(result.stdout).toContain(`downtime (takeover stopped → failback hosts verified): ${shown} s`);
+    expect(result.stdout).toContain(`  cutover (takeover stopped → failback verified): ${shown} s`);
     expect(report.writes.writes).toBeGreaterThan(0);
     expect(report.writes.lost).toEqual([]);
     const roles = Object.fromEntries(report.hosts.map((host) => [host.role, host.state]));
@@ -70,6 +75,13 @@ describe('homebound drill', () => {
     expect(report.writes.lost).toEqual([]);
     expect(report.hosts.find((host) => host.role === 'takeover')?.state).toBe('running');
     expect(report.phases.map((phase) => phase.name)).toContain('cutover (takeover stopped → failback verified)');
+    // The takeover host did stop: the downtime runs until it serves again after the rollback.
+    expect(report.downtimeSeconds).toBeGreaterThan(0);
+    expect(report.downtimeUntil).toBe('takeover hosts serving again after the rollback');
+    expect(result.stdout).toMatch(
+      /downtime \(takeover stopped → takeover hosts serving again after the rollback\): \d+\.\d\d s/,
+    );
+    expect(result.stdout).not.toContain('never stopped');
   });
 
   it('rejects --fail-at naming a state that is not a Task, listing the ones that are', async () => {
