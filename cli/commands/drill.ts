@@ -22,6 +22,7 @@ interface DrillCommandOptions {
   failAt: string[];
   seed: number;
   workDir?: string;
+  keepWorkDir?: boolean;
   json?: string;
   html?: string;
 }
@@ -74,6 +75,7 @@ export function registerDrill(program: Command): void {
     )
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
+    .option('--keep-work-dir', 'keep the temp work dir at the end and after Ctrl-C (it is removed otherwise)')
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
     .action(async (options: DrillCommandOptions, command: Command) => {
@@ -102,6 +104,7 @@ export function registerDrill(program: Command): void {
           failAt: options.failAt,
           seed: options.seed,
           workDir: options.workDir,
+          keepWorkDir: options.keepWorkDir,
           interactive: Boolean(process.stderr.isTTY),
         },
         (line) => console.error(line),

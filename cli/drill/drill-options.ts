@@ -15,6 +15,8 @@ export interface DrillOptions {
   readonly seed: number;
   /** Keep everything here instead of a temp dir that is removed afterwards. */
   readonly workDir?: string | undefined;
+  /** Keep the temp work dir at the end (and after Ctrl-C) instead of removing it. */
+  readonly keepWorkDir?: boolean | undefined;
   /** Draw a progress bar (a terminal). */
   readonly interactive: boolean;
 }

@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { AUTOMATED_FAILBACK_DEFINITION, startLocalFailback } from '../../core/failback/local-environment.js';
 import { readDefinition } from '../../core/orchestration/asl-walk.js';
 import { decideApproval } from './decide-approval.js';
@@ -8,8 +5,10 @@ import type { DrillOptions } from './drill-options.js';
 import { drillReport } from './drill-outcome.js';
 import type { DrillReport } from './drill-report.js';
 import { failAtHandlers, unreachedFailAt } from './fail-at.js';
+import { DrillInterruption } from './interruption.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { createDrillTakeoverHost } from './takeover.js';
+import { DrillWorkDir } from './work-dir.js';
 
 export type { DrillOptions } from './drill-options.js';
 
@@ -18,7 +17,8 @@ const MiB = 1024 * 1024;
 /**
  * Runs the automated failback on the local cloud: a takeover host with live writes, the real state machine file,
  * a real sync gateway process, and checks the outcome byte for byte. Returns the report; never throws for a run
- * that rolls back or fails — that is the report's status.
+ * that rolls back or fails — that is the report's status. Ctrl-C (or SIGTERM) stops every process it started,
+ * removes its temp dir and exits 130 (see DrillInterruption).
  */
 export async function runDrill(options: DrillOptions, say: (line: string) => void): Promise<DrillReport> {
   for (const missed of unreachedFailAt(
@@ -28,34 +28,56 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
   )) {
     say(`warning: --fail-at ${missed.state} will not be reached by this rehearsal: ${missed.why}`);
   }
-  const dir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'homebound-drill-')));
+  const interruption = new DrillInterruption(say);
+  try {
+    const workDir = await interruption.guard(DrillWorkDir.open(options, say));
+    interruption.onInterrupt(() => workDir.close('interrupted'));
+    const report = await interruption.guard(drillIn(workDir, options, say, interruption));
+    await interruption.guard(workDir.close('finished'));
+    return report;
+  } finally {
+    interruption.dispose();
+  }
+}
+
+async function drillIn(
+  workDir: DrillWorkDir,
+  options: DrillOptions,
+  say: (line: string) => void,
+  interruption: DrillInterruption,
+): Promise<DrillReport> {
   const started = new Date();
   let counting: CountingBlockSource | undefined;
-  const env = await startLocalFailback({
-    dir,
-    waitMs: 250,
-    wrapBlockSource: (source) => {
-      counting = new CountingBlockSource(source);
-      return counting;
-    },
-    ...(options.failAt.length > 0 ? { stateHandlers: failAtHandlers(options.failAt) } : {}),
-  });
+  const env = await interruption.guard(
+    startLocalFailback({
+      dir: workDir.dir,
+      waitMs: 250,
+      wrapBlockSource: (source) => {
+        counting = new CountingBlockSource(source);
+        return counting;
+      },
+      ...(options.failAt.length > 0 ? { stateHandlers: failAtHandlers(options.failAt) } : {}),
+    }),
+  );
+  interruption.onInterrupt(() => env.stop());
   try {
-    say(`local cloud up (EBS ${env.cloud.ebsEndpoint}, S3 ${env.cloud.s3Endpoint}); work dir ${dir}`);
-    const host = await createDrillTakeoverHost(env, {
-      name: 'drill-app',
-      volumes: options.volumes,
-      sizeBytes: options.sizeMiB * MiB,
-      writesPerSecond: options.writesPerSecond,
-      seed: options.seed,
-    });
+    say(`local cloud up (EBS ${env.cloud.ebsEndpoint}, S3 ${env.cloud.s3Endpoint}); work dir ${workDir.dir}`);
+    const host = await interruption.guard(
+      createDrillTakeoverHost(env, {
+        name: 'drill-app',
+        volumes: options.volumes,
+        sizeBytes: options.sizeMiB * MiB,
+        writesPerSecond: options.writesPerSecond,
+        seed: options.seed,
+      }),
+    );
     say(
       `takeover host ${host.hostId}: ${options.volumes} × ${options.sizeMiB} MiB, ${options.writesPerSecond} writes/s`,
     );
 
     const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
     const progress = new DrillProgress(counting as CountingBlockSource, say, options.interactive);
-    const decided = await decideApproval(env, options, say);
+    const decided = await interruption.guard(decideApproval(env, options, say));
     const execution = env.machine.run(
       {
         method: 'automated',
@@ -64,20 +86,32 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
         convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
         approval: { timeoutSeconds: options.approvalTimeoutSeconds },
       },
-      { executionName: runId, onEvent: (event) => progress.onEvent(event) },
+      {
+        executionName: runId,
+        onEvent: (event) => {
+          progress.onEvent(event);
+          if (event.type === 'StateEntered' && event.mapIndex === undefined) workDir.entered(runId, event.stateName);
+        },
+      },
     );
+    interruption.onInterrupt(() => {
+      progress.stop();
+      execution.abort();
+      return decided.cancel();
+    });
     let error: unknown;
     try {
-      await execution.result;
+      await interruption.guard(execution.result);
     } catch (caught) {
       error = caught;
     } finally {
       progress.stop();
       await decided.cancel();
     }
-    return await drillReport(env, { runId, host, error, options, started, history: execution.history });
+    return await interruption.guard(
+      drillReport(env, { runId, host, error, options, started, history: execution.history }),
+    );
   } finally {
     await env.stop();
-    if (!options.workDir) await rm(dir, { recursive: true, force: true });
   }
 }
