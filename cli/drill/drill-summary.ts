@@ -31,17 +31,22 @@ function downtimeLine(report: DrillReport): string {
 }
 
 function volumeLines(report: DrillReport): string[] {
-  const lines = report.volumes.map((volume) =>
-    volume.targetVolumeId === undefined
-      ? `volume ${volume.sourceVolumeId}: no target volume (the run created none)`
-      : `volume ${volume.sourceVolumeId} → ${volume.targetVolumeId ?? '(none)'}: ${volume.identical ? 'identical' : 'differs'} (sha256 ${volume.sourceSha256.slice(0, 16)}… / ${volume.targetSha256?.slice(0, 16) ?? '-'}…)`,
-  );
+  // After a rollback the takeover host serves on, so its volumes move past the last pass the target got.
   const rolledBack = report.status === 'rolled-back' || report.status === 'rollback-failed';
-  const targets = report.volumes.some((volume) => volume.targetVolumeId !== undefined);
-  if (rolledBack && targets && report.volumes.some((volume) => !volume.identical)) {
+  const lines = report.volumes.map((volume) => {
+    if (volume.targetVolumeId === undefined)
+      return `volume ${volume.sourceVolumeId}: no target volume (the run created none)`;
+    const hashes = `sha256 ${volume.sourceSha256.slice(0, 16)}… / ${volume.targetSha256?.slice(0, 16) ?? '-'}…`;
+    const verdict = volume.identical
+      ? 'identical'
+      : rolledBack
+        ? 'differs, as expected after a rollback: the takeover host kept serving, so the target holds an older pass'
+        : 'differs';
+    return `volume ${volume.sourceVolumeId} → ${volume.targetVolumeId}: ${verdict} (${hashes})`;
+  });
+  if (rolledBack && report.volumes.some((volume) => volume.targetVolumeId !== undefined && !volume.identical)) {
     lines.push(
-      '  (expected after a rollback: the takeover host kept serving, so each target holds an older pass; verified',
-      `  instead: every write the takeover workload made (${report.writes.writes}) is on the takeover volumes)`,
+      `  verified instead: every write the takeover workload made (${report.writes.writes}) is on the takeover volumes (${report.writes.lost.length} lost)`,
     );
   }
   return lines;

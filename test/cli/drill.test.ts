@@ -61,6 +61,17 @@ describe('homebound drill', () => {
     expect(report.verified).toBe(true);
     expect(report.hosts.find((host) => host.role === 'takeover')?.state).toBe('running');
     expect(report.downtimeSeconds).toBeNull();
+    // The takeover host served on after the rollback: each target is behind, and the summary says why.
+    const differing = report.volumes.filter((volume) => !volume.identical);
+    expect(differing.length).toBeGreaterThan(0);
+    for (const volume of differing) {
+      expect(result.stdout).toContain(
+        `volume ${volume.sourceVolumeId} → ${volume.targetVolumeId}: differs, as expected after a rollback: the takeover host kept serving, so the target holds an older pass`,
+      );
+    }
+    expect(result.stdout).toContain(
+      `verified instead: every write the takeover workload made (${report.writes.writes}) is on the takeover volumes (0 lost)`,
+    );
   });
 
   it('rehearses a failure after the takeover host stopped with --fail-at Cutover: rolled back, nothing lost', async () => {
