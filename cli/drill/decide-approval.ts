@@ -42,6 +42,8 @@ export async function decideApproval(
     say('  the cutover waits for a decision: open the approval page, or type "approve" or "reject" here');
     say(`Approval page: ${request.url}`);
     prompt = createInterface({ input: process.stdin, output: process.stderr });
+    // On a terminal readline takes Ctrl-C for itself (it would only pause): hand it on as the drill's interrupt.
+    prompt.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
     const ask = () =>
       prompt?.question('  decision> ', (answer) => {
         const decision = answer.trim().toLowerCase();

@@ -1,10 +1,11 @@
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DrillReport } from '../../cli/drill/drill-report.js';
-import { runCli, startCli } from '../support/cli.js';
+import { CLI, runCli, startCli } from '../support/cli.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -89,5 +90,26 @@ describe('homebound drill interrupted', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain(`removed ${killed.workDir}, left by a drill that was killed at `);
     expect(existsSync(killed.workDir)).toBe(false);
+  });
+
+  it('at the terminal decision prompt, Ctrl-C interrupts the drill (readline does not swallow it)', async () => {
+    // util-linux `script` gives the drill a terminal; a Ctrl-C typed into it reaches the drill as on a real one.
+    const command = [process.execPath, CLI, 'drill', ...SMALL, '--approval-timeout', '20'].join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null']);
+    let output = '';
+    let typed = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk;
+      // One Ctrl-C only: a paused readline lets a second one through as a plain SIGINT.
+      if (output.includes('decision>') && !typed) {
+        typed = true;
+        child.stdin.write('\x03');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+
+    expect(output).toContain('decision>');
+    expect(output).toContain('interrupted, cleaning up');
+    expect(code, output).toBe(130);
   });
 });
