@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
+import { endedAsRehearsed } from '../drill/drill-outcome.js';
+import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
-import { drillSummary, runDrill } from '../drill/run-drill.js';
+import { runDrill } from '../drill/run-drill.js';
 import { integerAtLeast, numberBetween } from '../options.js';
 
 interface DrillCommandOptions {
@@ -16,9 +18,11 @@ interface DrillCommandOptions {
   approvalTimeout: number;
   autoApprove?: boolean;
   reject?: boolean;
-  failAt?: string;
+  decideOnPage?: boolean;
+  failAt: string[];
   seed: number;
   workDir?: string;
+  keepWorkDir?: boolean;
   json?: string;
   html?: string;
 }
@@ -32,6 +36,16 @@ function taskState(value: string): string {
   throw new InvalidArgumentError(
     `"${value}" is not a Task state; choose one of ${tasks.map((t) => t.name).join(', ')}`,
   );
+}
+
+function noTerminalMessage(failAt: readonly string[]): string {
+  const rehearsal = ['homebound drill', ...failAt.map((state) => `--fail-at ${state}`)].join(' ');
+  return [
+    'homebound drill: no terminal to ask for the cutover decision (stdin is not a TTY); it would wait out',
+    '--approval-timeout and then roll back for the timeout. Decide up front:',
+    `  ${rehearsal} --auto-approve    (or --reject to rehearse a rejected cutover)`,
+    'or add --decide-on-page to decide on the localhost approval page it prints.',
+  ].join('\n');
 }
 
 /** `homebound drill`: a whole automated failback on the local cloud, checked byte for byte. */
@@ -52,15 +66,32 @@ export function registerDrill(program: Command): void {
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
     .option('--auto-approve', 'approve the cutover as soon as it is asked for')
     .option('--reject', 'reject the cutover (rehearses the rollback)')
-    .option('--fail-at <state>', 'fail this Task state of the state machine (rehearses the rollback)', taskState)
+    .option('--decide-on-page', 'without a terminal: wait for the decision on the localhost approval page only')
+    .option(
+      '--fail-at <state>',
+      'fail this Task state whenever the run reaches it; repeat it to fail several (--fail-at Cutover --fail-at Rollback rehearses a failing rollback)',
+      (value: string, previous: string[]) => [...previous, taskState(value)],
+      [] as string[],
+    )
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
+    .option('--keep-work-dir', 'keep the temp work dir at the end and after Ctrl-C (it is removed otherwise)')
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
-    .action(async (options: DrillCommandOptions) => {
+    .action(async (options: DrillCommandOptions, command: Command) => {
       if (options.autoApprove && options.reject) {
         throw new InvalidArgumentError('--auto-approve and --reject contradict each other; choose one');
       }
+      const approval = options.autoApprove
+        ? 'auto-approve'
+        : options.reject
+          ? 'reject'
+          : options.decideOnPage
+            ? 'page'
+            : 'ask';
+      // Asking on a stdin that is not a terminal would wait out the whole approval timeout and then roll back for
+      // the timeout, not for what was rehearsed: refuse before anything starts.
+      if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
       const report = await runDrill(
         {
           volumes: options.volumes,
@@ -69,10 +100,11 @@ export function registerDrill(program: Command): void {
           thresholdMiB: options.thresholdMib,
           maxPasses: options.maxPasses,
           approvalTimeoutSeconds: options.approvalTimeout,
-          approval: options.autoApprove ? 'auto-approve' : options.reject ? 'reject' : 'ask',
+          approval,
           failAt: options.failAt,
           seed: options.seed,
           workDir: options.workDir,
+          keepWorkDir: options.keepWorkDir,
           interactive: Boolean(process.stderr.isTTY),
         },
         (line) => console.error(line),
@@ -80,10 +112,6 @@ export function registerDrill(program: Command): void {
       for (const line of drillSummary(report)) console.log(line);
       if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
       if (options.html) await writeFile(options.html, renderDrillHtml(report));
-      // A rollback is what was asked for when rehearsed (--reject, --fail-at) or when a person rejected the cutover.
-      const rehearsedRollback = Boolean(options.reject || options.failAt || report.decision?.outcome === 'rejected');
-      const asExpected =
-        report.verified && (report.status === 'succeeded' || (report.status === 'rolled-back' && rehearsedRollback));
-      if (!asExpected) process.exitCode = DRILL_NOT_AS_EXPECTED;
+      if (!endedAsRehearsed(report)) process.exitCode = DRILL_NOT_AS_EXPECTED;
     });
 }

@@ -1,17 +1,40 @@
 import type { HostState } from '../../core/compute/port.js';
-import type { LocalRunEvent } from '../../core/orchestration/local-runner.js';
+import type { RunFailure } from './run-history.js';
 import type { VolumeCheck, WritesCheck } from './verify.js';
+
+/**
+ * How a drill ended. `succeeded`: every failback volume is byte-identical to its takeover volume as it stopped and holds
+ * every write. `rolled-back`: the takeover hosts run again and every write they made is on their volumes.
+ * `rollback-failed`: the rollback itself failed, production may be down (`leftToDo`); verified that nothing written was
+ * lost. `refused`: the request failed before anything was created; verified that nothing was. `failed-after-cutover`:
+ * production runs on the verified failback hosts but a later step failed (`leftToDo`); verified as `succeeded`.
+ * `failed`: anything else.
+ */
+export type DrillStatus =
+  | 'succeeded'
+  | 'rolled-back'
+  | 'rollback-failed'
+  | 'refused'
+  | 'failed-after-cutover'
+  | 'failed';
 
 /** `homebound drill --json`: what happened, and whether it checks out. */
 export interface DrillReport {
   readonly format: 'homebound.drill-report/v1';
   readonly runId: string;
-  readonly status: 'succeeded' | 'rolled-back' | 'failed';
+  readonly status: DrillStatus;
   /** Why the run rolled back or failed. */
   readonly reason?: string;
-  /** Succeeded: every failback volume is byte-identical to its takeover volume as it stopped, and holds every write.
-   * Rolled back: the takeover hosts run again and every write they made is still on their volumes. */
+  /** Whether what `verifiedWhat` says holds (see DrillStatus for what each outcome checks). */
   readonly verified: boolean;
+  /** What was checked, in one sentence (or why there was nothing to check). */
+  readonly verifiedWhat: string;
+  /** States that failed and were not retried, in order (an injected failure is DrillInjectedFailure). */
+  readonly failures: readonly RunFailure[];
+  /** `--fail-at` states the run never reached: the rehearsal did not rehearse them. */
+  readonly failAtNotReached: readonly string[];
+  /** What the run left for a person, found on the local cloud at the end (empty after a clean outcome). */
+  readonly leftToDo: readonly string[];
   readonly options: Readonly<Record<string, unknown>>;
   readonly volumes: readonly VolumeCheck[];
   readonly writes: WritesCheck;
@@ -26,7 +49,11 @@ export interface DrillReport {
   }[];
   readonly bytesChanged: number;
   readonly bytesStaged: number;
+  /** Takeover hosts stopped → failback hosts verified (or takeover hosts serving again after a rollback); null when
+   * the takeover hosts never stopped or are still down. The cutover phase has the same bounds. */
   readonly downtimeSeconds: number | null;
+  /** What ended the downtime, or why there is none. */
+  readonly downtimeUntil: string;
   /** The cutover decision as audited (absent when none was taken, e.g. a failure before approval or a timeout). */
   readonly decision?: {
     readonly outcome: string;
@@ -43,31 +70,4 @@ export interface DrillReport {
   }[];
   readonly startedAt: string;
   readonly seconds: number;
-}
-
-/** The phases of a run, each starting at the first entry into one of these states. */
-const PHASES: readonly { name: string; starts: readonly string[] }[] = [
-  { name: 'validate and prepare the target', starts: ['ValidateRequest'] },
-  { name: 'passes while the takeover hosts serve', starts: ['SnapshotVolumes'] },
-  { name: 'failback hosts launched', starts: ['LaunchFailbackHosts'] },
-  { name: 'waiting for approval', starts: ['RequestApproval'] },
-  { name: 'catch-up pass', starts: ['CatchUpAfterApproval'] },
-  { name: 'cutover (takeover stopped → failback verified)', starts: ['StopTakeoverHosts'] },
-  { name: 'retire takeover hosts, clean up, report', starts: ['RetireTakeoverHosts'] },
-  { name: 'rollback', starts: ['Rollback'] },
-];
-
-/** How long each phase the run went through lasted, from its history. */
-export function phaseDurations(history: readonly LocalRunEvent[]): { name: string; seconds: number }[] {
-  const starts: { name: string; at: number }[] = [];
-  for (const phase of PHASES) {
-    const entered = history.find((event) => event.type === 'StateEntered' && phase.starts.includes(event.stateName));
-    if (entered) starts.push({ name: phase.name, at: entered.timestamp });
-  }
-  starts.sort((a, b) => a.at - b.at);
-  const end = history.at(-1)?.timestamp ?? Date.now();
-  return starts.map((phase, i) => ({
-    name: phase.name,
-    seconds: ((starts[i + 1]?.at ?? end) - phase.at) / 1000,
-  }));
 }

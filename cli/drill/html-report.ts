@@ -55,7 +55,7 @@ export function renderDrillHtml(report: DrillReport): string {
 <h1>homebound drill <code>${escapeHtml(report.runId)}</code></h1>
 <p id="status" data-status="${report.status}" data-verified="${report.verified}">Status <strong>${escapeHtml(report.status)}</strong>,
 <strong class="${report.verified ? 'ok' : 'bad'}">${verdict}</strong>${report.reason ? ` — ${escapeHtml(report.reason)}` : ''}.</p>
-<p>Downtime (takeover stopped → failback verified): <strong id="downtime">${report.downtimeSeconds === null ? 'none' : `${report.downtimeSeconds.toFixed(2)} s`}</strong>.
+<p>Downtime${report.downtimeSeconds === null ? '' : ` (takeover stopped → ${escapeHtml(report.downtimeUntil)})`}: <strong id="downtime">${report.downtimeSeconds === null ? escapeHtml(report.downtimeUntil) : `${report.downtimeSeconds.toFixed(2)} s`}</strong>.
 Bytes changed ${(report.bytesChanged / MiB).toFixed(1)} MiB, staged ${(report.bytesStaged / MiB).toFixed(1)} MiB. The drill took ${report.seconds.toFixed(1)} s.</p>
 <h2>Convergence</h2>
 ${convergenceChart(report)}

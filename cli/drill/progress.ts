@@ -59,6 +59,8 @@ export class DrillProgress {
       VerifyFailback: 'verifying the failback hosts',
       Rollback: 'rolling back: takeover hosts restart, failback hosts stop',
       CleanUp: 'cleaning up the gateway, snapshots and staging',
+      CleanUpAfterRetireFailure: 'cleaning up the gateway, snapshots and staging (the failback hosts serve)',
+      CleanUpAfterRollback: 'cleaning up the gateway, snapshots and staging after the rollback',
     };
     if (lines[state]) this.say(lines[state]);
     if (state === 'StreamPass') this.startBar(input);

@@ -32,7 +32,7 @@ afterAll(async () => {
 
 /** Starts `homebound drill` without --auto-approve and resolves with the `Approval page:` URL it prints. */
 async function drillWaitingForApproval(json: string) {
-  const drill = startCli(['drill', ...SMALL, '--json', json]);
+  const drill = startCli(['drill', ...SMALL, '--decide-on-page', '--json', json]);
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
     drill.child.stderr.on('data', (chunk: Buffer) => {

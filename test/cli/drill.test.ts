@@ -30,6 +30,11 @@ describe('homebound drill', () => {
     expect(report.passes[0]?.kind).toBe('full');
     expect(report.passes.at(-1)?.final).toBe(true);
     expect(report.downtimeSeconds).toBeGreaterThan(0);
+    const cutover = report.phases.find((phase) => phase.name.startsWith('cutover'));
+    expect(cutover?.seconds).toBe(report.downtimeSeconds);
+    const shown = report.downtimeSeconds?.toFixed(2);
+    expect(result.stdout).toContain(`downtime (takeover stopped → failback hosts verified): ${shown} s`);
+    expect(result.stdout).toContain(`  cutover (takeover stopped → failback verified): ${shown} s`);
     expect(report.writes.writes).toBeGreaterThan(0);
     expect(report.writes.lost).toEqual([]);
     const roles = Object.fromEntries(report.hosts.map((host) => [host.role, host.state]));
@@ -56,6 +61,17 @@ describe('homebound drill', () => {
     expect(report.verified).toBe(true);
     expect(report.hosts.find((host) => host.role === 'takeover')?.state).toBe('running');
     expect(report.downtimeSeconds).toBeNull();
+    // The takeover host served on after the rollback: each target is behind, and the summary says why.
+    const differing = report.volumes.filter((volume) => !volume.identical);
+    expect(differing.length).toBeGreaterThan(0);
+    for (const volume of differing) {
+      expect(result.stdout).toContain(
+        `volume ${volume.sourceVolumeId} → ${volume.targetVolumeId}: differs, as expected after a rollback: the takeover host kept serving, so the target holds an older pass`,
+      );
+    }
+    expect(result.stdout).toContain(
+      `verified instead: every write the takeover workload made (${report.writes.writes}) is on the takeover volumes (0 lost)`,
+    );
   });
 
   it('rehearses a failure after the takeover host stopped with --fail-at Cutover: rolled back, nothing lost', async () => {
@@ -70,6 +86,13 @@ describe('homebound drill', () => {
     expect(report.writes.lost).toEqual([]);
     expect(report.hosts.find((host) => host.role === 'takeover')?.state).toBe('running');
     expect(report.phases.map((phase) => phase.name)).toContain('cutover (takeover stopped → failback verified)');
+    // The takeover host did stop: the downtime runs until it serves again after the rollback.
+    expect(report.downtimeSeconds).toBeGreaterThan(0);
+    expect(report.downtimeUntil).toBe('takeover hosts serving again after the rollback');
+    expect(result.stdout).toMatch(
+      /downtime \(takeover stopped → takeover hosts serving again after the rollback\): \d+\.\d\d s/,
+    );
+    expect(result.stdout).not.toContain('never stopped');
   });
 
   it('rejects --fail-at naming a state that is not a Task, listing the ones that are', async () => {
@@ -80,8 +103,20 @@ describe('homebound drill', () => {
     expect(result.stderr).toContain('Cutover');
   });
 
+  it('refuses at once without a terminal and without --auto-approve/--reject, showing how to decide up front', async () => {
+    const started = performance.now();
+    const result = await runCli(['drill', '--fail-at', 'Cutover', ...SMALL, '--approval-timeout', '5']);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('no terminal to ask for the cutover decision');
+    expect(result.stderr).toContain('homebound drill --fail-at Cutover --auto-approve');
+    expect(result.stderr).toContain('--decide-on-page');
+    expect(result.stderr).not.toContain('local cloud up');
+    expect(performance.now() - started).toBeLessThan(5000);
+  });
+
   it('waits for a decision on the localhost page: GET and HEAD decide nothing, a POST with the nonce approves', async () => {
-    const { child, done } = startCli(['drill', ...SMALL]);
+    const { child, done } = startCli(['drill', ...SMALL, '--decide-on-page']);
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {

@@ -1,0 +1,22 @@
+import type { DrillApproval } from './fail-at.js';
+
+/** What `homebound drill` was asked to rehearse. */
+export interface DrillOptions {
+  readonly volumes: number;
+  readonly sizeMiB: number;
+  readonly writesPerSecond: number;
+  readonly thresholdMiB: number;
+  readonly maxPasses: number;
+  readonly approvalTimeoutSeconds: number;
+  /** How the cutover is decided: at once, rejected at once, or by a person (terminal or localhost page). */
+  readonly approval: DrillApproval;
+  /** Task states made to fail whenever the run reaches them. */
+  readonly failAt: readonly string[];
+  readonly seed: number;
+  /** Keep everything here instead of a temp dir that is removed afterwards. */
+  readonly workDir?: string | undefined;
+  /** Keep the temp work dir at the end (and after Ctrl-C) instead of removing it. */
+  readonly keepWorkDir?: boolean | undefined;
+  /** Draw a progress bar (a terminal). */
+  readonly interactive: boolean;
+}

@@ -1,0 +1,186 @@
+import type { Host } from '../../core/compute/port.js';
+import { parseStagedJson } from '../../core/engine/manifest.js';
+import type { LocalFailback } from '../../core/failback/local-environment.js';
+import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
+import { PassRecord } from '../../core/failback/steps/record-pass.js';
+import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
+import type { DrillOptions } from './drill-options.js';
+import type { DrillReport, DrillStatus } from './drill-report.js';
+import { leftToDo } from './left-to-do.js';
+import {
+  enteredState,
+  failuresOf,
+  measureDowntime,
+  phaseDurations,
+  type RunFailure,
+  targetVolumesOf,
+} from './run-history.js';
+import { checkWorkloadWrites, compareVolumes, type VolumeCheck, type WritesCheck } from './verify.js';
+
+/** How the execution ended, as the drill names it. */
+export function drillStatus(error: unknown, failures: readonly RunFailure[]): { status: DrillStatus; reason?: string } {
+  if (error === undefined) return { status: 'succeeded' };
+  if (!(error instanceof ExecutionFailedError)) throw error;
+  if (error.error === 'FailbackRolledBack') return { status: 'rolled-back', reason: error.cause };
+  const reason = `${error.error}: ${failures.at(-1)?.message ?? error.cause}`;
+  if (error.error === 'RollbackFailedError') return { status: 'rollback-failed', reason };
+  if (error.error === 'CleanUpFailedError') return { status: 'failed-after-cutover', reason };
+  // ValidateRequest creates nothing: a run that failed there was refused before it touched anything.
+  if (failures.length === 1 && failures[0]?.state === 'ValidateRequest') return { status: 'refused', reason };
+  return { status: 'failed', reason };
+}
+
+export interface FinishedRun {
+  readonly runId: string;
+  readonly host: Host;
+  /** What the execution's result rejected with; undefined when it succeeded. */
+  readonly error: unknown;
+  readonly options: DrillOptions;
+  readonly started: Date;
+  readonly history: readonly LocalRunEvent[];
+}
+
+/**
+ * Checks the run's outcome on the local cloud and builds the drill report from what the run did: its history (which
+ * states failed, the downtime, the target volumes), its pass records and the hosts as they are now. Not from the run
+ * report, which a failure at Report or before it never writes.
+ */
+export async function drillReport(env: LocalFailback, run: FinishedRun): Promise<DrillReport> {
+  const failures = failuresOf(run.history);
+  const { status, reason } = drillStatus(run.error, failures);
+  const targets = targetVolumesOf(run.history);
+  const passes = await passRecords(env, run.runId);
+  // After a rollback the takeover host writes again: hold it while its volumes are read.
+  const pause = await env.compute.workloadOf(run.host.hostId)?.pause();
+  const volumes = await compareVolumes(
+    env,
+    run.host.volumes.map((volume) => ({
+      volumeKey: volume.volumeId,
+      sourceVolumeId: volume.volumeId,
+      targetVolumeId: targets.get(volume.volumeId),
+    })),
+  );
+  const writes = await checkWorkloadWrites(env, run.host).finally(() => pause?.resume());
+  const hosts = (await env.compute.describeHosts()).filter(
+    (host) => host.hostId === run.host.hostId || host.tags[RUN_TAG] === run.runId,
+  );
+  const takeoverState = hosts.find((host) => host.hostId === run.host.hostId)?.state;
+  const { verified, verifiedWhat } = verify(status, { volumes, writes, hosts, takeoverState });
+  const downtime = measureDowntime(run.history);
+  const { approval, failAt, ...rest } = run.options;
+  const decision = env.approvals.auditTrail().find((audit) => audit.runId === run.runId);
+  return {
+    format: 'homebound.drill-report/v1',
+    runId: run.runId,
+    status,
+    ...(reason ? { reason } : {}),
+    verified,
+    verifiedWhat,
+    failures,
+    failAtNotReached: failAt.filter((state) => !enteredState(run.history, state)),
+    leftToDo: await leftToDo(env, run.runId, run.host.hostId, status),
+    options: { ...rest, approval, failAt },
+    volumes,
+    writes,
+    passes,
+    bytesChanged: passes.reduce((sum, pass) => sum + pass.bytesChanged, 0),
+    bytesStaged: passes.reduce((sum, pass) => sum + pass.bytesStaged, 0),
+    downtimeSeconds: downtime?.seconds ?? null,
+    downtimeUntil: downtime?.until ?? 'none: the takeover hosts never stopped',
+    ...(decision
+      ? {
+          decision: {
+            outcome: decision.outcome,
+            approver: decision.approver,
+            channel: decision.channel,
+            decidedAt: decision.decidedAt,
+          },
+        }
+      : {}),
+    phases: phaseDurations(run.history),
+    hosts: hosts.map((host) => ({
+      hostId: host.hostId,
+      name: host.tags.Name ?? host.hostId,
+      role: host.role,
+      state: host.state,
+    })),
+    startedAt: run.started.toISOString(),
+    seconds: (Date.now() - run.started.getTime()) / 1000,
+  };
+}
+
+/** The pass records the run wrote as each pass was applied (kept after clean-up, unlike the staged passes). */
+async function passRecords(env: LocalFailback, runId: string): Promise<DrillReport['passes']> {
+  const record = env.deps.staging(runLayout.record(runId));
+  const passes: DrillReport['passes'][number][] = [];
+  for (const key of (await record.list('passes/')).sort()) {
+    const pass = parseStagedJson(PassRecord, await record.get(key), key);
+    passes.push({
+      number: pass.passNumber,
+      kind: pass.kind,
+      final: pass.final,
+      bytesChanged: pass.bytesChanged,
+      bytesStaged: pass.bytesStaged,
+      blocks: pass.volumes.reduce((sum, volume) => sum + volume.blocksListed, 0),
+      seconds: pass.seconds,
+    });
+  }
+  return passes;
+}
+
+interface Observed {
+  readonly volumes: readonly VolumeCheck[];
+  readonly writes: WritesCheck;
+  readonly hosts: readonly Host[];
+  readonly takeoverState: string | undefined;
+}
+
+/** What each outcome must show on the local cloud to be true, and that sentence. */
+function verify(status: DrillStatus, observed: Observed): { verified: boolean; verifiedWhat: string } {
+  const { volumes, writes, hosts, takeoverState } = observed;
+  const nothingLost = writes.lost.length === 0;
+  const allWrites = `every write the takeover workload made (${writes.writes}) is on`;
+  switch (status) {
+    case 'succeeded':
+    case 'failed-after-cutover':
+      return {
+        verified: volumes.every((volume) => volume.identical) && nothingLost && takeoverState === 'stopped',
+        verifiedWhat: `each failback volume is byte-identical to its takeover volume as it stopped, and ${allWrites} them`,
+      };
+    case 'rolled-back':
+      return {
+        verified: takeoverState === 'running' && nothingLost,
+        verifiedWhat: `the takeover host runs again and ${allWrites} its volumes`,
+      };
+    case 'rollback-failed':
+      return {
+        verified: nothingLost,
+        verifiedWhat: `nothing written was lost: ${allWrites} the takeover volumes (production is not back: see what is left to do)`,
+      };
+    case 'refused':
+      return {
+        verified: hosts.length === 1 && takeoverState === 'running' && nothingLost,
+        verifiedWhat:
+          'nothing to verify: refused before anything was created (no gateway, no target, the takeover host runs on untouched)',
+      };
+    case 'failed':
+      return { verified: false, verifiedWhat: 'the run failed outside what the drill rehearses' };
+  }
+}
+
+/** Errors a rehearsal asks for: an injected failure, or a rejected cutover (--reject, or a person's choice). */
+const REHEARSED_ERRORS: ReadonlySet<string> = new Set(['DrillInjectedFailure', 'CutoverRejectedError']);
+
+/**
+ * True when the drill ended as it was asked to: verified, every `--fail-at` reached, and every failure one the
+ * rehearsal asked for (so a cutover with no failure, or any outcome of injected failures and rejections, but not
+ * a rollback for an approval timeout or a real error).
+ */
+export function endedAsRehearsed(report: DrillReport): boolean {
+  return (
+    report.verified &&
+    report.status !== 'failed' &&
+    report.failAtNotReached.length === 0 &&
+    report.failures.every((failure) => REHEARSED_ERRORS.has(failure.error))
+  );
+}

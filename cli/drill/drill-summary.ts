@@ -1,0 +1,53 @@
+import type { DrillReport } from './drill-report.js';
+import { mib } from './progress.js';
+
+/** The summary printed at the end of a drill: what happened, what was verified, what is left to do. */
+export function drillSummary(report: DrillReport): string[] {
+  return [
+    `status: ${report.status}${report.reason ? ` — ${report.reason}` : ''}`,
+    report.status === 'refused'
+      ? `verified: ${report.verified ? report.verifiedWhat : `false — expected ${report.verifiedWhat}`}`
+      : `verified: ${report.verified} — ${report.verifiedWhat}`,
+    ...report.failures.map((failure) => `failed: ${failure.state} — ${failure.error}: ${failure.message}`),
+    ...report.failAtNotReached.map((state) => `--fail-at ${state}: not reached, so not rehearsed`),
+    ...(report.leftToDo.length > 0 ? ['left to do by hand:', ...report.leftToDo.map((item) => `  - ${item}`)] : []),
+    ...(report.decision
+      ? [`cutover ${report.decision.outcome} by ${report.decision.approver} via ${report.decision.channel}`]
+      : []),
+    `passes: ${report.passes.length}${report.passes.length > 0 ? ' — ' : ''}${report.passes.map((pass) => `${pass.final ? 'final' : pass.kind} ${mib(pass.bytesChanged)}`).join(', ')}`,
+    `bytes changed ${mib(report.bytesChanged)}, staged ${mib(report.bytesStaged)}`,
+    downtimeLine(report),
+    ...report.phases.map((phase) => `  ${phase.name}: ${phase.seconds.toFixed(2)} s`),
+    ...volumeLines(report),
+    `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
+    ...report.hosts.map((host) => `host ${host.hostId} ${host.role} (${host.name}): ${host.state}`),
+    `drill took ${report.seconds.toFixed(1)} s`,
+  ];
+}
+
+function downtimeLine(report: DrillReport): string {
+  if (report.downtimeSeconds === null) return `downtime: ${report.downtimeUntil}`;
+  return `downtime (takeover stopped → ${report.downtimeUntil}): ${report.downtimeSeconds.toFixed(2)} s`;
+}
+
+function volumeLines(report: DrillReport): string[] {
+  // After a rollback the takeover host serves on, so its volumes move past the last pass the target got.
+  const rolledBack = report.status === 'rolled-back' || report.status === 'rollback-failed';
+  const lines = report.volumes.map((volume) => {
+    if (volume.targetVolumeId === undefined)
+      return `volume ${volume.sourceVolumeId}: no target volume (the run created none)`;
+    const hashes = `sha256 ${volume.sourceSha256.slice(0, 16)}… / ${volume.targetSha256?.slice(0, 16) ?? '-'}…`;
+    const verdict = volume.identical
+      ? 'identical'
+      : rolledBack
+        ? 'differs, as expected after a rollback: the takeover host kept serving, so the target holds an older pass'
+        : 'differs';
+    return `volume ${volume.sourceVolumeId} → ${volume.targetVolumeId}: ${verdict} (${hashes})`;
+  });
+  if (rolledBack && report.volumes.some((volume) => volume.targetVolumeId !== undefined && !volume.identical)) {
+    lines.push(
+      `  verified instead: every write the takeover workload made (${report.writes.writes}) is on the takeover volumes (${report.writes.lost.length} lost)`,
+    );
+  }
+  return lines;
+}

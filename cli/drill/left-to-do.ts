@@ -1,0 +1,44 @@
+import type { Host } from '../../core/compute/port.js';
+import type { LocalFailback } from '../../core/failback/local-environment.js';
+import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
+import type { DrillStatus } from './drill-report.js';
+
+/**
+ * What a run left for a person, found on the local cloud as the run ended: the drill's version of what an operator
+ * would check in the console after a failed rollback or clean-up. Empty after a clean outcome.
+ */
+export async function leftToDo(
+  env: LocalFailback,
+  runId: string,
+  takeoverHostId: string,
+  status: DrillStatus,
+): Promise<string[]> {
+  const hosts = await env.compute.describeHosts();
+  const ofRun = (host: Host) => host.tags[RUN_TAG] === runId;
+  const todo: string[] = [];
+  const takeover = hosts.find((host) => host.hostId === takeoverHostId);
+  const cutOver = status === 'succeeded' || status === 'failed-after-cutover';
+  if (!cutOver && takeover && takeover.state !== 'running') {
+    todo.push(`start takeover host ${takeover.hostId} (${takeover.state}): production is down until it runs`);
+  }
+  for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'failback')) {
+    if (!cutOver && host.state === 'running') todo.push(`stop failback host ${host.hostId}: the takeover host serves`);
+  }
+  if (cutOver && takeover && !takeover.tags['homebound:failed-back-to']) {
+    todo.push(
+      `retire takeover host ${takeover.hostId}: keep it stopped and tag it homebound:failed-back-to=<its failback host>`,
+    );
+  }
+  for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'gateway')) {
+    if (host.state !== 'terminated') todo.push(`terminate sync gateway ${host.hostId} (${host.state})`);
+  }
+  const snapshots = await env.compute.findSnapshots({ [RUN_TAG]: runId });
+  if (snapshots.length > 0) todo.push(`delete ${snapshots.length} snapshot(s) tagged ${RUN_TAG}=${runId}`);
+  const staged = await env.deps.staging(runLayout.volumes(runId)).list('');
+  if (staged.length > 0) {
+    todo.push(
+      `delete ${staged.length} staged object(s) under s3://${env.deps.stagingBucket}/${runLayout.volumes(runId)}`,
+    );
+  }
+  return todo;
+}
