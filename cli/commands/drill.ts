@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
 import { renderDrillHtml } from '../drill/html-report.js';
 import { drillSummary, runDrill } from '../drill/run-drill.js';
 import { integerAtLeast, numberBetween } from '../options.js';
+import { writableDir, writableFileParent } from '../paths.js';
 
 interface DrillCommandOptions {
   volumes: number;
@@ -50,17 +50,18 @@ export function registerDrill(program: Command): void {
     )
     .option('--max-passes <n>', 'stop iterating after this many passes', integerAtLeast(2), 8)
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
-    .option('--auto-approve', 'approve the cutover as soon as it is asked for')
-    .option('--reject', 'reject the cutover (rehearses the rollback)')
+    .addOption(new Option('--auto-approve', 'approve the cutover as soon as it is asked for').conflicts('reject'))
+    .addOption(new Option('--reject', 'reject the cutover (rehearses the rollback)').conflicts('autoApprove'))
     .option('--fail-at <state>', 'fail this Task state of the state machine (rehearses the rollback)', taskState)
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
     .action(async (options: DrillCommandOptions) => {
-      if (options.autoApprove && options.reject) {
-        throw new InvalidArgumentError('--auto-approve and --reject contradict each other; choose one');
-      }
+      // Before the run, not after it: a report path that cannot be written would otherwise fail minutes later.
+      if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
+      if (options.json !== undefined) await writableFileParent('--json', options.json);
+      if (options.html !== undefined) await writableFileParent('--html', options.html);
       const report = await runDrill(
         {
           volumes: options.volumes,

@@ -8,6 +8,7 @@ import { InvalidInputError } from '../../core/errors.js';
 import { parseGatewayConfig } from '../../core/gateway/config.js';
 import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
 import { awsConnectionsFromEnv } from '../aws-env.js';
+import { writableDir } from '../paths.js';
 
 interface GatewayOptions {
   config: string;
@@ -24,6 +25,7 @@ export function registerGateway(program: Command): void {
     .requiredOption('--state-dir <dir>', 'journals and spools, one directory per volume (keep it across restarts)')
     .option('--device-dir <dir>', 'volume vol-x is at <dir>/vol-x (default: the EBS NVMe path under /dev/disk/by-id)')
     .action(async (options: GatewayOptions) => {
+      await writableDir('--state-dir', options.stateDir);
       const text = await readFile(options.config, 'utf8').catch((error: unknown) => {
         throw new InvalidInputError(`cannot read --config ${options.config}: ${(error as Error).message}`);
       });

@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { startLocalCloud } from '../../core/localcloud/index.js';
 import { integerAtLeast, numberBetween } from '../options.js';
+import { writableDir } from '../paths.js';
 
 interface LocalCloudOptions {
   dir: string;
@@ -31,7 +31,7 @@ export function registerLocalCloud(program: Command): void {
     .option('--short-pages', 'answer List calls with pages shorter than asked, some empty')
     .option('--seed <n>', 'seed of the fault decisions', integerAtLeast(0), 1)
     .action(async (options: LocalCloudOptions) => {
-      const dir = resolve(options.dir);
+      const dir = await writableDir('--dir', options.dir);
       await mkdir(dir, { recursive: true });
       const cloud = await startLocalCloud({
         dir,

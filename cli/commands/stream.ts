@@ -6,7 +6,7 @@ import { isValidVolumeKey } from '../../core/engine/layout.js';
 import { runPass } from '../../core/engine/pass.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { awsConnectionsFromEnv } from '../aws-env.js';
-import { integerAtLeast } from '../options.js';
+import { bucketName, integerAtLeast, keyPrefix } from '../options.js';
 
 interface StreamOptions {
   volumeKey: string;
@@ -30,8 +30,8 @@ export function registerStream(program: Command): void {
     .requiredOption('--snapshot <id>', 'snapshot this pass brings the target to')
     .option('--base-snapshot <id>', "previous pass's snapshot; makes the pass incremental")
     .option('--volume-size-bytes <n>', 'exact source size when it is not whole GiB', integerAtLeast(1))
-    .requiredOption('--bucket <name>', 'staging bucket')
-    .option('--prefix <prefix>', 'key prefix inside the bucket', '')
+    .requiredOption('--bucket <name>', 'staging bucket', bucketName)
+    .option('--prefix <prefix>', 'key prefix inside the bucket, e.g. runs/run-1/', keyPrefix, '')
     .option('--max-rps <n>', 'ceiling on GetSnapshotBlock calls per second', integerAtLeast(1), 1000)
     .option('--concurrency <n>', 'GetSnapshotBlock calls in flight at most', integerAtLeast(1), 64)
     .action(async (options: StreamOptions) => {
