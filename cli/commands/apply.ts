@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertAwsConfigured } from '../../core/adapters/aws/aws-configuration.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import { openFileTarget } from '../../core/adapters/target/file-target.js';
@@ -46,7 +47,9 @@ export function registerApply(program: Command): void {
         throw new InvalidInputError(`--volume-key "${options.volumeKey}" is not a valid volume key`);
       await writableDir('--state-dir', options.stateDir);
       const aws = awsConnectionsFromEnv();
-      const staging = new S3Staging(createS3Client(aws.s3), { bucket: options.bucket, prefix: options.prefix });
+      const s3 = createS3Client(aws.s3);
+      await assertAwsConfigured(s3, `staging bucket ${options.bucket}`);
+      const staging = new S3Staging(s3, { bucket: options.bucket, prefix: options.prefix });
       await staging.assertReady();
       const target = await openFileTarget(
         options.target,

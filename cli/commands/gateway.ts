@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { assertAwsConfigured } from '../../core/adapters/aws/aws-configuration.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import { BLOCK_SIZE } from '../../core/blocks.js';
@@ -31,7 +32,9 @@ export function registerGateway(program: Command): void {
       });
       const config = parseGatewayConfig(text);
       const aws = awsConnectionsFromEnv();
-      const staging = new S3Staging(createS3Client(aws.s3), config.staging);
+      const s3 = createS3Client(aws.s3);
+      await assertAwsConfigured(s3, `staging bucket ${config.staging.bucket}`);
+      const staging = new S3Staging(s3, config.staging);
       await staging.assertReady();
       const deviceDir = options.deviceDir;
       const stop = new AbortController();

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertAwsConfigured } from '../../core/adapters/aws/aws-configuration.js';
 import { createEbsClient, createS3Client } from '../../core/adapters/aws/clients.js';
 import { EbsBlockSource } from '../../core/adapters/aws/ebs-block-source.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
@@ -38,8 +39,12 @@ export function registerStream(program: Command): void {
       if (!isValidVolumeKey(options.volumeKey))
         throw new InvalidInputError(`--volume-key "${options.volumeKey}" is not a valid volume key`);
       const aws = awsConnectionsFromEnv();
-      const source = new EbsBlockSource(createEbsClient(aws.ebs));
-      const staging = new S3Staging(createS3Client(aws.s3), { bucket: options.bucket, prefix: options.prefix });
+      const ebs = createEbsClient(aws.ebs);
+      const s3 = createS3Client(aws.s3);
+      await assertAwsConfigured(ebs, 'reading EBS snapshots');
+      await assertAwsConfigured(s3, `staging bucket ${options.bucket}`);
+      const source = new EbsBlockSource(ebs);
+      const staging = new S3Staging(s3, { bucket: options.bucket, prefix: options.prefix });
       const report = await runPass(
         {
           volumeKey: options.volumeKey,
