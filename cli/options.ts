@@ -22,6 +22,17 @@ export function numberBetween(min: number, max: number): (value: string) => numb
   };
 }
 
+/** Commander parser for a TCP port that leaves room for `next` more ports after it. */
+export function portWithNext(next: number): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!(Number.isInteger(parsed) && parsed >= 1 && parsed + next <= 65535)) {
+      throw new InvalidArgumentError(`expected a port from 1 to ${65535 - next}, got "${value}"`);
+    }
+    return parsed;
+  };
+}
+
 /**
  * Commander parser for an S3 bucket name. A malformed name is a usage error ("invalid name"), found before any call,
  * instead of S3's answer to it, which reads as "does not exist".

@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { startLocalCloud } from '../../core/localcloud/index.js';
-import { integerAtLeast, numberBetween } from '../options.js';
+import { InvalidInputError } from '../../core/errors.js';
+import { ensureSampleSnapshot, type LocalCloud, startLocalCloud } from '../../core/localcloud/index.js';
+import { integerAtLeast, numberBetween, portWithNext } from '../options.js';
 import { writableDir } from '../paths.js';
 
 interface LocalCloudOptions {
@@ -14,6 +15,8 @@ interface LocalCloudOptions {
   corruptBlocks: number;
   shortPages?: boolean;
   seed: number;
+  port?: number;
+  sampleSnapshot?: boolean;
 }
 
 /** `homebound local-cloud`: the local EBS + S3 servers in the foreground, until Ctrl-C. */
@@ -30,10 +33,19 @@ export function registerLocalCloud(program: Command): void {
     .option('--corrupt-blocks <n>', 'corrupt the next N block bodies under a correct checksum', integerAtLeast(0), 0)
     .option('--short-pages', 'answer List calls with pages shorter than asked, some empty')
     .option('--seed <n>', 'seed of the fault decisions', integerAtLeast(0), 1)
+    .option(
+      '--port <n>',
+      'listen on fixed ports: EBS on <n>, S3 on <n>+1 (default: two free ports, new each start)',
+      portWithNext(1),
+    )
+    .option(
+      '--sample-snapshot',
+      'start with a small completed sample snapshot (8 MiB, 5 written blocks) and print its id as HOMEBOUND_SAMPLE_SNAPSHOT_ID',
+    )
     .action(async (options: LocalCloudOptions) => {
       const dir = await writableDir('--dir', options.dir);
       await mkdir(dir, { recursive: true });
-      const cloud = await startLocalCloud({
+      const cloud = await startOnPorts(options.port, {
         dir,
         buckets: options.bucket,
         ebs: {
@@ -46,7 +58,20 @@ export function registerLocalCloud(program: Command): void {
         },
         seed: options.seed,
       });
+      // Made before the KEY=value lines, so a reader of those lines has the whole set once it sees any.
+      const sample = options.sampleSnapshot
+        ? await ensureSampleSnapshot(cloud.store, cloud.volumesDir).catch(async (error: unknown) => {
+            await cloud.stop();
+            throw error;
+          })
+        : undefined;
       for (const [key, value] of Object.entries(cloud.env())) console.log(`${key}=${value}`);
+      if (sample) {
+        console.log(`HOMEBOUND_SAMPLE_SNAPSHOT_ID=${sample.snapshotId}`);
+        console.error(
+          `sample snapshot ${sample.snapshotId}; try: aws ebs list-snapshot-blocks --snapshot-id ${sample.snapshotId} --endpoint-url ${cloud.ebsEndpoint}`,
+        );
+      }
       console.error(`local cloud running in ${dir}; buckets: ${options.bucket.join(', ')}. Ctrl-C stops it.`);
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
@@ -55,4 +80,21 @@ export function registerLocalCloud(program: Command): void {
       });
       await cloud.stop();
     });
+}
+
+/** startLocalCloud on `port` and `port + 1` when given; a port in use is a named error naming the flag. */
+async function startOnPorts(
+  port: number | undefined,
+  options: Parameters<typeof startLocalCloud>[0],
+): Promise<LocalCloud> {
+  if (port === undefined) return startLocalCloud(options);
+  try {
+    return await startLocalCloud({ ...options, ebsPort: port, s3Port: port + 1 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    const taken = (error as { port?: number }).port ?? `${port} or ${port + 1}`;
+    throw new InvalidInputError(`--port ${port}: port ${taken} on 127.0.0.1 is in use; choose another --port`, {
+      cause: error,
+    });
+  }
 }
