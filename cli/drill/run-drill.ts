@@ -202,6 +202,7 @@ async function drillReport(env: LocalFailback, outcome: Outcome): Promise<DrillR
     bytesStaged: pass.bytesStaged,
     blocks: pass.volumes.reduce((sum, volume) => sum + volume.blocksListed, 0),
     seconds: pass.seconds,
+    startedAt: pass.startedAt,
   }));
   const { approval, failAt, ...rest } = outcome.options;
   const decision = env.approvals.auditTrail().find((audit) => audit.runId === outcome.runId);
