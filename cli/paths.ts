@@ -34,8 +34,8 @@ async function isWritable(dir: string): Promise<boolean> {
  * @throws InvalidInputError naming the flag: a file, under a file, or in a read-only place
  */
 export async function writableDir(flag: string, path: string): Promise<string> {
-  const absolute = resolve(path);
   if (path === '') throw new InvalidInputError(`${flag} is empty; name a directory`);
+  const absolute = resolve(path);
   let existing = absolute;
   let found = await statOrUndefined(existing);
   while (found === undefined && dirname(existing) !== existing) {

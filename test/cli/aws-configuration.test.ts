@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsCredentialsMissingError } from '../../core/adapters/aws/aws-configuration.js';
 import { mapSfnError } from '../../core/adapters/aws/sfn-errors.js';
-import { CLI, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:HomeboundAutomatedFailback';
 
@@ -34,18 +33,8 @@ afterAll(async () => {
 
 /** Runs the CLI with nothing of this machine's AWS configuration: only PATH, HOME and `extra`. */
 function runBare(args: readonly string[], extra: Record<string, string> = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOME: home, AWS_EC2_METADATA_DISABLED: 'true', ...extra },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  const env = { PATH: process.env.PATH ?? '', HOME: home, AWS_EC2_METADATA_DISABLED: 'true', ...extra };
+  return runCli(args, env, { bareEnv: true });
 }
 
 function expectOneNamedLine(result: CliResult, name: string): string {

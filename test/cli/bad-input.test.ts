@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 
 /**
  * Bad paths and flags, each as an operator would type them: one line naming the flag, exit 2 (usage) or 3 (a named
@@ -15,19 +14,7 @@ const NOBODY = 65534;
 const asRoot = process.getuid?.() === 0;
 
 function run(args: readonly string[], options: { readOnlyUser?: boolean } = {}): Promise<CliResult> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, AWS_EC2_METADATA_DISABLED: 'true' },
-    ...(options.readOnlyUser && asRoot ? { uid: NOBODY, gid: NOBODY } : {}),
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return runCli(args, { AWS_EC2_METADATA_DISABLED: 'true' }, options.readOnlyUser && asRoot ? { uid: NOBODY } : {});
 }
 
 async function tree(dir: string): Promise<string[]> {

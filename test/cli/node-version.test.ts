@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, type CliResult } from '../support/cli.js';
+import { type CliResult, runCli } from '../support/cli.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -13,21 +12,7 @@ async function packageJson(): Promise<{ engines: { node: string }; devDependenci
 /** Runs the CLI under this Node, reporting itself as `version` (the gate reads process.versions.node). */
 function runAsNode(version: string, args: readonly string[]): Promise<CliResult> {
   const pretend = `Object.defineProperty(process.versions, 'node', { value: '${version}' });`;
-  const child = spawn(process.execPath, [
-    '--import',
-    `data:text/javascript,${encodeURIComponent(pretend)}`,
-    CLI,
-    ...args,
-  ]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk;
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+  return runCli(args, {}, { nodeArgs: ['--import', `data:text/javascript,${encodeURIComponent(pretend)}`] });
 }
 
 describe('the Node version homebound runs on', () => {
