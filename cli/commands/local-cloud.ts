@@ -1,13 +1,18 @@
 import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.js';
-import { ensureSampleSnapshot, type LocalCloud, startLocalCloud } from '../../core/localcloud/index.js';
-import { integerAtLeast, numberBetween, portWithNext } from '../options.js';
+import {
+  DEFAULT_STAGING_BUCKET,
+  ensureSampleSnapshot,
+  type LocalCloud,
+  startLocalCloud,
+} from '../../core/localcloud/index.js';
+import { bucketName, integerAtLeast, numberBetween, portWithNext } from '../options.js';
 import { writableDir } from '../paths.js';
 
 interface LocalCloudOptions {
   dir: string;
-  bucket: string[];
+  bucket?: string[];
   latencyMs: number;
   quota?: number;
   throttleRate: number;
@@ -25,7 +30,12 @@ export function registerLocalCloud(program: Command): void {
     .command('local-cloud')
     .description('Run the local cloud (EBS direct API + S3) in the foreground and print its endpoints and credentials')
     .option('--dir <dir>', 'where snapshots, volumes and staging live', '.homebound/cloud')
-    .option('--bucket <name...>', 'buckets to create', ['homebound-staging'])
+    .option(
+      '--bucket <name...>',
+      `buckets to create (default: ${DEFAULT_STAGING_BUCKET})`,
+      // No commander default: a variadic parser would get it as the list to add the first name to.
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), bucketName(value)],
+    )
     .option('--latency-ms <n>', 'latency added to every EBS call', integerAtLeast(0), 0)
     .option('--quota <n>', 'GetSnapshotBlock/PutSnapshotBlock requests per second per snapshot', integerAtLeast(1))
     .option('--throttle-rate <share>', 'share of block calls answered with throttling', numberBetween(0, 1), 0)
@@ -44,10 +54,11 @@ export function registerLocalCloud(program: Command): void {
     )
     .action(async (options: LocalCloudOptions) => {
       const dir = await writableDir('--dir', options.dir);
+      const buckets = options.bucket ?? [DEFAULT_STAGING_BUCKET];
       await mkdir(dir, { recursive: true });
       const cloud = await startOnPorts(options.port, {
         dir,
-        buckets: options.bucket,
+        buckets,
         ebs: {
           latencyMs: options.latencyMs,
           ...(options.quota ? { quotaPerSnapshot: options.quota } : {}),
@@ -72,7 +83,7 @@ export function registerLocalCloud(program: Command): void {
           `sample snapshot ${sample.snapshotId}; try: aws ebs list-snapshot-blocks --snapshot-id ${sample.snapshotId} --endpoint-url ${cloud.ebsEndpoint}`,
         );
       }
-      console.error(`local cloud running in ${dir}; buckets: ${options.bucket.join(', ')}. Ctrl-C stops it.`);
+      console.error(`local cloud running in ${dir}; buckets: ${buckets.join(', ')}. Ctrl-C stops it.`);
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
         process.once('SIGINT', stop);

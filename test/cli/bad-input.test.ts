@@ -125,6 +125,12 @@ const cases: [string, () => string[], number, RegExp, boolean?][] = [
     /--bucket <name>' argument 'Staging_Bucket' is invalid\. invalid name/,
   ],
   [
+    'local-cloud --bucket with a malformed name',
+    () => ['local-cloud', '--dir', join(root, 'cloud'), '--bucket', 'homebound-staging', 'Bad_Bucket'],
+    2,
+    /--bucket <name\.\.\.>' argument 'Bad_Bucket' is invalid\. invalid name/,
+  ],
+  [
     'stream --prefix /abs/',
     () => [...STREAM, ...STAGING, '--prefix', '/abs/'],
     2,
