@@ -46,22 +46,22 @@ export async function deployedFailback(
   const arn =
     options.stateMachineArn ??
     (fromEnv === undefined || fromEnv === ''
-      ? await arnFromStack(options.stackName, env)
+      ? await arnFromStack(options.stackName)
       : parseStateMachineArn(fromEnv, 'environment variable HOMEBOUND_STATE_MACHINE_ARN'));
   // Step Functions lives in the state machine's Region, whatever AWS_REGION says.
   const region = arn.split(':')[3];
   if (!region) throw new InvalidInputError(`state machine ARN ${arn} names no Region`);
   const sfn = new SFNClient({ region });
-  await assertAwsConfigured(sfn, `Step Functions (state machine ${arn})`, env);
+  await assertAwsConfigured(sfn, { purpose: `Step Functions (state machine ${arn})` });
   return new FailbackExecutions(sfn, arn);
 }
 
-async function arnFromStack(stackName: string, env: NodeJS.ProcessEnv): Promise<string> {
+/** The ARN from the stack's output; the client reads Region and credentials from the SDK's chain (process.env). */
+async function arnFromStack(stackName: string): Promise<string> {
   const cloudFormation = new CloudFormationClient({});
-  await assertAwsConfigured(
-    cloudFormation,
-    `looking up stack ${stackName} (or pass --state-machine-arn, whose ARN names its Region)`,
-    env,
-  );
+  await assertAwsConfigured(cloudFormation, {
+    purpose: `looking up stack ${stackName}`,
+    regionAlternative: 'pass --state-machine-arn (its ARN names the Region)',
+  });
   return stateMachineArnFromStack(cloudFormation, stackName);
 }

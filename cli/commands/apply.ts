@@ -48,7 +48,7 @@ export function registerApply(program: Command): void {
       await writableDir('--state-dir', options.stateDir);
       const aws = awsConnectionsFromEnv();
       const s3 = createS3Client(aws.s3);
-      await assertAwsConfigured(s3, `staging bucket ${options.bucket}`);
+      await assertAwsConfigured(s3, { purpose: `staging bucket ${options.bucket}` });
       const staging = new S3Staging(s3, { bucket: options.bucket, prefix: options.prefix });
       await staging.assertReady();
       const target = await openFileTarget(

@@ -33,7 +33,7 @@ export function registerGateway(program: Command): void {
       const config = parseGatewayConfig(text);
       const aws = awsConnectionsFromEnv();
       const s3 = createS3Client(aws.s3);
-      await assertAwsConfigured(s3, `staging bucket ${config.staging.bucket}`);
+      await assertAwsConfigured(s3, { purpose: `staging bucket ${config.staging.bucket}` });
       const staging = new S3Staging(s3, config.staging);
       await staging.assertReady();
       const deviceDir = options.deviceDir;

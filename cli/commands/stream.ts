@@ -41,8 +41,8 @@ export function registerStream(program: Command): void {
       const aws = awsConnectionsFromEnv();
       const ebs = createEbsClient(aws.ebs);
       const s3 = createS3Client(aws.s3);
-      await assertAwsConfigured(ebs, 'reading EBS snapshots');
-      await assertAwsConfigured(s3, `staging bucket ${options.bucket}`);
+      await assertAwsConfigured(ebs, { purpose: 'reading EBS snapshots' });
+      await assertAwsConfigured(s3, { purpose: `staging bucket ${options.bucket}` });
       const source = new EbsBlockSource(ebs);
       const staging = new S3Staging(s3, { bucket: options.bucket, prefix: options.prefix });
       const report = await runPass(

@@ -1,9 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AwsCredentialsMissingError } from '../../core/adapters/aws/aws-configuration.js';
+import { AwsCredentialsMissingError, AwsRegionMissingError } from '../../core/adapters/aws/aws-configuration.js';
 import { mapSfnError } from '../../core/adapters/aws/sfn-errors.js';
+import { stateMachineArnFromStack } from '../../core/adapters/aws/stack-outputs.js';
 import { type CliResult, runCli } from '../support/cli.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:HomeboundAutomatedFailback';
@@ -91,5 +94,19 @@ describe('mapSfnError', () => {
     const mapped = mapSfnError(sdkError, { operation: 'StartExecution', target: ARN });
     expect(mapped).toBeInstanceOf(AwsCredentialsMissingError);
     expect(mapped.message).toContain('StartExecution on');
+  });
+});
+
+describe('stateMachineArnFromStack', () => {
+  it('maps the SDK\'s "Region is missing" to AwsRegionMissingError offering --state-machine-arn', async () => {
+    const cloudFormation = mockClient(CloudFormationClient);
+    try {
+      cloudFormation.on(DescribeStacksCommand).rejects(new Error('Region is missing'));
+      const lookup = stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound');
+      await expect(lookup).rejects.toBeInstanceOf(AwsRegionMissingError);
+      await expect(lookup).rejects.toThrow(/DescribeStacks on Homebound: set AWS_REGION.*or pass --state-machine-arn/);
+    } finally {
+      cloudFormation.restore();
+    }
   });
 });

@@ -8,9 +8,9 @@ import { HomeboundError } from '../../errors.js';
 
 /** No Region: AWS_REGION unset and no profile supplies one. */
 export class AwsRegionMissingError extends HomeboundError {
-  constructor(purpose: string, options?: ErrorOptions) {
+  constructor(purpose: string, alternative: string | undefined, options?: ErrorOptions) {
     super(
-      `no AWS Region for ${purpose}: set AWS_REGION (e.g. AWS_REGION=eu-west-1), or AWS_PROFILE to a profile with a region in ~/.aws/config`,
+      `no AWS Region for ${purpose}: set AWS_REGION (e.g. AWS_REGION=eu-west-1), or AWS_PROFILE to a profile with a region in ~/.aws/config${alternative ? `, or ${alternative}` : ''}`,
       options,
     );
   }
@@ -35,21 +35,27 @@ export interface ConfiguredClient {
   readonly config: { readonly region: () => Promise<string>; readonly credentials: () => Promise<unknown> };
 }
 
-/**
- * The named error for an SDK error that only says configuration is missing, else undefined.
- * @param purpose what the call was for, e.g. `DescribeStacks on Homebound`
- */
-export function awsConfigurationError(
-  error: unknown,
-  purpose: string,
-  env: NodeJS.ProcessEnv = process.env,
-): HomeboundError | undefined {
+/** What the messages say about the call that lacks configuration. */
+export interface AwsCallDescription {
+  /** What the call was for, e.g. `DescribeStacks on Homebound`. */
+  readonly purpose: string;
+  /** Another way to give the Region, e.g. `pass --state-machine-arn (its ARN names the Region)`. */
+  readonly regionAlternative?: string;
+  /** Where AWS_PROFILE is read for the message. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The named error for an SDK error that only says configuration is missing, else undefined. */
+export function awsConfigurationError(error: unknown, call: AwsCallDescription): HomeboundError | undefined {
   if (!(error instanceof Error)) return undefined;
   if (error.name === 'CredentialsProviderError') {
-    return new AwsCredentialsMissingError(purpose, env.AWS_PROFILE || undefined, { cause: error });
+    const profile = (call.env ?? process.env).AWS_PROFILE || undefined;
+    return new AwsCredentialsMissingError(call.purpose, profile, { cause: error });
   }
   // The SDK's region provider throws a plain Error; its message is the only mark it has.
-  if (error.message === 'Region is missing') return new AwsRegionMissingError(purpose, { cause: error });
+  if (error.message === 'Region is missing') {
+    return new AwsRegionMissingError(call.purpose, call.regionAlternative, { cause: error });
+  }
   return undefined;
 }
 
@@ -58,15 +64,11 @@ export function awsConfigurationError(
  * lacks them stops first, naming what to set. The providers memoize, so the first real call reuses what they found.
  * @throws AwsRegionMissingError, AwsCredentialsMissingError
  */
-export async function assertAwsConfigured(
-  client: ConfiguredClient,
-  purpose: string,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<void> {
+export async function assertAwsConfigured(client: ConfiguredClient, call: AwsCallDescription): Promise<void> {
   try {
     await client.config.region();
     await client.config.credentials();
   } catch (error) {
-    throw awsConfigurationError(error, purpose, env) ?? error;
+    throw awsConfigurationError(error, call) ?? error;
   }
 }

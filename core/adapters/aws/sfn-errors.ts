@@ -65,7 +65,7 @@ export function mapSfnError(error: unknown, context: SfnCallContext): Error {
   const options = { cause: error };
   const where = `${context.operation} on ${context.target}`;
   // Missing credentials reach here with no HTTP status: without this they would be called transient.
-  const unconfigured = awsConfigurationError(error, where);
+  const unconfigured = awsConfigurationError(error, { purpose: where });
   if (unconfigured) return unconfigured;
   switch (name) {
     case 'ExecutionAlreadyExists':

@@ -21,7 +21,10 @@ export async function stateMachineArnFromStack(
     .catch((error: unknown) => {
       const name = error instanceof Error ? error.name : '';
       const message = error instanceof Error ? error.message : String(error);
-      const unconfigured = awsConfigurationError(error, `DescribeStacks on ${stackName} (or pass --state-machine-arn)`);
+      const unconfigured = awsConfigurationError(error, {
+        purpose: `DescribeStacks on ${stackName}`,
+        regionAlternative: 'pass --state-machine-arn (its ARN names the Region)',
+      });
       if (unconfigured) throw unconfigured;
       if (name === 'ValidationError' && /does not exist/.test(message)) {
         throw new StackNotFoundError(
