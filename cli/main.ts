@@ -9,13 +9,16 @@ import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStream } from './commands/stream.js';
 import { reportError } from './report-error.js';
+import { homeboundVersion } from './version.js';
 
 tuneHeapForStreaming();
 
 const program = new Command()
   .name('homebound')
   .description('Move production home from AWS takeover hosts, block by block, losing nothing.')
-  .showHelpAfterError()
+  .version(homeboundVersion(), '-V, --version', 'print the version and exit')
+  // One line of error and a pointer, not the whole help page the error would scroll away under.
+  .showHelpAfterError("(add --help for the command's options)")
   .exitOverride();
 
 registerDrill(program);

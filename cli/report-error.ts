@@ -1,4 +1,4 @@
-import { CommanderError } from 'commander';
+import { CommanderError, InvalidArgumentError } from 'commander';
 import { HomeboundError } from '../core/errors.js';
 
 /**
@@ -6,6 +6,12 @@ import { HomeboundError } from '../core/errors.js';
  * 3 a named homebound error, 1 anything unexpected. Shared by the CLI and the sync gateway bundle.
  */
 export function reportError(error: unknown): number {
+  // Commander prints its own parse errors and rethrows them as a plain CommanderError; an InvalidArgumentError that
+  // arrives here was thrown by a command's action, unprinted.
+  if (error instanceof InvalidArgumentError) {
+    console.error(`homebound: ${error.message}`);
+    return 2;
+  }
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
   if (error instanceof HomeboundError) {
     console.error(`homebound: ${error.name}: ${error.message}`);

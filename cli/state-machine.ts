@@ -1,6 +1,7 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { type Command, InvalidArgumentError } from 'commander';
+import { assertAwsConfigured } from '../core/adapters/aws/aws-configuration.js';
 import { FailbackExecutions, parseStateMachineArn } from '../core/adapters/aws/failback-executions.js';
 import { stateMachineArnFromStack } from '../core/adapters/aws/stack-outputs.js';
 import { InvalidInputError } from '../core/errors.js';
@@ -34,7 +35,8 @@ export function withStateMachineOptions(command: Command): Command {
 /**
  * The deployed automated failback: --state-machine-arn, else HOMEBOUND_STATE_MACHINE_ARN, else the stack's output.
  * Region and credentials come from the SDK's default chain (AWS_REGION, profile, role).
- * @throws InvalidInputError (a malformed HOMEBOUND_STATE_MACHINE_ARN), StackNotFoundError, AccessDeniedError
+ * @throws InvalidInputError (a malformed HOMEBOUND_STATE_MACHINE_ARN), AwsRegionMissingError,
+ *   AwsCredentialsMissingError (checked before any call), StackNotFoundError, AccessDeniedError
  */
 export async function deployedFailback(
   options: StateMachineOptions,
@@ -44,10 +46,22 @@ export async function deployedFailback(
   const arn =
     options.stateMachineArn ??
     (fromEnv === undefined || fromEnv === ''
-      ? await stateMachineArnFromStack(new CloudFormationClient({}), options.stackName)
+      ? await arnFromStack(options.stackName)
       : parseStateMachineArn(fromEnv, 'environment variable HOMEBOUND_STATE_MACHINE_ARN'));
   // Step Functions lives in the state machine's Region, whatever AWS_REGION says.
   const region = arn.split(':')[3];
   if (!region) throw new InvalidInputError(`state machine ARN ${arn} names no Region`);
-  return new FailbackExecutions(new SFNClient({ region }), arn);
+  const sfn = new SFNClient({ region });
+  await assertAwsConfigured(sfn, { purpose: `Step Functions (state machine ${arn})` });
+  return new FailbackExecutions(sfn, arn);
+}
+
+/** The ARN from the stack's output; the client reads Region and credentials from the SDK's chain (process.env). */
+async function arnFromStack(stackName: string): Promise<string> {
+  const cloudFormation = new CloudFormationClient({});
+  await assertAwsConfigured(cloudFormation, {
+    purpose: `looking up stack ${stackName}`,
+    regionAlternative: 'pass --state-machine-arn (its ARN names the Region)',
+  });
+  return stateMachineArnFromStack(cloudFormation, stackName);
 }

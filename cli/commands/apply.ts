@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertAwsConfigured } from '../../core/adapters/aws/aws-configuration.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import { openFileTarget } from '../../core/adapters/target/file-target.js';
@@ -6,7 +7,8 @@ import { Applier } from '../../core/engine/applier.js';
 import { isValidVolumeKey } from '../../core/engine/layout.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { awsConnectionsFromEnv } from '../aws-env.js';
-import { integerAtLeast } from '../options.js';
+import { bucketName, integerAtLeast, keyPrefix } from '../options.js';
+import { writableDir } from '../paths.js';
 
 interface ApplyOptions {
   volumeKey: string;
@@ -27,8 +29,8 @@ export function registerApply(program: Command): void {
     .command('apply')
     .description('Apply staged passes to a target disk or image file (in order, verified, resumable after a crash)')
     .requiredOption('--volume-key <key>', 'name of the volume in staging')
-    .requiredOption('--bucket <name>', 'staging bucket')
-    .option('--prefix <prefix>', 'key prefix inside the bucket', '')
+    .requiredOption('--bucket <name>', 'staging bucket', bucketName)
+    .option('--prefix <prefix>', 'key prefix inside the bucket, e.g. runs/run-1/', keyPrefix, '')
     .requiredOption('--target <path>', 'block device or image file to write')
     .requiredOption('--state-dir <dir>', 'journal and spool directory (keep it across restarts)')
     .option('--pass <n>', 'apply exactly this pass (default: every sealed pass not yet applied)', integerAtLeast(1))
@@ -43,8 +45,11 @@ export function registerApply(program: Command): void {
     .action(async (options: ApplyOptions) => {
       if (!isValidVolumeKey(options.volumeKey))
         throw new InvalidInputError(`--volume-key "${options.volumeKey}" is not a valid volume key`);
+      await writableDir('--state-dir', options.stateDir);
       const aws = awsConnectionsFromEnv();
-      const staging = new S3Staging(createS3Client(aws.s3), { bucket: options.bucket, prefix: options.prefix });
+      const s3 = createS3Client(aws.s3);
+      await assertAwsConfigured(s3, { purpose: `staging bucket ${options.bucket}` });
+      const staging = new S3Staging(s3, { bucket: options.bucket, prefix: options.prefix });
       await staging.assertReady();
       const target = await openFileTarget(
         options.target,

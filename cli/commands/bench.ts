@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type BenchResult, type PassFigures, runBench } from '../bench/run-bench.js';
 import { integerAtLeast, numberBetween } from '../options.js';
+import { writableDir, writableFileParent } from '../paths.js';
 
 interface BenchCliOptions {
   sizeMib: number;
@@ -26,6 +27,8 @@ export function registerBench(program: Command): void {
     .option('--latency-ms <n>', 'local EBS latency per call', integerAtLeast(0), 0)
     .option('--work-dir <dir>', 'keep the volumes here instead of a temporary directory')
     .action(async (options: BenchCliOptions) => {
+      if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
+      if (options.json !== undefined) await writableFileParent('--json', options.json);
       const result = await runBench({
         sizeMiB: options.sizeMib,
         changePct: options.changePct,

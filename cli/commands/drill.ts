@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
 import { endedAsRehearsed } from '../drill/drill-outcome.js';
@@ -8,6 +7,7 @@ import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
 import { runDrill } from '../drill/run-drill.js';
 import { integerAtLeast, numberBetween } from '../options.js';
+import { writableDir, writableFileParent } from '../paths.js';
 
 interface DrillCommandOptions {
   volumes: number;
@@ -64,8 +64,8 @@ export function registerDrill(program: Command): void {
     )
     .option('--max-passes <n>', 'stop iterating after this many passes', integerAtLeast(2), 8)
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
-    .option('--auto-approve', 'approve the cutover as soon as it is asked for')
-    .option('--reject', 'reject the cutover (rehearses the rollback)')
+    .addOption(new Option('--auto-approve', 'approve the cutover as soon as it is asked for').conflicts('reject'))
+    .addOption(new Option('--reject', 'reject the cutover (rehearses the rollback)').conflicts('autoApprove'))
     .option('--decide-on-page', 'without a terminal: wait for the decision on the localhost approval page only')
     .option(
       '--fail-at <state>',
@@ -79,9 +79,10 @@ export function registerDrill(program: Command): void {
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
     .action(async (options: DrillCommandOptions, command: Command) => {
-      if (options.autoApprove && options.reject) {
-        throw new InvalidArgumentError('--auto-approve and --reject contradict each other; choose one');
-      }
+      // Before the run, not after it: a report path that cannot be written would otherwise fail minutes later.
+      if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
+      if (options.json !== undefined) await writableFileParent('--json', options.json);
+      if (options.html !== undefined) await writableFileParent('--html', options.html);
       const approval = options.autoApprove
         ? 'auto-approve'
         : options.reject

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { assertAwsConfigured } from '../../core/adapters/aws/aws-configuration.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import { BLOCK_SIZE } from '../../core/blocks.js';
@@ -8,6 +9,7 @@ import { InvalidInputError } from '../../core/errors.js';
 import { parseGatewayConfig } from '../../core/gateway/config.js';
 import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
 import { awsConnectionsFromEnv } from '../aws-env.js';
+import { writableDir } from '../paths.js';
 
 interface GatewayOptions {
   config: string;
@@ -24,12 +26,15 @@ export function registerGateway(program: Command): void {
     .requiredOption('--state-dir <dir>', 'journals and spools, one directory per volume (keep it across restarts)')
     .option('--device-dir <dir>', 'volume vol-x is at <dir>/vol-x (default: the EBS NVMe path under /dev/disk/by-id)')
     .action(async (options: GatewayOptions) => {
+      await writableDir('--state-dir', options.stateDir);
       const text = await readFile(options.config, 'utf8').catch((error: unknown) => {
         throw new InvalidInputError(`cannot read --config ${options.config}: ${(error as Error).message}`);
       });
       const config = parseGatewayConfig(text);
       const aws = awsConnectionsFromEnv();
-      const staging = new S3Staging(createS3Client(aws.s3), config.staging);
+      const s3 = createS3Client(aws.s3);
+      await assertAwsConfigured(s3, { purpose: `staging bucket ${config.staging.bucket}` });
+      const staging = new S3Staging(s3, config.staging);
       await staging.assertReady();
       const deviceDir = options.deviceDir;
       const stop = new AbortController();

@@ -1,12 +1,18 @@
 import { mkdir } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { startLocalCloud } from '../../core/localcloud/index.js';
-import { integerAtLeast, numberBetween } from '../options.js';
+import { InvalidInputError } from '../../core/errors.js';
+import {
+  DEFAULT_STAGING_BUCKET,
+  ensureSampleSnapshot,
+  type LocalCloud,
+  startLocalCloud,
+} from '../../core/localcloud/index.js';
+import { bucketName, integerAtLeast, numberBetween, portWithNext } from '../options.js';
+import { writableDir } from '../paths.js';
 
 interface LocalCloudOptions {
   dir: string;
-  bucket: string[];
+  bucket?: string[];
   latencyMs: number;
   quota?: number;
   throttleRate: number;
@@ -14,6 +20,8 @@ interface LocalCloudOptions {
   corruptBlocks: number;
   shortPages?: boolean;
   seed: number;
+  port?: number;
+  sampleSnapshot?: boolean;
 }
 
 /** `homebound local-cloud`: the local EBS + S3 servers in the foreground, until Ctrl-C. */
@@ -22,7 +30,12 @@ export function registerLocalCloud(program: Command): void {
     .command('local-cloud')
     .description('Run the local cloud (EBS direct API + S3) in the foreground and print its endpoints and credentials')
     .option('--dir <dir>', 'where snapshots, volumes and staging live', '.homebound/cloud')
-    .option('--bucket <name...>', 'buckets to create', ['homebound-staging'])
+    .option(
+      '--bucket <name...>',
+      `buckets to create (default: ${DEFAULT_STAGING_BUCKET})`,
+      // No commander default: a variadic parser would get it as the list to add the first name to.
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), bucketName(value)],
+    )
     .option('--latency-ms <n>', 'latency added to every EBS call', integerAtLeast(0), 0)
     .option('--quota <n>', 'GetSnapshotBlock/PutSnapshotBlock requests per second per snapshot', integerAtLeast(1))
     .option('--throttle-rate <share>', 'share of block calls answered with throttling', numberBetween(0, 1), 0)
@@ -30,12 +43,22 @@ export function registerLocalCloud(program: Command): void {
     .option('--corrupt-blocks <n>', 'corrupt the next N block bodies under a correct checksum', integerAtLeast(0), 0)
     .option('--short-pages', 'answer List calls with pages shorter than asked, some empty')
     .option('--seed <n>', 'seed of the fault decisions', integerAtLeast(0), 1)
+    .option(
+      '--port <n>',
+      'listen on fixed ports: EBS on <n>, S3 on <n>+1 (default: two free ports, new each start)',
+      portWithNext(1),
+    )
+    .option(
+      '--sample-snapshot',
+      'start with a small completed sample snapshot (8 MiB, 5 written blocks) and print its id as HOMEBOUND_SAMPLE_SNAPSHOT_ID',
+    )
     .action(async (options: LocalCloudOptions) => {
-      const dir = resolve(options.dir);
+      const dir = await writableDir('--dir', options.dir);
+      const buckets = options.bucket ?? [DEFAULT_STAGING_BUCKET];
       await mkdir(dir, { recursive: true });
-      const cloud = await startLocalCloud({
+      const cloud = await startOnPorts(options.port, {
         dir,
-        buckets: options.bucket,
+        buckets,
         ebs: {
           latencyMs: options.latencyMs,
           ...(options.quota ? { quotaPerSnapshot: options.quota } : {}),
@@ -46,8 +69,21 @@ export function registerLocalCloud(program: Command): void {
         },
         seed: options.seed,
       });
+      // Made before the KEY=value lines, so a reader of those lines has the whole set once it sees any.
+      const sample = options.sampleSnapshot
+        ? await ensureSampleSnapshot(cloud.store, cloud.volumesDir).catch(async (error: unknown) => {
+            await cloud.stop();
+            throw error;
+          })
+        : undefined;
       for (const [key, value] of Object.entries(cloud.env())) console.log(`${key}=${value}`);
-      console.error(`local cloud running in ${dir}; buckets: ${options.bucket.join(', ')}. Ctrl-C stops it.`);
+      if (sample) {
+        console.log(`HOMEBOUND_SAMPLE_SNAPSHOT_ID=${sample.snapshotId}`);
+        console.error(
+          `sample snapshot ${sample.snapshotId}; try: aws ebs list-snapshot-blocks --snapshot-id ${sample.snapshotId} --endpoint-url ${cloud.ebsEndpoint}`,
+        );
+      }
+      console.error(`local cloud running in ${dir}; buckets: ${buckets.join(', ')}. Ctrl-C stops it.`);
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
         process.once('SIGINT', stop);
@@ -55,4 +91,21 @@ export function registerLocalCloud(program: Command): void {
       });
       await cloud.stop();
     });
+}
+
+/** startLocalCloud on `port` and `port + 1` when given; a port in use is a named error naming the flag. */
+async function startOnPorts(
+  port: number | undefined,
+  options: Parameters<typeof startLocalCloud>[0],
+): Promise<LocalCloud> {
+  if (port === undefined) return startLocalCloud(options);
+  try {
+    return await startLocalCloud({ ...options, ebsPort: port, s3Port: port + 1 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    const taken = (error as { port?: number }).port ?? `${port} or ${port + 1}`;
+    throw new InvalidInputError(`--port ${port}: port ${taken} on 127.0.0.1 is in use; choose another --port`, {
+      cause: error,
+    });
+  }
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { assertAwsConfigured } from '../../core/adapters/aws/aws-configuration.js';
 import { createEbsClient, createS3Client } from '../../core/adapters/aws/clients.js';
 import { EbsBlockSource } from '../../core/adapters/aws/ebs-block-source.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
@@ -6,7 +7,7 @@ import { isValidVolumeKey } from '../../core/engine/layout.js';
 import { runPass } from '../../core/engine/pass.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { awsConnectionsFromEnv } from '../aws-env.js';
-import { integerAtLeast } from '../options.js';
+import { bucketName, integerAtLeast, keyPrefix } from '../options.js';
 
 interface StreamOptions {
   volumeKey: string;
@@ -30,16 +31,20 @@ export function registerStream(program: Command): void {
     .requiredOption('--snapshot <id>', 'snapshot this pass brings the target to')
     .option('--base-snapshot <id>', "previous pass's snapshot; makes the pass incremental")
     .option('--volume-size-bytes <n>', 'exact source size when it is not whole GiB', integerAtLeast(1))
-    .requiredOption('--bucket <name>', 'staging bucket')
-    .option('--prefix <prefix>', 'key prefix inside the bucket', '')
+    .requiredOption('--bucket <name>', 'staging bucket', bucketName)
+    .option('--prefix <prefix>', 'key prefix inside the bucket, e.g. runs/run-1/', keyPrefix, '')
     .option('--max-rps <n>', 'ceiling on GetSnapshotBlock calls per second', integerAtLeast(1), 1000)
     .option('--concurrency <n>', 'GetSnapshotBlock calls in flight at most', integerAtLeast(1), 64)
     .action(async (options: StreamOptions) => {
       if (!isValidVolumeKey(options.volumeKey))
         throw new InvalidInputError(`--volume-key "${options.volumeKey}" is not a valid volume key`);
       const aws = awsConnectionsFromEnv();
-      const source = new EbsBlockSource(createEbsClient(aws.ebs));
-      const staging = new S3Staging(createS3Client(aws.s3), { bucket: options.bucket, prefix: options.prefix });
+      const ebs = createEbsClient(aws.ebs);
+      const s3 = createS3Client(aws.s3);
+      await assertAwsConfigured(ebs, { purpose: 'reading EBS snapshots' });
+      await assertAwsConfigured(s3, { purpose: `staging bucket ${options.bucket}` });
+      const source = new EbsBlockSource(ebs);
+      const staging = new S3Staging(s3, { bucket: options.bucket, prefix: options.prefix });
       const report = await runPass(
         {
           volumeKey: options.volumeKey,

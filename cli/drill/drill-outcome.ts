@@ -123,6 +123,7 @@ async function passRecords(env: LocalFailback, runId: string): Promise<DrillRepo
       bytesStaged: pass.bytesStaged,
       blocks: pass.volumes.reduce((sum, volume) => sum + volume.blocksListed, 0),
       seconds: pass.seconds,
+      startedAt: pass.startedAt,
     });
   }
   return passes;

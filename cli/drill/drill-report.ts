@@ -46,6 +46,8 @@ export interface DrillReport {
     readonly bytesStaged: number;
     readonly blocks: number;
     readonly seconds: number;
+    /** When the pass started (ISO 8601): places the cutover decision among the passes in the HTML chart. */
+    readonly startedAt?: string;
   }[];
   readonly bytesChanged: number;
   readonly bytesStaged: number;

@@ -13,6 +13,7 @@ import { SnapshotStore } from './snapshot-store.js';
 export { type EbsFaults, EbsServer, type EbsServerStats } from './ebs-server.js';
 export * from './local-volume.js';
 export { LOCAL_CREDENTIALS, type LocalS3Server, localS3ClientConfig, startS3Server } from './s3-server.js';
+export { ensureSampleSnapshot, SAMPLE_SNAPSHOT_TAG } from './sample-snapshot.js';
 export type { LocalCredentials } from './sigv4.js';
 export * from './snapshot-store.js';
 

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { isValidBucketName } from '../adapters/aws/bucket-name.js';
 import { InvalidInputError } from '../errors.js';
 import { applyS3rverFixes } from './s3rver-fixes.js';
 import type { LocalCredentials } from './sigv4.js';
@@ -25,13 +26,11 @@ export interface LocalS3Server {
   close(): Promise<void>;
 }
 
-const DNS_BUCKET_NAME = /^(?!\d+\.\d+\.\d+\.\d+$)(?!.*\.\.)(?!xn--)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
 /** Starts s3rver (the S3 protocol, in-process) with the given buckets. Throws InvalidInputError for a bad name. */
 export async function startS3Server(options: S3ServerOptions): Promise<LocalS3Server> {
   const buckets = [...(options.buckets ?? [])];
   for (const bucket of buckets) {
-    if (!DNS_BUCKET_NAME.test(bucket)) throw new InvalidInputError(`bucket name ${bucket} is not DNS-valid`);
+    if (!isValidBucketName(bucket)) throw new InvalidInputError(`bucket name ${bucket} is not DNS-valid`);
   }
   await mkdir(options.directory, { recursive: true });
   const server = new S3rver({

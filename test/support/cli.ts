@@ -10,12 +10,26 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+/** How to run the CLI beyond its arguments and extra environment. */
+export interface CliOptions {
+  /** Use only `env`, not this process's environment too (an operator's bare shell). @default false */
+  readonly bareEnv?: boolean;
+  /** Run as this user and group id, e.g. so that root, which ignores file modes, does not hide a read-only path. */
+  readonly uid?: number;
+  /** Node options before the entry point, e.g. `--import`. @default none */
+  readonly nodeArgs?: readonly string[];
+}
+
 /** Starts `homebound <args>` as its own process; `done` settles when it exits (code null when killed). */
 export function startCli(
   args: readonly string[],
   env: Readonly<Record<string, string>> = {},
+  options: CliOptions = {},
 ): { child: ChildProcessWithoutNullStreams; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
+    env: options.bareEnv ? { ...env } : { ...process.env, ...env },
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -29,6 +43,10 @@ export function startCli(
 }
 
 /** Runs `homebound <args>` to completion. */
-export function runCli(args: readonly string[], env: Readonly<Record<string, string>> = {}): Promise<CliResult> {
-  return startCli(args, env).done;
+export function runCli(
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+  options: CliOptions = {},
+): Promise<CliResult> {
+  return startCli(args, env, options).done;
 }

@@ -5,6 +5,7 @@ import {
   ThrottledError,
   TransientError,
 } from '../../errors.js';
+import { awsConfigurationError } from './aws-configuration.js';
 
 /** A run of this name exists already (running with another input, or ended within the last 90 days). */
 export class RunAlreadyExistsError extends HomeboundError {
@@ -63,6 +64,9 @@ export function mapSfnError(error: unknown, context: SfnCallContext): Error {
   const message = error instanceof Error ? error.message : String(error);
   const options = { cause: error };
   const where = `${context.operation} on ${context.target}`;
+  // Missing credentials reach here with no HTTP status: without this they would be called transient.
+  const unconfigured = awsConfigurationError(error, { purpose: where });
+  if (unconfigured) return unconfigured;
   switch (name) {
     case 'ExecutionAlreadyExists':
       return new RunAlreadyExistsError(context.runId ?? context.target, options);

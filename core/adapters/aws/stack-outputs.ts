@@ -1,6 +1,7 @@
 import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { HomeboundError, RequestRejectedError } from '../../errors.js';
 import { STATE_MACHINE_ARN_OUTPUT } from '../../failback/deployment-names.js';
+import { awsConfigurationError } from './aws-configuration.js';
 import { AccessDeniedError } from './sfn-errors.js';
 
 /** The stack is not deployed in this account and Region, or lacks the output. */
@@ -8,8 +9,8 @@ export class StackNotFoundError extends HomeboundError {}
 
 /**
  * The automated failback's ARN from the deployed stack's outputs.
- * @throws StackNotFoundError (no such stack, or no such output), AccessDeniedError, RequestRejectedError (anything
- *   else, e.g. no Region configured)
+ * @throws StackNotFoundError (no such stack, or no such output), AccessDeniedError, AwsRegionMissingError,
+ *   AwsCredentialsMissingError, RequestRejectedError (anything else)
  */
 export async function stateMachineArnFromStack(
   cloudFormation: CloudFormationClient,
@@ -20,6 +21,11 @@ export async function stateMachineArnFromStack(
     .catch((error: unknown) => {
       const name = error instanceof Error ? error.name : '';
       const message = error instanceof Error ? error.message : String(error);
+      const unconfigured = awsConfigurationError(error, {
+        purpose: `DescribeStacks on ${stackName}`,
+        regionAlternative: 'pass --state-machine-arn (its ARN names the Region)',
+      });
+      if (unconfigured) throw unconfigured;
       if (name === 'ValidationError' && /does not exist/.test(message)) {
         throw new StackNotFoundError(
           `stack ${stackName} does not exist in this account and Region; deploy it, set AWS_REGION, or pass --stack-name or --state-machine-arn`,
