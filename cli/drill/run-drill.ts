@@ -89,6 +89,8 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
       progress.stop();
       await decided.cancel();
     }
+    const restarts = [...env.gatewayRestarts].map(([hostId, count]) => `${hostId} restarted ${count}×`);
+    say(`sync gateway restarts: ${restarts.join(', ') || 'none'}`);
     return await drillReport(env, { runId, host, status, reason, options, started, history: execution.history });
   } finally {
     await env.stop();

@@ -68,6 +68,13 @@ export class ApplyFailedError extends HomeboundError {}
 /** A pass was not acknowledged by the gateway in time. */
 export class ApplyTimedOutError extends HomeboundError {}
 
+/**
+ * The sync gateway stopped reporting liveness: its heartbeat is older than the request's
+ * `gateway.unavailableAfterSeconds`, or none appeared that long after the pass began (crashed past its restarts,
+ * hung, never booted). The run rolls back instead of waiting out `applyTimeoutSeconds`.
+ */
+export class GatewayUnavailableError extends HomeboundError {}
+
 /** A host reached a state it should not have on the way to the one awaited (e.g. terminated). */
 export class UnexpectedHostStateError extends HomeboundError {}
 

@@ -55,6 +55,8 @@ export interface LocalFailback {
   readonly machine: LocalStateMachine;
   /** The Task state names of the definition, for --fail-at. */
   readonly taskStates: readonly string[];
+  /** Restarts of each sync gateway process after a crash, by gateway host id (hosts never restarted are absent). */
+  readonly gatewayRestarts: ReadonlyMap<string, number>;
   /** The image file behind a local volume. */
   volumePath(volumeId: string): string;
   stop(): Promise<void>;
@@ -120,11 +122,13 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     ...(options.ebsFaults ? { ebs: options.ebsFaults } : {}),
   });
   const computeDir = join(options.dir, 'compute');
+  const gatewayRestarts = new Map<string, number>();
   const compute = new LocalCompute({
     stateDir: computeDir,
     store: cloud.store,
     bootstrap: gatewayBootstrap({
       env: cloud.env(),
+      onRestart: (hostId, restarts) => gatewayRestarts.set(hostId, restarts),
       ...(options.onGatewayOutput ? { onOutput: options.onGatewayOutput } : {}),
     }),
   });
@@ -166,6 +170,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     approvals,
     machine,
     taskStates,
+    gatewayRestarts,
     volumePath: (volumeId) => volumePath(computeDir, volumeId),
     stop: async () => {
       await compute.close();

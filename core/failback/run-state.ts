@@ -123,6 +123,8 @@ export interface FailbackDeps {
 export const runLayout = {
   root: (runId: string) => `runs/${runId}/`,
   volumes: (runId: string) => `runs/${runId}/volumes/`,
+  /** The sync gateway's own objects (its heartbeat). */
+  gateway: (runId: string) => `runs/${runId}/gateway/`,
   record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',

@@ -35,6 +35,14 @@ export const GatewayConfig = z
       .min(1),
     /** How often each volume's applier looks for new segments. */
     pollMs: z.number().int().min(10).default(500),
+    /** Where and how often the gateway writes its heartbeat (core/gateway/heartbeat.ts); absent: it writes none. */
+    heartbeat: z
+      .object({
+        /** Key prefix in the same bucket, e.g. `runs/<runId>/gateway/`. */
+        prefix: z.string().min(1),
+        intervalSeconds: z.number().int().min(1),
+      })
+      .optional(),
   })
   .superRefine((config, context) => {
     for (const field of ['volumeKey', 'volumeId'] as const) {

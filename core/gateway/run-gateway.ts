@@ -6,6 +6,7 @@ import type { BlockTarget, Staging } from '../ports.js';
 import { applyErrorKey, applyErrorRecord } from './apply-error.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayDeviceMissingError } from './errors.js';
+import { beatUntilAborted, HEARTBEAT_KEY } from './heartbeat.js';
 
 // Readers of the gateway's failure records (the control plane) may import them from here or from apply-error.ts,
 // which does not pull in the applier.
@@ -31,6 +32,8 @@ export type GatewayEvent =
       readonly lastAppliedPass: number;
     }
   | { readonly type: 'applied'; readonly volumeKey: string; readonly report: ApplyReport }
+  | { readonly type: 'heartbeat-started'; readonly where: string; readonly intervalSeconds: number }
+  | { readonly type: 'heartbeat-failed'; readonly error: unknown }
   | {
       readonly type: 'apply-failed';
       readonly volumeKey: string;
@@ -49,6 +52,8 @@ export interface RunGatewayOptions {
   readonly stateDir: string;
   /** Aborting stops the gateway cleanly (between polls, or after the pass being written). */
   readonly signal: AbortSignal;
+  /** Staging at the config's heartbeat prefix; the gateway writes its heartbeat there while it runs. */
+  readonly heartbeatStaging?: Staging;
   /** How long a volume's device may take to appear. @default 600000 (10 min) */
   readonly deviceWaitMs?: number;
   readonly onEvent?: (event: GatewayEvent) => void;
@@ -56,7 +61,8 @@ export interface RunGatewayOptions {
 
 /**
  * The sync gateway: for every volume of the config at once, waits for its device, then applies each next pass as it
- * is staged (the applier acks each once durable), until `signal` aborts. A pass that fails to apply is reported in
+ * is staged (the applier acks each once durable), until `signal` aborts; meanwhile it writes its heartbeat when the
+ * config asks for one and `heartbeatStaging` is given. A pass that fails to apply is reported in
  * staging as `<volumeKey>/pass-NNNNNN/apply-error.json` before the error is rethrown; the other volumes then stop too.
  * Resolves on abort; rejects with the first failure: GatewayDeviceMissingError, what Applier.open / followPass throw
  * (CorruptSegmentError, PassOutOfOrderError, TargetTooSmallError, …), TargetUnavailableError.
@@ -67,6 +73,29 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
   const onAbort = () => stopAll.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
   if (options.signal.aborted) onAbort();
+  // The heartbeat outlives neither the gateway's work nor a failure of it: the process is about to exit then.
+  const stopBeating = new AbortController();
+  const beating =
+    options.heartbeatStaging && config.heartbeat
+      ? beatUntilAborted(
+          {
+            staging: options.heartbeatStaging,
+            runId: config.runId,
+            intervalMs: config.heartbeat.intervalSeconds * 1000,
+            onError: (error) => options.onEvent?.({ type: 'heartbeat-failed', error }),
+            onBeat: (beat) => {
+              if (beat.sequence !== 1 || !config.heartbeat || !options.heartbeatStaging) return;
+              const where = `${options.heartbeatStaging.description}/${HEARTBEAT_KEY}`;
+              options.onEvent?.({
+                type: 'heartbeat-started',
+                where,
+                intervalSeconds: config.heartbeat.intervalSeconds,
+              });
+            },
+          },
+          stopBeating.signal,
+        )
+      : Promise.resolve();
   try {
     const results = await Promise.allSettled(
       config.volumes.map((volume) =>
@@ -80,6 +109,8 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
     if (failed) throw failed.reason;
   } finally {
     options.signal.removeEventListener('abort', onAbort);
+    stopBeating.abort();
+    await beating;
   }
 }
 

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import { ACK_KEY, passPrefix } from '../../engine/layout.js';
 import { PassAck, parseStagedJson } from '../../engine/manifest.js';
+import { readHeartbeat } from '../../gateway/heartbeat.js';
 import { ApplyErrorRecord, applyErrorKey } from '../../gateway/run-gateway.js';
-import { ApplyFailedError, ApplyTimedOutError, UnexpectedHostStateError } from '../errors.js';
+import { ApplyFailedError, ApplyTimedOutError, GatewayUnavailableError, UnexpectedHostStateError } from '../errors.js';
+import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
 import { type FailbackDeps, PassState, runLayout } from '../run-state.js';
 
 export const CheckAppliedInput = z.object({
@@ -10,13 +12,16 @@ export const CheckAppliedInput = z.object({
   pass: PassState,
   gatewayHostId: z.string(),
   applyTimeoutSeconds: z.number().int().positive(),
+  /** Absent in inputs of executions started before it existed: the defaults. */
+  gateway: GatewayLiveness.optional(),
 });
 export type CheckAppliedInput = z.infer<typeof CheckAppliedInput>;
 
 /**
  * Whether the sync gateway has made the pass durable on every target volume: each volume's ack.json names this
  * pass's snapshot. Fails fast with ApplyFailedError when the gateway recorded a refusal (e.g. a corrupt segment),
- * UnexpectedHostStateError when the gateway is no longer running, ApplyTimedOutError after `applyTimeoutSeconds`.
+ * UnexpectedHostStateError when the gateway is no longer running, GatewayUnavailableError when its heartbeat is
+ * stale (or never came), ApplyTimedOutError after `applyTimeoutSeconds`.
  */
 export async function checkApplied(
   input: CheckAppliedInput,
@@ -47,6 +52,7 @@ export async function checkApplied(
   if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
     throw new UnexpectedHostStateError(`the sync gateway ${input.gatewayHostId} is ${gateway.state}, not running`);
   }
+  await checkGatewayLiveness(input, deps);
   const startedAt = Date.parse(input.pass.startedAt ?? '');
   if (deps.now().getTime() - startedAt > input.applyTimeoutSeconds * 1000) {
     throw new ApplyTimedOutError(
@@ -54,4 +60,31 @@ export async function checkApplied(
     );
   }
   return { applied: false, volumesApplied };
+}
+
+/**
+ * A host can stay "running" while its gateway process is gone (crashed past its restarts, hung), so liveness comes
+ * from the heartbeat the gateway rewrites in staging. Before its first heartbeat the gateway gets the same limit
+ * counted from the pass's start (after its launch for the first pass, which is when a gateway boots).
+ * @throws GatewayUnavailableError
+ */
+async function checkGatewayLiveness(input: CheckAppliedInput, deps: FailbackDeps): Promise<void> {
+  const limitSeconds = (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).unavailableAfterSeconds;
+  const now = deps.now().getTime();
+  const heartbeat = await readHeartbeat(deps.staging(runLayout.gateway(input.runId)));
+  if (heartbeat) {
+    const ageSeconds = (now - Date.parse(heartbeat.at)) / 1000;
+    if (ageSeconds > limitSeconds) {
+      throw new GatewayUnavailableError(
+        `the sync gateway ${input.gatewayHostId} has not reported for ${Math.round(ageSeconds)} s (last heartbeat ${heartbeat.at}, limit ${limitSeconds} s)`,
+      );
+    }
+    return;
+  }
+  const startedAt = Date.parse(input.pass.startedAt ?? '');
+  if (now - startedAt > limitSeconds * 1000) {
+    throw new GatewayUnavailableError(
+      `the sync gateway ${input.gatewayHostId} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
+    );
+  }
 }

@@ -1,12 +1,18 @@
 import { z } from 'zod';
 import { idempotencyToken } from '../../compute/port.js';
 import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
+import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
 import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
 
 /** Device names the gateway's target volumes take, in order (EC2's recommended range for EBS data volumes). */
 export const GATEWAY_DEVICES: readonly string[] = Array.from('fghijklmnopqrstuvwxyz', (letter) => `/dev/sd${letter}`);
 
-export const PrepareTargetInput = z.object({ runId: z.string(), volumes: z.array(RunVolume).min(1) });
+export const PrepareTargetInput = z.object({
+  runId: z.string(),
+  volumes: z.array(RunVolume).min(1),
+  /** Absent in inputs of executions started before it existed: the defaults. */
+  gateway: GatewayLiveness.optional(),
+});
 export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 
 /**
@@ -45,6 +51,10 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
           sizeBytes,
         })),
         pollMs: 500,
+        heartbeat: {
+          prefix: runLayout.gateway(input.runId),
+          intervalSeconds: (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).heartbeatSeconds,
+        },
       },
       { artifact: deps.gatewayArtifact },
     ),
