@@ -7,6 +7,7 @@ import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
 import { FailbackMonitoring } from './failback-monitoring.js';
 import { FailbackTriggers } from './failback-triggers.js';
+import { GatewayAckSecret } from './gateway-ack-secret.js';
 import { GatewayArtifact } from './gateway-artifact.js';
 import { OperatorNotifications } from './operator-notifications.js';
 import { Staging } from './staging.js';
@@ -52,6 +53,10 @@ export class HomeboundStack extends Stack {
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
       gatewayArtifact,
     });
+    new GatewayAckSecret(this, 'GatewayAckSecret').grantTo([
+      this.functions.byTask.PrepareTarget,
+      this.functions.byTask.CheckApplied,
+    ]);
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);
     this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {

@@ -43,7 +43,8 @@ export function gatewayBootstrap(options: GatewayBootstrapOptions): HostBootstra
       return NOTHING_TO_STOP;
     }
     const configPath = join(context.stateDir, 'gateway.json');
-    await writeFile(configPath, JSON.stringify(config, null, 2));
+    // It holds the run's gateway key, as /etc/homebound/gateway.json does on EC2 (umask 077).
+    await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
     return new GatewayService(context, configPath, options);
   };
 }

@@ -75,6 +75,19 @@ export class ApplyTimedOutError extends HomeboundError {}
  */
 export class GatewayUnavailableError extends HomeboundError {}
 
+/**
+ * A gateway record (ack, apply error, heartbeat) whose MAC does not verify with this run's gateway key: unsigned,
+ * tampered with, or written by another run's gateway. Never counted; the run rolls back.
+ */
+export class UnverifiedAckError extends HomeboundError {}
+
+/** PrepareTarget or CheckApplied has no gateway-ack secret, so it can neither key a gateway nor verify one. */
+export class GatewayAckSecretMissingError extends HomeboundError {
+  constructor(readonly step: string) {
+    super(`${step} has no gateway-ack secret (HOMEBOUND_GATEWAY_ACK_SECRET_ARN) to derive the run's gateway key with`);
+  }
+}
+
 /** A host reached a state it should not have on the way to the one awaited (e.g. terminated). */
 export class UnexpectedHostStateError extends HomeboundError {}
 

@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
@@ -7,6 +8,7 @@ import { S3Staging } from '../adapters/aws/s3-staging.js';
 import { LocalCompute } from '../compute/local-compute.js';
 import { gatewayBootstrap } from '../compute/local-gateway-bootstrap.js';
 import { volumePath } from '../compute/local-state.js';
+import { deriveRunKey } from '../engine/run-key.js';
 import { InvalidInputError } from '../errors.js';
 import type { EbsFaults } from '../localcloud/ebs-faults.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
@@ -91,6 +93,19 @@ function loadMachine(
   return { machine, taskStates };
 }
 
+/**
+ * The local stand-in for the stack's gateway-ack secret (Secrets Manager on AWS): 32 random bytes made once per
+ * work dir and kept there (owner-only), so a run continued in a later process verifies the acks of its gateway.
+ */
+async function localGatewayAckSecret(dir: string): Promise<Buffer> {
+  const path = join(dir, 'gateway-ack.secret');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  });
+  return Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
+}
+
 /** What the Powertools logger and the deadline need from a Lambda context. */
 function localLambdaContext(name: string): Context {
   const started = Date.now();
@@ -132,6 +147,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
       ...(options.onGatewayOutput ? { onOutput: options.onGatewayOutput } : {}),
     }),
   });
+  const gatewayAckSecret = await localGatewayAckSecret(options.dir);
   const connection = { endpoint: cloud.ebsEndpoint, region: cloud.region, credentials: cloud.credentials };
   const s3 = createS3Client({ ...connection, endpoint: cloud.s3Endpoint });
   const blockSource = new EbsBlockSource(createEbsClient(connection));
@@ -144,6 +160,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     stagingBucket: LOCAL_STAGING_BUCKET,
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals,
+    gatewayRunKey: async (runId) => deriveRunKey(gatewayAckSecret, runId),
     metrics: options.metricsSink ? new FailbackMetrics(options.metricsSink) : FailbackMetrics.disabled(),
     now: () => new Date(),
   };

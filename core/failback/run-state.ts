@@ -111,6 +111,11 @@ export interface FailbackDeps {
   /** The gateway bundle the sync gateway's user data installs; absent locally, where gateways run from source. */
   readonly gatewayArtifact?: GatewayArtifactLocation | undefined;
   readonly approvals: ApprovalPort;
+  /**
+   * The gateway key of a run (core/engine/run-key.ts), derived from the stack's gateway-ack secret. Only the steps
+   * that give it to a gateway or verify with it (PrepareTarget, CheckApplied) have it; elsewhere it is absent.
+   */
+  readonly gatewayRunKey?: ((runId: string) => Promise<Buffer>) | undefined;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */
   readonly metrics: FailbackMetrics;
   readonly now: () => Date;

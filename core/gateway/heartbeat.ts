@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseStagedJson } from '../engine/manifest.js';
+import { signRecord } from '../engine/run-key.js';
 import { StagedObjectMissingError } from '../errors.js';
 import type { Staging } from '../ports.js';
 
@@ -25,6 +26,11 @@ export const GatewayHeartbeat = z.object({
   at: z.iso.datetime(),
   /** ISO 8601 time this gateway process started: a new value means the gateway restarted. */
   processStartedAt: z.iso.datetime(),
+  /** HMAC-SHA256 (hex) over the other fields with the run's gateway key (core/engine/run-key.ts). */
+  mac: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type GatewayHeartbeat = z.infer<typeof GatewayHeartbeat>;
 
@@ -33,6 +39,8 @@ export interface HeartbeatOptions {
   readonly staging: Staging;
   readonly runId: string;
   readonly intervalMs: number;
+  /** The run's gateway key: each beat carries its MAC, so another run's gateway cannot keep this run waiting. */
+  readonly ackKey?: Buffer | undefined;
   /** A failed put is reported here and retried at the next beat: one lost beat must not stop the gateway. */
   readonly onError?: (error: unknown) => void;
   /** Called after each heartbeat that reached staging. */
@@ -48,13 +56,14 @@ export async function beatUntilAborted(options: HeartbeatOptions, signal: AbortS
   const now = options.now ?? (() => new Date());
   const processStartedAt = now().toISOString();
   for (let sequence = 1; !signal.aborted; sequence++) {
-    const beat: GatewayHeartbeat = {
+    const unsigned: GatewayHeartbeat = {
       format: HEARTBEAT_FORMAT,
       runId: options.runId,
       sequence,
       at: now().toISOString(),
       processStartedAt,
     };
+    const beat = options.ackKey ? signRecord(options.ackKey, unsigned) : unsigned;
     await options.staging.put(HEARTBEAT_KEY, Buffer.from(JSON.stringify(beat))).then(
       () => options.onBeat?.(beat),
       (error: unknown) => options.onError?.(error),

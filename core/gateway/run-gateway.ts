@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openFileTarget } from '../adapters/target/file-target.js';
 import { Applier, type ApplyReport } from '../engine/applier.js';
+import { signRecord } from '../engine/run-key.js';
 import type { BlockTarget, Staging } from '../ports.js';
 import { applyErrorKey, applyErrorRecord } from './apply-error.js';
 import type { GatewayConfig } from './config.js';
@@ -82,6 +83,7 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
             staging: options.heartbeatStaging,
             runId: config.runId,
             intervalMs: config.heartbeat.intervalSeconds * 1000,
+            ackKey: runKeyOf(config),
             onError: (error) => options.onEvent?.({ type: 'heartbeat-failed', error }),
             onBeat: (beat) => {
               if (beat.sequence !== 1 || !config.heartbeat || !options.heartbeatStaging) return;
@@ -99,7 +101,7 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
   try {
     const results = await Promise.allSettled(
       config.volumes.map((volume) =>
-        followVolume(volume, config.pollMs, { ...options, signal: stopAll.signal }).catch((error: unknown) => {
+        followVolume(config, volume, { ...options, signal: stopAll.signal }).catch((error: unknown) => {
           stopAll.abort(error);
           throw error;
         }),
@@ -115,11 +117,13 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
 }
 
 async function followVolume(
+  config: GatewayConfig,
   volume: GatewayConfig['volumes'][number],
-  pollMs: number,
   options: RunGatewayOptions,
 ): Promise<void> {
+  const { pollMs } = config;
   const { signal, staging } = options;
+  const ackKey = runKeyOf(config);
   const path = options.devicePath(volume.volumeId);
   if (!(await waitForDevice(volume, path, options))) return;
   const target: BlockTarget = await openFileTarget(path);
@@ -129,6 +133,7 @@ async function followVolume(
       volumeKey: volume.volumeKey,
       target,
       stateDir: join(options.stateDir, volume.volumeKey),
+      ackKey,
     });
     options.onEvent?.({
       type: 'device-ready',
@@ -143,7 +148,8 @@ async function followVolume(
         report = await applier.followPass(passNumber, { pollMs, signal });
       } catch (error) {
         if (signal.aborted) return;
-        const record = applyErrorRecord(volume.volumeKey, passNumber, error);
+        const unsigned = applyErrorRecord(volume.volumeKey, passNumber, error);
+        const record = ackKey ? signRecord(ackKey, unsigned) : unsigned;
         const recordError = await staging
           .put(applyErrorKey(volume.volumeKey, passNumber), Buffer.from(JSON.stringify(record)))
           .then(() => undefined)
@@ -162,6 +168,10 @@ async function followVolume(
   } finally {
     await target.close();
   }
+}
+
+function runKeyOf(config: GatewayConfig): Buffer | undefined {
+  return config.ackKey === undefined ? undefined : Buffer.from(config.ackKey, 'hex');
 }
 
 /**

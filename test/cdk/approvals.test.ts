@@ -126,6 +126,9 @@ describe('approvals (CDK)', () => {
       expect.stringMatching(/^ApprovalsPageRole/),
       expect.stringMatching(/^ApprovalsRemindersRole/),
       expect.stringMatching(/^ApprovalsSlackRole/),
+      // The gateway-ack secret (test/gateway/cdk-gateway-access.test.ts).
+      expect.stringMatching(/^FailbackFunctionsCheckAppliedRole/),
+      expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/),
       expect.stringMatching(/^FailbackFunctionsRequestApprovalRole/),
     ]);
   });

@@ -1,14 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import type { ComputePort } from '../../core/compute/port.js';
-import { GatewayUnavailableError } from '../../core/failback/errors.js';
+import { ACK_KEY } from '../../core/engine/layout.js';
+import { ACK_FORMAT, type PassAck } from '../../core/engine/manifest.js';
+import { deriveRunKey, signRecord } from '../../core/engine/run-key.js';
+import {
+  GatewayAckSecretMissingError,
+  GatewayUnavailableError,
+  UnverifiedAckError,
+} from '../../core/failback/errors.js';
 import { FailbackMetrics } from '../../core/failback/metrics.js';
 import { type ApprovalPort, type FailbackDeps, runLayout } from '../../core/failback/run-state.js';
 import { type CheckAppliedInput, checkApplied } from '../../core/failback/steps/check-applied.js';
 import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
+import { APPLY_ERROR_FORMAT, type ApplyErrorRecord, applyErrorKey } from '../../core/gateway/apply-error.js';
 import { type GatewayHeartbeat, HEARTBEAT_FORMAT, HEARTBEAT_KEY } from '../../core/gateway/heartbeat.js';
 import { MemoryStaging } from '../support/memory-staging.js';
 
 const RUN = 'run-a';
+const STACK_SECRET = 'stack gateway-ack secret';
+const runKey = (runId: string) => deriveRunKey(STACK_SECRET, runId);
 const PASS_STARTED = Date.parse('2026-12-02T10:00:00.000Z');
 const LIMIT_SECONDS = 60;
 
@@ -31,6 +41,7 @@ function fixture() {
     stagingBucket: 'staging',
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals: {} as ApprovalPort,
+    gatewayRunKey: async (runId) => runKey(runId),
     metrics: FailbackMetrics.disabled(),
     now: () => new Date(now),
   };
@@ -62,14 +73,16 @@ function fixture() {
     setNow: (ms: number) => {
       now = ms;
     },
-    beat: async (at: number) => {
-      const beat: GatewayHeartbeat = {
+    staging,
+    beat: async (at: number, key: Buffer | undefined = runKey(RUN)) => {
+      const unsigned: GatewayHeartbeat = {
         format: HEARTBEAT_FORMAT,
         runId: RUN,
         sequence: 1,
         at: new Date(at).toISOString(),
         processStartedAt: new Date(at).toISOString(),
       };
+      const beat = key ? signRecord(key, unsigned) : unsigned;
       await staging(runLayout.gateway(RUN)).put(HEARTBEAT_KEY, Buffer.from(JSON.stringify(beat)));
     },
   };
@@ -106,5 +119,79 @@ describe('CheckApplied: gateway liveness', () => {
     await expect(checkApplied(older, deps)).resolves.toMatchObject({ applied: false });
     setNow(PASS_STARTED + 301_000);
     await expect(checkApplied(older, deps)).rejects.toBeInstanceOf(GatewayUnavailableError);
+  });
+});
+
+/** The ack a gateway writes for pass 2 of vol-a, as the applier makes it. */
+function ackOfPass2(): PassAck {
+  return {
+    format: ACK_FORMAT,
+    volumeKey: 'vol-a',
+    passNumber: 2,
+    snapshotId: 'snap-2',
+    manifestDigest: 'a'.repeat(64),
+    target: '/dev/nvme1n1',
+    blocksWritten: 12,
+    appliedAt: new Date(PASS_STARTED + 5000).toISOString(),
+  };
+}
+
+describe('CheckApplied: run-bound acks (issue 12, Security 5)', () => {
+  async function putAck(staging: (prefix: string) => MemoryStaging, ack: object) {
+    await staging(runLayout.volumes(RUN)).put(`vol-a/pass-000002/${ACK_KEY}`, Buffer.from(JSON.stringify(ack)));
+  }
+
+  it("counts an ack MAC'd with this run's gateway key", async () => {
+    const { deps, input, staging, beat } = fixture();
+    await beat(PASS_STARTED);
+    await putAck(staging, signRecord(runKey(RUN), ackOfPass2()));
+
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: true, volumesApplied: 1 });
+  });
+
+  it.each([
+    ["MAC'd with another run's gateway key", () => signRecord(runKey('run-b'), ackOfPass2())],
+    ['unsigned', () => ackOfPass2()],
+    ['altered after signing', () => ({ ...signRecord(runKey(RUN), ackOfPass2()), blocksWritten: 13 })],
+    ['with a MAC made by the stack secret itself', () => signRecord(Buffer.from(STACK_SECRET), ackOfPass2())],
+  ])('refuses an ack %s with UnverifiedAckError, never counting it', async (_name, makeAck) => {
+    const { deps, input, staging, beat } = fixture();
+    await beat(PASS_STARTED);
+    await putAck(staging, makeAck());
+
+    const error = await checkApplied(input, deps).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(UnverifiedAckError);
+    expect((error as Error).message).toContain(`vol-a/pass-000002/${ACK_KEY}`);
+  });
+
+  it("refuses another run's apply-error record and heartbeat", async () => {
+    const other = fixture();
+    await other.beat(PASS_STARTED);
+    const record: ApplyErrorRecord = {
+      format: APPLY_ERROR_FORMAT,
+      volumeKey: 'vol-a',
+      passNumber: 2,
+      error: 'CorruptSegmentError',
+      message: 'forged',
+      at: new Date(PASS_STARTED).toISOString(),
+    };
+    await other
+      .staging(runLayout.volumes(RUN))
+      .put(applyErrorKey('vol-a', 2), Buffer.from(JSON.stringify(signRecord(runKey('run-b'), record))));
+    await expect(checkApplied(other.input, other.deps)).rejects.toBeInstanceOf(UnverifiedAckError);
+
+    const beats = fixture();
+    await beats.beat(PASS_STARTED, runKey('run-b'));
+    await expect(checkApplied(beats.input, beats.deps)).rejects.toBeInstanceOf(UnverifiedAckError);
+  });
+
+  it('fails closed without the gateway-ack secret', async () => {
+    const { deps, input, staging, beat } = fixture();
+    await beat(PASS_STARTED);
+    await putAck(staging, signRecord(runKey(RUN), ackOfPass2()));
+
+    await expect(checkApplied(input, { ...deps, gatewayRunKey: undefined })).rejects.toBeInstanceOf(
+      GatewayAckSecretMissingError,
+    );
   });
 });

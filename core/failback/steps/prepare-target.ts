@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { idempotencyToken } from '../../compute/port.js';
 import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
+import { GatewayAckSecretMissingError } from '../errors.js';
 import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
 import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
 
@@ -35,6 +36,8 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
     });
     targets.push({ volumeKey: volume.volumeKey, targetVolumeId, sizeBytes: volume.sizeBytes });
   }
+  if (!deps.gatewayRunKey) throw new GatewayAckSecretMissingError('PrepareTarget');
+  const runKey = await deps.gatewayRunKey(input.runId);
   const gatewayHostId = await deps.compute.runInstance({
     clientToken: idempotencyToken(input.runId, 'gateway'),
     role: 'gateway',
@@ -51,6 +54,9 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
           sizeBytes,
         })),
         pollMs: 500,
+        // Only this instance sees its user data (gateway roles have no ec2:Describe*), so only it can sign for the
+        // run. Derived, not random: a retried launch asks for the same instance (same ClientToken, same user data).
+        ackKey: runKey.toString('hex'),
         heartbeat: {
           prefix: runLayout.gateway(input.runId),
           intervalSeconds: (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).heartbeatSeconds,
