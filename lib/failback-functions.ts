@@ -42,6 +42,7 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_GATEWAY_INSTANCE_PROFILE_ARN: props.gatewayInstanceProfileArn,
       HOMEBOUND_TAKEOVER_TAG: formatTakeoverTag(config.takeoverTag),
       HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: String(config.convergenceThresholdMiB),
+      HOMEBOUND_STAGING_EXPIRY_DAYS: String(config.stagingExpiryDays),
       HOMEBOUND_GATEWAY_ARTIFACT_URI: props.gatewayArtifact.uri,
       HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
       ...(config.securityGroupIds.length > 0

@@ -108,6 +108,11 @@ export interface FailbackDeps {
   readonly takeoverTag: TakeoverTag;
   /** The deployment's convergence threshold (lib/config.ts `convergenceThresholdMiB`), for requests that set none. */
   readonly defaultConvergenceThresholdMiB?: number | undefined;
+  /**
+   * Days after which the staging bucket expires `runs/` (its lifecycle rule); ValidateRequest keeps a pass's deadline
+   * shorter, so no staged pass expires before its ack. Absent locally, where nothing expires.
+   */
+  readonly stagingExpiryDays?: number | undefined;
   /** The gateway bundle the sync gateway's user data installs; absent locally, where gateways run from source. */
   readonly gatewayArtifact?: GatewayArtifactLocation | undefined;
   readonly approvals: ApprovalPort;

@@ -34,6 +34,8 @@ export const FailbackEnvironment = z.object({
   /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
   HOMEBOUND_GATEWAY_ARTIFACT_URI: GatewayArtifactLocation.shape.uri,
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
+  /** Days after which the staging bucket's lifecycle rule expires `runs/` (lib/config.ts `stagingExpiryDays`). */
+  HOMEBOUND_STAGING_EXPIRY_DAYS: z.coerce.number().int().positive().optional(),
   /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget and CheckApplied. */
   HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
 });
@@ -101,6 +103,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
+    stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     gatewayRunKey: config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN
       ? secretsManagerRunKeys(new SecretsManagerClient({}), config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
