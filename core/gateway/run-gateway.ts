@@ -76,28 +76,7 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
   if (options.signal.aborted) onAbort();
   // The heartbeat outlives neither the gateway's work nor a failure of it: the process is about to exit then.
   const stopBeating = new AbortController();
-  const beating =
-    options.heartbeatStaging && config.heartbeat
-      ? beatUntilAborted(
-          {
-            staging: options.heartbeatStaging,
-            runId: config.runId,
-            intervalMs: config.heartbeat.intervalSeconds * 1000,
-            ackKey: runKeyOf(config),
-            onError: (error) => options.onEvent?.({ type: 'heartbeat-failed', error }),
-            onBeat: (beat) => {
-              if (beat.sequence !== 1 || !config.heartbeat || !options.heartbeatStaging) return;
-              const where = `${options.heartbeatStaging.description}/${HEARTBEAT_KEY}`;
-              options.onEvent?.({
-                type: 'heartbeat-started',
-                where,
-                intervalSeconds: config.heartbeat.intervalSeconds,
-              });
-            },
-          },
-          stopBeating.signal,
-        )
-      : Promise.resolve();
+  const beating = startHeartbeat(config, options, stopBeating.signal);
   try {
     const results = await Promise.allSettled(
       config.volumes.map((volume) =>
@@ -168,6 +147,31 @@ async function followVolume(
   } finally {
     await target.close();
   }
+}
+
+/** Beats until `signal` aborts when the config asks for a heartbeat and there is staging for it; else resolves. */
+function startHeartbeat(config: GatewayConfig, options: RunGatewayOptions, signal: AbortSignal): Promise<void> {
+  const { heartbeat } = config;
+  const staging = options.heartbeatStaging;
+  if (!heartbeat || !staging) return Promise.resolve();
+  const started: GatewayEvent = {
+    type: 'heartbeat-started',
+    where: `${staging.description}/${HEARTBEAT_KEY}`,
+    intervalSeconds: heartbeat.intervalSeconds,
+  };
+  return beatUntilAborted(
+    {
+      staging,
+      runId: config.runId,
+      intervalMs: heartbeat.intervalSeconds * 1000,
+      ackKey: runKeyOf(config),
+      onError: (error) => options.onEvent?.({ type: 'heartbeat-failed', error }),
+      onBeat: (beat) => {
+        if (beat.sequence === 1) options.onEvent?.(started);
+      },
+    },
+    signal,
+  );
 }
 
 function runKeyOf(config: GatewayConfig): Buffer | undefined {
