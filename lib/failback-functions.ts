@@ -54,6 +54,7 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_TAKEOVER_TAG: formatTakeoverTag(config.takeoverTag),
       HOMEBOUND_STACK_TAG: permissions.stackTagValue,
       HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: String(config.convergenceThresholdMiB),
+      HOMEBOUND_STAGING_EXPIRY_DAYS: String(config.stagingExpiryDays),
       HOMEBOUND_GATEWAY_ARTIFACT_URI: props.gatewayArtifact.uri,
       HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
       HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: props.gatewaySecurityGroupId,

@@ -7,6 +7,7 @@ import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
 import { FailbackMonitoring } from './failback-monitoring.js';
 import { FailbackTriggers } from './failback-triggers.js';
+import { GatewayAckSecret } from './gateway-ack-secret.js';
 import { GatewayArtifact } from './gateway-artifact.js';
 import { GatewaySecurityGroup } from './gateway-security-group.js';
 import { OperatorNotifications } from './operator-notifications.js';
@@ -65,6 +66,10 @@ export class HomeboundStack extends Stack {
       gatewaySecurityGroupId: gatewayGroup.securityGroup.securityGroupId,
       gatewayArtifact,
     });
+    new GatewayAckSecret(this, 'GatewayAckSecret').grantTo([
+      this.functions.byTask.PrepareTarget,
+      this.functions.byTask.CheckApplied,
+    ]);
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);
     this.approvals.connectVerifier(this.functions.byTask.VerifyDecision);

@@ -36,6 +36,8 @@ export function registerGateway(program: Command): void {
       await assertAwsConfigured(s3, { purpose: `staging bucket ${config.staging.bucket}` });
       const staging = new S3Staging(s3, config.staging);
       await staging.assertReady();
+      const heartbeatStaging =
+        config.heartbeat && new S3Staging(s3, { bucket: config.staging.bucket, prefix: config.heartbeat.prefix });
       const deviceDir = options.deviceDir;
       const stop = new AbortController();
       const onSignal = () => stop.abort();
@@ -45,6 +47,7 @@ export function registerGateway(program: Command): void {
       try {
         await runGateway(config, {
           staging,
+          ...(heartbeatStaging ? { heartbeatStaging } : {}),
           devicePath: deviceDir === undefined ? awsNvmeDevicePath : (volumeId) => join(deviceDir, volumeId),
           stateDir: options.stateDir,
           signal: stop.signal,
@@ -70,6 +73,10 @@ function describe(event: GatewayEvent): string {
       const verb = report.applied ? 'applied' : 'already had';
       return `${event.volumeKey}: ${verb} pass ${report.passNumber}: ${report.blocksWritten} blocks, ${mib.toFixed(1)} MiB, ${report.seconds.toFixed(2)} s`;
     }
+    case 'heartbeat-started':
+      return `heartbeat every ${event.intervalSeconds} s at ${event.where}`;
+    case 'heartbeat-failed':
+      return `could not write the heartbeat (retrying at the next): ${String(event.error)}`;
     case 'apply-failed': {
       const name = event.error instanceof Error ? event.error.name : 'Error';
       const recorded = event.recordError ? `; could not record it in staging: ${String(event.recordError)}` : '';

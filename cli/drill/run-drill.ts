@@ -108,6 +108,8 @@ async function drillIn(
       progress.stop();
       await decided.cancel();
     }
+    const restarts = [...env.gatewayRestarts].map(([hostId, count]) => `${hostId} restarted ${count}×`);
+    say(`sync gateway restarts: ${restarts.join(', ') || 'none'}`);
     return await interruption.guard(
       drillReport(env, { runId, host, error, options, started, history: execution.history }),
     );

@@ -15,6 +15,8 @@ export interface GatewayBootstrapOptions {
   readonly onOutput?: (line: string) => void;
   /** Wait before restarting a crashed gateway (systemd RestartSec). @default 1000 */
   readonly restartDelayMs?: number;
+  /** Told of each restart after a crash, with how many the host's gateway has had (so a drill can report them). */
+  readonly onRestart?: (hostId: string, restarts: number) => void;
   /** Restarts after crashes before giving up (systemd StartLimitBurst). @default 5 */
   readonly maxRestarts?: number;
   /** After SIGTERM, how long a gateway may take to exit before SIGKILL. @default 10000 */
@@ -41,7 +43,8 @@ export function gatewayBootstrap(options: GatewayBootstrapOptions): HostBootstra
       return NOTHING_TO_STOP;
     }
     const configPath = join(context.stateDir, 'gateway.json');
-    await writeFile(configPath, JSON.stringify(config, null, 2));
+    // It holds the run's gateway key, as /etc/homebound/gateway.json does on EC2 (umask 077).
+    await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
     return new GatewayService(context, configPath, options);
   };
 }
@@ -110,6 +113,7 @@ class GatewayService implements BootedHost {
       return;
     }
     this.restarts += 1;
+    this.options.onRestart?.(this.context.hostId, this.restarts);
     const delayMs = this.options.restartDelayMs ?? 1000;
     this.output(`gateway exited with ${how}; restarting in ${delayMs} ms (restart ${this.restarts} of ${maxRestarts})`);
     this.restartTimer = setTimeout(() => {

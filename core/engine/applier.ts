@@ -19,6 +19,7 @@ import {
   parseStagedJson,
   type SegmentRecord,
 } from './manifest.js';
+import { signRecord } from './run-key.js';
 import { decodeSegment, SegmentFormatError, verifySegmentBody } from './segment.js';
 import { diskSpoolFor, type SegmentSpool, spoolFor } from './segment-spool.js';
 
@@ -36,6 +37,8 @@ export interface ApplierOptions {
   /** Caps write throughput to spare a shared array. @default unlimited */
   readonly maxWriteMiBps?: number;
   readonly onProgress?: (progress: ApplyProgress) => void;
+  /** The run's gateway key: each ack carries an HMAC made with it, so the control plane knows this run sent it. */
+  readonly ackKey?: Buffer | undefined;
 }
 
 export interface FollowOptions {
@@ -372,9 +375,10 @@ export class Applier {
       blocksWritten,
       appliedAt: new Date().toISOString(),
     };
+    const { ackKey } = this.options;
     await this.options.staging.put(
       passPrefix(manifest.volumeKey, manifest.passNumber) + ACK_KEY,
-      Buffer.from(JSON.stringify(ack)),
+      Buffer.from(JSON.stringify(ackKey ? signRecord(ackKey, ack) : ack)),
     );
   }
 }

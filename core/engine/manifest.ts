@@ -94,6 +94,8 @@ export const PassAck = z.object({
   target: z.string(),
   blocksWritten: z.number().int().nonnegative(),
   appliedAt: z.string(),
+  /** HMAC-SHA256 (hex) over the other fields with the run's gateway key (core/gateway/run-key.ts). */
+  mac: sha256Hex.optional(),
 });
 export type PassAck = z.infer<typeof PassAck>;
 
@@ -102,13 +104,17 @@ export function manifestDigest(manifest: Omit<PassManifest, 'digest'>): string {
   return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+/**
+ * JSON with object keys sorted and `omitKey` (at any depth) and undefined values left out: the bytes a digest or MAC
+ * covers, whatever order the writer put the fields in.
+ */
+export function canonicalJson(value: unknown, omitKey = 'digest'): string {
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, omitKey)).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([key, v]) => key !== 'digest' && v !== undefined)
+      .filter(([key, v]) => key !== omitKey && v !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${canonicalJson(v)}`).join(',')}}`;
+    return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${canonicalJson(v, omitKey)}`).join(',')}}`;
   }
   return JSON.stringify(value);
 }

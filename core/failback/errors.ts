@@ -68,6 +68,26 @@ export class ApplyFailedError extends HomeboundError {}
 /** A pass was not acknowledged by the gateway in time. */
 export class ApplyTimedOutError extends HomeboundError {}
 
+/**
+ * The sync gateway stopped reporting liveness: its heartbeat is older than the request's
+ * `gateway.unavailableAfterSeconds`, or none appeared that long after the pass began (crashed past its restarts,
+ * hung, never booted). The run rolls back instead of waiting out `applyTimeoutSeconds`.
+ */
+export class GatewayUnavailableError extends HomeboundError {}
+
+/**
+ * A gateway record (ack, apply error, heartbeat) whose MAC does not verify with this run's gateway key: unsigned,
+ * tampered with, or written by another run's gateway. Never counted; the run rolls back.
+ */
+export class UnverifiedAckError extends HomeboundError {}
+
+/** PrepareTarget or CheckApplied has no gateway-ack secret, so it can neither key a gateway nor verify one. */
+export class GatewayAckSecretMissingError extends HomeboundError {
+  constructor(readonly step: string) {
+    super(`${step} has no gateway-ack secret (HOMEBOUND_GATEWAY_ACK_SECRET_ARN) to derive the run's gateway key with`);
+  }
+}
+
 /** A host reached a state it should not have on the way to the one awaited (e.g. terminated). */
 export class UnexpectedHostStateError extends HomeboundError {}
 

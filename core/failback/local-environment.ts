@@ -1,4 +1,5 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
@@ -8,6 +9,7 @@ import { LocalCompute } from '../compute/local-compute.js';
 import { gatewayBootstrap } from '../compute/local-gateway-bootstrap.js';
 import { volumePath } from '../compute/local-state.js';
 import { STACK_TAG } from '../compute/port.js';
+import { deriveRunKey } from '../engine/run-key.js';
 import { InvalidInputError } from '../errors.js';
 import type { EbsFaults } from '../localcloud/ebs-faults.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
@@ -59,6 +61,8 @@ export interface LocalFailback {
   readonly machine: LocalStateMachine;
   /** The Task state names of the definition, for --fail-at. */
   readonly taskStates: readonly string[];
+  /** Restarts of each sync gateway process after a crash, by gateway host id (hosts never restarted are absent). */
+  readonly gatewayRestarts: ReadonlyMap<string, number>;
   /** The image file behind a local volume. */
   volumePath(volumeId: string): string;
   stop(): Promise<void>;
@@ -93,6 +97,19 @@ function loadMachine(
   return { machine, taskStates };
 }
 
+/**
+ * The local stand-in for the stack's gateway-ack secret (Secrets Manager on AWS): 32 random bytes made once per
+ * work dir and kept there (owner-only), so a run continued in a later process verifies the acks of its gateway.
+ */
+async function localGatewayAckSecret(dir: string): Promise<Buffer> {
+  const path = join(dir, 'gateway-ack.secret');
+  await mkdir(dir, { recursive: true });
+  await writeFile(path, randomBytes(32).toString('hex'), { flag: 'wx', mode: 0o600 }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  });
+  return Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
+}
+
 /** What the Powertools logger and the deadline need from a Lambda context. */
 function localLambdaContext(name: string): Context {
   const started = Date.now();
@@ -124,6 +141,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     ...(options.ebsFaults ? { ebs: options.ebsFaults } : {}),
   });
   const computeDir = join(options.dir, 'compute');
+  const gatewayRestarts = new Map<string, number>();
   const compute = new LocalCompute({
     stateDir: computeDir,
     store: cloud.store,
@@ -131,9 +149,11 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     resourceTags: { [STACK_TAG]: LOCAL_STACK_TAG },
     bootstrap: gatewayBootstrap({
       env: cloud.env(),
+      onRestart: (hostId, restarts) => gatewayRestarts.set(hostId, restarts),
       ...(options.onGatewayOutput ? { onOutput: options.onGatewayOutput } : {}),
     }),
   });
+  const gatewayAckSecret = await localGatewayAckSecret(options.dir);
   const connection = { endpoint: cloud.ebsEndpoint, region: cloud.region, credentials: cloud.credentials };
   const s3 = createS3Client({ ...connection, endpoint: cloud.s3Endpoint });
   const blockSource = new EbsBlockSource(createEbsClient(connection));
@@ -146,6 +166,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     stagingBucket: LOCAL_STAGING_BUCKET,
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals,
+    gatewayRunKey: async (runId) => deriveRunKey(gatewayAckSecret, runId),
     metrics: options.metricsSink ? new FailbackMetrics(options.metricsSink) : FailbackMetrics.disabled(),
     now: () => new Date(),
   };
@@ -172,6 +193,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     approvals,
     machine,
     taskStates,
+    gatewayRestarts,
     volumePath: (volumeId) => volumePath(computeDir, volumeId),
     stop: async () => {
       await compute.close();

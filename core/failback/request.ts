@@ -1,6 +1,21 @@
 import { z } from 'zod';
 import { InvalidFailbackRequestError, MissingTargetError, UnknownMethodError } from './errors.js';
 
+/** A gateway's heartbeat period, and how old its last heartbeat (or, before the first, its launch) may get. */
+export const GatewayLiveness = z
+  .strictObject({
+    /** How often the gateway refreshes its heartbeat in staging. @default 15 */
+    heartbeatSeconds: z.number().int().min(1).max(60).default(15),
+    /** A heartbeat older than this fails the run with GatewayUnavailableError. @default 300 (5 minutes) */
+    unavailableAfterSeconds: z.number().int().min(2).max(3600).default(300),
+  })
+  .refine((liveness) => liveness.unavailableAfterSeconds > liveness.heartbeatSeconds, {
+    message: 'unavailableAfterSeconds must be longer than heartbeatSeconds',
+    path: ['unavailableAfterSeconds'],
+  });
+export type GatewayLiveness = z.infer<typeof GatewayLiveness>;
+export const DEFAULT_GATEWAY_LIVENESS: GatewayLiveness = { heartbeatSeconds: 15, unavailableAfterSeconds: 300 };
+
 /**
  * The failback request: the document an operator starts an execution with (console, EventBridge, `homebound start`,
  * `homebound drill`). docs/failback-request.md describes every field.
@@ -30,6 +45,8 @@ export const FailbackRequest = z.strictObject({
     .default({ timeoutSeconds: 86_400 }),
   /** How long the gateway may take to apply one pass. @default 3600 */
   applyTimeoutSeconds: z.number().int().min(1).default(3600),
+  /** The sync gateway's liveness: how often it writes its heartbeat, and how stale one may get (docs/sync-gateway.md). */
+  gateway: GatewayLiveness.default(DEFAULT_GATEWAY_LIVENESS),
 });
 export type FailbackRequest = z.infer<typeof FailbackRequest>;
 

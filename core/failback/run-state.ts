@@ -126,9 +126,19 @@ export interface FailbackDeps {
   readonly takeoverTag: TakeoverTag;
   /** The deployment's convergence threshold (lib/config.ts `convergenceThresholdMiB`), for requests that set none. */
   readonly defaultConvergenceThresholdMiB?: number | undefined;
+  /**
+   * Days after which the staging bucket expires `runs/` (its lifecycle rule); ValidateRequest keeps a pass's deadline
+   * shorter, so no staged pass expires before its ack. Absent locally, where nothing expires.
+   */
+  readonly stagingExpiryDays?: number | undefined;
   /** The gateway bundle the sync gateway's user data installs; absent locally, where gateways run from source. */
   readonly gatewayArtifact?: GatewayArtifactLocation | undefined;
   readonly approvals: ApprovalPort;
+  /**
+   * The gateway key of a run (core/engine/run-key.ts), derived from the stack's gateway-ack secret. Only the steps
+   * that give it to a gateway or verify with it (PrepareTarget, CheckApplied) have it; elsewhere it is absent.
+   */
+  readonly gatewayRunKey?: ((runId: string) => Promise<Buffer>) | undefined;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */
   readonly metrics: FailbackMetrics;
   readonly now: () => Date;
@@ -141,6 +151,8 @@ export interface FailbackDeps {
 export const runLayout = {
   root: (runId: string) => `runs/${runId}/`,
   volumes: (runId: string) => `runs/${runId}/volumes/`,
+  /** The sync gateway's own objects (its heartbeat). */
+  gateway: (runId: string) => `runs/${runId}/gateway/`,
   record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',

@@ -23,6 +23,11 @@ export const ApplyErrorRecord = z.object({
   message: z.string(),
   /** ISO 8601 time the gateway gave up on the pass. */
   at: z.string(),
+  /** HMAC-SHA256 (hex) over the other fields with the run's gateway key (core/engine/run-key.ts). */
+  mac: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 export type ApplyErrorRecord = z.infer<typeof ApplyErrorRecord>;
 

@@ -35,6 +35,22 @@ export const GatewayConfig = z
       .min(1),
     /** How often each volume's applier looks for new segments. */
     pollMs: z.number().int().min(10).default(500),
+    /**
+     * The run's gateway key (hex, core/engine/run-key.ts): the gateway MACs its acks, apply errors and heartbeats with
+     * it. Absent: it writes them unsigned, and a control plane that verifies refuses them.
+     */
+    ackKey: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits')
+      .optional(),
+    /** Where and how often the gateway writes its heartbeat (core/gateway/heartbeat.ts); absent: it writes none. */
+    heartbeat: z
+      .object({
+        /** Key prefix in the same bucket, e.g. `runs/<runId>/gateway/`. */
+        prefix: z.string().min(1),
+        intervalSeconds: z.number().int().min(1),
+      })
+      .optional(),
   })
   .superRefine((config, context) => {
     for (const field of ['volumeKey', 'volumeId'] as const) {
@@ -117,9 +133,12 @@ fi`;
 # so nothing from it is ever interpreted by the shell.
 set -euo pipefail
 mkdir -p /etc/homebound ${GATEWAY_STATE_DIR} /opt/homebound
+# The config holds the run's gateway key: readable by root only.
+umask 077
 ${CONFIG_BEGIN_MARKER}
 ${JSON.stringify(checked, null, 2)}
 ${CONFIG_END_MARKER}
+umask 022
 
 # Node 22: baked into the AMI, else from the distribution.
 NODE=$(command -v node-22 || command -v node || true)

@@ -2,10 +2,12 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openFileTarget } from '../adapters/target/file-target.js';
 import { Applier, type ApplyReport } from '../engine/applier.js';
+import { signRecord } from '../engine/run-key.js';
 import type { BlockTarget, Staging } from '../ports.js';
 import { applyErrorKey, applyErrorRecord } from './apply-error.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayDeviceMissingError } from './errors.js';
+import { beatUntilAborted, HEARTBEAT_KEY } from './heartbeat.js';
 
 // Readers of the gateway's failure records (the control plane) may import them from here or from apply-error.ts,
 // which does not pull in the applier.
@@ -31,6 +33,8 @@ export type GatewayEvent =
       readonly lastAppliedPass: number;
     }
   | { readonly type: 'applied'; readonly volumeKey: string; readonly report: ApplyReport }
+  | { readonly type: 'heartbeat-started'; readonly where: string; readonly intervalSeconds: number }
+  | { readonly type: 'heartbeat-failed'; readonly error: unknown }
   | {
       readonly type: 'apply-failed';
       readonly volumeKey: string;
@@ -49,6 +53,8 @@ export interface RunGatewayOptions {
   readonly stateDir: string;
   /** Aborting stops the gateway cleanly (between polls, or after the pass being written). */
   readonly signal: AbortSignal;
+  /** Staging at the config's heartbeat prefix; the gateway writes its heartbeat there while it runs. */
+  readonly heartbeatStaging?: Staging;
   /** How long a volume's device may take to appear. @default 600000 (10 min) */
   readonly deviceWaitMs?: number;
   readonly onEvent?: (event: GatewayEvent) => void;
@@ -56,7 +62,8 @@ export interface RunGatewayOptions {
 
 /**
  * The sync gateway: for every volume of the config at once, waits for its device, then applies each next pass as it
- * is staged (the applier acks each once durable), until `signal` aborts. A pass that fails to apply is reported in
+ * is staged (the applier acks each once durable), until `signal` aborts; meanwhile it writes its heartbeat when the
+ * config asks for one and `heartbeatStaging` is given. A pass that fails to apply is reported in
  * staging as `<volumeKey>/pass-NNNNNN/apply-error.json` before the error is rethrown; the other volumes then stop too.
  * Resolves on abort; rejects with the first failure: GatewayDeviceMissingError, what Applier.open / followPass throw
  * (CorruptSegmentError, PassOutOfOrderError, TargetTooSmallError, …), TargetUnavailableError.
@@ -67,10 +74,13 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
   const onAbort = () => stopAll.abort(options.signal.reason);
   options.signal.addEventListener('abort', onAbort, { once: true });
   if (options.signal.aborted) onAbort();
+  // The heartbeat outlives neither the gateway's work nor a failure of it: the process is about to exit then.
+  const stopBeating = new AbortController();
+  const beating = startHeartbeat(config, options, stopBeating.signal);
   try {
     const results = await Promise.allSettled(
       config.volumes.map((volume) =>
-        followVolume(volume, config.pollMs, { ...options, signal: stopAll.signal }).catch((error: unknown) => {
+        followVolume(config, volume, { ...options, signal: stopAll.signal }).catch((error: unknown) => {
           stopAll.abort(error);
           throw error;
         }),
@@ -80,15 +90,19 @@ export async function runGateway(config: GatewayConfig, options: RunGatewayOptio
     if (failed) throw failed.reason;
   } finally {
     options.signal.removeEventListener('abort', onAbort);
+    stopBeating.abort();
+    await beating;
   }
 }
 
 async function followVolume(
+  config: GatewayConfig,
   volume: GatewayConfig['volumes'][number],
-  pollMs: number,
   options: RunGatewayOptions,
 ): Promise<void> {
+  const { pollMs } = config;
   const { signal, staging } = options;
+  const ackKey = runKeyOf(config);
   const path = options.devicePath(volume.volumeId);
   if (!(await waitForDevice(volume, path, options))) return;
   const target: BlockTarget = await openFileTarget(path);
@@ -98,6 +112,7 @@ async function followVolume(
       volumeKey: volume.volumeKey,
       target,
       stateDir: join(options.stateDir, volume.volumeKey),
+      ackKey,
     });
     options.onEvent?.({
       type: 'device-ready',
@@ -112,7 +127,8 @@ async function followVolume(
         report = await applier.followPass(passNumber, { pollMs, signal });
       } catch (error) {
         if (signal.aborted) return;
-        const record = applyErrorRecord(volume.volumeKey, passNumber, error);
+        const unsigned = applyErrorRecord(volume.volumeKey, passNumber, error);
+        const record = ackKey ? signRecord(ackKey, unsigned) : unsigned;
         const recordError = await staging
           .put(applyErrorKey(volume.volumeKey, passNumber), Buffer.from(JSON.stringify(record)))
           .then(() => undefined)
@@ -131,6 +147,35 @@ async function followVolume(
   } finally {
     await target.close();
   }
+}
+
+/** Beats until `signal` aborts when the config asks for a heartbeat and there is staging for it; else resolves. */
+function startHeartbeat(config: GatewayConfig, options: RunGatewayOptions, signal: AbortSignal): Promise<void> {
+  const { heartbeat } = config;
+  const staging = options.heartbeatStaging;
+  if (!heartbeat || !staging) return Promise.resolve();
+  const started: GatewayEvent = {
+    type: 'heartbeat-started',
+    where: `${staging.description}/${HEARTBEAT_KEY}`,
+    intervalSeconds: heartbeat.intervalSeconds,
+  };
+  return beatUntilAborted(
+    {
+      staging,
+      runId: config.runId,
+      intervalMs: heartbeat.intervalSeconds * 1000,
+      ackKey: runKeyOf(config),
+      onError: (error) => options.onEvent?.({ type: 'heartbeat-failed', error }),
+      onBeat: (beat) => {
+        if (beat.sequence === 1) options.onEvent?.(started);
+      },
+    },
+    signal,
+  );
+}
+
+function runKeyOf(config: GatewayConfig): Buffer | undefined {
+  return config.ackKey === undefined ? undefined : Buffer.from(config.ackKey, 'hex');
 }
 
 /**

@@ -215,12 +215,14 @@ describe('IAM', () => {
     expect(passers).toEqual([expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/)]);
   });
 
-  it('lets the sync gateway write only its acknowledgements and apply errors', () => {
+  it('lets the sync gateway write only its acknowledgements, apply errors and heartbeat', () => {
     const gatewayWrites = identityStatements().filter(
       ([id, s]) => id.startsWith('SyncGatewayRole') && actionsOf(s).some((a) => /^s3:(Put|Delete)/.test(a)),
     );
     expect(gatewayWrites).toHaveLength(1);
-    expect(JSON.stringify(gatewayWrites[0]?.[1].Resource)).toMatch(/runs\/\*\/ack\.json.*runs\/\*\/apply-error\.json/);
+    expect(JSON.stringify(gatewayWrites[0]?.[1].Resource)).toMatch(
+      /runs\/\*\/gateway\/heartbeat\.json.*runs\/\*\/volumes\/\*\/pass-\*\/ack\.json.*pass-\*\/apply-error\.json/,
+    );
   });
 
   it('lets the sync gateway read only its bundle (one asset object) and staged runs', () => {

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deriveRunKey } from '../../core/engine/run-key.js';
 import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
 import { RUN_TAG } from '../../core/failback/run-state.js';
@@ -26,6 +27,7 @@ beforeEach(async () => {
     stagingBucket: 'staging',
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals: {} as ApprovalPort,
+    gatewayRunKey: async (runId) => deriveRunKey('test gateway-ack secret', runId),
     metrics: FailbackMetrics.disabled(),
     now: () => new Date(),
   };

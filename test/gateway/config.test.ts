@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -89,6 +89,25 @@ describe('gateway user data', () => {
     expect(userData).not.toContain('aws s3 cp');
     expect(userData).toContain(`if [ ! -f ${GATEWAY_ARTIFACT_PATH} ]; then`);
     expect(userData).toContain(`${GATEWAY_ARTIFACT_PATH} is missing and no artifact was given`);
+  });
+
+  it('writes the config, which holds the run key, readable by its owner only (the user data lines themselves)', () => {
+    const runKey = 'ab'.repeat(32);
+    const userData = renderGatewayUserData({ ...config, ackKey: runKey });
+    const lines = userData.split('\n');
+    const block = lines.slice(lines.indexOf('umask 077'), lines.indexOf('umask 022') + 1);
+    const dir = mkdtempSync(join(tmpdir(), 'hb-userdata-'));
+    try {
+      const path = join(dir, 'gateway.json');
+      const script = block.join('\n').replace('/etc/homebound/gateway.json', path);
+      const run = spawnSync('bash', ['-e'], { input: script, encoding: 'utf8' });
+
+      expect(run.status, run.stderr).toBe(0);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(parseGatewayUserData(userData).ackKey).toBe(runKey);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fills in the default poll interval', () => {

@@ -41,7 +41,13 @@ describe('LocalCompute runs gateway user data at boot', () => {
   });
   afterAll(() => test.stop());
 
-  function newCompute(bootstrapOptions: { restartDelayMs?: number; maxRestarts?: number } = {}) {
+  function newCompute(
+    bootstrapOptions: {
+      restartDelayMs?: number;
+      maxRestarts?: number;
+      onRestart?: (hostId: string, restarts: number) => void;
+    } = {},
+  ) {
     output = [];
     run += 1;
     const stateDir = join(test.dir, `compute-${run}`);
@@ -119,7 +125,12 @@ describe('LocalCompute runs gateway user data at boot', () => {
   });
 
   it('restarts a gateway that crashes, like systemd Restart=on-failure, and gives up after the last restart', async () => {
-    const { compute } = newCompute({ restartDelayMs: 50, maxRestarts: 2 });
+    const restarts: [string, number][] = [];
+    const { compute } = newCompute({
+      restartDelayMs: 50,
+      maxRestarts: 2,
+      onRestart: (hostId, count) => restarts.push([hostId, count]),
+    });
     const config = {
       ...gatewayConfig('runs/no-bucket/', [{ volumeKey: 'root', volumeId: 'vol-0bbb', sizeBytes: MiB }]),
       staging: { bucket: 'homebound-missing-bucket', prefix: '' },
@@ -136,5 +147,10 @@ describe('LocalCompute runs gateway user data at boot', () => {
     expect(text).toMatch(/exited with code 3; restarting in 50 ms \(restart 1 of 2\)/);
     expect(text).toMatch(/restart 2 of 2/);
     expect(text).toMatch(/exited with code 3; not restarting \(2 restarts used\)/);
+    // What a drill prints as the gateway's restarts.
+    expect(restarts).toEqual([
+      [gateway, 1],
+      [gateway, 2],
+    ]);
   });
 });

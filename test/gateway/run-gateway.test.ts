@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { deriveRunKey, hasValidMac } from '../../core/engine/run-key.js';
 import { GatewayDeviceMissingError } from '../../core/gateway/errors.js';
+import { HEARTBEAT_KEY, readHeartbeat } from '../../core/gateway/heartbeat.js';
 import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
 import { MemoryStaging } from '../support/memory-staging.js';
 import { gatewayConfig } from './helpers.js';
@@ -47,6 +49,41 @@ describe('runGateway', () => {
     setTimeout(() => stop.abort(), 100);
 
     await expect(running).resolves.toBeUndefined();
+  });
+
+  it("writes its heartbeat at once and every interval, MAC'd with the run key, until it stops", async () => {
+    const runKey = deriveRunKey('stack secret', 'r');
+    const heartbeatStaging = new MemoryStaging();
+    const events: GatewayEvent[] = [];
+    const stop = new AbortController();
+    const running = runGateway(
+      { ...config, ackKey: runKey.toString('hex'), heartbeat: { prefix: 'runs/r/gateway/', intervalSeconds: 1 } },
+      {
+        staging: new MemoryStaging(),
+        heartbeatStaging,
+        devicePath: (volumeId) => join(dir, volumeId),
+        stateDir: join(dir, 'state'),
+        signal: stop.signal,
+        onEvent: (event) => events.push(event),
+      },
+    );
+
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    stop.abort();
+    await running;
+    const beat = await readHeartbeat(heartbeatStaging);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+
+    expect(beat).toMatchObject({ runId: config.runId, sequence: 2 });
+    expect(beat && hasValidMac(runKey, beat)).toBe(true);
+    expect(beat && hasValidMac(deriveRunKey('stack secret', 'other-run'), beat)).toBe(false);
+    // Stopped means stopped: no beat after the gateway returned.
+    expect((await readHeartbeat(heartbeatStaging))?.sequence).toBe(2);
+    expect(events).toContainEqual({
+      type: 'heartbeat-started',
+      where: `${heartbeatStaging.description}/${HEARTBEAT_KEY}`,
+      intervalSeconds: 1,
+    });
   });
 
   it('finds EBS volumes under their Nitro NVMe by-id name', () => {

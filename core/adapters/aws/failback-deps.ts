@@ -1,4 +1,5 @@
 import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { AwsCompute } from '../../compute/aws-compute.js';
 import { STACK_TAG } from '../../compute/port.js';
@@ -11,6 +12,7 @@ import { GatewayArtifactLocation } from '../../gateway/config.js';
 import { awsApprovals, awsDecisionVerifier } from './approval-deps.js';
 import { createEbsClient, createS3Client } from './clients.js';
 import { EbsBlockSource } from './ebs-block-source.js';
+import { secretsManagerRunKeys } from './gateway-ack-secret.js';
 import { S3Staging } from './s3-staging.js';
 
 /** The environment every failback function gets from the stack (lib/); validated once per process. */
@@ -37,6 +39,10 @@ export const FailbackEnvironment = z.object({
   /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
   HOMEBOUND_GATEWAY_ARTIFACT_URI: GatewayArtifactLocation.shape.uri,
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
+  /** Days after which the staging bucket's lifecycle rule expires `runs/` (lib/config.ts `stagingExpiryDays`). */
+  HOMEBOUND_STAGING_EXPIRY_DAYS: z.coerce.number().int().positive().optional(),
+  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget and CheckApplied. */
+  HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
@@ -115,7 +121,11 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
+    stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
+    gatewayRunKey: config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN
+      ? secretsManagerRunKeys(new SecretsManagerClient({}), config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
+      : undefined,
     approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.
     metrics: new FailbackMetrics(stdoutSink),

@@ -1,8 +1,18 @@
 import { z } from 'zod';
 import { ACK_KEY, passPrefix } from '../../engine/layout.js';
 import { PassAck, parseStagedJson } from '../../engine/manifest.js';
+import { hasValidMac } from '../../engine/run-key.js';
+import { HEARTBEAT_KEY, readHeartbeat } from '../../gateway/heartbeat.js';
 import { ApplyErrorRecord, applyErrorKey } from '../../gateway/run-gateway.js';
-import { ApplyFailedError, ApplyTimedOutError, UnexpectedHostStateError } from '../errors.js';
+import {
+  ApplyFailedError,
+  ApplyTimedOutError,
+  GatewayAckSecretMissingError,
+  GatewayUnavailableError,
+  UnexpectedHostStateError,
+  UnverifiedAckError,
+} from '../errors.js';
+import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
 import { type FailbackDeps, PassState, runLayout } from '../run-state.js';
 
 export const CheckAppliedInput = z.object({
@@ -10,25 +20,32 @@ export const CheckAppliedInput = z.object({
   pass: PassState,
   gatewayHostId: z.string(),
   applyTimeoutSeconds: z.number().int().positive(),
+  /** Absent in inputs of executions started before it existed: the defaults. */
+  gateway: GatewayLiveness.optional(),
 });
 export type CheckAppliedInput = z.infer<typeof CheckAppliedInput>;
 
 /**
  * Whether the sync gateway has made the pass durable on every target volume: each volume's ack.json names this
  * pass's snapshot. Fails fast with ApplyFailedError when the gateway recorded a refusal (e.g. a corrupt segment),
- * UnexpectedHostStateError when the gateway is no longer running, ApplyTimedOutError after `applyTimeoutSeconds`.
+ * UnexpectedHostStateError when the gateway is no longer running, GatewayUnavailableError when its heartbeat is
+ * stale (or never came), ApplyTimedOutError after `applyTimeoutSeconds`; UnverifiedAckError for an ack, apply
+ * error or heartbeat whose MAC does not verify with this run's gateway key (never counted as applied).
  */
 export async function checkApplied(
   input: CheckAppliedInput,
   deps: FailbackDeps,
 ): Promise<{ applied: boolean; volumesApplied: number }> {
   const staging = deps.staging(runLayout.volumes(input.runId));
+  const runKey = await gatewayRunKey(input.runId, deps);
   let volumesApplied = 0;
   for (const snapshot of input.pass.snapshots) {
     const failure = await staging.head(applyErrorKey(snapshot.volumeKey, input.pass.number));
     if (failure) {
       const key = failure.key;
       const record = parseStagedJson(ApplyErrorRecord, await staging.get(key), key);
+      // A forged refusal would only roll the run back, but its message would lie to the operator.
+      if (!hasValidMac(runKey, record)) throw unverified(key, input.runId);
       throw new ApplyFailedError(
         `the sync gateway could not apply pass ${input.pass.number} of ${snapshot.volumeKey}: ${record.error}: ${record.message}`,
       );
@@ -36,6 +53,10 @@ export async function checkApplied(
     const ackKey = passPrefix(snapshot.volumeKey, input.pass.number) + ACK_KEY;
     if (!(await staging.head(ackKey))) continue;
     const ack = parseStagedJson(PassAck, await staging.get(ackKey), ackKey);
+    if (!hasValidMac(runKey, ack)) throw unverified(ackKey, input.runId);
+    if (ack.volumeKey !== snapshot.volumeKey || ack.passNumber !== input.pass.number) {
+      throw new ApplyFailedError(`${ackKey} acknowledges pass ${ack.passNumber} of ${ack.volumeKey}`);
+    }
     if (ack.snapshotId !== snapshot.snapshotId) {
       throw new ApplyFailedError(`${ackKey} acknowledges ${ack.snapshotId}, not this pass's ${snapshot.snapshotId}`);
     }
@@ -47,6 +68,7 @@ export async function checkApplied(
   if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
     throw new UnexpectedHostStateError(`the sync gateway ${input.gatewayHostId} is ${gateway.state}, not running`);
   }
+  await checkGatewayLiveness(input, runKey, deps);
   const startedAt = Date.parse(input.pass.startedAt ?? '');
   if (deps.now().getTime() - startedAt > input.applyTimeoutSeconds * 1000) {
     throw new ApplyTimedOutError(
@@ -54,4 +76,47 @@ export async function checkApplied(
     );
   }
   return { applied: false, volumesApplied };
+}
+
+/**
+ * A host can stay "running" while its gateway process is gone (crashed past its restarts, hung), so liveness comes
+ * from the heartbeat the gateway rewrites in staging. Before its first heartbeat the gateway gets the same limit
+ * counted from the pass's start (after its launch for the first pass, which is when a gateway boots).
+ * @throws GatewayUnavailableError; UnverifiedAckError for a heartbeat this run's gateway did not sign
+ */
+async function checkGatewayLiveness(input: CheckAppliedInput, runKey: Buffer, deps: FailbackDeps): Promise<void> {
+  const limitSeconds = (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).unavailableAfterSeconds;
+  const now = deps.now().getTime();
+  const heartbeat = await readHeartbeat(deps.staging(runLayout.gateway(input.runId)));
+  if (heartbeat) {
+    // Another run's gateway must not keep this run waiting on a gateway that is gone.
+    if (!hasValidMac(runKey, heartbeat) || heartbeat.runId !== input.runId) {
+      throw unverified(`${runLayout.gateway(input.runId)}${HEARTBEAT_KEY}`, input.runId);
+    }
+    const ageSeconds = (now - Date.parse(heartbeat.at)) / 1000;
+    if (ageSeconds > limitSeconds) {
+      throw new GatewayUnavailableError(
+        `the sync gateway ${input.gatewayHostId} has not reported for ${Math.round(ageSeconds)} s (last heartbeat ${heartbeat.at}, limit ${limitSeconds} s)`,
+      );
+    }
+    return;
+  }
+  const startedAt = Date.parse(input.pass.startedAt ?? '');
+  if (now - startedAt > limitSeconds * 1000) {
+    throw new GatewayUnavailableError(
+      `the sync gateway ${input.gatewayHostId} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
+    );
+  }
+}
+
+/** @throws GatewayAckSecretMissingError: without the key nothing can be verified, so nothing counts (fails closed). */
+async function gatewayRunKey(runId: string, deps: FailbackDeps): Promise<Buffer> {
+  if (!deps.gatewayRunKey) throw new GatewayAckSecretMissingError('CheckApplied');
+  return deps.gatewayRunKey(runId);
+}
+
+function unverified(key: string, runId: string): UnverifiedAckError {
+  return new UnverifiedAckError(
+    `${key} does not carry a valid MAC of run ${runId}'s gateway key (unsigned, altered, or written by another run's gateway); not counted`,
+  );
 }

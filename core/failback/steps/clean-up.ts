@@ -26,6 +26,8 @@ export async function cleanUp(
     ...tagged.map((snapshot) => snapshot.snapshotId),
   ]);
   if (snapshots.size > 0) await deps.compute.deleteSnapshots([...snapshots]);
-  const objectsDeleted = await deps.staging(runLayout.volumes(input.runId)).deletePrefix('');
+  const objectsDeleted =
+    (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
+    (await deps.staging(runLayout.gateway(input.runId)).deletePrefix(''));
   return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted };
 }

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { idempotencyToken } from '../../compute/port.js';
 import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
+import { GatewayAckSecretMissingError } from '../errors.js';
+import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
 import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
 
 /** Device names the gateway's target volumes take, in order (EC2's recommended range for EBS data volumes). */
@@ -9,7 +11,12 @@ export const GATEWAY_DEVICES: readonly string[] = Array.from('fghijklmnopqrstuvw
 /** Tag on a target volume naming the takeover volume it copies. */
 export const SOURCE_VOLUME_TAG = 'homebound:source-volume';
 
-export const PrepareTargetInput = z.object({ runId: z.string(), volumes: z.array(RunVolume).min(1) });
+export const PrepareTargetInput = z.object({
+  runId: z.string(),
+  volumes: z.array(RunVolume).min(1),
+  /** Absent in inputs of executions started before it existed: the defaults. */
+  gateway: GatewayLiveness.optional(),
+});
 export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 
 /**
@@ -32,6 +39,8 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
     });
     targets.push({ volumeKey: volume.volumeKey, targetVolumeId, sizeBytes: volume.sizeBytes });
   }
+  if (!deps.gatewayRunKey) throw new GatewayAckSecretMissingError('PrepareTarget');
+  const runKey = await deps.gatewayRunKey(input.runId);
   const gatewayHostId = await deps.compute.runInstance({
     clientToken: idempotencyToken(input.runId, 'gateway'),
     role: 'gateway',
@@ -48,6 +57,13 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
           sizeBytes,
         })),
         pollMs: 500,
+        // Only this instance sees its user data (gateway roles have no ec2:Describe*), so only it can sign for the
+        // run. Derived, not random: a retried launch asks for the same instance (same ClientToken, same user data).
+        ackKey: runKey.toString('hex'),
+        heartbeat: {
+          prefix: runLayout.gateway(input.runId),
+          intervalSeconds: (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).heartbeatSeconds,
+        },
       },
       { artifact: deps.gatewayArtifact },
     ),

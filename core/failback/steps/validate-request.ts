@@ -30,6 +30,19 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * A pass's objects are all created after it starts, and a pass not acknowledged `applyTimeoutSeconds` after its start
+ * fails the run; so while a run needs an object it is younger than that. Keeping that shorter than the bucket's
+ * expiry means the lifecycle rule never removes a pass before its ack (docs/sync-gateway.md).
+ * @throws InvalidFailbackRequestError
+ */
+function checkStagingOutlivesPasses(applyTimeoutSeconds: number, stagingExpiryDays: number | undefined): void {
+  if (stagingExpiryDays === undefined || applyTimeoutSeconds < stagingExpiryDays * 86_400) return;
+  throw new InvalidFailbackRequestError(
+    `failback request field applyTimeoutSeconds: ${applyTimeoutSeconds} s is not shorter than the staging expiry (${stagingExpiryDays} days), so a pass could expire before the gateway applies it`,
+  );
+}
+
+/**
  * The first state: checks the request and discovers the takeover hosts and their volumes. Creates nothing, so a bad
  * request ends the run before any resource exists.
  * @throws UnknownMethodError, MissingTargetError, InvalidFailbackRequestError, HostNotFoundError (naming the id),
@@ -40,6 +53,7 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
   const runId = RunId.safeParse(input.runId);
   if (!runId.success)
     throw new InvalidFailbackRequestError(`run id "${input.runId}": ${runId.error.issues[0]?.message}`);
+  checkStagingOutlivesPasses(request.applyTimeoutSeconds, deps.stagingExpiryDays);
   const duplicate = request.hosts.find((hostId, i) => request.hosts.indexOf(hostId) !== i);
   if (duplicate) throw new InvalidFailbackRequestError(`failback request field hosts: ${duplicate} is listed twice`);
 

@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import type { ComputePort } from '../../core/compute/port.js';
+import { ACK_KEY } from '../../core/engine/layout.js';
+import { ACK_FORMAT, type PassAck } from '../../core/engine/manifest.js';
+import { deriveRunKey, signRecord } from '../../core/engine/run-key.js';
+import {
+  GatewayAckSecretMissingError,
+  GatewayUnavailableError,
+  UnverifiedAckError,
+} from '../../core/failback/errors.js';
+import { FailbackMetrics } from '../../core/failback/metrics.js';
+import { type ApprovalPort, type FailbackDeps, runLayout } from '../../core/failback/run-state.js';
+import { type CheckAppliedInput, checkApplied } from '../../core/failback/steps/check-applied.js';
+import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
+import { APPLY_ERROR_FORMAT, type ApplyErrorRecord, applyErrorKey } from '../../core/gateway/apply-error.js';
+import { type GatewayHeartbeat, HEARTBEAT_FORMAT, HEARTBEAT_KEY } from '../../core/gateway/heartbeat.js';
+import { MemoryStaging } from '../support/memory-staging.js';
+
+const RUN = 'run-a';
+const STACK_SECRET = 'stack gateway-ack secret';
+const runKey = (runId: string) => deriveRunKey(STACK_SECRET, runId);
+const PASS_STARTED = Date.parse('2026-12-02T10:00:00.000Z');
+const LIMIT_SECONDS = 60;
+
+/** Staging per prefix, shared by every call (as one bucket is); a gateway host that EC2 reports running. */
+function fixture() {
+  const stagings = new Map<string, MemoryStaging>();
+  const staging = (prefix: string) => {
+    const found = stagings.get(prefix) ?? new MemoryStaging();
+    stagings.set(prefix, found);
+    return found;
+  };
+  let now = PASS_STARTED;
+  const compute = {
+    describeHosts: async () => [{ hostId: 'i-gw', role: 'gateway', state: 'running', tags: {}, volumes: [] }],
+  } as unknown as ComputePort;
+  const deps: FailbackDeps = {
+    compute,
+    blockSource: undefined as never,
+    staging,
+    stagingBucket: 'staging',
+    takeoverTag: LOCAL_TAKEOVER_TAG,
+    approvals: {} as ApprovalPort,
+    gatewayRunKey: async (runId) => runKey(runId),
+    metrics: FailbackMetrics.disabled(),
+    now: () => new Date(now),
+  };
+  const input: CheckAppliedInput = {
+    runId: RUN,
+    gatewayHostId: 'i-gw',
+    applyTimeoutSeconds: 3600,
+    gateway: { heartbeatSeconds: 5, unavailableAfterSeconds: LIMIT_SECONDS },
+    pass: {
+      number: 2,
+      kind: 'incremental',
+      final: false,
+      startedAt: new Date(PASS_STARTED).toISOString(),
+      snapshots: [
+        {
+          volumeKey: 'vol-a',
+          hostId: 'i-t',
+          volumeId: 'vol-a',
+          sizeBytes: 1 << 20,
+          snapshotId: 'snap-2',
+          baseSnapshotId: 'snap-1',
+        },
+      ],
+    },
+  };
+  return {
+    deps,
+    input,
+    setNow: (ms: number) => {
+      now = ms;
+    },
+    staging,
+    beat: async (at: number, key: Buffer | undefined = runKey(RUN)) => {
+      const unsigned: GatewayHeartbeat = {
+        format: HEARTBEAT_FORMAT,
+        runId: RUN,
+        sequence: 1,
+        at: new Date(at).toISOString(),
+        processStartedAt: new Date(at).toISOString(),
+      };
+      const beat = key ? signRecord(key, unsigned) : unsigned;
+      await staging(runLayout.gateway(RUN)).put(HEARTBEAT_KEY, Buffer.from(JSON.stringify(beat)));
+    },
+  };
+}
+
+describe('CheckApplied: gateway liveness', () => {
+  it('keeps waiting while the heartbeat is younger than the limit, and fails with GatewayUnavailableError once it is older', async () => {
+    const { deps, input, setNow, beat } = fixture();
+    const lastBeat = PASS_STARTED + 30_000;
+    await beat(lastBeat);
+
+    setNow(lastBeat + (LIMIT_SECONDS - 1) * 1000);
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: false, volumesApplied: 0 });
+    setNow(lastBeat + (LIMIT_SECONDS + 1) * 1000);
+    const error = await checkApplied(input, deps).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect((error as Error).message).toContain(`last heartbeat ${new Date(lastBeat).toISOString()}`);
+  });
+
+  it('fails with GatewayUnavailableError when no heartbeat appeared within the limit of the pass starting', async () => {
+    const { deps, input, setNow } = fixture();
+
+    setNow(PASS_STARTED + (LIMIT_SECONDS - 1) * 1000);
+    await expect(checkApplied(input, deps)).resolves.toMatchObject({ applied: false });
+    setNow(PASS_STARTED + (LIMIT_SECONDS + 1) * 1000);
+    await expect(checkApplied(input, deps)).rejects.toThrow(/has written no heartbeat within 60 s/);
+  });
+
+  it('uses the request defaults (5 minutes) when the input predates the gateway field', async () => {
+    const { deps, input, setNow } = fixture();
+    const { gateway: _omitted, ...older } = input;
+
+    setNow(PASS_STARTED + 299_000);
+    await expect(checkApplied(older, deps)).resolves.toMatchObject({ applied: false });
+    setNow(PASS_STARTED + 301_000);
+    await expect(checkApplied(older, deps)).rejects.toBeInstanceOf(GatewayUnavailableError);
+  });
+});
+
+/** The ack a gateway writes for pass 2 of vol-a, as the applier makes it. */
+function ackOfPass2(): PassAck {
+  return {
+    format: ACK_FORMAT,
+    volumeKey: 'vol-a',
+    passNumber: 2,
+    snapshotId: 'snap-2',
+    manifestDigest: 'a'.repeat(64),
+    target: '/dev/nvme1n1',
+    blocksWritten: 12,
+    appliedAt: new Date(PASS_STARTED + 5000).toISOString(),
+  };
+}
+
+describe('CheckApplied: run-bound acks (issue 12, Security 5)', () => {
+  async function putAck(staging: (prefix: string) => MemoryStaging, ack: object) {
+    await staging(runLayout.volumes(RUN)).put(`vol-a/pass-000002/${ACK_KEY}`, Buffer.from(JSON.stringify(ack)));
+  }
+
+  it("counts an ack MAC'd with this run's gateway key", async () => {
+    const { deps, input, staging, beat } = fixture();
+    await beat(PASS_STARTED);
+    await putAck(staging, signRecord(runKey(RUN), ackOfPass2()));
+
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: true, volumesApplied: 1 });
+  });
+
+  it.each([
+    ["MAC'd with another run's gateway key", () => signRecord(runKey('run-b'), ackOfPass2())],
+    ['unsigned', () => ackOfPass2()],
+    ['altered after signing', () => ({ ...signRecord(runKey(RUN), ackOfPass2()), blocksWritten: 13 })],
+    ['with a MAC made by the stack secret itself', () => signRecord(Buffer.from(STACK_SECRET), ackOfPass2())],
+  ])('refuses an ack %s with UnverifiedAckError, never counting it', async (_name, makeAck) => {
+    const { deps, input, staging, beat } = fixture();
+    await beat(PASS_STARTED);
+    await putAck(staging, makeAck());
+
+    const error = await checkApplied(input, deps).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(UnverifiedAckError);
+    expect((error as Error).message).toContain(`vol-a/pass-000002/${ACK_KEY}`);
+  });
+
+  it("refuses another run's apply-error record and heartbeat", async () => {
+    const other = fixture();
+    await other.beat(PASS_STARTED);
+    const record: ApplyErrorRecord = {
+      format: APPLY_ERROR_FORMAT,
+      volumeKey: 'vol-a',
+      passNumber: 2,
+      error: 'CorruptSegmentError',
+      message: 'forged',
+      at: new Date(PASS_STARTED).toISOString(),
+    };
+    await other
+      .staging(runLayout.volumes(RUN))
+      .put(applyErrorKey('vol-a', 2), Buffer.from(JSON.stringify(signRecord(runKey('run-b'), record))));
+    await expect(checkApplied(other.input, other.deps)).rejects.toBeInstanceOf(UnverifiedAckError);
+
+    const beats = fixture();
+    await beats.beat(PASS_STARTED, runKey('run-b'));
+    await expect(checkApplied(beats.input, beats.deps)).rejects.toBeInstanceOf(UnverifiedAckError);
+  });
+
+  it('fails closed without the gateway-ack secret', async () => {
+    const { deps, input, staging, beat } = fixture();
+    await beat(PASS_STARTED);
+    await putAck(staging, signRecord(runKey(RUN), ackOfPass2()));
+
+    await expect(checkApplied(input, { ...deps, gatewayRunKey: undefined })).rejects.toBeInstanceOf(
+      GatewayAckSecretMissingError,
+    );
+  });
+});
