@@ -1,11 +1,13 @@
 import {
   type _InstanceType,
   AttachVolumeCommand,
+  type BlockDeviceMapping,
   CreateSnapshotsCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
   DeleteSnapshotCommand,
   DeleteVolumeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
@@ -20,7 +22,7 @@ import {
   type TagSpecification,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { InvalidInputError, SnapshotNotFoundError } from '../errors.js';
+import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
 import { HostNotFoundError, VolumeInUseError } from './errors.js';
 import type {
@@ -57,6 +59,11 @@ export interface LaunchSettings {
   readonly securityGroupIds?: readonly string[];
   /** @default none */
   readonly iamInstanceProfileArn?: string;
+  /**
+   * KMS key of the volumes a host launches with: every EBS mapping of its image is launched encrypted, whatever the
+   * image's snapshots are. @default the account's default EBS key
+   */
+  readonly volumeKmsKeyId?: string;
 }
 
 export interface AwsComputeOptions {
@@ -89,6 +96,9 @@ const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
  * `mapEc2Error`.
  */
 export class AwsCompute implements ComputePort {
+  /** Each image's EBS mappings, looked up once: an image's mappings never change. */
+  private readonly imageMappings = new Map<string, readonly BlockDeviceMapping[]>();
+
   constructor(
     private readonly ec2: EC2Client,
     private readonly options: AwsComputeOptions,
@@ -216,6 +226,7 @@ export class AwsCompute implements ComputePort {
   async runInstance(request: RunInstanceRequest): Promise<string> {
     const launch = { ...this.options.launch, ...this.options.launchByRole?.[request.role] };
     const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role, ...this.options.resourceTags };
+    const blockDeviceMappings = await this.encryptedMappings(launch);
     const result = await this.call('RunInstances', [], () =>
       this.ec2.send(
         new RunInstancesCommand({
@@ -226,6 +237,7 @@ export class AwsCompute implements ComputePort {
           ...(launch.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: launch.iamInstanceProfileArn } } : {}),
           MinCount: 1,
           MaxCount: 1,
+          ...(blockDeviceMappings.length > 0 ? { BlockDeviceMappings: blockDeviceMappings } : {}),
           MetadataOptions: {
             HttpTokens: 'required',
             HttpEndpoint: 'enabled',
@@ -242,6 +254,27 @@ export class AwsCompute implements ComputePort {
     const hostId = result.Instances?.[0]?.InstanceId;
     if (!hostId) throw new Error('EC2 RunInstances returned no instance');
     return hostId;
+  }
+
+  /**
+   * The image's EBS mappings (root first among them), each overridden to be encrypted with the launch's key: an
+   * unencrypted image would otherwise give the host unencrypted volumes (and IAM refuses those, lib/).
+   */
+  private async encryptedMappings(launch: LaunchSettings): Promise<BlockDeviceMapping[]> {
+    let mappings = this.imageMappings.get(launch.imageId);
+    if (!mappings) {
+      const result = await this.call('DescribeImages', [launch.imageId], () =>
+        this.ec2.send(new DescribeImagesCommand({ ImageIds: [launch.imageId] })),
+      );
+      const image = result.Images?.[0];
+      if (!image) throw new RequestRejectedError(`EC2 DescribeImages: image ${launch.imageId} not found`);
+      mappings = (image.BlockDeviceMappings ?? []).filter((mapping) => mapping.Ebs && mapping.DeviceName);
+      this.imageMappings.set(launch.imageId, mappings);
+    }
+    return mappings.map((mapping) => ({
+      DeviceName: mapping.DeviceName,
+      Ebs: { Encrypted: true, ...(launch.volumeKmsKeyId ? { KmsKeyId: launch.volumeKmsKeyId } : {}) },
+    }));
   }
 
   async startInstances(hostIds: readonly string[]): Promise<void> {
