@@ -14,7 +14,7 @@ import type { Staging } from './staging.js';
  * tagged `homebound:state=live` (see docs/security.md).
  */
 export type FailbackAccess =
-  /** Describe instances, volumes, snapshots (EC2 Describe* has no resource-level permissions). */
+  /** Describe instances, volumes, snapshots, images (EC2 Describe* has no resource-level permissions). */
   | 'ec2:describe'
   /** CreateVolume (target volumes): encrypted, tagged with this stack. */
   | 'ec2:createVolumes'

@@ -41,6 +41,7 @@ import type {
 import { ROLE_TAG } from './port.js';
 
 const GiB = 1024 ** 3;
+const DESCRIBE_VOLUMES_BATCH = 200;
 
 /**
  * IMDSv2 response hop limit by role: 1 keeps the gateway's credentials from anything but the host itself (it runs no
@@ -48,7 +49,6 @@ const GiB = 1024 ** 3;
  * recommendation for containers, and what Amazon Linux 2023 images default to). IAM enforces both (lib/).
  */
 export const METADATA_HOP_LIMITS: Readonly<Record<HostRole, number>> = { gateway: 1, failback: 2, takeover: 1 };
-const DESCRIBE_VOLUMES_BATCH = 200;
 
 /** How hosts are launched. */
 export interface LaunchSettings {
@@ -92,8 +92,9 @@ const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
 
 /**
  * The compute port over EC2. Volumes are created encrypted gp3 in `availabilityZone`; hosts are launched from
- * `launch` with IMDSv2 required and tagged with their role (`homebound:role`) and Name. Errors are mapped by
- * `mapEc2Error`.
+ * `launch` with IMDSv2 required (hop limit by role, METADATA_HOP_LIMITS), every EBS volume of the image encrypted, and
+ * tagged with their role (`homebound:role`) and Name; everything created also carries `resourceTags`. Errors are
+ * mapped by `mapEc2Error`.
  */
 export class AwsCompute implements ComputePort {
   /** Each image's EBS mappings, looked up once: an image's mappings never change. */
@@ -257,8 +258,9 @@ export class AwsCompute implements ComputePort {
   }
 
   /**
-   * The image's EBS mappings (root first among them), each overridden to be encrypted with the launch's key: an
-   * unencrypted image would otherwise give the host unencrypted volumes (and IAM refuses those, lib/).
+   * The image's EBS mappings (its root and any data volumes), each overridden to be encrypted with the launch's key:
+   * an unencrypted image would otherwise give the host unencrypted volumes (and IAM refuses those, lib/). Size, type
+   * and snapshot stay the image's.
    */
   private async encryptedMappings(launch: LaunchSettings): Promise<BlockDeviceMapping[]> {
     let mappings = this.imageMappings.get(launch.imageId);
