@@ -45,6 +45,8 @@ export class FailbackFunctions extends Construct {
     const environment = {
       HOMEBOUND_STAGING_BUCKET: staging.bucket.bucketName,
       HOMEBOUND_STAGING_KMS_KEY_ID: staging.key.keyArn,
+      // The gateway spools decrypted staged blocks on its root volume: the same data, so the same key.
+      HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID: staging.key.keyArn,
       HOMEBOUND_AVAILABILITY_ZONE: config.availabilityZone,
       HOMEBOUND_SUBNET_ID: config.subnetId,
       HOMEBOUND_IMAGE_ID: config.imageId,

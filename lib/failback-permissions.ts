@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
 import type { HomeboundConfig } from './config.js';
-import { createVolumeStatements, type Ec2Arn, launchStatements } from './launch-permissions.js';
+import { createVolumeStatements, type Ec2Arn, ebsKeyStatements, launchStatements } from './launch-permissions.js';
 import type { Staging } from './staging.js';
 
 /**
@@ -14,13 +14,14 @@ import type { Staging } from './staging.js';
  * tagged `homebound:state=live` (see docs/security.md).
  */
 export type FailbackAccess =
-  /** Describe instances, volumes, snapshots (EC2 Describe* has no resource-level permissions). */
+  /** Describe instances, volumes, snapshots, images (EC2 Describe* has no resource-level permissions). */
   | 'ec2:describe'
   /** CreateVolume (target volumes): encrypted, tagged with this stack. */
   | 'ec2:createVolumes'
   /**
    * RunInstances of sync gateways: tagged with this stack and role `gateway`, the gateway instance type, IMDSv2 with hop
-   * limit 1, encrypted volumes, the configured image and subnet, the gateways' security group.
+   * limit 1, encrypted volumes, the configured image and subnet, the gateways' security group; use of the staging key
+   * through EC2 for the gateway's volumes.
    */
   | 'ec2:launchGateway'
   /** RunInstances of failback hosts: as gateways, with role `failback`, their type, hop limit 2, their groups. */
@@ -157,19 +158,24 @@ export class FailbackPermissions {
       case 'ec2:describe':
         return [
           new iam.PolicyStatement({
-            actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots'],
+            // DescribeImages: a launch encrypts every EBS mapping of the image, so it reads them first.
+            actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'ec2:DescribeImages'],
             resources: ['*'],
           }),
         ];
       case 'ec2:createVolumes':
         return createVolumeStatements(this.arn, this.stackTagValue);
       case 'ec2:launchGateway':
-        return launchStatements(this.arn, {
-          ...launchBase,
-          role: 'gateway',
-          instanceType: config.gatewayInstanceType ?? config.instanceType,
-          securityGroupIds: [this.props.gatewaySecurityGroupId],
-        });
+        return [
+          ...launchStatements(this.arn, {
+            ...launchBase,
+            role: 'gateway',
+            instanceType: config.gatewayInstanceType ?? config.instanceType,
+            securityGroupIds: [this.props.gatewaySecurityGroupId],
+          }),
+          // The gateway's volumes are encrypted with the staging key (HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID).
+          ...ebsKeyStatements(this.props.staging.key.keyArn),
+        ];
       case 'ec2:launchFailbackHosts':
         return launchStatements(this.arn, {
           ...launchBase,

@@ -38,7 +38,7 @@ export class HomeboundStack extends Stack {
     if (config.imageId === EXAMPLE_IMAGE_ID) {
       Annotations.of(this).addWarningV2(
         'homebound:example-config',
-        'homebound:imageId is the example from cdk.json: set your own image, subnet and zone before deploying',
+        'homebound:imageId is the example from cdk.json: set your own image, VPC, subnet and zone before deploying',
       );
     }
     this.staging = new Staging(this, 'Staging', {

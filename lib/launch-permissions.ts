@@ -1,3 +1,4 @@
+import { Aws } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { METADATA_HOP_LIMITS } from '../core/compute/aws-compute.js';
 import { ROLE_TAG, STACK_TAG } from '../core/compute/port.js';
@@ -80,6 +81,34 @@ export function createVolumeStatements(arn: Ec2Arn, stackTagValue: string): iam.
       actions: ['ec2:CreateTags'],
       resources: [arn('volume', '*')],
       conditions: { StringEquals: { 'ec2:CreateAction': 'CreateVolume', ...tagged } },
+    }),
+  ];
+}
+
+/**
+ * Use of a customer managed key for the volumes a launch creates, as EBS needs it, only through EC2: EC2 creates a
+ * grant for the instance (kms:GrantIsForAWSResource) and uses it whenever the instance starts. ReEncrypt covers an
+ * image whose snapshots are encrypted with another key. The key's policy must delegate to IAM (the stack's own key
+ * does: its policy admits the account).
+ */
+export function ebsKeyStatements(keyArn: string): iam.PolicyStatement[] {
+  const viaEc2 = { 'kms:ViaService': `ec2.${Aws.REGION}.amazonaws.com` };
+  return [
+    new iam.PolicyStatement({
+      actions: ['kms:CreateGrant'],
+      resources: [keyArn],
+      conditions: { StringEquals: viaEc2, Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+    }),
+    new iam.PolicyStatement({
+      actions: [
+        'kms:DescribeKey',
+        'kms:GenerateDataKeyWithoutPlaintext',
+        'kms:Decrypt',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+      ],
+      resources: [keyArn],
+      conditions: { StringEquals: viaEc2 },
     }),
   ];
 }

@@ -1,11 +1,13 @@
 import {
   type _InstanceType,
   AttachVolumeCommand,
+  type BlockDeviceMapping,
   CreateSnapshotsCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
   DeleteSnapshotCommand,
   DeleteVolumeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
@@ -20,7 +22,7 @@ import {
   type TagSpecification,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { InvalidInputError, SnapshotNotFoundError } from '../errors.js';
+import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
 import { HostNotFoundError, VolumeInUseError } from './errors.js';
 import type {
@@ -39,6 +41,7 @@ import type {
 import { ROLE_TAG } from './port.js';
 
 const GiB = 1024 ** 3;
+const DESCRIBE_VOLUMES_BATCH = 200;
 
 /**
  * IMDSv2 response hop limit by role: 1 keeps the gateway's credentials from anything but the host itself (it runs no
@@ -46,7 +49,6 @@ const GiB = 1024 ** 3;
  * recommendation for containers, and what Amazon Linux 2023 images default to). IAM enforces both (lib/).
  */
 export const METADATA_HOP_LIMITS: Readonly<Record<HostRole, number>> = { gateway: 1, failback: 2, takeover: 1 };
-const DESCRIBE_VOLUMES_BATCH = 200;
 
 /** How hosts are launched. */
 export interface LaunchSettings {
@@ -57,6 +59,11 @@ export interface LaunchSettings {
   readonly securityGroupIds?: readonly string[];
   /** @default none */
   readonly iamInstanceProfileArn?: string;
+  /**
+   * KMS key of the volumes a host launches with: every EBS mapping of its image is launched encrypted, whatever the
+   * image's snapshots are. @default the account's default EBS key
+   */
+  readonly volumeKmsKeyId?: string;
 }
 
 export interface AwsComputeOptions {
@@ -85,10 +92,14 @@ const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
 
 /**
  * The compute port over EC2. Volumes are created encrypted gp3 in `availabilityZone`; hosts are launched from
- * `launch` with IMDSv2 required and tagged with their role (`homebound:role`) and Name. Errors are mapped by
- * `mapEc2Error`.
+ * `launch` with IMDSv2 required (hop limit by role, METADATA_HOP_LIMITS), every EBS volume of the image encrypted, and
+ * tagged with their role (`homebound:role`) and Name; everything created also carries `resourceTags`. Errors are
+ * mapped by `mapEc2Error`.
  */
 export class AwsCompute implements ComputePort {
+  /** Each image's EBS mappings, looked up once: an image's mappings never change. */
+  private readonly imageMappings = new Map<string, readonly BlockDeviceMapping[]>();
+
   constructor(
     private readonly ec2: EC2Client,
     private readonly options: AwsComputeOptions,
@@ -216,6 +227,7 @@ export class AwsCompute implements ComputePort {
   async runInstance(request: RunInstanceRequest): Promise<string> {
     const launch = { ...this.options.launch, ...this.options.launchByRole?.[request.role] };
     const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role, ...this.options.resourceTags };
+    const blockDeviceMappings = await this.encryptedMappings(launch);
     const result = await this.call('RunInstances', [], () =>
       this.ec2.send(
         new RunInstancesCommand({
@@ -226,6 +238,7 @@ export class AwsCompute implements ComputePort {
           ...(launch.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: launch.iamInstanceProfileArn } } : {}),
           MinCount: 1,
           MaxCount: 1,
+          ...(blockDeviceMappings.length > 0 ? { BlockDeviceMappings: blockDeviceMappings } : {}),
           MetadataOptions: {
             HttpTokens: 'required',
             HttpEndpoint: 'enabled',
@@ -242,6 +255,28 @@ export class AwsCompute implements ComputePort {
     const hostId = result.Instances?.[0]?.InstanceId;
     if (!hostId) throw new Error('EC2 RunInstances returned no instance');
     return hostId;
+  }
+
+  /**
+   * The image's EBS mappings (its root and any data volumes), each overridden to be encrypted with the launch's key:
+   * an unencrypted image would otherwise give the host unencrypted volumes (and IAM refuses those, lib/). Size, type
+   * and snapshot stay the image's.
+   */
+  private async encryptedMappings(launch: LaunchSettings): Promise<BlockDeviceMapping[]> {
+    let mappings = this.imageMappings.get(launch.imageId);
+    if (!mappings) {
+      const result = await this.call('DescribeImages', [launch.imageId], () =>
+        this.ec2.send(new DescribeImagesCommand({ ImageIds: [launch.imageId] })),
+      );
+      const image = result.Images?.[0];
+      if (!image) throw new RequestRejectedError(`EC2 DescribeImages: image ${launch.imageId} not found`);
+      mappings = (image.BlockDeviceMappings ?? []).filter((mapping) => mapping.Ebs && mapping.DeviceName);
+      this.imageMappings.set(launch.imageId, mappings);
+    }
+    return mappings.map((mapping) => ({
+      DeviceName: mapping.DeviceName,
+      Ebs: { Encrypted: true, ...(launch.volumeKmsKeyId ? { KmsKeyId: launch.volumeKmsKeyId } : {}) },
+    }));
   }
 
   async startInstances(hostIds: readonly string[]): Promise<void> {

@@ -92,6 +92,47 @@ describe('RunInstances', () => {
   });
 });
 
+describe('the gateway’s encrypted volumes', () => {
+  it('are encrypted with the staging key: every failback function hands it to the gateway launch', () => {
+    const functions = Object.entries(resourcesOf(template, 'AWS::Lambda::Function')).filter(([id]) =>
+      id.startsWith('FailbackFunctions'),
+    );
+    expect(functions.length).toBeGreaterThanOrEqual(17);
+    for (const [id, fn] of functions) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(getAttLogicalId(variables.HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID), id).toMatch(/^StagingKey/);
+    }
+  });
+
+  it('let PrepareTarget use the staging key for EBS only through EC2, and grant it only to AWS resources', () => {
+    const kms = Object.entries(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('FailbackFunctionsPrepareTargetRole'))
+      .flatMap(([, policy]) => statementsOf(policy.Properties.PolicyDocument) as unknown as Statement[])
+      .filter((s) => [s.Action].flat().some((a) => /^kms:(CreateGrant|GenerateDataKeyWithoutPlaintext)$/.test(a)));
+    const viaEc2 = { 'kms:ViaService': { 'Fn::Join': ['', ['ec2.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } };
+
+    expect(kms).toHaveLength(2);
+    for (const statement of kms) {
+      expect(getAttLogicalId(statement.Resource)).toMatch(/^StagingKey/);
+      expect(statement.Condition?.StringEquals).toEqual(viaEc2);
+    }
+    const grant = kms.find((s) => [s.Action].flat().includes('kms:CreateGrant'));
+    expect(grant?.Action).toBe('kms:CreateGrant');
+    expect(grant?.Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': 'true' });
+  });
+
+  it('are the only volumes a function may create KMS grants for (PrepareTarget alone)', () => {
+    const holders = Object.entries(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter(([, policy]) =>
+        (statementsOf(policy.Properties.PolicyDocument) as unknown as Statement[]).some((s) =>
+          [s.Action].flat().includes('kms:CreateGrant'),
+        ),
+      )
+      .map(([id]) => id);
+    expect(holders).toEqual([expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/)]);
+  });
+});
+
 describe('the sync gateways’ security group', () => {
   const groups = Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
   const [groupId, group] = groups[0] ?? [];

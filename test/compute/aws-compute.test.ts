@@ -4,6 +4,7 @@ import {
   CreateVolumeCommand,
   DeleteSnapshotCommand,
   DeleteVolumeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
@@ -14,7 +15,7 @@ import {
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AwsCompute } from '../../core/compute/aws-compute.js';
 import {
   HostNotFoundError,
@@ -43,6 +44,21 @@ function ec2Error(name: string, message: string, status = 400): EC2ServiceExcept
     $metadata: { httpStatusCode: status },
   });
 }
+
+/** An image with an EBS root, an EBS data mapping and an instance-store one (which takes no encryption). */
+const IMAGE = {
+  ImageId: 'ami-0123456789abcdef0',
+  RootDeviceName: '/dev/xvda',
+  BlockDeviceMappings: [
+    { DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-root', VolumeSize: 8, Encrypted: false } },
+    { DeviceName: '/dev/sdb', VirtualName: 'ephemeral0' },
+    { DeviceName: '/dev/sdc', Ebs: { SnapshotId: 'snap-data', VolumeSize: 20 } },
+  ],
+};
+
+beforeEach(() => {
+  ec2Mock.on(DescribeImagesCommand).resolves({ Images: [IMAGE] });
+});
 
 afterEach(() => {
   ec2Mock.reset();
@@ -200,6 +216,42 @@ describe('AwsCompute requests', () => {
       HttpEndpoint: 'enabled',
       HttpPutResponseHopLimit: 2,
     });
+  });
+
+  it('launches every EBS volume of the image encrypted, with the role’s key, reading the image once', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+    const keyed = new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
+      launchByRole: { gateway: { volumeKmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/staging' } },
+    });
+
+    await keyed.runInstance({ role: 'gateway', name: 'gw' });
+    await keyed.runInstance({ role: 'failback', name: 'db-failback' });
+
+    const [gateway, failback] = ec2Mock.commandCalls(RunInstancesCommand).map((call) => call.args[0].input);
+    const stagingKey = { Encrypted: true, KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/staging' };
+    expect(gateway?.BlockDeviceMappings).toEqual([
+      { DeviceName: '/dev/xvda', Ebs: stagingKey },
+      { DeviceName: '/dev/sdc', Ebs: stagingKey },
+    ]);
+    // Failback hosts become production: the account's default EBS key, not one tied to homebound's stack.
+    expect(failback?.BlockDeviceMappings).toEqual([
+      { DeviceName: '/dev/xvda', Ebs: { Encrypted: true } },
+      { DeviceName: '/dev/sdc', Ebs: { Encrypted: true } },
+    ]);
+    expect(ec2Mock.commandCalls(DescribeImagesCommand).map((call) => call.args[0].input)).toEqual([
+      { ImageIds: ['ami-0123456789abcdef0'] },
+    ]);
+  });
+
+  it('refuses to launch from an image EC2 does not show', async () => {
+    ec2Mock.on(DescribeImagesCommand).resolves({ Images: [] });
+
+    await expect(compute().runInstance({ role: 'gateway', name: 'gw' })).rejects.toThrow(
+      /image ami-0123456789abcdef0 not found/,
+    );
+    expect(ec2Mock.commandCalls(RunInstancesCommand)).toHaveLength(0);
   });
 
   it('reports snapshot state and numeric progress', async () => {

@@ -1,3 +1,5 @@
+import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { awsFailbackDeps } from '../../core/adapters/aws/failback-deps.js';
 import { InvalidInputError } from '../../core/errors.js';
@@ -10,6 +12,8 @@ const ENVIRONMENT = {
   HOMEBOUND_INSTANCE_TYPE: 'm7g.large',
   HOMEBOUND_STACK_TAG: 'Homebound',
   HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: 'sg-0123abcd',
+  HOMEBOUND_SECURITY_GROUP_IDS: 'sg-0app1,sg-0app2',
+  HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID: 'arn:aws:kms:eu-west-1:123456789012:key/staging',
   HOMEBOUND_GATEWAY_ARTIFACT_URI: 's3://cdk-assets/0123abcd.mjs',
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: '0'.repeat(64),
 };
@@ -35,5 +39,30 @@ describe('the failback functions environment', () => {
   it('hands the steps the takeover tag, split at the first "="', () => {
     const deps = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr:role=a=b' });
     expect(deps.takeoverTag).toEqual({ key: 'dr:role', value: 'a=b' });
+  });
+
+  it('launches gateways and failback hosts each with its groups and key, tagged with the stack', async () => {
+    const ec2 = mockClient(EC2Client);
+    ec2
+      .on(DescribeImagesCommand)
+      .resolves({ Images: [{ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: {} }] }] });
+    ec2.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+    const deps = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr:role=a=b' });
+
+    await deps.compute.runInstance({ role: 'gateway', name: 'gw' });
+    await deps.compute.runInstance({ role: 'failback', name: 'db-failback' });
+
+    const [gateway, failback] = ec2.commandCalls(RunInstancesCommand).map((call) => call.args[0].input);
+    ec2.restore();
+    expect(gateway?.SecurityGroupIds).toEqual(['sg-0123abcd']);
+    expect(gateway?.BlockDeviceMappings?.[0]?.Ebs).toEqual({
+      Encrypted: true,
+      KmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/staging',
+    });
+    expect(failback?.SecurityGroupIds).toEqual(['sg-0app1', 'sg-0app2']);
+    expect(failback?.BlockDeviceMappings?.[0]?.Ebs).toEqual({ Encrypted: true });
+    for (const launch of [gateway, failback]) {
+      expect(launch?.TagSpecifications?.[0]?.Tags).toContainEqual({ Key: 'homebound:stack', Value: 'Homebound' });
+    }
   });
 });

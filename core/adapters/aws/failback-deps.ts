@@ -30,6 +30,8 @@ export const FailbackEnvironment = z.object({
   /** The sync gateways' security group (lib/gateway-security-group.ts), the only one IAM lets a gateway launch with. */
   HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: z.string().min(1),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
+  /** The key of the gateway's own volumes (the stack gives the staging key: its spool holds staged blocks). */
+  HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** `key=value`: the tag every takeover host carries (lib/config.ts `takeoverTag`). */
   HOMEBOUND_TAKEOVER_TAG: TakeoverTagSpec,
   /** The deployment's `homebound:stack` value (the stack name): on everything the functions create, which IAM checks. */
@@ -98,6 +100,9 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     launchByRole: {
       gateway: {
         securityGroupIds: [config.HOMEBOUND_GATEWAY_SECURITY_GROUP_ID],
+        ...(config.HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID
+          ? { volumeKmsKeyId: config.HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID }
+          : {}),
         ...(config.HOMEBOUND_GATEWAY_INSTANCE_TYPE
           ? { instanceType: config.HOMEBOUND_GATEWAY_INSTANCE_TYPE as _InstanceType }
           : {}),
