@@ -47,6 +47,7 @@ beforeEach(async () => {
     approvals: {} as ApprovalPort,
     metrics: FailbackMetrics.disabled(),
     now: () => new Date(),
+    gatewayRunKey: async () => Buffer.alloc(32, 7),
   };
 });
 afterEach(async () => {

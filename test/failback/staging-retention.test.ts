@@ -114,8 +114,9 @@ describe('staging is deleted only when the run has ended', () => {
       .map(([name]) => name)
       .sort();
 
-    expect(cleanUps).toEqual(['CleanUp', 'CleanUpAfterRollback']);
+    expect(cleanUps).toEqual(['CleanUp', 'CleanUpAfterRetireFailure', 'CleanUpAfterRollback']);
     expect(predecessors('CleanUp')).toEqual(['RetireTakeoverHosts']);
+    expect(predecessors('CleanUpAfterRetireFailure')).toEqual(['RetireTakeoverHosts']);
     expect(predecessors('RetireTakeoverHosts')).toEqual(['VerifyFailback']);
     expect(predecessors('CleanUpAfterRollback')).toEqual(['Rollback']);
   });
