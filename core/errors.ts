@@ -150,3 +150,15 @@ export class VolumeNotFoundError extends HomeboundError {
 
 /** Bad input from an operator or a caller; the message names the field. */
 export class InvalidInputError extends HomeboundError {}
+
+/**
+ * The caller gave up on the work (a Task that timed out, an execution that ended, an operator's Ctrl-C): it stopped
+ * before its next call and cut the calls in flight. Not retryable: whoever aborted decides what comes next.
+ */
+export class WorkCancelledError extends HomeboundError {
+  constructor(what: string, reason?: unknown) {
+    super(`${what} cancelled${reason instanceof Error ? ` (${reason.name}: ${reason.message})` : ''}`, {
+      cause: reason,
+    });
+  }
+}

@@ -134,18 +134,22 @@ export class RateGovernor {
     }
   }
 
-  /** Waits for a concurrency slot and a rate token. */
-  async acquire(): Promise<Permit> {
+  /**
+   * Waits for a concurrency slot and a rate token.
+   * @throws `signal.reason` once `signal` aborts, without taking a permit.
+   */
+  async acquire(signal?: AbortSignal): Promise<Permit> {
     for (;;) {
+      signal?.throwIfAborted();
       this.tick();
       if (this.inFlight >= this.maxConcurrency) {
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        await this.waitForSlot(signal);
         continue;
       }
       this.refill();
       if (this.tokens < 1) {
         this.demandInWindow = true;
-        await this.clock.sleep(Math.max(1, ((1 - this.tokens) / this.rate) * 1000));
+        await this.untilAborted(signal, this.clock.sleep(Math.max(1, ((1 - this.tokens) / this.rate) * 1000)));
         continue;
       }
       this.tokens -= 1;
@@ -165,6 +169,38 @@ export class RateGovernor {
           this.waiters.shift()?.();
         },
       };
+    }
+  }
+
+  /** Resolves when a permit is released, or when `signal` aborts (leaving the queue, so no wake-up is lost). */
+  private waitForSlot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        const at = this.waiters.indexOf(wake);
+        if (at >= 0) this.waiters.splice(at, 1);
+        resolve();
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.waiters.push(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Resolves with `wait`, or as soon as `signal` aborts. */
+  private async untilAborted(signal: AbortSignal | undefined, wait: Promise<void>): Promise<void> {
+    if (!signal) return wait;
+    let onAbort = () => undefined as void;
+    const aborted = new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([wait, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -38,13 +38,16 @@ export type StreamVolumePassOutput = Omit<StreamVolumePassInput, 'cursor'> & {
  * (epoch ms; a Lambda passes its remaining time minus a margin), and seals it with the manifest once every shard is
  * staged. Returns `done: false` with a cursor when time ran out; the state machine calls again with it, and the
  * streamer skips segments an earlier invocation already staged. Each invocation publishes its throughput, the bytes
- * still to stream (by whole shards), and its read, throttle and retry counts.
- * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …)
+ * still to stream (by whole shards), and its read, throttle and retry counts. `signal` (the Task timed out or the
+ * execution ended) stops it at once: no block read starts after it and those in flight are cut.
+ * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …);
+ *   WorkCancelledError once `signal` aborts.
  */
 export async function streamVolumePass(
   input: StreamVolumePassInput,
   deps: FailbackDeps,
   deadline: number,
+  signal?: AbortSignal,
 ): Promise<StreamVolumePassOutput> {
   const { cursor, ...identity } = input;
   const staging = deps.staging(runLayout.volumes(input.runId));
@@ -82,6 +85,7 @@ export async function streamVolumePass(
       counters,
       deadline,
       fresh: !cursor,
+      ...(signal ? { signal } : {}),
     });
     if (!result.done || Date.now() >= deadline) {
       const nextShard = result.done ? next + 1 : next;
