@@ -192,15 +192,14 @@ export class RateGovernor {
   /** Resolves with `wait`, or as soon as `signal` aborts. */
   private async untilAborted(signal: AbortSignal | undefined, wait: Promise<void>): Promise<void> {
     if (!signal) return wait;
-    let onAbort = () => undefined as void;
-    const aborted = new Promise<void>((resolve) => {
-      onAbort = resolve;
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    const aborted = new AbortController();
     try {
-      await Promise.race([wait, aborted]);
+      await Promise.race([
+        wait,
+        new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { signal: aborted.signal })),
+      ]);
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      aborted.abort(); // removes the listener
     }
   }
 
