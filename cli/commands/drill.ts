@@ -5,7 +5,7 @@ import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environ
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
 import { renderDrillHtml } from '../drill/html-report.js';
 import { drillSummary, runDrill } from '../drill/run-drill.js';
-import { integerAtLeast, numberBetween } from '../options.js';
+import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
 
 interface DrillCommandOptions {
   volumes: number;
@@ -36,7 +36,7 @@ function taskState(value: string): string {
 
 /** `homebound drill`: a whole automated failback on the local cloud, checked byte for byte. */
 export function registerDrill(program: Command): void {
-  program
+  const drill = program
     .command('drill')
     .description('Run a whole automated failback on the local cloud (live writes, approval, cutover) and verify it')
     .option('--volumes <n>', 'volumes on the takeover host', integerAtLeast(1), 2)
@@ -74,6 +74,7 @@ export function registerDrill(program: Command): void {
           seed: options.seed,
           workDir: options.workDir,
           interactive: Boolean(process.stderr.isTTY),
+          ebsFaults: ebsFaultsFrom(options, 'ebs-'),
         },
         (line) => console.error(line),
       );
@@ -86,4 +87,7 @@ export function registerDrill(program: Command): void {
         report.verified && (report.status === 'succeeded' || (report.status === 'rolled-back' && rehearsedRollback));
       if (!asExpected) process.exitCode = DRILL_NOT_AS_EXPECTED;
     });
+  // Fault rehearsals on the local cloud (--ebs-throttle-rate, --ebs-error-rate, --ebs-latency-ms, --ebs-quota,
+  // --corrupt-blocks, --short-pages), without a patch.
+  addEbsFaultOptions(drill, 'ebs-');
 }

@@ -7,6 +7,7 @@ import { DrillInjectedFailure } from '../../core/failback/errors.js';
 import { type LocalFailback, startLocalFailback } from '../../core/failback/local-environment.js';
 import { runLayout } from '../../core/failback/run-state.js';
 import { RunReport } from '../../core/failback/steps/report.js';
+import type { EbsFaults } from '../../core/localcloud/ebs-faults.js';
 import { ExecutionFailedError } from '../../core/orchestration/local-runner.js';
 import { serveApprovals } from './approval-page.js';
 import { type DrillReport, phaseDurations } from './drill-report.js';
@@ -29,6 +30,8 @@ export interface DrillOptions {
   readonly workDir?: string | undefined;
   /** Draw a progress bar (a terminal). */
   readonly interactive: boolean;
+  /** Faults the local EBS server injects (drill --ebs-throttle-rate …). @default none */
+  readonly ebsFaults?: EbsFaults;
 }
 
 const MiB = 1024 * 1024;
@@ -50,6 +53,7 @@ export async function runDrill(options: DrillOptions, say: (line: string) => voi
       return counting;
     },
     ...(options.failAt ? { stateHandlers: injectFailure(options.failAt) } : {}),
+    ...(options.ebsFaults ? { ebsFaults: options.ebsFaults } : {}),
   });
   try {
     say(`local cloud up (EBS ${env.cloud.ebsEndpoint}, S3 ${env.cloud.s3Endpoint}); work dir ${dir}`);
