@@ -9,6 +9,7 @@ import { Applier } from '../../core/engine/applier.js';
 import { runPass } from '../../core/engine/pass.js';
 import { diskSpoolFor } from '../../core/engine/segment-spool.js';
 import { SpoolFullError, TargetFullError } from '../../core/errors.js';
+import { applyErrorRecord } from '../../core/gateway/apply-error.js';
 import type { BlockTarget } from '../../core/ports.js';
 import { MemoryBlockSource } from '../support/memory-block-source.js';
 import { MemoryStaging } from '../support/memory-staging.js';
@@ -64,6 +65,8 @@ describe('applier on a full disk', () => {
     expect((full as TargetFullError).message).toContain(path);
     // Nothing was checkpointed before the 6th write: the whole pass (16 blocks of data) is still to write.
     expect((full as TargetFullError).bytesNeeded).toBe(SIZE);
+    // What a sync gateway leaves for CheckApplied: the named error, not a bare "Error".
+    expect(applyErrorRecord('vol-a', 1, full)).toMatchObject({ error: 'TargetFullError', passNumber: 1 });
 
     const report = await (await open(target)).applyPass(1);
     await target.close();
