@@ -100,10 +100,11 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
   const onAbort = () => {
     abort ??= new WorkCancelledError(`streaming shard ${shardId} of ${plan.snapshotId}`, options.signal?.reason);
   };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (; cursor < segmentCount; cursor++) {
-      if (options.signal?.aborted) throw abort ?? options.signal.reason;
+      if (options.signal?.aborted) throw abort;
       const existing = staged.get(segmentKey(shardId, cursor));
       if (existing) {
         records.push(existing);

@@ -4,13 +4,17 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BLOCK_SIZE } from '../../core/blocks.js';
+import type { ComputePort } from '../../core/compute/port.js';
 import { runPass } from '../../core/engine/pass.js';
 import { WorkCancelledError } from '../../core/errors.js';
-import type { FailbackDeps } from '../../core/failback/run-state.js';
+import { FailbackMetrics } from '../../core/failback/metrics.js';
+import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
+import { streamVolumePass } from '../../core/failback/steps/stream-pass.js';
+import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { createTaskHandler } from '../../core/failback/task-handler.js';
 import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
 import type { BlockSource } from '../../core/ports.js';
-import { startTestCloud, type TestCloud } from '../support/local-cloud.js';
+import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 
 const BLOCKS = 256;
 
@@ -73,6 +77,57 @@ describe('a pass whose caller gives up', () => {
     expect(settledAfterMs).toBeLessThan(150);
     expect(heardBy2s).toBe(heardBy500ms);
     expect(heardBy2s).toBeLessThan(BLOCKS / 2);
+  });
+});
+
+describe('StreamPass cut by its signal', () => {
+  let test: TestCloud;
+  let deps: FailbackDeps;
+  let input: Parameters<typeof streamVolumePass>[0];
+  beforeAll(async () => {
+    // 50 ms per call: a pass of 64 blocks takes seconds, so the abort lands mid-pass.
+    test = await startTestCloud({ ebs: { latencyMs: 50 } });
+    const volume = join(test.dir, 'v.img');
+    await createVolume(volume, 64 * BLOCK_SIZE);
+    await writeVolume(volume, 0, Buffer.alloc(64 * BLOCK_SIZE, 9));
+    const { snapshotId } = await snapshotVolume(test.cloud.store, volume);
+    deps = {
+      compute: {} as ComputePort,
+      blockSource: test.source,
+      staging: (prefix) => test.stagingAt(STAGING_BUCKET, prefix),
+      stagingBucket: STAGING_BUCKET,
+      takeoverTag: LOCAL_TAKEOVER_TAG,
+      approvals: {} as ApprovalPort,
+      metrics: FailbackMetrics.disabled(),
+      now: () => new Date(),
+    };
+    const snapshot = { volumeKey: 'v', hostId: 'i-1', volumeId: 'v', sizeBytes: 64 * BLOCK_SIZE, snapshotId };
+    input = { runId: 'cut', passNumber: 1, kind: 'full', snapshot, invocations: 0 };
+  });
+  afterAll(() => test.stop());
+
+  it('fails with WorkCancelledError when aborted before its deadline (the Task was given up)', async () => {
+    const error = await streamVolumePass(
+      { ...input, runId: 'cut-early' },
+      deps,
+      Date.now() + 60_000,
+      AbortSignal.timeout(300),
+    )
+      .then(() => 'finished')
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(WorkCancelledError);
+  });
+
+  it('returns its cursor when cut after its deadline (the hard stop), and the next invocation finishes the pass', async () => {
+    // Calls of a whole second: the first segment is still being read when the hard stop comes.
+    test.cloud.ebs.setFaults({ latencyMs: 1000 });
+    const first = await streamVolumePass(input, deps, Date.now() + 100, AbortSignal.timeout(400));
+    test.cloud.ebs.setFaults({ latencyMs: 50 });
+    expect(first).toMatchObject({ done: false, cursor: { nextShard: 0 } });
+
+    const second = await streamVolumePass({ ...first, invocations: first.invocations }, deps, Date.now() + 60_000);
+    expect(second.done).toBe(true);
+    expect(second.stats?.blocksListed).toBe(64);
   });
 });
 
