@@ -96,7 +96,7 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     reads.set(sequence, { into, blocks: all });
   };
 
-  // Reads waiting for a window slot would never see an abort otherwise: fail them now, so none starts late.
+  // Reads still waiting for a window slot look at `abort` once they get one: set it at once, so none starts late.
   const onAbort = () => {
     abort ??= new WorkCancelledError(`streaming shard ${shardId} of ${plan.snapshotId}`, options.signal?.reason);
   };
