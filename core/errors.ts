@@ -150,3 +150,61 @@ export class VolumeNotFoundError extends HomeboundError {
 
 /** Bad input from an operator or a caller; the message names the field. */
 export class InvalidInputError extends HomeboundError {}
+
+/**
+ * The caller gave up on the work (a Task that timed out, an execution that ended, an operator's Ctrl-C): it stopped
+ * before its next call and cut the calls in flight. Not retryable: whoever aborted decides what comes next.
+ */
+export class WorkCancelledError extends HomeboundError {
+  constructor(what: string, reason?: unknown) {
+    super(`${what} cancelled${reason instanceof Error ? ` (${reason.name}: ${reason.message})` : ''}`, {
+      cause: reason,
+    });
+  }
+}
+
+const mebibytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** Whether `error` is the file system saying it has no room (ENOSPC) or the user's quota is used up (EDQUOT). */
+export function isNoSpaceError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/**
+ * The target (or the file system holding its image) ran out of space while a pass was written. Nothing is lost:
+ * the journal says where the pass stopped, and applying again once there is room resumes it.
+ */
+export class TargetFullError extends HomeboundError {
+  constructor(
+    readonly target: string,
+    readonly passNumber: number,
+    /** Bytes of the pass not yet written when it stopped: at most this much more room is needed. */
+    readonly bytesNeeded: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `no space left on target ${target} while writing pass ${passNumber}: up to ${mebibytes(bytesNeeded)} still to write; free space there and apply again (the pass resumes where it stopped)`,
+      options,
+    );
+  }
+}
+
+/**
+ * The applier's state directory (its spool of verified segments, its journal) ran out of space. The target is
+ * untouched by the pass; applying again once there is room reuses the segments already spooled.
+ */
+export class SpoolFullError extends HomeboundError {
+  constructor(
+    readonly directory: string,
+    readonly passNumber: number,
+    /** Bytes the pass's segments take in the spool: all of them, or the one that did not fit while prefetching. */
+    readonly bytesNeeded: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `no space left in ${directory} while spooling pass ${passNumber}: it needs at least ${mebibytes(bytesNeeded)} there; free space (or use a --state-dir with room) and apply again`,
+      options,
+    );
+  }
+}

@@ -36,8 +36,15 @@ export interface BlockSource {
   listSnapshotBlocks(snapshotId: string, options?: ListOptions): Promise<BlockPage>;
   /** Blocks that differ between `firstSnapshotId` (older) and `secondSnapshotId`; tokens are of the second. */
   listChangedBlocks(firstSnapshotId: string, secondSnapshotId: string, options?: ListOptions): Promise<BlockPage>;
-  /** `into`: a BLOCK_SIZE buffer of the caller's; a source may read the block into it and return it as `data`. */
-  getSnapshotBlock(snapshotId: string, blockIndex: number, blockToken: string, into?: Buffer): Promise<FetchedBlock>;
+  /** `into`: a BLOCK_SIZE buffer of the caller's; a source may read the block into it and return it as `data`.
+   * `signal` aborts the call in flight. */
+  getSnapshotBlock(
+    snapshotId: string,
+    blockIndex: number,
+    blockToken: string,
+    into?: Buffer,
+    signal?: AbortSignal,
+  ): Promise<FetchedBlock>;
 }
 
 export interface StagedObjectInfo {

@@ -9,9 +9,11 @@ import { BLOCK_SIZE, blockCountFor } from '../../core/blocks.js';
 import { Applier } from '../../core/engine/applier.js';
 import { type PassReport, runPass } from '../../core/engine/pass.js';
 import { imageSha256 } from '../../core/image-digest.js';
+import type { EbsFaults } from '../../core/localcloud/ebs-faults.js';
 import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
 import { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
 import { seededRandom } from '../../core/seeded-random.js';
+import { localCloudFaultArgs } from '../options.js';
 import { ageFile, settleDisk, settleHeap, timeRsyncDelta, timeSparseCopy } from './baselines.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
@@ -23,6 +25,8 @@ export interface BenchOptions {
   /** Local EBS server realism: per-snapshot quota (req/s) and per-call latency. */
   readonly quota: number;
   readonly latencyMs: number;
+  /** Faults the local EBS server injects besides (bench --ebs-throttle-rate …). @default none */
+  readonly faults?: EbsFaults;
   /** Where the volumes, staging and store live; a temp dir (removed after) by default. */
   readonly workDir?: string | undefined;
   readonly keep?: boolean;
@@ -50,7 +54,7 @@ export interface BenchResult {
   readonly volumeBytes: number;
   readonly changePct: number;
   readonly seed: number;
-  readonly localCloud: { readonly quotaPerSnapshot: number; readonly latencyMs: number };
+  readonly localCloud: { readonly quotaPerSnapshot: number; readonly latencyMs: number; readonly faults?: EbsFaults };
   readonly full: PassFigures;
   readonly incremental: PassFigures;
   readonly baselines: { readonly cpSeconds: number; readonly rsyncSeconds: number };
@@ -84,6 +88,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     String(options.quota),
     '--latency-ms',
     String(options.latencyMs),
+    ...localCloudFaultArgs(options.faults ?? {}),
   ]);
   // This process takes the snapshots (EC2's part); the local cloud's EBS server reads them from the same store.
   const store = await SnapshotStore.open(join(cloudDir, 'ebs'));
@@ -132,7 +137,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       volumeBytes: sizeBytes,
       changePct: options.changePct,
       seed: options.seed,
-      localCloud: { quotaPerSnapshot: options.quota, latencyMs: options.latencyMs },
+      localCloud: { quotaPerSnapshot: options.quota, latencyMs: options.latencyMs, faults: options.faults ?? {} },
       full,
       incremental,
       baselines: { cpSeconds, rsyncSeconds },

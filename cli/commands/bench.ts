@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type BenchResult, type PassFigures, runBench } from '../bench/run-bench.js';
-import { integerAtLeast, numberBetween } from '../options.js';
+import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
 import { writableDir, writableFileParent } from '../paths.js';
 
 interface BenchCliOptions {
@@ -16,7 +16,7 @@ interface BenchCliOptions {
 
 /** `homebound bench`: speed and memory figures of a full and an incremental pass against cp and rsync. */
 export function registerBench(program: Command): void {
-  program
+  const bench = program
     .command('bench')
     .description('Measure a full and an incremental pass through the local cloud against cp and rsync')
     .option('--size-mib <n>', 'volume size in MiB', integerAtLeast(1), 2048)
@@ -35,6 +35,7 @@ export function registerBench(program: Command): void {
         seed: options.seed,
         quota: options.quota,
         latencyMs: options.latencyMs,
+        faults: ebsFaultsFrom(options, 'ebs-'),
         workDir: options.workDir,
         log: (line) => console.error(`… ${line}`),
       });
@@ -44,7 +45,8 @@ export function registerBench(program: Command): void {
         console.error('homebound: the target is NOT identical to the source');
         process.exitCode = 4;
       }
-    });
+    }); // Fault rehearsals; --quota and --latency-ms above are the bench's realism knobs.
+  addEbsFaultOptions(bench, 'ebs-', ['throttleRate', 'errorRate', 'corruptBlocks', 'shortPages']);
 }
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;

@@ -6,7 +6,7 @@ import { endedAsRehearsed } from '../drill/drill-outcome.js';
 import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
 import { runDrill } from '../drill/run-drill.js';
-import { integerAtLeast, numberBetween } from '../options.js';
+import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
 import { writableDir, writableFileParent } from '../paths.js';
 
 interface DrillCommandOptions {
@@ -50,7 +50,7 @@ function noTerminalMessage(failAt: readonly string[]): string {
 
 /** `homebound drill`: a whole automated failback on the local cloud, checked byte for byte. */
 export function registerDrill(program: Command): void {
-  program
+  const drill = program
     .command('drill')
     .description('Run a whole automated failback on the local cloud (live writes, approval, cutover) and verify it')
     .option('--volumes <n>', 'volumes on the takeover host', integerAtLeast(1), 2)
@@ -107,6 +107,7 @@ export function registerDrill(program: Command): void {
           workDir: options.workDir,
           keepWorkDir: options.keepWorkDir,
           interactive: Boolean(process.stderr.isTTY),
+          ebsFaults: ebsFaultsFrom(options, 'ebs-'),
         },
         (line) => console.error(line),
       );
@@ -115,4 +116,7 @@ export function registerDrill(program: Command): void {
       if (options.html) await writeFile(options.html, renderDrillHtml(report));
       if (!endedAsRehearsed(report)) process.exitCode = DRILL_NOT_AS_EXPECTED;
     });
+  // Fault rehearsals on the local cloud (--ebs-throttle-rate, --ebs-error-rate, --ebs-latency-ms, --ebs-quota,
+  // --corrupt-blocks, --short-pages), without a patch.
+  addEbsFaultOptions(drill, 'ebs-');
 }

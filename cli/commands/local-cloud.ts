@@ -7,18 +7,12 @@ import {
   type LocalCloud,
   startLocalCloud,
 } from '../../core/localcloud/index.js';
-import { bucketName, integerAtLeast, numberBetween, portWithNext } from '../options.js';
+import { addEbsFaultOptions, bucketName, ebsFaultsFrom, integerAtLeast, portWithNext } from '../options.js';
 import { writableDir } from '../paths.js';
 
 interface LocalCloudOptions {
   dir: string;
   bucket?: string[];
-  latencyMs: number;
-  quota?: number;
-  throttleRate: number;
-  errorRate: number;
-  corruptBlocks: number;
-  shortPages?: boolean;
   seed: number;
   port?: number;
   sampleSnapshot?: boolean;
@@ -26,7 +20,7 @@ interface LocalCloudOptions {
 
 /** `homebound local-cloud`: the local EBS + S3 servers in the foreground, until Ctrl-C. */
 export function registerLocalCloud(program: Command): void {
-  program
+  const command = program
     .command('local-cloud')
     .description('Run the local cloud (EBS direct API + S3) in the foreground and print its endpoints and credentials')
     .option('--dir <dir>', 'where snapshots, volumes and staging live', '.homebound/cloud')
@@ -35,13 +29,8 @@ export function registerLocalCloud(program: Command): void {
       `buckets to create (default: ${DEFAULT_STAGING_BUCKET})`,
       // No commander default: a variadic parser would get it as the list to add the first name to.
       (value: string, previous: string[] | undefined) => [...(previous ?? []), bucketName(value)],
-    )
-    .option('--latency-ms <n>', 'latency added to every EBS call', integerAtLeast(0), 0)
-    .option('--quota <n>', 'GetSnapshotBlock/PutSnapshotBlock requests per second per snapshot', integerAtLeast(1))
-    .option('--throttle-rate <share>', 'share of block calls answered with throttling', numberBetween(0, 1), 0)
-    .option('--error-rate <share>', 'share of calls answered with a 500', numberBetween(0, 1), 0)
-    .option('--corrupt-blocks <n>', 'corrupt the next N block bodies under a correct checksum', integerAtLeast(0), 0)
-    .option('--short-pages', 'answer List calls with pages shorter than asked, some empty')
+    );
+  addEbsFaultOptions(command, '')
     .option('--seed <n>', 'seed of the fault decisions', integerAtLeast(0), 1)
     .option(
       '--port <n>',
@@ -59,14 +48,7 @@ export function registerLocalCloud(program: Command): void {
       const cloud = await startOnPorts(options.port, {
         dir,
         buckets,
-        ebs: {
-          latencyMs: options.latencyMs,
-          ...(options.quota ? { quotaPerSnapshot: options.quota } : {}),
-          throttleRate: options.throttleRate,
-          errorRate: options.errorRate,
-          corruptBlocks: options.corruptBlocks,
-          shortPages: options.shortPages ?? false,
-        },
+        ebs: ebsFaultsFrom(options, ''),
         seed: options.seed,
       });
       // Made before the KEY=value lines, so a reader of those lines has the whole set once it sees any.

@@ -1,3 +1,4 @@
+import type { EbsFaults } from '../../core/localcloud/ebs-faults.js';
 import type { DrillApproval } from './fail-at.js';
 
 /** What `homebound drill` was asked to rehearse. */
@@ -19,4 +20,6 @@ export interface DrillOptions {
   readonly keepWorkDir?: boolean | undefined;
   /** Draw a progress bar (a terminal). */
   readonly interactive: boolean;
+  /** Faults the local EBS server injects (drill --ebs-throttle-rate …). @default none */
+  readonly ebsFaults?: EbsFaults;
 }

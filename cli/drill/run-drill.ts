@@ -57,6 +57,7 @@ async function drillIn(
         return counting;
       },
       ...(options.failAt.length > 0 ? { stateHandlers: failAtHandlers(options.failAt) } : {}),
+      ...(options.ebsFaults ? { ebsFaults: options.ebsFaults } : {}),
     }),
   );
   interruption.onInterrupt(() => env.stop());

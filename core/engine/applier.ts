@@ -2,8 +2,11 @@ import { BLOCK_SIZE, bytesOnDisk } from '../blocks.js';
 import {
   CorruptSegmentError,
   InvalidInputError,
+  isNoSpaceError,
   PassOutOfOrderError,
+  SpoolFullError,
   StagedObjectMissingError,
+  TargetFullError,
   TargetTooSmallError,
 } from '../errors.js';
 import type { BlockTarget, Staging } from '../ports.js';
@@ -157,7 +160,11 @@ export class Applier {
         // A segment that fails its own checks is not spooled; applyPass fetches it again and judges it against the
         // manifest (the streamer may have staged it anew by then).
         const indexSha256 = segmentChecksAlone(body, key);
-        if (indexSha256) await spool.put(key.slice(prefix.length), body, indexSha256);
+        if (!indexSha256) return;
+        await spool.put(key.slice(prefix.length), body, indexSha256).catch((error: unknown) => {
+          if (!isNoSpaceError(error)) throw error;
+          throw new SpoolFullError(this.options.stateDir, passNumber, body.length, { cause: error });
+        });
       });
       if (fresh.length === 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
@@ -238,11 +245,19 @@ export class Applier {
     }));
     // Both settle before anything goes on: a journal write must never outlive a failed call.
     const [fetched, saved] = await Promise.allSettled([fetching, journaled]);
-    if (fetched.status === 'rejected') throw fetched.reason;
-    if (saved.status === 'rejected') throw saved.reason;
+    // A full disk is an operator's to fix, not a crash: say which directory and how much the pass needs there.
+    const spoolFull = (error: unknown) =>
+      isNoSpaceError(error)
+        ? new SpoolFullError(this.options.stateDir, passNumber, passBytes, { cause: error })
+        : error;
+    if (fetched.status === 'rejected') throw spoolFull(fetched.reason);
+    if (saved.status === 'rejected') throw spoolFull(saved.reason);
     const { spool, bytesFetched } = fetched.value;
-    const blocksWritten = await this.applySpooled(manifest, spool);
-    await target.sync();
+    // The target's own ENOSPC is mapped where it is written; what else runs out of room is the state directory.
+    const blocksWritten = await this.applySpooled(manifest, spool).catch((error: unknown) => {
+      throw spoolFull(error);
+    });
+    await target.sync().catch(this.targetFull(manifest));
     await this.journal.save({
       ...this.journal.current,
       lastAppliedPass: passNumber,
@@ -323,11 +338,22 @@ export class Applier {
     return fetched;
   }
 
+  /** Maps the target's ENOSPC to TargetFullError, with what the pass has left to write from the last checkpoint. */
+  private targetFull(manifest: PassManifest): (error: unknown) => never {
+    return (error) => {
+      if (!isNoSpaceError(error)) throw error;
+      const left = manifest.segments.slice(this.inProgress().nextSegment);
+      const bytesNeeded = left.reduce((sum, segment) => sum + segment.dataBlocks * BLOCK_SIZE, 0);
+      throw new TargetFullError(this.options.target.path, manifest.passNumber, bytesNeeded, { cause: error });
+    };
+  }
+
   private async applySpooled(manifest: PassManifest, spool: SegmentSpool): Promise<number> {
     const { target } = this.options;
+    const targetFull = this.targetFull(manifest);
     if (manifest.kind === 'full' && !this.inProgress().blanked) {
-      await target.blank(manifest.volumeSizeBytes);
-      await target.sync();
+      await target.blank(manifest.volumeSizeBytes).catch(targetFull);
+      await target.sync().catch(targetFull);
       await this.journal.save({ ...this.journal.current, inProgress: { ...this.inProgress(), blanked: true } });
     }
     const throttle = writeThrottle(this.options.maxWriteMiBps);
@@ -342,13 +368,13 @@ export class Applier {
       const lengths = blocks.map((block) => bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes));
       await Promise.all(
         blocks.map((block, i) => target.write(block.data.subarray(0, lengths[i]), block.blockIndex * BLOCK_SIZE)),
-      );
+      ).catch(targetFull);
       blocksWritten += blocks.length;
       await throttle(lengths.reduce((sum, length) => sum + length, 0));
       // Checkpoint every few segments: fdatasync, then advance the journal. A crash replays at most those
       // segments, which is harmless (positional writes of the same bytes).
       if ((index + 1) % CHECKPOINT_SEGMENTS === 0 && index + 1 < manifest.segments.length) {
-        await target.sync();
+        await target.sync().catch(targetFull);
         await this.journal.save({
           ...this.journal.current,
           inProgress: { ...this.inProgress(), nextSegment: index + 1 },

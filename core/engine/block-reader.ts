@@ -1,5 +1,5 @@
 import { BLOCK_SIZE, sha256, zeroBlock } from '../blocks.js';
-import { BlockChecksumMismatchError, HomeboundError, RequestRejectedError } from '../errors.js';
+import { BlockChecksumMismatchError, HomeboundError, RequestRejectedError, WorkCancelledError } from '../errors.js';
 import type { BlockRef, BlockSource } from '../ports.js';
 import type { RateGovernor } from './rate-governor.js';
 import { backoff, type RetryPolicy } from './retry.js';
@@ -28,8 +28,10 @@ export interface VerifiedBlock {
 /**
  * Reads one block through the governor and returns it only once its bytes hash to the checksum the service sent.
  * A ref without a token (the newer snapshot lacks the block) reads as zeros, as EBS defines. `into` (BLOCK_SIZE
- * bytes) is handed to the source to read the block into.
- * @throws the last error once retries are exhausted, or at once for errors that retrying cannot fix.
+ * bytes) is handed to the source to read the block into. Once `signal` aborts, no new call starts and the one in
+ * flight is cut.
+ * @throws the last error once retries are exhausted, or at once for errors that retrying cannot fix;
+ *   WorkCancelledError once `signal` aborts.
  */
 export async function readVerifiedBlock(
   source: BlockSource,
@@ -39,6 +41,7 @@ export async function readVerifiedBlock(
   counters: ReadCounters,
   policy: RetryPolicy = {},
   into?: Buffer,
+  signal?: AbortSignal,
 ): Promise<VerifiedBlock> {
   if (ref.token === undefined) return { blockIndex: ref.index, data: zeroBlock(), sha256: sha256(zeroBlock()) };
   const maxAttempts = policy.maxAttempts ?? 8;
@@ -46,9 +49,12 @@ export async function readVerifiedBlock(
   let attempts = 0;
   let throttles = 0;
   for (;;) {
-    const permit = await governor.acquire();
+    const permit = await governor.acquire(signal).catch((error: unknown) => {
+      throw signal?.aborted ? cancelled(snapshotId, signal) : error;
+    });
     try {
-      const block = await source.getSnapshotBlock(snapshotId, ref.index, ref.token, into);
+      if (signal?.aborted) throw cancelled(snapshotId, signal);
+      const block = await source.getSnapshotBlock(snapshotId, ref.index, ref.token, into, signal);
       permit.release('ok');
       counters.bytesRead += block.data.length;
       if (block.dataLength !== BLOCK_SIZE || block.data.length !== BLOCK_SIZE) {
@@ -61,7 +67,9 @@ export async function readVerifiedBlock(
       }
       counters.blocksRead += 1;
       return { blockIndex: ref.index, data: block.data, sha256: digest };
-    } catch (error) {
+    } catch (caught) {
+      // An aborted call fails as a dropped connection would; it must not be retried.
+      const error = signal?.aborted ? cancelled(snapshotId, signal) : caught;
       const throttled = error instanceof HomeboundError && error.throttled;
       permit.release(throttled ? 'throttled' : 'error');
       if (!(error instanceof HomeboundError) || !error.retryable) throw error;
@@ -75,4 +83,8 @@ export async function readVerifiedBlock(
       await backoff(attempts, policy);
     }
   }
+}
+
+function cancelled(snapshotId: string, signal: AbortSignal): WorkCancelledError {
+  return new WorkCancelledError(`reading ${snapshotId}`, signal.reason);
 }

@@ -77,6 +77,9 @@ export interface RunPassOptions {
   readonly onProgress?: (progress: PassProgress) => void;
   /** Called once each segment is staged, e.g. to let an applier in this process start downloading it. */
   readonly onSegment?: (record: SegmentRecord) => void;
+  /** Aborts the pass: no block read starts after it, those in flight are cut, and the call rejects with
+   * WorkCancelledError. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PassProgress {
@@ -139,6 +142,7 @@ export async function runPass(request: PlanPassRequest, options: RunPassOptions)
         counters,
         ...(options.retry ? { retry: options.retry } : {}),
         ...(options.readAheadBlocks ? { readAheadBlocks: options.readAheadBlocks } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
         onSegment: (segment) => {
           segmentBytes += segment.bytes;
           options.onSegment?.(segment);

@@ -2,15 +2,31 @@
  * Adaptive request governor for GetSnapshotBlock calls against one snapshot.
  *
  * AWS enforces a fixed per-snapshot quota (1,000 req/s by default) and an adjustable per-account one shared with
- * every other reader. We do not know how much of it is ours, so the governor finds out: it starts low, grows
- * quickly while nothing is throttled (slow start), and after the first throttle switches to additive increase /
- * multiplicative decrease. Only one decrease happens per round trip: a throttle answering a request that was sent
- * before the last decrease says nothing new.
+ * every other reader. We do not know how much of it is ours, so the governor finds out: it starts at a guess and
+ * grows quickly while nothing is throttled (slow start), then gently (additive increase).
  *
- * Throttling that does not follow our rate (another reader hammering the account, a flaky dependency) would drive
- * plain AIMD to a crawl. So the governor checks that slowing down helps: when halving the rate left the throttled
- * share of answers as high as before, it treats that share as background noise, restores the rate, and from then on
- * only slows down for throttling above the noise.
+ * Throttles come in two kinds, and the governor must tell them apart:
+ * - **Congestion** — a quota we exceed. The share of calls throttled follows our own rate: at a rate r above a quota
+ *   Q, about 1 − Q/r of the calls are throttled, so slowing down makes the throttles stop.
+ * - **Noise** — a share throttled at random (another reader hammering the account, a flaky dependency, the local
+ *   cloud's `throttleRate`). It does not depend on our rate: slowing down only makes us slower. Plain AIMD, which
+ *   decreases on every throttle, fell to its floor within ~10 s under 30% random throttles (issue 12).
+ *
+ * So every decrease is an experiment. The governor judges windows of answers (≥ a tick and ≥ MIN_SAMPLE answers).
+ * When a window's throttled share rises clearly above the known noise (by more than sampling error) — and, before
+ * any quota has been seen, still does in a second window (a quota's first throttles arrive as its bucket runs dry,
+ * so the first window understates them) — it cuts the rate to just under what got through (a quota's rate, if it is
+ * one) and remembers the pass share q1 (1 − throttled share) at the old rate. Then it judges the answers to calls
+ * sent after the cut:
+ * - congestion predicts the pass share rises to min(1 − noise, q1 / cut factor): the quota lets as many calls per
+ *   second through as before, out of fewer sent;
+ * - noise predicts it stays at q1;
+ * - a share lower still is neither: a quota's bucket still draining. Cut again and judge that cut.
+ * Whichever prediction the measured share is nearer wins. Congestion keeps the lower rate (additive increase goes on
+ * from there; each later cut is tested the same way). Noise restores the old rate and raises the noise level, which
+ * from then on is tolerated and only decays as the throttles fade. A random share therefore costs one short window
+ * at a lower rate per rise in the noise, never a slide to the floor: only throttling that follows the rate takes the
+ * rate down step by step, as far as `minRequestsPerSecond`.
  *
  * Two limits hold at all times: at most `maxConcurrency` calls in flight and never more than `maxRequestsPerSecond`.
  */
@@ -21,8 +37,16 @@ export interface RateGovernorOptions {
   readonly maxConcurrency?: number;
   /** Starting rate. @default 200 */
   readonly initialRequestsPerSecond?: number;
-  /** Floor the rate never drops below. @default 2 */
+  /** Floor the rate never drops below; reached only under throttling that follows the rate. @default 2 */
   readonly minRequestsPerSecond?: number;
+  /** Time source; a test gives a fake one. @default performance.now and setTimeout */
+  readonly clock?: GovernorClock;
+}
+
+/** What the governor needs of time: a monotonic clock in ms and a way to wait. */
+export interface GovernorClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
 }
 
 export interface GovernorStats {
@@ -33,9 +57,11 @@ export interface GovernorStats {
   readonly peakInFlight: number;
   /** Share of answers throttled regardless of our rate, once detected; 0 otherwise. */
   readonly backgroundThrottleShare: number;
+  /** Decreases undone because slowing down did not lower the throttled share. */
+  readonly restores: number;
 }
 
-/** A granted permit. `sentAt` lets a throttle be matched against the last decrease. */
+/** A granted permit. `sentAt` lets an answer be matched against the last decrease. */
 export interface Permit {
   readonly sentAt: number;
   release(outcome: 'ok' | 'throttled' | 'error'): void;
@@ -43,42 +69,63 @@ export interface Permit {
 
 const TICK_MS = 250;
 const SLOW_START_FACTOR = 1.5;
-const DECREASE_FACTOR = 0.88;
+/** Cut once congestion is known, when what got through does not say better. */
+const DECREASE_FACTOR = 0.9;
 const INCREASE_PER_TICK = 0.01;
-/** Answers needed before a throttled share is trusted. */
-const MIN_SAMPLE = 20;
-/** Throttling this far above the background share is ours to fix. */
-const NOISE_MARGIN = 0.1;
+/** Answers a window needs before its throttled share is judged. */
+const MIN_SAMPLE = 30;
+/** Standard errors a share must rise above the noise before it counts as a rise. */
+const Z = 3;
+
+const realClock: GovernorClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** A cut under test: the rate and pass share before it, and when it took effect. */
+interface Probe {
+  readonly fromRate: number;
+  readonly toRate: number;
+  readonly passShare: number;
+  readonly since: number;
+  readonly slowStart: boolean;
+}
 
 export class RateGovernor {
   private readonly maxRate: number;
   private readonly minRate: number;
   private readonly maxConcurrency: number;
+  private readonly clock: GovernorClock;
   private rate: number;
   private slowStart = true;
   private tokens: number;
-  private lastRefill = performance.now();
-  private lastTick = performance.now();
-  private lastDecreaseAt = Number.NEGATIVE_INFINITY;
-  /** Callers waited for a rate token (not for a concurrency slot) since the last tick: the rate is what limits. */
-  private demandSinceTick = false;
-  private sentSinceTick = 0;
-  /** Requests actually sent per second in each of the last few ticks; below `rate` when something else limits. */
+  private lastRefill: number;
+  private windowStart: number;
+  /** Callers waited for a rate token (not for a concurrency slot) in this window: the rate is what limits. */
+  private demandInWindow = false;
+  private sentInWindow = 0;
+  /** Requests actually sent per second in the last few windows; below `rate` when something else limits. */
   private readonly sentRates: number[] = [];
   private inFlight = 0;
   private readonly waiters: (() => void)[] = [];
-  private counters = { requests: 0, throttled: 0, decreases: 0, peakInFlight: 0 };
-  /** Answers since the sample window opened. */
+  private counters = { requests: 0, throttled: 0, decreases: 0, peakInFlight: 0, restores: 0 };
   private sample = { answers: 0, throttled: 0 };
-  /** The throttling episode being fought: rate and share when it began. */
-  private episode: { startRate: number; startShare: number | undefined; halvedAt: number | undefined } | undefined;
-  private backgroundShare = 0;
+  private probe: Probe | undefined;
+  /** Set while a rise above the noise is measured again before acting on it. */
+  private confirmingSince: number | undefined;
+  /** Throttled share that does not follow our rate, as measured. */
+  private noise = 0;
+  /** Set once a cut made throttles stop: from then on a rise above the noise is cut at once. */
+  private congestionSeen = false;
 
   constructor(options: RateGovernorOptions = {}) {
     this.maxRate = options.maxRequestsPerSecond ?? 1000;
     this.minRate = Math.min(options.minRequestsPerSecond ?? 2, this.maxRate);
     this.maxConcurrency = options.maxConcurrency ?? 64;
+    this.clock = options.clock ?? realClock;
     this.rate = Math.min(options.initialRequestsPerSecond ?? 200, this.maxRate);
+    this.lastRefill = this.clock.now();
+    this.windowStart = this.lastRefill;
     // A small pass (a few changed blocks) should not wait on the ramp: allow a short burst at the start.
     // Only headroom below the ceiling may be spent that way, so no second ever carries more than the ceiling.
     this.tokens = Math.max(1, Math.min(64, this.rate / 3, this.maxRate - this.rate));
@@ -87,26 +134,30 @@ export class RateGovernor {
     }
   }
 
-  /** Waits for a concurrency slot and a rate token. */
-  async acquire(): Promise<Permit> {
+  /**
+   * Waits for a concurrency slot and a rate token.
+   * @throws `signal.reason` once `signal` aborts, without taking a permit.
+   */
+  async acquire(signal?: AbortSignal): Promise<Permit> {
     for (;;) {
+      signal?.throwIfAborted();
       this.tick();
       if (this.inFlight >= this.maxConcurrency) {
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
+        await this.waitForSlot(signal);
         continue;
       }
       this.refill();
       if (this.tokens < 1) {
-        this.demandSinceTick = true;
-        await sleep(Math.max(1, ((1 - this.tokens) / this.rate) * 1000));
+        this.demandInWindow = true;
+        await this.untilAborted(signal, this.clock.sleep(Math.max(1, ((1 - this.tokens) / this.rate) * 1000)));
         continue;
       }
       this.tokens -= 1;
-      this.sentSinceTick += 1;
+      this.sentInWindow += 1;
       this.inFlight += 1;
       this.counters.requests += 1;
       this.counters.peakInFlight = Math.max(this.counters.peakInFlight, this.inFlight);
-      const sentAt = performance.now();
+      const sentAt = this.clock.now();
       let released = false;
       return {
         sentAt,
@@ -121,29 +172,137 @@ export class RateGovernor {
     }
   }
 
+  /** Resolves when a permit is released, or when `signal` aborts (leaving the queue, so no wake-up is lost). */
+  private waitForSlot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        const at = this.waiters.indexOf(wake);
+        if (at >= 0) this.waiters.splice(at, 1);
+        resolve();
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.waiters.push(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Resolves with `wait`, or as soon as `signal` aborts. */
+  private async untilAborted(signal: AbortSignal | undefined, wait: Promise<void>): Promise<void> {
+    if (!signal) return wait;
+    const aborted = new AbortController();
+    try {
+      await Promise.race([
+        wait,
+        new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { signal: aborted.signal })),
+      ]);
+    } finally {
+      aborted.abort(); // removes the listener
+    }
+  }
+
   get stats(): GovernorStats {
-    return { ...this.counters, currentRate: this.rate, backgroundThrottleShare: this.backgroundShare };
+    return { ...this.counters, currentRate: this.rate, backgroundThrottleShare: this.noise };
   }
 
   private onAnswer(outcome: 'ok' | 'throttled' | 'error', sentAt: number): void {
-    if (outcome === 'error') return;
+    if (outcome === 'throttled') this.counters.throttled += 1;
+    // Errors say nothing about the rate. Under test, only calls sent after the cut tell what the cut did.
+    const since = this.probe?.since ?? this.confirmingSince;
+    if (outcome === 'error' || (since !== undefined && sentAt < since)) return;
     this.sample.answers += 1;
-    if (outcome === 'ok') return;
-    this.sample.throttled += 1;
-    this.counters.throttled += 1;
-    // Above background noise we react at once, once per round trip; within it, the tick decides.
-    if (this.backgroundShare > 0 || sentAt < this.lastDecreaseAt) return;
-    this.episode ??= { startRate: this.effectiveRate(), startShare: undefined, halvedAt: undefined };
-    this.decrease();
+    if (outcome === 'throttled') this.sample.throttled += 1;
   }
 
-  private decrease(): void {
+  /** Once per window: judge its answers, then grow while callers wanted more than they got. */
+  private tick(): void {
+    const now = this.clock.now();
+    if (now - this.windowStart < TICK_MS) return;
+    const sentRate = (this.sentInWindow * 1000) / (now - this.windowStart);
+    // Grow only a rate we actually used: otherwise it drifts above anything the service has seen from us.
+    const demand = this.demandInWindow && sentRate >= this.rate * 0.7;
+    const { answers, throttled } = this.sample;
+    if (answers < MIN_SAMPLE && (throttled > 0 || this.probe || this.confirmingSince !== undefined)) return; // too few to judge yet: widen the window
+    this.sentRates.push(sentRate);
+    if (this.sentRates.length > 4) this.sentRates.shift();
+    this.windowStart = now;
+    this.sentInWindow = 0;
+    this.demandInWindow = false;
+    this.sample = { answers: 0, throttled: 0 };
+    if (answers === 0) return;
+    const share = throttled / answers;
+
+    const aboveNoise = share > this.noise + this.margin(answers);
+    if (this.confirmingSince !== undefined) {
+      // The rise held over a fresh window (no longer flattered by a quota's stock of tokens): test a cut.
+      this.confirmingSince = undefined;
+      if (aboveNoise) this.cut(share, sentRate, now);
+      return;
+    }
+    if (this.probe) {
+      this.judgeProbe(this.probe, 1 - share, answers, sentRate, now);
+      return;
+    }
+    if (aboveNoise) {
+      // Once a quota is known, cut at once (the cut is tested all the same). Before that, measure a second window
+      // at this rate: the first throttles of a quota arrive as its bucket runs dry, so the window that saw them
+      // understates the share, and a cut judged against it could look like it changed nothing.
+      if (this.congestionSeen) this.cut(share, sentRate, now);
+      else this.confirmingSince = now;
+      return;
+    }
+    // Within the noise: let it decay as the throttles fade. It only rises through a cut that did not help.
+    if (this.noise > 0 && share < this.noise) {
+      this.noise = this.noise * 0.8 + share * 0.2;
+      if (this.noise < 0.005) this.noise = 0;
+    }
+    if (demand && share <= this.noise + this.margin(answers) / 2) this.grow();
+  }
+
+  /** How far above the noise a window's share may lie by chance: Z standard errors, at least 2 points. */
+  private margin(answers: number): number {
+    if (this.noise === 0) return 0.02;
+    return Z * Math.sqrt((this.noise * (1 - this.noise)) / answers) + 0.01;
+  }
+
+  private cut(share: number, sentRate: number, now: number): void {
+    const fromRate = this.effectiveRate();
+    const passShare = 1 - share;
+    // If this is a quota, what got through per second is its rate (the noise, thrown out first, aside): go just
+    // below it, so the window that tests the cut is free of our own throttles. Under noise the same cut leaves the
+    // share unchanged, which is what tells the two apart.
+    const fits = (sentRate * passShare) / Math.max(0.05, 1 - this.noise);
+    const toRate = Math.max(this.minRate, Math.min(fromRate * DECREASE_FACTOR, fits * 0.95));
+    this.probe = { fromRate, toRate, passShare, since: now, slowStart: this.slowStart };
     this.slowStart = false;
-    // Cut from what was really sent: a rate we never reached (concurrency was the limit) cannot be the problem.
-    this.rate = Math.max(this.minRate, this.effectiveRate() * DECREASE_FACTOR);
+    this.rate = toRate;
     this.tokens = Math.min(this.tokens, 0);
-    this.lastDecreaseAt = performance.now();
     this.counters.decreases += 1;
+  }
+
+  private judgeProbe(probe: Probe, passShare: number, answers: number, sentRate: number, now: number): void {
+    this.probe = undefined;
+    const before = probe.passShare;
+    // Worse after slowing down is neither prediction: a quota's bucket still draining (its stock of one second's
+    // calls hid the excess in the window that triggered the cut). Cut again from here and test that cut.
+    const pooled = 1 - (before + passShare) / 2;
+    if (passShare < before - Z * Math.sqrt((pooled * (1 - pooled) * 2) / answers)) {
+      this.cut(1 - passShare, sentRate, now);
+      return;
+    }
+    const congested = Math.min(1 - this.noise, before * (probe.fromRate / probe.toRate));
+    if (passShare >= (before + congested) / 2) {
+      this.congestionSeen = true;
+      return;
+    }
+    // The share stayed where it was: not ours. Take the rate back and tolerate this much from now on.
+    this.noise = Math.min(0.95, 1 - passShare);
+    this.rate = Math.min(this.maxRate, probe.fromRate);
+    this.slowStart = probe.slowStart;
+    this.counters.restores += 1;
+    this.windowStart = now;
   }
 
   /** The rate we really sent at lately: `rate`, unless concurrency or callers kept us below it. */
@@ -152,66 +311,13 @@ export class RateGovernor {
     return recentPeak > 0 ? Math.min(this.rate, recentPeak) : this.rate;
   }
 
-  /** Once per tick: judge the last sample, then grow while callers wanted more than they got. */
-  private tick(): void {
-    const now = performance.now();
-    if (now - this.lastTick < TICK_MS) return;
-    const sentRate = (this.sentSinceTick * 1000) / (now - this.lastTick);
-    this.sentRates.push(sentRate);
-    if (this.sentRates.length > 4) this.sentRates.shift();
-    this.sentSinceTick = 0;
-    this.lastTick = now;
-    // Grow only a rate we actually used: otherwise it drifts above anything the service has seen from us.
-    const demand = this.demandSinceTick && sentRate >= this.rate * 0.7;
-    this.demandSinceTick = false;
-    if (this.sample.answers < MIN_SAMPLE && this.sample.throttled === 0) {
-      if (demand && this.sample.answers > 0) this.grow();
-      return;
-    }
-    if (this.sample.answers < MIN_SAMPLE) return;
-    const share = this.sample.throttled / this.sample.answers;
-    this.sample = { answers: 0, throttled: 0 };
-
-    if (this.backgroundShare > 0) {
-      this.judgeAgainstBackground(share, demand);
-      return;
-    }
-    if (share === 0) {
-      this.episode = undefined;
-      if (demand) this.grow();
-      return;
-    }
-    if (!this.episode) return;
-    this.episode.startShare ??= share;
-    if (this.effectiveRate() > this.episode.startRate / 2) return;
-    this.episode.halvedAt ??= now;
-    // A full second at half the rate (a quota's window has drained by then) did not lower the throttled share:
-    // the throttling is not ours. Take the rate back.
-    if (now - this.episode.halvedAt >= 1000 && share >= this.episode.startShare * 0.8) {
-      this.backgroundShare = share;
-      this.rate = Math.min(this.maxRate, this.episode.startRate);
-      this.episode = undefined;
-    }
-  }
-
-  private judgeAgainstBackground(share: number, demand: boolean): void {
-    if (share > this.backgroundShare + NOISE_MARGIN) {
-      this.decrease();
-    } else if (demand && share <= this.backgroundShare + NOISE_MARGIN / 2) {
-      this.grow();
-    }
-    // Follow the noise as it changes; when it stops, plain AIMD takes over again.
-    this.backgroundShare = this.backgroundShare * 0.8 + share * 0.2;
-    if (this.backgroundShare < 0.01) this.backgroundShare = 0;
-  }
-
   private grow(): void {
     const grown = this.slowStart ? this.rate * SLOW_START_FACTOR : this.rate * (1 + INCREASE_PER_TICK) + 0.25;
     this.rate = Math.min(this.maxRate, grown);
   }
 
   private refill(): void {
-    const now = performance.now();
+    const now = this.clock.now();
     // A burst of at most ~50 ms worth of tokens: smooth sending is what keeps a token-bucket quota happy.
     const capacity = Math.max(1, this.rate * 0.05);
     // Tokens above capacity are the start-up burst: spend them, never top them up.
@@ -219,8 +325,4 @@ export class RateGovernor {
       this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) / 1000) * this.rate);
     this.lastRefill = now;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -59,7 +59,13 @@ export class DiskSpool implements SegmentSpool {
   async put(segmentKey: string, body: Buffer): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const file = this.file(segmentKey);
-    await writeFile(`${file}.tmp`, body, { mode: 0o600 });
+    try {
+      await writeFile(`${file}.tmp`, body, { mode: 0o600 });
+    } catch (error) {
+      // A partial file on a full disk only takes room another write needs.
+      await rm(`${file}.tmp`, { force: true });
+      throw error;
+    }
     await rename(`${file}.tmp`, file);
   }
 

@@ -1,4 +1,5 @@
 import { isAllZero } from '../blocks.js';
+import { WorkCancelledError } from '../errors.js';
 import type { BlockRef, BlockSource, Staging } from '../ports.js';
 import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBlock } from './block-reader.js';
 import { segmentBuffers } from './buffer-pool.js';
@@ -27,6 +28,9 @@ export interface StreamShardOptions {
   readonly writeRecord?: boolean;
   /** Called after each staged segment. */
   readonly onSegment?: (record: SegmentRecord) => void;
+  /** Aborts the shard: no read starts after it, reads in flight are cut, and the call rejects with
+   * WorkCancelledError. What is staged stays staged, so a later call resumes from it. */
+  readonly signal?: AbortSignal;
 }
 
 export interface ShardResult {
@@ -82,8 +86,8 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     const blocks = slice.map(async (ref, i) => {
       await window.acquire();
       if (abort) throw abort;
-      const { source, governor, counters, retry } = options;
-      return readVerifiedBlock(source, governor, plan.snapshotId, ref, counters, retry, into.slot(i));
+      const { source, governor, counters, retry, signal } = options;
+      return readVerifiedBlock(source, governor, plan.snapshotId, ref, counters, retry, into.slot(i), signal);
     });
     const all = Promise.all(blocks);
     all.catch((error) => {
@@ -92,8 +96,15 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     reads.set(sequence, { into, blocks: all });
   };
 
+  // Reads still waiting for a window slot look at `abort` once they get one: set it at once, so none starts late.
+  const onAbort = () => {
+    abort ??= new WorkCancelledError(`streaming shard ${shardId} of ${plan.snapshotId}`, options.signal?.reason);
+  };
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (; cursor < segmentCount; cursor++) {
+      if (options.signal?.aborted) throw abort;
       const existing = staged.get(segmentKey(shardId, cursor));
       if (existing) {
         records.push(existing);
@@ -149,6 +160,7 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     }
     await Promise.all(inFlight);
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     abort ??= new Error('streaming stopped');
     for (const pending of reads.values()) pending.blocks.catch(() => undefined);
   }

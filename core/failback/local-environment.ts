@@ -110,8 +110,8 @@ async function localGatewayAckSecret(dir: string): Promise<Buffer> {
   return Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
 }
 
-/** What the Powertools logger and the deadline need from a Lambda context. */
-function localLambdaContext(name: string): Context {
+/** What the Powertools logger and the deadline need from a Lambda context, with the local Task's abort signal. */
+function localLambdaContext(name: string, signal: AbortSignal): Context & { signal: AbortSignal } {
   const started = Date.now();
   return {
     callbackWaitsForEmptyEventLoop: false,
@@ -126,6 +126,7 @@ function localLambdaContext(name: string): Context {
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,
+    signal,
   };
 }
 
@@ -175,7 +176,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
   for (const name of Object.keys(failbackTasks) as FailbackTaskName[]) {
     // The table's entries differ in input type; each handler parses its own input with its own schema.
     const lambda = createTaskHandler(name, failbackTasks[name] as never, () => deps);
-    handlers[`${name}FunctionArn`] = (input) => lambda(input, localLambdaContext(name));
+    handlers[`${name}FunctionArn`] = (input, context) => lambda(input, localLambdaContext(name, context.signal));
   }
   let machine: LocalStateMachine;
   let taskStates: string[];

@@ -9,6 +9,8 @@ import type { FailbackTask } from './tasks.js';
 
 /** Time kept back from a Lambda's remaining time so a long step returns its cursor before the hard stop. */
 const DEADLINE_MARGIN_MS = 30_000;
+/** Time kept back from a Lambda's remaining time by the hard stop that aborts the calls still in flight. */
+const HARD_STOP_MARGIN_MS = 2_000;
 
 /** Thrown when a state hands a task an input that does not fit its schema: a state machine bug, never retried. */
 export class TaskInputError extends InvalidInputError {}
@@ -52,8 +54,15 @@ export function createTaskHandler<I>(
       const issue = parsed.error.issues[0];
       throw new TaskInputError(`${name}: input field ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
     }
-    const deadline = Date.now() + Math.max(1000, context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS);
-    return task.run(parsed.data, deps(), deadline);
+    const remaining = context.getRemainingTimeInMillis();
+    const deadline = Date.now() + Math.max(1000, remaining - DEADLINE_MARGIN_MS);
+    // Lambda freezes an invocation at its time limit without telling it, and calls still in flight would resume in
+    // the next invocation of the same sandbox; so give up on them just before. The local runner adds its own signal
+    // (Task timeout, execution ended).
+    const hardStop = AbortSignal.timeout(Math.max(1000, remaining - HARD_STOP_MARGIN_MS));
+    const given = (context as Context & { signal?: AbortSignal }).signal;
+    const signal = given ? AbortSignal.any([given, hardStop]) : hardStop;
+    return task.run(parsed.data, deps(), deadline, signal);
   })
     .use(injectLambdaContext(logger))
     .use(countTaskErrors(name, deps));

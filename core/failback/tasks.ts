@@ -31,8 +31,9 @@ import { VerifyDecisionInput, verifyDecision } from './steps/verify-decision.js'
 /** One Task of the state machine: the schema its input must satisfy and the step it runs. */
 export interface FailbackTask<I> {
   readonly input: z.ZodType<I>;
-  /** `deadline` (epoch ms) is when the invocation must have returned; only long steps look at it. */
-  readonly run: (input: I, deps: FailbackDeps, deadline: number) => Promise<unknown>;
+  /** `deadline` (epoch ms) is when the invocation must have returned; only long steps look at it. `signal` aborts
+   * when the invocation is given up (its Task timed out, the execution ended): long steps stop their calls. */
+  readonly run: (input: I, deps: FailbackDeps, deadline: number, signal: AbortSignal) => Promise<unknown>;
 }
 
 function task<I>(input: z.ZodType<I>, run: FailbackTask<I>['run']): FailbackTask<I> {

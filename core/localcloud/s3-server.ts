@@ -3,6 +3,7 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { isValidBucketName } from '../adapters/aws/bucket-name.js';
 import { InvalidInputError } from '../errors.js';
+import { s3Guard } from './s3-guard.js';
 import { applyS3rverFixes } from './s3rver-fixes.js';
 import type { LocalCredentials } from './sigv4.js';
 
@@ -43,6 +44,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<LocalS3Se
     configureBuckets: buckets.map((name) => ({ name })),
   });
   applyS3rverFixes(server);
+  // First of all: nothing unsigned, and no name that would leave the directory, reaches s3rver.
+  server.middleware.unshift(s3Guard(LOCAL_CREDENTIALS));
   const address = await server.run();
   // Node closes idle keep-alive connections after 5 s; AWS endpoints keep them about a minute, as the EBS server does.
   if (server.httpServer) server.httpServer.keepAliveTimeout = 60_000;

@@ -11,6 +11,7 @@ import S3Object from 's3rver/lib/models/object.js';
  * Fixes three s3rver 3.7 bugs that @aws-sdk/client-s3 runs into, on one server instance (nothing global is patched):
  * ListObjectsV2 pagination, DeleteObjects of several keys under one prefix, and PutObject answering before the
  * object is written; serves GetObject in large reads; and keeps bucket look-ups in memory instead of on disk.
+ * They reach into s3rver's private modules and store, so package.json pins s3rver exactly: a new version is a review.
  */
 export function applyS3rverFixes(server: S3rver): void {
   cacheBucketLookups(server.store);

@@ -18,6 +18,8 @@ declare module 's3rver' {
   interface S3rverContext {
     method: string;
     path: string;
+    /** The request as received: its url is still percent-encoded. */
+    req: import('node:http').IncomingMessage;
     query: Record<string, string | string[] | undefined>;
     body: unknown;
   }

@@ -76,10 +76,12 @@ export class EbsBlockSource implements BlockSource {
     blockIndex: number,
     blockToken: string,
     into?: Buffer,
+    signal?: AbortSignal,
   ): Promise<FetchedBlock> {
     try {
       const response = await this.client.send(
         new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: blockToken }),
+        signal ? { abortSignal: signal } : {},
       );
       if (!response.BlockData)
         throw new RequestRejectedError(`GetSnapshotBlock ${blockIndex} of ${snapshotId} returned no data`);

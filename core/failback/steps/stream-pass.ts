@@ -5,6 +5,7 @@ import { finalizePass, loadPlan } from '../../engine/pass.js';
 import { planPass } from '../../engine/planner.js';
 import { RateGovernor } from '../../engine/rate-governor.js';
 import { streamShard } from '../../engine/streamer.js';
+import { WorkCancelledError } from '../../errors.js';
 import { type FailbackDeps, PassSnapshot, runLayout } from '../run-state.js';
 
 const StreamStats = z.object({
@@ -38,13 +39,17 @@ export type StreamVolumePassOutput = Omit<StreamVolumePassInput, 'cursor'> & {
  * (epoch ms; a Lambda passes its remaining time minus a margin), and seals it with the manifest once every shard is
  * staged. Returns `done: false` with a cursor when time ran out; the state machine calls again with it, and the
  * streamer skips segments an earlier invocation already staged. Each invocation publishes its throughput, the bytes
- * still to stream (by whole shards), and its read, throttle and retry counts.
- * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …)
+ * still to stream (by whole shards), and its read, throttle and retry counts. `signal` (the Task timed out or the
+ * execution ended, or the invocation's hard stop) stops it at once: no block read starts after it and those in
+ * flight are cut. Stopped after `deadline`, it returns its cursor as at the deadline.
+ * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …);
+ *   WorkCancelledError when `signal` aborts before `deadline`.
  */
 export async function streamVolumePass(
   input: StreamVolumePassInput,
   deps: FailbackDeps,
   deadline: number,
+  signal?: AbortSignal,
 ): Promise<StreamVolumePassOutput> {
   const { cursor, ...identity } = input;
   const staging = deps.staging(runLayout.volumes(input.runId));
@@ -82,6 +87,12 @@ export async function streamVolumePass(
       counters,
       deadline,
       fresh: !cursor,
+      ...(signal ? { signal } : {}),
+    }).catch((error: unknown) => {
+      // Cut after the deadline (the invocation's hard stop, a segment slower than the margin): what is staged stays,
+      // so hand back a cursor as at the deadline; the next invocation skips the staged segments.
+      if (error instanceof WorkCancelledError && Date.now() >= deadline) return { done: false } as const;
+      throw error;
     });
     if (!result.done || Date.now() >= deadline) {
       const nextShard = result.done ? next + 1 : next;
