@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { parseStagedJson } from '../engine/manifest.js';
 import { signRecord } from '../engine/run-key.js';
@@ -68,7 +69,7 @@ export async function beatUntilAborted(options: HeartbeatOptions, signal: AbortS
       () => options.onBeat?.(beat),
       (error: unknown) => options.onError?.(error),
     );
-    await sleep(options.intervalMs, signal);
+    await abortableSleep(options.intervalMs, signal);
   }
 }
 
@@ -84,14 +85,7 @@ export async function readHeartbeat(staging: Staging): Promise<GatewayHeartbeat 
   return body && parseStagedJson(GatewayHeartbeat, body, HEARTBEAT_KEY);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or less when `signal` aborts; resolves either way (the callers check the signal themselves). */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return delay(ms, undefined, { signal }).catch(() => undefined);
 }

@@ -7,7 +7,7 @@ import type { BlockTarget, Staging } from '../ports.js';
 import { applyErrorKey, applyErrorRecord } from './apply-error.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayDeviceMissingError } from './errors.js';
-import { beatUntilAborted, HEARTBEAT_KEY } from './heartbeat.js';
+import { abortableSleep, beatUntilAborted, HEARTBEAT_KEY } from './heartbeat.js';
 
 // Readers of the gateway's failure records (the control plane) may import them from here or from apply-error.ts,
 // which does not pull in the applier.
@@ -208,16 +208,4 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
