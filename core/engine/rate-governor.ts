@@ -15,18 +15,24 @@
  * So every decrease is an experiment. The governor judges windows of answers (≥ a tick and ≥ MIN_SAMPLE answers).
  * When a window's throttled share rises clearly above the known noise (by more than sampling error) — and, before
  * any quota has been seen, still does in a second window (a quota's first throttles arrive as its bucket runs dry,
- * so the first window understates them) — it cuts the rate to just under what got through (a quota's rate, if it is
- * one) and remembers the pass share q1 (1 − throttled share) at the old rate. Then it judges the answers to calls
- * sent after the cut:
+ * so the first window understates them) — it cuts the rate below what got through per second (a quota's rate, if it
+ * is one: well below the first time, since a quota's stock of tokens can flatter that figure, just below later) and
+ * remembers the pass share q1 (1 − throttled share) at the old rate. Then it judges the answers to calls sent after
+ * the cut:
  * - congestion predicts the pass share rises to min(1 − noise, q1 / cut factor): the quota lets as many calls per
  *   second through as before, out of fewer sent;
  * - noise predicts it stays at q1;
  * - a share lower still is neither: a quota's bucket still draining. Cut again and judge that cut.
- * Whichever prediction the measured share is nearer wins. Congestion keeps the lower rate (additive increase goes on
- * from there; each later cut is tested the same way). Noise restores the old rate and raises the noise level, which
- * from then on is tolerated and only decays as the throttles fade. A random share therefore costs one short window
- * at a lower rate per rise in the noise, never a slide to the floor: only throttling that follows the rate takes the
- * rate down step by step, as far as `minRequestsPerSecond`.
+ * Whichever prediction the measured share is nearer wins; when the two lie within sampling error of each other
+ * (a small cut of a small excess) the cut stays, as a quota needs. Congestion keeps the lower rate, climbs back
+ * quickly (the first time to just under what got through, later half-way to where the throttles began; later cuts
+ * take at most a third, as a window whose sends something else held back understates the quota) and goes on by
+ * additive increase; each later cut is tested the same way. The noise level caps the congestion prediction only
+ * half-way: one window measures it roughly, and measured low it would make noise pass for a quota.
+ * Noise restores the old rate and raises the noise level, which from then on is tolerated and only decays as the
+ * throttles fade. A random share therefore costs one short window at a lower rate per rise in the noise, never a
+ * slide to the floor: only throttling that follows the rate takes the rate down step by step, as far as
+ * `minRequestsPerSecond`. Measured figures: docs/bench.md, "Fault rehearsals".
  *
  * Two limits hold at all times: at most `maxConcurrency` calls in flight and never more than `maxRequestsPerSecond`.
  */
@@ -72,6 +78,10 @@ const SLOW_START_FACTOR = 1.5;
 /** Cut once congestion is known, when what got through does not say better. */
 const DECREASE_FACTOR = 0.9;
 const INCREASE_PER_TICK = 0.01;
+/** The first cut goes this far below what got through (see `cut`). */
+const FIRST_CUT = 0.6;
+/** Growth per tick back to what got through before a cut that proved a quota. */
+const RECOVERY_FACTOR = 1.25;
 /** Answers a window needs before its throttled share is judged. */
 const MIN_SAMPLE = 30;
 /** Standard errors a share must rise above the noise before it counts as a rise. */
@@ -89,6 +99,8 @@ interface Probe {
   readonly passShare: number;
   readonly since: number;
   readonly slowStart: boolean;
+  /** What got through before the cut: once the cut proves a quota, the rate climbs back here quickly. */
+  readonly fits: number;
 }
 
 export class RateGovernor {
@@ -115,6 +127,8 @@ export class RateGovernor {
   private confirmingSince: number | undefined;
   /** Throttled share that does not follow our rate, as measured. */
   private noise = 0;
+  /** Where the rate climbs back quickly after a cut that proved a quota. */
+  private recoverTo: number | undefined;
   /** Set once a cut made throttles stop: from then on a rise above the noise is cut at once. */
   private congestionSeen = false;
 
@@ -274,8 +288,15 @@ export class RateGovernor {
     // below it, so the window that tests the cut is free of our own throttles. Under noise the same cut leaves the
     // share unchanged, which is what tells the two apart.
     const fits = (sentRate * passShare) / Math.max(0.05, 1 - this.noise);
-    const toRate = Math.max(this.minRate, Math.min(fromRate * DECREASE_FACTOR, fits * 0.95));
-    this.probe = { fromRate, toRate, passShare, since: now, slowStart: this.slowStart };
+    // Before any quota is known, what got through can be flattered by the quota's stock of tokens (up to a second's
+    // worth), so the first cut goes well below it; the climb back after the verdict is quick.
+    const below = this.congestionSeen ? 0.95 : FIRST_CUT;
+    // Once a quota is known, a window whose sends something else held back (the read-ahead, the end of the pass)
+    // understates it: cut by at most a third then.
+    const floor = this.congestionSeen ? fromRate * 0.67 : 0;
+    const toRate = Math.max(this.minRate, floor, Math.min(fromRate * DECREASE_FACTOR, fits * below));
+    this.recoverTo = undefined;
+    this.probe = { fromRate, toRate, passShare, since: now, slowStart: this.slowStart, fits };
     this.slowStart = false;
     this.rate = toRate;
     this.tokens = Math.min(this.tokens, 0);
@@ -292,8 +313,17 @@ export class RateGovernor {
       this.cut(1 - passShare, sentRate, now);
       return;
     }
-    const congested = Math.min(1 - this.noise, before * (probe.fromRate / probe.toRate));
-    if (passShare >= (before + congested) / 2) {
+    // Capped by the noise only half-way: one window measures the noise roughly, and a noise level measured low would
+    // bring the two predictions so close that noise passes for a quota.
+    const congested = Math.min(1 - this.noise / 2, before * (probe.fromRate / probe.toRate));
+    // A small cut of a small excess predicts too small a change to tell from sampling error: keep the cut then, as
+    // a quota needs; noise shows itself later through a larger cut.
+    const telling = congested - before > 2 * Math.sqrt((Math.max(0.05, pooled * (1 - pooled)) * 2) / answers);
+    if (passShare >= (before + congested) / 2 || !telling) {
+      // Climb back quickly: the first time to just under what got through (the deep first cut went well below it),
+      // later half-way back to where the throttles began (what got through may have been understated).
+      const back = this.congestionSeen ? (probe.fromRate + probe.toRate) / 2 : probe.fits * 0.95;
+      if (back > this.rate) this.recoverTo = Math.min(probe.fromRate, back);
       this.congestionSeen = true;
       return;
     }
@@ -312,6 +342,11 @@ export class RateGovernor {
   }
 
   private grow(): void {
+    if (this.recoverTo !== undefined && this.rate < this.recoverTo) {
+      this.rate = Math.min(this.maxRate, this.recoverTo, this.rate * RECOVERY_FACTOR);
+      return;
+    }
+    this.recoverTo = undefined;
     const grown = this.slowStart ? this.rate * SLOW_START_FACTOR : this.rate * (1 + INCREASE_PER_TICK) + 0.25;
     this.rate = Math.min(this.maxRate, grown);
   }

@@ -71,7 +71,12 @@ interface Run {
 async function simulate(
   options: RateGovernorOptions,
   server: Server,
-  { seconds, workers = 16, roundTripMs = 20 }: { seconds: number; workers?: number; roundTripMs?: number },
+  {
+    seconds,
+    workers = 16,
+    roundTripMs = 20,
+    jitter,
+  }: { seconds: number; workers?: number; roundTripMs?: number; jitter?: () => number },
 ): Promise<Run> {
   const clock = new SimulatedClock();
   const governor = new RateGovernor({ ...options, clock });
@@ -85,8 +90,11 @@ async function simulate(
       const permit = await governor.acquire();
       const second = Math.floor((permit.sentAt - start) / 1000);
       if (second < seconds) sentPerSecond[second] = (sentPerSecond[second] ?? 0) + 1;
-      const outcome = server(permit.sentAt - start, clock);
-      await clock.sleep(roundTripMs);
+      // With jitter, each leg of a round trip takes 50–150% of its half, so calls reach the server out of step.
+      const leg = () => (jitter ? (roundTripMs / 2) * (0.5 + jitter()) : roundTripMs / 2);
+      await clock.sleep(leg());
+      const outcome = server(clock.now() - start, clock);
+      await clock.sleep(leg());
       answers += 1;
       if (outcome === 'throttled') throttled += 1;
       permit.release(outcome);
@@ -126,6 +134,23 @@ describe('rate governor on a fake clock', () => {
     expect(settled).toBeLessThan(115);
     expect(run.throttledShare).toBeLessThan(0.1);
   });
+
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    it(`finds a quota behind a slow, jittery round trip and never takes it for noise (seed ${seed})`, async () => {
+      // The quota test's setting (test/quota): 100 calls/s, ~200 ms per call, 64 calls in flight.
+      const run = await simulate({}, quota(100), {
+        seconds: 21,
+        workers: 64,
+        roundTripMs: 200,
+        jitter: seededRandom(seed),
+      });
+      const settled = mean(run.sentPerSecond.slice(3));
+      expect(run.governor.stats.restores).toBe(0);
+      expect(settled).toBeGreaterThan(92);
+      expect(settled).toBeLessThan(112);
+      expect(run.throttledShare).toBeLessThan(0.1);
+    });
+  }
 
   it('settles near a quota under 30% random throttles too', async () => {
     // The random throttles come first, so the quota's bucket sees 70% of the calls: 100/0.7 ≈ 143 calls/s fit.
