@@ -2,13 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalCompute } from '../../core/compute/local-compute.js';
 import { loadState } from '../../core/compute/local-state.js';
 import { STACK_TAG } from '../../core/compute/port.js';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
+import type { FailbackDeps } from '../../core/failback/run-state.js';
 import { launchFailbackHosts } from '../../core/failback/steps/hosts.js';
 import { prepareTarget } from '../../core/failback/steps/prepare-target.js';
-import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
-import { MemoryStaging } from '../support/memory-staging.js';
+import { stepDeps } from '../support/step-deps.js';
 import { resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
 
 interface Statement {
@@ -38,17 +36,7 @@ beforeEach(async () => {
   fixture = await computeFixture();
   // Tags as the deployed adapter puts them, so the keys are exactly what EC2 would be asked for.
   compute = new LocalCompute({ stateDir: fixture.stateDir, store: fixture.store, resourceTags: { [STACK_TAG]: 'x' } });
-  deps = {
-    compute,
-    blockSource: undefined as never,
-    staging: () => new MemoryStaging(),
-    stagingBucket: 'staging',
-    takeoverTag: LOCAL_TAKEOVER_TAG,
-    approvals: {} as ApprovalPort,
-    metrics: FailbackMetrics.disabled(),
-    now: () => new Date(),
-    gatewayRunKey: async () => Buffer.alloc(32, 7),
-  };
+  deps = stepDeps(compute);
 });
 afterEach(async () => {
   await compute.close();

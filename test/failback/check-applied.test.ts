@@ -8,13 +8,12 @@ import {
   GatewayUnavailableError,
   UnverifiedAckError,
 } from '../../core/failback/errors.js';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import { type ApprovalPort, type FailbackDeps, runLayout } from '../../core/failback/run-state.js';
+import { runLayout } from '../../core/failback/run-state.js';
 import { type CheckAppliedInput, checkApplied } from '../../core/failback/steps/check-applied.js';
-import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { APPLY_ERROR_FORMAT, type ApplyErrorRecord, applyErrorKey } from '../../core/gateway/apply-error.js';
 import { type GatewayHeartbeat, HEARTBEAT_FORMAT, HEARTBEAT_KEY } from '../../core/gateway/heartbeat.js';
 import { MemoryStaging } from '../support/memory-staging.js';
+import { stepDeps } from '../support/step-deps.js';
 
 const RUN = 'run-a';
 const STACK_SECRET = 'stack gateway-ack secret';
@@ -34,17 +33,11 @@ function fixture() {
   const compute = {
     describeHosts: async () => [{ hostId: 'i-gw', role: 'gateway', state: 'running', tags: {}, volumes: [] }],
   } as unknown as ComputePort;
-  const deps: FailbackDeps = {
-    compute,
-    blockSource: undefined as never,
+  const deps = stepDeps(compute, {
     staging,
-    stagingBucket: 'staging',
-    takeoverTag: LOCAL_TAKEOVER_TAG,
-    approvals: {} as ApprovalPort,
     gatewayRunKey: async (runId) => runKey(runId),
-    metrics: FailbackMetrics.disabled(),
     now: () => new Date(now),
-  };
+  });
   const input: CheckAppliedInput = {
     runId: RUN,
     gatewayHostId: 'i-gw',

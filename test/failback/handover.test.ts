@@ -1,28 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadState } from '../../core/compute/local-state.js';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
+import type { FailbackDeps } from '../../core/failback/run-state.js';
 import { retireTakeoverHosts } from '../../core/failback/steps/cutover.js';
 import { launchFailbackHosts } from '../../core/failback/steps/hosts.js';
-import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
-import { MemoryStaging } from '../support/memory-staging.js';
+import { stepDeps } from '../support/step-deps.js';
 
 let fixture: ComputeFixture;
 let deps: FailbackDeps;
 
 beforeEach(async () => {
   fixture = await computeFixture();
-  deps = {
-    compute: fixture.compute,
-    blockSource: undefined as never,
-    staging: () => new MemoryStaging(),
-    stagingBucket: 'staging',
-    takeoverTag: LOCAL_TAKEOVER_TAG,
-    approvals: {} as ApprovalPort,
-    metrics: FailbackMetrics.disabled(),
-    now: () => new Date(),
-  };
+  deps = stepDeps(fixture.compute);
 });
 afterEach(async () => {
   await fixture.cleanup();

@@ -1,15 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deriveRunKey } from '../../core/engine/run-key.js';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
+import type { FailbackDeps } from '../../core/failback/run-state.js';
 import { RUN_TAG } from '../../core/failback/run-state.js';
 import { cleanUp } from '../../core/failback/steps/clean-up.js';
 import { launchFailbackHosts } from '../../core/failback/steps/hosts.js';
 import { prepareTarget } from '../../core/failback/steps/prepare-target.js';
 import { snapshotVolumes } from '../../core/failback/steps/snapshots.js';
-import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
-import { MemoryStaging } from '../support/memory-staging.js';
+import { stepDeps } from '../support/step-deps.js';
 
 /**
  * The state machine retries a Task whose Lambda timed out or failed after EC2 had already acted (Retry on
@@ -20,17 +17,7 @@ let deps: FailbackDeps;
 
 beforeEach(async () => {
   fixture = await computeFixture();
-  deps = {
-    compute: fixture.compute,
-    blockSource: undefined as never,
-    staging: () => new MemoryStaging(),
-    stagingBucket: 'staging',
-    takeoverTag: LOCAL_TAKEOVER_TAG,
-    approvals: {} as ApprovalPort,
-    gatewayRunKey: async (runId) => deriveRunKey('test gateway-ack secret', runId),
-    metrics: FailbackMetrics.disabled(),
-    now: () => new Date(),
-  };
+  deps = stepDeps(fixture.compute);
 });
 afterEach(async () => {
   await fixture.cleanup();

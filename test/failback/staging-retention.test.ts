@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidFailbackRequestError } from '../../core/failback/errors.js';
 import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import { type ApprovalPort, type FailbackDeps, runLayout } from '../../core/failback/run-state.js';
+import { type FailbackDeps, runLayout } from '../../core/failback/run-state.js';
 import { cleanUp } from '../../core/failback/steps/clean-up.js';
 import { validateRequest } from '../../core/failback/steps/validate-request.js';
 import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { resourcesOf, synthesizeHomebound } from '../cdk/synth.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
 import { MemoryStaging } from '../support/memory-staging.js';
+import { stepDeps } from '../support/step-deps.js';
 
 /**
  * Issue 12, Reliability 7: a pass's staging must outlive its ack, since a gateway resuming a half-applied pass reads
@@ -20,21 +20,14 @@ let hostId: string;
 const stagings = new Map<string, MemoryStaging>();
 
 function deps(stagingExpiryDays?: number): FailbackDeps {
-  return {
-    compute: fixture.compute,
-    blockSource: undefined as never,
+  return stepDeps(fixture.compute, {
     staging: (prefix) => {
       const staging = stagings.get(prefix) ?? new MemoryStaging();
       stagings.set(prefix, staging);
       return staging;
     },
-    stagingBucket: 'staging',
-    takeoverTag: LOCAL_TAKEOVER_TAG,
     stagingExpiryDays,
-    approvals: {} as ApprovalPort,
-    metrics: FailbackMetrics.disabled(),
-    now: () => new Date(),
-  };
+  });
 }
 
 beforeEach(async () => {

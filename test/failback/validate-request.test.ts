@@ -1,10 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
+import type { FailbackDeps } from '../../core/failback/run-state.js';
 import { validateRequest } from '../../core/failback/steps/validate-request.js';
 import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
-import { MemoryStaging } from '../support/memory-staging.js';
+import { stepDeps } from '../support/step-deps.js';
 
 let fixture: ComputeFixture;
 let hostId: string;
@@ -24,17 +23,7 @@ afterEach(async () => {
 });
 
 function deps(defaultConvergenceThresholdMiB?: number): FailbackDeps {
-  return {
-    compute: fixture.compute,
-    blockSource: undefined as never,
-    staging: () => new MemoryStaging(),
-    stagingBucket: 'staging',
-    takeoverTag: LOCAL_TAKEOVER_TAG,
-    defaultConvergenceThresholdMiB,
-    approvals: {} as ApprovalPort,
-    metrics: FailbackMetrics.disabled(),
-    now: () => new Date(),
-  };
+  return stepDeps(fixture.compute, { defaultConvergenceThresholdMiB });
 }
 
 const request = (extra: Record<string, unknown> = {}) => ({
