@@ -445,13 +445,25 @@ function parseVerified(body: Buffer, key: string): ReturnType<typeof verifySegme
   }
 }
 
-/** Runs `work` over `items` with at most `limit` at once. */
+/**
+ * Runs `work` over `items` with at most `limit` at once. After a failure no new item starts, and every item already
+ * started settles before the first error is thrown: a spool write must not outlive the call that failed (on a full
+ * disk its partial file would take the room the error says to free).
+ */
 async function runLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
+  let failed = false;
   const worker = async () => {
-    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await work(item);
+    for (let item = queue.shift(); item !== undefined && !failed; item = queue.shift()) {
+      await work(item).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), queue.length) }, worker));
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(Math.max(1, limit), queue.length) }, worker));
+  const failure = settled.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /** Sleeps as needed to keep the average write rate under `maxMiBps`. */
