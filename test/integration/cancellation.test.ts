@@ -7,14 +7,13 @@ import { BLOCK_SIZE } from '../../core/blocks.js';
 import type { ComputePort } from '../../core/compute/port.js';
 import { runPass } from '../../core/engine/pass.js';
 import { WorkCancelledError } from '../../core/errors.js';
-import { FailbackMetrics } from '../../core/failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../../core/failback/run-state.js';
+import type { FailbackDeps } from '../../core/failback/run-state.js';
 import { streamVolumePass } from '../../core/failback/steps/stream-pass.js';
-import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { createTaskHandler } from '../../core/failback/task-handler.js';
 import { createVolume, snapshotVolume, writeVolume } from '../../core/localcloud/local-volume.js';
 import type { BlockSource } from '../../core/ports.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
+import { stepDeps } from '../support/step-deps.js';
 
 const BLOCKS = 256;
 
@@ -91,16 +90,11 @@ describe('StreamPass cut by its signal', () => {
     await createVolume(volume, 64 * BLOCK_SIZE);
     await writeVolume(volume, 0, Buffer.alloc(64 * BLOCK_SIZE, 9));
     const { snapshotId } = await snapshotVolume(test.cloud.store, volume);
-    deps = {
-      compute: {} as ComputePort,
+    deps = stepDeps({} as ComputePort, {
       blockSource: test.source,
       staging: (prefix) => test.stagingAt(STAGING_BUCKET, prefix),
       stagingBucket: STAGING_BUCKET,
-      takeoverTag: LOCAL_TAKEOVER_TAG,
-      approvals: {} as ApprovalPort,
-      metrics: FailbackMetrics.disabled(),
-      now: () => new Date(),
-    };
+    });
     const snapshot = { volumeKey: 'v', hostId: 'i-1', volumeId: 'v', sizeBytes: 64 * BLOCK_SIZE, snapshotId };
     input = { runId: 'cut', passNumber: 1, kind: 'full', snapshot, invocations: 0 };
   });

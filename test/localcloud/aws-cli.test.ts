@@ -1,8 +1,5 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
 import {
@@ -12,11 +9,7 @@ import {
   snapshotVolume,
   writeVolumeBlocks,
 } from '../../core/localcloud/index.js';
-import { randomBlock, sha256Base64, startTestCloud } from './helpers.js';
-
-// Debian's awscli, an independent client; the pyenv `aws` shim on PATH is another program.
-const AWS_CLI = '/usr/bin/aws';
-const run = promisify(execFile);
+import { awsCli, randomBlock, sha256Base64, startTestCloud } from './helpers.js';
 
 describe('local EBS server through the AWS CLI (Debian awscli)', () => {
   let cloud: LocalCloud;
@@ -24,24 +17,7 @@ describe('local EBS server through the AWS CLI (Debian awscli)', () => {
   let child: SnapshotInfo;
   const blocks = new Map<number, Buffer>();
 
-  async function aws(...args: string[]): Promise<string> {
-    if (!existsSync(AWS_CLI)) {
-      throw new Error(`${AWS_CLI} is missing: install Debian's awscli (apt-get update && apt-get install -y awscli)`);
-    }
-    const { stdout } = await run(AWS_CLI, ['ebs', ...args, '--endpoint-url', cloud.ebsEndpoint, '--output', 'json'], {
-      env: {
-        PATH: '/usr/bin:/bin',
-        HOME: cloud.dir,
-        ...cloud.env(),
-        // Nothing from the developer's own AWS setup may leak in.
-        AWS_CONFIG_FILE: '/dev/null',
-        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_PAGER: '',
-      },
-    });
-    return stdout;
-  }
+  const aws = (...args: string[]) => awsCli(cloud, cloud.ebsEndpoint, ['ebs', ...args, '--output', 'json']);
 
   beforeAll(async () => {
     cloud = await startTestCloud();

@@ -1,7 +1,10 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import {
   type ChangedBlock,
   EBSClient,
@@ -109,4 +112,29 @@ export async function rejectionOf(
 /** Hex SHA-256 of some bytes: compare these instead of 512 KiB buffers (deep equality on buffers is slow). */
 export function digestOf(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** Debian's awscli, an independent client; the pyenv `aws` shim on PATH is another program. */
+const AWS_CLI = '/usr/bin/aws';
+
+/**
+ * Runs Debian's AWS CLI against the local cloud (`aws <args> --endpoint-url <endpoint>`) and returns its stdout.
+ * Nothing from the developer's own AWS setup may leak in: no config or credentials files, no instance metadata.
+ */
+export async function awsCli(cloud: LocalCloud, endpoint: string, args: readonly string[]): Promise<string> {
+  if (!existsSync(AWS_CLI)) {
+    throw new Error(`${AWS_CLI} is missing: install Debian's awscli (apt-get update && apt-get install -y awscli)`);
+  }
+  const { stdout } = await promisify(execFile)(AWS_CLI, [...args, '--endpoint-url', endpoint], {
+    env: {
+      PATH: '/usr/bin:/bin',
+      HOME: cloud.dir,
+      ...cloud.env(),
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_PAGER: '',
+    },
+  });
+  return stdout;
 }

@@ -1,17 +1,11 @@
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, localS3ClientConfig } from '../../core/localcloud/index.js';
-import { rejectionOf, startTestCloud } from './helpers.js';
+import { awsCli, rejectionOf, startTestCloud } from './helpers.js';
 
 const Bucket = 'homebound-staging';
-// Debian's awscli, an independent S3 client (its own SigV4 signer, its own presigned URLs).
-const AWS_CLI = '/usr/bin/aws';
-const run = promisify(execFile);
 
 /** An S3Client whose request path is replaced before signing, as a client that sends a raw `..%2F` would. */
 function clientSendingPath(cloud: LocalCloud, rawPath: string): S3Client {
@@ -105,21 +99,7 @@ describe('local S3 refuses what S3 would refuse', () => {
   });
 
   describe('through the AWS CLI (Debian awscli)', () => {
-    async function aws(...args: string[]): Promise<string> {
-      if (!existsSync(AWS_CLI)) throw new Error(`${AWS_CLI} is missing: install Debian's awscli`);
-      const { stdout } = await run(AWS_CLI, ['s3', ...args, '--endpoint-url', cloud.s3Endpoint], {
-        env: {
-          PATH: '/usr/bin:/bin',
-          HOME: cloud.dir,
-          ...cloud.env(),
-          AWS_CONFIG_FILE: '/dev/null',
-          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-          AWS_EC2_METADATA_DISABLED: 'true',
-          AWS_PAGER: '',
-        },
-      });
-      return stdout;
-    }
+    const aws = (...args: string[]) => awsCli(cloud, cloud.s3Endpoint, ['s3', ...args]);
 
     it('copies an object in and lists it (its own SigV4 signer is accepted)', { timeout: 30_000 }, async () => {
       const file = join(cloud.dir, 'cli-upload.txt');
