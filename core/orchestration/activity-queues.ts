@@ -33,6 +33,8 @@ export interface ActivityTaskRequest {
    * when it runs out the task fails with States.HeartbeatTimeout. @default no heartbeat timeout
    */
   readonly heartbeatMs?: number;
+  /** Called when a worker takes the task, with the workerName it gave GetActivityTask. */
+  readonly onStarted?: (workerName: string | undefined) => void;
 }
 
 /** A task on an activity's queue, or with the worker that took it. */
@@ -162,6 +164,7 @@ export class ActivityQueues {
       taken: (workerName) => {
         started = true;
         armHeartbeat();
+        request.onStarted?.(workerName);
         this.reportStart({ activityArn, taskToken, executionName, stateName, workerName });
       },
     };
