@@ -10,12 +10,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ActivityServer, LOCAL_CREDENTIALS, LOCAL_REGION, localSfnClientConfig } from '../../core/localcloud/index.js';
 import {
   ActivityQueues,
+  HeartbeatPathNotSupportedError,
   InvalidRunnerOptionsError,
   type LocalRunEvent,
   LocalStateMachine,
   localActivityArn,
 } from '../../core/orchestration/local-runner.js';
-import { fixture } from './fixture.js';
+import { fixture, placeholder } from './fixture.js';
 
 const AGENT = localActivityArn('homebound-agent');
 
@@ -69,6 +70,25 @@ async function takeTask(client: SFNClient, workerName: string): Promise<{ taskTo
       return { taskToken: answer.taskToken, input };
     }
   }
+}
+
+/** One activity Task whose heartbeat window comes from the input, caught when it is missed. */
+function heartbeatPathMachine(extra: object): object {
+  return {
+    StartAt: 'Verify',
+    States: {
+      Verify: {
+        Type: 'Task',
+        Resource: placeholder('AgentActivityArn'),
+        TimeoutSeconds: 30,
+        HeartbeatSecondsPath: '$.heartbeatSeconds',
+        ...extra,
+        Catch: [{ ErrorEquals: ['States.HeartbeatTimeout'], ResultPath: '$.error', Next: 'Missed' }],
+        End: true,
+      },
+      Missed: { Type: 'Succeed' },
+    },
+  };
 }
 
 function ofType<T extends LocalRunEvent['type']>(history: readonly LocalRunEvent[], type: T) {
@@ -178,6 +198,26 @@ describe('Activity Tasks in the local runner', () => {
     );
   });
 
+  it('reads HeartbeatSecondsPath from the state input and keeps the runner key out of the worker input', async () => {
+    const { queues, worker } = await setUp();
+    const machine = LocalStateMachine.load({
+      definition: heartbeatPathMachine({ Parameters: { 'runId.$': '$.runId' } }),
+      handlers: {},
+      activities: { AgentActivityArn: AGENT },
+      activityQueues: queues,
+    });
+    const agent = worker();
+    const before = Date.now();
+    const execution = machine.run({ runId: 'run-3', heartbeatSeconds: 1 });
+
+    const task = await takeTask(agent, 'agent');
+    const output = await execution.result;
+
+    expect(task.input).toEqual({ runId: 'run-3' });
+    expect(output).toMatchObject({ error: { Error: 'States.HeartbeatTimeout' } });
+    expect(Date.now() - before).toBeGreaterThanOrEqual(900);
+  });
+
   it('takes an unclaimed task off the queue when the execution is aborted', async () => {
     const { machine, queues } = await setUp();
     const execution = machine.run({ disks: ['vol-1'], timeoutSeconds: 30 });
@@ -225,6 +265,9 @@ describe('Activity Task bindings', () => {
       });
 
     expect(() => load({ heartbeatOverrides: { Announce: 10 } })).toThrow(InvalidRunnerOptionsError);
+    expect(() => load({ definition: heartbeatPathMachine({}), handlers: {}, heartbeatOverrides: undefined })).toThrow(
+      HeartbeatPathNotSupportedError,
+    );
     expect(() => load({ taskTokens: new ActivityQueues().taskTokens })).toThrow(InvalidRunnerOptionsError);
   });
 });
