@@ -1,8 +1,8 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { ScheduledActivityTask } from './activity-queues.js';
-import { checkedOutput, Invocation, type InvocationScope, TerminalStatesError, toStatesError } from './invocation.js';
+import { checkedOutput, heartbeatMsOf, Invocation, type InvocationScope, toStatesError } from './invocation.js';
 import { isJsonObject, type JsonValue } from './json.js';
-import { HEARTBEAT_SECONDS_KEY, TIMEOUT_SECONDS_KEY, withoutRunnerKeys } from './prepare-definition.js';
+import { TIMEOUT_SECONDS_KEY, withoutRunnerKeys } from './prepare-definition.js';
 import type { ActivityTask } from './task-bindings.js';
 
 /**
@@ -58,20 +58,4 @@ function timeoutSecondsOf(task: ActivityTask, effectiveInput: JsonValue): number
   return typeof fromPath === 'number' && Number.isInteger(fromPath) && fromPath > 0
     ? Math.min(fromPath, task.timeoutSeconds)
     : task.timeoutSeconds;
-}
-
-/** The heartbeat window in ms: the override, HeartbeatSeconds, or HeartbeatSecondsPath; undefined for none. */
-function heartbeatMsOf(task: ActivityTask, scope: InvocationScope, effectiveInput: JsonValue): number | undefined {
-  const override = scope.heartbeatOverrides[task.stateName];
-  if (override !== undefined) return override;
-  if (task.heartbeatSeconds !== undefined) return task.heartbeatSeconds * 1000;
-  if (!isJsonObject(effectiveInput) || !Object.hasOwn(effectiveInput, HEARTBEAT_SECONDS_KEY)) return undefined;
-  const seconds = effectiveInput[HEARTBEAT_SECONDS_KEY];
-  if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1) {
-    throw new TerminalStatesError(
-      'States.Runtime',
-      `HeartbeatSecondsPath of state "${task.stateName}" did not resolve to a positive integer: ${JSON.stringify(seconds)}`,
-    );
-  }
-  return seconds * 1000;
 }

@@ -153,10 +153,10 @@ function checkTaskTimeouts(
   if (timeout > MAX_TIMER_SECONDS) {
     warnings.push(`state "${name}": TimeoutSeconds is capped at ${MAX_TIMER_SECONDS} s locally (Node timer limit)`);
   }
-  // Activity Tasks enforce it (activity-invoker.ts); other Tasks have no worker to send heartbeats locally.
+  // Activity and .waitForTaskToken Tasks enforce it; a request-response Task has no token to send heartbeats with.
   const placeholder = placeholderName(state.Resource);
   const isActivity = placeholder !== undefined && activityPlaceholders.has(placeholder);
-  if (('HeartbeatSeconds' in state || 'HeartbeatSecondsPath' in state) && !isActivity) {
+  if (('HeartbeatSeconds' in state || 'HeartbeatSecondsPath' in state) && !isActivity && !isWaitForTaskToken(state)) {
     warnings.push(`state "${name}": HeartbeatSeconds is ignored locally (no heartbeat timeout)`);
   }
 }

@@ -1,7 +1,9 @@
 import type { ActivityQueues } from './activity-queues.js';
 import { TaskFailedError } from './errors.js';
-import { type JsonValue, jsonByteLength, jsonCopy } from './json.js';
+import { isJsonObject, type JsonValue, jsonByteLength, jsonCopy } from './json.js';
+import { HEARTBEAT_SECONDS_KEY } from './prepare-definition.js';
 import type { LocalRunEvent } from './run-events.js';
+import type { BoundTask } from './task-bindings.js';
 import type { TaskTokenRegistry } from './task-tokens.js';
 
 /**
@@ -137,4 +139,24 @@ export class Invocation {
     clearTimeout(this.timer);
     this.scope.executionSignal.removeEventListener('abort', this.onExecutionEnd);
   }
+}
+
+/**
+ * The heartbeat window of an invocation in ms: the override, HeartbeatSeconds, or HeartbeatSecondsPath (copied into
+ * the effective input by prepareDefinition); undefined for none.
+ * @throws TerminalStatesError States.Runtime when the path does not give a positive integer, as on AWS.
+ */
+export function heartbeatMsOf(task: BoundTask, scope: InvocationScope, effectiveInput: JsonValue): number | undefined {
+  const override = scope.heartbeatOverrides[task.stateName];
+  if (override !== undefined) return override;
+  if (task.heartbeatSeconds !== undefined) return task.heartbeatSeconds * 1000;
+  if (!isJsonObject(effectiveInput) || !Object.hasOwn(effectiveInput, HEARTBEAT_SECONDS_KEY)) return undefined;
+  const seconds = effectiveInput[HEARTBEAT_SECONDS_KEY];
+  if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1) {
+    throw new TerminalStatesError(
+      'States.Runtime',
+      `HeartbeatSecondsPath of state "${task.stateName}" did not resolve to a positive integer: ${JSON.stringify(seconds)}`,
+    );
+  }
+  return seconds * 1000;
 }

@@ -4,8 +4,8 @@
  * The same `statemachines/*.asl.json` that CDK deploys runs here unchanged. Everything the library would run
  * differently from AWS is rejected at load (see definition-checks.ts), and what it cannot do natively is emulated:
  * per-invocation task tokens for .waitForTaskToken Tasks, Activity Tasks served to workers through ActivityQueues
- * (HeartbeatSeconds enforced), Lambda-style error names and causes, abort signals for handlers on timeout.
- * HeartbeatSeconds of other Tasks is accepted and ignored (reported in `warnings`).
+ * (both enforce HeartbeatSeconds), Lambda-style error names and causes, abort signals for handlers on timeout.
+ * HeartbeatSeconds of request-response Tasks is accepted and ignored (reported in `warnings`).
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
@@ -69,7 +69,10 @@ export interface LocalRunnerOptions {
    * activity API. Its registry is the machine's task-token registry. @default new queues over `taskTokens`
    */
   readonly activityQueues?: ActivityQueues;
-  /** HeartbeatSeconds in milliseconds by state name (Activity Tasks), e.g. for a drill. @default none */
+  /**
+   * HeartbeatSeconds in milliseconds by state name (Activity and .waitForTaskToken Tasks, the ones that enforce it),
+   * e.g. for a drill. @default none
+   */
   readonly heartbeatOverrides?: Readonly<Record<string, number>>;
   /** Values for other `${Name}` placeholders, as CDK's DefinitionSubstitutions would fill them. @default {} */
   readonly substitutions?: Readonly<Record<string, string>>;
@@ -160,12 +163,15 @@ export class LocalStateMachine {
     }
     // As deploying the stack creates its activities, loading makes them known to the queues (and their API).
     for (const activityArn of Object.values(activities)) activityQueues.registerActivity(activityArn);
-    const activityStates = new Set(tasks.filter((task) => task.activityArn !== undefined).map((t) => t.stateName));
+    // The Tasks that enforce HeartbeatSeconds locally.
+    const heartbeatStates = new Set(
+      tasks.filter((task) => task.activityArn !== undefined || task.waitForTaskToken).map((t) => t.stateName),
+    );
     const heartbeatOverrides = checkOverrides(
       machine,
       'heartbeatOverrides',
       options.heartbeatOverrides ?? {},
-      (_, name) => activityStates.has(name),
+      (_, name) => heartbeatStates.has(name),
     );
     const waitOverrides = checkOverrides(
       machine,

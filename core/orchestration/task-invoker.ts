@@ -1,6 +1,7 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { invokeActivity } from './activity-invoker.js';
-import { checkedOutput, Invocation, type InvocationScope, toStatesError } from './invocation.js';
+import { HeartbeatClock, heartbeatTimeoutError } from './heartbeat-clock.js';
+import { checkedOutput, heartbeatMsOf, Invocation, type InvocationScope, toStatesError } from './invocation.js';
 import { isJsonObject, type JsonValue, jsonCopy } from './json.js';
 import { fillTaskToken, withoutRunnerKeys } from './prepare-definition.js';
 import type { BoundTask, HandlerTask } from './task-bindings.js';
@@ -92,7 +93,19 @@ async function awaitTaskToken(
 ): Promise<JsonValue> {
   const input = fillTaskToken(handlerInputOf(task, effectiveInput), taskToken);
   const { executionName } = scope;
-  const completion = scope.taskTokens.openTask({ taskToken, executionName, stateName: task.stateName, input });
+  // A callback task is in its worker's hands from the start, so its heartbeat window starts with it (as on AWS).
+  const heartbeatMs = heartbeatMsOf(task, scope, effectiveInput);
+  const heartbeat = new HeartbeatClock(heartbeatMs, () =>
+    scope.taskTokens.timeOut(taskToken, heartbeatTimeoutError(heartbeatMs)),
+  );
+  const completion = scope.taskTokens.openTask(
+    { taskToken, executionName, stateName: task.stateName, input },
+    { onHeartbeat: () => heartbeat.beat() },
+  );
+  heartbeat.start();
+  const stopHeartbeat = () => heartbeat.stop();
+  completion.then(stopHeartbeat, stopHeartbeat);
+  signal.addEventListener('abort', stopHeartbeat, { once: true });
   scope.emit({ type: 'TaskTokenIssued', timestamp: Date.now(), executionName, stateName: task.stateName });
   const context: TaskContext = { stateName: task.stateName, executionName, taskToken, signal };
   // On AWS the function's own failure fails the task; its return value does not complete it.
