@@ -68,7 +68,6 @@ interface QueuedTask {
 }
 
 interface Waiter {
-  readonly workerName: string | undefined;
   readonly deliver: (task: QueuedTask) => void;
 }
 
@@ -190,7 +189,6 @@ export class ActivityQueues {
         resolve(undefined);
       };
       const waiter: Waiter = {
-        workerName: options.workerName,
         deliver: (task) => {
           clearTimeout(timer);
           options.signal?.removeEventListener('abort', giveUp);
