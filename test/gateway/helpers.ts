@@ -14,6 +14,7 @@ export function gatewayConfig(prefix: string, volumes: GatewayConfig['volumes'],
     format: GATEWAY_CONFIG_FORMAT,
     runId: 'test-run',
     staging: { bucket: STAGING_BUCKET, prefix },
+    recordsPrefix: 'runs/test-run/gateways/',
     volumes,
     pollMs,
   };
