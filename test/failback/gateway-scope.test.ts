@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { localInstanceArn } from '../../core/compute/local-state.js';
-import type { ComputePort } from '../../core/compute/port.js';
+import type { ComputePort, HostFilter } from '../../core/compute/port.js';
 import { ACK_KEY, passPrefix } from '../../core/engine/layout.js';
 import { ACK_FORMAT, type PassAck } from '../../core/engine/manifest.js';
 import { deriveRunKey, signRecord } from '../../core/engine/run-key.js';
 import { GatewayUnavailableError } from '../../core/failback/errors.js';
 import { runLayout } from '../../core/failback/run-state.js';
 import { type CheckAppliedInput, checkApplied } from '../../core/failback/steps/check-applied.js';
+import { verifyFailback } from '../../core/failback/steps/cutover.js';
 import { APPLY_ERROR_FORMAT, type ApplyErrorRecord, applyErrorKey } from '../../core/gateway/apply-error.js';
 import { type GatewayHeartbeat, HEARTBEAT_FORMAT, HEARTBEAT_KEY } from '../../core/gateway/heartbeat.js';
 import { GATEWAY_VOLUMES_DIR } from '../../core/gateway/scope.js';
@@ -25,6 +26,7 @@ const SECRET = 'stack gateway-ack secret';
 const runKey = deriveRunKey(SECRET, RUN);
 const OWN = 'i-0aaaaaaaaaaaaaaaa';
 const OTHER = 'i-0bbbbbbbbbbbbbbbb';
+const FAILBACK = 'i-0fffffffffffffff0';
 const PASS_STARTED = Date.parse('2026-12-03T06:00:00.000Z');
 const LIMIT_SECONDS = 60;
 
@@ -53,8 +55,17 @@ afterAll(async () => {
 async function fixture() {
   await cloud.stagingAt(STAGING_BUCKET, runLayout.root(RUN)).deletePrefix('');
   let now = PASS_STARTED;
+  const gateway = { hostId: OWN, role: 'gateway', state: 'running', tags: {}, volumes: [] };
+  // The failback host VerifyFailback checks: running, the target volume at the takeover volume's device.
+  const failback = {
+    hostId: FAILBACK,
+    role: 'failback',
+    state: 'running',
+    tags: {},
+    volumes: [{ volumeId: 'vol-target', device: '/dev/xvda' }],
+  };
   const compute = {
-    describeHosts: async () => [{ hostId: OWN, role: 'gateway', state: 'running', tags: {}, volumes: [] }],
+    describeHosts: async (filter?: HostFilter) => (filter?.hostIds?.includes(FAILBACK) ? [failback] : [gateway]),
     instanceArn: localInstanceArn,
   } as unknown as ComputePort;
   const deps = stepDeps(compute, {
@@ -160,5 +171,27 @@ describe('CheckApplied reads only what the run’s own gateway instance could wr
     setNow(PASS_STARTED + 20_000);
 
     await expect(checkApplied(input, deps)).resolves.toEqual({ applied: false, volumesApplied: 0 });
+  });
+});
+
+describe('VerifyFailback reads the final ack only where the run’s own gateway instance wrote it', () => {
+  it.each(Object.entries(elsewhere))('does not verify the cutover on an ack in %s', async (_where, paths) => {
+    const { deps, input, putAck } = await fixture();
+    const cutOver = {
+      runId: RUN,
+      pass: input.pass,
+      volumes: [{ hostId: 'i-t', volumeId: 'vol-a', device: '/dev/xvda', sizeBytes: 1 << 20, volumeKey: 'vol-a' }],
+      target: {
+        gatewayHostId: OWN,
+        volumes: [{ volumeKey: 'vol-a', targetVolumeId: 'vol-target', gatewayDevice: '/dev/sdf' }],
+      },
+      failback: { hosts: [{ takeoverHostId: 'i-t', failbackHostId: FAILBACK }], hostIds: [FAILBACK] },
+    };
+    await putAck(paths.volumes);
+
+    await expect(verifyFailback(cutOver, deps)).rejects.toThrow(/ack\.json/);
+
+    await putAck(ownScope + GATEWAY_VOLUMES_DIR);
+    await expect(verifyFailback(cutOver, deps)).resolves.toMatchObject({ verified: true });
   });
 });
