@@ -1,3 +1,4 @@
+import { Aws } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
@@ -61,6 +62,7 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
       HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: props.gatewaySecurityGroupId,
       HOMEBOUND_SECURITY_GROUP_IDS: failbackSecurityGroupIds.join(','),
+      HOMEBOUND_INSTANCE_ARN_PREFIX: `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/`,
     } satisfies z.input<typeof FailbackEnvironment>;
 
     const byTask: Partial<Record<FailbackTaskName, AppFunction>> = {};

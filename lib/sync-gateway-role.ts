@@ -3,9 +3,16 @@ import { Construct } from 'constructs';
 import { ACK_KEY } from '../core/engine/layout.js';
 import { APPLY_ERROR_KEY } from '../core/gateway/apply-error.js';
 import { HEARTBEAT_KEY } from '../core/gateway/heartbeat.js';
+import { GATEWAY_VOLUMES_DIR, gatewayScopePrefix } from '../core/gateway/scope.js';
 import type { GatewayArtifact } from './gateway-artifact.js';
 import { allowWildcards } from './nag.js';
 import type { Staging } from './staging.js';
+
+/** The policy variable IAM resolves to the ARN of the EC2 instance whose role session signed the request. */
+export const SOURCE_INSTANCE_ARN = `\${ec2:SourceInstanceARN}`;
+
+/** `runs/<any run>/gateways/${ec2:SourceInstanceARN}/`: the one prefix a gateway writes under, whatever its run. */
+const OWN_SCOPE = gatewayScopePrefix('*', SOURCE_INSTANCE_ARN);
 
 export interface SyncGatewayRoleProps {
   readonly staging: Staging;
@@ -15,13 +22,16 @@ export interface SyncGatewayRoleProps {
 
 /**
  * The role and instance profile sync gateways run with. A gateway reads the gateway bundle (that one object of the
- * CDK asset bucket) and staged passes under `runs/<runId>/volumes/`, and writes only the three object names a
- * gateway writes — `runs/<runId>/volumes/<volumeKey>/pass-<n>/ack.json` and `…/apply-error.json`, and
- * `runs/<runId>/gateway/heartbeat.json` — and deletes nothing.
- * Narrowing this to one run's prefix is impossible in IAM alone: the role exists before any run, EC2 attaches one
- * profile for every run, and an instance profile's sessions carry no principal tags (the instance's
- * `homebound:run` tag cannot appear in a policy variable). So each record also carries an HMAC with a key only its
- * run's gateway holds (core/engine/run-key.ts), and CheckApplied refuses any other (docs/sync-gateway.md).
+ * CDK asset bucket) and staged passes under `runs/<runId>/volumes/`, and writes only three object names, each below
+ * its own instance's ARN — `runs/<runId>/gateways/${ec2:SourceInstanceARN}/volumes/<volumeKey>/pass-<n>/ack.json` and
+ * `…/apply-error.json`, and `runs/<runId>/gateways/${ec2:SourceInstanceARN}/heartbeat.json` — and deletes nothing.
+ * S3 fills `${ec2:SourceInstanceARN}` from the instance-profile session that signed the request (a global condition
+ * key, usable as a policy variable), so every gateway shares this one role yet can write only where the control
+ * plane reads the records of the run that launched it (core/gateway/scope.ts). The leading `runs/*` may span `/`, but
+ * the variable must still be followed by `/volumes/` or be the heartbeat's parent, and a run id holds no `/`, so no
+ * key it matches is one CheckApplied reads for another instance. Each record also carries an HMAC with a key only its
+ * run's gateway holds (core/engine/run-key.ts). A gateway can still READ every run's staged passes: the role exists
+ * before any run, and an instance profile's sessions carry no run (docs/security.md).
  */
 export class SyncGatewayRole extends Construct {
   readonly role: iam.Role;
@@ -40,9 +50,9 @@ export class SyncGatewayRole extends Construct {
       new iam.PolicyStatement({
         actions: ['s3:PutObject'],
         resources: [
-          staging.bucket.arnForObjects(`runs/*/volumes/*/pass-*/${ACK_KEY}`),
-          staging.bucket.arnForObjects(`runs/*/volumes/*/pass-*/${APPLY_ERROR_KEY}`),
-          staging.bucket.arnForObjects(`runs/*/gateway/${HEARTBEAT_KEY}`),
+          staging.bucket.arnForObjects(`${OWN_SCOPE}${GATEWAY_VOLUMES_DIR}*/pass-*/${ACK_KEY}`),
+          staging.bucket.arnForObjects(`${OWN_SCOPE}${GATEWAY_VOLUMES_DIR}*/pass-*/${APPLY_ERROR_KEY}`),
+          staging.bucket.arnForObjects(`${OWN_SCOPE}${HEARTBEAT_KEY}`),
         ],
       }),
     );

@@ -7,7 +7,9 @@ import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import { BLOCK_SIZE } from '../../core/blocks.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { parseGatewayConfig } from '../../core/gateway/config.js';
+import { fetchInstanceArn } from '../../core/gateway/instance-identity.js';
 import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
+import { GATEWAY_VOLUMES_DIR, InstanceArn } from '../../core/gateway/scope.js';
 import { awsConnectionsFromEnv } from '../aws-env.js';
 import { writableDir } from '../paths.js';
 
@@ -15,6 +17,7 @@ interface GatewayOptions {
   config: string;
   stateDir: string;
   deviceDir?: string;
+  instanceArn?: string;
 }
 
 /** `homebound gateway`: what runs on a sync gateway instance (systemd starts it from the user data). */
@@ -25,6 +28,10 @@ export function registerGateway(program: Command): void {
     .requiredOption('--config <file>', 'gateway config (JSON, homebound.gateway/v1)')
     .requiredOption('--state-dir <dir>', 'journals and spools, one directory per volume (keep it across restarts)')
     .option('--device-dir <dir>', 'volume vol-x is at <dir>/vol-x (default: the EBS NVMe path under /dev/disk/by-id)')
+    .option(
+      '--instance-arn <arn>',
+      "this gateway's EC2 instance ARN, which names where it writes (default: asked of the instance metadata service)",
+    )
     .action(async (options: GatewayOptions) => {
       await writableDir('--state-dir', options.stateDir);
       const text = await readFile(options.config, 'utf8').catch((error: unknown) => {
@@ -36,17 +43,23 @@ export function registerGateway(program: Command): void {
       await assertAwsConfigured(s3, { purpose: `staging bucket ${config.staging.bucket}` });
       const staging = new S3Staging(s3, config.staging);
       await staging.assertReady();
-      const heartbeatStaging =
-        config.heartbeat && new S3Staging(s3, { bucket: config.staging.bucket, prefix: config.heartbeat.prefix });
+      const instanceArn = await ownInstanceArn(options.instanceArn);
+      // Its role lets it write below its own instance ARN only (core/gateway/scope.ts).
+      const scope = `${config.recordsPrefix}${instanceArn}/`;
+      const recordStaging = new S3Staging(s3, { bucket: config.staging.bucket, prefix: scope + GATEWAY_VOLUMES_DIR });
+      const heartbeatStaging = config.heartbeat && new S3Staging(s3, { bucket: config.staging.bucket, prefix: scope });
       const deviceDir = options.deviceDir;
       const stop = new AbortController();
       const onSignal = () => stop.abort();
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
-      log(`run ${config.runId}: ${config.volumes.length} volume(s), staging ${staging.description}`);
+      log(
+        `run ${config.runId}: ${config.volumes.length} volume(s), staging ${staging.description}, writing under ${recordStaging.description}`,
+      );
       try {
         await runGateway(config, {
           staging,
+          recordStaging,
           ...(heartbeatStaging ? { heartbeatStaging } : {}),
           devicePath: deviceDir === undefined ? awsNvmeDevicePath : (volumeId) => join(deviceDir, volumeId),
           stateDir: options.stateDir,
@@ -59,6 +72,17 @@ export function registerGateway(program: Command): void {
         process.off('SIGINT', onSignal);
       }
     });
+}
+
+/**
+ * The instance ARN given on the command line (the local cloud's gateways), else the one the instance metadata service
+ * tells (EC2). @throws InvalidInputError for a malformed --instance-arn; InstanceIdentityUnavailableError
+ */
+async function ownInstanceArn(given: string | undefined): Promise<string> {
+  if (given === undefined) return fetchInstanceArn();
+  const parsed = InstanceArn.safeParse(given);
+  if (!parsed.success) throw new InvalidInputError(`--instance-arn ${given}: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
 }
 
 function describe(event: GatewayEvent): string {

@@ -34,11 +34,10 @@ export async function leftToDo(
   }
   const snapshots = await env.compute.findSnapshots({ [RUN_TAG]: runId });
   if (snapshots.length > 0) todo.push(`delete ${snapshots.length} snapshot(s) tagged ${RUN_TAG}=${runId}`);
-  const staged = await env.deps.staging(runLayout.volumes(runId)).list('');
-  if (staged.length > 0) {
-    todo.push(
-      `delete ${staged.length} staged object(s) under s3://${env.deps.stagingBucket}/${runLayout.volumes(runId)}`,
-    );
+  // The staged passes, and the records the run's gateways wrote below their own ARNs.
+  for (const prefix of [runLayout.volumes(runId), runLayout.gateways(runId)]) {
+    const left = await env.deps.staging(prefix).list('');
+    if (left.length > 0) todo.push(`delete ${left.length} object(s) under s3://${env.deps.stagingBucket}/${prefix}`);
   }
   return todo;
 }

@@ -79,6 +79,11 @@ export interface AwsComputeOptions {
    * the deployment's `homebound:stack`, which IAM requires on create and checks on every later change. @default none
    */
   readonly resourceTags?: Tags;
+  /**
+   * `arn:<partition>:ec2:<region>:<account>:instance/` of the account and Region the client works in: with a host id,
+   * the ARN IAM sees as `${ec2:SourceInstanceARN}` on that instance's requests (core/gateway/scope.ts).
+   */
+  readonly instanceArnPrefix: string;
 }
 
 const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
@@ -104,6 +109,10 @@ export class AwsCompute implements ComputePort {
     private readonly ec2: EC2Client,
     private readonly options: AwsComputeOptions,
   ) {}
+
+  instanceArn(hostId: string): string {
+    return this.options.instanceArnPrefix + hostId;
+  }
 
   async describeHosts(filter: HostFilter = {}): Promise<Host[]> {
     const filters: Filter[] = filter.tag ? [{ Name: `tag:${filter.tag.key}`, Values: [filter.tag.value] }] : [];

@@ -14,6 +14,8 @@ export interface BootContext {
   readonly hostId: string;
   readonly role: HostRole;
   readonly userData: string;
+  /** The host's ARN, as EC2 would name it (core/compute/local-state.ts localInstanceArn). */
+  readonly instanceArn: string;
   /** `<compute stateDir>/hosts/<hostId>/devices`: one symlink per attached volume, named by volume id. */
   readonly deviceDir: string;
   /** `<compute stateDir>/hosts/<hostId>/state`: kept across stop/start. */

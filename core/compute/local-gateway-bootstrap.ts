@@ -27,7 +27,8 @@ const NOTHING_TO_STOP: BootedHost = { stop: async () => undefined };
 
 /**
  * A HostBootstrap doing what the gateway user data does on EC2: for a host whose user data carries a gateway config,
- * writes it to `<host stateDir>/gateway.json` and runs `homebound gateway --config … --state-dir … --device-dir …`
+ * writes it to `<host stateDir>/gateway.json` and runs `homebound gateway --config … --state-dir … --device-dir …
+ * --instance-arn <the host's ARN>`
  * as a child process, restarted after a crash (non-zero exit or unexpected signal) like systemd's Restart=on-failure.
  * Other hosts get no process; a host whose gateway config is invalid neither (reported through `onOutput`, as its
  * service would fail on EC2). `stop()` sends SIGTERM and resolves once the process has exited.
@@ -81,8 +82,20 @@ class GatewayService implements BootedHost {
   }
 
   private spawn(): void {
-    const { deviceDir, stateDir, hostId } = this.context;
-    const args = [CLI, 'gateway', '--config', this.configPath, '--state-dir', stateDir, '--device-dir', deviceDir];
+    const { deviceDir, stateDir, hostId, instanceArn } = this.context;
+    // No instance metadata service here: the host's ARN comes on the command line (on EC2 the gateway asks IMDSv2).
+    const args = [
+      CLI,
+      'gateway',
+      '--config',
+      this.configPath,
+      '--state-dir',
+      stateDir,
+      '--device-dir',
+      deviceDir,
+      '--instance-arn',
+      instanceArn,
+    ];
     const child = spawn(process.execPath, args, {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],

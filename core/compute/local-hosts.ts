@@ -6,6 +6,7 @@ import {
   createdFor,
   type HostRecord,
   loadState,
+  localInstanceArn,
   newResourceId,
   saveState,
   volumePath,
@@ -50,6 +51,11 @@ export abstract class LocalHosts {
   }
 
   /** Hosts matching the filter, terminated ones included (as EC2 lists them for a while). Throws HostNotFoundError. */
+  /** As EC2 would name the host (local-state.ts localInstanceArn). */
+  instanceArn(hostId: string): string {
+    return localInstanceArn(hostId);
+  }
+
   async describeHosts(filter: HostFilter = {}): Promise<Host[]> {
     const state = await this.load();
     for (const hostId of filter.hostIds ?? []) this.hostRecord(state, hostId);
@@ -264,7 +270,7 @@ export abstract class LocalHosts {
     const host = this.state?.hosts[hostId];
     if (host?.userData === undefined || host.state !== 'running') return;
     await this.boots
-      .boot({ hostId, role: host.role, userData: host.userData }, this.stateDir)
+      .boot({ hostId, role: host.role, userData: host.userData, instanceArn: this.instanceArn(hostId) }, this.stateDir)
       .catch((error: unknown) => {
         this.transitionFailure ??= error;
       });

@@ -92,6 +92,14 @@ export function createdFor(state: ComputeState, clientToken: string | undefined,
   return known?.id;
 }
 
+/**
+ * The ARN of a local host, as EC2 would name it (the local cloud's Region, the all-zero account): the local gateway
+ * gets it as `--instance-arn` and writes below it, as an EC2 gateway writes below `${ec2:SourceInstanceARN}`.
+ */
+export function localInstanceArn(hostId: string): string {
+  return `arn:aws:ec2:us-east-1:000000000000:instance/${hostId}`;
+}
+
 /** An EC2-style id: `prefix-` + 17 hex characters. */
 export function newResourceId(prefix: 'i' | 'vol'): string {
   return `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;

@@ -122,4 +122,9 @@ export interface ComputePort {
   detachVolume(volumeId: string): Promise<void>;
   /** Adds or replaces tags on hosts, volumes or snapshots. */
   createTags(resourceIds: readonly string[], tags: Tags): Promise<void>;
+  /**
+   * The ARN of a host by its id (no call: the adapter knows its partition, Region and account). The sync gateway
+   * writes below its own ARN (core/gateway/scope.ts), so this is where the control plane reads its records.
+   */
+  instanceArn(hostId: string): string;
 }

@@ -42,6 +42,11 @@ export interface ApplierOptions {
   readonly onProgress?: (progress: ApplyProgress) => void;
   /** The run's gateway key: each ack carries an HMAC made with it, so the control plane knows this run sent it. */
   readonly ackKey?: Buffer | undefined;
+  /**
+   * Where ack.json goes, at the same `<volumeKey>/pass-NNNNNN/` key: a sync gateway's own prefix
+   * (core/gateway/scope.ts), the only place its role may write. @default staging
+   */
+  readonly ackStaging?: Staging | undefined;
 }
 
 export interface FollowOptions {
@@ -402,7 +407,7 @@ export class Applier {
       appliedAt: new Date().toISOString(),
     };
     const { ackKey } = this.options;
-    await this.options.staging.put(
+    await (this.options.ackStaging ?? this.options.staging).put(
       passPrefix(manifest.volumeKey, manifest.passNumber) + ACK_KEY,
       Buffer.from(JSON.stringify(ackKey ? signRecord(ackKey, ack) : ack)),
     );

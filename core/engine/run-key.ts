@@ -2,9 +2,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from './manifest.js';
 
 /**
- * Run-bound gateway records. Every sync gateway role may write `ack.json`, `apply-error.json` and the heartbeat under
- * `runs/` of every run (IAM cannot tell one run's gateway from another's: docs/sync-gateway.md), so those records
- * carry an HMAC-SHA256 with a key only this run's gateway holds:
+ * Run-bound gateway records. A sync gateway writes `ack.json`, `apply-error.json` and the heartbeat only below its own
+ * instance ARN, and the control plane reads only below the ARN of the run's gateway (core/gateway/scope.ts); as a
+ * second line (a principal with wider S3 rights, the local cloud's S3 without IAM) those records also carry an
+ * HMAC-SHA256 with a key only this run's gateway holds:
  *
  *   run key = HMAC-SHA256(stack gateway-ack secret, "homebound-gateway-ack:" + runId)
  *

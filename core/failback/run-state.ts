@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
 import type { GatewayArtifactLocation } from '../gateway/config.js';
+import { gatewayScopePrefix, gatewaysPrefix } from '../gateway/scope.js';
 import type { BlockSource, Staging } from '../ports.js';
 import type { FailbackMetrics } from './metrics.js';
 import { FailbackRequest } from './request.js';
@@ -151,8 +152,10 @@ export interface FailbackDeps {
 export const runLayout = {
   root: (runId: string) => `runs/${runId}/`,
   volumes: (runId: string) => `runs/${runId}/volumes/`,
-  /** The sync gateway's own objects (its heartbeat). */
-  gateway: (runId: string) => `runs/${runId}/gateway/`,
+  /** Where the run's sync gateways write, each below its own instance ARN (core/gateway/scope.ts). */
+  gateways: gatewaysPrefix,
+  /** What the gateway `instanceArn` wrote for the run: its heartbeat, and its acks and apply errors under `volumes/`. */
+  gatewayScope: gatewayScopePrefix,
   record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',

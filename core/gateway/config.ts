@@ -43,14 +43,14 @@ export const GatewayConfig = z
       .string()
       .regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits')
       .optional(),
-    /** Where and how often the gateway writes its heartbeat (core/gateway/heartbeat.ts); absent: it writes none. */
-    heartbeat: z
-      .object({
-        /** Key prefix in the same bucket, e.g. `runs/<runId>/gateway/`. */
-        prefix: z.string().min(1),
-        intervalSeconds: z.number().int().min(1),
-      })
-      .optional(),
+    /**
+     * Key prefix in the same bucket under which the gateway writes its acks, apply errors and heartbeat, each below
+     * its own instance ARN: `runs/<runId>/gateways/` → `runs/<runId>/gateways/<instance ARN>/…` (core/gateway/scope.ts),
+     * the only place its IAM role lets it write.
+     */
+    recordsPrefix: z.string().regex(/^[A-Za-z0-9_./-]+\/$/, 'a key prefix ending in /'),
+    /** How often the gateway writes its heartbeat (core/gateway/heartbeat.ts); absent: it writes none. */
+    heartbeat: z.object({ intervalSeconds: z.number().int().min(1) }).optional(),
   })
   .superRefine((config, context) => {
     for (const field of ['volumeKey', 'volumeId'] as const) {

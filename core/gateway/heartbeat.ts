@@ -8,7 +8,9 @@ import type { Staging } from '../ports.js';
 /**
  * The sync gateway's liveness: while `homebound gateway` runs it rewrites one object in staging every few seconds,
  *
- *   runs/<runId>/gateway/heartbeat.json   { format, runId, sequence, at, processStartedAt }
+ *   runs/<runId>/gateways/<instance ARN>/heartbeat.json   { format, runId, sequence, at, processStartedAt }
+ *
+ * (below the gateway's own instance ARN, core/gateway/scope.ts)
  *
  * so CheckApplied can tell a gateway that is slow (heartbeat fresh) from one that is gone — crashed past its
  * restarts, hung, or never booted — and fail the run fast instead of waiting out applyTimeoutSeconds. An instance
@@ -36,7 +38,7 @@ export const GatewayHeartbeat = z.object({
 export type GatewayHeartbeat = z.infer<typeof GatewayHeartbeat>;
 
 export interface HeartbeatOptions {
-  /** Staging at the run's gateway prefix (`runs/<runId>/gateway/`). */
+  /** Staging at the gateway's own prefix (`runs/<runId>/gateways/<instance ARN>/`). */
   readonly staging: Staging;
   readonly runId: string;
   readonly intervalMs: number;

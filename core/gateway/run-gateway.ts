@@ -53,7 +53,12 @@ export interface RunGatewayOptions {
   readonly stateDir: string;
   /** Aborting stops the gateway cleanly (between polls, or after the pass being written). */
   readonly signal: AbortSignal;
-  /** Staging at the config's heartbeat prefix; the gateway writes its heartbeat there while it runs. */
+  /**
+   * Staging at this gateway's own volumes prefix (`runs/<runId>/gateways/<instance ARN>/volumes/`,
+   * core/gateway/scope.ts): its acks and apply errors go there, the only place its role may write. @default staging
+   */
+  readonly recordStaging?: Staging;
+  /** Staging at this gateway's own prefix (`…/gateways/<instance ARN>/`); it writes its heartbeat there while it runs. */
   readonly heartbeatStaging?: Staging;
   /** How long a volume's device may take to appear. @default 600000 (10 min) */
   readonly deviceWaitMs?: number;
@@ -63,8 +68,8 @@ export interface RunGatewayOptions {
 /**
  * The sync gateway: for every volume of the config at once, waits for its device, then applies each next pass as it
  * is staged (the applier acks each once durable), until `signal` aborts; meanwhile it writes its heartbeat when the
- * config asks for one and `heartbeatStaging` is given. A pass that fails to apply is reported in
- * staging as `<volumeKey>/pass-NNNNNN/apply-error.json` before the error is rethrown; the other volumes then stop too.
+ * config asks for one and `heartbeatStaging` is given. Acks and apply errors go to `recordStaging`. A pass that fails
+ * to apply is reported there as `<volumeKey>/pass-NNNNNN/apply-error.json` before the error is rethrown; the other volumes then stop too.
  * Resolves on abort; rejects with the first failure: GatewayDeviceMissingError, what Applier.open / followPass throw
  * (CorruptSegmentError, PassOutOfOrderError, TargetTooSmallError, …), TargetUnavailableError.
  */
@@ -102,6 +107,7 @@ async function followVolume(
 ): Promise<void> {
   const { pollMs } = config;
   const { signal, staging } = options;
+  const records = options.recordStaging ?? staging;
   const ackKey = runKeyOf(config);
   const path = options.devicePath(volume.volumeId);
   if (!(await waitForDevice(volume, path, options))) return;
@@ -113,6 +119,7 @@ async function followVolume(
       target,
       stateDir: join(options.stateDir, volume.volumeKey),
       ackKey,
+      ackStaging: records,
     });
     options.onEvent?.({
       type: 'device-ready',
@@ -129,7 +136,7 @@ async function followVolume(
         if (signal.aborted) return;
         const unsigned = applyErrorRecord(volume.volumeKey, passNumber, error);
         const record = ackKey ? signRecord(ackKey, unsigned) : unsigned;
-        const recordError = await staging
+        const recordError = await records
           .put(applyErrorKey(volume.volumeKey, passNumber), Buffer.from(JSON.stringify(record)))
           .then(() => undefined)
           .catch((putError: unknown) => putError);

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { resourcesOf, synthesizeHomebound } from './synth.js';
 
+/** The policy variable, spelled out (not imported from lib/), so a change to it there fails here. */
+const SOURCE_INSTANCE_ARN = `\${ec2:SourceInstanceARN}`;
+
 interface Statement {
   Effect: string;
   Action: string | string[];
@@ -215,14 +218,35 @@ describe('IAM', () => {
     expect(passers).toEqual([expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/)]);
   });
 
-  it('lets the sync gateway write only its acknowledgements, apply errors and heartbeat', () => {
+  it('lets each sync gateway write only its acks, apply errors and heartbeat, below its own instance ARN', () => {
     const gatewayWrites = identityStatements().filter(
       ([id, s]) => id.startsWith('SyncGatewayRole') && actionsOf(s).some((a) => /^s3:(Put|Delete)/.test(a)),
     );
     expect(gatewayWrites).toHaveLength(1);
-    expect(JSON.stringify(gatewayWrites[0]?.[1].Resource)).toMatch(
-      /runs\/\*\/gateway\/heartbeat\.json.*runs\/\*\/volumes\/\*\/pass-\*\/ack\.json.*pass-\*\/apply-error\.json/,
+    const [, statement] = gatewayWrites[0] ?? [];
+    expect(statement && actionsOf(statement)).toEqual(['s3:PutObject']);
+    expect(statement?.Condition).toBeUndefined();
+    // Each Resource is Fn::Join of the bucket ARN and one key pattern: the pattern is what IAM matches.
+    const patterns = [statement?.Resource]
+      .flat()
+      .map((resource) => JSON.stringify(resource).match(/"(\/runs\/[^"]*)"\]\]\}$/)?.[1]);
+    const own = `/runs/*/gateways/${SOURCE_INSTANCE_ARN}/`;
+    expect(patterns.sort()).toEqual(
+      [`${own}heartbeat.json`, `${own}volumes/*/pass-*/ack.json`, `${own}volumes/*/pass-*/apply-error.json`].sort(),
     );
+  });
+
+  it('lets no statement of the sync gateway role write an ack, apply error or heartbeat outside its own ARN', () => {
+    const writes = identityStatements().filter(
+      ([id, s]) =>
+        id.startsWith('SyncGatewayRole') && actionsOf(s).some((a) => a === '*' || /^s3:(\*|Put\*|PutObject)$/.test(a)),
+    );
+    const resources = writes.flatMap(([, s]) => [s.Resource].flat()).map((r) => JSON.stringify(r));
+    expect(resources.length).toBeGreaterThan(0);
+    for (const resource of resources) {
+      expect(resource).toContain(`/runs/*/gateways/${SOURCE_INSTANCE_ARN}/`);
+      expect(resource).not.toMatch(/\/runs\/\*\/(volumes|gateway)\//);
+    }
   });
 
   it('lets the sync gateway read only its bundle (one asset object) and staged runs', () => {

@@ -27,9 +27,11 @@ import { SnapshotNotFoundError, ThrottledError, TransientError, VolumeNotFoundEr
 
 const GiB = 1024 ** 3;
 const ec2Mock = mockClient(EC2Client);
+const INSTANCE_ARN_PREFIX = 'arn:aws:ec2:eu-west-1:111122223333:instance/';
 
 function compute(): AwsCompute {
   return new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+    instanceArnPrefix: INSTANCE_ARN_PREFIX,
     availabilityZone: 'eu-west-1a',
     launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
     launchByRole: { gateway: { instanceType: 'c7i.xlarge' } },
@@ -195,6 +197,7 @@ describe('AwsCompute requests', () => {
   it('sends each role its security groups and IMDSv2 hop limit: 1 for gateways, 2 for failback hosts', async () => {
     ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
     const byRole = new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      instanceArnPrefix: INSTANCE_ARN_PREFIX,
       availabilityZone: 'eu-west-1a',
       launch: { imageId: 'ami-0', instanceType: 'm7i.large', subnetId: 'subnet-1', securityGroupIds: ['sg-0app'] },
       launchByRole: { gateway: { securityGroupIds: ['sg-0gateway'] } },
@@ -221,6 +224,7 @@ describe('AwsCompute requests', () => {
   it('launches every EBS volume of the image encrypted, with the role’s key, reading the image once', async () => {
     ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
     const keyed = new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      instanceArnPrefix: INSTANCE_ARN_PREFIX,
       availabilityZone: 'eu-west-1a',
       launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
       launchByRole: { gateway: { volumeKmsKeyId: 'arn:aws:kms:eu-west-1:123456789012:key/staging' } },
@@ -268,6 +272,7 @@ describe('AwsCompute requests', () => {
 describe('AwsCompute deployment tags', () => {
   const tagged = () =>
     new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      instanceArnPrefix: INSTANCE_ARN_PREFIX,
       availabilityZone: 'eu-west-1a',
       launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
       resourceTags: { 'homebound:stack': 'Homebound' },

@@ -54,11 +54,14 @@ describe('LocalCompute boots hosts that have user data', () => {
         hostId: gateway,
         role: 'gateway',
         userData: '#!/bin/bash\ntrue\n',
+        // As EC2 names it: what the local gateway writes below, and where CheckApplied reads (compute.instanceArn).
+        instanceArn: `arn:aws:ec2:us-east-1:000000000000:instance/${gateway}`,
         deviceDir: hostDeviceDir(fixture.stateDir, gateway),
         stateDir: hostStateDir(fixture.stateDir, gateway),
       },
     ]);
     expect(boots[0]?.deviceDir).toMatch(/\/hosts\/i-[0-9a-f]{17}\/devices$/);
+    expect(compute.instanceArn(gateway)).toBe(boots[0]?.instanceArn);
   });
 
   it('keeps a host stopping until what its boot started has stopped, and boots it again on start', async () => {

@@ -82,6 +82,8 @@ async function expectFailedBackWithNothingLost(host: Host, runId: string) {
   expect(writes.writes).toBeGreaterThan(0);
   expect(writes.lost).toEqual([]);
   expect(await fixture.env.deps.staging(runLayout.volumes(runId)).list('')).toEqual([]);
+  // The gateway's acks and heartbeat (below its instance ARN) go with the clean-up too.
+  expect(await fixture.env.deps.staging(runLayout.gateways(runId)).list('')).toEqual([]);
   return report;
 }
 

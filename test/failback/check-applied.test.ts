@@ -12,6 +12,7 @@ import { runLayout } from '../../core/failback/run-state.js';
 import { type CheckAppliedInput, checkApplied } from '../../core/failback/steps/check-applied.js';
 import { APPLY_ERROR_FORMAT, type ApplyErrorRecord, applyErrorKey } from '../../core/gateway/apply-error.js';
 import { type GatewayHeartbeat, HEARTBEAT_FORMAT, HEARTBEAT_KEY } from '../../core/gateway/heartbeat.js';
+import { GATEWAY_VOLUMES_DIR } from '../../core/gateway/scope.js';
 import { MemoryStaging } from '../support/memory-staging.js';
 import { stepDeps } from '../support/step-deps.js';
 
@@ -20,6 +21,8 @@ const STACK_SECRET = 'stack gateway-ack secret';
 const runKey = (runId: string) => deriveRunKey(STACK_SECRET, runId);
 const PASS_STARTED = Date.parse('2026-12-02T10:00:00.000Z');
 const LIMIT_SECONDS = 60;
+/** Where the run's gateway i-gw writes (core/gateway/scope.ts). */
+const SCOPE = runLayout.gatewayScope(RUN, 'arn:aws:ec2:eu-west-1:111122223333:instance/i-gw');
 
 /** Staging per prefix, shared by every call (as one bucket is); a gateway host that EC2 reports running. */
 function fixture() {
@@ -32,6 +35,7 @@ function fixture() {
   let now = PASS_STARTED;
   const compute = {
     describeHosts: async () => [{ hostId: 'i-gw', role: 'gateway', state: 'running', tags: {}, volumes: [] }],
+    instanceArn: (hostId: string) => `arn:aws:ec2:eu-west-1:111122223333:instance/${hostId}`,
   } as unknown as ComputePort;
   const deps = stepDeps(compute, {
     staging,
@@ -76,7 +80,7 @@ function fixture() {
         processStartedAt: new Date(at).toISOString(),
       };
       const beat = key ? signRecord(key, unsigned) : unsigned;
-      await staging(runLayout.gateway(RUN)).put(HEARTBEAT_KEY, Buffer.from(JSON.stringify(beat)));
+      await staging(SCOPE).put(HEARTBEAT_KEY, Buffer.from(JSON.stringify(beat)));
     },
   };
 }
@@ -131,7 +135,7 @@ function ackOfPass2(): PassAck {
 
 describe('CheckApplied: run-bound acks (issue 12, Security 5)', () => {
   async function putAck(staging: (prefix: string) => MemoryStaging, ack: object) {
-    await staging(runLayout.volumes(RUN)).put(`vol-a/pass-000002/${ACK_KEY}`, Buffer.from(JSON.stringify(ack)));
+    await staging(SCOPE + GATEWAY_VOLUMES_DIR).put(`vol-a/pass-000002/${ACK_KEY}`, Buffer.from(JSON.stringify(ack)));
   }
 
   it("counts an ack MAC'd with this run's gateway key", async () => {
@@ -169,7 +173,7 @@ describe('CheckApplied: run-bound acks (issue 12, Security 5)', () => {
       at: new Date(PASS_STARTED).toISOString(),
     };
     await other
-      .staging(runLayout.volumes(RUN))
+      .staging(SCOPE + GATEWAY_VOLUMES_DIR)
       .put(applyErrorKey('vol-a', 2), Buffer.from(JSON.stringify(signRecord(runKey('run-b'), record))));
     await expect(checkApplied(other.input, other.deps)).rejects.toBeInstanceOf(UnverifiedAckError);
 

@@ -16,6 +16,7 @@ const ENVIRONMENT = {
   HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID: 'arn:aws:kms:eu-west-1:123456789012:key/staging',
   HOMEBOUND_GATEWAY_ARTIFACT_URI: 's3://cdk-assets/0123abcd.mjs',
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: '0'.repeat(64),
+  HOMEBOUND_INSTANCE_ARN_PREFIX: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
 };
 
 // awsFailbackDeps keeps the first valid result for the life of the process: the refusals run first.
@@ -36,9 +37,18 @@ describe('the failback functions environment', () => {
     expect(() => awsFailbackDeps({ ...withoutStack, HOMEBOUND_TAKEOVER_TAG: 'k=v' })).toThrow(/HOMEBOUND_STACK_TAG/);
   });
 
+  it('refuses a missing instance ARN prefix (where the gateway of a run writes its records)', () => {
+    const { HOMEBOUND_INSTANCE_ARN_PREFIX: _, ...without } = ENVIRONMENT;
+    expect(() => awsFailbackDeps({ ...without, HOMEBOUND_TAKEOVER_TAG: 'k=v' })).toThrow(
+      /HOMEBOUND_INSTANCE_ARN_PREFIX/,
+    );
+  });
+
   it('hands the steps the takeover tag, split at the first "="', () => {
     const deps = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr:role=a=b' });
     expect(deps.takeoverTag).toEqual({ key: 'dr:role', value: 'a=b' });
+    // The ARN IAM sees as ${ec2:SourceInstanceARN} on a gateway's requests: where CheckApplied reads its records.
+    expect(deps.compute.instanceArn('i-0abc')).toBe('arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc');
   });
 
   it('launches gateways and failback hosts each with its groups and key, tagged with the stack', async () => {

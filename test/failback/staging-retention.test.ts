@@ -114,17 +114,19 @@ describe('staging is deleted only when the run has ended', () => {
     expect(predecessors('CleanUpAfterRollback')).toEqual(['Rollback']);
   });
 
-  it("deletes the run's staged passes and its gateway heartbeat, and keeps its record", async () => {
+  it("deletes the run's staged passes and every gateway's records of it, and keeps its record", async () => {
     const d = deps();
     await d.staging(runLayout.volumes('r1')).put('vol-a/pass-000001/manifest.json', Buffer.from('{}'));
-    await d.staging(runLayout.gateway('r1')).put('heartbeat.json', Buffer.from('{}'));
+    await d
+      .staging(runLayout.gateways('r1'))
+      .put('arn:aws:ec2:eu-west-1:111122223333:instance/i-0abc/heartbeat.json', Buffer.from('{}'));
     await d.staging(runLayout.record('r1')).put('report.json', Buffer.from('{}'));
 
     const result = await cleanUp({ runId: 'r1' }, d);
 
     expect(result.objectsDeleted).toBe(2);
     expect(await d.staging(runLayout.volumes('r1')).list('')).toEqual([]);
-    expect(await d.staging(runLayout.gateway('r1')).list('')).toEqual([]);
+    expect(await d.staging(runLayout.gateways('r1')).list('')).toEqual([]);
     expect(await d.staging(runLayout.record('r1')).list('')).toEqual(['report.json']);
   });
 });

@@ -10,7 +10,7 @@ import { createVolume } from '../../core/localcloud/local-volume.js';
 import { buildGatewayArtifact, GATEWAY_ARTIFACT_FILE } from '../../lib/gateway-artifact.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { makeVolume } from '../support/volumes.js';
-import { collectOutput, gatewayConfig, stagePass, waitForAck } from './helpers.js';
+import { collectOutput, gatewayConfig, gatewayRecords, stagePass, TEST_INSTANCE_ARN, waitForAck } from './helpers.js';
 
 const VOLUME_ID = 'vol-0a1b2c3d4e5f60718';
 
@@ -62,10 +62,8 @@ describe('sync gateway artifact (esbuild bundle of `homebound gateway`)', () => 
     const sizeBytes = 12 * BLOCK_SIZE;
     const prefix = 'runs/artifact/';
     const configPath = join(dir, 'gateway.json');
-    await writeFile(
-      configPath,
-      JSON.stringify(gatewayConfig(prefix, [{ volumeKey: 'db', volumeId: VOLUME_ID, sizeBytes }])),
-    );
+    const config = gatewayConfig(prefix, [{ volumeKey: 'db', volumeId: VOLUME_ID, sizeBytes }]);
+    await writeFile(configPath, JSON.stringify(config));
     const devices = join(dir, 'devices');
     await mkdir(devices);
     const source = join(dir, 'source.img');
@@ -77,7 +75,18 @@ describe('sync gateway artifact (esbuild bundle of `homebound gateway`)', () => 
 
     const child = spawn(
       process.execPath,
-      [bundle, 'gateway', '--config', configPath, '--state-dir', join(dir, 'state'), '--device-dir', devices],
+      [
+        bundle,
+        'gateway',
+        '--config',
+        configPath,
+        '--state-dir',
+        join(dir, 'state'),
+        '--device-dir',
+        devices,
+        '--instance-arn',
+        TEST_INSTANCE_ARN,
+      ],
       { cwd: dir, env: { ...process.env, ...test.cloud.env() } },
     );
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -88,7 +97,7 @@ describe('sync gateway artifact (esbuild bundle of `homebound gateway`)', () => 
         passNumber: 1,
         sizeBytes,
       });
-      const ack = await waitForAck(staging, 'db', 1);
+      const ack = await waitForAck(gatewayRecords(test.stagingAt, config), 'db', 1);
       await stderr.waitFor(/db: applied pass 1/);
       child.kill('SIGTERM');
 

@@ -23,7 +23,7 @@ function statementsOfRole(rolePrefix: string): Statement[] {
 const actionsOf = (statement: Statement) => [statement.Action].flat();
 
 describe('sync gateway access (CDK)', () => {
-  it('lets the gateway role put only acks, apply errors and its heartbeat, and delete nothing', () => {
+  it('lets the gateway role put only acks, apply errors and its heartbeat below its own instance ARN, and delete nothing', () => {
     const statements = statementsOfRole('SyncGatewayRole');
     const writes = statements.filter((s) => actionsOf(s).some((a) => /^s3:(Put|Delete|Abort)/.test(a)));
 
@@ -32,10 +32,12 @@ describe('sync gateway access (CDK)', () => {
       .flat()
       .map((resource) => JSON.stringify(resource).match(/"(\/runs\/[^"]*)"\]\]\}$/)?.[1])
       .sort();
+    // Each below the writing instance's own ARN (IAM policy variable), so no gateway writes where another run reads.
+    const own = `/runs/*/gateways/\${ec2:SourceInstanceARN}/`;
     expect(keys).toEqual([
-      '/runs/*/gateway/heartbeat.json',
-      '/runs/*/volumes/*/pass-*/ack.json',
-      '/runs/*/volumes/*/pass-*/apply-error.json',
+      `${own}heartbeat.json`,
+      `${own}volumes/*/pass-*/ack.json`,
+      `${own}volumes/*/pass-*/apply-error.json`,
     ]);
     const reads = statements
       .filter((s) => actionsOf(s).includes('s3:GetObject'))

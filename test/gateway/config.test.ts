@@ -18,6 +18,7 @@ const config: GatewayConfig = {
   format: GATEWAY_CONFIG_FORMAT,
   runId: 'run-2024-05-01',
   staging: { bucket: 'homebound-staging', prefix: 'runs/run-2024-05-01/' },
+  recordsPrefix: 'runs/run-2024-05-01/gateways/',
   volumes: [
     { volumeKey: 'db-root', volumeId: 'vol-0123456789abcdef0', sizeBytes: 8 * 2 ** 30 },
     { volumeKey: 'db-data', volumeId: 'vol-0fedcba9876543210', sizeBytes: 100 * 2 ** 30 },

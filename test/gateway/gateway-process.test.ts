@@ -2,14 +2,14 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
-import { passPrefix, segmentKey } from '../../core/engine/layout.js';
+import { ACK_KEY, passPrefix, segmentKey } from '../../core/engine/layout.js';
 import { readApplyError } from '../../core/gateway/apply-error.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { createVolume } from '../../core/localcloud/local-volume.js';
 import { startCli } from '../support/cli.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { makeVolume, writeBlock } from '../support/volumes.js';
-import { collectOutput, gatewayConfig, stagePass, waitForAck } from './helpers.js';
+import { collectOutput, gatewayConfig, gatewayRecords, stagePass, TEST_INSTANCE_ARN, waitForAck } from './helpers.js';
 
 const VOLUME_ID = 'vol-0123456789abcdef0';
 
@@ -33,16 +33,27 @@ describe('homebound gateway (the process on a sync gateway instance)', () => {
     await writeFile(configPath, JSON.stringify(config));
     const devices = join(dir, 'devices');
     await mkdir(devices);
-    const args = ['gateway', '--config', configPath, '--state-dir', join(dir, 'state'), '--device-dir', devices];
+    const args = [
+      'gateway',
+      '--config',
+      configPath,
+      '--state-dir',
+      join(dir, 'state'),
+      '--device-dir',
+      devices,
+      '--instance-arn',
+      TEST_INSTANCE_ARN,
+    ];
     const gateway = startCli(args, test.cloud.env());
     children.push(gateway.child);
     const stderr = collectOutput(gateway.child.stderr);
-    return { ...gateway, stderr, devices, staging: test.stagingAt(STAGING_BUCKET, prefix) };
+    const records = gatewayRecords(test.stagingAt, config);
+    return { ...gateway, stderr, devices, staging: test.stagingAt(STAGING_BUCKET, prefix), records };
   }
 
   it('waits for its device, applies two passes as they are staged, acks each, and stops cleanly on SIGTERM', async () => {
     const sizeBytes = 20 * BLOCK_SIZE + 4096;
-    const { child, done, stderr, devices, staging } = await startGateway('runs/two-passes/', sizeBytes);
+    const { child, done, stderr, devices, staging, records } = await startGateway('runs/two-passes/', sizeBytes);
     const source = join(dir, 'source.img');
     const targetImage = join(dir, 'target.img');
     await makeVolume(source, sizeBytes, { 0: 'random', 3: 'random', 7: 0x42, 20: 'random' });
@@ -52,14 +63,14 @@ describe('homebound gateway (the process on a sync gateway instance)', () => {
     await symlink(targetImage, join(devices, VOLUME_ID));
     const env = { store: test.cloud.store, source: test.source, staging };
     const first = await stagePass(env, source, { volumeKey: 'db', passNumber: 1, sizeBytes });
-    const firstAck = await waitForAck(staging, 'db', 1);
+    const firstAck = await waitForAck(records, 'db', 1);
     expect(await imageSha256(targetImage)).toBe(await imageSha256(source));
 
     await writeBlock(source, sizeBytes, 3, 'random');
     await writeBlock(source, sizeBytes, 7, 'zero');
     await writeBlock(source, sizeBytes, 12, 'random');
     await stagePass(env, source, { volumeKey: 'db', passNumber: 2, sizeBytes, base: first });
-    const secondAck = await waitForAck(staging, 'db', 2);
+    const secondAck = await waitForAck(records, 'db', 2);
     const logged = await stderr.waitFor(/db: applied pass 2: 3 blocks, 1\.5 MiB, [\d.]+ s/);
     child.kill('SIGTERM');
     const exit = await done;
@@ -70,6 +81,8 @@ describe('homebound gateway (the process on a sync gateway instance)', () => {
     expect(logged).toMatch(/db: applied pass 1: 4 blocks/);
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stderr).toMatch(/homebound gateway: stopped/);
+    // Only below its own instance ARN: nothing next to the staged passes, where its role may not write.
+    expect(await staging.head(passPrefix('db', 1) + ACK_KEY)).toBeUndefined();
   });
 
   it('records a corrupt staged segment as apply-error.json, leaves the target untouched and exits non-zero', async () => {
@@ -90,13 +103,13 @@ describe('homebound gateway (the process on a sync gateway instance)', () => {
     await staging.put(segment, body);
     await rm(dir, { recursive: true, force: true });
 
-    const { done, devices } = await startGateway(prefix, sizeBytes);
+    const { done, devices, records } = await startGateway(prefix, sizeBytes);
     const targetImage = join(dir, 'target.img');
     await createVolume(targetImage, sizeBytes);
     const blank = await imageSha256(targetImage);
     await symlink(targetImage, join(devices, VOLUME_ID));
     const exit = await done;
-    const record = await readApplyError(staging, 'db', 1);
+    const record = await readApplyError(records, 'db', 1);
 
     expect(exit.code).toBe(3);
     expect(exit.stderr).toMatch(/CorruptSegmentError/);

@@ -3,10 +3,23 @@ import { ACK_KEY, passPrefix } from '../../core/engine/layout.js';
 import { PassAck, parseStagedJson } from '../../core/engine/manifest.js';
 import { runPass } from '../../core/engine/pass.js';
 import { GATEWAY_CONFIG_FORMAT, type GatewayConfig } from '../../core/gateway/config.js';
+import { GATEWAY_VOLUMES_DIR } from '../../core/gateway/scope.js';
 import { snapshotVolume } from '../../core/localcloud/local-volume.js';
 import type { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
 import type { BlockSource, Staging } from '../../core/ports.js';
 import { STAGING_BUCKET } from '../support/local-cloud.js';
+
+/** The instance ARN test gateways run as (`--instance-arn`): they write below it. */
+export const TEST_INSTANCE_ARN = 'arn:aws:ec2:us-east-1:000000000000:instance/i-0123456789abcdef0';
+
+/** Staging where the gateway `instanceArn` writes its acks and apply errors for `config` (core/gateway/scope.ts). */
+export function gatewayRecords(
+  stagingAt: (bucket: string, prefix: string) => Staging,
+  config: GatewayConfig,
+  instanceArn = TEST_INSTANCE_ARN,
+): Staging {
+  return stagingAt(config.staging.bucket, `${config.recordsPrefix}${instanceArn}/${GATEWAY_VOLUMES_DIR}`);
+}
 
 /** A gateway config for the test staging bucket. */
 export function gatewayConfig(prefix: string, volumes: GatewayConfig['volumes'], pollMs = 50): GatewayConfig {
@@ -14,6 +27,7 @@ export function gatewayConfig(prefix: string, volumes: GatewayConfig['volumes'],
     format: GATEWAY_CONFIG_FORMAT,
     runId: 'test-run',
     staging: { bucket: STAGING_BUCKET, prefix },
+    recordsPrefix: `${prefix}gateways/`,
     volumes,
     pollMs,
   };
@@ -45,7 +59,7 @@ export async function stagePass(
   return snapshot.snapshotId;
 }
 
-/** Waits for the applier's ack of a pass to appear in staging and returns it. */
+/** Waits for the applier's ack of a pass to appear in staging (the gateway's records) and returns it. */
 export async function waitForAck(
   staging: Staging,
   volumeKey: string,

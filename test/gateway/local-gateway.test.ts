@@ -4,12 +4,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { hostDeviceDir } from '../../core/compute/local-boot.js';
 import { LocalCompute } from '../../core/compute/local-compute.js';
 import { gatewayBootstrap } from '../../core/compute/local-gateway-bootstrap.js';
-import { volumePath } from '../../core/compute/local-state.js';
+import { localInstanceArn, volumePath } from '../../core/compute/local-state.js';
 import { renderGatewayUserData } from '../../core/gateway/config.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { hostState, MiB, waitUntil } from '../compute/local-compute-helpers.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
-import { gatewayConfig, stagePass, waitForAck } from './helpers.js';
+import { gatewayConfig, gatewayRecords, stagePass, waitForAck } from './helpers.js';
 
 /** Whether a process with this pid still exists. */
 function alive(pid: number): boolean {
@@ -92,7 +92,8 @@ describe('LocalCompute runs gateway user data at boot', () => {
       sizeBytes,
       volumeId: sourceVolume,
     });
-    const ack = await waitForAck(staging, 'db-root', 1);
+    // It writes below its host's ARN, which the bootstrap gave it as --instance-arn.
+    const ack = await waitForAck(gatewayRecords(test.stagingAt, config, localInstanceArn(gateway)), 'db-root', 1);
     expect(ack.target).toBe(link);
     expect(await imageSha256(volumePath(stateDir, targetVolume))).toBe(
       await imageSha256(volumePath(stateDir, sourceVolume)),

@@ -57,7 +57,7 @@ describe('runGateway', () => {
     const events: GatewayEvent[] = [];
     const stop = new AbortController();
     const running = runGateway(
-      { ...config, ackKey: runKey.toString('hex'), heartbeat: { prefix: 'runs/r/gateway/', intervalSeconds: 1 } },
+      { ...config, ackKey: runKey.toString('hex'), heartbeat: { intervalSeconds: 1 } },
       {
         staging: new MemoryStaging(),
         heartbeatStaging,

@@ -43,6 +43,11 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
   /** Days after which the staging bucket's lifecycle rule expires `runs/` (lib/config.ts `stagingExpiryDays`). */
   HOMEBOUND_STAGING_EXPIRY_DAYS: z.coerce.number().int().positive().optional(),
+  /**
+   * `arn:<partition>:ec2:<region>:<account>:instance/` of the stack: with the gateway's host id, the prefix its records
+   * live under (core/gateway/scope.ts).
+   */
+  HOMEBOUND_INSTANCE_ARN_PREFIX: z.string().regex(/^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/$/),
   /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget and CheckApplied. */
   HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
 });
@@ -113,6 +118,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     },
     ...(config.HOMEBOUND_VOLUME_KMS_KEY_ID ? { kmsKeyId: config.HOMEBOUND_VOLUME_KMS_KEY_ID } : {}),
     resourceTags: { [STACK_TAG]: config.HOMEBOUND_STACK_TAG },
+    instanceArnPrefix: config.HOMEBOUND_INSTANCE_ARN_PREFIX,
   });
   cached = {
     compute,

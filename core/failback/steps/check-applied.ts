@@ -4,6 +4,7 @@ import { PassAck, parseStagedJson } from '../../engine/manifest.js';
 import { hasValidMac } from '../../engine/run-key.js';
 import { HEARTBEAT_KEY, readHeartbeat } from '../../gateway/heartbeat.js';
 import { ApplyErrorRecord, applyErrorKey } from '../../gateway/run-gateway.js';
+import { GATEWAY_VOLUMES_DIR } from '../../gateway/scope.js';
 import {
   ApplyFailedError,
   ApplyTimedOutError,
@@ -31,12 +32,15 @@ export type CheckAppliedInput = z.infer<typeof CheckAppliedInput>;
  * UnexpectedHostStateError when the gateway is no longer running, GatewayUnavailableError when its heartbeat is
  * stale (or never came), ApplyTimedOutError after `applyTimeoutSeconds`; UnverifiedAckError for an ack, apply
  * error or heartbeat whose MAC does not verify with this run's gateway key (never counted as applied).
+ * Reads only below the ARN of the gateway this run launched (core/gateway/scope.ts), where no other instance's role
+ * can write: a record anywhere else — the run's staged-pass prefix, another gateway's prefix — is never looked at.
  */
 export async function checkApplied(
   input: CheckAppliedInput,
   deps: FailbackDeps,
 ): Promise<{ applied: boolean; volumesApplied: number }> {
-  const staging = deps.staging(runLayout.volumes(input.runId));
+  const scope = gatewayScope(input, deps);
+  const staging = deps.staging(scope + GATEWAY_VOLUMES_DIR);
   const runKey = await gatewayRunKey(input.runId, deps);
   let volumesApplied = 0;
   for (const snapshot of input.pass.snapshots) {
@@ -68,7 +72,7 @@ export async function checkApplied(
   if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
     throw new UnexpectedHostStateError(`the sync gateway ${input.gatewayHostId} is ${gateway.state}, not running`);
   }
-  await checkGatewayLiveness(input, runKey, deps);
+  await checkGatewayLiveness(input, scope, runKey, deps);
   const startedAt = Date.parse(input.pass.startedAt ?? '');
   if (deps.now().getTime() - startedAt > input.applyTimeoutSeconds * 1000) {
     throw new ApplyTimedOutError(
@@ -84,14 +88,19 @@ export async function checkApplied(
  * counted from the pass's start (after its launch for the first pass, which is when a gateway boots).
  * @throws GatewayUnavailableError; UnverifiedAckError for a heartbeat this run's gateway did not sign
  */
-async function checkGatewayLiveness(input: CheckAppliedInput, runKey: Buffer, deps: FailbackDeps): Promise<void> {
+async function checkGatewayLiveness(
+  input: CheckAppliedInput,
+  scope: string,
+  runKey: Buffer,
+  deps: FailbackDeps,
+): Promise<void> {
   const limitSeconds = (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).unavailableAfterSeconds;
   const now = deps.now().getTime();
-  const heartbeat = await readHeartbeat(deps.staging(runLayout.gateway(input.runId)));
+  const heartbeat = await readHeartbeat(deps.staging(scope));
   if (heartbeat) {
     // Another run's gateway must not keep this run waiting on a gateway that is gone.
     if (!hasValidMac(runKey, heartbeat) || heartbeat.runId !== input.runId) {
-      throw unverified(`${runLayout.gateway(input.runId)}${HEARTBEAT_KEY}`, input.runId);
+      throw unverified(`${scope}${HEARTBEAT_KEY}`, input.runId);
     }
     const ageSeconds = (now - Date.parse(heartbeat.at)) / 1000;
     if (ageSeconds > limitSeconds) {
@@ -107,6 +116,11 @@ async function checkGatewayLiveness(input: CheckAppliedInput, runKey: Buffer, de
       `the sync gateway ${input.gatewayHostId} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
     );
   }
+}
+
+/** The prefix only the run's own gateway instance can write under: `runs/<runId>/gateways/<its ARN>/`. */
+export function gatewayScope(run: { runId: string; gatewayHostId: string }, deps: FailbackDeps): string {
+  return runLayout.gatewayScope(run.runId, deps.compute.instanceArn(run.gatewayHostId));
 }
 
 /** @throws GatewayAckSecretMissingError: without the key nothing can be verified, so nothing counts (fails closed). */

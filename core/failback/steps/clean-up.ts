@@ -26,8 +26,9 @@ export async function cleanUp(
     ...tagged.map((snapshot) => snapshot.snapshotId),
   ]);
   if (snapshots.size > 0) await deps.compute.deleteSnapshots([...snapshots]);
+  // Every gateway's records of the run go too, also any another instance wrote below its own ARN for this run.
   const objectsDeleted =
     (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
-    (await deps.staging(runLayout.gateway(input.runId)).deletePrefix(''));
+    (await deps.staging(runLayout.gateways(input.runId)).deletePrefix(''));
   return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted };
 }

@@ -3,16 +3,10 @@ import { VolumeInUseError, VolumeNotAttachedError } from '../../compute/errors.j
 import { LIVE_STATE, STATE_TAG } from '../../compute/port.js';
 import { ACK_KEY, passPrefix } from '../../engine/layout.js';
 import { PassAck, parseStagedJson } from '../../engine/manifest.js';
+import { GATEWAY_VOLUMES_DIR } from '../../gateway/scope.js';
 import { FailbackVerificationError } from '../errors.js';
-import {
-  type FailbackDeps,
-  FailbackState,
-  PassState,
-  RUN_TAG,
-  RunVolume,
-  runLayout,
-  TargetState,
-} from '../run-state.js';
+import { type FailbackDeps, FailbackState, PassState, RUN_TAG, RunVolume, TargetState } from '../run-state.js';
+import { gatewayScope } from './check-applied.js';
 
 export const CutoverInput = z.object({
   runId: z.string(),
@@ -69,7 +63,10 @@ export async function verifyFailback(
   input: z.infer<typeof VerifyFailbackInput>,
   deps: FailbackDeps,
 ): Promise<{ verified: true; checks: number; at: string }> {
-  const staging = deps.staging(runLayout.volumes(input.runId));
+  // The ack as the run's own gateway wrote it, below its instance ARN (core/gateway/scope.ts).
+  const staging = deps.staging(
+    gatewayScope({ runId: input.runId, gatewayHostId: input.target.gatewayHostId }, deps) + GATEWAY_VOLUMES_DIR,
+  );
   const hosts = await deps.compute.describeHosts({ hostIds: input.failback.hostIds });
   let checks = 0;
   for (const host of hosts) {

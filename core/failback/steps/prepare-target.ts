@@ -60,8 +60,9 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
         // Only this instance sees its user data (gateway roles have no ec2:Describe*), so only it can sign for the
         // run. Derived, not random: a retried launch asks for the same instance (same ClientToken, same user data).
         ackKey: runKey.toString('hex'),
+        // The gateway writes below `<this>/<its instance ARN>/`, the only place its role lets it write.
+        recordsPrefix: runLayout.gateways(input.runId),
         heartbeat: {
-          prefix: runLayout.gateway(input.runId),
           intervalSeconds: (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).heartbeatSeconds,
         },
       },
