@@ -102,7 +102,11 @@ function gatewayConfigOf(record: RunRecord, options: RunFollowerOptions): Gatewa
     format: GATEWAY_CONFIG_FORMAT,
     runId: record.runId,
     staging: { bucket: options.bucket, prefix: record.stagingPrefix },
-    volumes: record.disks.map((disk) => ({ volumeKey: disk.volumeKey, volumeId: disk.volumeId, sizeBytes: disk.sizeBytes })),
+    volumes: record.disks.map((disk) => ({
+      volumeKey: disk.volumeKey,
+      volumeId: disk.volumeId,
+      sizeBytes: disk.sizeBytes,
+    })),
     pollMs: options.pollMs,
     ...(record.ackKey ? { ackKey: record.ackKey } : {}),
     ...(record.heartbeat ? { heartbeat: record.heartbeat } : {}),

@@ -50,7 +50,10 @@ export async function handleOperation(
   if (input.operation === 'Rollback') {
     if (record) await endRun(context, record, 'rolled-back');
     // Without a record (PrepareTarget never finished here) the platform still looks for the run's hosts by its id.
-    const outcome = await platform.rollback(record ? runOf(record) : { runId: input.runId, hosts: [], volumes: [] }, signal);
+    const outcome = await platform.rollback(
+      record ? runOf(record) : { runId: input.runId, hosts: [], volumes: [] },
+      signal,
+    );
     return { ...base, ...outcome, disksKept: record?.disks.map((disk) => disk.location) ?? [] };
   }
   if (!record) throw new RunNotPreparedError(input.runId, input.operation);
