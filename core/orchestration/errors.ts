@@ -135,3 +135,9 @@ export class ExecutionAbortedError extends OrchestrationError {
     super(`execution ${executionName} was aborted`);
   }
 }
+
+/** GetActivityTask, DescribeActivity or a schedule named an activity that was never created or registered. */
+export class ActivityDoesNotExistError extends OrchestrationError {}
+
+/** An activity name or ARN that Step Functions would refuse. */
+export class InvalidActivityNameError extends OrchestrationError {}

@@ -10,12 +10,21 @@ export interface PendingTask {
   /** What the task's handler received (for lambda:invoke, the resolved Payload with the token filled in). */
   readonly input: JsonValue;
   readonly issuedAt: Date;
+  /** Set for an Activity Task: the activity whose queue holds it (its worker completes it, not a handler). */
+  readonly activityArn?: string;
+}
+
+/** How the opener of a task follows it (runner use). */
+export interface OpenTaskOptions {
+  /** Called on every accepted SendTaskHeartbeat, e.g. to restart a HeartbeatSeconds timer. */
+  readonly onHeartbeat?: () => void;
 }
 
 interface OpenTask {
   readonly pending: PendingTask;
   readonly succeed: (output: JsonValue) => void;
   readonly fail: (error: TaskFailedError) => void;
+  readonly onHeartbeat: (() => void) | undefined;
 }
 
 /** A fresh opaque token: 64 random bytes, base64url (86 characters; AWS allows up to 2,048). */
@@ -39,10 +48,10 @@ export class TaskTokenRegistry {
    * Opens a task for a token (runner use). Listeners registered with {@link onIssued} are told synchronously.
    * @returns a promise settled by sendTaskSuccess (output) or sendTaskFailure (a TaskFailedError).
    */
-  openTask(pending: Omit<PendingTask, 'issuedAt'>): Promise<JsonValue> {
+  openTask(pending: Omit<PendingTask, 'issuedAt'>, options: OpenTaskOptions = {}): Promise<JsonValue> {
     const task: PendingTask = { ...pending, issuedAt: new Date() };
     const completion = new Promise<JsonValue>((succeed, fail) => {
-      this.openTasks.set(pending.taskToken, { pending: task, succeed, fail });
+      this.openTasks.set(pending.taskToken, { pending: task, succeed, fail, onHeartbeat: options.onHeartbeat });
     });
     for (const listener of this.listeners) {
       try {
@@ -60,6 +69,16 @@ export class TaskTokenRegistry {
     this.openTasks.delete(taskToken);
     // The first reason sticks: a token that timed out keeps answering TaskTimedOut.
     if (!this.closedTasks.has(taskToken)) this.closedTasks.set(taskToken, reason);
+  }
+
+  /**
+   * Fails an open task with a timeout the runner detected (e.g. States.HeartbeatTimeout) and closes its token as
+   * timed out, so the worker's late calls get TaskTimedOutError. Does nothing when the token is no longer open.
+   */
+  timeOut(taskToken: string, error: TaskFailedError): void {
+    const task = this.openTasks.get(taskToken);
+    this.close(taskToken, 'timed-out');
+    task?.fail(error);
   }
 
   /**
@@ -81,11 +100,12 @@ export class TaskTokenRegistry {
   }
 
   /**
-   * Like SendTaskHeartbeat: checks the token is still open. HeartbeatSeconds is not enforced locally.
+   * Like SendTaskHeartbeat: checks the token is still open and tells its opener, which restarts the task's
+   * HeartbeatSeconds timer where it enforces one (Activity Tasks).
    * @throws TaskTimedOutError, TaskDoesNotExistError as for sendTaskSuccess.
    */
   sendTaskHeartbeat(taskToken: string): void {
-    this.find(taskToken);
+    this.find(taskToken).onHeartbeat?.();
   }
 
   /** The tasks currently waiting for a token, oldest first. */
