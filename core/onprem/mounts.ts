@@ -14,7 +14,8 @@ export async function mountOf(path: string, mountsFile = '/proc/self/mounts'): P
   const devices = new Set([resolved, ...(await loopDevicesBacking(resolved))]);
   for (const line of table.split('\n')) {
     const [source, mountPoint] = line.split(' ');
-    if (!source?.startsWith('/dev/') || mountPoint === undefined) continue;
+    // Devices (and images mounted by path); tmpfs, proc, nfs host:/path and the like are not disks here.
+    if (!source?.startsWith('/') || mountPoint === undefined) continue;
     const device = await realpath(source).catch(() => source);
     for (const disk of devices) {
       if (device === disk || isPartitionOf(device, disk)) return unescapeMountPoint(mountPoint);
