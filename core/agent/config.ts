@@ -11,6 +11,8 @@ import { InvalidInputError } from '../errors.js';
 
 export const AGENT_CONFIG_FORMAT = 'homebound.agent/v1';
 
+const TAKEOVER_VOLUME_ID = /^vol-[A-Za-z0-9]+$/;
+
 const AbsolutePath = z.string().min(1).refine(isAbsolute, 'must be an absolute path');
 
 /** An AWS profile (~/.aws/config) to take credentials from instead of the default chain's first match. */
@@ -21,14 +23,25 @@ export const ManualPlatformConfig = z.object({
   /** Target disk per takeover volume id: a block device or an image file. */
   disks: z
     .record(
-      z.string().regex(/^vol-[A-Za-z0-9]+$/, 'keys are takeover volume ids such as vol-0123456789abcdef0'),
+      z.string(),
       z.object({
         path: AbsolutePath,
         /** Create a sparse image file of the volume's size when `path` does not exist. */
         create: z.boolean().default(false),
       }),
     )
-    .refine((disks) => Object.keys(disks).length > 0, 'name at least one disk'),
+    .superRefine((disks, context) => {
+      // Checked here, not as the record's key schema: zod reports a bad key only as "Invalid key in record".
+      const keys = Object.keys(disks);
+      if (keys.length === 0) context.addIssue({ code: 'custom', message: 'name at least one disk' });
+      for (const key of keys.filter((volumeId) => !TAKEOVER_VOLUME_ID.test(volumeId))) {
+        context.addIssue({
+          code: 'custom',
+          path: [key],
+          message: 'keys are takeover volume ids such as vol-0123456789abcdef0',
+        });
+      }
+    }),
 });
 
 export const VsphereConfig = z.object({
