@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -116,5 +116,42 @@ describe('homebound agent --config', () => {
     expect(result.code).toBe(3);
     expect(result.stderr).toMatch(/PlatformNotAvailableError: target platform "vsphere" is not available/);
     expect(result.stdout + result.stderr).not.toContain(secret);
+  });
+});
+
+describe('deploy/agent', () => {
+  const deploy = join(import.meta.dirname, '../../deploy/agent');
+
+  it('ships example configs that parse, with the state dir the systemd unit provides', async () => {
+    const unit = await readFile(join(deploy, 'homebound-agent.service'), 'utf8');
+    const manual = parseAgentConfig(await readFile(join(deploy, 'agent.example.json'), 'utf8'));
+    const vsphere = parseAgentConfig(await readFile(join(deploy, 'agent.vsphere.example.json'), 'utf8'));
+
+    expect(manual.platform.type).toBe('manual');
+    expect(vsphere.platform.type).toBe('vsphere');
+    for (const config of [manual, vsphere]) {
+      expect(unit).toContain(`StateDirectory=${config.stateDir.replace('/var/lib/', '')}\n`);
+      expect(unit).toContain(`ReadWritePaths=${config.stateDir}\n`);
+    }
+  });
+
+  it('runs the agent as its own user, always restarted, hardened, with no secret in the unit', async () => {
+    const unit = await readFile(join(deploy, 'homebound-agent.service'), 'utf8');
+    const settings = new Map(
+      unit
+        .split('\n')
+        .filter((line) => /^[A-Za-z]+=/.test(line))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+
+    expect(settings.get('ExecStart')).toBe(
+      '/usr/bin/node /opt/homebound/homebound-agent.mjs agent --config /etc/homebound/agent.json',
+    );
+    expect(settings.get('Restart')).toBe('always');
+    expect(settings.get('User')).toBe('homebound');
+    expect(settings.get('NoNewPrivileges')).toBe('yes');
+    expect(settings.get('ProtectSystem')).toBe('strict');
+    expect(settings.get('CapabilityBoundingSet')).toBe('');
+    expect(unit).not.toMatch(/AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID|password/i);
   });
 });
