@@ -26,6 +26,7 @@ function startWorker(
   endpoint: string,
   work: (input: string, signal: AbortSignal) => Promise<Record<string, unknown>>,
   heartbeatSeconds = 0.2,
+  activityArn = AGENT,
 ) {
   const client = new SFNClient({
     endpoint,
@@ -37,7 +38,7 @@ function startWorker(
   const events: WorkerEvent[] = [];
   const done = runActivityWorker({
     client,
-    activityArn: AGENT,
+    activityArn,
     workerName: 'test-agent',
     heartbeatSeconds,
     maxConcurrentTasks: 2,
@@ -49,7 +50,7 @@ function startWorker(
   });
   cleanups.push(async () => {
     stop.abort();
-    await done;
+    await done.catch(() => undefined);
     client.destroy();
   });
   return { events, stop, done };
@@ -162,5 +163,12 @@ describe('activity worker', () => {
     await done;
 
     await expect(task.completion).rejects.toMatchObject({ name: 'AgentStoppedError' });
+  });
+
+  it('stops with ActivityNotFoundError when the activity does not exist, instead of polling forever', async () => {
+    const { server } = await startServer();
+    const { done } = startWorker(server.endpoint, async () => ({}), 0.2, localActivityArn('no-such-activity'));
+
+    await expect(done).rejects.toMatchObject({ name: 'ActivityNotFoundError' });
   });
 });

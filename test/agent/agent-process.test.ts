@@ -166,13 +166,19 @@ describe('homebound agent (the on-prem agent process)', () => {
       if (passNumber > 1) {
         for (let i = 0; i < 16; i++) await writeBlock(source, sizeBytes, Math.floor(Math.random() * blocks), 'random');
       }
-      const staged = stagePass(env, source, { volumeKey: 'db-root', passNumber, sizeBytes, ...(base ? { base } : {}) });
+      base = await stagePass(env, source, {
+        volumeKey: 'db-root',
+        passNumber,
+        sizeBytes,
+        ...(base ? { base } : {}),
+      });
+      // The agent fetches segments while they are staged and writes once the manifest is sealed: an instant soon
+      // after sealing mostly lands in the write (a full pass here takes about half a second, an incremental less).
       const instant = Math.floor(Math.random() * 600);
       await new Promise((resolve) => setTimeout(resolve, instant));
       agent.child.kill('SIGKILL');
       const killed = await agent.done;
       killedAt.push(instant);
-      base = await staged;
 
       agent = await launch(disks);
       const ack = await waitForAck(staging, 'db-root', passNumber);
@@ -184,5 +190,11 @@ describe('homebound agent (the on-prem agent process)', () => {
     expect(killedAt).toHaveLength(3);
     // The restarted agent picked the run up from its state dir, not from a new PrepareTarget.
     expect(agent.stderr.text).toMatch(/run-sigkill: following 1 volume/);
+
+    const rollback = await run('Rollback', { runId });
+    const record: unknown = JSON.parse(await readFile(join(dir, 'state', 'runs', `${runId}.json`), 'utf8'));
+    expect(rollback).toMatchObject({ operation: 'Rollback', poweredOff: [], disksKept: [target] });
+    expect(record).toMatchObject({ following: false, phase: 'rolled-back' });
+    expect(agent.stderr.text).toMatch(/run-sigkill: stopped following/);
   });
 });
