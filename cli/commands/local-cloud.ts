@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../core/errors.js';
 import {
+  AGENT_ACTIVITY_NAME,
   DEFAULT_STAGING_BUCKET,
   ensureSampleSnapshot,
   type LocalCloud,
@@ -18,11 +19,13 @@ interface LocalCloudOptions {
   sampleSnapshot?: boolean;
 }
 
-/** `homebound local-cloud`: the local EBS + S3 servers in the foreground, until Ctrl-C. */
+/** `homebound local-cloud`: the local EBS, S3 and Step Functions activity servers in the foreground, until Ctrl-C. */
 export function registerLocalCloud(program: Command): void {
   const command = program
     .command('local-cloud')
-    .description('Run the local cloud (EBS direct API + S3) in the foreground and print its endpoints and credentials')
+    .description(
+      'Run the local cloud (EBS direct API, S3, Step Functions activities) in the foreground and print its endpoints and credentials',
+    )
     .option('--dir <dir>', 'where snapshots, volumes and staging live', '.homebound/cloud')
     .option(
       '--bucket <name...>',
@@ -34,8 +37,8 @@ export function registerLocalCloud(program: Command): void {
     .option('--seed <n>', 'seed of the fault decisions', integerAtLeast(0), 1)
     .option(
       '--port <n>',
-      'listen on fixed ports: EBS on <n>, S3 on <n>+1 (default: two free ports, new each start)',
-      portWithNext(1),
+      'listen on fixed ports: EBS on <n>, S3 on <n>+1, the activity API on <n>+2 (default: free ports, new each start)',
+      portWithNext(2),
     )
     .option(
       '--sample-snapshot',
@@ -65,7 +68,9 @@ export function registerLocalCloud(program: Command): void {
           `sample snapshot ${sample.snapshotId}; try: aws ebs list-snapshot-blocks --snapshot-id ${sample.snapshotId} --endpoint-url ${cloud.ebsEndpoint}`,
         );
       }
-      console.error(`local cloud running in ${dir}; buckets: ${buckets.join(', ')}. Ctrl-C stops it.`);
+      console.error(
+        `local cloud running in ${dir}; buckets: ${buckets.join(', ')}; activity ${cloud.activityArns[AGENT_ACTIVITY_NAME]}. Ctrl-C stops it.`,
+      );
       await new Promise<void>((resolveStop) => {
         const stop = () => resolveStop();
         process.once('SIGINT', stop);
@@ -75,17 +80,17 @@ export function registerLocalCloud(program: Command): void {
     });
 }
 
-/** startLocalCloud on `port` and `port + 1` when given; a port in use is a named error naming the flag. */
+/** startLocalCloud on `port`, `port + 1` and `port + 2` when given; a port in use is a named error naming the flag. */
 async function startOnPorts(
   port: number | undefined,
   options: Parameters<typeof startLocalCloud>[0],
 ): Promise<LocalCloud> {
   if (port === undefined) return startLocalCloud(options);
   try {
-    return await startLocalCloud({ ...options, ebsPort: port, s3Port: port + 1 });
+    return await startLocalCloud({ ...options, ebsPort: port, s3Port: port + 1, sfnPort: port + 2 });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    const taken = (error as { port?: number }).port ?? `${port} or ${port + 1}`;
+    const taken = (error as { port?: number }).port ?? `${port}, ${port + 1} or ${port + 2}`;
     throw new InvalidInputError(`--port ${port}: port ${taken} on 127.0.0.1 is in use; choose another --port`, {
       cause: error,
     });

@@ -1,4 +1,5 @@
-import { ActivityDoesNotExistError, InvalidActivityNameError, TaskFailedError } from './errors.js';
+import { ActivityDoesNotExistError, InvalidActivityNameError } from './errors.js';
+import { HeartbeatClock, heartbeatTimeoutError } from './heartbeat-clock.js';
 import type { JsonValue } from './json.js';
 import { createTaskToken, TaskTokenRegistry } from './task-tokens.js';
 
@@ -33,6 +34,8 @@ export interface ActivityTaskRequest {
    * when it runs out the task fails with States.HeartbeatTimeout. @default no heartbeat timeout
    */
   readonly heartbeatMs?: number;
+  /** Called when a worker takes the task, with the workerName it gave GetActivityTask. */
+  readonly onStarted?: (workerName: string | undefined) => void;
 }
 
 /** A task on an activity's queue, or with the worker that took it. */
@@ -132,36 +135,21 @@ export class ActivityQueues {
     const { activityArn, executionName, stateName, input } = request;
     this.describeActivity(activityArn);
     const taskToken = createTaskToken();
-    let heartbeatTimer: NodeJS.Timeout | undefined;
-    let started = false;
-    const expireHeartbeat = () => {
-      this.taskTokens.timeOut(
-        taskToken,
-        new TaskFailedError(
-          'States.HeartbeatTimeout',
-          `no heartbeat from the worker within HeartbeatSeconds (${request.heartbeatMs} ms)`,
-        ),
-      );
-    };
-    const armHeartbeat = () => {
-      if (request.heartbeatMs === undefined) return;
-      clearTimeout(heartbeatTimer);
-      heartbeatTimer = setTimeout(expireHeartbeat, request.heartbeatMs);
-      // The execution holds its own timers; a forgotten task must not keep the process alive.
-      heartbeatTimer.unref();
-    };
+    const heartbeat = new HeartbeatClock(request.heartbeatMs, () =>
+      this.taskTokens.timeOut(taskToken, heartbeatTimeoutError(request.heartbeatMs)),
+    );
     const completion = this.taskTokens.openTask(
       { taskToken, executionName, stateName, input, activityArn },
-      { onHeartbeat: () => started && armHeartbeat() },
+      { onHeartbeat: () => heartbeat.beat() },
     );
-    const stopHeartbeat = () => clearTimeout(heartbeatTimer);
+    const stopHeartbeat = () => heartbeat.stop();
     completion.then(stopHeartbeat, stopHeartbeat);
     const task: QueuedTask = {
       request,
       taskToken,
       taken: (workerName) => {
-        started = true;
-        armHeartbeat();
+        heartbeat.start();
+        request.onStarted?.(workerName);
         this.reportStart({ activityArn, taskToken, executionName, stateName, workerName });
       },
     };

@@ -6,6 +6,13 @@ import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
 /** The fields of a Map or Parallel state that hold child machines; checks of a state's own fields skip them. */
 export const NESTED_MACHINE_FIELDS: ReadonlySet<string> = new Set(['ItemProcessor', 'Iterator', 'Branches']);
 
+const PLACEHOLDER = /^\$\{([A-Za-z0-9_]+)\}$/;
+
+/** The placeholder name in `"${Name}"` (a CDK DefinitionSubstitutions key), or undefined for anything else. */
+export function placeholderName(value: unknown): string | undefined {
+  return typeof value === 'string' ? PLACEHOLDER.exec(value)?.[1] : undefined;
+}
+
 const StateTypes = ['Task', 'Parallel', 'Map', 'Pass', 'Wait', 'Choice', 'Succeed', 'Fail'] as const;
 
 /** The shape every (sub-)machine must have before the checks look deeper; the library's validator checks the rest. */

@@ -1,4 +1,4 @@
-import { childMachines, NESTED_MACHINE_FIELDS, type VisitedState, walkStates } from './asl-walk.js';
+import { childMachines, NESTED_MACHINE_FIELDS, placeholderName, type VisitedState, walkStates } from './asl-walk.js';
 import {
   AssignNotSupportedError,
   DistributedMapNotSupportedError,
@@ -41,7 +41,7 @@ export function isWaitForTaskToken(state: JsonObject): boolean {
  * @throws JsonataNotSupportedError, DistributedMapNotSupportedError, AssignNotSupportedError, RootResultPathError,
  *   FalsyPassResultError, MissingTaskTimeoutError, UnsupportedContextPathError, DuplicateStateNameError
  */
-export function checkDefinition(machine: JsonObject): string[] {
+export function checkDefinition(machine: JsonObject, activityPlaceholders: ReadonlySet<string> = new Set()): string[] {
   const warnings: string[] = [];
   if (machine.QueryLanguage === 'JSONata') {
     throw new JsonataNotSupportedError(undefined, 'QueryLanguage JSONata is not supported locally; use JSONPath');
@@ -55,12 +55,12 @@ export function checkDefinition(machine: JsonObject): string[] {
       throw new DuplicateStateNameError(visit.name, 'state names must be unique across the whole machine');
     }
     seen.add(visit.name);
-    checkState(visit, warnings);
+    checkState(visit, warnings, activityPlaceholders);
   }
   return warnings;
 }
 
-function checkState(visit: VisitedState, warnings: string[]): void {
+function checkState(visit: VisitedState, warnings: string[], activityPlaceholders: ReadonlySet<string>): void {
   const { name, state } = visit;
   checkQueryLanguage(name, state);
   if (assignsVariables(state)) {
@@ -81,7 +81,7 @@ function checkState(visit: VisitedState, warnings: string[]): void {
       }
       break;
     case 'Task':
-      checkTaskTimeouts(name, state, warnings);
+      checkTaskTimeouts(name, state, warnings, activityPlaceholders);
       break;
     case 'Wait':
       if (typeof state.Seconds === 'number' && state.Seconds > MAX_TIMER_SECONDS) {
@@ -128,7 +128,12 @@ function checkInlineMap(name: string, state: JsonObject): void {
   }
 }
 
-function checkTaskTimeouts(name: string, state: JsonObject, warnings: string[]): void {
+function checkTaskTimeouts(
+  name: string,
+  state: JsonObject,
+  warnings: string[],
+  activityPlaceholders: ReadonlySet<string>,
+): void {
   const timeout = state.TimeoutSeconds;
   // A timeout read from the input (e.g. an approval window the request chooses) is honoured by the library; a path
   // that does not resolve to a positive integer fails that task at run time, as States.Runtime does on AWS.
@@ -148,7 +153,10 @@ function checkTaskTimeouts(name: string, state: JsonObject, warnings: string[]):
   if (timeout > MAX_TIMER_SECONDS) {
     warnings.push(`state "${name}": TimeoutSeconds is capped at ${MAX_TIMER_SECONDS} s locally (Node timer limit)`);
   }
-  if ('HeartbeatSeconds' in state || 'HeartbeatSecondsPath' in state) {
+  // Activity and .waitForTaskToken Tasks enforce it; a request-response Task has no token to send heartbeats with.
+  const placeholder = placeholderName(state.Resource);
+  const isActivity = placeholder !== undefined && activityPlaceholders.has(placeholder);
+  if (('HeartbeatSeconds' in state || 'HeartbeatSecondsPath' in state) && !isActivity && !isWaitForTaskToken(state)) {
     warnings.push(`state "${name}": HeartbeatSeconds is ignored locally (no heartbeat timeout)`);
   }
 }

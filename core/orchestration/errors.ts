@@ -65,6 +65,9 @@ export class FalsyPassResultError extends LocalDefinitionError {}
 /** A Task state without a positive integer `TimeoutSeconds` (the library would apply 60 s; AWS applies none). */
 export class MissingTaskTimeoutError extends LocalDefinitionError {}
 
+/** HeartbeatSecondsPath on an activity Task without a Parameters object, through which the runner reads it. */
+export class HeartbeatPathNotSupportedError extends LocalDefinitionError {}
+
 /** A `$$` context path the local runner cannot provide with AWS's meaning at that place. */
 export class UnsupportedContextPathError extends LocalDefinitionError {
   constructor(

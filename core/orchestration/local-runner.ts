@@ -3,8 +3,9 @@
  *
  * The same `statemachines/*.asl.json` that CDK deploys runs here unchanged. Everything the library would run
  * differently from AWS is rejected at load (see definition-checks.ts), and what it cannot do natively is emulated:
- * per-invocation task tokens for .waitForTaskToken Tasks, Lambda-style error names and causes, abort signals for
- * handlers on timeout. HeartbeatSeconds is accepted and ignored (reported in `warnings`).
+ * per-invocation task tokens for .waitForTaskToken Tasks, Activity Tasks served to workers through ActivityQueues
+ * (both enforce HeartbeatSeconds), Lambda-style error names and causes, abort signals for handlers on timeout.
+ * HeartbeatSeconds of request-response Tasks is accepted and ignored (reported in `warnings`).
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
@@ -15,6 +16,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { ActivityQueues } from './activity-queues.js';
 import { readDefinition, walkStates } from './asl-walk.js';
 import { checkDefinition } from './definition-checks.js';
 import {
@@ -29,8 +31,17 @@ import { prepareDefinition } from './prepare-definition.js';
 import { causeText, type LocalRunEvent, translateEvents } from './run-events.js';
 import { type BoundTask, bindTasks } from './task-bindings.js';
 import { createTaskInvoker, type TaskHandler } from './task-invoker.js';
-import { TaskTokenRegistry } from './task-tokens.js';
+import type { TaskTokenRegistry } from './task-tokens.js';
 
+export {
+  type ActivityDescription,
+  ActivityQueues,
+  type ActivityTaskRequest,
+  type ActivityTaskStart,
+  type DeliveredActivityTask,
+  localActivityArn,
+  type ScheduledActivityTask,
+} from './activity-queues.js';
 export * from './errors.js';
 export { type JsonObject, type JsonValue, NotJsonSerializableError } from './json.js';
 export type { LocalRunEvent } from './run-events.js';
@@ -48,9 +59,27 @@ export interface LocalRunnerOptions {
   readonly handlers: Readonly<Record<string, TaskHandler>>;
   /** Handlers by state name; win over `handlers`. For Tasks without a placeholder, or a test double for one state. */
   readonly stateHandlers?: Readonly<Record<string, TaskHandler>>;
+  /**
+   * Activity ARNs by placeholder name (`AgentActivityArn` for `"Resource": "${AgentActivityArn}"`): such a Task is
+   * scheduled on `activityQueues` and completed by the worker that polls it. @default {}
+   */
+  readonly activities?: Readonly<Record<string, string>>;
+  /**
+   * Where Activity Tasks are queued — the local cloud's `cloud.activities`, so workers reach them through its
+   * activity API. Its registry is the machine's task-token registry. @default new queues over `taskTokens`
+   */
+  readonly activityQueues?: ActivityQueues;
+  /**
+   * HeartbeatSeconds in milliseconds by state name (Activity and .waitForTaskToken Tasks, the ones that enforce it),
+   * e.g. for a drill. @default none
+   */
+  readonly heartbeatOverrides?: Readonly<Record<string, number>>;
   /** Values for other `${Name}` placeholders, as CDK's DefinitionSubstitutions would fill them. @default {} */
   readonly substitutions?: Readonly<Record<string, string>>;
-  /** Where task tokens are opened and completed; share one with a local approval server. @default a new registry */
+  /**
+   * Where task tokens are opened and completed; share one with a local approval server. Must be
+   * `activityQueues.taskTokens` when both are given. @default activityQueues' registry, else a new one
+   */
   readonly taskTokens?: TaskTokenRegistry;
   /** Wait state durations in milliseconds by state name, instead of Seconds/Timestamp. @default none */
   readonly waitOverrides?: Readonly<Record<string, number>>;
@@ -100,9 +129,12 @@ export class LocalStateMachine {
     readonly warnings: readonly string[],
     /** Where this machine's task tokens are opened; complete them here. */
     readonly taskTokens: TaskTokenRegistry,
+    /** Where this machine's Activity Tasks are queued for workers. */
+    readonly activityQueues: ActivityQueues,
     private readonly tasks: readonly BoundTask[],
     private readonly waitOverrides: Record<string, number>,
     private readonly retryIntervalOverrides: LibraryRetryOverrides,
+    private readonly heartbeatOverrides: Record<string, number>,
   ) {
     this.stateMachineArn = `arn:aws:states:local:000000000000:stateMachine:${name}`;
   }
@@ -111,12 +143,36 @@ export class LocalStateMachine {
    * Reads, checks and binds a definition. Nothing runs and nothing touches the network.
    * @throws UnboundTaskError when a Task has no handler; the LocalDefinitionError subclasses for constructs that
    *   would run differently locally; InvalidDefinitionError for a file that is not valid ASL;
-   *   UnresolvedSubstitutionError; InvalidRunnerOptionsError for overrides naming the wrong states.
+   *   UnresolvedSubstitutionError; InvalidRunnerOptionsError for overrides naming the wrong states, or a taskTokens
+   *   registry other than activityQueues'; InvalidActivityNameError for an activity value that is not an activity ARN.
    */
   static load(options: LocalRunnerOptions): LocalStateMachine {
     const machine = readDefinition(options.definition);
-    const warnings = checkDefinition(machine);
-    const tasks = bindTasks(machine, options.handlers, options.stateHandlers ?? {});
+    const activities = options.activities ?? {};
+    const warnings = checkDefinition(machine, new Set(Object.keys(activities)));
+    const tasks = bindTasks(machine, {
+      handlers: options.handlers,
+      stateHandlers: options.stateHandlers ?? {},
+      activities,
+    });
+    const activityQueues = options.activityQueues ?? new ActivityQueues(options.taskTokens);
+    if (options.taskTokens !== undefined && options.taskTokens !== activityQueues.taskTokens) {
+      throw new InvalidRunnerOptionsError(
+        'taskTokens must be the registry of activityQueues (activityQueues.taskTokens)',
+      );
+    }
+    // As deploying the stack creates its activities, loading makes them known to the queues (and their API).
+    for (const activityArn of Object.values(activities)) activityQueues.registerActivity(activityArn);
+    // The Tasks that enforce HeartbeatSeconds locally.
+    const heartbeatStates = new Set(
+      tasks.filter((task) => task.activityArn !== undefined || task.waitForTaskToken).map((t) => t.stateName),
+    );
+    const heartbeatOverrides = checkOverrides(
+      machine,
+      'heartbeatOverrides',
+      options.heartbeatOverrides ?? {},
+      (_, name) => heartbeatStates.has(name),
+    );
     const waitOverrides = checkOverrides(
       machine,
       'waitOverrides',
@@ -136,12 +192,14 @@ export class LocalStateMachine {
       library,
       name,
       warnings,
-      options.taskTokens ?? new TaskTokenRegistry(),
+      activityQueues.taskTokens,
+      activityQueues,
       tasks,
       { ...waitOverrides },
       Object.fromEntries(
         Object.entries(retryIntervalOverrides).map(([k, v]) => [k, typeof v === 'number' ? v : [...v]]),
       ),
+      { ...heartbeatOverrides },
     );
   }
 
@@ -179,7 +237,14 @@ export class LocalStateMachine {
         );
       }
     };
-    const scope = { executionName, executionSignal: executionEnded.signal, taskTokens: this.taskTokens, emit };
+    const scope = {
+      executionName,
+      executionSignal: executionEnded.signal,
+      taskTokens: this.taskTokens,
+      activities: this.activityQueues,
+      heartbeatOverrides: this.heartbeatOverrides,
+      emit,
+    };
     const execution = this.library.run(jsonCopy(input, 'the execution input'), {
       overrides: {
         taskResourceLocalHandlers: Object.fromEntries(
@@ -255,9 +320,9 @@ function checkOverrides<T>(
   machine: JsonObject,
   option: string,
   overrides: Readonly<Record<string, T>>,
-  applies: (state: JsonObject) => boolean,
+  applies: (state: JsonObject, name: string) => boolean,
 ): Readonly<Record<string, T>> {
-  const eligible = new Set([...walkStates(machine)].filter((v) => applies(v.state)).map((v) => v.name));
+  const eligible = new Set([...walkStates(machine)].filter((v) => applies(v.state, v.name)).map((v) => v.name));
   const strangers = Object.keys(overrides).filter((name) => !eligible.has(name));
   if (strangers.length > 0) {
     throw new InvalidRunnerOptionsError(`${option} names no state it can apply to: ${strangers.join(', ')}`);

@@ -1,8 +1,7 @@
-import { NESTED_MACHINE_FIELDS, walkStates } from './asl-walk.js';
+import { NESTED_MACHINE_FIELDS, placeholderName, walkStates } from './asl-walk.js';
 import { isWaitForTaskToken, MAX_TIMER_SECONDS } from './definition-checks.js';
 import { UnresolvedSubstitutionError } from './errors.js';
 import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
-import { placeholderName } from './task-bindings.js';
 
 /**
  * What `"taskToken.$": "$$.Task.Token"` becomes in the definition the library runs. The library has one context
@@ -18,6 +17,20 @@ export const TASK_TOKEN_SENTINEL = '<homebound-local-task-token>';
  */
 export const TIMEOUT_SECONDS_KEY = '__homeboundTimeoutSeconds';
 
+/**
+ * Like TIMEOUT_SECONDS_KEY for HeartbeatSecondsPath, which the library ignores: Parameters copy the value from the
+ * state's input to this key, and the activity invoker reads it (and removes it) from the effective input.
+ */
+export const HEARTBEAT_SECONDS_KEY = '__homeboundHeartbeatSeconds';
+
+const RUNNER_KEYS = [TIMEOUT_SECONDS_KEY, HEARTBEAT_SECONDS_KEY];
+
+/** The effective input without the keys the runner added for TimeoutSecondsPath and HeartbeatSecondsPath. */
+export function withoutRunnerKeys(input: JsonValue): JsonValue {
+  if (!isJsonObject(input) || !RUNNER_KEYS.some((key) => Object.hasOwn(input, key))) return input;
+  return Object.fromEntries(Object.entries(input).filter(([key]) => !RUNNER_KEYS.includes(key)));
+}
+
 const ANY_PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
 /**
@@ -26,7 +39,10 @@ const ANY_PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
  * - gives Tasks whose Resource is a placeholder a syntactically valid (never called) Lambda ARN;
  * - rewrites `"key.$": "$$.Task.Token"` in .waitForTaskToken Parameters to a literal sentinel;
  * - caps timers at what Node's setTimeout can express;
- * - makes TimeoutSecondsPath read the state's input, as on AWS (see TIMEOUT_SECONDS_KEY).
+ * - makes TimeoutSecondsPath read the state's input, as on AWS (see TIMEOUT_SECONDS_KEY), and HeartbeatSecondsPath
+ *   reach the invoker (see HEARTBEAT_SECONDS_KEY);
+ * - lets a Retry or Catch for States.Timeout also match States.HeartbeatTimeout on Tasks with a heartbeat: AWS
+ *   documents States.Timeout as covering a missed heartbeat, while the library matches error names exactly.
  * @throws UnresolvedSubstitutionError listing placeholders that have no value.
  */
 export function prepareDefinition(machine: JsonObject, substitutions: Readonly<Record<string, string>>): JsonObject {
@@ -64,6 +80,22 @@ function prepareTask(state: JsonObject): void {
     state.Parameters = { ...state.Parameters, [`${TIMEOUT_SECONDS_KEY}.$`]: state.TimeoutSecondsPath };
     state.TimeoutSecondsPath = `$.${TIMEOUT_SECONDS_KEY}`;
   }
+  if (typeof state.HeartbeatSecondsPath === 'string' && isJsonObject(state.Parameters)) {
+    state.Parameters = { ...state.Parameters, [`${HEARTBEAT_SECONDS_KEY}.$`]: state.HeartbeatSecondsPath };
+  }
+  if ('HeartbeatSeconds' in state || 'HeartbeatSecondsPath' in state) {
+    for (const field of ['Retry', 'Catch'] as const) {
+      const handlers = state[field];
+      if (Array.isArray(handlers)) state[field] = handlers.map(matchHeartbeatAsTimeout);
+    }
+  }
+}
+
+function matchHeartbeatAsTimeout(handler: JsonValue): JsonValue {
+  if (!isJsonObject(handler) || !Array.isArray(handler.ErrorEquals)) return handler;
+  const names = handler.ErrorEquals;
+  if (!names.includes('States.Timeout') || names.includes('States.HeartbeatTimeout')) return handler;
+  return { ...handler, ErrorEquals: [...names, 'States.HeartbeatTimeout'] };
 }
 
 function substitute(

@@ -46,7 +46,15 @@ export type LocalRunEvent =
   | (EventBase & { readonly type: 'ParallelBranchStarted' | 'ParallelBranchSucceeded'; readonly stateName: string })
   | (EventBase & Failure & { readonly type: 'ParallelBranchFailed'; readonly stateName: string })
   /** A .waitForTaskToken Task opened a token; complete it through the TaskTokenRegistry (the token is not logged). */
-  | (EventBase & { readonly type: 'TaskTokenIssued'; readonly stateName: string });
+  | (EventBase & { readonly type: 'TaskTokenIssued'; readonly stateName: string })
+  /** An Activity Task was put on its activity's queue (each attempt of a Retry schedules a new one). */
+  | (EventBase & { readonly type: 'ActivityScheduled'; readonly stateName: string })
+  /** A worker took the Activity Task with GetActivityTask; HeartbeatSeconds counts from here. */
+  | (EventBase & {
+      readonly type: 'ActivityStarted';
+      readonly stateName: string;
+      readonly workerName: string | undefined;
+    });
 
 type LibraryEvent = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
 

@@ -1,6 +1,11 @@
-import { walkStates } from './asl-walk.js';
+import { placeholderName, walkStates } from './asl-walk.js';
 import { isWaitForTaskToken, MAX_TIMER_SECONDS } from './definition-checks.js';
-import { InvalidRunnerOptionsError, type UnboundTask, UnboundTaskError } from './errors.js';
+import {
+  HeartbeatPathNotSupportedError,
+  InvalidRunnerOptionsError,
+  type UnboundTask,
+  UnboundTaskError,
+} from './errors.js';
 import { isJsonObject, type JsonObject } from './json.js';
 import type { TaskHandler } from './task-invoker.js';
 
@@ -13,22 +18,32 @@ export type TaskIntegration =
   /** Any other service integration: the handler gets the effective input (the resolved Parameters). */
   | 'service';
 
-/** A Task state and the local handler bound to it. */
-export interface BoundTask {
+interface BoundTaskBase {
   readonly stateName: string;
   readonly placeholder: string | undefined;
   readonly integration: TaskIntegration;
   readonly waitForTaskToken: boolean;
   readonly timeoutSeconds: number;
+  /** The state's HeartbeatSeconds; undefined when absent or given by HeartbeatSecondsPath. */
+  readonly heartbeatSeconds: number | undefined;
+}
+
+/** A Task state bound to a local handler. */
+export interface HandlerTask extends BoundTaskBase {
   readonly handler: TaskHandler;
+  readonly activityArn?: undefined;
 }
 
-const PLACEHOLDER = /^\$\{([A-Za-z0-9_]+)\}$/;
-
-/** The placeholder name in `"${Name}"`, or undefined when the string is anything else. */
-export function placeholderName(value: unknown): string | undefined {
-  return typeof value === 'string' ? PLACEHOLDER.exec(value)?.[1] : undefined;
+/** A Task state bound to an activity: a worker polling the activity's queue completes it. */
+export interface ActivityTask extends BoundTaskBase {
+  readonly activityArn: string;
+  readonly handler?: undefined;
 }
+
+/** A Task state and what runs it locally. */
+export type BoundTask = HandlerTask | ActivityTask;
+
+export { placeholderName } from './asl-walk.js';
 
 /** The placeholder a Task is bound by: in `Resource`, or in `Parameters.FunctionName` for `lambda:invoke`. */
 export function taskPlaceholder(state: JsonObject): string | undefined {
@@ -47,17 +62,28 @@ function integrationOf(state: JsonObject): TaskIntegration {
   return 'service';
 }
 
+/** What Tasks can be bound to, as LocalRunnerOptions give them. */
+export interface TaskTargets {
+  readonly handlers: Readonly<Record<string, TaskHandler>>;
+  readonly stateHandlers: Readonly<Record<string, TaskHandler>>;
+  /** Activity ARNs by placeholder name. */
+  readonly activities: Readonly<Record<string, string>>;
+}
+
 /**
- * Binds every Task state (Map iterators and Parallel branches included) to its local handler: `stateHandlers` by
- * state name first, then `handlers` by the Task's placeholder. Expects checkDefinition to have passed.
- * @throws UnboundTaskError listing every Task without a handler.
- * @throws InvalidRunnerOptionsError when a stateHandlers key is not the name of a Task state.
+ * Binds every Task state (Map iterators and Parallel branches included) to what runs it locally: `stateHandlers` by
+ * state name first, then `handlers` or `activities` by the Task's placeholder. Expects checkDefinition to have passed.
+ * @throws UnboundTaskError listing every Task without a handler or activity.
+ * @throws InvalidRunnerOptionsError when a stateHandlers key is not the name of a Task state, or a placeholder is
+ *   both a handler and an activity.
+ * @throws HeartbeatPathNotSupportedError for an activity Task with HeartbeatSecondsPath but no Parameters object.
  */
-export function bindTasks(
-  machine: JsonObject,
-  handlers: Readonly<Record<string, TaskHandler>>,
-  stateHandlers: Readonly<Record<string, TaskHandler>>,
-): BoundTask[] {
+export function bindTasks(machine: JsonObject, targets: TaskTargets): BoundTask[] {
+  const { handlers, stateHandlers, activities } = targets;
+  const both = Object.keys(activities).filter((name) => Object.hasOwn(handlers, name));
+  if (both.length > 0) {
+    throw new InvalidRunnerOptionsError(`placeholders bound both to a handler and an activity: ${both.join(', ')}`);
+  }
   const bound: BoundTask[] = [];
   const unbound: UnboundTask[] = [];
   const taskNames = new Set<string>();
@@ -70,11 +96,21 @@ export function bindTasks(
       : placeholder !== undefined && Object.hasOwn(handlers, placeholder)
         ? handlers[placeholder]
         : undefined;
-    if (handler === undefined) {
+    const activityArn =
+      handler === undefined && placeholder !== undefined && Object.hasOwn(activities, placeholder)
+        ? activities[placeholder]
+        : undefined;
+    if (handler === undefined && activityArn === undefined) {
       unbound.push({ stateName: name, placeholder, resource: String(state.Resource) });
       continue;
     }
-    bound.push({
+    if (activityArn !== undefined && 'HeartbeatSecondsPath' in state && !isJsonObject(state.Parameters)) {
+      throw new HeartbeatPathNotSupportedError(
+        name,
+        'HeartbeatSecondsPath is read through Parameters locally; give the activity Task a Parameters object',
+      );
+    }
+    const common = {
       stateName: name,
       placeholder,
       integration: integrationOf(state),
@@ -86,8 +122,10 @@ export function bindTasks(
         typeof state.TimeoutSeconds === 'number' ? state.TimeoutSeconds : MAX_TIMER_SECONDS,
         MAX_TIMER_SECONDS,
       ),
-      handler,
-    });
+      heartbeatSeconds: typeof state.HeartbeatSeconds === 'number' ? state.HeartbeatSeconds : undefined,
+    };
+    if (handler !== undefined) bound.push({ ...common, handler });
+    else if (activityArn !== undefined) bound.push({ ...common, activityArn });
   }
   const strangers = Object.keys(stateHandlers).filter((name) => !taskNames.has(name));
   if (strangers.length > 0) {

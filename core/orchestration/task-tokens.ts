@@ -101,7 +101,7 @@ export class TaskTokenRegistry {
 
   /**
    * Like SendTaskHeartbeat: checks the token is still open and tells its opener, which restarts the task's
-   * HeartbeatSeconds timer where it enforces one (Activity Tasks).
+   * HeartbeatSeconds window where the state has one.
    * @throws TaskTimedOutError, TaskDoesNotExistError as for sendTaskSuccess.
    */
   sendTaskHeartbeat(taskToken: string): void {

@@ -16,17 +16,17 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** A port p with p and p + 1 free: the OS picks p, the next one is checked. */
-async function freePortPair(): Promise<number> {
+/** A port p with p, p + 1 and p + 2 free: the OS picks p, the next two are checked. */
+async function freePortTriple(): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const server = createServer();
     const port = await new Promise<number>((resolve) =>
       server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
     );
     await new Promise((resolve) => server.close(resolve));
-    if (port < 65535 && (await isFree(port)) && (await isFree(port + 1))) return port;
+    if (port < 65534 && (await isFree(port)) && (await isFree(port + 1)) && (await isFree(port + 2))) return port;
   }
-  throw new Error('no two consecutive free ports found');
+  throw new Error('no three consecutive free ports found');
 }
 
 /** Starts `local-cloud` and resolves with its KEY=value lines once the sample's id is among them. */
@@ -58,7 +58,7 @@ describe('homebound local-cloud --port --sample-snapshot', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hb-lc-sample-'));
-    port = await freePortPair();
+    port = await freePortTriple();
     cloud = await startLocalCloud(['--dir', dir, '--port', String(port), '--sample-snapshot']);
   });
   afterAll(async () => {
@@ -71,9 +71,10 @@ describe('homebound local-cloud --port --sample-snapshot', () => {
     secretAccessKey: cloud.env.AWS_SECRET_ACCESS_KEY ?? '',
   });
 
-  it('serves EBS on --port and S3 on the next port', async () => {
+  it('serves EBS on --port, S3 on the next port and the activity API on the one after', async () => {
     expect(cloud.env.AWS_ENDPOINT_URL_EBS).toBe(`http://127.0.0.1:${port}`);
     expect(cloud.env.AWS_ENDPOINT_URL_S3).toBe(`http://127.0.0.1:${port + 1}`);
+    expect(cloud.env.AWS_ENDPOINT_URL_SFN).toBe(`http://127.0.0.1:${port + 2}`);
     const s3 = new S3Client({
       endpoint: `http://127.0.0.1:${port + 1}`,
       region: 'us-east-1',

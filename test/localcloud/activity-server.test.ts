@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import {
   ActivityDoesNotExist,
   CreateActivityCommand,
@@ -24,6 +27,7 @@ import { TaskFailedError } from '../../core/orchestration/errors.js';
 import { startTestCloud } from './helpers.js';
 
 const AGENT = localActivityArn('homebound-agent');
+const execFileAsync = promisify(execFile);
 const POLL_WAIT_MS = 300;
 
 interface Harness {
@@ -199,7 +203,41 @@ describe('local Step Functions activity API', () => {
   });
 });
 
+/** A worker in its own process that only has `cloud.env()`: one task, answered with its input's `n` doubled. */
+const CHILD_WORKER = `
+import { GetActivityTaskCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+const sfn = new SFNClient({});
+for (;;) {
+  const { taskToken, input } = await sfn.send(new GetActivityTaskCommand({ activityArn: process.env.ARN, workerName: 'child' }));
+  if (!taskToken) continue;
+  await sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ doubled: JSON.parse(input).n * 2 }) }));
+  break;
+}`;
+
 describe('startLocalCloud activity API', () => {
+  it('reaches a worker process through nothing but cloud.env()', async () => {
+    const cloud = await startTestCloud({ pollWaitMs: 100 });
+    try {
+      const arn = cloud.activityArns['homebound-agent'] ?? '';
+      const child = execFileAsync(process.execPath, ['--input-type=module', '-e', CHILD_WORKER], {
+        env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), ...cloud.env(), ARN: arn },
+        timeout: 30_000,
+      });
+      const task = cloud.activities.schedule({
+        activityArn: arn,
+        input: { n: 21 },
+        executionName: 'e',
+        stateName: 's',
+      });
+
+      await child;
+
+      await expect(task.completion).resolves.toEqual({ doubled: 42 });
+    } finally {
+      await cloud.stop();
+    }
+  });
+
   it('serves the homebound-agent activity at sfnEndpoint and gives child processes AWS_ENDPOINT_URL_SFN', async () => {
     const cloud = await startTestCloud({ pollWaitMs: 50 });
     const client = new SFNClient(localSfnClientConfig(cloud));

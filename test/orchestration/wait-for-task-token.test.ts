@@ -5,9 +5,10 @@ import {
   LocalStateMachine,
   type TaskContext,
   TaskDoesNotExistError,
+  TaskTimedOutError,
   TaskTokenRegistry,
 } from '../../core/orchestration/local-runner.js';
-import { fixture } from './fixture.js';
+import { fixture, placeholder } from './fixture.js';
 
 function loadApproval(taskTokens = new TaskTokenRegistry()) {
   const approvalRequests: { input: JsonValue; context: TaskContext }[] = [];
@@ -126,5 +127,56 @@ describe('waitForTaskToken emulation', () => {
     await expect(execution.result).rejects.toBeInstanceOf(ExecutionAbortedError);
     expect(approvalRequests[0]?.context.signal.aborted).toBe(true);
     expect(() => taskTokens.sendTaskSuccess(taskToken, {})).toThrow(TaskDoesNotExistError);
+  });
+});
+
+describe('HeartbeatSeconds of a waitForTaskToken Task', () => {
+  /** A callback Task whose token holder must heartbeat; a missed heartbeat is caught. */
+  const callbackMachine = {
+    StartAt: 'AwaitCallback',
+    States: {
+      AwaitCallback: {
+        Type: 'Task',
+        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+        Parameters: { FunctionName: placeholder('NotifyFunctionArn'), Payload: { 'token.$': '$$.Task.Token' } },
+        TimeoutSeconds: 30,
+        HeartbeatSeconds: 60,
+        Catch: [{ ErrorEquals: ['States.HeartbeatTimeout'], ResultPath: '$.error', Next: 'Missed' }],
+        End: true,
+      },
+      Missed: { Type: 'Succeed' },
+    },
+  };
+  const load = () =>
+    LocalStateMachine.load({
+      definition: callbackMachine,
+      handlers: { NotifyFunctionArn: async () => ({}) },
+      heartbeatOverrides: { AwaitCallback: 250 },
+    });
+
+  it('keeps the task open while heartbeats come, from the start of the task', async () => {
+    const machine = load();
+    const execution = machine.run({});
+    const { taskToken } = await machine.taskTokens.waitForTask();
+    for (let beat = 0; beat < 4; beat += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      machine.taskTokens.sendTaskHeartbeat(taskToken);
+    }
+
+    machine.taskTokens.sendTaskSuccess(taskToken, { done: true });
+
+    expect(await execution.result).toEqual({ done: true });
+    expect(machine.warnings).toEqual([]);
+  });
+
+  it('fails the task with States.HeartbeatTimeout when the token holder goes silent; the token then times out', async () => {
+    const machine = load();
+    const execution = machine.run({});
+    const { taskToken } = await machine.taskTokens.waitForTask();
+
+    const output = await execution.result;
+
+    expect(output).toMatchObject({ error: { Error: 'States.HeartbeatTimeout' } });
+    expect(() => machine.taskTokens.sendTaskSuccess(taskToken, {})).toThrow(TaskTimedOutError);
   });
 });
