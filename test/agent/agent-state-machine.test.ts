@@ -6,6 +6,7 @@ import { imageSha256 } from '../../core/image-digest.js';
 import { createVolume } from '../../core/localcloud/local-volume.js';
 import { LocalStateMachine } from '../../core/orchestration/local-runner.js';
 import { stagePass, waitForAck } from '../gateway/helpers.js';
+import { placeholder } from '../orchestration/fixture.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { makeVolume } from '../support/volumes.js';
 import { agentConfig, startAgent } from './helpers.js';
@@ -14,7 +15,7 @@ const sizeBytes = 10 * BLOCK_SIZE;
 const HOST = { hostId: 'i-0abc', name: 'db', instanceType: 'm5.large', vCpus: 2, memoryMiB: 8192 };
 const activity = (operation: string, next: object, extra: object = {}) => ({
   Type: 'Task',
-  Resource: '${AgentActivityArn}',
+  Resource: placeholder('AgentActivityArn'),
   Parameters: { operation, 'runId.$': '$$.Execution.Name', ...extra },
   TimeoutSeconds: 60,
   HeartbeatSeconds: 10,
@@ -36,14 +37,14 @@ const definition = {
     ),
     StreamPass: {
       Type: 'Task',
-      Resource: '${StreamPassFunctionArn}',
+      Resource: placeholder('StreamPassFunctionArn'),
       TimeoutSeconds: 60,
       ResultPath: null,
       Next: 'CheckApplied',
     },
     CheckApplied: {
       Type: 'Task',
-      Resource: '${CheckAppliedFunctionArn}',
+      Resource: placeholder('CheckAppliedFunctionArn'),
       TimeoutSeconds: 60,
       ResultPath: null,
       Next: 'VerificationBoot',
