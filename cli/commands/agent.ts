@@ -3,6 +3,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { type Command, InvalidArgumentError } from 'commander';
+import { awsConfigurationError } from '../../core/adapters/aws/aws-configuration.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import { runActivityWorker, type WorkerEvent } from '../../core/agent/activity-worker.js';
@@ -108,7 +109,8 @@ function describeWorker(event: WorkerEvent): string {
     case 'polling':
       return `polling ${event.activityArn} as ${event.workerName}`;
     case 'poll-failed':
-      return `GetActivityTask failed (retrying in ${event.retryInMs} ms): ${errorText(event.error)}`;
+      // Missing credentials or Region read as themselves, not as an SDK stack; the agent keeps trying either way.
+      return `GetActivityTask failed (retrying in ${event.retryInMs} ms): ${errorText(awsConfigurationError(event.error, { purpose: 'GetActivityTask' }) ?? event.error)}`;
     case 'task-started':
       return `${event.runId}: ${event.operation} started`;
     case 'task-succeeded':

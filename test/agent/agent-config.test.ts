@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AGENT_CONFIG_FORMAT, AgentConfigError, parseAgentConfig } from '../../core/agent/config.js';
-import { runCli } from '../support/cli.js';
+import { collectOutput } from '../gateway/helpers.js';
+import { runCli, startCli } from '../support/cli.js';
 
 const ACTIVITY = 'arn:aws:states:eu-west-1:123456789012:activity:homebound-agent';
 
@@ -91,6 +92,22 @@ describe('homebound agent --config', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/heartbeatSeconds: Too small/i);
+  });
+
+  it('keeps polling without AWS credentials, saying what is missing, and stops on SIGTERM', async () => {
+    const path = join(dir, 'agent.json');
+    await writeFile(path, JSON.stringify(config({ sfnEndpoint: 'http://127.0.0.1:9', stateDir: join(dir, 'state') })));
+    // A bare environment with an empty home: no keys, no profile, no ~/.aws.
+    const agent = startCli(['agent', '--config', path], { PATH: process.env.PATH ?? '', HOME: dir }, { bareEnv: true });
+    const stderr = collectOutput(agent.child.stderr);
+
+    await stderr.waitFor(/GetActivityTask failed \(retrying in 1000 ms\): AwsCredentialsMissingError/);
+    await stderr.waitFor(/retrying in 2000 ms/);
+    agent.child.kill('SIGTERM');
+    const exit = await agent.done;
+
+    expect(exit.code).toBe(0);
+    expect(exit.stderr).toMatch(/homebound agent: stopped/);
   });
 
   it('never prints the vCenter password file content, even when it cannot go on', async () => {
