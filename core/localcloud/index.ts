@@ -14,6 +14,7 @@ import { SnapshotStore } from './snapshot-store.js';
  * account.
  */
 
+export { ActivityQueues, localActivityArn } from '../orchestration/activity-queues.js';
 export { ActivityServer, type ActivityServerOptions, DEFAULT_POLL_WAIT_MS } from './activity-server.js';
 
 export { type EbsFaults, EbsServer, type EbsServerStats } from './ebs-server.js';

@@ -29,6 +29,8 @@ export async function invokeActivity(
   try {
     const output = await invocation.run(async () => {
       const heartbeatMs = heartbeatMsOf(task, scope, effectiveInput);
+      // Before scheduling: a worker already polling takes the task inside schedule(), reporting ActivityStarted.
+      scope.emit({ type: 'ActivityScheduled', timestamp: Date.now(), executionName, stateName });
       scheduled = scope.activities.schedule({
         activityArn,
         input: withoutRunnerKeys(effectiveInput),
@@ -38,7 +40,6 @@ export async function invokeActivity(
         onStarted: (workerName) =>
           scope.emit({ type: 'ActivityStarted', timestamp: Date.now(), executionName, stateName, workerName }),
       });
-      scope.emit({ type: 'ActivityScheduled', timestamp: Date.now(), executionName, stateName });
       return scheduled.completion;
     });
     return checkedOutput(output);

@@ -60,15 +60,6 @@ export interface DeliveredActivityTask {
   readonly input: string;
 }
 
-/** Who took a task, for progress displays and tests. */
-export interface ActivityTaskStart {
-  readonly activityArn: string;
-  readonly taskToken: string;
-  readonly executionName: string;
-  readonly stateName: string;
-  readonly workerName: string | undefined;
-}
-
 interface QueuedTask {
   readonly request: ActivityTaskRequest;
   readonly taskToken: string;
@@ -77,7 +68,6 @@ interface QueuedTask {
 }
 
 interface Waiter {
-  readonly workerName: string | undefined;
   readonly deliver: (task: QueuedTask) => void;
 }
 
@@ -91,7 +81,6 @@ export class ActivityQueues {
   private readonly activities = new Map<string, ActivityDescription>();
   private readonly queued = new Map<string, QueuedTask[]>();
   private readonly waiters = new Map<string, Waiter[]>();
-  private readonly startListeners = new Set<(start: ActivityTaskStart) => void>();
 
   /** @param taskTokens where the tasks' tokens are opened and completed. @default a new registry */
   constructor(readonly taskTokens: TaskTokenRegistry = new TaskTokenRegistry()) {}
@@ -149,8 +138,12 @@ export class ActivityQueues {
       taskToken,
       taken: (workerName) => {
         heartbeat.start();
-        request.onStarted?.(workerName);
-        this.reportStart({ activityArn, taskToken, executionName, stateName, workerName });
+        try {
+          request.onStarted?.(workerName);
+        } catch (error) {
+          // A broken progress display must not fail the task it is told about.
+          process.emitWarning(`onStarted threw: ${error instanceof Error ? error.message : String(error)}`);
+        }
       },
     };
     const waiter = this.waiters.get(activityArn)?.shift();
@@ -196,7 +189,6 @@ export class ActivityQueues {
         resolve(undefined);
       };
       const waiter: Waiter = {
-        workerName: options.workerName,
         deliver: (task) => {
           clearTimeout(timer);
           options.signal?.removeEventListener('abort', giveUp);
@@ -212,23 +204,6 @@ export class ActivityQueues {
   /** Tasks scheduled and not yet taken by a worker, per activity. */
   queuedCount(activityArn: string): number {
     return this.queued.get(activityArn)?.length ?? 0;
-  }
-
-  /** Calls `listener` whenever a worker takes a task. Returns a function that unsubscribes. */
-  onStarted(listener: (start: ActivityTaskStart) => void): () => void {
-    this.startListeners.add(listener);
-    return () => this.startListeners.delete(listener);
-  }
-
-  private reportStart(start: ActivityTaskStart): void {
-    for (const listener of this.startListeners) {
-      try {
-        listener(start);
-      } catch (error) {
-        // A broken progress display must not fail the task it is told about.
-        process.emitWarning(`onStarted listener threw: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
   }
 
   private queueOf<T>(map: Map<string, T[]>, activityArn: string): T[] {

@@ -1,3 +1,8 @@
+/**
+ * The lifetime of one task invocation (timeout, end of the execution) and how its outcome reaches the library:
+ * Step Functions error names, terminal errors, the payload quota. Shared by the Lambda-style, .waitForTaskToken and
+ * Activity Task invokers.
+ */
 import type { ActivityQueues } from './activity-queues.js';
 import { TaskFailedError } from './errors.js';
 import { isJsonObject, type JsonValue, jsonByteLength, jsonCopy } from './json.js';
@@ -5,12 +10,6 @@ import { HEARTBEAT_SECONDS_KEY } from './prepare-definition.js';
 import type { LocalRunEvent } from './run-events.js';
 import type { BoundTask } from './task-bindings.js';
 import type { TaskTokenRegistry } from './task-tokens.js';
-
-/**
- * The lifetime of one task invocation (timeout, end of the execution) and how its outcome reaches the library:
- * Step Functions error names, terminal errors, the payload quota. Shared by the Lambda-style, .waitForTaskToken and
- * Activity Task invokers.
- */
 
 /** What the invoker needs from the execution it serves. */
 export interface InvocationScope {
@@ -54,6 +53,10 @@ export function toStatesError(thrown: unknown): Error {
   return new StatesTaskError(error.name, JSON.stringify({ errorType: error.name, errorMessage: error.message }));
 }
 
+/**
+ * A task result as Step Functions passes it on: a JSON copy within the payload quota.
+ * @throws TerminalStatesError States.Runtime (not JSON), States.DataLimitExceeded (over 256 KiB).
+ */
 export function checkedOutput(value: unknown): JsonValue {
   let output: JsonValue;
   try {

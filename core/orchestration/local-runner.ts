@@ -37,7 +37,6 @@ export {
   type ActivityDescription,
   ActivityQueues,
   type ActivityTaskRequest,
-  type ActivityTaskStart,
   type DeliveredActivityTask,
   localActivityArn,
   type ScheduledActivityTask,

@@ -103,6 +103,21 @@ describe('local Step Functions activity API', () => {
     expect(Date.now() - before).toBeLessThan(5_000);
   });
 
+  it('takes a worker that hangs up mid-poll out of line, so the next task goes to one still listening', async () => {
+    const { activities, client } = await startServer({ pollWaitMs: 10_000 });
+    const hangUp = new AbortController();
+    const abandoned = client.send(new GetActivityTaskCommand({ activityArn: AGENT }), { abortSignal: hangUp.signal });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    hangUp.abort();
+    await abandoned.catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const task = schedule(activities, { operation: 'Verify' });
+    const polled = await client.send(new GetActivityTaskCommand({ activityArn: AGENT }));
+
+    expect(polled.taskToken).toBe(task.taskToken);
+  });
+
   it('fails the waiting side with the error and cause of SendTaskFailure', async () => {
     const { activities, client } = await startServer();
     const task = schedule(activities, { operation: 'Cutover' });

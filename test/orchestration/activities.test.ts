@@ -114,6 +114,8 @@ describe('Activity Tasks in the local runner', () => {
       prepared: { targetDisks: ['disk-1'] },
     });
     expect(ofType(execution.history, 'ActivityScheduled')).toHaveLength(1);
+    const types = execution.history.map((event) => event.type);
+    expect(types.indexOf('ActivityScheduled')).toBeLessThan(types.indexOf('ActivityStarted'));
     expect(ofType(execution.history, 'ActivityStarted')[0]).toMatchObject({
       stateName: 'PrepareOnPremTarget',
       workerName: 'agent-on-prem-1',
