@@ -54,8 +54,9 @@ export const VsphereConfig = z.object({
   /** Accept a self-signed vCenter certificate when its SHA-256 fingerprint is this (hex, colons allowed). */
   thumbprint: z.string().optional(),
   datacenter: z.string().min(1),
-  /** Where the failback VMs run: a cluster (its root resource pool) or a resource pool path. One is needed. */
-  cluster: z.string().min(1).optional(),
+  /** The cluster (or standalone host) the failback VMs run on. */
+  cluster: z.string().min(1),
+  /** A resource pool below the cluster's root pool. @default the root pool */
   resourcePool: z.string().min(1).optional(),
   datastore: z.string().min(1),
   /** Port group of the failback VMs' NIC. */
@@ -121,8 +122,12 @@ export const AgentConfig = z
         seen.set(disk.path, volumeId);
       }
     }
-    if (platform.type === 'vsphere' && platform.cluster === undefined && platform.resourcePool === undefined) {
-      context.addIssue({ code: 'custom', path: ['platform', 'cluster'], message: 'name a cluster or a resourcePool' });
+    if (platform.type === 'vsphere' && !Object.hasOwn(platform.datastoreMounts, platform.datastore)) {
+      context.addIssue({
+        code: 'custom',
+        path: ['platform', 'datastoreMounts'],
+        message: `say where datastore ${platform.datastore} is mounted on this host`,
+      });
     }
   });
 export type AgentConfig = z.infer<typeof AgentConfig>;

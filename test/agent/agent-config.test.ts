@@ -56,24 +56,29 @@ describe('agent config', () => {
     expect(message).toMatch(/platform\.disks\.disk3: keys are takeover volume ids/);
   });
 
-  it('parses a vSphere platform and requires a cluster or resource pool', () => {
+  it('parses a vSphere platform and requires where its datastore is mounted', () => {
     const vsphere = {
       type: 'vsphere',
       url: 'https://vcenter.example/sdk',
       username: 'homebound@vsphere.local',
       passwordFile: '/etc/homebound/vcenter-password',
       datacenter: 'DC0',
+      cluster: 'DC0_C0',
       datastore: 'LocalDS_0',
       network: 'VM Network',
       datastoreMounts: { LocalDS_0: '/mnt/LocalDS_0' },
     };
+    const elsewhere = { ...vsphere, datastoreMounts: { OtherDS: '/mnt/OtherDS' } };
+    const { cluster: _, ...noCluster } = vsphere;
 
-    expect(() => parseAgentConfig(JSON.stringify(config({ platform: vsphere })))).toThrow(
-      /platform\.cluster: name a cluster or a resourcePool/,
+    expect(parseAgentConfig(JSON.stringify(config({ platform: vsphere }))).platform).toMatchObject({
+      type: 'vsphere',
+      cluster: 'DC0_C0',
+    });
+    expect(() => parseAgentConfig(JSON.stringify(config({ platform: elsewhere })))).toThrow(
+      /platform\.datastoreMounts: say where datastore LocalDS_0 is mounted on this host/,
     );
-    expect(
-      parseAgentConfig(JSON.stringify(config({ platform: { ...vsphere, cluster: 'DC0_C0' } }))).platform,
-    ).toMatchObject({ type: 'vsphere', cluster: 'DC0_C0' });
+    expect(() => parseAgentConfig(JSON.stringify(config({ platform: noCluster })))).toThrow(/platform\.cluster: /);
   });
 });
 
