@@ -122,6 +122,8 @@ async function runTask(options: ActivityWorkerOptions, taskToken: string, input:
   let gone: string | undefined;
   const onStop = () => work.abort(new AgentStoppedError(`the agent stopped while working on ${operation}`));
   options.signal.addEventListener('abort', onStop, { once: true });
+  // A task that arrived with the stop is answered at once, not worked on.
+  if (options.signal.aborted) onStop();
   const beat = setInterval(() => {
     client.send(new SendTaskHeartbeatCommand({ taskToken })).catch((error: unknown) => {
       if (error instanceof Error && TOKEN_GONE.has(error.name)) {
