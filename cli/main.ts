@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { tuneHeapForStreaming } from '../core/heap-tuning.js';
+import { registerAgent } from './commands/agent.js';
 import { registerApply } from './commands/apply.js';
 import { registerBench } from './commands/bench.js';
 import { registerDrill } from './commands/drill.js';
@@ -27,6 +28,7 @@ registerStream(program);
 registerApply(program);
 registerBench(program);
 registerGateway(program);
+registerAgent(program);
 registerStart(program);
 registerStatus(program);
 

@@ -21,10 +21,19 @@ export const GATEWAY_ARTIFACT_FILE = 'homebound-gateway.mjs';
  * @throws esbuild's error when the sources do not bundle
  */
 export function buildGatewayArtifact(outDir: string): { path: string; sha256: string } {
-  const path = join(outDir, GATEWAY_ARTIFACT_FILE);
+  return bundleCliEntry(GATEWAY_ENTRY, join(outDir, GATEWAY_ARTIFACT_FILE));
+}
+
+/**
+ * Bundles one CLI entry (a `cli/*-artifact.ts` that registers only its command) into `outfile`: ESM for Node 22,
+ * every dependency inside, minified. Shared by the sync gateway and the on-prem agent (lib/agent-artifact.ts).
+ * @returns the file and its SHA-256 (hex)
+ * @throws esbuild's error when the sources do not bundle
+ */
+export function bundleCliEntry(entry: string, outfile: string): { path: string; sha256: string } {
   buildSync({
-    entryPoints: [join(PROJECT_ROOT, GATEWAY_ENTRY)],
-    outfile: path,
+    entryPoints: [join(PROJECT_ROOT, entry)],
+    outfile,
     bundle: true,
     platform: 'node',
     target: 'node22',
@@ -35,7 +44,7 @@ export function buildGatewayArtifact(outDir: string): { path: string; sha256: st
     // Some bundled CommonJS dependencies call require(); ESM output needs one.
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   });
-  return { path, sha256: sha256Of(path) };
+  return { path: outfile, sha256: sha256Of(outfile) };
 }
 
 function sha256Of(path: string): string {

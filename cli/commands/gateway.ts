@@ -64,7 +64,7 @@ export function registerGateway(program: Command): void {
           devicePath: deviceDir === undefined ? awsNvmeDevicePath : (volumeId) => join(deviceDir, volumeId),
           stateDir: options.stateDir,
           signal: stop.signal,
-          onEvent: (event) => log(describe(event)),
+          onEvent: (event) => log(describeGatewayEvent(event)),
         });
         log('stopped');
       } finally {
@@ -85,7 +85,8 @@ async function ownInstanceArn(given: string | undefined): Promise<string> {
   return parsed.data;
 }
 
-function describe(event: GatewayEvent): string {
+/** One log line for a gateway event (the agent logs its followed runs with it too). */
+export function describeGatewayEvent(event: GatewayEvent): string {
   switch (event.type) {
     case 'waiting-for-device':
       return `${event.volumeKey}: waiting for its device at ${event.path}`;

@@ -47,7 +47,9 @@ export function createEbsClient(options: EbsClientOptions = {}): EBSClient {
 
 export interface S3ClientOptions extends AwsConnection {
   /** Path-style addressing; needed by S3-compatible stores such as the local cloud. @default true when endpoint is set */
-  readonly forcePathStyle?: boolean;
+  readonly forcePathStyle?: boolean | undefined;
+  /** AWS profile the credentials come from (an on-prem store's own keys). @default the default credential chain */
+  readonly profile?: string | undefined;
 }
 
 /** An S3 client for staging; SDK retries stay on (standard mode) because staging calls are few and large. */
@@ -56,6 +58,7 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     region: options.region,
     endpoint: options.endpoint,
     credentials: options.credentials,
+    ...(options.profile === undefined ? {} : { profile: options.profile }),
     forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
     // S3-compatible stores (the local cloud, many on-prem appliances) do not all speak the SDK's newer
     // aws-chunked trailing checksums; homebound carries its own SHA-256 for every segment anyway.

@@ -1,0 +1,150 @@
+import { HomeboundError } from '../errors.js';
+import type { PlatformRun, TargetPlatform } from '../onprem/platform.js';
+import type { RunFollower } from './follower.js';
+import { type PrepareTargetInput, parseOperation } from './operations.js';
+import { RUN_RECORD_FORMAT, type RunRecord, type RunStore } from './run-store.js';
+
+/** A boot step, cutover or verify for a run this agent never prepared (PrepareTarget went to another agent?). */
+/** Where an agent writes a run's records unless PrepareTarget says otherwise. */
+export function agentRecordsPrefix(runId: string): string {
+  return `runs/${runId}/agent/`;
+}
+
+export class RunNotPreparedError extends HomeboundError {
+  constructor(
+    readonly runId: string,
+    operation: string,
+  ) {
+    super(`${operation}: this agent has not prepared run ${runId} (no PrepareTarget reached it)`);
+  }
+}
+
+/** PrepareTarget for a run that already cut over or rolled back: its disks are no longer the agent's to write. */
+export class RunEndedError extends HomeboundError {
+  constructor(
+    readonly runId: string,
+    phase: string,
+  ) {
+    super(`run ${runId} has ended here (${phase}); a new attempt needs a new run`);
+  }
+}
+
+export interface OperationContext {
+  readonly platform: TargetPlatform;
+  readonly store: RunStore;
+  readonly follower: RunFollower;
+  readonly now?: () => Date;
+}
+
+/**
+ * Runs one activity task's operation and returns its small JSON result (what SendTaskSuccess carries).
+ * PrepareTarget records the run and starts following it; Cutover and Rollback stop following it (and record that)
+ * before they touch the hosts, so a restarted agent never resumes writing a disk a VM now owns.
+ * @throws InvalidInputError, UnknownOperationError, RunNotPreparedError, RunEndedError, the platform's errors
+ */
+export async function handleOperation(
+  context: OperationContext,
+  inputText: string,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  const input = parseOperation(inputText);
+  if (input.operation === 'PrepareTarget') return prepareTarget(context, input, signal);
+  const { platform } = context;
+  const record = await context.store.get(input.runId);
+  const base = { operation: input.operation, runId: input.runId, platform: platform.kind };
+  if (input.operation === 'Rollback') {
+    if (record) await endRun(context, record, 'rolled-back');
+    // Without a record (PrepareTarget never finished here) the platform still looks for the run's hosts by its id.
+    const outcome = await platform.rollback(
+      record ? runOf(record) : { runId: input.runId, hosts: [], volumes: [] },
+      signal,
+    );
+    return { ...base, ...outcome, disksKept: record?.disks.map((disk) => disk.location) ?? [] };
+  }
+  if (!record) throw new RunNotPreparedError(input.runId, input.operation);
+  const run = runOf(record);
+  switch (input.operation) {
+    case 'VerificationBoot':
+      return { ...base, ...(await platform.verificationBoot(run, signal)) };
+    case 'Cutover':
+      await endRun(context, record, 'cutover');
+      return { ...base, ...(await platform.cutover(run, signal)) };
+    case 'Verify':
+      return { ...base, ...(await platform.verify(run, signal)), hosts: await platform.describe(run, signal) };
+  }
+}
+
+async function prepareTarget(
+  context: OperationContext,
+  input: PrepareTargetInput,
+  signal: AbortSignal,
+): Promise<Record<string, unknown>> {
+  const existing = await context.store.get(input.runId);
+  if (existing && existing.phase !== 'prepared') throw new RunEndedError(input.runId, existing.phase);
+  const run = platformRunOf(input);
+  const prepared = await context.platform.prepare(run, signal);
+  const record: RunRecord = {
+    format: RUN_RECORD_FORMAT,
+    runId: input.runId,
+    platform: context.platform.kind,
+    hosts: [...run.hosts],
+    volumes: [...run.volumes],
+    disks: prepared.disks.map((disk) => ({ ...disk })),
+    stagingPrefix: input.stagingPrefix ?? `runs/${input.runId}/volumes/`,
+    recordsPrefix: input.recordsPrefix ?? agentRecordsPrefix(input.runId),
+    ...(input.heartbeat ? { heartbeat: { intervalSeconds: input.heartbeat.intervalSeconds } } : {}),
+    ...(input.ackKey ? { ackKey: input.ackKey } : {}),
+    following: true,
+    phase: 'prepared',
+    updatedAt: (context.now ?? (() => new Date()))().toISOString(),
+  };
+  // A retried PrepareTarget finds the run followed already; the platform's prepare is idempotent.
+  await context.store.put(record);
+  context.follower.follow(record);
+  return {
+    operation: input.operation,
+    runId: input.runId,
+    platform: context.platform.kind,
+    following: true,
+    disks: prepared.disks.map(({ volumeId, volumeKey, path, sizeBytes, created, location }) => ({
+      volumeId,
+      volumeKey,
+      path,
+      sizeBytes,
+      created,
+      location,
+    })),
+    hosts: prepared.hosts,
+  };
+}
+
+async function endRun(context: OperationContext, record: RunRecord, phase: RunRecord['phase']): Promise<void> {
+  await context.follower.stop(record.runId);
+  await context.store.put({
+    ...record,
+    following: false,
+    phase,
+    updatedAt: (context.now ?? (() => new Date()))().toISOString(),
+  });
+}
+
+/** The run as the platform sees it, each volume's device order filled in from its place among its host's volumes. */
+function platformRunOf(input: PrepareTargetInput): PlatformRun {
+  const perHost = new Map<string, number>();
+  const volumes = input.volumes.map((volume) => {
+    const position = perHost.get(volume.hostId) ?? 0;
+    perHost.set(volume.hostId, position + 1);
+    return {
+      volumeId: volume.volumeId,
+      hostId: volume.hostId,
+      volumeKey: volume.volumeKey,
+      deviceIndex: volume.deviceIndex ?? position,
+      sizeBytes: volume.sizeBytes,
+    };
+  });
+  return { runId: input.runId, hosts: input.hosts, volumes };
+}
+
+function runOf(record: RunRecord): PlatformRun {
+  return { runId: record.runId, hosts: record.hosts, volumes: record.volumes };
+}
