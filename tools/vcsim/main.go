@@ -1,0 +1,63 @@
+// Command vcsim serves govmomi's vCenter simulator for homebound's tests: one VPX model whose datastores live under
+// -dir, whose only accepted login is -username/-password. It prints one JSON line (the SDK URL and each datastore's
+// local directory) once it listens, and serves until SIGTERM or SIGINT.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/vmware/govmomi/simulator"
+)
+
+type datastore struct {
+	Name string `json:"name"`
+	Dir  string `json:"dir"`
+}
+
+func main() {
+	dir := flag.String("dir", os.TempDir(), "directory holding the datastores' files")
+	username := flag.String("username", "homebound", "the only user name Login accepts")
+	password := flag.String("password", "", "the only password Login accepts")
+	flag.Parse()
+	if *password == "" {
+		log.Fatal("-password is required")
+	}
+	// The model makes each datastore with ioutil.TempDir("", ...), which honours TMPDIR.
+	if err := os.Setenv("TMPDIR", *dir); err != nil {
+		log.Fatal(err)
+	}
+
+	model := simulator.VPX()
+	if err := model.Create(); err != nil {
+		log.Fatal(err)
+	}
+	// A user other than simulator.DefaultLogin makes Login accept only this pair (SessionManager.validLogin).
+	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(*username, *password)}
+	server := model.Service.NewServer()
+
+	stores := []datastore{}
+	for _, ref := range simulator.Map.All("Datastore") {
+		ds := ref.(*simulator.Datastore)
+		stores = append(stores, datastore{Name: ds.Name, Dir: ds.Info.GetDatastoreInfo().Url})
+	}
+	sdk := *server.URL
+	sdk.User = nil
+	line, err := json.Marshal(map[string]interface{}{"url": sdk.String(), "datastores": stores})
+	if err != nil {
+		log.Fatal(err)
+	}
+	os.Stdout.Write(append(line, '\n'))
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	<-stop
+	// The datastore directories are left in place: a test may inspect them after stopping, and they live in its
+	// own temporary directory.
+	server.Close()
+}
