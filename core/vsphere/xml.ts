@@ -60,6 +60,8 @@ const parser = new XMLParser({
   parseAttributeValue: false,
   // Prefixes are kept: a property value holds both `type` (the MoRef's) and `xsi:type` (the value's).
   removeNSPrefix: false,
+  // Go's encoder (vcsim, and the vCenter it imitates) writes quotes as &#34;: numeric references must be decoded.
+  htmlEntities: true,
 });
 
 /** A read-only view of one parsed element. Names are matched without their namespace prefix. */
