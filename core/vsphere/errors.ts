@@ -93,3 +93,46 @@ export class VsphereTaskTimeoutError extends HomeboundError {
     super(`vSphere task ${task} did not finish within ${timeoutMs} ms`, options);
   }
 }
+
+/**
+ * An existing target disk is smaller than the takeover volume it must hold; nothing was written to it.
+ * Same constructor as core/onprem/platform.ts's class of that name (agent branch): one of the two goes at merge.
+ */
+export class TargetDiskTooSmallError extends HomeboundError {
+  constructor(
+    readonly volumeId: string,
+    readonly disk: string,
+    readonly diskBytes: number,
+    readonly volumeBytes: number,
+  ) {
+    super(
+      `target disk ${disk} for volume ${volumeId} holds ${diskBytes} bytes but the volume is ${volumeBytes} bytes; give it a disk at least that large`,
+    );
+  }
+}
+
+/** A VM of the failback host's name exists but is not the one homebound made for it (other disks). */
+export class FailbackVmConflictError extends HomeboundError {
+  constructor(
+    readonly vmName: string,
+    readonly expectedDisks: readonly string[],
+    readonly actualDisks: readonly string[],
+  ) {
+    super(
+      `VM ${vmName} exists with disks [${actualDisks.join(', ')}], not [${expectedDisks.join(', ')}]; rename or remove it, or name the failback VM differently`,
+    );
+  }
+}
+
+/** A VM booted for verification did not report running VMware Tools in time. */
+export class GuestNotUpError extends HomeboundError {
+  constructor(
+    readonly vmName: string,
+    readonly toolsRunningStatus: string | undefined,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `VM ${vmName} powered on but its guest did not report VMware Tools running within ${timeoutMs} ms (last status: ${toolsRunningStatus ?? 'none'})`,
+    );
+  }
+}

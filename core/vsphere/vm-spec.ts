@@ -108,6 +108,14 @@ export function diskModeChange(disk: DiskDevice, mode: DiskMode): string {
   return `<spec><deviceChange>${textElement('operation', 'edit')}${diskDevice({ ...disk, diskMode: mode })}</deviceChange></spec>`;
 }
 
+/**
+ * The `<spec>` of ReconfigVM_Task that detaches one disk. No fileOperation: the files stay (`destroy` would delete
+ * them).
+ */
+export function diskRemoval(disk: DiskDevice): string {
+  return `<spec><deviceChange>${textElement('operation', 'remove')}${diskDevice(disk)}</deviceChange></spec>`;
+}
+
 function addDevice(device: string): string {
   return `<deviceChange>${textElement('operation', 'add')}${device}</deviceChange>`;
 }

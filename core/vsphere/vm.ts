@@ -1,6 +1,13 @@
 import type { VsphereClient, WaitOptions } from './client.js';
 import { VmNotFoundError, VsphereFaultError, VsphereUnavailableError } from './errors.js';
-import { createVmConfig, type DiskDevice, type DiskMode, diskModeChange, type VmCreateSpec } from './vm-spec.js';
+import {
+  createVmConfig,
+  type DiskDevice,
+  type DiskMode,
+  diskModeChange,
+  diskRemoval,
+  type VmCreateSpec,
+} from './vm-spec.js';
 import { type MoRef, moRefElement, type XmlNode } from './xml.js';
 
 export type PowerState = 'poweredOn' | 'poweredOff' | 'suspended';
@@ -143,8 +150,7 @@ export async function destroyVm(client: VsphereClient, vm: MoRef, wait?: WaitOpt
 
 /** Detaches a disk from a VM without deleting its files (ReconfigVM_Task, remove, no file operation). */
 export async function detachDisk(client: VsphereClient, vm: MoRef, disk: DiskDevice, wait?: WaitOptions) {
-  const spec = `<spec><deviceChange><operation>remove</operation><device xsi:type="VirtualDisk"><key>${disk.key}</key><controllerKey>${disk.controllerKey}</controllerKey><unitNumber>${disk.unitNumber}</unitNumber><capacityInKB>${disk.capacityKiB}</capacityInKB></device></deviceChange></spec>`;
-  await client.runTask('ReconfigVM_Task', vm, spec, wait);
+  await client.runTask('ReconfigVM_Task', vm, diskRemoval(disk), wait);
 }
 
 function readDisk(device: XmlNode): DiskDevice {
