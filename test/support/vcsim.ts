@@ -12,6 +12,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const readyLineSchema = z.object({
   url: z.string().url(),
   datastores: z.array(z.object({ name: z.string(), dir: z.string() })).min(1),
+  certificate: z.string().optional(),
 });
 
 export interface Vcsim {
@@ -21,6 +22,8 @@ export interface Vcsim {
   readonly password: string;
   /** Each datastore's name and the local directory holding its files (inside the `dir` given to startVcsim). */
   readonly datastores: readonly { readonly name: string; readonly dir: string }[];
+  /** With `tls`: the server's self-signed certificate (PEM), to trust as a CA. */
+  readonly certificate: string | undefined;
   /** SIGTERM, then wait for the exit. The datastore directories stay for inspection. */
   stop(): Promise<void>;
 }
@@ -38,11 +41,18 @@ export function ensureVcsim(): string {
  * datastore LocalDS_0, networks `VM Network` and DC0_DVPG0, two VMs per pool) whose datastores live under `dir`, and
  * which accepts only `username`/`password`. One per test file: the simulator's inventory is process-wide state.
  */
-export async function startVcsim(options: { dir: string; username?: string; password?: string }): Promise<Vcsim> {
+export async function startVcsim(options: {
+  dir: string;
+  username?: string;
+  password?: string;
+  /** Serve HTTPS with a self-signed certificate. Default false (plain HTTP). */
+  tls?: boolean;
+}): Promise<Vcsim> {
   const username = options.username ?? 'homebound';
   const password = options.password ?? 'vcsim-Secret-1';
   mkdirSync(options.dir, { recursive: true });
-  const child = spawn(ensureVcsim(), ['-dir', options.dir, '-username', username, '-password', password], {
+  const args = ['-dir', options.dir, '-username', username, '-password', password, ...(options.tls ? ['-tls'] : [])];
+  const child = spawn(ensureVcsim(), args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -63,6 +73,7 @@ export async function startVcsim(options: { dir: string; username?: string; pass
       username,
       password,
       datastores: ready.datastores,
+      certificate: ready.certificate,
       stop: async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');

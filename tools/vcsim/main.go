@@ -1,10 +1,12 @@
 // Command vcsim serves govmomi's vCenter simulator for homebound's tests: one VPX model whose datastores live under
 // -dir, whose only accepted login is -username/-password. It prints one JSON line (the SDK URL and each datastore's
-// local directory) once it listens, and serves until SIGTERM or SIGINT.
+// local directory; with -tls the server's certificate) once it listens, and serves until SIGTERM or SIGINT.
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"log"
 	"net/url"
@@ -24,6 +26,7 @@ func main() {
 	dir := flag.String("dir", os.TempDir(), "directory holding the datastores' files")
 	username := flag.String("username", "homebound", "the only user name Login accepts")
 	password := flag.String("password", "", "the only password Login accepts")
+	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (printed as PEM)")
 	flag.Parse()
 	if *password == "" {
 		log.Fatal("-password is required")
@@ -39,6 +42,9 @@ func main() {
 	}
 	// A user other than simulator.DefaultLogin makes Login accept only this pair (SessionManager.validLogin).
 	model.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(*username, *password)}
+	if *useTLS {
+		model.Service.TLS = new(tls.Config)
+	}
 	server := model.Service.NewServer()
 
 	stores := []datastore{}
@@ -48,7 +54,11 @@ func main() {
 	}
 	sdk := *server.URL
 	sdk.User = nil
-	line, err := json.Marshal(map[string]interface{}{"url": sdk.String(), "datastores": stores})
+	ready := map[string]interface{}{"url": sdk.String(), "datastores": stores}
+	if *useTLS {
+		ready["certificate"] = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw}))
+	}
+	line, err := json.Marshal(ready)
 	if err != nil {
 		log.Fatal(err)
 	}
