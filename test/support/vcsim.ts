@@ -28,6 +28,9 @@ export interface Vcsim {
   stop(): Promise<void>;
 }
 
+/** For a beforeAll that starts vcsim: the first start in a checkout compiles it, on a busy 2-core CI machine too. */
+export const VCSIM_START_TIMEOUT_MS = 240_000;
+
 /**
  * The vcsim binary's path, built by scripts/build-vcsim.sh on first use in a checkout and cached by the hash of its
  * source (about 20 s the first time, a sha256sum afterwards).

@@ -25,7 +25,7 @@ import {
   findVmFolder,
 } from '../../core/vsphere/inventory.js';
 import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
-import { startVcsim, type Vcsim } from '../support/vcsim.js';
+import { startVcsim, VCSIM_START_TIMEOUT_MS, type Vcsim } from '../support/vcsim.js';
 
 let vcsim: Vcsim;
 let client: VsphereClient;
@@ -33,7 +33,7 @@ let client: VsphereClient;
 beforeAll(async () => {
   vcsim = await startVcsim({ dir: mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'vcsim-client-')) });
   client = await VsphereClient.connect({ url: vcsim.url }, { username: vcsim.username, password: vcsim.password });
-});
+}, VCSIM_START_TIMEOUT_MS);
 
 afterAll(async () => {
   await client?.logout();

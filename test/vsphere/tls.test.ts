@@ -6,7 +6,7 @@ import { VsphereClient } from '../../core/vsphere/client.js';
 import { VsphereUnavailableError } from '../../core/vsphere/errors.js';
 import { findDatacenter } from '../../core/vsphere/inventory.js';
 import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
-import { startVcsim, type Vcsim } from '../support/vcsim.js';
+import { startVcsim, VCSIM_START_TIMEOUT_MS, type Vcsim } from '../support/vcsim.js';
 
 let vcsim: Vcsim;
 
@@ -15,7 +15,7 @@ beforeAll(async () => {
     dir: mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'vcsim-tls-')),
     tls: true,
   });
-});
+}, VCSIM_START_TIMEOUT_MS);
 
 afterAll(async () => {
   await vcsim?.stop();

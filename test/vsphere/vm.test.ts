@@ -17,7 +17,7 @@ import { createVm, destroyVm, detachDisk, powerOff, powerOn, readVm, setDiskMode
 import type { AttachDisk } from '../../core/vsphere/vm-spec.js';
 import type { MoRef } from '../../core/vsphere/xml.js';
 import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
-import { startVcsim, type Vcsim } from '../support/vcsim.js';
+import { startVcsim, VCSIM_START_TIMEOUT_MS, type Vcsim } from '../support/vcsim.js';
 
 let vcsim: Vcsim;
 let client: VsphereClient;
@@ -29,7 +29,7 @@ beforeAll(async () => {
   client = await VsphereClient.connect({ url: vcsim.url }, { username: vcsim.username, password: vcsim.password });
   datacenter = await findDatacenter(client, 'DC0');
   datastore = await findDatastore(client, 'DC0', 'LocalDS_0');
-});
+}, VCSIM_START_TIMEOUT_MS);
 
 afterAll(async () => {
   await client?.logout();

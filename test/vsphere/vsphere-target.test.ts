@@ -20,7 +20,7 @@ import { DISK_FOLDER } from '../../core/vsphere/target-disks.js';
 import { readVm } from '../../core/vsphere/vm.js';
 import { VsphereTarget, type VsphereTargetConfig } from '../../core/vsphere/vsphere-target.js';
 import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
-import { startVcsim, type Vcsim } from '../support/vcsim.js';
+import { startVcsim, VCSIM_START_TIMEOUT_MS, type Vcsim } from '../support/vcsim.js';
 
 const MiB = 1024 * 1024;
 let vcsim: Vcsim;
@@ -41,7 +41,7 @@ beforeAll(async () => {
     compute: 'DC0_C0',
   };
   target = await VsphereTarget.open(client, config);
-});
+}, VCSIM_START_TIMEOUT_MS);
 
 afterAll(async () => {
   await client?.logout();
