@@ -36,9 +36,13 @@ const SERVICE_INSTANCE: MoRef = { type: 'ServiceInstance', value: 'ServiceInstan
  * operations (inventory.ts, disks.ts, vm.ts) are functions over it, so each stays small.
  */
 export class VsphereClient {
+  private loggedOut = false;
+
   private constructor(
     readonly transport: SoapTransport,
     readonly content: ServiceContent,
+    /** Logs in again; a closure, so the credentials are in no field a log or JSON.stringify could show. */
+    private readonly login: () => Promise<void>,
   ) {}
 
   /**
@@ -51,19 +55,22 @@ export class VsphereClient {
     const response = await transport.invoke('RetrieveServiceContent', SERVICE_INSTANCE);
     const content = readServiceContent(response.child('returnval'), transport.displayUrl);
     transport.apiVersion = content.apiVersion;
-    try {
-      await transport.invoke(
-        'Login',
-        content.sessionManager,
-        textElement('userName', credentials.username) + textElement('password', credentials.password),
-      );
-    } catch (error) {
-      if (error instanceof VsphereFaultError && error.faultName === 'InvalidLogin') {
-        throw new VsphereLoginError(transport.displayUrl, credentials.username);
+    const login = async () => {
+      try {
+        await transport.invoke(
+          'Login',
+          content.sessionManager,
+          textElement('userName', credentials.username) + textElement('password', credentials.password),
+        );
+      } catch (error) {
+        if (error instanceof VsphereFaultError && error.faultName === 'InvalidLogin') {
+          throw new VsphereLoginError(transport.displayUrl, credentials.username);
+        }
+        throw error;
       }
-      throw error;
-    }
-    return new VsphereClient(transport, content);
+    };
+    await login();
+    return new VsphereClient(transport, content, login);
   }
 
   /** Ends the session (best effort: a session already gone is not an error). */
@@ -74,13 +81,26 @@ export class VsphereClient {
     } catch (error) {
       if (!(error instanceof VsphereFaultError && error.faultName === 'NotAuthenticated')) throw error;
     } finally {
+      this.loggedOut = true;
       this.transport.forgetSession();
     }
   }
 
-  /** Calls a vim25 method; `body` is the parameters after `_this`, written with the xml.ts helpers. */
-  invoke(method: string, thisRef: MoRef, body = ''): Promise<XmlNode> {
-    return this.transport.invoke(method, thisRef, body);
+  /**
+   * Calls a vim25 method; `body` is the parameters after `_this`, written with the xml.ts helpers.
+   * A session vCenter ended (idle timeout, restart) is renewed once: NotAuthenticated means the call did not run, so
+   * repeating it is safe even for a `*_Task` method. After `logout` nothing is renewed.
+   */
+  async invoke(method: string, thisRef: MoRef, body = ''): Promise<XmlNode> {
+    try {
+      return await this.transport.invoke(method, thisRef, body);
+    } catch (error) {
+      if (this.loggedOut || !(error instanceof VsphereFaultError && error.faultName === 'NotAuthenticated'))
+        throw error;
+      this.transport.forgetSession();
+      await this.login();
+      return this.transport.invoke(method, thisRef, body);
+    }
   }
 
   /**

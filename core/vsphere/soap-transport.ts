@@ -27,7 +27,8 @@ const SESSION_COOKIE = 'vmware_soap_session';
  * Request bodies are never logged or put into errors: Login's holds the password.
  */
 export class SoapTransport {
-  private sessionCookie: string | undefined;
+  // A private field: JSON.stringify and util.inspect of the client never show the session (a credential).
+  #sessionCookie: string | undefined;
   private readonly url: URL;
   /** Set to the server's apiVersion once the service content is known. */
   apiVersion = BASELINE_API_VERSION;
@@ -49,11 +50,11 @@ export class SoapTransport {
   }
 
   get hasSession(): boolean {
-    return this.sessionCookie !== undefined;
+    return this.#sessionCookie !== undefined;
   }
 
   forgetSession(): void {
-    this.sessionCookie = undefined;
+    this.#sessionCookie = undefined;
   }
 
   /**
@@ -64,7 +65,7 @@ export class SoapTransport {
     const { status, text, setCookies } = await this.post(envelope(method, thisRef, body), method);
     for (const cookie of setCookies) {
       const pair = cookie.split(';')[0]?.trim();
-      if (pair?.startsWith(`${SESSION_COOKIE}=`)) this.sessionCookie = pair;
+      if (pair?.startsWith(`${SESSION_COOKIE}=`)) this.#sessionCookie = pair;
     }
     let root: XmlNode;
     try {
@@ -94,7 +95,7 @@ export class SoapTransport {
       SOAPAction: `urn:vim25/${this.apiVersion}`,
       'Content-Length': String(Buffer.byteLength(payload)),
     };
-    if (this.sessionCookie !== undefined) headers.Cookie = this.sessionCookie;
+    if (this.#sessionCookie !== undefined) headers.Cookie = this.#sessionCookie;
     const options = {
       method: 'POST',
       headers,

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VsphereClient } from '../../core/vsphere/client.js';
 import { createThinDisk, makeDatastoreDirectory } from '../../core/vsphere/disks.js';
@@ -65,6 +66,23 @@ describe('vSphere client › login', () => {
     );
     await other.logout();
     await expect(findDatacenter(other, 'DC0')).rejects.toMatchObject({ faultName: 'NotAuthenticated' });
+  });
+
+  it('logs in again, once, when vCenter ended the session (idle timeout): the call then succeeds', async () => {
+    const other = await VsphereClient.connect(
+      { url: vcsim.url },
+      { username: vcsim.username, password: vcsim.password },
+    );
+    // End the session on the server while the client still holds its cookie.
+    await other.transport.invoke('Logout', other.content.sessionManager);
+    await expect(
+      other.transport.invoke('FindByInventoryPath', other.content.searchIndex, '<inventoryPath>DC0</inventoryPath>'),
+    ).rejects.toMatchObject({ faultName: 'NotAuthenticated' });
+    await expect(findDatacenter(other, 'DC0')).resolves.toMatchObject({ type: 'Datacenter' });
+    const shown = `${JSON.stringify(other)} ${inspect(other, { depth: 10 })}`;
+    expect(shown).not.toContain(vcsim.password);
+    expect(shown).not.toContain('vmware_soap_session');
+    await other.logout();
   });
 
   it('names an endpoint that does not answer as VsphereUnavailableError (retryable)', async () => {
