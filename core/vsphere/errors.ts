@@ -136,3 +136,15 @@ export class GuestNotUpError extends HomeboundError {
     );
   }
 }
+
+/** The configured local mount is not the datastore: a folder vSphere made there does not show through it. */
+export class DatastoreMountMismatchError extends HomeboundError {
+  constructor(
+    readonly datastore: string,
+    readonly mount: string,
+  ) {
+    super(
+      `${mount} is not where datastore ${datastore} is mounted on this host (a folder made on the datastore does not appear there); fix datastoreMount`,
+    );
+  }
+}

@@ -72,7 +72,7 @@ export async function ensureDisks(
     existing.set(request.volumeId, size);
   }
   const disks: TargetDisk[] = [];
-  let folderMade = false;
+  let folderMade = false; // made by VsphereTarget.open already; again here so ensureDisks stands on its own
   for (const request of requests) {
     const { fileName, flatPath } = diskFor(location, request.volumeId);
     const reused = existing.get(request.volumeId);

@@ -1,6 +1,9 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { VsphereClient } from './client.js';
-import { FailbackVmConflictError, GuestNotUpError } from './errors.js';
+import { datastorePath, makeDatastoreDirectory } from './disks.js';
+import { DatastoreMountMismatchError, FailbackVmConflictError, GuestNotUpError } from './errors.js';
 import {
   findDatacenter,
   findDatastore,
@@ -10,7 +13,14 @@ import {
   findVmIfExists,
   type NetworkRef,
 } from './inventory.js';
-import { type DiskLocation, type DiskRequest, ensureDisks, lengthOf, type TargetDisk } from './target-disks.js';
+import {
+  DISK_FOLDER,
+  type DiskLocation,
+  type DiskRequest,
+  ensureDisks,
+  lengthOf,
+  type TargetDisk,
+} from './target-disks.js';
 import {
   createVm,
   destroyVm,
@@ -98,9 +108,10 @@ export class VsphereTarget {
   ) {}
 
   /**
-   * Resolves every configured object by name first, so a wrong name fails before anything is made.
+   * Resolves every configured object by name first, so a wrong name fails before anything is made, then makes the
+   * disk folder on the datastore and checks it shows through the local mount.
    * @throws DatacenterNotFoundError, DatastoreNotFoundError, NetworkNotFoundError, ResourcePoolNotFoundError,
-   *   VmFolderNotFoundError
+   *   VmFolderNotFoundError, DatastoreMountMismatchError
    */
   static async open(client: VsphereClient, config: VsphereTargetConfig): Promise<VsphereTarget> {
     const datacenter = await findDatacenter(client, config.datacenter);
@@ -111,6 +122,11 @@ export class VsphereTarget {
       ...(config.resourcePool === undefined ? {} : { pool: config.resourcePool }),
     });
     const folder = await findVmFolder(client, config.datacenter, config.vmFolder);
+    // The agent writes disks through the mount: a wrong path would "sync" into a directory no VM ever reads.
+    await makeDatastoreDirectory(client, datacenter, datastorePath(config.datastore, DISK_FOLDER));
+    if ((await stat(join(config.datastoreMount, DISK_FOLDER)).catch(() => undefined))?.isDirectory() !== true) {
+      throw new DatastoreMountMismatchError(config.datastore, config.datastoreMount);
+    }
     const location = { datacenter, datastoreName: config.datastore, datastoreMount: config.datastoreMount };
     return new VsphereTarget(client, config, location, datastore, network, pool, folder);
   }
@@ -235,6 +251,6 @@ export class VsphereTarget {
     const prefix = `[${this.config.datastore}] `;
     if (!fileName.startsWith(prefix) || !fileName.endsWith('.vmdk')) return undefined;
     const relative = fileName.slice(prefix.length).replace(/\.vmdk$/, '-flat.vmdk');
-    return lengthOf(`${this.config.datastoreMount}/${relative}`);
+    return lengthOf(join(this.config.datastoreMount, relative));
   }
 }

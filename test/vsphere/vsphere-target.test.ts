@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VsphereClient } from '../../core/vsphere/client.js';
 import {
   DatacenterNotFoundError,
+  DatastoreMountMismatchError,
   DatastoreNotFoundError,
   FailbackVmConflictError,
   GuestNotUpError,
@@ -78,6 +79,8 @@ async function vmWithDisks(name: string, volumes: readonly string[]) {
 
 describe('vSphere target › open', () => {
   it('names the object a wrong configuration points at, before anything is made', async () => {
+    // open() in beforeAll made the (still empty) disk folder; a failed open must not make it again.
+    rmSync(join(config.datastoreMount, DISK_FOLDER), { recursive: true });
     await expect(VsphereTarget.open(client, { ...config, datacenter: 'DC9' })).rejects.toBeInstanceOf(
       DatacenterNotFoundError,
     );
@@ -91,6 +94,13 @@ describe('vSphere target › open', () => {
       VsphereTarget.open(client, { ...config, compute: 'DC0_C0', resourcePool: 'nope' }),
     ).rejects.toBeInstanceOf(ResourcePoolNotFoundError);
     expect(existsSync(join(config.datastoreMount, DISK_FOLDER))).toBe(false);
+  });
+
+  it('refuses a datastoreMount that is not the datastore (DatastoreMountMismatchError), so no disk is written elsewhere', async () => {
+    const elsewhere = mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'not-the-datastore-'));
+    await expect(VsphereTarget.open(client, { ...config, datastoreMount: elsewhere })).rejects.toBeInstanceOf(
+      DatastoreMountMismatchError,
+    );
   });
 });
 
