@@ -172,6 +172,8 @@ export class VsphereTarget {
    * @throws GuestNotUpError when the guest did not come up in time (the VM is off again, its disks persistent).
    */
   async verificationBoot(vm: MoRef, wait: GuestWait = {}): Promise<VmState> {
+    // vSphere changes a disk's mode only while the VM is off; a retried call may find it still up from the first.
+    await this.powerOff(vm);
     await this.setAllDiskModes(vm, 'independent_nonpersistent');
     try {
       if ((await readVm(this.client, vm)).powerState !== 'poweredOn') await powerOn(this.client, vm);
@@ -182,11 +184,16 @@ export class VsphereTarget {
     }
   }
 
-  /** Makes every disk persistent and powers the VM on: production moves here. Returns the VM once it is up. */
+  /**
+   * Makes every disk persistent and powers the VM on: production moves here. Returns the VM once it is up.
+   * A VM already up with persistent disks is a retried cutover and is only waited for; one up with any other disk
+   * mode (a verification boot cut short) is powered off first — its writes were never going to be kept.
+   */
   async cutover(vm: MoRef, wait: GuestWait = {}): Promise<VmState> {
-    if ((await readVm(this.client, vm)).powerState === 'poweredOn') {
-      // A retried cutover: the disks were made persistent before the first power-on.
-      return this.waitForGuest(vm, wait);
+    const state = await readVm(this.client, vm);
+    if (state.powerState === 'poweredOn') {
+      if (state.disks.every((disk) => disk.diskMode === 'persistent')) return this.waitForGuest(vm, wait);
+      await powerOff(this.client, vm);
     }
     await this.setAllDiskModes(vm, 'persistent');
     await powerOn(this.client, vm);

@@ -18,7 +18,7 @@ import {
 } from '../../core/vsphere/errors.js';
 import { findVm } from '../../core/vsphere/inventory.js';
 import { DISK_FOLDER } from '../../core/vsphere/target-disks.js';
-import { readVm } from '../../core/vsphere/vm.js';
+import { powerOn, readVm, setDiskMode } from '../../core/vsphere/vm.js';
 import { VsphereTarget, type VsphereTargetConfig } from '../../core/vsphere/vsphere-target.js';
 import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
 import { startVcsim, VCSIM_START_TIMEOUT_MS, type Vcsim } from '../support/vcsim.js';
@@ -197,6 +197,19 @@ describe('vSphere target › failback VMs', () => {
     expect(await target.powerOff(vm)).toBe(true);
     expect(await target.powerOff(vm)).toBe(false);
     expect((await readVm(client, vm)).powerState).toBe('poweredOff');
+  });
+
+  it('cutover of a VM left up by a cut-short verification boot restarts it on persistent disks', async () => {
+    const { vm } = await vmWithDisks('fb-cutshort', ['vol-h0', 'vol-h1']);
+    for (const disk of (await readVm(client, vm)).disks) {
+      await setDiskMode(client, vm, disk, 'independent_nonpersistent');
+    }
+    await powerOn(client, vm);
+
+    const up = await target.cutover(vm, { until: 'power', pollMs: 50 });
+
+    expect(up.powerState).toBe('poweredOn');
+    expect(up.disks.map((d) => d.diskMode)).toEqual(['persistent', 'persistent']);
   });
 
   it('removes a VM but keeps its disks and their bytes (detached before destroy)', async () => {
