@@ -30,6 +30,17 @@ export class VsphereLoginError extends HomeboundError {
 /** The endpoint did not answer, or answered something that is not a SOAP response (retried by callers that can). */
 export class VsphereUnavailableError extends TransientError {}
 
+/** The vCenter certificate is not the one pinned (thumbprint): nothing was sent to it. */
+export class VsphereCertificateMismatchError extends HomeboundError {
+  constructor(
+    readonly url: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`the certificate of ${url} has SHA-256 fingerprint ${actual}, not the pinned ${expected}; nothing was sent`);
+  }
+}
+
 /** An object looked up by its inventory path does not exist; subclasses name the kind. */
 export class VsphereObjectNotFoundError extends HomeboundError {
   constructor(

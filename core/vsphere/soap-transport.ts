@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { VsphereUnavailableError } from './errors.js';
+import type { TLSSocket } from 'node:tls';
+import { VsphereCertificateMismatchError, VsphereUnavailableError } from './errors.js';
 import { faultName, faultToError } from './faults.js';
 import { envelope, type MoRef, XmlNode } from './xml.js';
 
@@ -10,6 +11,11 @@ export interface VsphereEndpoint {
   readonly url: string;
   /** PEM CA bundle for a vCenter whose certificate is not signed by a public CA. */
   readonly ca?: string;
+  /**
+   * Trust exactly the certificate with this SHA-256 fingerprint (hex, colons optional), whoever signed it: vCenter's
+   * own VMCA-signed certificate without installing the VMCA root. Checked before any byte of a request is sent.
+   */
+  readonly thumbprint?: string;
   /** Accept any certificate (a lab without a CA). Default false. */
   readonly insecure?: boolean;
   /** Per-request timeout. Default 60 s. */
@@ -30,6 +36,7 @@ export class SoapTransport {
   // A private field: JSON.stringify and util.inspect of the client never show the session (a credential).
   #sessionCookie: string | undefined;
   private readonly url: URL;
+  private readonly thumbprint: string | undefined;
   /** Set to the server's apiVersion once the service content is known. */
   apiVersion = BASELINE_API_VERSION;
 
@@ -42,6 +49,7 @@ export class SoapTransport {
       throw new TypeError(`the vSphere URL must be http(s), not ${url.protocol}`);
     }
     this.url = url;
+    this.thumbprint = endpoint.thumbprint === undefined ? undefined : normalizeThumbprint(endpoint.thumbprint);
   }
 
   /** The SDK URL (no credentials, safe to show). */
@@ -96,11 +104,15 @@ export class SoapTransport {
       'Content-Length': String(Buffer.byteLength(payload)),
     };
     if (this.#sessionCookie !== undefined) headers.Cookie = this.#sessionCookie;
+    const pinned = secure ? this.thumbprint : undefined;
     const options = {
       method: 'POST',
       headers,
       timeout: this.endpoint.requestTimeoutMs ?? 60_000,
       ...(secure ? { ca: this.endpoint.ca, rejectUnauthorized: this.endpoint.insecure !== true } : {}),
+      // A pinned certificate is checked here instead of by the chain; a fresh connection per request, so every
+      // socket passes the check below (a pooled one would skip 'secureConnect').
+      ...(pinned === undefined ? {} : { rejectUnauthorized: false, agent: false }),
     };
     return new Promise((resolve, reject) => {
       const onResponse = (response: IncomingMessage) => {
@@ -117,8 +129,21 @@ export class SoapTransport {
       };
       const req = secure ? httpsRequest(this.url, options, onResponse) : httpRequest(this.url, options, onResponse);
       req.on('timeout', () => req.destroy(new Error(`no answer within ${options.timeout} ms`)));
-      req.on('error', (error) => reject(this.unavailable(method, error)));
-      req.end(payload);
+      req.on('error', (error) =>
+        reject(error instanceof VsphereCertificateMismatchError ? error : this.unavailable(method, error)),
+      );
+      if (pinned === undefined) {
+        req.end(payload);
+        return;
+      }
+      // Nothing is written (headers with the session cookie, a body with the password) until the peer is the one pinned.
+      req.on('socket', (socket) => {
+        socket.once('secureConnect', () => {
+          const actual = normalizeThumbprint((socket as TLSSocket).getPeerCertificate().fingerprint256 ?? '');
+          if (actual === pinned) req.end(payload);
+          else req.destroy(new VsphereCertificateMismatchError(this.displayUrl, pinned, actual));
+        });
+      });
     });
   }
 
@@ -127,4 +152,15 @@ export class SoapTransport {
       cause: error,
     });
   }
+}
+
+/** `AA:BB:…` upper case, from hex with or without colons. */
+function normalizeThumbprint(value: string): string {
+  const hex = value.replace(/:/g, '').toUpperCase();
+  if (!/^[0-9A-F]{64}$/.test(hex)) {
+    throw new TypeError(
+      "a vCenter thumbprint is the certificate's SHA-256 fingerprint: 64 hex digits, colons optional",
+    );
+  }
+  return hex.replace(/(..)(?!$)/g, '$1:');
 }
