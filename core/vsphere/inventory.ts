@@ -27,12 +27,11 @@ export type NetworkRef =
       readonly switchUuid: string;
     };
 
-export interface ResourcePoolLocation {
-  /** The cluster or standalone host, as named under the datacenter's host folder. */
-  readonly compute: string;
-  /** A child pool path under the compute resource's root pool (`Resources`); absent for the root pool. */
-  readonly pool?: string;
-}
+/**
+ * A cluster or standalone host (`compute`, as named under the datacenter's host folder) with optionally a child pool
+ * path below its root pool `Resources`; or a pool's whole path below the host folder (`DC0_C0/Resources/gold`).
+ */
+export type ResourcePoolLocation = { readonly compute: string; readonly pool?: string } | { readonly path: string };
 
 /** @throws DatacenterNotFoundError */
 export async function findDatacenter(client: VsphereClient, datacenter: string): Promise<MoRef> {
@@ -71,6 +70,10 @@ export async function findResourcePool(
   location: ResourcePoolLocation,
 ): Promise<MoRef> {
   await findDatacenter(client, datacenter);
+  if ('path' in location) {
+    const path = `${datacenter}/host/${location.path}`;
+    return find(client, path, ['ResourcePool', 'VirtualApp'], new ResourcePoolNotFoundError(path));
+  }
   const computePath = `${datacenter}/host/${location.compute}`;
   const error = new ResourcePoolNotFoundError(
     location.pool === undefined ? computePath : `${computePath}/Resources/${location.pool}`,

@@ -12,6 +12,7 @@ import {
   findVmFolder,
   findVmIfExists,
   type NetworkRef,
+  type ResourcePoolLocation,
 } from './inventory.js';
 import {
   DISK_FOLDER,
@@ -43,8 +44,11 @@ export interface VsphereTargetConfig {
   readonly datastoreMount: string;
   /** The port group of the failback VMs' NIC. */
   readonly network: string;
-  /** The cluster or standalone host, and optionally a pool below its root pool. */
-  readonly compute: string;
+  /**
+   * The cluster or standalone host (its root pool), with `resourcePool` a pool below that root; or, without
+   * `compute`, `resourcePool` is a pool's whole path below the host folder (`DC0_C0/Resources/gold`). One is needed.
+   */
+  readonly compute?: string;
   readonly resourcePool?: string;
   /** A folder below the datacenter's VM folder; default the VM folder itself. */
   readonly vmFolder?: string;
@@ -117,10 +121,7 @@ export class VsphereTarget {
     const datacenter = await findDatacenter(client, config.datacenter);
     const datastore = await findDatastore(client, config.datacenter, config.datastore);
     const network = await findNetwork(client, config.datacenter, config.network);
-    const pool = await findResourcePool(client, config.datacenter, {
-      compute: config.compute,
-      ...(config.resourcePool === undefined ? {} : { pool: config.resourcePool }),
-    });
+    const pool = await findResourcePool(client, config.datacenter, poolLocation(config));
     const folder = await findVmFolder(client, config.datacenter, config.vmFolder);
     // The agent writes disks through the mount: a wrong path would "sync" into a directory no VM ever reads.
     await makeDatastoreDirectory(client, datacenter, datastorePath(config.datastore, DISK_FOLDER));
@@ -260,4 +261,12 @@ export class VsphereTarget {
     const relative = fileName.slice(prefix.length).replace(/\.vmdk$/, '-flat.vmdk');
     return lengthOf(join(this.config.datastoreMount, relative));
   }
+}
+
+function poolLocation(config: VsphereTargetConfig): ResourcePoolLocation {
+  if (config.compute !== undefined) {
+    return { compute: config.compute, ...(config.resourcePool === undefined ? {} : { pool: config.resourcePool }) };
+  }
+  if (config.resourcePool !== undefined) return { path: config.resourcePool };
+  throw new TypeError('a vSphere target needs compute (a cluster or host) or resourcePool (a pool path)');
 }

@@ -110,7 +110,9 @@ describe('vSphere client › inventory by name', () => {
     expect(distributed).toMatchObject({ kind: 'distributed', ref: { type: 'DistributedVirtualPortgroup' } });
     expect(distributed.kind === 'distributed' && distributed.switchUuid.length > 0).toBe(true);
     expect(await findResourcePool(client, 'DC0', { compute: 'DC0_C0' })).toMatchObject({ type: 'ResourcePool' });
-    expect(await findResourcePool(client, 'DC0', { compute: 'DC0_H0' })).toMatchObject({ type: 'ResourcePool' });
+    const root = await findResourcePool(client, 'DC0', { compute: 'DC0_H0' });
+    expect(root).toMatchObject({ type: 'ResourcePool' });
+    expect(await findResourcePool(client, 'DC0', { path: 'DC0_H0/Resources' })).toEqual(root);
     expect(await findVmFolder(client, 'DC0')).toMatchObject({ type: 'Folder' });
     expect(await findVm(client, 'DC0', 'DC0_H0_VM0')).toMatchObject({ type: 'VirtualMachine' });
   });
@@ -124,6 +126,9 @@ describe('vSphere client › inventory by name', () => {
       ResourcePoolNotFoundError,
     );
     await expect(findResourcePool(client, 'DC0', { compute: 'DC0_C0', pool: 'nope' })).rejects.toBeInstanceOf(
+      ResourcePoolNotFoundError,
+    );
+    await expect(findResourcePool(client, 'DC0', { path: 'DC0_C0/Resources/nope' })).rejects.toBeInstanceOf(
       ResourcePoolNotFoundError,
     );
     await expect(findVmFolder(client, 'DC0', 'no/such/folder')).rejects.toBeInstanceOf(VmFolderNotFoundError);
