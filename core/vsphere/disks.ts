@@ -69,3 +69,13 @@ export async function deleteDisk(client: VsphereClient, datacenter: MoRef, path:
     wait,
   );
 }
+
+/** Deletes a file or folder on a datastore (FileManager.DeleteDatastoreFile_Task). */
+export async function deleteDatastoreFile(client: VsphereClient, datacenter: MoRef, path: string, wait?: WaitOptions) {
+  await client.runTask(
+    'DeleteDatastoreFile_Task',
+    client.content.fileManager,
+    textElement('name', path) + moRefElement('datacenter', datacenter),
+    wait,
+  );
+}

@@ -1,8 +1,9 @@
-import { stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { VsphereClient } from './client.js';
-import { datastorePath, makeDatastoreDirectory } from './disks.js';
+import { datastorePath, deleteDatastoreFile, makeDatastoreDirectory } from './disks.js';
 import { DatastoreMountMismatchError, FailbackVmConflictError, GuestNotUpError } from './errors.js';
 import {
   findDatacenter,
@@ -123,11 +124,7 @@ export class VsphereTarget {
     const network = await findNetwork(client, config.datacenter, config.network);
     const pool = await findResourcePool(client, config.datacenter, poolLocation(config));
     const folder = await findVmFolder(client, config.datacenter, config.vmFolder);
-    // The agent writes disks through the mount: a wrong path would "sync" into a directory no VM ever reads.
-    await makeDatastoreDirectory(client, datacenter, datastorePath(config.datastore, DISK_FOLDER));
-    if ((await stat(join(config.datastoreMount, DISK_FOLDER)).catch(() => undefined))?.isDirectory() !== true) {
-      throw new DatastoreMountMismatchError(config.datastore, config.datastoreMount);
-    }
+    await checkMount(client, datacenter, config);
     const location = { datacenter, datastoreName: config.datastore, datastoreMount: config.datastoreMount };
     return new VsphereTarget(client, config, location, datastore, network, pool, folder);
   }
@@ -269,4 +266,21 @@ function poolLocation(config: VsphereTargetConfig): ResourcePoolLocation {
   }
   if (config.resourcePool !== undefined) return { path: config.resourcePool };
   throw new TypeError('a vSphere target needs compute (a cluster or host) or resourcePool (a pool path)');
+}
+
+/**
+ * The agent writes disks through the mount: a wrong path would "sync" into a directory no VM ever reads. So a folder
+ * with a fresh random name is made through vSphere and must show through the mount (a folder that merely exists there
+ * proves nothing); it is removed again either way.
+ */
+async function checkMount(client: VsphereClient, datacenter: MoRef, config: VsphereTargetConfig): Promise<void> {
+  const probe = `${DISK_FOLDER}/.mount-check-${randomUUID()}`;
+  await makeDatastoreDirectory(client, datacenter, datastorePath(config.datastore, probe));
+  const local = join(config.datastoreMount, probe);
+  const seen = (await stat(local).catch(() => undefined))?.isDirectory() === true;
+  if (!seen) {
+    await deleteDatastoreFile(client, datacenter, datastorePath(config.datastore, probe));
+    throw new DatastoreMountMismatchError(config.datastore, config.datastoreMount);
+  }
+  await rmdir(local);
 }

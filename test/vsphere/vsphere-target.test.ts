@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,9 +98,16 @@ describe('vSphere target › open', () => {
 
   it('refuses a datastoreMount that is not the datastore (DatastoreMountMismatchError), so no disk is written elsewhere', async () => {
     const elsewhere = mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'not-the-datastore-'));
+    // A disk folder that merely exists there (a copy, an old run) is no proof.
+    mkdirSync(join(elsewhere, DISK_FOLDER));
     await expect(VsphereTarget.open(client, { ...config, datastoreMount: elsewhere })).rejects.toBeInstanceOf(
       DatastoreMountMismatchError,
     );
+    await VsphereTarget.open(client, config);
+    // The probe folders made through vSphere are removed again, after a failed check as after a good one.
+    expect(
+      readdirSync(join(config.datastoreMount, DISK_FOLDER)).filter((name) => name.startsWith('.mount-check')),
+    ).toEqual([]);
   });
 });
 
