@@ -54,10 +54,10 @@ export async function startVcsim(options: {
   const username = options.username ?? 'homebound';
   const password = options.password ?? 'vcsim-Secret-1';
   mkdirSync(options.dir, { recursive: true });
-  const args = ['-dir', options.dir, '-username', username, '-password', password, ...(options.tls ? ['-tls'] : [])];
-  const child = spawn(ensureVcsim(), args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const args = ['-dir', options.dir, '-username', username, '-password', password, '-stdin-lifeline'];
+  if (options.tls === true) args.push('-tls');
+  // stdin is vcsim's lifeline: when this process dies, even by SIGKILL, the pipe closes and vcsim stops.
+  const child = spawn(ensureVcsim(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString('utf8')).slice(-4000);

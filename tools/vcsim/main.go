@@ -1,6 +1,7 @@
 // Command vcsim serves govmomi's vCenter simulator for homebound's tests: one VPX model whose datastores live under
 // -dir, whose only accepted login is -username/-password. It prints one JSON line (the SDK URL and each datastore's
-// local directory; with -tls the server's certificate) once it listens, and serves until SIGTERM or SIGINT.
+// local directory; with -tls the server's certificate) once it listens, and serves until SIGTERM or SIGINT (or, with
+// -stdin-lifeline, until stdin closes).
 package main
 
 import (
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"flag"
+	"io"
 	"log"
 	"net/url"
 	"os"
@@ -27,6 +29,7 @@ func main() {
 	username := flag.String("username", "homebound", "the only user name Login accepts")
 	password := flag.String("password", "", "the only password Login accepts")
 	useTLS := flag.Bool("tls", false, "serve HTTPS with a self-signed certificate (printed as PEM)")
+	lifeline := flag.Bool("stdin-lifeline", false, "also stop when stdin reaches EOF: the parent that holds it died")
 	flag.Parse()
 	if *password == "" {
 		log.Fatal("-password is required")
@@ -64,8 +67,15 @@ func main() {
 	}
 	os.Stdout.Write(append(line, '\n'))
 
-	stop := make(chan os.Signal, 1)
+	stop := make(chan os.Signal, 2)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	if *lifeline {
+		// A test worker killed with SIGKILL cannot send SIGTERM; its end of the pipe closes all the same.
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop <- syscall.SIGTERM
+		}()
+	}
 	<-stop
 	// The datastore directories are left in place: a test may inspect them after stopping, and they live in its
 	// own temporary directory.
