@@ -1,9 +1,9 @@
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
-import type { FailbackEnvironment } from '../core/adapters/aws/failback-deps.js';
 import { formatTakeoverTag } from '../core/failback/takeover-tag.js';
 import type { FailbackTaskName } from '../core/failback/tasks.js';
+import type { FailbackEnvironment } from '../core/wiring/aws.js';
 import { AppFunction } from './app-function.js';
 import type { HomeboundConfig } from './config.js';
 import { FailbackPermissions } from './failback-permissions.js';

@@ -27,8 +27,9 @@ import {
   StateMachineNotFoundError,
 } from '../../core/adapters/aws/sfn-errors.js';
 import { StackNotFoundError, stateMachineArnFromStack } from '../../core/adapters/aws/stack-outputs.js';
-import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { parseFailbackRequest } from '../../core/failback/request.js';
+import { automatedMethod } from '../../core/methods/automated.js';
+import { definitionPath } from '../../core/methods/method.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:HomeboundAutomatedFailback';
 const sfnMock = mockClient(SFNClient);
@@ -233,7 +234,7 @@ describe('homebound status (DescribeExecution, GetExecutionHistory)', () => {
   });
 
   it('reads progress from states the automated failback has', () => {
-    const states = JSON.stringify(JSON.parse(readFileSync(AUTOMATED_FAILBACK_DEFINITION, 'utf8')).States);
+    const states = JSON.stringify(JSON.parse(readFileSync(definitionPath(automatedMethod), 'utf8')).States);
     for (const name of [PASS_RECORDED_STATE, APPROVAL_STATE]) expect(states).toContain(`"${name}":{`);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { failbackTasks } from '../../core/failback/tasks.js';
+import { automatedMethod } from '../../core/methods/automated.js';
+import { definitionPath } from '../../core/methods/method.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
 import { taskPlaceholder } from '../../core/orchestration/task-bindings.js';
 
@@ -8,7 +9,7 @@ const kebab = (name: string) => name.replace(/(?<!^)([A-Z])/g, '-$1').toLowerCas
 
 describe('automated-failback.asl.json bindings', () => {
   const placeholders = new Set(
-    [...walkStates(readDefinition(AUTOMATED_FAILBACK_DEFINITION))]
+    [...walkStates(readDefinition(definitionPath(automatedMethod)))]
       .filter((state) => state.type === 'Task')
       .map((state) => taskPlaceholder(state.state)),
   );
