@@ -254,7 +254,9 @@ describe('the state machine ARN from the stack', () => {
         },
       ],
     });
-    expect(await stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound')).toBe(ARN);
+    expect(
+      await stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound', automatedMethod),
+    ).toBe(ARN);
   });
 
   it('reports a stack that is not deployed as StackNotFoundError naming it', async () => {
@@ -264,7 +266,7 @@ describe('the state machine ARN from the stack', () => {
         Object.assign(new Error('Stack with id Homebound does not exist'), { name: 'ValidationError', ...meta }),
       );
     await expect(
-      stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound'),
+      stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound', automatedMethod),
     ).rejects.toThrow(
       new StackNotFoundError(
         'stack Homebound does not exist in this account and Region; deploy it, set AWS_REGION, or pass --stack-name or --state-machine-arn',
