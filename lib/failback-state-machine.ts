@@ -24,6 +24,11 @@ export interface FailbackStateMachineProps {
    * history takes kms:Decrypt on this key, which only the roles in its policy have. @default an AWS-owned key
    */
   readonly encryptionKey?: ApprovalKey;
+  /**
+   * Placeholders of the ASL that are not Lambda tasks, by name (e.g. an Activity's ARN); granting the state machine
+   * what they need is the caller's part. @default none
+   */
+  readonly otherSubstitutions?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -52,9 +57,10 @@ export class FailbackStateMachine extends Construct implements MethodStateMachin
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(`${PROJECT_ROOT}${props.method.aslFile}`),
-      definitionSubstitutions: Object.fromEntries(
-        functions.map(([name, fn]) => [`${name}FunctionArn`, fn.function.functionArn]),
-      ),
+      definitionSubstitutions: {
+        ...props.otherSubstitutions,
+        ...Object.fromEntries(functions.map(([name, fn]) => [`${name}FunctionArn`, fn.function.functionArn])),
+      },
       tracingEnabled: true,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
       ...(props.encryptionKey
