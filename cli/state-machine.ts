@@ -89,15 +89,12 @@ export async function runStatus(
   options: StateMachineOptions,
   run: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  methods: readonly FailbackMethod[] = failbackMethods,
 ): Promise<RunStatus> {
   const given = givenArn(options, env);
   if (given) return (await executionsOf(given)).status(run);
   if (run?.startsWith('arn:')) return (await executionsOf(stateMachineArnOfExecution(run))).status(run);
-  const deployed = await stateMachineArnsFromStack(
-    await cloudFormationFor(options),
-    options.stackName,
-    failbackMethods,
-  );
+  const deployed = await stateMachineArnsFromStack(await cloudFormationFor(options), options.stackName, methods);
   if (deployed.length === 0) {
     throw new StackNotFoundError(
       `stack ${options.stackName} has no failback state machine output; is it a homebound stack?`,
