@@ -1,6 +1,6 @@
-import { awsFailbackDeps } from '../core/adapters/aws/failback-deps.js';
 import { createTaskHandler } from '../core/failback/task-handler.js';
 import { failbackTasks } from '../core/failback/tasks.js';
+import { awsFailbackDepsOnce } from '../core/wiring/aws.js';
 
 /** Lambda behind the Cutover state: moves the target volumes to the failback hosts and starts them. */
-export const handler = createTaskHandler('Cutover', failbackTasks.Cutover, awsFailbackDeps);
+export const handler = createTaskHandler('Cutover', failbackTasks.Cutover, awsFailbackDepsOnce());

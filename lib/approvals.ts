@@ -230,18 +230,19 @@ export class Approvals extends Construct {
   }
 
   /**
-   * Lets the page and the Slack endpoint complete the state machine's task tokens, and nothing else's. A separate
+   * Lets the page and the Slack endpoint complete the task tokens of these state machines (one per method), and
+   * nothing else's. A separate
    * policy (not the roles' default ones) so the functions need not wait for the state machine, which waits for
    * RequestApproval, which needs the page URL.
    */
-  allowDecisions(stateMachine: sfn.IStateMachine): void {
+  allowDecisions(stateMachines: readonly sfn.IStateMachine[]): void {
     new iam.Policy(this, 'DecisionPolicy', {
       roles: [this.page.role, this.slack.role],
       statements: [
         new iam.PolicyStatement({
           // IAM evaluates SendTask* against the state machine whose token it is (the error names that ARN).
           actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
-          resources: [stateMachine.stateMachineArn],
+          resources: stateMachines.map((machine) => machine.stateMachineArn),
         }),
       ],
     });

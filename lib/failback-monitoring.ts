@@ -4,7 +4,6 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import {
   FAILBACK_METRICS,
@@ -14,9 +13,11 @@ import {
   METRICS_SERVICE,
   SERVICE_DIMENSION,
 } from '../core/failback/metrics.js';
+import type { MethodStateMachine } from './failback-state-machine.js';
 
 export interface FailbackMonitoringProps {
-  readonly stateMachine: sfn.IStateMachine;
+  /** Every method's state machine: each gets its failed-run alarm (`FailedRun<constructId>`) and its dashboard row. */
+  readonly stateMachines: readonly MethodStateMachine[];
   /**
    * Where alarms notify (e.g. the operators' notification topic).
    * @default a new topic encrypted with a new KMS key that CloudWatch may use
@@ -33,40 +34,59 @@ const APPROVAL_PERIOD = Duration.minutes(15);
 
 /**
  * The CloudWatch dashboard of failback runs (the handlers' metrics per run and volume, found with SEARCH so every new
- * run appears without a deploy, and the state machine's own metrics) and three alarms that notify `alarmTopic`: a
- * run failed, an approval waits too long, EBS reads are throttled for a sustained time.
+ * run appears without a deploy, and each method's state machine metrics) and the alarms that notify `alarmTopic`: a
+ * run of a method failed (one alarm per state machine), an approval waits too long, EBS reads are throttled for a
+ * sustained time (those two from the handlers' metrics, which every method shares).
  */
 export class FailbackMonitoring extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
   readonly alarmTopic: sns.ITopic;
-  readonly failedRunAlarm: cloudwatch.Alarm;
+  /** By method name. */
+  readonly failedRunAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   readonly approvalWaitingAlarm: cloudwatch.Alarm;
   readonly throttlingAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: FailbackMonitoringProps) {
     super(scope, id);
     this.alarmTopic = props.alarmTopic ?? this.encryptedTopic();
-    const { stateMachine } = props;
     const notify = new actions.SnsAction(this.alarmTopic);
 
     const sfnMetric = (metric: cloudwatch.Metric) => metric.with({ period: PERIOD, statistic: 'Sum' });
-    const failed = sfnMetric(stateMachine.metricFailed());
-    const timedOut = sfnMetric(stateMachine.metricTimedOut());
-    const aborted = sfnMetric(stateMachine.metricAborted());
-    this.failedRunAlarm = new cloudwatch.MathExpression({
-      expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
-      usingMetrics: { failed, timedOut, aborted },
-      period: PERIOD,
-      label: 'runs failed, timed out or aborted',
-    }).createAlarm(this, 'FailedRun', {
-      alarmDescription:
-        'A failback run failed, timed out or was aborted (a rollback ends in Fail "FailbackRolledBack"). Open the ' +
-        'execution in Step Functions; its Report state says why and what was rolled back.',
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    const failedRunAlarms: Record<string, cloudwatch.Alarm> = {};
+    const runWidgets: cloudwatch.IWidget[] = [];
+    for (const { method, stateMachine } of props.stateMachines) {
+      const failed = sfnMetric(stateMachine.metricFailed());
+      const timedOut = sfnMetric(stateMachine.metricTimedOut());
+      const aborted = sfnMetric(stateMachine.metricAborted());
+      failedRunAlarms[method.name] = new cloudwatch.MathExpression({
+        expression: 'FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)',
+        usingMetrics: { failed, timedOut, aborted },
+        period: PERIOD,
+        label: `${method.name} runs failed, timed out or aborted`,
+      }).createAlarm(this, `FailedRun${method.constructId}`, {
+        alarmDescription:
+          `A failback run of the ${method.name} method failed, timed out or was aborted (a rollback ends in Fail ` +
+          '"FailbackRolledBack"). Open the execution in Step Functions; its Report state says why and what was ' +
+          'rolled back.',
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      runWidgets.push(
+        graph(`Runs of the ${method.name} method (state machine)`, [
+          sfnMetric(stateMachine.metricStarted()),
+          sfnMetric(stateMachine.metricSucceeded()),
+          failed,
+          timedOut,
+          aborted,
+        ]),
+        graph(`Run duration of the ${method.name} method (state machine ExecutionTime)`, [
+          stateMachine.metricTime({ period: PERIOD, statistic: 'Maximum' }),
+        ]),
+      );
+    }
+    this.failedRunAlarms = failedRunAlarms;
 
     // ApprovalsPending is published when it changes (1 at RequestApproval, 0 at the next snapshot set or rollback),
     // not while nothing runs; FILL(REPEAT) carries the last value forward, so "every period of the window is ≥ 1"
@@ -104,36 +124,23 @@ export class FailbackMonitoring extends Construct {
       datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const alarm of [this.failedRunAlarm, this.approvalWaitingAlarm, this.throttlingAlarm]) {
-      alarm.addAlarmAction(notify);
-    }
+    const alarms = [...Object.values(failedRunAlarms), this.approvalWaitingAlarm, this.throttlingAlarm];
+    for (const alarm of alarms) alarm.addAlarmAction(notify);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${Stack.of(this).stackName}-failback`,
       defaultInterval: Duration.hours(12),
     });
-    const graph = (title: string, metrics: cloudwatch.IMetric[], extra: Partial<cloudwatch.GraphWidgetProps> = {}) =>
-      new cloudwatch.GraphWidget({ title, left: metrics, width: 12, height: 6, ...extra });
     this.dashboard.addWidgets(
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
-        alarms: [this.failedRunAlarm, this.approvalWaitingAlarm, this.throttlingAlarm],
+        alarms,
         width: 24,
         height: 2,
       }),
     );
-    this.dashboard.addWidgets(
-      graph('Runs (state machine)', [
-        sfnMetric(stateMachine.metricStarted()),
-        sfnMetric(stateMachine.metricSucceeded()),
-        failed,
-        timedOut,
-        aborted,
-      ]),
-      graph('Run duration (state machine ExecutionTime)', [
-        stateMachine.metricTime({ period: PERIOD, statistic: 'Maximum' }),
-      ]),
-    );
+    // Two graphs per method: a row each.
+    this.dashboard.addWidgets(...runWidgets);
     this.dashboard.addWidgets(
       graph('Stream throughput per volume (bytes/s)', [perSeries('StreamThroughput')]),
       graph('Bytes still to stream per volume', [perSeries('BytesRemaining')]),
@@ -194,6 +201,15 @@ export class FailbackMonitoring extends Construct {
     );
     return new sns.Topic(this, 'AlarmTopic', { displayName: 'homebound alarms', masterKey: key, enforceSSL: true });
   }
+}
+
+/** A half-width graph of the dashboard. */
+function graph(
+  title: string,
+  metrics: cloudwatch.IMetric[],
+  extra: Partial<cloudwatch.GraphWidgetProps> = {},
+): cloudwatch.GraphWidget {
+  return new cloudwatch.GraphWidget({ title, left: metrics, width: 12, height: 6, ...extra });
 }
 
 /** One metric of the handlers over all runs: the `service`-only series every record is also published under. */

@@ -1,7 +1,7 @@
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
-import type { FailbackEnvironment } from '../core/adapters/aws/failback-deps.js';
+import type { FailbackEnvironment } from '../core/wiring/aws.js';
 import type { AppFunction } from './app-function.js';
 
 /** The environment variable naming the secret, typed against the functions' schema. */

@@ -1,11 +1,12 @@
 import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { FAILBACK_EVENT_BUS_OUTPUT, STATE_MACHINE_ARN_OUTPUT } from '../core/failback/deployment-names.js';
+import { FAILBACK_EVENT_BUS_OUTPUT } from '../core/failback/deployment-names.js';
+import { type FailbackMethodName, failbackMethods } from '../core/methods/registry.js';
 import { Approvals } from './approvals.js';
-import { AutomatedFailbackStateMachine } from './automated-failback-state-machine.js';
 import { EXAMPLE_IMAGE_ID, type HomeboundConfig } from './config.js';
 import { FailbackFunctions } from './failback-functions.js';
 import { FailbackMonitoring } from './failback-monitoring.js';
+import { FailbackStateMachine } from './failback-state-machine.js';
 import { FailbackTriggers } from './failback-triggers.js';
 import { GatewayAckSecret } from './gateway-ack-secret.js';
 import { GatewayArtifact } from './gateway-artifact.js';
@@ -19,13 +20,17 @@ export interface HomeboundStackProps extends StackProps {
 }
 
 /**
- * homebound in one account and Region: staging, the sync gateway's role, the failback functions and state machine,
- * its triggers, the operators' notifications, the dashboard and alarms.
+ * homebound in one account and Region: staging, the sync gateway's role, the failback functions, one state machine
+ * per failback method (core/methods/registry.ts) with an ARN output each, the triggers routing by method, the
+ * operators' notifications, the dashboard and alarms.
  */
 export class HomeboundStack extends Stack {
   readonly staging: Staging;
   readonly functions: FailbackFunctions;
-  readonly automatedFailback: AutomatedFailbackStateMachine;
+  /** One state machine per registered method, by method name. */
+  readonly failbackStateMachines: Readonly<Record<FailbackMethodName, FailbackStateMachine>>;
+  /** The automated method's state machine (construct id `AutomatedFailback`, as before the methods seam). */
+  readonly automatedFailback: FailbackStateMachine;
   readonly triggers: FailbackTriggers;
   /** The operators' topic: run-status changes and alarms. */
   readonly notifications: OperatorNotifications;
@@ -73,22 +78,30 @@ export class HomeboundStack extends Stack {
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);
     this.approvals.connectVerifier(this.functions.byTask.VerifyDecision);
-    this.automatedFailback = new AutomatedFailbackStateMachine(this, 'AutomatedFailback', {
-      functions: this.functions.byTask,
-      encryptionKey: this.approvals.key,
-    });
-    const stateMachine = this.automatedFailback.stateMachine;
-    this.triggers = new FailbackTriggers(this, 'Triggers', { stateMachine });
+    const machines = failbackMethods.map(
+      (method) =>
+        new FailbackStateMachine(this, method.constructId, {
+          method,
+          functions: this.functions.byTask,
+          encryptionKey: this.approvals.key,
+        }),
+    );
+    this.failbackStateMachines = Object.fromEntries(
+      machines.map((machine) => [machine.method.name, machine]),
+    ) as Record<FailbackMethodName, FailbackStateMachine>;
+    this.automatedFailback = this.failbackStateMachines.automated;
+    const stateMachines = machines.map((machine) => machine.stateMachine);
+    this.triggers = new FailbackTriggers(this, 'Triggers', { routes: machines });
     this.notifications = new OperatorNotifications(this, 'Notifications', {
-      stateMachine,
+      stateMachines,
       emails: config.notificationEmails,
     });
     this.monitoring = new FailbackMonitoring(this, 'Monitoring', {
-      stateMachine,
+      stateMachines: machines,
       alarmTopic: this.notifications.topic,
     });
 
-    this.approvals.allowDecisions(stateMachine);
+    this.approvals.allowDecisions(stateMachines);
     if (config.approvers.length === 0 && config.slackApprovers.length === 0) {
       Annotations.of(this).addWarningV2(
         'homebound:no-approvers',
@@ -100,9 +113,9 @@ export class HomeboundStack extends Stack {
     new CfnOutput(this, 'ApprovalPageUrl', { value: this.approvals.pageUrl.url });
     new CfnOutput(this, 'SlackInteractivityUrl', { value: this.approvals.slackUrl.url });
     new CfnOutput(this, 'SlackCredentialsSecretArn', { value: this.approvals.slackSecret.secretArn });
-    new CfnOutput(this, STATE_MACHINE_ARN_OUTPUT, {
-      value: this.automatedFailback.stateMachine.stateMachineArn,
-    });
+    for (const machine of machines) {
+      new CfnOutput(this, machine.method.stateMachineArnOutput, { value: machine.stateMachine.stateMachineArn });
+    }
     new CfnOutput(this, FAILBACK_EVENT_BUS_OUTPUT, { value: this.triggers.eventBus.eventBusName });
     new CfnOutput(this, 'FailbackDeadLetterQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });

@@ -14,8 +14,8 @@ import { eventBridgeRole, ruleDeadLetterQueue } from './rule-delivery.js';
 export const NOTIFIED_STATUSES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as const;
 
 export interface OperatorNotificationsProps {
-  /** The state machine whose runs are reported. */
-  readonly stateMachine: sfn.IStateMachine;
+  /** The state machines (one per method) whose runs are reported. */
+  readonly stateMachines: readonly sfn.IStateMachine[];
   /** Addresses subscribed to the topic; each confirms by mail before it receives anything. @default none */
   readonly emails?: readonly string[];
 }
@@ -90,7 +90,10 @@ export class OperatorNotifications extends Construct {
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [props.stateMachine.stateMachineArn], status: [...NOTIFIED_STATUSES] },
+        detail: {
+          stateMachineArn: props.stateMachines.map((machine) => machine.stateMachineArn),
+          status: [...NOTIFIED_STATUSES],
+        },
       },
     });
     this.statusRule.addTarget(

@@ -1,6 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
+import { automatedMethod } from '../../core/methods/automated.js';
+import { definitionPath, type FailbackMethod } from '../../core/methods/method.js';
+import { findMethod, knownMethodNames } from '../../core/methods/registry.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
 import { endedAsRehearsed } from '../drill/drill-outcome.js';
 import { drillSummary } from '../drill/drill-summary.js';
@@ -10,6 +12,7 @@ import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from
 import { writableDir, writableFileParent } from '../paths.js';
 
 interface DrillCommandOptions {
+  method: FailbackMethod;
   volumes: number;
   sizeMib: number;
   writesPerSecond: number;
@@ -30,12 +33,19 @@ interface DrillCommandOptions {
 /** Exit code of a drill that did not end as rehearsed (not verified, failed, or rolled back unasked). */
 export const DRILL_NOT_AS_EXPECTED = 4;
 
-function taskState(value: string): string {
-  const tasks = [...walkStates(readDefinition(AUTOMATED_FAILBACK_DEFINITION))].filter((s) => s.type === 'Task');
-  if (tasks.some((task) => task.name === value)) return value;
-  throw new InvalidArgumentError(
-    `"${value}" is not a Task state; choose one of ${tasks.map((t) => t.name).join(', ')}`,
-  );
+/** `--method`: a registered method, or a usage error (exit 2) naming the known ones. */
+function failbackMethod(value: string): FailbackMethod {
+  const method = findMethod(value);
+  if (method) return method;
+  throw new InvalidArgumentError(`"${value}" is not a failback method; choose one of ${knownMethodNames.join(', ')}`);
+}
+
+/** The --fail-at states that are not Task states of the method's ASL, with the message that lists the ones that are. */
+function unknownTaskStates(method: FailbackMethod, failAt: readonly string[]): string | undefined {
+  const tasks = [...walkStates(readDefinition(definitionPath(method)))].filter((s) => s.type === 'Task');
+  const unknown = failAt.filter((value) => !tasks.some((task) => task.name === value));
+  if (unknown.length === 0) return undefined;
+  return `--fail-at ${unknown.map((value) => `"${value}"`).join(', ')} is not a Task state of the ${method.name} method; choose one of ${tasks.map((t) => t.name).join(', ')}`;
 }
 
 function noTerminalMessage(failAt: readonly string[]): string {
@@ -48,11 +58,17 @@ function noTerminalMessage(failAt: readonly string[]): string {
   ].join('\n');
 }
 
-/** `homebound drill`: a whole automated failback on the local cloud, checked byte for byte. */
+/** `homebound drill`: a whole failback of one method on the local cloud, checked byte for byte. */
 export function registerDrill(program: Command): void {
   const drill = program
     .command('drill')
     .description('Run a whole automated failback on the local cloud (live writes, approval, cutover) and verify it')
+    .option(
+      '--method <name>',
+      `the failback method to rehearse (${knownMethodNames.join(', ')})`,
+      failbackMethod,
+      automatedMethod as FailbackMethod,
+    )
     .option('--volumes <n>', 'volumes on the takeover host', integerAtLeast(1), 2)
     .option('--size-mib <n>', 'size of each volume in MiB', integerAtLeast(1), 256)
     .option('--writes-per-second <n>', 'block writes per second by the takeover workload', integerAtLeast(1), 20)
@@ -70,7 +86,7 @@ export function registerDrill(program: Command): void {
     .option(
       '--fail-at <state>',
       'fail this Task state whenever the run reaches it; repeat it to fail several (--fail-at Cutover --fail-at Rollback rehearses a failing rollback)',
-      (value: string, previous: string[]) => [...previous, taskState(value)],
+      (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
@@ -79,6 +95,9 @@ export function registerDrill(program: Command): void {
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
     .action(async (options: DrillCommandOptions, command: Command) => {
+      // Checked here, not in the option's parser: the states are the chosen method's, and --method may come later.
+      const unknownStates = unknownTaskStates(options.method, options.failAt);
+      if (unknownStates) command.error(`homebound: ${unknownStates}`, { exitCode: 2 });
       // Before the run, not after it: a report path that cannot be written would otherwise fail minutes later.
       if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
       if (options.json !== undefined) await writableFileParent('--json', options.json);
@@ -95,6 +114,7 @@ export function registerDrill(program: Command): void {
       if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
       const report = await runDrill(
         {
+          method: options.method,
           volumes: options.volumes,
           sizeMiB: options.sizeMib,
           writesPerSecond: options.writesPerSecond,

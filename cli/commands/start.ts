@@ -4,6 +4,7 @@ import { defaultRunId } from '../../core/adapters/aws/failback-executions.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { parseFailbackRequest } from '../../core/failback/request.js';
 import { RunId } from '../../core/failback/run-state.js';
+import { findMethod } from '../../core/methods/registry.js';
 import { deployedFailback, type StateMachineOptions, withStateMachineOptions } from '../state-machine.js';
 
 interface StartOptions extends StateMachineOptions {
@@ -12,7 +13,7 @@ interface StartOptions extends StateMachineOptions {
   json?: boolean;
 }
 
-/** `homebound start`: validates a failback request (the plan) and starts the deployed automated failback with it. */
+/** `homebound start`: validates a failback request (the plan) and starts its method's deployed state machine with it. */
 export function registerStart(program: Command): void {
   withStateMachineOptions(
     program
@@ -42,7 +43,10 @@ export function registerStart(program: Command): void {
     // The schema ValidateRequest applies: a bad plan fails here, before anything is started.
     const request = parseFailbackRequest(document);
     const runId = options.name ?? defaultRunId(request);
-    const failback = await deployedFailback(options);
+    // parseFailbackRequest accepted the method, so the registry has it; the request's method picks the state machine.
+    const method = findMethod(request.method);
+    if (!method) throw new InvalidInputError(`method "${request.method}" has no state machine`);
+    const failback = await deployedFailback(options, method);
     const run = await failback.start(request, runId);
     if (options.json) {
       console.log(JSON.stringify(run, null, 2));

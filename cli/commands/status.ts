@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { RunStatus } from '../../core/adapters/aws/failback-executions.js';
-import { deployedFailback, type StateMachineOptions, withStateMachineOptions } from '../state-machine.js';
+import { runStatus, type StateMachineOptions, withStateMachineOptions } from '../state-machine.js';
 
 interface StatusOptions extends StateMachineOptions {
   json?: boolean;
@@ -17,8 +17,7 @@ export function registerStatus(program: Command): void {
       .argument('[run]', 'run id (execution name) or execution ARN (default: the latest run)')
       .option('--json', 'print the status as JSON'),
   ).action(async (run: string | undefined, options: StatusOptions) => {
-    const failback = await deployedFailback(options);
-    const status = await failback.status(run);
+    const status = await runStatus(options, run);
     console.log(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
   });
 }

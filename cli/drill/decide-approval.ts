@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline';
-import type { LocalFailback } from '../../core/failback/local-environment.js';
+import type { LocalFailback } from '../../core/wiring/local.js';
 import { serveApprovals } from './approval-page.js';
 import type { DrillOptions } from './drill-options.js';
 

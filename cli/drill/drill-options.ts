@@ -1,8 +1,11 @@
 import type { EbsFaults } from '../../core/localcloud/ebs-faults.js';
+import type { FailbackMethod } from '../../core/methods/method.js';
 import type { DrillApproval } from './fail-at.js';
 
 /** What `homebound drill` was asked to rehearse. */
 export interface DrillOptions {
+  /** The method rehearsed: its ASL and tasks are what the local runner loads (core/methods/registry.ts). */
+  readonly method: FailbackMethod;
   readonly volumes: number;
   readonly sizeMiB: number;
   readonly writesPerSecond: number;

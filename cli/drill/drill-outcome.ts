@@ -1,9 +1,9 @@
 import type { Host } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
-import type { LocalFailback } from '../../core/failback/local-environment.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import { PassRecord } from '../../core/failback/steps/record-pass.js';
 import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
+import type { LocalFailback } from '../../core/wiring/local.js';
 import type { DrillOptions } from './drill-options.js';
 import type { DrillReport, DrillStatus } from './drill-report.js';
 import { leftToDo } from './left-to-do.js';

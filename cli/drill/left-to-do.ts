@@ -1,6 +1,6 @@
 import type { Host } from '../../core/compute/port.js';
-import type { LocalFailback } from '../../core/failback/local-environment.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
+import type { LocalFailback } from '../../core/wiring/local.js';
 import type { DrillStatus } from './drill-report.js';
 
 /**

@@ -1,5 +1,6 @@
-import { AUTOMATED_FAILBACK_DEFINITION, startLocalFailback } from '../../core/failback/local-environment.js';
+import { definitionPath } from '../../core/methods/method.js';
 import { readDefinition } from '../../core/orchestration/asl-walk.js';
+import { startLocalFailback } from '../../core/wiring/local.js';
 import { decideApproval } from './decide-approval.js';
 import type { DrillOptions } from './drill-options.js';
 import { drillReport } from './drill-outcome.js';
@@ -15,14 +16,14 @@ export type { DrillOptions } from './drill-options.js';
 const MiB = 1024 * 1024;
 
 /**
- * Runs the automated failback on the local cloud: a takeover host with live writes, the real state machine file,
+ * Runs a failback (the method of `options`) on the local cloud: a takeover host with live writes, the real state machine file,
  * a real sync gateway process, and checks the outcome byte for byte. Returns the report; never throws for a run
  * that rolls back or fails — that is the report's status. Ctrl-C (or SIGTERM) stops every process it started,
  * removes its temp dir and exits 130 (see DrillInterruption).
  */
 export async function runDrill(options: DrillOptions, say: (line: string) => void): Promise<DrillReport> {
   for (const missed of unreachedFailAt(
-    readDefinition(AUTOMATED_FAILBACK_DEFINITION),
+    readDefinition(definitionPath(options.method)),
     options.failAt,
     options.approval,
   )) {
@@ -50,6 +51,7 @@ async function drillIn(
   let counting: CountingBlockSource | undefined;
   const env = await interruption.guard(
     startLocalFailback({
+      method: options.method,
       dir: workDir.dir,
       waitMs: 250,
       wrapBlockSource: (source) => {
@@ -81,7 +83,7 @@ async function drillIn(
     const decided = await interruption.guard(decideApproval(env, options, say));
     const execution = env.machine.run(
       {
-        method: 'automated',
+        method: options.method.name,
         hosts: [host.hostId],
         target: { platform: 'aws', region: env.cloud.region },
         convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },

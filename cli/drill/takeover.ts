@@ -1,8 +1,8 @@
 import { blockCountFor } from '../../core/blocks.js';
 import type { Host } from '../../core/compute/port.js';
-import type { LocalFailback } from '../../core/failback/local-environment.js';
 import { writeVolumeBlocks } from '../../core/localcloud/local-volume.js';
 import { seededRandom } from '../../core/seeded-random.js';
+import type { LocalFailback } from '../../core/wiring/local.js';
 import { blockBytes, chooseContent, repeatedBlocks } from '../bench/volume-generator.js';
 
 export interface DrillHostOptions {

@@ -1,8 +1,8 @@
 import { BLOCK_SIZE, bytesOnDisk, sha256Hex } from '../../core/blocks.js';
 import type { Host } from '../../core/compute/port.js';
-import type { LocalFailback } from '../../core/failback/local-environment.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { readVolume } from '../../core/localcloud/local-volume.js';
+import type { LocalFailback } from '../../core/wiring/local.js';
 
 export interface VolumeCheck {
   readonly volumeKey: string;

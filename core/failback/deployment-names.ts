@@ -1,4 +1,5 @@
-/** Names the deployed stack (lib/) and its callers (the CLI, operators' scripts, docs) must agree on. */
+/** Names the deployed stack (lib/) and its callers (the CLI, operators' scripts, docs) must agree on. Each method's
+ * state machine ARN output is named in its description (core/methods/, `stateMachineArnOutput`). */
 
 /**
  * The custom EventBridge event that requests a failback (docs/failback-request.md). Its `detail` is the failback
@@ -8,9 +9,6 @@ export const FAILBACK_REQUESTED_EVENT = {
   source: 'homebound',
   detailType: 'Failback Requested',
 } as const;
-
-/** The stack output holding the automated failback's ARN, where `homebound start`/`status` look it up. */
-export const STATE_MACHINE_ARN_OUTPUT = 'AutomatedFailbackStateMachineArn';
 
 /** The stack output naming the event bus "Failback Requested" events go to. */
 export const FAILBACK_EVENT_BUS_OUTPUT = 'FailbackEventBusName';

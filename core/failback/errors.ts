@@ -11,8 +11,11 @@ export class InvalidFailbackRequestError extends HomeboundError {}
 
 /** `method` is not one homebound runs. */
 export class UnknownMethodError extends HomeboundError {
-  constructor(readonly method: string) {
-    super(`method "${method}" is unknown; this state machine runs "automated"`);
+  constructor(
+    readonly method: string,
+    readonly knownMethods: readonly string[],
+  ) {
+    super(`method "${method}" is unknown; homebound runs ${knownMethods.map((name) => `"${name}"`).join(', ')}`);
   }
 }
 

@@ -27,6 +27,7 @@ import { CheckSnapshotsInput, checkSnapshots, SnapshotVolumesInput, snapshotVolu
 import { StreamVolumePassInput, streamVolumePass } from './steps/stream-pass.js';
 import { ValidateRequestInput, validateRequest } from './steps/validate-request.js';
 import { VerifyDecisionInput, verifyDecision } from './steps/verify-decision.js';
+import type { FailbackTaskName } from './task-names.js';
 
 /** One Task of the state machine: the schema its input must satisfy and the step it runs. */
 export interface FailbackTask<I> {
@@ -41,8 +42,9 @@ function task<I>(input: z.ZodType<I>, run: FailbackTask<I>['run']): FailbackTask
 }
 
 /**
- * Every Task of statemachines/automated-failback.asl.json by the name of its `${…FunctionArn}` placeholder, without
- * the `FunctionArn` suffix. The Lambda entry points in functions/ and the local runner both bind from this table.
+ * Every Lambda task of every method by the name of its `${…FunctionArn}` placeholder, without the `FunctionArn`
+ * suffix: one Lambda per name, shared by each method whose ASL binds it (a method lists its own in core/methods/).
+ * The Lambda entry points in functions/ and the local runner both bind from this table.
  */
 export const failbackTasks = {
   ValidateRequest: task(ValidateRequestInput, validateRequest),
@@ -65,4 +67,10 @@ export const failbackTasks = {
   Report: task(ReportInput, report),
 } as const;
 
-export type FailbackTaskName = keyof typeof failbackTasks;
+export type { FailbackTaskName } from './task-names.js';
+
+// Every listed name has a task and no task is unlisted: a mismatch fails tsc here.
+const sameNames: [FailbackTaskName, keyof typeof failbackTasks] extends [keyof typeof failbackTasks, FailbackTaskName]
+  ? true
+  : never = true;
+void sameNames;

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { failbackMethods } from '../../core/methods/registry.js';
 import { PROJECT_ROOT } from '../../lib/app-function.js';
-import { AUTOMATED_FAILBACK_ASL } from '../../lib/automated-failback-state-machine.js';
 import { resourcesOf, synthesizeHomebound } from './synth.js';
 
 const { template } = synthesizeHomebound();
 const functions = Object.entries(resourcesOf(template, 'AWS::Lambda::Function'));
 const logGroups = resourcesOf(template, 'AWS::Logs::LogGroup');
 
-/** Smallest TimeoutSeconds of the ASL Task states per `${…FunctionArn}` placeholder they call. */
+/** Smallest TimeoutSeconds of every method's ASL Task states per `${…FunctionArn}` placeholder they call. */
 function stateTimeouts(): Map<string, number> {
   const timeouts = new Map<string, number>();
   const visit = (value: unknown): void => {
@@ -25,7 +25,7 @@ function stateTimeouts(): Map<string, number> {
     }
     Object.values(state).forEach(visit);
   };
-  visit(JSON.parse(readFileSync(`${PROJECT_ROOT}${AUTOMATED_FAILBACK_ASL}`, 'utf8')));
+  for (const method of failbackMethods) visit(JSON.parse(readFileSync(`${PROJECT_ROOT}${method.aslFile}`, 'utf8')));
   return timeouts;
 }
 
@@ -54,8 +54,13 @@ describe('failback functions', () => {
   });
 
   it('time out no later than the shortest ASL state that calls them', () => {
-    const substitutions = Object.values(resourcesOf(template, 'AWS::StepFunctions::StateMachine'))[0]?.Properties
-      ?.DefinitionSubstitutions as Record<string, { 'Fn::GetAtt': [string, string] }>;
+    // A task shared by two methods is one function: each machine substitutes the same one.
+    const substitutions = Object.assign(
+      {},
+      ...Object.values(resourcesOf(template, 'AWS::StepFunctions::StateMachine')).map(
+        (machine) => machine.Properties.DefinitionSubstitutions,
+      ),
+    ) as Record<string, { 'Fn::GetAtt': [string, string] }>;
     for (const [placeholder, stateTimeout] of stateTimeouts()) {
       const logicalId = substitutions[placeholder]?.['Fn::GetAtt'][0] ?? '';
       const timeout = resourcesOf(template, 'AWS::Lambda::Function')[logicalId]?.Properties?.Timeout;

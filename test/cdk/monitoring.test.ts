@@ -35,7 +35,7 @@ function monitoringAlone(props: { alarmTopic?: boolean; approvalWaitAlarmAfter?:
   });
   const alarmTopic = props.alarmTopic ? new sns.Topic(stack, 'Operators') : undefined;
   new FailbackMonitoring(stack, 'Monitoring', {
-    stateMachine,
+    stateMachines: [{ method: { name: 'automated', constructId: 'AutomatedFailback' }, stateMachine }],
     ...(alarmTopic ? { alarmTopic } : {}),
     ...(props.approvalWaitAlarmAfter ? { approvalWaitAlarmAfter: props.approvalWaitAlarmAfter } : {}),
   });
@@ -125,5 +125,41 @@ describe('dashboard and alarms', () => {
     for (const name of ['ExecutionsStarted', 'ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionTime']) {
       expect(body).toContain(`\\"AWS/States\\",\\"${name}\\"`);
     }
+  });
+});
+
+describe('monitoring of several methods', () => {
+  it('gives each state machine its own failed-run alarm and dashboard row, the handler alarms once', () => {
+    const app = new App({ outdir: mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'cdk-')) });
+    const stack = new Stack(app, 'TwoMethods', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const machine = (id: string) =>
+      new sfn.StateMachine(stack, id, {
+        definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, `${id}Pass`)),
+      });
+    const monitoring = new FailbackMonitoring(stack, 'Monitoring', {
+      stateMachines: [
+        { method: { name: 'automated', constructId: 'AutomatedFailback' }, stateMachine: machine('Automated') },
+        {
+          method: { name: 'conditional-automated', constructId: 'ConditionalFailback' },
+          stateMachine: machine('Conditional'),
+        },
+      ],
+    });
+    const synthesized = Template.fromStack(stack);
+    const found = Object.entries(resourcesOf(synthesized, 'AWS::CloudWatch::Alarm'));
+
+    expect(found).toHaveLength(4);
+    expect(Object.keys(monitoring.failedRunAlarms)).toEqual(['automated', 'conditional-automated']);
+    const failedRun = found.filter(([id]) => id.startsWith('MonitoringFailedRun'));
+    const watched = failedRun.map(([, alarm]) =>
+      JSON.stringify((alarm.Properties.Metrics as AlarmQuery[]).map((query) => query.MetricStat?.Metric.Dimensions)),
+    );
+    expect(watched[0]).toContain('Automated');
+    expect(watched[1]).toContain('Conditional');
+    expect(watched[0]).not.toContain('Conditional');
+    const [dashboard] = Object.values(resourcesOf(synthesized, 'AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    expect(body).toContain('Runs of the automated method');
+    expect(body).toContain('Runs of the conditional-automated method');
   });
 });

@@ -1,5 +1,14 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { FAILBACK_REQUESTED_EVENT } from '../../core/failback/deployment-names.js';
+import { failbackMethods } from '../../core/methods/registry.js';
+import { FailbackTriggers } from '../../lib/failback-triggers.js';
+import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
 import { getAttLogicalId, resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
 
 const { stack, template } = synthesizeHomebound();
@@ -20,9 +29,13 @@ const rule = rules[0]?.Properties;
 const target = (rule?.Targets as Target[] | undefined)?.[0];
 
 describe('Failback Requested trigger', () => {
-  it('starts the automated failback on a "Failback Requested" event, with the event detail as input', () => {
-    expect(rules).toHaveLength(1);
-    expect(rule?.EventPattern).toEqual({ source: ['homebound'], 'detail-type': ['Failback Requested'] });
+  it('starts the automated failback on a "Failback Requested" event for its method, with the event detail as input', () => {
+    expect(rules).toHaveLength(failbackMethods.length);
+    expect(rule?.EventPattern).toEqual({
+      source: ['homebound'],
+      'detail-type': ['Failback Requested'],
+      detail: { method: ['automated'] },
+    });
     expect(rule?.Targets).toHaveLength(1);
     expect(target?.Arn).toEqual(stateMachineRef);
     expect(target?.InputPath).toBe('$.detail');
@@ -71,5 +84,50 @@ describe('Failback Requested trigger', () => {
         },
       }),
     );
+  });
+});
+
+describe('Failback Requested routing by method', () => {
+  /** The construct alone with two methods' machines: what the stack builds once a second method is registered. */
+  function twoMethods() {
+    const app = new App({ outdir: mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'cdk-')) });
+    const alone = new Stack(app, 'TriggersAlone', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const machine = (id: string) =>
+      new sfn.StateMachine(alone, id, {
+        definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(alone, `${id}Pass`)),
+      });
+    const routes = [
+      { method: { name: 'automated', constructId: 'AutomatedFailback' }, stateMachine: machine('Automated') },
+      {
+        method: { name: 'conditional-automated', constructId: 'ConditionalAutomatedFailback' },
+        stateMachine: machine('Conditional'),
+      },
+    ];
+    new FailbackTriggers(alone, 'Triggers', { routes });
+    return {
+      template: Template.fromStack(alone),
+      refs: routes.map((route) => alone.resolve(route.stateMachine.stateMachineArn)),
+    };
+  }
+
+  it("sends each method's requests to that method's state machine only", () => {
+    const { template: alone, refs } = twoMethods();
+    const routed = Object.values(resourcesOf(alone, 'AWS::Events::Rule')).map((found) => ({
+      methods: (found.Properties.EventPattern as { detail: { method: string[] } }).detail.method,
+      targets: (found.Properties.Targets as Target[]).map((t) => t.Arn),
+    }));
+    expect(routed).toEqual([
+      { methods: ['automated'], targets: [refs[0]] },
+      { methods: ['conditional-automated'], targets: [refs[1]] },
+    ]);
+  });
+
+  it('lets the one role start executions of those state machines and nothing else', () => {
+    const { template: alone, refs } = twoMethods();
+    const statements = Object.values(resourcesOf(alone, 'AWS::IAM::Policy')).flatMap((policy) =>
+      statementsOf(policy.Properties.PolicyDocument),
+    );
+    expect(statements.map((statement) => statement.Action)).toEqual(['states:StartExecution', 'states:StartExecution']);
+    expect(statements.map((statement) => statement.Resource)).toEqual(refs);
   });
 });

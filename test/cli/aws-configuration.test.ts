@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AwsCredentialsMissingError, AwsRegionMissingError } from '../../core/adapters/aws/aws-configuration.js';
 import { mapSfnError } from '../../core/adapters/aws/sfn-errors.js';
 import { stateMachineArnFromStack } from '../../core/adapters/aws/stack-outputs.js';
+import { automatedMethod } from '../../core/methods/automated.js';
 import { type CliResult, runCli } from '../support/cli.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:HomeboundAutomatedFailback';
@@ -102,7 +103,11 @@ describe('stateMachineArnFromStack', () => {
     const cloudFormation = mockClient(CloudFormationClient);
     try {
       cloudFormation.on(DescribeStacksCommand).rejects(new Error('Region is missing'));
-      const lookup = stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound');
+      const lookup = stateMachineArnFromStack(
+        new CloudFormationClient({ region: 'eu-west-1' }),
+        'Homebound',
+        automatedMethod,
+      );
       await expect(lookup).rejects.toBeInstanceOf(AwsRegionMissingError);
       await expect(lookup).rejects.toThrow(/DescribeStacks on Homebound: set AWS_REGION.*or pass --state-machine-arn/);
     } finally {

@@ -103,6 +103,14 @@ describe('homebound drill', () => {
     expect(result.stderr).toContain('Cutover');
   });
 
+  it('refuses an unknown --method, naming the methods it knows (exit 2), before anything starts', async () => {
+    const result = await runCli(['drill', '--auto-approve', '--method', 'teleport', ...SMALL]);
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('"teleport" is not a failback method; choose one of automated');
+    expect(result.stderr).not.toContain('local cloud up');
+  });
+
   it('refuses at once without a terminal and without --auto-approve/--reject, showing how to decide up front', async () => {
     const started = performance.now();
     const result = await runCli(['drill', '--fail-at', 'Cutover', ...SMALL, '--approval-timeout', '5']);

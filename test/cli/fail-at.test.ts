@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { unreachedFailAt } from '../../cli/drill/fail-at.js';
-import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
+import { automatedMethod } from '../../core/methods/automated.js';
+import { definitionPath } from '../../core/methods/method.js';
 import { readDefinition } from '../../core/orchestration/asl-walk.js';
 
-const definition = readDefinition(AUTOMATED_FAILBACK_DEFINITION);
+const definition = readDefinition(definitionPath(automatedMethod));
 const missed = (failAt: string[], approval: 'auto-approve' | 'reject' | 'ask') =>
   unreachedFailAt(definition, failAt, approval).map((state) => state.state);
 

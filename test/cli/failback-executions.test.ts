@@ -27,8 +27,9 @@ import {
   StateMachineNotFoundError,
 } from '../../core/adapters/aws/sfn-errors.js';
 import { StackNotFoundError, stateMachineArnFromStack } from '../../core/adapters/aws/stack-outputs.js';
-import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { parseFailbackRequest } from '../../core/failback/request.js';
+import { automatedMethod } from '../../core/methods/automated.js';
+import { definitionPath } from '../../core/methods/method.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:HomeboundAutomatedFailback';
 const sfnMock = mockClient(SFNClient);
@@ -233,7 +234,7 @@ describe('homebound status (DescribeExecution, GetExecutionHistory)', () => {
   });
 
   it('reads progress from states the automated failback has', () => {
-    const states = JSON.stringify(JSON.parse(readFileSync(AUTOMATED_FAILBACK_DEFINITION, 'utf8')).States);
+    const states = JSON.stringify(JSON.parse(readFileSync(definitionPath(automatedMethod), 'utf8')).States);
     for (const name of [PASS_RECORDED_STATE, APPROVAL_STATE]) expect(states).toContain(`"${name}":{`);
   });
 });
@@ -253,7 +254,9 @@ describe('the state machine ARN from the stack', () => {
         },
       ],
     });
-    expect(await stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound')).toBe(ARN);
+    expect(
+      await stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound', automatedMethod),
+    ).toBe(ARN);
   });
 
   it('reports a stack that is not deployed as StackNotFoundError naming it', async () => {
@@ -263,7 +266,7 @@ describe('the state machine ARN from the stack', () => {
         Object.assign(new Error('Stack with id Homebound does not exist'), { name: 'ValidationError', ...meta }),
       );
     await expect(
-      stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound'),
+      stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound', automatedMethod),
     ).rejects.toThrow(
       new StackNotFoundError(
         'stack Homebound does not exist in this account and Region; deploy it, set AWS_REGION, or pass --stack-name or --state-machine-arn',

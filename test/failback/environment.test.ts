@@ -1,8 +1,8 @@
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
-import { awsFailbackDeps } from '../../core/adapters/aws/failback-deps.js';
 import { InvalidInputError } from '../../core/errors.js';
+import { awsFailbackDeps, awsFailbackDepsOnce } from '../../core/wiring/aws.js';
 
 const ENVIRONMENT = {
   HOMEBOUND_STAGING_BUCKET: 'homebound-staging',
@@ -19,7 +19,7 @@ const ENVIRONMENT = {
   HOMEBOUND_INSTANCE_ARN_PREFIX: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
 };
 
-// awsFailbackDeps keeps the first valid result for the life of the process: the refusals run first.
+// awsFailbackDeps builds from the env it is given, every time: the tests do not depend on their order.
 describe('the failback functions environment', () => {
   it('refuses a missing takeover tag, naming the variable', () => {
     expect(() => awsFailbackDeps(ENVIRONMENT)).toThrow(InvalidInputError);
@@ -74,5 +74,23 @@ describe('the failback functions environment', () => {
     for (const launch of [gateway, failback]) {
       expect(launch?.TagSpecifications?.[0]?.Tags).toContainEqual({ Key: 'homebound:stack', Value: 'Homebound' });
     }
+  });
+
+  it('builds from the environment it is given, not from the first one it saw', () => {
+    const first = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr=one' });
+    const second = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr=two' });
+
+    expect(first.takeoverTag).toEqual({ key: 'dr', value: 'one' });
+    expect(second.takeoverTag).toEqual({ key: 'dr', value: 'two' });
+  });
+
+  it('gives a handler module one set of deps, built on its first invocation', () => {
+    const good = awsFailbackDepsOnce({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr=a' });
+    const bad = awsFailbackDepsOnce(ENVIRONMENT);
+
+    expect(good()).toBe(good());
+    expect(good().takeoverTag).toEqual({ key: 'dr', value: 'a' });
+    // A malformed environment fails the invocation, naming the variable, not the module load.
+    expect(() => bad()).toThrow(/HOMEBOUND_TAKEOVER_TAG/);
   });
 });

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
-import { type LocalFailback, startLocalFailback } from '../../core/failback/local-environment.js';
+import { automatedMethod } from '../../core/methods/automated.js';
 import { ExecutionFailedError } from '../../core/orchestration/local-runner.js';
+import { type LocalFailback, startLocalFailback } from '../../core/wiring/local.js';
 import { statesEntered } from '../support/failback.js';
 
 /**
@@ -22,6 +23,7 @@ describe('a sync gateway that keeps dying', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'hb-liveness-'));
     env = await startLocalFailback({
+      method: automatedMethod,
       dir,
       waitMs: 50,
       retryIntervalMs: 20,

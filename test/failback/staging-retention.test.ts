@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidFailbackRequestError } from '../../core/failback/errors.js';
-import { AUTOMATED_FAILBACK_DEFINITION } from '../../core/failback/local-environment.js';
 import { type FailbackDeps, runLayout } from '../../core/failback/run-state.js';
 import { cleanUp } from '../../core/failback/steps/clean-up.js';
 import { validateRequest } from '../../core/failback/steps/validate-request.js';
 import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
+import { automatedMethod } from '../../core/methods/automated.js';
+import { definitionPath } from '../../core/methods/method.js';
 import { resourcesOf, synthesizeHomebound } from '../cdk/synth.js';
 import { type ComputeFixture, computeFixture, MiB } from '../compute/local-compute-helpers.js';
 import { MemoryStaging } from '../support/memory-staging.js';
@@ -89,7 +90,7 @@ describe('staging is deleted only when the run has ended', () => {
     Choices?: { Next: string }[];
     Catch?: { Next: string }[];
   }
-  const definition = JSON.parse(readFileSync(AUTOMATED_FAILBACK_DEFINITION, 'utf8')) as {
+  const definition = JSON.parse(readFileSync(definitionPath(automatedMethod), 'utf8')) as {
     States: Record<string, State>;
   };
   const predecessors = (target: string) =>

@@ -3,12 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
 import type { Host } from '../../core/compute/port.js';
-import {
-  type LocalFailback,
-  type LocalFailbackOptions,
-  startLocalFailback,
-} from '../../core/failback/local-environment.js';
+import { automatedMethod } from '../../core/methods/automated.js';
 import type { LocalRunEvent, TaskHandler } from '../../core/orchestration/local-runner.js';
+import { type LocalFailback, type LocalFailbackOptions, startLocalFailback } from '../../core/wiring/local.js';
 
 /** Per-test faults: a handler here replaces the bound one for that state until removed. */
 export type Faults = Map<string, TaskHandler>;
@@ -35,6 +32,7 @@ export async function startFailbackFixture(
   const dir = await mkdtemp(join(tmpdir(), 'hb-failback-'));
   const faults: Faults = new Map();
   const env = await startLocalFailback({
+    method: automatedMethod,
     ...options,
     dir,
     waitMs: 50,

@@ -17,6 +17,7 @@ export const PASS_RECORDED_STATE = 'RecordPass';
 export const APPROVAL_STATE = 'RequestApproval';
 
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/;
+const EXECUTION_ARN = /^(arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}):execution:([A-Za-z0-9_-]+):[A-Za-z0-9_-]+$/;
 
 export interface StartedRun {
   readonly runId: string;
@@ -60,7 +61,21 @@ export function parseStateMachineArn(arn: string, what: string): string {
   return arn;
 }
 
-/** Starts and inspects runs of the deployed automated failback through the Step Functions API. */
+/**
+ * The state machine an execution ARN belongs to (the ARN names it), so a run given by its ARN is looked up on its
+ * own method's state machine. @throws InvalidInputError for anything but an execution ARN
+ */
+export function stateMachineArnOfExecution(executionArn: string): string {
+  const match = EXECUTION_ARN.exec(executionArn);
+  if (!match) {
+    throw new InvalidInputError(
+      `"${executionArn}" is not an execution ARN (arn:aws:states:<region>:<account>:execution:…)`,
+    );
+  }
+  return `${match[1]}:stateMachine:${match[2]}`;
+}
+
+/** Starts and inspects runs of one deployed failback state machine (one method's) through the Step Functions API. */
 export class FailbackExecutions {
   constructor(
     private readonly sfn: SFNClient,
@@ -154,9 +169,7 @@ export class FailbackExecutions {
       return arn;
     }
     if (run.startsWith('arn:')) {
-      if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$/.test(run)) {
-        throw new InvalidInputError(`"${run}" is not an execution ARN (arn:aws:states:<region>:<account>:execution:…)`);
-      }
+      stateMachineArnOfExecution(run);
       return run;
     }
     const runId = RunId.safeParse(run);

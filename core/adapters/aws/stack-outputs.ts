@@ -1,21 +1,43 @@
 import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { HomeboundError, RequestRejectedError } from '../../errors.js';
-import { STATE_MACHINE_ARN_OUTPUT } from '../../failback/deployment-names.js';
+import type { FailbackMethod } from '../../methods/method.js';
 import { awsConfigurationError } from './aws-configuration.js';
 import { AccessDeniedError } from './sfn-errors.js';
 
 /** The stack is not deployed in this account and Region, or lacks the output. */
 export class StackNotFoundError extends HomeboundError {}
 
+type StackMethod = Pick<FailbackMethod, 'name' | 'stateMachineArnOutput'>;
+
 /**
- * The automated failback's ARN from the deployed stack's outputs.
+ * A method's state machine ARN from the deployed stack's outputs (the method's `stateMachineArnOutput`).
  * @throws StackNotFoundError (no such stack, or no such output), AccessDeniedError, AwsRegionMissingError,
  *   AwsCredentialsMissingError, RequestRejectedError (anything else)
  */
 export async function stateMachineArnFromStack(
   cloudFormation: CloudFormationClient,
   stackName: string,
+  method: StackMethod,
 ): Promise<string> {
+  const [found] = await stateMachineArnsFromStack(cloudFormation, stackName, [method]);
+  if (!found) {
+    throw new StackNotFoundError(
+      `stack ${stackName} has no output ${method.stateMachineArnOutput} (the ${method.name} method's state machine); is it a homebound stack of this version?`,
+    );
+  }
+  return found.arn;
+}
+
+/**
+ * The state machine ARNs of those `methods` the deployed stack has an output for, in their order, from one
+ * DescribeStacks call (a stack deployed before a method existed simply lacks its output).
+ * @throws as stateMachineArnFromStack, but StackNotFoundError only for a stack that does not exist
+ */
+export async function stateMachineArnsFromStack<M extends StackMethod>(
+  cloudFormation: CloudFormationClient,
+  stackName: string,
+  methods: readonly M[],
+): Promise<{ method: M; arn: string }[]> {
   const response = await cloudFormation
     .send(new DescribeStacksCommand({ StackName: stackName }))
     .catch((error: unknown) => {
@@ -40,11 +62,9 @@ export async function stateMachineArnFromStack(
       }
       throw new RequestRejectedError(`DescribeStacks on ${stackName}: ${name}: ${message}`, { cause: error });
     });
-  const output = response.Stacks?.[0]?.Outputs?.find((candidate) => candidate.OutputKey === STATE_MACHINE_ARN_OUTPUT);
-  if (!output?.OutputValue) {
-    throw new StackNotFoundError(
-      `stack ${stackName} has no output ${STATE_MACHINE_ARN_OUTPUT}; is it a homebound stack?`,
-    );
-  }
-  return output.OutputValue;
+  const outputs = response.Stacks?.[0]?.Outputs ?? [];
+  return methods.flatMap((method) => {
+    const arn = outputs.find((output) => output.OutputKey === method.stateMachineArnOutput)?.OutputValue;
+    return arn ? [{ method, arn }] : [];
+  });
 }

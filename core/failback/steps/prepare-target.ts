@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { idempotencyToken } from '../../compute/port.js';
 import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
 import { GatewayAckSecretMissingError } from '../errors.js';
-import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
+import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request-fields.js';
 import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
 
 /** Device names the gateway's target volumes take, in order (EC2's recommended range for EBS data volumes). */

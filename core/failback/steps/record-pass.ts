@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FailbackRequest } from '../request.js';
+import { sharedRequestFields } from '../request-fields.js';
 import { type FailbackDeps, PassState, runLayout } from '../run-state.js';
 
 const StreamedVolume = z.object({
@@ -16,7 +16,7 @@ export const RecordPassInput = z.object({
   runId: z.string(),
   pass: PassState,
   streamed: z.array(StreamedVolume).min(1),
-  convergence: FailbackRequest.shape.convergence.unwrap(),
+  convergence: sharedRequestFields.convergence.unwrap(),
 });
 export type RecordPassInput = z.infer<typeof RecordPassInput>;
 

@@ -1,19 +1,19 @@
 import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { AwsCompute } from '../../compute/aws-compute.js';
-import { STACK_TAG } from '../../compute/port.js';
-import { parseEnvironment } from '../../environment.js';
-import { HomeboundError } from '../../errors.js';
-import { FailbackMetrics, stdoutSink } from '../../failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../../failback/run-state.js';
-import { TakeoverTagSpec } from '../../failback/takeover-tag.js';
-import { GatewayArtifactLocation } from '../../gateway/config.js';
-import { awsApprovals, awsDecisionVerifier } from './approval-deps.js';
-import { createEbsClient, createS3Client } from './clients.js';
-import { EbsBlockSource } from './ebs-block-source.js';
-import { secretsManagerRunKeys } from './gateway-ack-secret.js';
-import { S3Staging } from './s3-staging.js';
+import { awsApprovals, awsDecisionVerifier } from '../adapters/aws/approval-deps.js';
+import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
+import { EbsBlockSource } from '../adapters/aws/ebs-block-source.js';
+import { secretsManagerRunKeys } from '../adapters/aws/gateway-ack-secret.js';
+import { S3Staging } from '../adapters/aws/s3-staging.js';
+import { AwsCompute } from '../compute/aws-compute.js';
+import { STACK_TAG } from '../compute/port.js';
+import { parseEnvironment } from '../environment.js';
+import { HomeboundError } from '../errors.js';
+import { FailbackMetrics, stdoutSink } from '../failback/metrics.js';
+import type { ApprovalPort, FailbackDeps } from '../failback/run-state.js';
+import { TakeoverTagSpec } from '../failback/takeover-tag.js';
+import { GatewayArtifactLocation } from '../gateway/config.js';
 
 /** The environment every failback function gets from the stack (lib/); validated once per process. */
 export const FailbackEnvironment = z.object({
@@ -81,15 +81,13 @@ const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
   },
 });
 
-let cached: FailbackDeps | undefined;
-
 /**
- * The failback steps' dependencies on AWS: one SDK client per service for the life of the process (created on the
- * first invocation, reused by every later one).
+ * The failback steps' dependencies on AWS, built from `env`: one SDK client per service. Every call builds anew —
+ * a Lambda module keeps its own through `awsFailbackDepsOnce`, so nothing process-wide outlives the arguments it was
+ * built from.
  * @throws InvalidInputError naming the first missing or malformed environment variable
  */
 export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackDeps {
-  if (cached) return cached;
   const config = parseEnvironment(FailbackEnvironment, env);
   const s3 = createS3Client();
   const compute = new AwsCompute(new EC2Client({}), {
@@ -120,7 +118,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     resourceTags: { [STACK_TAG]: config.HOMEBOUND_STACK_TAG },
     instanceArnPrefix: config.HOMEBOUND_INSTANCE_ARN_PREFIX,
   });
-  cached = {
+  return {
     compute,
     blockSource: new EbsBlockSource(createEbsClient()),
     staging: (prefix) =>
@@ -142,5 +140,17 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     metrics: new FailbackMetrics(stdoutSink),
     now: () => new Date(),
   };
-  return cached;
+}
+
+/**
+ * What a handler module passes to createTaskHandler: builds the deps on its first invocation (a malformed
+ * environment then fails that invocation with the variable's name, not the module load) and hands the same ones
+ * — the same SDK clients — to every later invocation of that module.
+ */
+export function awsFailbackDepsOnce(env: NodeJS.ProcessEnv = process.env): () => FailbackDeps {
+  let built: FailbackDeps | undefined;
+  return () => {
+    built ??= awsFailbackDeps(env);
+    return built;
+  };
 }

@@ -11,20 +11,17 @@ import { volumePath } from '../compute/local-state.js';
 import { STACK_TAG } from '../compute/port.js';
 import { deriveRunKey } from '../engine/run-key.js';
 import { InvalidInputError } from '../errors.js';
+import { LocalApprovals } from '../failback/local-approvals.js';
+import { type EmfSink, FailbackMetrics } from '../failback/metrics.js';
+import type { FailbackDeps } from '../failback/run-state.js';
+import { LOCAL_TAKEOVER_TAG } from '../failback/takeover-tag.js';
+import { createTaskHandler } from '../failback/task-handler.js';
+import { failbackTasks } from '../failback/tasks.js';
 import type { EbsFaults } from '../localcloud/ebs-faults.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
+import { definitionPath, type FailbackMethod } from '../methods/method.js';
 import { LocalStateMachine, type TaskHandler, TaskTokenRegistry } from '../orchestration/local-runner.js';
 import type { BlockSource } from '../ports.js';
-import { LocalApprovals } from './local-approvals.js';
-import { type EmfSink, FailbackMetrics } from './metrics.js';
-import type { FailbackDeps } from './run-state.js';
-import { LOCAL_TAKEOVER_TAG } from './takeover-tag.js';
-import { createTaskHandler } from './task-handler.js';
-import { type FailbackTaskName, failbackTasks } from './tasks.js';
-
-/** The automated method's state machine, the file CDK deploys. */
-export const AUTOMATED_FAILBACK_DEFINITION = new URL('../../statemachines/automated-failback.asl.json', import.meta.url)
-  .pathname;
 
 export const LOCAL_STAGING_BUCKET = 'homebound-staging';
 
@@ -35,6 +32,8 @@ export const LOCAL_STACK_TAG = 'homebound-local';
 const LOCAL_INVOCATION_MS = 120_000;
 
 export interface LocalFailbackOptions {
+  /** The method to load: its ASL file, its tasks bound to their handlers (core/methods/registry.ts). */
+  readonly method: FailbackMethod;
   /** Everything lives under here: the local cloud, volumes, gateway state. */
   readonly dir: string;
   /** Every Wait state lasts this long instead of its Seconds (polls need not be slow on one machine). @default 200 */
@@ -52,8 +51,11 @@ export interface LocalFailbackOptions {
   readonly metricsSink?: EmfSink;
 }
 
-/** A local cloud with the automated method loaded on it, every Task bound to the same handlers Lambda runs. */
+/** A local cloud with a method loaded on it, every Task bound to the same handlers Lambda runs. */
 export interface LocalFailback {
+  readonly method: FailbackMethod;
+  /** The method's ASL file (absolute path) the machine runs. */
+  readonly definition: string;
   readonly cloud: LocalCloud;
   readonly compute: LocalCompute;
   readonly deps: FailbackDeps;
@@ -74,7 +76,7 @@ function loadMachine(
   taskTokens: TaskTokenRegistry,
   options: LocalFailbackOptions,
 ): { machine: LocalStateMachine; taskStates: string[] } {
-  const definition = AUTOMATED_FAILBACK_DEFINITION;
+  const definition = definitionPath(options.method);
   const plain = LocalStateMachine.load({ definition, handlers, taskTokens });
   const taskStates = plain.taskStates;
   const bound = (stateName: string): TaskHandler => {
@@ -131,9 +133,10 @@ function localLambdaContext(name: string, signal: AbortSignal): Context & { sign
 }
 
 /**
- * Starts the local cloud and binds statemachines/automated-failback.asl.json to the failback tasks over local
- * adapters: the local EBS direct API server and S3 (real SDK clients), LocalCompute whose gateways run
- * `homebound gateway` as their own processes, and local approvals.
+ * Starts the local cloud and binds the method's ASL file to its tasks (only those: a placeholder of another task
+ * fails the load) over local adapters: the local EBS direct API server and S3 (real SDK clients), LocalCompute whose
+ * gateways run `homebound gateway` as their own processes, and local approvals. A method whose passes or Activities
+ * need other local services gets them chosen here, next to the AWS wiring (core/wiring/aws.ts).
  */
 export async function startLocalFailback(options: LocalFailbackOptions): Promise<LocalFailback> {
   const cloud = await startLocalCloud({
@@ -173,7 +176,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
   };
 
   const handlers: Record<string, TaskHandler> = {};
-  for (const name of Object.keys(failbackTasks) as FailbackTaskName[]) {
+  for (const name of options.method.tasks) {
     // The table's entries differ in input type; each handler parses its own input with its own schema.
     const lambda = createTaskHandler(name, failbackTasks[name] as never, () => deps);
     handlers[`${name}FunctionArn`] = (input, context) => lambda(input, localLambdaContext(name, context.signal));
@@ -188,6 +191,8 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     throw error;
   }
   return {
+    method: options.method,
+    definition: definitionPath(options.method),
     cloud,
     compute,
     deps,

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { sharedRequestFields } from '../failback/request-fields.js';
+import type { FailbackMethod } from './method.js';
+
+/** The automated method's request: a cloud (AWS) target the failback hosts are launched in. */
+export const AutomatedFailbackRequest = z.strictObject({
+  method: z.literal('automated'),
+  ...sharedRequestFields,
+  target: z.strictObject({
+    platform: z.literal('aws'),
+    /** The Region the failback hosts run in (the deployment's launch settings say which image, type and subnet). */
+    region: z.string().min(1),
+  }),
+});
+export type AutomatedFailbackRequest = z.infer<typeof AutomatedFailbackRequest>;
+
+/**
+ * The automated method: failback to cloud hosts through sync gateways (statemachines/automated-failback.asl.json).
+ * Every task of the table is its own: it was the only method when the table was written.
+ */
+export const automatedMethod = {
+  name: 'automated',
+  description: 'failback to cloud (AWS) hosts through sync gateways',
+  aslFile: 'statemachines/automated-failback.asl.json',
+  tasks: [
+    'ValidateRequest',
+    'PrepareTarget',
+    'SnapshotVolumes',
+    'CheckSnapshots',
+    'StreamPass',
+    'CheckApplied',
+    'RecordPass',
+    'LaunchFailbackHosts',
+    'SetHostPower',
+    'CheckHosts',
+    'RequestApproval',
+    'VerifyDecision',
+    'Cutover',
+    'VerifyFailback',
+    'RetireTakeoverHosts',
+    'Rollback',
+    'CleanUp',
+    'Report',
+  ],
+  request: AutomatedFailbackRequest,
+  stateMachineArnOutput: 'AutomatedFailbackStateMachineArn',
+  constructId: 'AutomatedFailback',
+} as const satisfies FailbackMethod<'automated'>;
