@@ -110,6 +110,7 @@ beforeAll(async () => {
     HOMEBOUND_TAKEOVER_TAG: 'homebound:takeover=true',
     HOMEBOUND_STACK_TAG: 'Homebound',
     HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: 'sg-0abc',
+    HOMEBOUND_INSTANCE_ARN_PREFIX: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
     HOMEBOUND_GATEWAY_ARTIFACT_URI: 's3://cdk-assets/0123abcd.mjs',
     HOMEBOUND_GATEWAY_ARTIFACT_SHA256: '0'.repeat(64),
     HOMEBOUND_APPROVALS_TABLE: 'Approvals',
