@@ -188,10 +188,14 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
     });
     const dbVm = await vmOf(DB);
     expect((await readVm(client, dbVm)).annotation.split('\n')).toContain(runMarker('run-b'));
+    // A SIGKILLed agent resumes following run-b from its state dir and logs in to vCenter again at its next task.
+    const restarted = await site.restartAgent('SIGKILL');
     // The next pass continues on what the last run wrote.
     await writeBlock(sources['db-root'] ?? '', SIZE, 5, 'random');
     await stageAndApply('run-b', 1);
     expect(await imageSha256(flat('vol-0dbroot'))).toBe(await imageSha256(sources['db-root'] ?? ''));
+    expect(restarted.log()).toMatch(/run-b: following 3 volume\(s\)/);
+    expect(await run('VerificationBoot', { runId: 'run-b' })).toMatchObject({ confirmation: 'automatic' });
 
     // A platform that never saw run-b (another agent's, or one whose state was lost) still finds its VMs.
     await powerOn(client, dbVm);
