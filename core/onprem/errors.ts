@@ -39,3 +39,13 @@ export class VspherePasswordFileError extends HomeboundError {
     super(`cannot read the vCenter password from ${path} (${reason}); its first line must be the password`);
   }
 }
+
+/** A failback VM of the run now belongs to a later run (PrepareTarget for the same takeover host reused it). */
+export class FailbackVmReassignedError extends HomeboundError {
+  constructor(
+    readonly vmName: string,
+    readonly runId: string,
+  ) {
+    super(`VM ${vmName} no longer belongs to run ${runId}: a later run for the same takeover host has taken it over`);
+  }
+}

@@ -7,7 +7,7 @@ import { DISK_FOLDER, type TargetDisk } from '../vsphere/target-disks.js';
 import { readVm, setAnnotation } from '../vsphere/vm.js';
 import { type GuestWait, VsphereTarget, type VsphereTargetConfig } from '../vsphere/vsphere-target.js';
 import type { MoRef } from '../vsphere/xml.js';
-import { VspherePasswordFileError } from './errors.js';
+import { FailbackVmReassignedError, VspherePasswordFileError } from './errors.js';
 import type {
   BootOutcome,
   HostDescription,
@@ -103,14 +103,14 @@ export class VspherePlatform implements TargetPlatform {
   /** Each VM boots on independent_nonpersistent disks, is waited for and powered off; all VMs at once. */
   async verificationBoot(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome> {
     const { client, target } = await this.open(signal);
-    const vms = await this.vmsOf(run, signal);
+    const vms = await this.ownedVmsOf(run, signal);
     await settleAll(vms.map(({ vm }) => target.verificationBoot(vm, this.options.wait)));
     return outcome(client, vms);
   }
 
   async cutover(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome> {
     const { client, target } = await this.open(signal);
-    const vms = await this.vmsOf(run, signal);
+    const vms = await this.ownedVmsOf(run, signal);
     await settleAll(vms.map(({ vm }) => target.cutover(vm, this.options.wait)));
     return outcome(client, vms);
   }
@@ -118,7 +118,7 @@ export class VspherePlatform implements TargetPlatform {
   /** @throws GuestNotUpError for a VM not up (powered on, and Tools running with `until: 'tools'`) in time */
   async verify(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome> {
     const { client, target } = await this.open(signal);
-    const vms = await this.vmsOf(run, signal);
+    const vms = await this.ownedVmsOf(run, signal);
     await settleAll(vms.map(({ vm }) => target.waitForGuest(vm, this.options.wait)));
     return outcome(client, vms);
   }
@@ -129,7 +129,11 @@ export class VspherePlatform implements TargetPlatform {
    */
   async rollback(run: PlatformRun, signal: AbortSignal): Promise<RollbackOutcome> {
     const { client, target } = await this.open(signal);
-    const vms = run.hosts.length > 0 ? await this.vmsOf(run, signal) : await this.vmsAnnotated(client, run.runId);
+    // Only VMs the run still owns: a late Rollback of an earlier run must not power off the VMs a later run cut over to.
+    const vms =
+      run.hosts.length > 0
+        ? (await this.vmsOf(run, signal)).filter((vm) => vm.owned)
+        : await this.vmsAnnotated(client, run.runId);
     const poweredOff: string[] = [];
     for (const { name, vm } of vms) {
       if (await target.powerOff(vm)) poweredOff.push(name);
@@ -178,25 +182,40 @@ export class VspherePlatform implements TargetPlatform {
     }
   }
 
-  /** The run's VMs that exist (a host whose VM was never made, or was removed, has nothing to power). */
-  private async vmsOf(run: PlatformRun, signal: AbortSignal): Promise<{ name: string; vm: MoRef }[]> {
+  /**
+   * The run's VMs that exist (a host whose VM was never made, or was removed, has nothing to power), with whether the
+   * run still owns each: a later run for the same takeover host reuses the VM and rewrites its annotation.
+   */
+  private async vmsOf(run: PlatformRun, signal: AbortSignal): Promise<{ name: string; vm: MoRef; owned: boolean }[]> {
     const { client } = await this.open(signal);
     const found = [];
     for (const host of run.hosts) {
       const name = failbackVmName(host);
       const vm = await findVmIfExists(client, this.options.target.datacenter, name, this.options.target.vmFolder);
-      if (vm !== undefined) found.push({ name, vm });
+      if (vm === undefined) continue;
+      const owned = ownedBy((await readVm(client, vm)).annotation, run.runId);
+      found.push({ name, vm, owned });
     }
     return found;
   }
 
+  /**
+   * The run's VMs for a boot, cutover or verify: every one must still be the run's.
+   * @throws FailbackVmReassignedError naming a VM a later run has taken over
+   */
+  private async ownedVmsOf(run: PlatformRun, signal: AbortSignal): Promise<{ name: string; vm: MoRef }[]> {
+    const vms = await this.vmsOf(run, signal);
+    const taken = vms.find((vm) => !vm.owned);
+    if (taken !== undefined) throw new FailbackVmReassignedError(taken.name, run.runId);
+    return vms;
+  }
+
   private async vmsAnnotated(client: VsphereClient, runId: string): Promise<{ name: string; vm: MoRef }[]> {
     const folder = await findVmFolder(client, this.options.target.datacenter, this.options.target.vmFolder);
-    const marker = runMarker(runId);
     const found = [];
     for (const vm of await listFolderVms(client, folder)) {
       const state = await readVm(client, vm);
-      if (state.annotation.split('\n').includes(marker)) found.push({ name: state.name, vm });
+      if (ownedBy(state.annotation, runId)) found.push({ name: state.name, vm });
     }
     return found;
   }
@@ -210,6 +229,10 @@ async function outcome(client: VsphereClient, vms: readonly { vm: MoRef }[]): Pr
     hosts.push({ name: state.name, up: true, powerState: state.powerState });
   }
   return { confirmation: 'automatic', hosts };
+}
+
+function ownedBy(annotation: string, runId: string): boolean {
+  return annotation.split('\n').includes(runMarker(runId));
 }
 
 /** `[LocalDS_0] homebound-disks/vol-0abc.vmdk` → vol-0abc; another disk's file name as it is. */

@@ -70,6 +70,11 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
       outputs.push(JSON.stringify(error));
       return error;
     });
+  const vsphereConfig = () => {
+    const { platform } = site.config;
+    if (platform.type !== 'vsphere') throw new Error('the site is not vsphere');
+    return platform;
+  };
   const vmOf = (host: typeof DB) => findVm(client, 'DC0', failbackVmName(host));
   const flat = (volumeId: string) => join(datastoreDir, 'homebound-disks', `${volumeId}-flat.vmdk`);
 
@@ -197,9 +202,16 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
     expect(restarted.log()).toMatch(/run-b: following 3 volume\(s\)/);
     expect(await run('VerificationBoot', { runId: 'run-b' })).toMatchObject({ confirmation: 'automatic' });
 
-    // A platform that never saw run-b (another agent's, or one whose state was lost) still finds its VMs.
+    // run-b owns the VMs now: a late Rollback of run-a leaves them as they are, a boot of run-a is refused.
     await powerOn(client, dbVm);
+    expect(await run('Rollback', { runId: 'run-a' })).toMatchObject({ poweredOff: [] });
+    expect((await readVm(client, dbVm)).powerState).toBe('poweredOn');
     const fresh = await createPlatform(site.config.platform);
+    const runA = { runId: 'run-a', hosts: [DB, WEB], volumes: [] };
+    const reassigned = await fresh.cutover(runA, new AbortController().signal).catch((e: unknown) => e);
+    expect(reassigned).toMatchObject({ name: 'FailbackVmReassignedError', vmName: 'homebound-db-i-0db' });
+
+    // A platform that never saw run-b (another agent's, or one whose state was lost) still finds its VMs.
     const outcome = await fresh.rollback({ runId: 'run-b', hosts: [], volumes: [] }, new AbortController().signal);
     expect(outcome).toEqual({ poweredOff: ['homebound-db-i-0db'] });
     expect((await readVm(client, dbVm)).powerState).toBe('poweredOff');
@@ -215,6 +227,30 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
       cause: expect.stringContaining('homebound-disks/vol-0dbdata.vmdk'),
     });
     expect((await stat(flat('vol-0dbdata'))).size).toBe(SIZE);
+  });
+
+  it('with until: tools, Verify waits for VMware Tools (never running in vcsim) and fails with GuestNotUpError', async () => {
+    const platform = await createPlatform({ ...vsphereConfig(), until: 'tools', guestTimeoutSeconds: 1 });
+    const dbVm = await vmOf(DB);
+    if ((await readVm(client, dbVm)).powerState !== 'poweredOn') await powerOn(client, dbVm);
+    const runB = { runId: 'run-b', hosts: [DB], volumes: [] };
+    const error = await platform.verify(runB, new AbortController().signal).catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'GuestNotUpError', vmName: 'homebound-db-i-0db', timeoutMs: 1000 });
+    // The same VM counts as up with until: power.
+    const power = await createPlatform(site.config.platform);
+    expect(await power.verify(runB, new AbortController().signal)).toMatchObject({ hosts: [{ up: true }] });
+  }, 30_000);
+
+  it('a missing or empty password file fails with VspherePasswordFileError naming the file, not its content', async () => {
+    const empty = join(site.dir, 'empty-password');
+    await writeFile(empty, '\n', { mode: 0o400 });
+    const signal = new AbortController().signal;
+    const runB = { runId: 'run-b', hosts: [DB], volumes: [] };
+    for (const passwordFile of [join(site.dir, 'no-such-file'), empty]) {
+      const platform = await createPlatform({ ...vsphereConfig(), passwordFile });
+      const error = await platform.describe(runB, signal).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'VspherePasswordFileError', path: passwordFile });
+    }
   });
 
   describe('a wrong config fails the task with a named error', () => {
