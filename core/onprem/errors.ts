@@ -49,3 +49,12 @@ export class FailbackVmReassignedError extends HomeboundError {
     super(`VM ${vmName} no longer belongs to run ${runId}: a later run for the same takeover host has taken it over`);
   }
 }
+
+/** A failback VM is up on persistent disks (an earlier run cut over to it): a new run must not write its disks. */
+export class FailbackVmRunningError extends HomeboundError {
+  constructor(readonly vmName: string) {
+    super(
+      `VM ${vmName} is powered on with persistent disks (it may serve production after an earlier cutover); a new run would write under it — power it off first if it is not in use`,
+    );
+  }
+}

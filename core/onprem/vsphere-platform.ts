@@ -7,7 +7,7 @@ import { DISK_FOLDER, type TargetDisk } from '../vsphere/target-disks.js';
 import { readVm, setAnnotation } from '../vsphere/vm.js';
 import { type GuestWait, VsphereTarget, type VsphereTargetConfig } from '../vsphere/vsphere-target.js';
 import type { MoRef } from '../vsphere/xml.js';
-import { FailbackVmReassignedError, VspherePasswordFileError } from './errors.js';
+import { FailbackVmReassignedError, FailbackVmRunningError, VspherePasswordFileError } from './errors.js';
 import type {
   BootOutcome,
   HostDescription,
@@ -56,8 +56,18 @@ export class VspherePlatform implements TargetPlatform {
 
   constructor(private readonly options: VspherePlatformOptions) {}
 
+  /**
+   * @throws FailbackVmRunningError (before anything is made) when a host's VM is up on persistent disks: it serves
+   *   from them — an earlier run's cutover — and the agent must not write under it.
+   */
   async prepare(run: PlatformRun, signal: AbortSignal): Promise<PreparedTarget> {
     const { client, target } = await this.open(signal);
+    for (const { name, vm } of await this.vmsOf(run, signal)) {
+      const state = await readVm(client, vm);
+      if (state.powerState === 'poweredOn' && state.disks.every((disk) => disk.diskMode === 'persistent')) {
+        throw new FailbackVmRunningError(name);
+      }
+    }
     const disks = await target.ensureDisks(run.volumes.map(({ volumeId, sizeBytes }) => ({ volumeId, sizeBytes })));
     const byVolume = new Map(disks.map((disk) => [disk.volumeId, disk]));
     const hosts = [];
@@ -77,7 +87,8 @@ export class VspherePlatform implements TargetPlatform {
         disks: hostDisks,
         annotation,
       });
-      // A reused VM now belongs to this run; one left running is powered off: the takeover side is authoritative.
+      // A reused VM now belongs to this run. One still up here runs on non-persistent disks (a verification boot cut
+      // short): nothing it wrote is kept, so it is powered off.
       const state = await readVm(client, vm);
       if (state.annotation !== annotation) await setAnnotation(client, vm, annotation);
       await target.powerOff(vm);

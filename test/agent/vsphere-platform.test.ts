@@ -14,7 +14,7 @@ import { failbackVmName, runMarker } from '../../core/onprem/vsphere-platform.js
 import type { JsonObject } from '../../core/orchestration/json.js';
 import { VsphereClient } from '../../core/vsphere/client.js';
 import { findVm } from '../../core/vsphere/inventory.js';
-import { powerOn, readVm } from '../../core/vsphere/vm.js';
+import { powerOff, powerOn, readVm } from '../../core/vsphere/vm.js';
 import { stagePass, waitForAck } from '../gateway/helpers.js';
 import { startTestCloud, type TestCloud } from '../support/local-cloud.js';
 import { makeVolume, writeBlock } from '../support/volumes.js';
@@ -187,6 +187,17 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
   }, 60_000);
 
   it('a new run on the same volumes reuses the disks and VMs; a rollback of a run the agent has no record of finds its VMs by annotation', async () => {
+    // A VM up on persistent disks may be serving production: the new run refuses to write under it.
+    await powerOn(client, await vmOf(WEB));
+    const running = await failure('PrepareTarget', { runId: 'run-b', hosts: [DB, WEB], volumes: VOLUMES });
+    expect(running).toMatchObject({
+      name: 'FailbackVmRunningError',
+      cause: expect.stringContaining('homebound-web-1'),
+    });
+    expect((await readVm(client, await vmOf(WEB))).powerState).toBe('poweredOn');
+    expect((await readVm(client, await vmOf(DB))).annotation.split('\n')).toContain(runMarker('run-a'));
+    await powerOff(client, await vmOf(WEB));
+
     const prepared = await run('PrepareTarget', { runId: 'run-b', hosts: [DB, WEB], volumes: VOLUMES });
     expect(prepared).toMatchObject({
       disks: VOLUMES.map((volume) => ({ volumeId: volume.volumeId, path: flat(volume.volumeId), created: false })),
