@@ -29,3 +29,32 @@ export class TargetDiskInUseError extends HomeboundError {
     super(`target disk ${path} for volume ${volumeId} is mounted at ${mountPoint}; unmount it first`);
   }
 }
+
+/** The vCenter password file cannot be read or is empty. Names the file, never its content. */
+export class VspherePasswordFileError extends HomeboundError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`cannot read the vCenter password from ${path} (${reason}); its first line must be the password`);
+  }
+}
+
+/** A failback VM of the run now belongs to a later run (PrepareTarget for the same takeover host reused it). */
+export class FailbackVmReassignedError extends HomeboundError {
+  constructor(
+    readonly vmName: string,
+    readonly runId: string,
+  ) {
+    super(`VM ${vmName} no longer belongs to run ${runId}: a later run for the same takeover host has taken it over`);
+  }
+}
+
+/** A failback VM is up on persistent disks (an earlier run cut over to it): a new run must not write its disks. */
+export class FailbackVmRunningError extends HomeboundError {
+  constructor(readonly vmName: string) {
+    super(
+      `VM ${vmName} is powered on with persistent disks (it may serve production after an earlier cutover); a new run would write under it — power it off first if it is not in use`,
+    );
+  }
+}
