@@ -220,14 +220,33 @@ function putObjectOnceWritten(store: S3rverStore): void {
     }
     const etag = md5.digest('hex');
     // The ETag and metadata sidecars first, side by side (s3rver writes one after the other), then the object: a new
-    // key appears whole at the rename. putMetadata skips the ETag sidecar when given none.
+    // key appears whole at the rename. Each sidecar is renamed into place too: s3rver's writeFile truncates first, so
+    // a GET of an overwritten key (a heartbeat read while it is rewritten) could parse an empty sidecar and answer 500.
     await Promise.all([
-      writeFile(store.getResourcePath(object.bucket, object.key, 'object.md5'), etag),
-      store.putMetadata(object.bucket, object.key, object.metadata, ''),
+      writeFileAtomically(store.getResourcePath(object.bucket, object.key, 'object.md5'), etag),
+      writeFileAtomically(
+        store.getResourcePath(object.bucket, object.key, 'metadata.json'),
+        JSON.stringify(storedMetadata(object.metadata), null, 2),
+      ),
     ]);
     await rename(temp, path);
     return { size, md5: etag };
   };
+}
+
+/** What s3rver's putMetadata keeps of an object's metadata: its allowed standard headers and every `x-amz-meta-*`. */
+function storedMetadata(metadata: S3rverObject['metadata']): Record<string, unknown> {
+  const allowed = new Set(S3Object.ALLOWED_METADATA);
+  return Object.fromEntries(
+    Object.entries(metadata).filter(([name]) => allowed.has(name) || name.startsWith('x-amz-meta-')),
+  );
+}
+
+/** Writes a file whole or not at all, as a reader sees it: a temporary name, then a rename over the old one. */
+async function writeFileAtomically(path: string, data: string): Promise<void> {
+  const temp = `${path}.write-${randomBytes(6).toString('hex')}`;
+  await writeFile(temp, data);
+  await rename(temp, path);
 }
 
 /** Hands the body over in batches of about WRITE_BATCH_BYTES, as it arrives; resolves after the last one. */
@@ -277,28 +296,39 @@ async function writeAll(handle: FileHandle, chunks: Buffer[]): Promise<void> {
 /** Bytes per file read while serving a GET: s3rver's streams default to 64 KiB, 128 reads for an 8 MiB segment. */
 const READ_CHUNK_BYTES = 1024 * 1024;
 
-/** s3rver's GetObject (same metadata, range and not-found answers), reading the file in 1 MiB chunks. */
+/**
+ * s3rver's GetObject (same metadata, range and not-found answers), reading the file in 1 MiB chunks, and from one
+ * version of it: the file is opened first and its length taken from that open file, so an object overwritten (renamed
+ * over) during the GET is served whole as the version opened — s3rver stats the path, then opens it again, and could
+ * serve the new body cut to the old length. The metadata sidecars may still come from a neighbouring version.
+ */
 function getObjectInLargeReads(store: S3rverStore): void {
   store.getObject = async (bucket, key, options) => {
+    let handle: FileHandle;
+    try {
+      handle = await open(store.getResourcePath(bucket, key, 'object'), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
     try {
       const metadata = await store.getMetadata(bucket, key);
-      const lastByte = Math.max(0, Number(metadata['content-length']) - 1);
+      const { size } = await handle.stat();
+      metadata['content-length'] = String(size);
+      const lastByte = Math.max(0, size - 1);
       const range = { start: options?.start || 0, end: Math.min(options?.end || Number.POSITIVE_INFINITY, lastByte) };
       const ranged = options !== undefined && (options.start !== undefined || Boolean(options.end));
       let content: NodeJS.ReadableStream | null = null;
       if (range.start >= 0 && range.end >= range.start) {
-        content = await new Promise((resolve, reject) => {
-          const stream = createReadStream(store.getResourcePath(bucket, key, 'object'), {
-            ...range,
-            highWaterMark: READ_CHUNK_BYTES,
-          });
-          stream.on('error', reject).on('open', () => resolve(stream));
-        });
+        content = handle.createReadStream({ ...range, highWaterMark: READ_CHUNK_BYTES, autoClose: true });
+      } else {
+        await handle.close();
       }
       const object = new S3Object(bucket, key, content, metadata);
       if (ranged) object.range = range;
       return object;
     } catch (error) {
+      await handle.close().catch(() => undefined);
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }

@@ -100,6 +100,8 @@ declare module 's3rver/lib/models/object.js' {
     content: NodeJS.ReadableStream | null;
     metadata: Record<string, string | number>;
     range?: { start: number; end: number };
+    /** The standard headers s3rver keeps in an object's metadata sidecar (beside every `x-amz-meta-*`). */
+    static ALLOWED_METADATA: readonly string[];
   }
   export default S3Object;
 }

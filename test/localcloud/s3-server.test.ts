@@ -203,4 +203,29 @@ describe('local S3 (s3rver) through @aws-sdk/client-s3 with localS3ClientConfig'
     expect(head.ETag).toBe(put.ETag);
     expect(head.Metadata).toEqual({ 'index-sha256': 'feed' });
   });
+
+  it('serves an object that is being overwritten again and again, never a half-written sidecar (no 500)', async () => {
+    const Key = 'overwritten/heartbeat.json';
+    await s3.send(new PutObjectCommand({ Bucket, Key, Body: '{"beat":0}', Metadata: { mac: 'm0' } }));
+    let writing = true;
+    const writer = (async () => {
+      for (let beat = 1; writing; beat += 1) {
+        await s3.send(new PutObjectCommand({ Bucket, Key, Body: `{"beat":${beat}}`, Metadata: { mac: `m${beat}` } }));
+      }
+    })();
+
+    const reads: string[] = [];
+    const metadata: (string | undefined)[] = [];
+    for (let read = 0; read < 150; read += 1) {
+      const got = await s3.send(new GetObjectCommand({ Bucket, Key }));
+      reads.push((await got.Body?.transformToString()) ?? '');
+      metadata.push(got.Metadata?.mac);
+    }
+    writing = false;
+    await writer;
+
+    // Before the fix, a GET between s3rver's truncate and write of metadata.json answered InternalError.
+    expect(reads.every((body) => /^\{"beat":\d+\}$/.test(body))).toBe(true);
+    expect(metadata.every((mac) => mac !== undefined && /^m\d+$/.test(mac))).toBe(true);
+  });
 });
