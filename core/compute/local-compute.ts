@@ -14,6 +14,7 @@ import type {
   RunInstanceRequest,
   SnapshotProgress,
   Tags,
+  VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
 
@@ -207,6 +208,27 @@ export class LocalCompute extends LocalHosts implements ComputePort {
       const targets = resourceIds.map((id) => this.taggable(state, id));
       for (const target of targets) Object.assign(target, tags);
     });
+  }
+
+  async deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<void> {
+    for (const id of resourceIds) if (id.startsWith('snap-')) await this.store.get(id);
+    await this.exclusive((state) => {
+      const targets = resourceIds.map((id) => this.taggable(state, id));
+      for (const target of targets) for (const key of keys) delete target[key];
+    });
+  }
+
+  /** Volumes carrying every one of `tags` and this cloud's resource tags (as EC2 filters them). */
+  async findVolumes(tags: Tags): Promise<VolumeInfo[]> {
+    const wanted = Object.entries({ ...tags, ...this.resourceTags });
+    return Object.values((await this.load()).volumes)
+      .filter((volume) => wanted.every(([key, value]) => volume.tags[key] === value))
+      .map((volume) => ({
+        volumeId: volume.volumeId,
+        sizeBytes: volume.sizeBytes,
+        ...(volume.attachment ? { attachedTo: volume.attachment.hostId } : {}),
+        tags: { ...volume.tags },
+      }));
   }
 
   private taggable(state: ComputeState, id: string): Record<string, string> {
