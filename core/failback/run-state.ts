@@ -148,7 +148,7 @@ export interface FailbackDeps {
   readonly approvals: ApprovalPort;
   /**
    * The gateway key of a run (core/engine/run-key.ts), derived from the stack's gateway-ack secret. Only the steps
-   * that give it to a gateway or verify with it (PrepareTarget, CheckApplied) have it; elsewhere it is absent.
+   * that give it to a gateway or verify with it (PrepareTarget, CheckApplied, CleanUp) have it; elsewhere it is absent.
    */
   readonly gatewayRunKey?: ((runId: string) => Promise<Buffer>) | undefined;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */
