@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareVolumes } from '../../cli/drill/verify.js';
 import type { Host } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
+import { DrillInjectedFailure } from '../../core/failback/errors.js';
 import { HOLDS_SNAPSHOT_TAG, KEPT_FOR_TAG, KeptTargetRecord, keptRecordKey } from '../../core/failback/kept-target.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import { RunReport } from '../../core/failback/steps/report.js';
@@ -83,5 +84,31 @@ describe('target volumes kept by a rolled-back run (core/failback/keep-target.ts
     expect(await fixture.env.compute.findSnapshots({ [RUN_TAG]: 'kept-b' })).toEqual([]);
     expect(await fixture.env.compute.findSnapshots({ [RUN_TAG]: 'kept-c' })).toEqual([]);
     expect(await fixture.env.compute.findVolumes({ [KEPT_FOR_TAG]: second })).toEqual([]);
+  });
+
+  it('keeps no snapshot for a target a failback host had (a failure after the cutover moved it), so the next run is full', async () => {
+    const host = await fixture.takeoverHost('moved', 22);
+    fixture.faults.set('VerifyFailback', () => {
+      throw new DrillInjectedFailure('VerifyFailback');
+    });
+    try {
+      const moved = await run(host, 'moved-a', 'approve');
+      expect(moved.status).toBe('rolled-back');
+      expect(moved.keptTargets).toHaveLength(2);
+      for (const kept of moved.keptTargets ?? []) {
+        expect(kept.snapshotId).toBeUndefined();
+        expect(kept.reason).toContain('no longer attached to the sync gateway');
+      }
+      expect(await fixture.env.compute.findSnapshots({ [RUN_TAG]: 'moved-a' })).toEqual([]);
+    } finally {
+      fixture.faults.delete('VerifyFailback');
+    }
+
+    const next = await run(host, 'moved-b', 'approve');
+    expect(next.status).toBe('succeeded');
+    expect(next.firstPass).toEqual({ kind: 'full', reason: expect.stringContaining('no target volume was kept') });
+    expect(next.passes[0]?.kind).toBe('full');
+    const volumes = await compareVolumes(fixture.env, next.volumes);
+    expect(volumes.map((volume) => volume.identical)).toEqual([true, true]);
   });
 });
