@@ -1,7 +1,7 @@
 import { ACK_KEY, MANIFEST_KEY, volumePrefix } from '../engine/layout.js';
 import { PassAck, parseStagedJson } from '../engine/manifest.js';
 import { hasValidMac } from '../engine/run-key.js';
-import { SnapshotNotFoundError } from '../errors.js';
+import { SnapshotNotFoundError, StagedObjectMissingError } from '../errors.js';
 import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
 import {
   HOLDS_PASS_TAG,
@@ -78,6 +78,9 @@ async function proveHeld(
   volume: TargetState['volumes'][number],
   deps: FailbackDeps,
 ): Promise<Proof> {
+  // A retried CleanUp: the first attempt proved it (while the gateway still showed its volumes) and kept the record.
+  const earlier = await keptEarlier(input.runId, volume, deps);
+  if (earlier) return earlier;
   if (!input.gatewayGone) return { reason: 'the sync gateway was not terminated in time; it might still write' };
   if (!input.attachedToGateway.has(volume.targetVolumeId)) {
     return { reason: 'it was no longer attached to the sync gateway (a failback host may have written it)' };
@@ -126,6 +129,27 @@ async function carriedForward(
     return { reason: `its base snapshot ${base.snapshotId} is gone` };
   }
   return { ack: earlier.ack, ackRunId: earlier.ackRunId };
+}
+
+async function keptEarlier(
+  runId: string,
+  volume: TargetState['volumes'][number],
+  deps: FailbackDeps,
+): Promise<Proof | undefined> {
+  const key = keptRecordKey(volume.volumeKey);
+  const body = await deps
+    .staging(runLayout.record(runId))
+    .get(key)
+    .catch((error: unknown) => {
+      if (error instanceof StagedObjectMissingError) return undefined;
+      throw error;
+    });
+  if (!body) return undefined;
+  const record = parseStagedJson(KeptTargetRecord, body, key);
+  if (record.targetVolumeId !== volume.targetVolumeId || !(await snapshotCompleted(record.snapshotId, deps))) {
+    return undefined;
+  }
+  return { ack: record.ack, ackRunId: record.ackRunId };
 }
 
 async function snapshotCompleted(snapshotId: string, deps: FailbackDeps): Promise<boolean> {

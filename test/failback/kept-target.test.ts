@@ -5,7 +5,9 @@ import { parseStagedJson } from '../../core/engine/manifest.js';
 import { DrillInjectedFailure } from '../../core/failback/errors.js';
 import { HOLDS_SNAPSHOT_TAG, KEPT_FOR_TAG, KeptTargetRecord, keptRecordKey } from '../../core/failback/kept-target.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
+import { CleanUpInput, cleanUp } from '../../core/failback/steps/clean-up.js';
 import { RunReport } from '../../core/failback/steps/report.js';
+import type { LocalRunEvent } from '../../core/orchestration/local-runner.js';
 import { type FailbackFixture, startFailbackFixture } from '../support/failback.js';
 
 let fixture: FailbackFixture;
@@ -28,7 +30,16 @@ async function run(host: Host, runId: string, decision: 'approve' | 'reject') {
   if (decision === 'approve') await fixture.env.approvals.approve(request.runId, 'test');
   else await fixture.env.approvals.reject(request.runId, 'test', 'not tonight');
   await execution.result.catch(() => undefined);
+  lastHistory = execution.history;
   return runReport(runId);
+}
+
+let lastHistory: readonly LocalRunEvent[] = [];
+
+/** The input a state of the last run was entered with. */
+function inputOf(stateName: string): unknown {
+  const entered = lastHistory.find((event) => event.type === 'StateEntered' && event.stateName === stateName);
+  return entered?.type === 'StateEntered' ? entered.input : undefined;
 }
 
 describe('target volumes kept by a rolled-back run (core/failback/keep-target.ts, adopt-target.ts)', () => {
@@ -52,6 +63,10 @@ describe('target volumes kept by a rolled-back run (core/failback/keep-target.ts
     expect(left.map((snapshot) => snapshot.snapshotId).sort()).toEqual(
       a.keptTargets?.map((kept) => kept.snapshotId).sort(),
     );
+    // CleanUp retried (its first attempt timed out, say) once the gateway is gone: it keeps the same snapshots.
+    const again = await cleanUp(CleanUpInput.parse(inputOf('CleanUpAfterRollback')), fixture.env.deps);
+    expect(again.kept?.map((kept) => kept.snapshotId)).toEqual(a.keptTargets?.map((kept) => kept.snapshotId));
+    expect((await fixture.env.compute.findSnapshots({ [RUN_TAG]: 'kept-a' })).length).toBe(left.length);
     const [keptFirst] = await fixture.env.compute.findVolumes({ [KEPT_FOR_TAG]: first });
     expect(keptFirst?.tags[HOLDS_SNAPSHOT_TAG]).toBe(a.keptTargets?.[0]?.snapshotId);
     expect(keptFirst?.attachedTo).toBeUndefined();

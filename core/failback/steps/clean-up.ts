@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HostNotFoundError } from '../../compute/errors.js';
 import { keepTargets } from '../keep-target.js';
 import { BASE_OF_TAG, type KeptTarget } from '../kept-target.js';
 import { type FailbackDeps, PassState, RUN_TAG, RunVolume, runLayout, TargetState } from '../run-state.js';
@@ -14,7 +15,7 @@ export const CleanUpInput = z.object({
 });
 
 /** How long CleanUp waits for the gateway to be gone before it decides what a kept volume holds. */
-const GATEWAY_GONE_WAIT_MS = 180_000;
+const GATEWAY_GONE_WAIT_MS = 120_000;
 const GATEWAY_POLL_MS = 1_000;
 
 /**
@@ -30,11 +31,15 @@ export async function cleanUp(
   deps: FailbackDeps,
 ): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number; kept?: KeptTarget[] }> {
   const gatewayHostId = input.target?.gatewayHostId;
+  // Before the gateway goes (terminating it detaches its volumes): which target volumes it still held.
   const attachedToGateway = new Set(
     input.rollback && gatewayHostId
-      ? (await deps.compute.describeHosts({ hostIds: [gatewayHostId] })).flatMap((host) =>
-          host.volumes.map((volume) => volume.volumeId),
-        )
+      ? (
+          await deps.compute.describeHosts({ hostIds: [gatewayHostId] }).catch((error: unknown) => {
+            if (error instanceof HostNotFoundError) return [];
+            throw error;
+          })
+        ).flatMap((host) => host.volumes.map((volume) => volume.volumeId))
       : [],
   );
   const terminated = await hostsOfRun(deps, input.runId, 'gateway', gatewayHostId ? [gatewayHostId] : []);
