@@ -93,6 +93,7 @@ async function drillRun(env: LocalFailback, report: DrillReport): Promise<DrillR
     status: report.status,
     ...(report.reason ? { reason: report.reason } : {}),
     verified: report.verified,
+    leftToDo: report.leftToDo,
     ...(runReport?.firstPass ? { firstPass: FirstPass.parse(runReport.firstPass) } : {}),
     ...(runReport?.keptTargets ? { keptTargets: runReport.keptTargets.map((kept) => KeptTarget.parse(kept)) } : {}),
     passes: report.passes,

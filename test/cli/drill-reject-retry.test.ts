@@ -40,6 +40,7 @@ describe('homebound drill --reject-then-retry', () => {
     // The first execution: rejected at approval, rolled back with every write, targets kept with their snapshots.
     expect(first.status).toBe('rolled-back');
     expect(first.verified).toBe(true);
+    expect(first.leftToDo).toEqual([]);
     expect(first.firstPass?.kind).toBe('full');
     expect(first.passes[0]?.kind).toBe('full');
     expect(retry.firstRunRolledBack).toBe(true);
