@@ -2,6 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
+import { BASE_OF_TAG, KEPT_TAGS } from '../core/failback/kept-target.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
 import type { HomeboundConfig } from './config.js';
 import { createVolumeStatements, type Ec2Arn, ebsKeyStatements, launchStatements } from './launch-permissions.js';
@@ -44,6 +45,11 @@ export type FailbackAccess =
   | 'ec2:markLive'
   /** Terminate this stack's sync gateways (role `gateway`), never a takeover or failback host. */
   | 'ec2:terminateGateway'
+  /**
+   * Tag and untag this stack's target volumes and snapshots with the kept-target keys (core/failback/kept-target.ts)
+   * and `homebound:run` (a kept volume a later run takes over), and nothing else.
+   */
+  | 'ec2:keepTargets'
   /** EBS direct API reads of snapshots this stack took. */
   | 'ebs:read'
   /** Read, write and delete under `runs/` (staged passes) and `records/` (run records) in staging. */
@@ -266,6 +272,16 @@ export class FailbackPermissions {
             actions: ['ec2:CreateTags'],
             resources: [volumes],
             conditions: { StringEquals: markLive, ...onlyState },
+          }),
+        ];
+      }
+      case 'ec2:keepTargets': {
+        const keys = { 'ForAllValues:StringEquals': { 'aws:TagKeys': [...KEPT_TAGS, BASE_OF_TAG, RUN_TAG] } };
+        return [
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateTags', 'ec2:DeleteTags'],
+            resources: [volumes, snapshots],
+            conditions: { StringEquals: this.ownResource(), ...keys },
           }),
         ];
       }

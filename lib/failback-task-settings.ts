@@ -34,6 +34,7 @@ export const failbackTaskSettings = {
       'ec2:launchGateway',
       'iam:passGatewayRole',
       'ec2:moveVolumes',
+      'ec2:keepTargets',
       'staging',
     ],
   },
@@ -126,9 +127,10 @@ export const failbackTaskSettings = {
   },
   CleanUp: {
     entry: 'functions/clean-up.ts',
-    description: 'Terminates the gateway, deletes temporary snapshots and staged segments',
+    description:
+      'Terminates the gateway, deletes temporary snapshots and staged segments, keeps targets after a rollback',
     timeout: Duration.minutes(5),
-    access: ['ec2:describe', 'ec2:terminateGateway', 'ec2:deleteSnapshots', 'staging'],
+    access: ['ec2:describe', 'ec2:terminateGateway', 'ec2:deleteSnapshots', 'ec2:keepTargets', 'staging'],
   },
   Report: {
     entry: 'functions/report.ts',

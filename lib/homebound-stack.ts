@@ -74,6 +74,8 @@ export class HomeboundStack extends Stack {
     new GatewayAckSecret(this, 'GatewayAckSecret').grantTo([
       this.functions.byTask.PrepareTarget,
       this.functions.byTask.CheckApplied,
+      // Verifies the acks it keeps as the proof of what a rolled-back run's target volumes hold.
+      this.functions.byTask.CleanUp,
     ]);
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);

@@ -21,6 +21,7 @@ interface DrillCommandOptions {
   approvalTimeout: number;
   autoApprove?: boolean;
   reject?: boolean;
+  rejectThenRetry?: boolean;
   decideOnPage?: boolean;
   failAt: string[];
   seed: number;
@@ -82,6 +83,12 @@ export function registerDrill(program: Command): void {
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
     .addOption(new Option('--auto-approve', 'approve the cutover as soon as it is asked for').conflicts('reject'))
     .addOption(new Option('--reject', 'reject the cutover (rehearses the rollback)').conflicts('autoApprove'))
+    .addOption(
+      new Option(
+        '--reject-then-retry',
+        'reject the first execution (it rolls back, keeping its target volumes), then run a second one on the same takeover host and approve it: it starts with an incremental pass',
+      ).conflicts(['autoApprove', 'reject', 'decideOnPage']),
+    )
     .option('--decide-on-page', 'without a terminal: wait for the decision on the localhost approval page only')
     .option(
       '--fail-at <state>',
@@ -104,7 +111,7 @@ export function registerDrill(program: Command): void {
       if (options.html !== undefined) await writableFileParent('--html', options.html);
       const approval = options.autoApprove
         ? 'auto-approve'
-        : options.reject
+        : options.reject || options.rejectThenRetry
           ? 'reject'
           : options.decideOnPage
             ? 'page'
@@ -122,6 +129,7 @@ export function registerDrill(program: Command): void {
           maxPasses: options.maxPasses,
           approvalTimeoutSeconds: options.approvalTimeout,
           approval,
+          rejectThenRetry: options.rejectThenRetry,
           failAt: options.failAt,
           seed: options.seed,
           workDir: options.workDir,

@@ -14,6 +14,11 @@ export interface DrillOptions {
   readonly approvalTimeoutSeconds: number;
   /** How the cutover is decided: at once, rejected at once, or by a person (terminal or localhost page). */
   readonly approval: DrillApproval;
+  /**
+   * Rehearse a rejected run and then a second, approved execution on the same takeover host that starts from the
+   * target volumes the first one kept (`approval` is then ignored: reject, then approve).
+   */
+  readonly rejectThenRetry?: boolean | undefined;
   /** Task states made to fail whenever the run reaches them. */
   readonly failAt: readonly string[];
   readonly seed: number;

@@ -72,4 +72,55 @@ export interface DrillReport {
   }[];
   readonly startedAt: string;
   readonly seconds: number;
+  /** `--reject-then-retry`: both executions, the rejected one first. */
+  readonly runs?: readonly DrillRun[];
+  /** `--reject-then-retry`: what the rejected run kept and how the retried run started from it. */
+  readonly retry?: RetryCheck;
+}
+
+/** One execution of a drill that runs several (`--reject-then-retry`). */
+export interface DrillRun {
+  readonly runId: string;
+  readonly status: DrillStatus;
+  readonly reason?: string;
+  readonly verified: boolean;
+  /** What the run left for a person (a kept target volume and its snapshot are not left over: they are kept). */
+  readonly leftToDo: readonly string[];
+  /** From the run report: how the first pass started and why. */
+  readonly firstPass?: { readonly kind: 'full' | 'incremental'; readonly reason: string };
+  /** From the run report of a rolled-back run: the target volumes kept and the snapshot each holds. */
+  readonly keptTargets?: readonly {
+    readonly volumeKey: string;
+    readonly targetVolumeId: string;
+    readonly snapshotId?: string | undefined;
+    readonly passNumber?: number | undefined;
+    readonly reason?: string | undefined;
+  }[];
+  readonly passes: DrillReport['passes'];
+}
+
+/** `--reject-then-retry`'s checks, all measured on the local cloud. */
+export interface RetryCheck {
+  /** The rejected run rolled back: the takeover host runs with every write it made. */
+  readonly firstRunRolledBack: boolean;
+  readonly failbackHostsRunningAfterRollback: readonly string[];
+  /** Every takeover volume has a kept target volume (tagged homebound:kept-for). */
+  readonly targetVolumesKept: boolean;
+  readonly keptSnapshots: readonly {
+    readonly volumeId: string;
+    readonly snapshotId: string;
+    readonly targetVolumeId: string;
+  }[];
+  /** The retried run's first pass. */
+  readonly firstPass: {
+    readonly kind: 'full' | 'incremental';
+    readonly reason: string;
+    readonly bytesStaged: number;
+    readonly bytesChanged: number;
+  };
+  /** Bytes that differ between each kept snapshot and the retried run's first snapshot, from the snapshot store. */
+  readonly bytesChangedSinceKept: number;
+  /** firstPass.bytesStaged / bytesChangedSinceKept. */
+  readonly stagedRatio: number;
+  readonly verified: boolean;
 }

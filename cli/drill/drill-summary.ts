@@ -21,7 +21,23 @@ export function drillSummary(report: DrillReport): string[] {
     ...volumeLines(report),
     `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
     ...report.hosts.map((host) => `host ${host.hostId} ${host.role} (${host.name}): ${host.state}`),
+    ...retryLines(report),
     `drill took ${report.seconds.toFixed(1)} s`,
+  ];
+}
+
+/** `--reject-then-retry`: each run, and how the second started from what the first kept. */
+function retryLines(report: DrillReport): string[] {
+  const { retry, runs } = report;
+  if (!retry || !runs) return [];
+  return [
+    ...runs.map(
+      (run, i) =>
+        `run ${i + 1} ${run.runId}: ${run.status}, passes ${run.passes.map((pass) => (pass.final ? 'final' : pass.kind)).join(', ')}${run.firstPass ? `; first pass ${run.firstPass.kind}: ${run.firstPass.reason}` : ''}`,
+    ),
+    `kept after the rollback: ${retry.keptSnapshots.map((kept) => `${kept.targetVolumeId} holds ${kept.snapshotId}`).join(', ') || 'nothing'}`,
+    `retried run's first pass: ${retry.firstPass.kind}, staged ${mib(retry.firstPass.bytesStaged)} for ${mib(retry.bytesChangedSinceKept)} changed since the kept snapshots (×${retry.stagedRatio.toFixed(3)})`,
+    `retry verified: ${retry.verified}`,
   ];
 }
 

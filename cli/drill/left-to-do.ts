@@ -1,4 +1,5 @@
 import type { Host } from '../../core/compute/port.js';
+import { KEPT_FOR_TAG } from '../../core/failback/kept-target.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import type { LocalFailback } from '../../core/wiring/local.js';
 import type { DrillStatus } from './drill-report.js';
@@ -32,7 +33,16 @@ export async function leftToDo(
   for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'gateway')) {
     if (host.state !== 'terminated') todo.push(`terminate sync gateway ${host.hostId} (${host.state})`);
   }
-  const snapshots = await env.compute.findSnapshots({ [RUN_TAG]: runId });
+  // A rolled-back run keeps one snapshot per target volume on purpose (the next run's base), not left over.
+  const kept = new Set<string>();
+  for (const volume of takeover?.volumes ?? []) {
+    for (const snapshot of await env.compute.findSnapshots({ [KEPT_FOR_TAG]: volume.volumeId })) {
+      kept.add(snapshot.snapshotId);
+    }
+  }
+  const snapshots = (await env.compute.findSnapshots({ [RUN_TAG]: runId })).filter(
+    (snapshot) => !kept.has(snapshot.snapshotId),
+  );
   if (snapshots.length > 0) todo.push(`delete ${snapshots.length} snapshot(s) tagged ${RUN_TAG}=${runId}`);
   // The staged passes, and the records the run's gateways wrote below their own ARNs.
   for (const prefix of [runLayout.volumes(runId), runLayout.gateways(runId)]) {

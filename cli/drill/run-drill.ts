@@ -1,6 +1,8 @@
+import type { Host } from '../../core/compute/port.js';
 import { definitionPath } from '../../core/methods/method.js';
 import { readDefinition } from '../../core/orchestration/asl-walk.js';
-import { startLocalFailback } from '../../core/wiring/local.js';
+import type { LocalRunEvent } from '../../core/orchestration/local-runner.js';
+import { type LocalFailback, startLocalFailback } from '../../core/wiring/local.js';
 import { decideApproval } from './decide-approval.js';
 import type { DrillOptions } from './drill-options.js';
 import { drillReport } from './drill-outcome.js';
@@ -8,6 +10,7 @@ import type { DrillReport } from './drill-report.js';
 import { failAtHandlers, unreachedFailAt } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
+import { ChangedSinceKept, keptState, retryReport } from './reject-then-retry.js';
 import { createDrillTakeoverHost } from './takeover.js';
 import { DrillWorkDir } from './work-dir.js';
 
@@ -47,7 +50,6 @@ async function drillIn(
   say: (line: string) => void,
   interruption: DrillInterruption,
 ): Promise<DrillReport> {
-  const started = new Date();
   let counting: CountingBlockSource | undefined;
   const env = await interruption.guard(
     startLocalFailback({
@@ -78,45 +80,99 @@ async function drillIn(
       `takeover host ${host.hostId}: ${options.volumes} × ${options.sizeMiB} MiB, ${options.writesPerSecond} writes/s`,
     );
 
-    const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
-    const progress = new DrillProgress(counting as CountingBlockSource, say, options.interactive);
-    const decided = await interruption.guard(decideApproval(env, options, say));
-    const execution = env.machine.run(
+    if (!options.rejectThenRetry) {
+      const run = await executeRun(env, host, options, { workDir, say, interruption, counting });
+      return await interruption.guard(drillReport(env, { ...run, host, options }));
+    }
+    // The rejected run, then a second execution on the same takeover host that starts from what the first kept.
+    say('first execution: rejected at approval (--reject-then-retry)');
+    const rejected = await executeRun(
+      env,
+      host,
+      { ...options, approval: 'reject' },
+      { workDir, say, interruption, counting },
+    );
+    const first = await interruption.guard(
+      drillReport(env, { ...rejected, host, options: { ...options, approval: 'reject' } }),
+    );
+    const kept = await interruption.guard(keptState(env, rejected.runId, host));
+    say(`second execution: approved, on the same takeover host (${kept.snapshots.length} kept snapshot(s))`);
+    const measure = new ChangedSinceKept(env, kept.snapshots);
+    const retried = await executeRun(
+      env,
+      host,
+      { ...options, approval: 'auto-approve' },
       {
-        method: options.method.name,
-        hosts: [host.hostId],
-        target: { platform: 'aws', region: env.cloud.region },
-        convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
-        approval: { timeoutSeconds: options.approvalTimeoutSeconds },
-      },
-      {
-        executionName: runId,
-        onEvent: (event) => {
-          progress.onEvent(event);
-          if (event.type === 'StateEntered' && event.mapIndex === undefined) workDir.entered(runId, event.stateName);
-        },
+        workDir,
+        say,
+        interruption,
+        counting,
+        onEvent: (event, runId) => measure.onEvent(event, runId),
       },
     );
-    interruption.onInterrupt(() => {
-      progress.stop();
-      execution.abort();
-      return decided.cancel();
-    });
-    let error: unknown;
-    try {
-      await interruption.guard(execution.result);
-    } catch (caught) {
-      error = caught;
-    } finally {
-      progress.stop();
-      await decided.cancel();
-    }
-    const restarts = [...env.gatewayRestarts].map(([hostId, count]) => `${hostId} restarted ${count}×`);
-    say(`sync gateway restarts: ${restarts.join(', ') || 'none'}`);
+    const second = await interruption.guard(
+      drillReport(env, { ...retried, host, options: { ...options, approval: 'auto-approve' } }),
+    );
     return await interruption.guard(
-      drillReport(env, { runId, host, error, options, started, history: execution.history }),
+      retryReport(env, { first, kept, second, bytesChangedSinceKept: await measure.bytes() }),
     );
   } finally {
     await env.stop();
   }
+}
+
+interface RunContext {
+  readonly workDir: DrillWorkDir;
+  readonly say: (line: string) => void;
+  readonly interruption: DrillInterruption;
+  readonly counting: CountingBlockSource | undefined;
+  readonly onEvent?: (event: LocalRunEvent, runId: string) => void;
+}
+
+/** One execution of the method on the takeover host, its approval answered as `options.approval` says. */
+async function executeRun(
+  env: LocalFailback,
+  host: Host,
+  options: DrillOptions,
+  context: RunContext,
+): Promise<{ runId: string; error: unknown; started: Date; history: readonly LocalRunEvent[] }> {
+  const { workDir, say, interruption } = context;
+  const started = new Date();
+  const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
+  const progress = new DrillProgress(context.counting as CountingBlockSource, say, options.interactive);
+  const decided = await interruption.guard(decideApproval(env, options, say));
+  const execution = env.machine.run(
+    {
+      method: options.method.name,
+      hosts: [host.hostId],
+      target: { platform: 'aws', region: env.cloud.region },
+      convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
+      approval: { timeoutSeconds: options.approvalTimeoutSeconds },
+    },
+    {
+      executionName: runId,
+      onEvent: (event) => {
+        progress.onEvent(event);
+        context.onEvent?.(event, runId);
+        if (event.type === 'StateEntered' && event.mapIndex === undefined) workDir.entered(runId, event.stateName);
+      },
+    },
+  );
+  interruption.onInterrupt(() => {
+    progress.stop();
+    execution.abort();
+    return decided.cancel();
+  });
+  let error: unknown;
+  try {
+    await interruption.guard(execution.result);
+  } catch (caught) {
+    error = caught;
+  } finally {
+    progress.stop();
+    await decided.cancel();
+  }
+  const restarts = [...env.gatewayRestarts].map(([hostId, count]) => `${hostId} restarted ${count}×`);
+  say(`sync gateway restarts: ${restarts.join(', ') || 'none'}`);
+  return { runId, error, started, history: execution.history };
 }

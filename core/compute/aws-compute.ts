@@ -6,6 +6,7 @@ import {
   CreateTagsCommand,
   CreateVolumeCommand,
   DeleteSnapshotCommand,
+  DeleteTagsCommand,
   DeleteVolumeCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -36,6 +37,7 @@ import type {
   RunInstanceRequest,
   SnapshotProgress,
   Tags,
+  VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
 import { ROLE_TAG } from './port.js';
@@ -335,6 +337,37 @@ export class AwsCompute implements ComputePort {
     await this.call('CreateTags', resourceIds, () =>
       this.ec2.send(new CreateTagsCommand({ Resources: [...resourceIds], Tags: toTagList(tags) })),
     );
+  }
+
+  async deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<void> {
+    if (resourceIds.length === 0 || keys.length === 0) return;
+    await this.call('DeleteTags', resourceIds, () =>
+      this.ec2.send(new DeleteTagsCommand({ Resources: [...resourceIds], Tags: keys.map((Key) => ({ Key })) })),
+    );
+  }
+
+  async findVolumes(tags: Tags): Promise<VolumeInfo[]> {
+    const wanted = { ...tags, ...this.options.resourceTags };
+    const filters = Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
+    const found: VolumeInfo[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('DescribeVolumes', [], () =>
+        this.ec2.send(new DescribeVolumesCommand({ Filters: filters, NextToken: nextToken })),
+      );
+      for (const v of page.Volumes ?? []) {
+        if (!v.VolumeId) continue;
+        const attachment = (v.Attachments ?? []).find((a) => a.State === 'attaching' || a.State === 'attached');
+        found.push({
+          volumeId: v.VolumeId,
+          sizeBytes: (v.Size ?? 0) * GiB,
+          ...(attachment?.InstanceId ? { attachedTo: attachment.InstanceId } : {}),
+          tags: fromTagList(v.Tags),
+        });
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return found;
   }
 
   private async volumeSizes(volumeIds: readonly string[]): Promise<Map<string, number>> {

@@ -14,6 +14,7 @@ import type {
   RunInstanceRequest,
   SnapshotProgress,
   Tags,
+  VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
 
@@ -77,7 +78,7 @@ export class LocalCompute extends LocalHosts implements ComputePort {
       try {
         const taken: VolumeSnapshot[] = [];
         for (const volume of volumes) {
-          const parentSnapshotId = await this.liveSnapshot(volume.lastSnapshotId);
+          const parentSnapshotId = await this.liveSnapshot(volume.volumeId, volume.lastSnapshotId);
           const snapshot = await snapshotVolume(this.store, volumePath(this.stateDir, volume.volumeId), {
             volumeId: volume.volumeId,
             parentSnapshotId,
@@ -209,6 +210,27 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     });
   }
 
+  async deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<void> {
+    for (const id of resourceIds) if (id.startsWith('snap-')) await this.store.get(id);
+    await this.exclusive((state) => {
+      const targets = resourceIds.map((id) => this.taggable(state, id));
+      for (const target of targets) for (const key of keys) delete target[key];
+    });
+  }
+
+  /** Volumes carrying every one of `tags` and this cloud's resource tags (as EC2 filters them). */
+  async findVolumes(tags: Tags): Promise<VolumeInfo[]> {
+    const wanted = Object.entries({ ...tags, ...this.resourceTags });
+    return Object.values((await this.load()).volumes)
+      .filter((volume) => wanted.every(([key, value]) => volume.tags[key] === value))
+      .map((volume) => ({
+        volumeId: volume.volumeId,
+        sizeBytes: volume.sizeBytes,
+        ...(volume.attachment ? { attachedTo: volume.attachment.hostId } : {}),
+        tags: { ...volume.tags },
+      }));
+  }
+
   private taggable(state: ComputeState, id: string): Record<string, string> {
     if (id.startsWith('i-')) return this.hostRecord(state, id).tags;
     if (id.startsWith('vol-')) return this.volumeRecord(state, id).tags;
@@ -219,11 +241,17 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     throw new InvalidInputError(`cannot tag ${id}: not a host, volume or snapshot id`);
   }
 
-  // The volume's previous snapshot, if it is still there to be a parent; else the next snapshot is a full one.
-  private async liveSnapshot(snapshotId: string | undefined): Promise<string | undefined> {
+  /**
+   * The parent of the volume's next snapshot: its previous snapshot if that is still there, else its newest
+   * completed snapshot still there (as EBS keeps a volume's lineage when one of its snapshots is deleted, so a kept
+   * snapshot and a later one can still be compared); with none left, the next snapshot is a full one.
+   */
+  private async liveSnapshot(volumeId: string, snapshotId: string | undefined): Promise<string | undefined> {
     if (snapshotId === undefined) return undefined;
     const info = await this.store.get(snapshotId).catch(() => undefined);
-    return info?.status === 'completed' ? snapshotId : undefined;
+    if (info?.status === 'completed') return snapshotId;
+    const older = (await this.store.list({ volumeId })).filter((candidate) => candidate.status === 'completed');
+    return older.at(-1)?.snapshotId;
   }
 
   private volumeRecord(state: ComputeState, volumeId: string): VolumeRecord {

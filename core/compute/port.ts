@@ -62,6 +62,15 @@ export interface SnapshotProgress {
   readonly progress: number;
 }
 
+/** A volume as `findVolumes` reports it. */
+export interface VolumeInfo {
+  readonly volumeId: string;
+  readonly sizeBytes: number;
+  /** The host it is attached to; absent when it is attached nowhere (EC2 `available`). */
+  readonly attachedTo?: string | undefined;
+  readonly tags: Tags;
+}
+
 export interface CreateVolumeRequest {
   readonly sizeBytes: number;
   readonly tags?: Tags;
@@ -108,6 +117,11 @@ export interface ComputePort {
   deleteSnapshots(snapshotIds: readonly string[]): Promise<void>;
   /** An encrypted volume of at least `sizeBytes` (EC2 rounds up to whole GiB); returns its id. */
   createVolume(request: CreateVolumeRequest): Promise<string>;
+  /**
+   * Volumes carrying every one of `tags` and created by this deployment (the adapter adds its `homebound:stack`
+   * tag to the filter), so a run never adopts another stack's volume.
+   */
+  findVolumes(tags: Tags): Promise<VolumeInfo[]>;
   /** Throws VolumeInUseError while attached, VolumeNotFoundError. */
   deleteVolume(volumeId: string): Promise<void>;
   /** Launches one host; returns its id. */
@@ -122,6 +136,8 @@ export interface ComputePort {
   detachVolume(volumeId: string): Promise<void>;
   /** Adds or replaces tags on hosts, volumes or snapshots. */
   createTags(resourceIds: readonly string[], tags: Tags): Promise<void>;
+  /** Removes the tags named `keys` from hosts, volumes or snapshots; a key a resource lacks is skipped. */
+  deleteTags(resourceIds: readonly string[], keys: readonly string[]): Promise<void>;
   /**
    * The ARN of a host by its id (no call: the adapter knows its partition, Region and account). The sync gateway
    * writes below its own ARN (core/gateway/scope.ts), so this is where the control plane reads its records.

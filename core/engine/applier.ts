@@ -47,6 +47,12 @@ export interface ApplierOptions {
    * (core/gateway/scope.ts), the only place its role may write. @default staging
    */
   readonly ackStaging?: Staging | undefined;
+  /**
+   * The snapshot the target is known to hold before this applier's first pass (a target kept from a rolled-back run,
+   * proven by that run's signed record, core/failback/kept-target.ts): a new journal starts at it, so an incremental
+   * first pass from exactly that snapshot applies. Ignored once a journal exists. @default nothing (a full pass first)
+   */
+  readonly holdsSnapshotId?: string | undefined;
 }
 
 export interface FollowOptions {
@@ -99,7 +105,12 @@ export class Applier {
 
   /** @throws PassOutOfOrderError when stateDir belongs to another volume or target. */
   static async open(options: ApplierOptions): Promise<Applier> {
-    const journal = await JournalFile.open(options.stateDir, options.volumeKey, options.target.path);
+    const journal = await JournalFile.open(
+      options.stateDir,
+      options.volumeKey,
+      options.target.path,
+      options.holdsSnapshotId,
+    );
     return new Applier(options, journal);
   }
 

@@ -56,7 +56,13 @@ export class JournalFile {
    * @throws PassOutOfOrderError when the journal belongs to another volume or target; CorruptJournalError when
    *   neither slot holds a whole state.
    */
-  static async open(stateDir: string, volumeKey: string, target: string): Promise<JournalFile> {
+  static async open(
+    stateDir: string,
+    volumeKey: string,
+    target: string,
+    /** The snapshot a new journal says the target holds (at pass 0); a kept target's. @default none */
+    holdsSnapshotId?: string,
+  ): Promise<JournalFile> {
     await mkdir(stateDir, { recursive: true, mode: 0o700 });
     const path = join(stateDir, JOURNAL_FILE);
     const mustBeOurs = (state: Journal) => {
@@ -79,7 +85,7 @@ export class JournalFile {
       volumeKey,
       target,
       lastAppliedPass: 0,
-      snapshotId: null,
+      snapshotId: holdsSnapshotId ?? null,
       inProgress: null,
     };
     await createJournalFile(path, initial);

@@ -3,6 +3,7 @@ import type { ComputePort } from '../compute/port.js';
 import type { GatewayArtifactLocation } from '../gateway/config.js';
 import { gatewayScopePrefix, gatewaysPrefix } from '../gateway/scope.js';
 import type { BlockSource, Staging } from '../ports.js';
+import { FirstPass, TargetBase } from './kept-target.js';
 import type { FailbackMetrics } from './metrics.js';
 import { FailbackRequest } from './request.js';
 import type { TakeoverTag } from './takeover-tag.js';
@@ -40,7 +41,17 @@ export type RunInventory = z.infer<typeof RunInventory>;
 
 /** The sync gateway and the target volumes it holds, 1:1 with the takeover volumes. */
 export const TargetVolume = z.object({ volumeKey: z.string(), targetVolumeId: z.string(), gatewayDevice: z.string() });
-export const TargetState = z.object({ gatewayHostId: z.string(), volumes: z.array(TargetVolume).min(1) });
+export const TargetState = z.object({
+  gatewayHostId: z.string(),
+  volumes: z.array(TargetVolume).min(1),
+  /**
+   * The snapshots the target volumes provably hold from a kept run (core/failback/kept-target.ts), one per volume
+   * when the first pass is incremental; absent or empty: the first pass is full.
+   */
+  bases: z.array(TargetBase).optional(),
+  /** How the first pass starts and why (the run report's `firstPass`). */
+  firstPass: FirstPass.optional(),
+});
 export type TargetState = z.infer<typeof TargetState>;
 
 export const PassSnapshot = z.object({
@@ -137,7 +148,7 @@ export interface FailbackDeps {
   readonly approvals: ApprovalPort;
   /**
    * The gateway key of a run (core/engine/run-key.ts), derived from the stack's gateway-ack secret. Only the steps
-   * that give it to a gateway or verify with it (PrepareTarget, CheckApplied) have it; elsewhere it is absent.
+   * that give it to a gateway or verify with it (PrepareTarget, CheckApplied, CleanUp) have it; elsewhere it is absent.
    */
   readonly gatewayRunKey?: ((runId: string) => Promise<Buffer>) | undefined;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */

@@ -30,6 +30,11 @@ export const GatewayConfig = z
           // Becomes a file name (local device dir) and part of the NVMe by-id name, so no path characters.
           volumeId: z.string().regex(/^vol-[A-Za-z0-9]+$/, 'expected an EBS volume id such as vol-0123456789abcdef0'),
           sizeBytes: z.number().int().positive(),
+          /**
+           * The snapshot this target volume holds from a rolled-back run (PrepareTarget proved it with that run's
+           * signed record): the applier's new journal starts there, so the first pass may be incremental from it.
+           */
+          holdsSnapshotId: z.string().min(1).optional(),
         }),
       )
       .min(1),

@@ -120,6 +120,7 @@ async function followVolume(
       stateDir: join(options.stateDir, volume.volumeKey),
       ackKey,
       ackStaging: records,
+      holdsSnapshotId: volume.holdsSnapshotId,
     });
     options.onEvent?.({
       type: 'device-ready',

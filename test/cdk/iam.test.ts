@@ -286,4 +286,23 @@ describe('IAM', () => {
       });
     }
   });
+
+  it('lets only PrepareTarget and CleanUp tag and untag, and only own volumes and snapshots with the kept-target keys', () => {
+    const taggers = identityStatements().filter(([, s]) => allows(s, 'ec2:DeleteTags'));
+    expect(taggers.map(([id]) => id.replace(/Role.*$/, '')).sort()).toEqual([
+      'FailbackFunctionsCleanUp',
+      'FailbackFunctionsPrepareTarget',
+    ]);
+    for (const [id, statement] of taggers) {
+      expect(resourceKinds(statement).sort(), id).toEqual(['snapshot', 'volume']);
+      expect(statement.Condition?.StringEquals, id).toEqual({ 'aws:ResourceTag/homebound:stack': STACK });
+      expect(statement.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys'], id).toEqual([
+        'homebound:kept-for',
+        'homebound:holds-pass',
+        'homebound:holds-snapshot',
+        'homebound:base-of',
+        'homebound:run',
+      ]);
+    }
+  });
 });

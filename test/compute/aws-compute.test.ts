@@ -3,6 +3,7 @@ import {
   CreateSnapshotsCommand,
   CreateVolumeCommand,
   DeleteSnapshotCommand,
+  DeleteTagsCommand,
   DeleteVolumeCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
@@ -355,6 +356,61 @@ describe('AwsCompute retries (idempotency)', () => {
         ],
         NextToken: 't2',
       },
+    ]);
+  });
+});
+
+describe('AwsCompute kept target volumes', () => {
+  const tagged = () =>
+    new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      instanceArnPrefix: INSTANCE_ARN_PREFIX,
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
+      resourceTags: { 'homebound:stack': 'Homebound' },
+    });
+
+  it('finds volumes by every tag and its own stack tag, across pages, with size, attachment and tags', async () => {
+    ec2Mock
+      .on(DescribeVolumesCommand)
+      .resolvesOnce({
+        Volumes: [
+          {
+            VolumeId: 'vol-1',
+            Size: 2,
+            Attachments: [{ InstanceId: 'i-1', State: 'attached' }],
+            Tags: [{ Key: 'homebound:kept-for', Value: 'vol-src' }],
+          },
+        ],
+        NextToken: 't2',
+      })
+      .resolvesOnce({
+        Volumes: [{ VolumeId: 'vol-2', Size: 1, Attachments: [{ InstanceId: 'i-2', State: 'detached' }] }],
+      });
+
+    const found = await tagged().findVolumes({ 'homebound:kept-for': 'vol-src' });
+
+    expect(found).toEqual([
+      { volumeId: 'vol-1', sizeBytes: 2 * GiB, attachedTo: 'i-1', tags: { 'homebound:kept-for': 'vol-src' } },
+      { volumeId: 'vol-2', sizeBytes: GiB, tags: {} },
+    ]);
+    const filters = [
+      { Name: 'tag:homebound:kept-for', Values: ['vol-src'] },
+      { Name: 'tag:homebound:stack', Values: ['Homebound'] },
+    ];
+    expect(ec2Mock.commandCalls(DescribeVolumesCommand).map((call) => call.args[0].input)).toEqual([
+      { Filters: filters, NextToken: undefined },
+      { Filters: filters, NextToken: 't2' },
+    ]);
+  });
+
+  it('deletes tags by key', async () => {
+    ec2Mock.on(DeleteTagsCommand).resolves({});
+
+    await compute().deleteTags(['vol-1', 'snap-1'], ['homebound:kept-for']);
+    await compute().deleteTags([], ['homebound:kept-for']);
+
+    expect(ec2Mock.commandCalls(DeleteTagsCommand).map((call) => call.args[0].input)).toEqual([
+      { Resources: ['vol-1', 'snap-1'], Tags: [{ Key: 'homebound:kept-for' }] },
     ]);
   });
 });

@@ -116,6 +116,26 @@ describe('LocalCompute snapshots', () => {
     expect(second && (await store.get(second.snapshotId)).parentSnapshotId).toBeUndefined();
     await expect(compute.describeSnapshots([first.snapshotId])).rejects.toBeInstanceOf(SnapshotNotFoundError);
   });
+
+  it('keeps the lineage when the latest snapshot was deleted but an older one is kept (a rolled-back run keeps one)', async () => {
+    const { compute, store } = fixture;
+    const host = await compute.createTakeoverHost({
+      name: 'kept',
+      volumes: [{ sizeBytes: MiB }],
+      writesPerSecond: 200,
+    });
+    const [kept] = await compute.createSnapshots(host.hostId, {});
+    const [dropped] = await compute.createSnapshots(host.hostId, {});
+    if (!kept || !dropped) throw new Error('expected snapshots');
+
+    await compute.deleteSnapshots([dropped.snapshotId]);
+    const [next] = await compute.createSnapshots(host.hostId, {});
+    if (!next) throw new Error('expected a snapshot');
+
+    expect((await store.get(next.snapshotId)).parentSnapshotId).toBe(kept.snapshotId);
+    // Comparable, as an incremental pass from the kept snapshot needs.
+    await expect(store.changedBlocks(kept.snapshotId, next.snapshotId, 0, 1000)).resolves.toBeInstanceOf(Array);
+  });
 });
 
 describe('LocalCompute volumes and hosts', () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -110,6 +110,31 @@ describe('applier', () => {
     await a.applyPass(1);
     await expect(a.applyPass(2)).rejects.toThrow(PassOutOfOrderError);
     await target.close();
+  });
+
+  it('applies an incremental first pass onto a kept target that holds its base (holdsSnapshotId), only then', async () => {
+    // A target kept by a rolled-back run: it holds snap-1, and a new run's pass 1 is incremental from it.
+    await writeFile(join(dir, 'kept.img'), image(v1));
+    await stage(1, 'snap-2', 'snap-1');
+    const kept = await openFileTarget(join(dir, 'kept.img'));
+    const a = await Applier.open({
+      staging,
+      volumeKey: 'vol-a',
+      target: kept,
+      stateDir: join(dir, 'kept-state'),
+      holdsSnapshotId: 'snap-1',
+    });
+    await a.applyPass(1);
+    await kept.close();
+    expect((await readFile(join(dir, 'kept.img'))).equals(image(v2))).toBe(true);
+
+    // Without it (a new journal knows of nothing), the same pass is refused and nothing is written.
+    await writeFile(join(dir, 'unproven.img'), image(v1));
+    const unproven = await openFileTarget(join(dir, 'unproven.img'));
+    const b = await Applier.open({ staging, volumeKey: 'vol-a', target: unproven, stateDir: join(dir, 'fresh-state') });
+    await expect(b.applyPass(1)).rejects.toThrow(/a full pass comes first/);
+    await unproven.close();
+    expect((await readFile(join(dir, 'unproven.img'))).equals(image(v1))).toBe(true);
   });
 
   it('refuses pass 2 before pass 1', async () => {

@@ -1,34 +1,92 @@
 import { z } from 'zod';
-import { type FailbackDeps, PassState, RUN_TAG, runLayout, TargetState } from '../run-state.js';
+import { HostNotFoundError } from '../../compute/errors.js';
+import { keepTargets } from '../keep-target.js';
+import { BASE_OF_TAG, type KeptTarget } from '../kept-target.js';
+import { type FailbackDeps, PassState, RUN_TAG, RunVolume, runLayout, TargetState } from '../run-state.js';
 import { hostsOfRun } from './rollback.js';
 
 export const CleanUpInput = z.object({
   runId: z.string(),
   target: TargetState.optional(),
   pass: PassState.optional(),
+  volumes: z.array(RunVolume).optional(),
+  /** Present after a rollback: the run's target volumes are kept, each with the last snapshot it provably holds. */
+  rollback: z.object({ reason: z.string() }).optional(),
 });
+
+/** How long CleanUp waits for the gateway to be gone before it decides what a kept volume holds. */
+const GATEWAY_GONE_WAIT_MS = 120_000;
+const GATEWAY_POLL_MS = 1_000;
 
 /**
  * Removes what the run made only to move data: the sync gateway (terminated), the snapshots still held (the pass's
- * and any other tagged with the run; earlier ones went as each pass superseded them), and the run's staged segments. The run record (pass records, report)
- * stays. Idempotent, so it runs after a success and after a rollback alike.
+ * and any other tagged with the run; earlier ones went as each pass superseded them), and the run's staged segments.
+ * The run record (pass records, report) stays. After a rollback the target volumes stay, and each keeps the last
+ * snapshot it provably holds (core/failback/keep-target.ts), so the next run on the same takeover hosts can start
+ * with an incremental pass; every other snapshot goes. Idempotent, so it runs after a success and after a rollback
+ * alike.
  */
 export async function cleanUp(
   input: z.infer<typeof CleanUpInput>,
   deps: FailbackDeps,
-): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number }> {
-  const terminated = await hostsOfRun(deps, input.runId, 'gateway', input.target ? [input.target.gatewayHostId] : []);
+): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number; kept?: KeptTarget[] }> {
+  const gatewayHostId = input.target?.gatewayHostId;
+  // Before the gateway goes (terminating it detaches its volumes): which target volumes it still held.
+  const attachedToGateway = new Set(
+    input.rollback && gatewayHostId
+      ? (
+          await deps.compute.describeHosts({ hostIds: [gatewayHostId] }).catch((error: unknown) => {
+            if (error instanceof HostNotFoundError) return [];
+            throw error;
+          })
+        ).flatMap((host) => host.volumes.map((volume) => volume.volumeId))
+      : [],
+  );
+  const terminated = await hostsOfRun(deps, input.runId, 'gateway', gatewayHostId ? [gatewayHostId] : []);
   if (terminated.length > 0) await deps.compute.terminateInstances(terminated);
-  // The pass's own snapshots, and any other the run took (a retried SnapshotVolumes may have left one behind).
-  const tagged = await deps.compute.findSnapshots({ [RUN_TAG]: input.runId });
-  const snapshots = new Set([
-    ...(input.pass?.snapshots ?? []).flatMap((snapshot) => [snapshot.snapshotId, snapshot.baseSnapshotId ?? []].flat()),
-    ...tagged.map((snapshot) => snapshot.snapshotId),
-  ]);
+  const kept =
+    input.rollback && input.target
+      ? await keepTargets(
+          {
+            runId: input.runId,
+            target: input.target,
+            takeoverVolumeIds: new Map((input.volumes ?? []).map((volume) => [volume.volumeKey, volume.volumeId])),
+            attachedToGateway,
+            gatewayGone: await gone(terminated, deps),
+          },
+          deps,
+        )
+      : undefined;
+  const keep = new Set((kept ?? []).flatMap((volume) => volume.snapshotId ?? []));
+  // The pass's own snapshots, any other the run took (a retried SnapshotVolumes may have left one behind), and the
+  // kept snapshot it started from; all but those kept.
+  const tagged = [
+    ...(await deps.compute.findSnapshots({ [RUN_TAG]: input.runId })),
+    ...(await deps.compute.findSnapshots({ [BASE_OF_TAG]: input.runId })),
+  ];
+  const snapshots = new Set(
+    [
+      ...(input.pass?.snapshots ?? []).flatMap((snapshot) =>
+        [snapshot.snapshotId, snapshot.baseSnapshotId ?? []].flat(),
+      ),
+      ...tagged.map((snapshot) => snapshot.snapshotId),
+    ].filter((snapshotId) => !keep.has(snapshotId)),
+  );
   if (snapshots.size > 0) await deps.compute.deleteSnapshots([...snapshots]);
   // Every gateway's records of the run go too, also any another instance wrote below its own ARN for this run.
   const objectsDeleted =
     (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
     (await deps.staging(runLayout.gateways(input.runId)).deletePrefix(''));
-  return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted };
+  return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted, ...(kept ? { kept } : {}) };
+}
+
+/** Waits until every host is terminated (a terminated gateway neither writes nor acknowledges any more). */
+async function gone(hostIds: readonly string[], deps: FailbackDeps): Promise<boolean> {
+  const until = Date.now() + GATEWAY_GONE_WAIT_MS;
+  for (;;) {
+    const hosts = hostIds.length > 0 ? await deps.compute.describeHosts({ hostIds }) : [];
+    if (hosts.every((host) => host.state === 'terminated')) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((resolve) => setTimeout(resolve, GATEWAY_POLL_MS));
+  }
 }

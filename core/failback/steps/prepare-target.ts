@@ -1,15 +1,16 @@
 import { z } from 'zod';
 import { idempotencyToken } from '../../compute/port.js';
 import { GATEWAY_CONFIG_FORMAT, renderGatewayUserData } from '../../gateway/config.js';
+import { adoptKeptTarget, SOURCE_VOLUME_TAG } from '../adopt-target.js';
 import { GatewayAckSecretMissingError } from '../errors.js';
+import type { FirstPass, TargetBase } from '../kept-target.js';
 import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request-fields.js';
 import { type FailbackDeps, RUN_TAG, RunVolume, runLayout, type TargetState } from '../run-state.js';
 
 /** Device names the gateway's target volumes take, in order (EC2's recommended range for EBS data volumes). */
 export const GATEWAY_DEVICES: readonly string[] = Array.from('fghijklmnopqrstuvwxyz', (letter) => `/dev/sd${letter}`);
 
-/** Tag on a target volume naming the takeover volume it copies. */
-export const SOURCE_VOLUME_TAG = 'homebound:source-volume';
+export { SOURCE_VOLUME_TAG } from '../adopt-target.js';
 
 export const PrepareTargetInput = z.object({
   runId: z.string(),
@@ -20,7 +21,9 @@ export const PrepareTargetInput = z.object({
 export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 
 /**
- * Creates the target side: one encrypted target volume per takeover volume (same size), and a sync gateway whose
+ * Creates the target side: one encrypted target volume per takeover volume (same size) — or takes over the one a
+ * rolled-back run kept for it, when that provably holds one of its snapshots (core/failback/adopt-target.ts; the
+ * first pass is then incremental from it, and the gateway's applier is told so) — and a sync gateway whose
  * user data installs the gateway bundle (checked against its SHA-256) and starts the applier for this run's staging
  * prefix; then attaches the volumes to the gateway. The
  * gateway waits for its devices, so attaching after launch is safe. Everything is tagged with the run id.
@@ -31,14 +34,37 @@ export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDeps): Promise<TargetState> {
   const runTags = { [RUN_TAG]: input.runId };
   const targets: { volumeKey: string; targetVolumeId: string; sizeBytes: number }[] = [];
+  const bases: TargetBase[] = [];
+  const unproven: string[] = [];
   for (const volume of input.volumes) {
-    const targetVolumeId = await deps.compute.createVolume({
-      clientToken: idempotencyToken(input.runId, 'target', volume.volumeKey),
-      sizeBytes: volume.sizeBytes,
-      tags: { ...runTags, [SOURCE_VOLUME_TAG]: volume.volumeId, Name: `homebound ${volume.volumeKey}` },
-    });
+    // A volume a rolled-back run kept, proven to hold a snapshot of this takeover volume, is written incrementally.
+    const adopted = await adoptKeptTarget(input.runId, volume, deps);
+    if ('base' in adopted) bases.push(adopted.base);
+    else unproven.push(adopted.reason);
+    const targetVolumeId =
+      'base' in adopted
+        ? adopted.targetVolumeId
+        : await deps.compute.createVolume({
+            clientToken: idempotencyToken(input.runId, 'target', volume.volumeKey),
+            sizeBytes: volume.sizeBytes,
+            tags: { ...runTags, [SOURCE_VOLUME_TAG]: volume.volumeId, Name: `homebound ${volume.volumeKey}` },
+          });
     targets.push({ volumeKey: volume.volumeKey, targetVolumeId, sizeBytes: volume.sizeBytes });
   }
+  // One pass has one kind for every volume: incremental only when every volume holds its base.
+  const incremental = unproven.length === 0;
+  const firstPass: FirstPass = incremental
+    ? {
+        kind: 'incremental',
+        reason: `every target volume was kept by an earlier run and holds its snapshot (${bases
+          .map(
+            (base) =>
+              `${base.volumeKey}: ${base.snapshotId}, run ${base.provenBy.runId} pass ${base.provenBy.passNumber}`,
+          )
+          .join('; ')})`,
+      }
+    : { kind: 'full', reason: unproven.join('; ') };
+  const holds = new Map(incremental ? bases.map((base) => [base.volumeKey, base.snapshotId]) : []);
   if (!deps.gatewayRunKey) throw new GatewayAckSecretMissingError('PrepareTarget');
   const runKey = await deps.gatewayRunKey(input.runId);
   const gatewayHostId = await deps.compute.runInstance({
@@ -55,6 +81,7 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
           volumeKey,
           volumeId: targetVolumeId,
           sizeBytes,
+          ...(holds.has(volumeKey) ? { holdsSnapshotId: holds.get(volumeKey) } : {}),
         })),
         pollMs: 500,
         // Only this instance sees its user data (gateway roles have no ec2:Describe*), so only it can sign for the
@@ -77,5 +104,5 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
   for (const volume of volumes) {
     await deps.compute.attachVolume(volume.targetVolumeId, gatewayHostId, volume.gatewayDevice);
   }
-  return { gatewayHostId, volumes };
+  return { gatewayHostId, volumes, bases: incremental ? bases : [], firstPass };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { HostState } from '../../compute/port.js';
 import { parseStagedJson } from '../../engine/manifest.js';
+import { FirstPass, KeptTarget } from '../kept-target.js';
 import { type FailbackDeps, FailbackState, RunVolume, runLayout, TargetState } from '../run-state.js';
 import { PassRecord } from './record-pass.js';
 
@@ -14,6 +15,8 @@ export const ReportInput = z.object({
   takeoverStopped: z.object({ at: z.string() }).optional(),
   verification: z.object({ at: z.string() }).optional(),
   rollback: z.object({ reason: z.string() }).optional(),
+  /** CleanUp's result: after a rollback, the target volumes kept and the snapshots they hold. */
+  cleanUp: z.object({ kept: z.array(KeptTarget).optional() }).optional(),
 });
 export type ReportInput = z.infer<typeof ReportInput>;
 
@@ -24,6 +27,10 @@ export const RunReport = z.object({
   status: z.enum(['succeeded', 'rolled-back']),
   reason: z.string().optional(),
   passes: z.array(PassRecord),
+  /** Why the first pass was full or incremental (a kept target volume proven to hold its snapshot, or not). */
+  firstPass: FirstPass.optional(),
+  /** After a rollback: the target volumes kept for the next run, with the snapshot each holds or why none. */
+  keptTargets: z.array(KeptTarget).optional(),
   bytesChanged: z.number(),
   bytesStaged: z.number(),
   /** Takeover hosts stopped → failback hosts verified; absent when the takeover hosts never stopped for cutover. */
@@ -62,6 +69,8 @@ export async function report(
     status,
     ...(input.rollback ? { reason: input.rollback.reason } : {}),
     passes,
+    ...(input.target?.firstPass ? { firstPass: input.target.firstPass } : {}),
+    ...(input.cleanUp?.kept ? { keptTargets: input.cleanUp.kept } : {}),
     bytesChanged: passes.reduce((sum, pass) => sum + pass.bytesChanged, 0),
     bytesStaged: passes.reduce((sum, pass) => sum + pass.bytesStaged, 0),
     ...(downtimeSeconds === undefined ? {} : { downtimeSeconds }),

@@ -45,7 +45,8 @@ export function rollbackReason(input: RollbackInput): string {
 /**
  * Puts production back where it was: the takeover hosts run (restarted if the run had stopped them) and the failback
  * hosts are stopped. Nothing homebound does ever writes to a takeover volume, so restarting them loses nothing.
- * Gateways, snapshots and staging go in CleanUp; target volumes stay, tagged with the run, for inspection.
+ * Gateways, snapshots and staging go in CleanUp; target volumes stay, each with the last snapshot it provably holds
+ * (core/failback/keep-target.ts), so the next run starts from them with an incremental pass.
  */
 export async function rollback(input: RollbackInput, deps: FailbackDeps): Promise<RollbackResult> {
   const stoppedFailbackHostIds = await hostsOfRun(deps, input.runId, 'failback', input.failback?.hostIds ?? []);

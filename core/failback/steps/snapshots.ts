@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SnapshotFailedError } from '../errors.js';
+import { TargetBase } from '../kept-target.js';
 import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume } from '../run-state.js';
 
 export const SnapshotVolumesInput = z.object({
@@ -8,6 +9,8 @@ export const SnapshotVolumesInput = z.object({
   volumes: z.array(RunVolume).min(1),
   previous: PassState,
   final: z.boolean(),
+  /** The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental. */
+  target: z.object({ bases: z.array(TargetBase).optional() }).optional(),
 });
 export type SnapshotVolumesInput = z.infer<typeof SnapshotVolumesInput>;
 
@@ -17,11 +20,14 @@ export const SNAPSHOT_OF_TAG = 'homebound:snapshot-of';
 
 /**
  * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
- * instant). Pass 1 is full; every later pass is incremental against the previous pass's snapshot of the volume.
+ * instant). Every pass is incremental against the previous pass's snapshot of the volume; pass 1 is full, unless
+ * the target holds a kept snapshot of every volume (`target.bases`, proven by PrepareTarget): then it is incremental
+ * from those.
  * Idempotent per host: a set already tagged with this run, pass and host is reused rather than taken again.
  */
 export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
   const number = input.previous.number + 1;
+  const bases = input.target?.bases ?? [];
   const snapshots: PassSnapshot[] = [];
   for (const hostId of input.takeoverHostIds) {
     const tags = { [RUN_TAG]: input.runId, [PASS_TAG]: String(number), [SNAPSHOT_OF_TAG]: hostId };
@@ -31,7 +37,9 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
     for (const volume of input.volumes.filter((candidate) => candidate.hostId === hostId)) {
       const snapshot = taken.find((candidate) => candidate.volumeId === volume.volumeId);
       if (!snapshot) throw new SnapshotFailedError(`(none taken of ${volume.volumeId} on ${hostId})`);
-      const base = input.previous.snapshots.find((previous) => previous.volumeKey === volume.volumeKey);
+      const base =
+        input.previous.snapshots.find((previous) => previous.volumeKey === volume.volumeKey) ??
+        (number === 1 ? bases.find((kept) => kept.volumeKey === volume.volumeKey) : undefined);
       snapshots.push({
         volumeKey: volume.volumeKey,
         hostId,
@@ -46,7 +54,7 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
   deps.metrics.runEvent(input.runId, { ApprovalsPending: 0 });
   return {
     number,
-    kind: number === 1 ? 'full' : 'incremental',
+    kind: snapshots.every((snapshot) => snapshot.baseSnapshotId) ? 'incremental' : 'full',
     final: input.final,
     startedAt: deps.now().toISOString(),
     snapshots,

@@ -1,0 +1,169 @@
+import { ACK_KEY, MANIFEST_KEY, volumePrefix } from '../engine/layout.js';
+import { PassAck, parseStagedJson } from '../engine/manifest.js';
+import { hasValidMac } from '../engine/run-key.js';
+import { SnapshotNotFoundError, StagedObjectMissingError } from '../errors.js';
+import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
+import {
+  HOLDS_PASS_TAG,
+  HOLDS_SNAPSHOT_TAG,
+  holdsPass,
+  KEPT_FOR_TAG,
+  KEPT_TARGET_FORMAT,
+  type KeptTarget,
+  KeptTargetRecord,
+  keptRecordKey,
+} from './kept-target.js';
+import { type FailbackDeps, runLayout, type TargetState } from './run-state.js';
+
+const PASS_KEY = /pass-(\d{6})\/([a-z]+\.json)$/;
+
+/** What CleanUp needs to know of a rolled-back run to keep its target volumes. */
+export interface KeepTargetsInput {
+  readonly runId: string;
+  readonly target: TargetState;
+  /** Each target volume's takeover volume id, by volume key. */
+  readonly takeoverVolumeIds: ReadonlyMap<string, string>;
+  /** Target volumes attached to the run's gateway before it was terminated. */
+  readonly attachedToGateway: ReadonlySet<string>;
+  /** Whether the gateway is terminated, so no ack or write can follow. */
+  readonly gatewayGone: boolean;
+}
+
+/**
+ * Decides, per target volume of a rolled-back run, which snapshot it provably holds, writes the kept record and tags
+ * the volume and the snapshot (see kept-target.ts for the proof). A volume without proof is still kept (tagged with
+ * the run, as before), only without a snapshot; the reason says why.
+ */
+export async function keepTargets(input: KeepTargetsInput, deps: FailbackDeps): Promise<KeptTarget[]> {
+  const kept: KeptTarget[] = [];
+  for (const volume of input.target.volumes) {
+    const takeoverVolumeId = input.takeoverVolumeIds.get(volume.volumeKey) ?? volume.volumeKey;
+    const proof = await proveHeld(input, volume, deps);
+    if ('reason' in proof) {
+      kept.push({ volumeKey: volume.volumeKey, targetVolumeId: volume.targetVolumeId, reason: proof.reason });
+      continue;
+    }
+    const record: KeptTargetRecord = {
+      format: KEPT_TARGET_FORMAT,
+      runId: input.runId,
+      volumeKey: volume.volumeKey,
+      takeoverVolumeId,
+      targetVolumeId: volume.targetVolumeId,
+      snapshotId: proof.ack.snapshotId,
+      passNumber: proof.ack.passNumber,
+      ackRunId: proof.ackRunId,
+      ack: proof.ack,
+      keptAt: deps.now().toISOString(),
+    };
+    await deps
+      .staging(runLayout.record(input.runId))
+      .put(keptRecordKey(volume.volumeKey), Buffer.from(JSON.stringify(record, null, 2)));
+    const tags = { [KEPT_FOR_TAG]: takeoverVolumeId, [HOLDS_PASS_TAG]: holdsPass(input.runId, record.passNumber) };
+    await deps.compute.createTags([volume.targetVolumeId], { ...tags, [HOLDS_SNAPSHOT_TAG]: record.snapshotId });
+    await deps.compute.createTags([record.snapshotId], tags);
+    kept.push({
+      volumeKey: volume.volumeKey,
+      targetVolumeId: volume.targetVolumeId,
+      snapshotId: record.snapshotId,
+      passNumber: record.passNumber,
+    });
+  }
+  return kept;
+}
+
+type Proof = { ack: PassAck; ackRunId: string } | { reason: string };
+
+async function proveHeld(
+  input: KeepTargetsInput,
+  volume: TargetState['volumes'][number],
+  deps: FailbackDeps,
+): Promise<Proof> {
+  // A retried CleanUp: the first attempt proved it (while the gateway still showed its volumes) and kept the record.
+  const earlier = await keptEarlier(input.runId, volume, deps);
+  if (earlier) return earlier;
+  if (!input.gatewayGone) return { reason: 'the sync gateway was not terminated in time; it might still write' };
+  if (!input.attachedToGateway.has(volume.targetVolumeId)) {
+    return { reason: 'it was no longer attached to the sync gateway (a failback host may have written it)' };
+  }
+  if (!deps.gatewayRunKey) return { reason: 'no gateway key to verify the acks with' };
+  const scope = runLayout.gatewayScope(input.runId, deps.compute.instanceArn(input.target.gatewayHostId));
+  const records = deps.staging(scope + GATEWAY_VOLUMES_DIR);
+  const acked = passNumbers(await records.list(volumePrefix(volume.volumeKey)), ACK_KEY);
+  const sealed = passNumbers(
+    await deps.staging(runLayout.volumes(input.runId)).list(volumePrefix(volume.volumeKey)),
+    MANIFEST_KEY,
+  );
+  const last = Math.max(0, ...acked);
+  const unacked = sealed.filter((pass) => pass > last);
+  if (unacked.length > 0) {
+    return { reason: `pass ${Math.min(...unacked)} was sealed but not acknowledged: the volume may hold part of it` };
+  }
+  if (last === 0) return carriedForward(input, volume, deps);
+  const key = `${volumePrefix(volume.volumeKey)}pass-${String(last).padStart(6, '0')}/${ACK_KEY}`;
+  const ack = parseStagedJson(PassAck, await records.get(key), key);
+  if (!hasValidMac(await deps.gatewayRunKey(input.runId), ack) || ack.volumeKey !== volume.volumeKey) {
+    return { reason: `the ack of pass ${last} does not verify with the run's gateway key` };
+  }
+  if (!(await snapshotCompleted(ack.snapshotId, deps))) return { reason: `snapshot ${ack.snapshotId} is gone` };
+  return { ack, ackRunId: input.runId };
+}
+
+/**
+ * No pass of this run reached the volume: it still holds what the run started from, when that was a kept
+ * volume's snapshot (its proof, an earlier run's signed ack, is carried over unchanged).
+ */
+async function carriedForward(
+  input: KeepTargetsInput,
+  volume: TargetState['volumes'][number],
+  deps: FailbackDeps,
+): Promise<Proof> {
+  const base = input.target.bases?.find((candidate) => candidate.volumeKey === volume.volumeKey);
+  if (!base) return { reason: 'no pass was applied to it' };
+  const key = keptRecordKey(volume.volumeKey);
+  const earlier = parseStagedJson(
+    KeptTargetRecord,
+    await deps.staging(runLayout.record(base.provenBy.runId)).get(key),
+    key,
+  );
+  if (earlier.snapshotId !== base.snapshotId || !(await snapshotCompleted(base.snapshotId, deps))) {
+    return { reason: `its base snapshot ${base.snapshotId} is gone` };
+  }
+  return { ack: earlier.ack, ackRunId: earlier.ackRunId };
+}
+
+async function keptEarlier(
+  runId: string,
+  volume: TargetState['volumes'][number],
+  deps: FailbackDeps,
+): Promise<Proof | undefined> {
+  const key = keptRecordKey(volume.volumeKey);
+  const body = await deps
+    .staging(runLayout.record(runId))
+    .get(key)
+    .catch((error: unknown) => {
+      if (error instanceof StagedObjectMissingError) return undefined;
+      throw error;
+    });
+  if (!body) return undefined;
+  const record = parseStagedJson(KeptTargetRecord, body, key);
+  if (record.targetVolumeId !== volume.targetVolumeId || !(await snapshotCompleted(record.snapshotId, deps))) {
+    return undefined;
+  }
+  return { ack: record.ack, ackRunId: record.ackRunId };
+}
+
+async function snapshotCompleted(snapshotId: string, deps: FailbackDeps): Promise<boolean> {
+  const found = await deps.compute.describeSnapshots([snapshotId]).catch((error: unknown) => {
+    if (error instanceof SnapshotNotFoundError) return [];
+    throw error;
+  });
+  return found[0]?.state === 'completed';
+}
+
+/** The pass numbers of the keys ending in `pass-NNNNNN/<file>`. */
+function passNumbers(keys: readonly string[], file: string): number[] {
+  return keys.flatMap((key) => {
+    const match = PASS_KEY.exec(key);
+    return match?.[1] && match[2] === file ? [Number(match[1])] : [];
+  });
+}
