@@ -81,6 +81,7 @@ export class HomeboundStack extends Stack {
     });
     new GatewayAckSecret(this, 'GatewayAckSecret').grantTo([
       this.functions.byTask.PrepareTarget,
+      this.functions.byTask.PlanOnPremRun,
       this.functions.byTask.CheckApplied,
     ]);
     this.approvals = new Approvals(this, 'Approvals', { config });

@@ -65,6 +65,13 @@ export const VsphereConfig = z.object({
   folder: z.string().min(1).optional(),
   /** Where each datastore is mounted on the agent's host (NFS, or vSAN/VMFS through an appliance): name → dir. */
   datastoreMounts: z.record(z.string().min(1), AbsolutePath),
+  /**
+   * When a booted failback VM counts as up: `tools` once VMware Tools report running in the guest; `power` once it is
+   * powered on (guests without Tools, and vcsim, which runs no guest).
+   */
+  until: z.enum(['tools', 'power']).default('tools'),
+  /** How long a boot waits for the guest to come up before GuestNotUpError. */
+  guestTimeoutSeconds: z.number().int().min(1).max(86_400).default(600),
 });
 
 export const AgentConfig = z

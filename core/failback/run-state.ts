@@ -162,6 +162,8 @@ export const runLayout = {
   gateways: gatewaysPrefix,
   /** What the gateway `instanceArn` wrote for the run: its heartbeat, and its acks and apply errors under `volumes/`. */
   gatewayScope: gatewayScopePrefix,
+  /** What the on-prem agent writes for the run (its acks, apply errors, heartbeat): its records prefix. */
+  agent: (runId: string) => `runs/${runId}/agent/`,
   record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import AWSAccount from 's3rver/lib/models/account.js';
 import { isValidBucketName } from '../adapters/aws/bucket-name.js';
 import { InvalidInputError } from '../errors.js';
 import { s3Guard } from './s3-guard.js';
@@ -18,11 +19,18 @@ export interface S3ServerOptions {
   readonly buckets?: readonly string[];
   /** @default 0 (an ephemeral port) */
   readonly port?: number;
+  /**
+   * The only key pair this server accepts (every request must be SigV4-signed with it), e.g. an on-prem store's own
+   * keys that the cloud's server refuses, and the other way round. @default LOCAL_CREDENTIALS
+   */
+  readonly credentials?: LocalCredentials;
 }
 
 /** A running s3rver on 127.0.0.1. */
 export interface LocalS3Server {
   readonly endpoint: string;
+  /** The key pair it accepts. */
+  readonly credentials: LocalCredentials;
   readonly buckets: readonly string[];
   close(): Promise<void>;
 }
@@ -33,7 +41,12 @@ export async function startS3Server(options: S3ServerOptions): Promise<LocalS3Se
   for (const bucket of buckets) {
     if (!isValidBucketName(bucket)) throw new InvalidInputError(`bucket name ${bucket} is not DNS-valid`);
   }
+  const credentials = options.credentials ?? LOCAL_CREDENTIALS;
   await mkdir(options.directory, { recursive: true });
+  // s3rver itself looks the access key up in a process-wide registry (holding only S3RVER) after the guard has
+  // checked the signature against this server's one pair; a key known there is not accepted by the other servers,
+  // whose guards know only their own pair.
+  AWSAccount.DUMMY_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
   const server = new S3rver({
     address: '127.0.0.1',
     port: options.port ?? 0,
@@ -45,12 +58,13 @@ export async function startS3Server(options: S3ServerOptions): Promise<LocalS3Se
   });
   applyS3rverFixes(server);
   // First of all: nothing unsigned, and no name that would leave the directory, reaches s3rver.
-  server.middleware.unshift(s3Guard(LOCAL_CREDENTIALS));
+  server.middleware.unshift(s3Guard(credentials));
   const address = await server.run();
   // Node closes idle keep-alive connections after 5 s; AWS endpoints keep them about a minute, as the EBS server does.
   if (server.httpServer) server.httpServer.keepAliveTimeout = 60_000;
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
+    credentials,
     buckets,
     close: async () => {
       const closed = server.close();

@@ -103,3 +103,12 @@ declare module 's3rver/lib/models/object.js' {
   }
   export default S3Object;
 }
+
+declare module 's3rver/lib/models/account.js' {
+  /** s3rver's accounts: its authentication looks an access key up in the process-wide registry. */
+  class AWSAccount {
+    createKeyPair(accessKeyId: string, secretAccessKey: string): void;
+    static DUMMY_ACCOUNT: AWSAccount;
+  }
+  export = AWSAccount;
+}

@@ -35,7 +35,7 @@ describe('vcsim (test support)', () => {
     'stops when its stdin closes, so a test worker killed with SIGKILL leaves no simulator behind',
     async () => {
       const dir = mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), 'vcsim-lifeline-'));
-      const child = spawn(ensureVcsim(), ['-dir', dir, '-password', 'p', '-stdin-lifeline'], {
+      const child = spawn(await ensureVcsim(), ['-dir', dir, '-password', 'p', '-stdin-lifeline'], {
         stdio: ['pipe', 'pipe', 'ignore'],
       });
       const exited = once(child, 'exit');
