@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Stack, Token } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { AGENT_ACTIVITY_PLACEHOLDER } from '../core/methods/conditional-automated.js';
 import { definitionPath, type FailbackMethod } from '../core/methods/method.js';
-
-/** The ASL placeholder an Activity Task's `Resource` uses (statemachines/conditional-automated-failback.asl.json). */
-export const AGENT_ACTIVITY_PLACEHOLDER = 'AgentActivityArn';
 
 /** The stack output the agent's config takes its `activityArn` from (docs/agent.md). */
 export const AGENT_ACTIVITY_ARN_OUTPUT = 'AgentActivityArn';

@@ -49,7 +49,7 @@ export const FailbackEnvironment = z.object({
    * live under (core/gateway/scope.ts).
    */
   HOMEBOUND_INSTANCE_ARN_PREFIX: z.string().regex(/^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/$/),
-  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget and CheckApplied. */
+  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget, PlanOnPremRun and CheckApplied. */
   HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
   /** An on-prem S3-compatible store: set only for StreamPass, CheckApplied and CleanUp (lib/onprem-staging-store.ts). */
   ...OnPremStagingEnvironment.shape,
