@@ -6,6 +6,8 @@ import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
 import { checkWorkloadWrites } from '../../cli/drill/verify.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
+import { confirmationPage } from '../../core/approvals/page-html.js';
+import { requestBlocks } from '../../core/approvals/slack-channel.js';
 import type { Host } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { runLayout } from '../../core/failback/run-state.js';
@@ -125,6 +127,13 @@ describe('conditional-automated failback (manual platform, agent as its own proc
     // The manual platform cannot see the hosts: a second wait asks a person to confirm they are up.
     const confirmation = await env.approvals.next();
     expect(confirmation.runId).toBe('onprem-happy-hosts-up');
+    // The page and Slack ask a person to confirm the hosts are up, with the agent's instructions.
+    const pending = await env.approvals.store.get(confirmation.approvalId);
+    if (!pending) throw new Error('the confirmation is not in the approval store');
+    const page = confirmationPage(pending, 'email:operator@example.com', 'nonce');
+    expect(page).toContain('Confirm the hosts are up');
+    expect(page).toContain('power on the failback hosts');
+    expect(JSON.stringify(requestBlocks(pending))).toContain('Confirm the hosts are up');
     expect(await env.approvals.approve(confirmation.runId, 'test')).toBe(true);
     const output = (await execution.result) as { status: string; passes: number };
 
