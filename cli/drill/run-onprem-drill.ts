@@ -259,6 +259,13 @@ function vmNamesOf(host: Host, size: InstanceTypeInfo): string[] {
   return [failbackVmName({ hostId: host.hostId, name: host.tags.Name ?? host.hostId, ...size })];
 }
 
+function verdict(report: OnPremDrillReport, volume: OnPremDrillReport['volumes'][number]): string {
+  if (volume.identical) return 'byte-identical to the takeover volume at stop';
+  // After a rollback the takeover host serves on: the kept disk holds the last applied pass, an older state.
+  if (report.status === 'rolled-back') return 'kept; differs from the takeover volume, which kept serving (expected)';
+  return 'DIFFERENT from the takeover volume';
+}
+
 /** The end-of-drill lines: what happened and what was verified. */
 export function onPremDrillSummary(report: OnPremDrillReport): string[] {
   return [
@@ -269,8 +276,7 @@ export function onPremDrillSummary(report: OnPremDrillReport): string[] {
       (vm) => `vm ${vm.name}: ${vm.powerState}, ${vm.numCPU} vCPUs, ${vm.memoryMiB} MiB, ${vm.disks.length} disks`,
     ),
     ...report.volumes.map(
-      (volume) =>
-        `volume ${volume.volumeId} → ${volume.targetPath ?? '(no disk)'}: ${volume.identical ? 'byte-identical to the takeover volume at stop' : 'DIFFERENT'}`,
+      (volume) => `volume ${volume.volumeId} → ${volume.targetPath ?? '(no disk)'}: ${verdict(report, volume)}`,
     ),
     `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
     `drill took ${report.seconds.toFixed(1)} s`,
