@@ -10,7 +10,8 @@ const SECRET_ARN_VARIABLE = 'HOMEBOUND_GATEWAY_ACK_SECRET_ARN' satisfies keyof F
 /**
  * The stack's gateway-ack secret: each run's gateway key is derived from it (core/engine/run-key.ts), so an ack,
  * apply error or heartbeat proves which run's gateway wrote it. Only the functions `grantTo` names can read it —
- * PrepareTarget (gives a gateway its run's key) and CheckApplied (verifies) — never a gateway.
+ * PrepareTarget (gives a gateway its run's key), PlanOnPremRun (gives the on-prem agent its run's key) and CheckApplied
+ * (verifies) — never a gateway or the agent.
  */
 export class GatewayAckSecret extends Construct {
   readonly secret: secretsmanager.Secret;

@@ -5,6 +5,7 @@ import { awsApprovals, awsDecisionVerifier } from '../adapters/aws/approval-deps
 import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
 import { EbsBlockSource } from '../adapters/aws/ebs-block-source.js';
 import { secretsManagerRunKeys } from '../adapters/aws/gateway-ack-secret.js';
+import { OnPremStagingEnvironment, onPremStaging } from '../adapters/aws/onprem-staging.js';
 import { S3Staging } from '../adapters/aws/s3-staging.js';
 import { AwsCompute } from '../compute/aws-compute.js';
 import { STACK_TAG } from '../compute/port.js';
@@ -48,8 +49,10 @@ export const FailbackEnvironment = z.object({
    * live under (core/gateway/scope.ts).
    */
   HOMEBOUND_INSTANCE_ARN_PREFIX: z.string().regex(/^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/$/),
-  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget and CheckApplied. */
+  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget, PlanOnPremRun and CheckApplied. */
   HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
+  /** An on-prem S3-compatible store: set only for StreamPass, CheckApplied and CleanUp (lib/onprem-staging-store.ts). */
+  ...OnPremStagingEnvironment.shape,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
@@ -90,6 +93,7 @@ const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
 export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackDeps {
   const config = parseEnvironment(FailbackEnvironment, env);
   const s3 = createS3Client();
+  const secrets = new SecretsManagerClient({});
   const compute = new AwsCompute(new EC2Client({}), {
     availabilityZone: config.HOMEBOUND_AVAILABILITY_ZONE,
     launch: {
@@ -133,8 +137,9 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     gatewayRunKey: config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN
-      ? secretsManagerRunKeys(new SecretsManagerClient({}), config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
+      ? secretsManagerRunKeys(secrets, config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
       : undefined,
+    onPremStaging: onPremStaging(config, secrets),
     approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.
     metrics: new FailbackMetrics(stdoutSink),
