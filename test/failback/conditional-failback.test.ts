@@ -27,7 +27,7 @@ import { statesEntered } from '../support/failback.js';
 let dir: string;
 const staged = { onPrem: new Map<string, number>(), cloud: new Map<string, number>() };
 let env: LocalOnPremFailback;
-const hosts: Record<'approved' | 'rejected' | 'agentGone', Host> = {} as never;
+const hosts: Record<'approved' | 'stalled' | 'rejected' | 'agentGone', Host> = {} as never;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hb-conditional-'));
@@ -51,7 +51,7 @@ beforeAll(async () => {
     }),
   });
   let seed = 21;
-  for (const name of ['approved', 'rejected', 'agentGone'] as const) {
+  for (const name of ['approved', 'stalled', 'rejected', 'agentGone'] as const) {
     hosts[name] = await createDrillTakeoverHost(env, {
       name,
       volumes: 2,
@@ -156,6 +156,42 @@ describe('conditional-automated failback (manual platform, agent as its own proc
     expect(staged.onPrem.get('onprem-happy')).toBeGreaterThan(0);
     expect(staged.cloud.get('onprem-happy') ?? 0).toBe(0);
     expect(await onPremStore().list('runs/onprem-happy/')).toEqual([]);
+  }, 150_000);
+
+  it('retries a task whose agent stopped answering (States.HeartbeatTimeout); the agent, back, takes the retry and the run succeeds', async () => {
+    const host = hosts.stalled;
+    const agent = env.site()?.agent();
+    if (!agent) throw new Error('no agent running');
+    // Frozen with its long poll open: it is handed the task, then sends no heartbeat.
+    agent.child.kill('SIGSTOP');
+    let resumed = false;
+    const execution = env.machine.run(request(host), {
+      executionName: 'onprem-stalled',
+      onEvent: (event) => {
+        if (event.type === 'StateRetried' && event.stateName === 'PrepareOnPremTarget' && !resumed) {
+          resumed = true;
+          agent.child.kill('SIGCONT');
+        }
+      },
+    });
+    try {
+      await env.approvals.approve((await env.approvals.next()).runId, 'test');
+      await env.approvals.approve((await env.approvals.next()).runId, 'test');
+      const output = (await execution.result) as { status: string };
+      expect(output.status).toBe('succeeded');
+    } finally {
+      agent.child.kill('SIGCONT');
+    }
+    expect(resumed).toBe(true);
+    const failed = execution.history.filter(
+      (event) => event.type === 'StateFailed' && event.stateName === 'PrepareOnPremTarget',
+    );
+    expect(failed.map((event) => (event.type === 'StateFailed' ? event.error : ''))).toContain(
+      'States.HeartbeatTimeout',
+    );
+    for (const volume of host.volumes) {
+      expect(await imageSha256(diskOf(volume.volumeId))).toBe(await imageSha256(env.volumePath(volume.volumeId)));
+    }
   }, 150_000);
 
   it('rolls back on rejection: the takeover host keeps serving with every write, the target disks are kept', async () => {
