@@ -113,6 +113,12 @@ export const ApprovalSummary = z.object({
   takeoverHostIds: z.array(z.string()),
   failbackHostIds: z.array(z.string()),
   volumes: z.array(RunVolume.pick({ hostId: true, volumeId: true, sizeBytes: true })),
+  /**
+   * Set when the wait asks a person to confirm the failback hosts are up rather than to approve a cutover (the
+   * manual platform, after its cutover): what they must check, from the agent's answer. Pages and messages then ask
+   * "confirm the hosts are up".
+   */
+  instructions: z.string().max(4000).optional(),
 });
 export type ApprovalSummary = z.infer<typeof ApprovalSummary>;
 

@@ -78,6 +78,8 @@ export interface OnPremSite {
   readonly agentLogFile: string;
   /** What the drill prints, `KEY=value` each: endpoints and credentials of the site (see docs/agent.md). */
   env(): Record<string, string>;
+  /** The agent's environment: the cloud's Step Functions endpoint and keys, the store's keys in a profile file. */
+  agentEnv(): Record<string, string>;
   /** The running agent process, if any. */
   agent(): AgentProcess | undefined;
   /** Starts the agent (once it polls). @throws AgentProcessError when it exits or does not poll in time */
@@ -233,6 +235,7 @@ function siteOf(
       HOMEBOUND_AGENT_CONFIG: parts.configPath,
       HOMEBOUND_AGENT_LOG: agentLogFile,
     }),
+    agentEnv,
     agent: () => agent,
     startAgent,
     restartAgent: async (signal = 'SIGKILL') => {

@@ -45,6 +45,11 @@ export const AgentLiveness = z
     unavailableAfterSeconds: z.number().int().min(2).max(3600).default(300),
     /** How long PrepareOnPremTarget may take (disks and VMs are created there). @default 1800 */
     prepareTimeoutSeconds: z.number().int().min(10).max(86_400).default(1800),
+    /**
+     * How long each later agent operation (verification boot, cutover, verify, rollback) may take, counted from when
+     * it is scheduled: an agent that is gone never takes the task, and only this ends the wait. @default 900
+     */
+    operationTimeoutSeconds: z.number().int().min(10).max(86_400).default(900),
   })
   .refine((agent) => agent.unavailableAfterSeconds > agent.heartbeatSeconds, {
     message: 'unavailableAfterSeconds must be longer than heartbeatSeconds',
@@ -55,6 +60,7 @@ export const DEFAULT_AGENT_LIVENESS: AgentLiveness = {
   heartbeatSeconds: 15,
   unavailableAfterSeconds: 300,
   prepareTimeoutSeconds: 1800,
+  operationTimeoutSeconds: 900,
 };
 
 /** The conditional-automated method's request: an on-prem target reached through an agent and S3-compatible staging. */

@@ -29,3 +29,13 @@ export class TargetDiskInUseError extends HomeboundError {
     super(`target disk ${path} for volume ${volumeId} is mounted at ${mountPoint}; unmount it first`);
   }
 }
+
+/** The vCenter password file cannot be read or is empty. Names the file, never its content. */
+export class VspherePasswordFileError extends HomeboundError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`cannot read the vCenter password from ${path} (${reason}); its first line must be the password`);
+  }
+}

@@ -138,10 +138,3 @@ export class TargetDiskTooSmallError extends HomeboundError {
     );
   }
 }
-
-/** The configured platform has no implementation in this build of the agent. */
-export class PlatformNotAvailableError extends HomeboundError {
-  constructor(readonly platform: string) {
-    super(`target platform "${platform}" is not available in this build of homebound agent`);
-  }
-}

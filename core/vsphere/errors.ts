@@ -105,23 +105,6 @@ export class VsphereTaskTimeoutError extends HomeboundError {
   }
 }
 
-/**
- * An existing target disk is smaller than the takeover volume it must hold; nothing was written to it.
- * Same constructor as core/onprem/platform.ts's class of that name (agent branch): one of the two goes at merge.
- */
-export class TargetDiskTooSmallError extends HomeboundError {
-  constructor(
-    readonly volumeId: string,
-    readonly disk: string,
-    readonly diskBytes: number,
-    readonly volumeBytes: number,
-  ) {
-    super(
-      `target disk ${disk} for volume ${volumeId} holds ${diskBytes} bytes but the volume is ${volumeBytes} bytes; give it a disk at least that large`,
-    );
-  }
-}
-
 /** A VM of the failback host's name exists but is not the one homebound made for it (other disks). */
 export class FailbackVmConflictError extends HomeboundError {
   constructor(

@@ -133,3 +133,11 @@ async function find(
   if (found === undefined || !(typeof types === 'string' ? [types] : types).includes(found.type)) throw notFound;
   return found;
 }
+
+/** The VMs directly inside a VM folder (Folder.childEntity; subfolders and vApps are not descended into). */
+export async function listFolderVms(client: VsphereClient, folder: MoRef): Promise<MoRef[]> {
+  const children = await client.property(folder, 'childEntity');
+  return (children?.children('ManagedObjectReference') ?? [])
+    .map((child) => child.moRef())
+    .filter((ref) => ref.type === 'VirtualMachine');
+}

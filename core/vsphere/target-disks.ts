@@ -1,8 +1,8 @@
 import { stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { TargetDiskTooSmallError } from '../onprem/platform.js';
 import type { VsphereClient } from './client.js';
 import { createThinDisk, datastorePath, makeDatastoreDirectory } from './disks.js';
-import { TargetDiskTooSmallError } from './errors.js';
 import type { MoRef } from './xml.js';
 
 /**

@@ -108,6 +108,11 @@ export function diskModeChange(disk: DiskDevice, mode: DiskMode): string {
   return `<spec><deviceChange>${textElement('operation', 'edit')}${diskDevice({ ...disk, diskMode: mode })}</deviceChange></spec>`;
 }
 
+/** The `<spec>` of ReconfigVM_Task that replaces the VM's annotation (its Notes) and nothing else. */
+export function annotationChange(annotation: string): string {
+  return `<spec>${textElement('annotation', annotation)}</spec>`;
+}
+
 /**
  * The `<spec>` of ReconfigVM_Task that detaches one disk. No fileOperation: the files stay (`destroy` would delete
  * them).

@@ -1,6 +1,7 @@
 import type { VsphereClient, WaitOptions } from './client.js';
 import { VmNotFoundError, VsphereFaultError, VsphereUnavailableError } from './errors.js';
 import {
+  annotationChange,
   createVmConfig,
   type DiskDevice,
   type DiskMode,
@@ -128,6 +129,11 @@ export async function setDiskMode(
   wait?: WaitOptions,
 ): Promise<void> {
   await client.runTask('ReconfigVM_Task', vm, diskModeChange(disk, mode), wait);
+}
+
+/** Replaces the VM's annotation (Notes), e.g. with the run that now owns a reused failback VM. */
+export async function setAnnotation(client: VsphereClient, vm: MoRef, annotation: string, wait?: WaitOptions) {
+  await client.runTask('ReconfigVM_Task', vm, annotationChange(annotation), wait);
 }
 
 /** @throws VsphereFaultError `InvalidPowerState` when already on. */

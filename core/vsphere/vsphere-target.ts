@@ -237,7 +237,11 @@ export class VsphereTarget {
     }
   }
 
-  private async waitForGuest(vm: MoRef, wait: GuestWait): Promise<VmState> {
+  /**
+   * Waits until the VM is up as `wait.until` says, without powering it on (a verify after the cutover).
+   * @throws GuestNotUpError when it is not up within the timeout
+   */
+  async waitForGuest(vm: MoRef, wait: GuestWait = {}): Promise<VmState> {
     const timeoutMs = wait.timeoutMs ?? 600_000;
     const deadline = Date.now() + timeoutMs;
     for (;;) {

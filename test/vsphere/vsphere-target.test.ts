@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TargetDiskTooSmallError } from '../../core/onprem/platform.js';
 import { VsphereClient } from '../../core/vsphere/client.js';
 import {
   DatacenterNotFoundError,
@@ -13,7 +14,6 @@ import {
   GuestNotUpError,
   NetworkNotFoundError,
   ResourcePoolNotFoundError,
-  TargetDiskTooSmallError,
   VmNotFoundError,
 } from '../../core/vsphere/errors.js';
 import { findVm } from '../../core/vsphere/inventory.js';

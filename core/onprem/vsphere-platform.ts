@@ -1,0 +1,242 @@
+import { readFile } from 'node:fs/promises';
+import { WorkCancelledError } from '../errors.js';
+import { VsphereClient } from '../vsphere/client.js';
+import { findVmFolder, findVmIfExists, listFolderVms } from '../vsphere/inventory.js';
+import type { VsphereEndpoint } from '../vsphere/soap-transport.js';
+import { DISK_FOLDER, type TargetDisk } from '../vsphere/target-disks.js';
+import { readVm, setAnnotation } from '../vsphere/vm.js';
+import { type GuestWait, VsphereTarget, type VsphereTargetConfig } from '../vsphere/vsphere-target.js';
+import type { MoRef } from '../vsphere/xml.js';
+import { VspherePasswordFileError } from './errors.js';
+import type {
+  BootOutcome,
+  HostDescription,
+  PlatformHost,
+  PlatformRun,
+  PreparedTarget,
+  RollbackOutcome,
+  TargetPlatform,
+} from './platform.js';
+
+export interface VspherePlatformOptions {
+  /** vCenter's SDK URL and, for a self-signed vCenter, its certificate's thumbprint. */
+  readonly endpoint: VsphereEndpoint;
+  readonly username: string;
+  /** Read (first line) at each connect, never logged: a rotated password needs no agent restart. */
+  readonly passwordFile: string;
+  readonly target: VsphereTargetConfig;
+  /** When a booted VM counts as up, and how long that may take (docs/agent.md, `until`). */
+  readonly wait: GuestWait;
+}
+
+/** The line of a failback VM's annotation that names the run owning it; Rollback finds VMs by it. */
+export function runMarker(runId: string): string {
+  return `homebound-run: ${runId}`;
+}
+
+/**
+ * The failback VM's name for a takeover host. It does not name the run: like the disks (named after their volume),
+ * the next run for the same takeover host reuses the VM. The instance id keeps it apart from the original VM, which
+ * may still exist under the host's name on this vCenter.
+ */
+export function failbackVmName(host: PlatformHost): string {
+  const name = host.name.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 40);
+  return `homebound-${name}-${host.hostId}`;
+}
+
+/**
+ * The `vsphere` platform: failback hosts are VMs on vCenter (core/vsphere/), target disks thin VMDKs named after their
+ * takeover volume, written by the agent through the datastore's local mount. It connects on first use — a wrong
+ * password or name then fails that activity task with its named error (VsphereLoginError, DatastoreNotFoundError, …)
+ * and the next task tries again — and keeps the session.
+ */
+export class VspherePlatform implements TargetPlatform {
+  readonly kind = 'vsphere';
+  private opening: Promise<{ client: VsphereClient; target: VsphereTarget }> | undefined;
+
+  constructor(private readonly options: VspherePlatformOptions) {}
+
+  async prepare(run: PlatformRun, signal: AbortSignal): Promise<PreparedTarget> {
+    const { client, target } = await this.open(signal);
+    const disks = await target.ensureDisks(run.volumes.map(({ volumeId, sizeBytes }) => ({ volumeId, sizeBytes })));
+    const byVolume = new Map(disks.map((disk) => [disk.volumeId, disk]));
+    const hosts = [];
+    for (const host of run.hosts) {
+      checkAborted(signal, 'preparing the failback VMs');
+      const hostDisks = run.volumes
+        .filter((volume) => volume.hostId === host.hostId)
+        .sort((a, b) => a.deviceIndex - b.deviceIndex)
+        .map((volume) => byVolume.get(volume.volumeId))
+        .filter((disk): disk is TargetDisk => disk !== undefined);
+      const name = failbackVmName(host);
+      const annotation = `homebound failback VM for takeover host ${host.hostId} (${host.name}, ${host.instanceType})\n${runMarker(run.runId)}`;
+      const vm = await target.ensureVm({
+        name,
+        numCpus: host.vCpus,
+        memoryMiB: host.memoryMiB,
+        disks: hostDisks,
+        annotation,
+      });
+      // A reused VM now belongs to this run; one left running is powered off: the takeover side is authoritative.
+      const state = await readVm(client, vm);
+      if (state.annotation !== annotation) await setAnnotation(client, vm, annotation);
+      await target.powerOff(vm);
+      hosts.push({ hostId: host.hostId, name, powerState: 'poweredOff' as const });
+    }
+    return {
+      disks: run.volumes.map((volume) => {
+        const disk = byVolume.get(volume.volumeId);
+        if (disk === undefined) throw new TypeError(`no disk was made for ${volume.volumeId}`);
+        return {
+          volumeId: volume.volumeId,
+          volumeKey: volume.volumeKey,
+          path: disk.flatPath,
+          sizeBytes: disk.sizeBytes,
+          created: disk.created,
+          location: disk.fileName,
+        };
+      }),
+      hosts,
+    };
+  }
+
+  /** Each VM boots on independent_nonpersistent disks, is waited for and powered off; all VMs at once. */
+  async verificationBoot(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome> {
+    const { client, target } = await this.open(signal);
+    const vms = await this.vmsOf(run, signal);
+    await settleAll(vms.map(({ vm }) => target.verificationBoot(vm, this.options.wait)));
+    return outcome(client, vms);
+  }
+
+  async cutover(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome> {
+    const { client, target } = await this.open(signal);
+    const vms = await this.vmsOf(run, signal);
+    await settleAll(vms.map(({ vm }) => target.cutover(vm, this.options.wait)));
+    return outcome(client, vms);
+  }
+
+  /** @throws GuestNotUpError for a VM not up (powered on, and Tools running with `until: 'tools'`) in time */
+  async verify(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome> {
+    const { client, target } = await this.open(signal);
+    const vms = await this.vmsOf(run, signal);
+    await settleAll(vms.map(({ vm }) => target.waitForGuest(vm, this.options.wait)));
+    return outcome(client, vms);
+  }
+
+  /**
+   * Powers off every VM of the run: the run's hosts' VMs by name, or — for a run this agent has no record of — every
+   * VM in the folder whose annotation names the run. Disks are never touched.
+   */
+  async rollback(run: PlatformRun, signal: AbortSignal): Promise<RollbackOutcome> {
+    const { client, target } = await this.open(signal);
+    const vms = run.hosts.length > 0 ? await this.vmsOf(run, signal) : await this.vmsAnnotated(client, run.runId);
+    const poweredOff: string[] = [];
+    for (const { name, vm } of vms) {
+      if (await target.powerOff(vm)) poweredOff.push(name);
+    }
+    return { poweredOff };
+  }
+
+  async describe(run: PlatformRun, signal: AbortSignal): Promise<readonly HostDescription[]> {
+    const { target } = await this.open(signal);
+    const descriptions: HostDescription[] = [];
+    for (const { vm } of await this.vmsOf(run, signal)) {
+      const vmDescription = await target.describe(vm);
+      descriptions.push({
+        name: vmDescription.name,
+        powerState: vmDescription.powerState,
+        numCPU: vmDescription.numCPU,
+        memoryMiB: vmDescription.memoryMiB,
+        disks: vmDescription.disks.map((disk) => ({
+          volumeId: volumeIdOf(disk.fileName),
+          location: disk.fileName,
+          sizeBytes: disk.sizeBytes ?? 0,
+        })),
+      });
+    }
+    return descriptions;
+  }
+
+  /** Connects and resolves the target once; a failed attempt is forgotten so the next task tries again. */
+  private open(signal: AbortSignal): Promise<{ client: VsphereClient; target: VsphereTarget }> {
+    checkAborted(signal, 'connecting to vCenter');
+    this.opening ??= this.connect().catch((error: unknown) => {
+      this.opening = undefined;
+      throw error;
+    });
+    return this.opening;
+  }
+
+  private async connect(): Promise<{ client: VsphereClient; target: VsphereTarget }> {
+    const password = await readPassword(this.options.passwordFile);
+    const client = await VsphereClient.connect(this.options.endpoint, { username: this.options.username, password });
+    try {
+      return { client, target: await VsphereTarget.open(client, this.options.target) };
+    } catch (error) {
+      await client.logout().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The run's VMs that exist (a host whose VM was never made, or was removed, has nothing to power). */
+  private async vmsOf(run: PlatformRun, signal: AbortSignal): Promise<{ name: string; vm: MoRef }[]> {
+    const { client } = await this.open(signal);
+    const found = [];
+    for (const host of run.hosts) {
+      const name = failbackVmName(host);
+      const vm = await findVmIfExists(client, this.options.target.datacenter, name, this.options.target.vmFolder);
+      if (vm !== undefined) found.push({ name, vm });
+    }
+    return found;
+  }
+
+  private async vmsAnnotated(client: VsphereClient, runId: string): Promise<{ name: string; vm: MoRef }[]> {
+    const folder = await findVmFolder(client, this.options.target.datacenter, this.options.target.vmFolder);
+    const marker = runMarker(runId);
+    const found = [];
+    for (const vm of await listFolderVms(client, folder)) {
+      const state = await readVm(client, vm);
+      if (state.annotation.split('\n').includes(marker)) found.push({ name: state.name, vm });
+    }
+    return found;
+  }
+}
+
+/** Every VM came up (a failure throws before this): each with its power state now (off after a verification boot). */
+async function outcome(client: VsphereClient, vms: readonly { vm: MoRef }[]): Promise<BootOutcome> {
+  const hosts = [];
+  for (const { vm } of vms) {
+    const state = await readVm(client, vm);
+    hosts.push({ name: state.name, up: true, powerState: state.powerState });
+  }
+  return { confirmation: 'automatic', hosts };
+}
+
+/** `[LocalDS_0] homebound-disks/vol-0abc.vmdk` → vol-0abc; another disk's file name as it is. */
+function volumeIdOf(fileName: string): string {
+  const match = new RegExp(`${DISK_FOLDER}/([^/]+)\\.vmdk$`).exec(fileName);
+  return match?.[1] ?? fileName;
+}
+
+async function readPassword(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new VspherePasswordFileError(path, (error as NodeJS.ErrnoException).code ?? 'unreadable');
+  }
+  const password = text.split(/\r?\n/, 1)[0] ?? '';
+  if (password === '') throw new VspherePasswordFileError(path, 'its first line is empty');
+  return password;
+}
+
+/** Waits for every operation (a VM's verification boot must end with its disks persistent again), then throws the
+ * first failure. */
+async function settleAll(operations: readonly Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(operations);
+  for (const result of results) if (result.status === 'rejected') throw result.reason;
+}
+
+function checkAborted(signal: AbortSignal, what: string): void {
+  if (signal.aborted) throw new WorkCancelledError(what, signal.reason);
+}
