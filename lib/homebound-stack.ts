@@ -13,7 +13,7 @@ import { FailbackTriggers } from './failback-triggers.js';
 import { GatewayAckSecret } from './gateway-ack-secret.js';
 import { GatewayArtifact } from './gateway-artifact.js';
 import { GatewaySecurityGroup } from './gateway-security-group.js';
-import { OnPremStagingStore } from './onprem-staging-store.js';
+import { ON_PREM_PASS_TASKS, OnPremStagingStore } from './onprem-staging-store.js';
 import { OperatorNotifications } from './operator-notifications.js';
 import { Staging } from './staging.js';
 import { SyncGatewayRole } from './sync-gateway-role.js';
@@ -79,11 +79,7 @@ export class HomeboundStack extends Stack {
       gatewaySecurityGroupId: gatewayGroup.securityGroup.securityGroupId,
       gatewayArtifact,
     });
-    new GatewayAckSecret(this, 'GatewayAckSecret').grantTo([
-      this.functions.byTask.PrepareTarget,
-      this.functions.byTask.PlanOnPremRun,
-      this.functions.byTask.CheckApplied,
-    ]);
+    const ackSecret = new GatewayAckSecret(this, 'GatewayAckSecret');
     this.approvals = new Approvals(this, 'Approvals', { config });
     this.approvals.connectRequester(this.functions.byTask.RequestApproval);
     this.approvals.connectVerifier(this.functions.byTask.VerifyDecision);
@@ -91,11 +87,17 @@ export class HomeboundStack extends Stack {
     this.onPremStaging = onPremStore
       ? new OnPremStagingStore(this, 'OnPremStaging', { ...onPremStore, key: this.approvals.key })
       : undefined;
-    // The steps that write, read and delete a run's staged passes; no other function sees the store or its keys.
-    this.onPremStaging?.grantTo([
-      this.functions.byTask.StreamPass,
+    // With an on-prem store, the methods whose passes the on-prem agent applies get pass functions of their own that
+    // stage there (the wiring's choice, as core/wiring/local-onprem.ts makes it locally); the automated method's keep
+    // the stack's bucket, which its sync gateways read. No other function sees the store or its keys.
+    const onPremPassFunctions = this.onPremStaging ? this.functions.variant('OnPrem', ON_PREM_PASS_TASKS) : undefined;
+    if (onPremPassFunctions) this.onPremStaging?.grantTo(Object.values(onPremPassFunctions));
+    // PlanOnPremRun hands the on-prem agent its run key as PrepareTarget hands a sync gateway its own.
+    ackSecret.grantTo([
+      this.functions.byTask.PrepareTarget,
+      this.functions.byTask.PlanOnPremRun,
       this.functions.byTask.CheckApplied,
-      this.functions.byTask.CleanUp,
+      ...(onPremPassFunctions ? [onPremPassFunctions.CheckApplied] : []),
     ]);
     this.agentActivity = new AgentActivity(this, 'AgentActivity');
     this.agent = new AgentRole(this, 'Agent', {
@@ -106,15 +108,16 @@ export class HomeboundStack extends Stack {
       trustAnchorArn: config.agentTrustAnchorArn,
       certificateCommonName: config.agentCertificateCommonName,
     });
-    const machines = failbackMethods.map(
-      (method) =>
-        new FailbackStateMachine(this, method.constructId, {
-          method,
-          functions: this.functions.byTask,
-          encryptionKey: this.approvals.key,
-          ...(usesAgentActivity(method) ? { otherSubstitutions: this.agentActivity.substitutions() } : {}),
-        }),
-    );
+    const machines = failbackMethods.map((method) => {
+      const onPrem = usesAgentActivity(method);
+      return new FailbackStateMachine(this, method.constructId, {
+        method,
+        functions:
+          onPrem && onPremPassFunctions ? { ...this.functions.byTask, ...onPremPassFunctions } : this.functions.byTask,
+        encryptionKey: this.approvals.key,
+        ...(onPrem ? { otherSubstitutions: this.agentActivity.substitutions() } : {}),
+      });
+    });
     this.failbackStateMachines = Object.fromEntries(
       machines.map((machine) => [machine.method.name, machine]),
     ) as Record<FailbackMethodName, FailbackStateMachine>;

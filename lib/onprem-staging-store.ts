@@ -3,8 +3,19 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import type { OnPremStagingEnvironment } from '../core/adapters/aws/onprem-staging.js';
+import type { FailbackTaskName } from '../core/failback/task-names.js';
 import type { AppFunction } from './app-function.js';
 import type { ApprovalKey } from './approval-key.js';
+
+/**
+ * The tasks that write, read and delete a run's staged passes: with an on-prem store, the agent's method gets its own
+ * function for each, whose `staging` is the store (core/wiring/aws.ts).
+ */
+export const ON_PREM_PASS_TASKS = [
+  'StreamPass',
+  'CheckApplied',
+  'CleanUp',
+] as const satisfies readonly FailbackTaskName[];
 
 export interface OnPremStagingStoreProps {
   /** The store's `https://` URL. */

@@ -129,12 +129,6 @@ export interface FailbackDeps {
   /** Staging rooted at a key prefix of the staging bucket, e.g. `runs/<runId>/volumes/`. */
   readonly staging: (prefix: string) => Staging;
   readonly stagingBucket: string;
-  /**
-   * An S3-compatible store outside AWS (on-prem) that the deployment names for the conditional-automated method's
-   * passes (lib/config.ts `onPremStaging*`), rooted at a prefix as `staging` is. Only the steps that touch a run's
-   * staged passes have it (StreamPass, CheckApplied, CleanUp); absent when the stack's bucket is the only store.
-   */
-  readonly onPremStaging?: ((prefix: string) => Staging) | undefined;
   /** The tag a host must carry to be failed back (ValidateRequest checks it; IAM enforces it on AWS). */
   readonly takeoverTag: TakeoverTag;
   /** The deployment's convergence threshold (lib/config.ts `convergenceThresholdMiB`), for requests that set none. */

@@ -51,7 +51,10 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_INSTANCE_ARN_PREFIX: z.string().regex(/^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/$/),
   /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget, PlanOnPremRun and CheckApplied. */
   HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
-  /** An on-prem S3-compatible store: set only for StreamPass, CheckApplied and CleanUp (lib/onprem-staging-store.ts). */
+  /**
+   * An on-prem S3-compatible store: set only on the conditional-automated method's own StreamPass, CheckApplied and
+   * CleanUp functions (lib/onprem-staging-store.ts), whose `staging` it then is.
+   */
   ...OnPremStagingEnvironment.shape,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
@@ -122,16 +125,21 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     resourceTags: { [STACK_TAG]: config.HOMEBOUND_STACK_TAG },
     instanceArnPrefix: config.HOMEBOUND_INSTANCE_ARN_PREFIX,
   });
+  // The deployment's configuration chooses the staging, as core/wiring/local-onprem.ts does locally: a function given
+  // an on-prem store stages there, every other one in the stack's bucket.
+  const onPremStore = onPremStaging(config, secrets);
   return {
     compute,
     blockSource: new EbsBlockSource(createEbsClient()),
-    staging: (prefix) =>
-      new S3Staging(s3, {
-        bucket: config.HOMEBOUND_STAGING_BUCKET,
-        prefix,
-        kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
-      }),
-    stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
+    staging:
+      onPremStore?.staging ??
+      ((prefix) =>
+        new S3Staging(s3, {
+          bucket: config.HOMEBOUND_STAGING_BUCKET,
+          prefix,
+          kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
+        })),
+    stagingBucket: onPremStore?.bucket ?? config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
     stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
@@ -139,7 +147,6 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     gatewayRunKey: config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN
       ? secretsManagerRunKeys(secrets, config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
       : undefined,
-    onPremStaging: onPremStaging(config, secrets),
     approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.
     metrics: new FailbackMetrics(stdoutSink),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../lib/config.js';
-import { type Resources, resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
+import { getAttLogicalId, type Resources, resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
 
 interface Statement {
   Effect: string;
@@ -15,8 +15,8 @@ const STORE = {
   'homebound:onPremStagingEndpoint': 'https://s3.dc1.example:9000',
   'homebound:onPremStagingBucket': 'homebound-staging',
 };
-/** The functions that write, read and delete a run's staged passes. */
-const STAGING_TASKS = ['StreamPass', 'CheckApplied', 'CleanUp'];
+/** The conditional-automated method's own functions that write, read and delete a run's staged passes. */
+const STAGING_TASKS = ['StreamPassOnPrem', 'CheckAppliedOnPrem', 'CleanUpOnPrem'];
 
 const { stack, template } = synthesizeHomebound(STORE);
 const resources = template.toJSON().Resources as Resources;
@@ -26,12 +26,12 @@ const functions = Object.entries(resourcesOf(template, 'AWS::Lambda::Function'))
 const taskOf = (logicalId: string) => /^FailbackFunctions([A-Za-z]+?)(Function|Role)[0-9A-F]{8}/.exec(logicalId)?.[1];
 
 describe('an on-prem S3-compatible staging store (homebound:onPremStaging*)', () => {
-  it('is configured in the environment of StreamPass, CheckApplied and CleanUp only', () => {
+  it("is configured in the environment of the conditional method's own StreamPass, CheckApplied and CleanUp only", () => {
     const configured = functions
       .filter(([, fn]) => JSON.stringify(fn.Properties.Environment).includes('HOMEBOUND_ONPREM_STAGING_ENDPOINT'))
       .map(([id]) => taskOf(id));
     expect(new Set(configured)).toEqual(new Set(STAGING_TASKS));
-    const streamPass = functions.find(([id]) => taskOf(id) === 'StreamPass')?.[1];
+    const streamPass = functions.find(([id]) => taskOf(id) === 'StreamPassOnPrem')?.[1];
     const environment = streamPass?.Properties.Environment as { Variables: Record<string, unknown> } | undefined;
     expect(environment?.Variables).toMatchObject({
       HOMEBOUND_ONPREM_STAGING_ENDPOINT: 'https://s3.dc1.example:9000',
@@ -40,6 +40,25 @@ describe('an on-prem S3-compatible staging store (homebound:onPremStaging*)', ()
       HOMEBOUND_ONPREM_STAGING_REGION: 'us-east-1',
       HOMEBOUND_ONPREM_STAGING_CREDENTIALS_SECRET_ARN: { Ref: secretId },
     });
+  });
+
+  it("stages the conditional method's passes there; the automated method keeps the stack's bucket its gateways read", () => {
+    const machines = resourcesOf(template, 'AWS::StepFunctions::StateMachine');
+    const taskBinding = (method: 'automated' | 'conditional-automated', placeholder: string) => {
+      const ref = stack.resolve(stack.failbackStateMachines[method].stateMachine.stateMachineArn).Ref as string;
+      const substitutions = machines[ref]?.Properties.DefinitionSubstitutions as Record<string, unknown> | undefined;
+      return taskOf(getAttLogicalId(substitutions?.[placeholder]));
+    };
+    for (const task of ['StreamPass', 'CheckApplied', 'CleanUp']) {
+      expect(taskBinding('conditional-automated', `${task}FunctionArn`)).toBe(`${task}OnPrem`);
+      expect(taskBinding('automated', `${task}FunctionArn`)).toBe(task);
+    }
+    expect(taskBinding('conditional-automated', 'RecordPassFunctionArn')).toBe('RecordPass');
+  });
+
+  it("lets the conditional method's CheckApplied verify the agent's MACs (the gateway-ack secret)", () => {
+    const checkApplied = functions.find(([id]) => taskOf(id) === 'CheckAppliedOnPrem')?.[1];
+    expect(JSON.stringify(checkApplied?.Properties.Environment)).toContain('HOMEBOUND_GATEWAY_ACK_SECRET_ARN');
   });
 
   it("keeps the store's key pair in a secret the stack creates, encrypted with the approvals key", () => {

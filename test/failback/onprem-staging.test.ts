@@ -44,7 +44,7 @@ const storeKeys = JSON.stringify(LOCAL_CREDENTIALS);
 describe('on-prem S3-compatible staging on AWS', () => {
   it("writes a pass below its prefix in the store's bucket, signed with the key pair the secret holds", async () => {
     secrets.on(GetSecretValueCommand, { SecretId: SECRET_ARN }).resolves({ SecretString: storeKeys });
-    const staging = onPremStaging(environment(), new SecretsManagerClient({ region: 'eu-west-1' }));
+    const staging = onPremStaging(environment(), new SecretsManagerClient({ region: 'eu-west-1' }))?.staging;
 
     await staging?.('runs/run-1/volumes/').put('vol-a/pass-000001/segment-0', Buffer.from('blocks'));
     await staging?.('runs/run-1/volumes/').put('vol-a/pass-000001/segment-1', Buffer.from('more'));
@@ -69,7 +69,7 @@ describe('on-prem S3-compatible staging on AWS', () => {
     secrets.on(GetSecretValueCommand).resolves({
       SecretString: JSON.stringify({ accessKeyId: 'S3RVER', secretAccessKey: 'not-the-store-secret' }),
     });
-    const staging = onPremStaging(environment(), new SecretsManagerClient({ region: 'eu-west-1' }));
+    const staging = onPremStaging(environment(), new SecretsManagerClient({ region: 'eu-west-1' }))?.staging;
     const error = await staging?.('runs/run-2/')
       .put('x', Buffer.from('x'))
       .catch((e: unknown) => e);
@@ -81,7 +81,7 @@ describe('on-prem S3-compatible staging on AWS', () => {
       .on(GetSecretValueCommand)
       .resolvesOnce({ SecretString: JSON.stringify({ accessKeyId: '', secretAccessKey: '', unused: 'x1y2' }) })
       .resolves({ SecretString: storeKeys });
-    const staging = onPremStaging(environment(), new SecretsManagerClient({ region: 'eu-west-1' }));
+    const staging = onPremStaging(environment(), new SecretsManagerClient({ region: 'eu-west-1' }))?.staging;
 
     const error = await staging?.('runs/run-3/')
       .put('x', Buffer.from('x'))
@@ -105,7 +105,7 @@ describe('on-prem S3-compatible staging on AWS', () => {
     ).toThrow(OnPremStagingMisconfiguredError);
   });
 
-  it("is in the functions' deps when the stack set the store's variables", () => {
+  it("is the functions' staging when the stack set the store's variables, else the stack's bucket is", () => {
     const base = {
       HOMEBOUND_STAGING_BUCKET: 'stack-bucket',
       HOMEBOUND_AVAILABILITY_ZONE: 'eu-west-1a',
@@ -120,8 +120,11 @@ describe('on-prem S3-compatible staging on AWS', () => {
       HOMEBOUND_INSTANCE_ARN_PREFIX: 'arn:aws:ec2:eu-west-1:123456789012:instance/',
       AWS_REGION: 'eu-west-1',
     };
-    expect(awsFailbackDeps(base).onPremStaging).toBeUndefined();
-    const staging = awsFailbackDeps({ ...base, ...environment() }).onPremStaging?.('runs/run-4/');
-    expect(staging?.description).toBe(`s3://${BUCKET}/runs/run-4`);
+    const stack = awsFailbackDeps(base);
+    expect(stack.staging('runs/run-4/').description).toBe('s3://stack-bucket/runs/run-4');
+    expect(stack.stagingBucket).toBe('stack-bucket');
+    const onPrem = awsFailbackDeps({ ...base, ...environment() });
+    expect(onPrem.staging('runs/run-4/').description).toBe(`s3://${BUCKET}/runs/run-4`);
+    expect(onPrem.stagingBucket).toBe(BUCKET);
   });
 });

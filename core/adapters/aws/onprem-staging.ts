@@ -7,8 +7,9 @@ import { S3Staging } from './s3-staging.js';
 
 /**
  * Where the conditional-automated method's passes go when they do not go to the stack's bucket: an S3-compatible store
- * on-prem (lib/config.ts `onPremStaging*`). Only the functions that touch a run's staged passes get these variables
- * (StreamPass, CheckApplied, CleanUp: lib/onprem-staging-store.ts), and only they can read the credentials' secret.
+ * on-prem (lib/config.ts `onPremStaging*`). Only that method's own StreamPass, CheckApplied and CleanUp functions get
+ * these variables (lib/onprem-staging-store.ts) — their `staging` is then the store — and only they can read the
+ * credentials' secret.
  */
 export const OnPremStagingEnvironment = z.object({
   /** The store's URL; unset means the method stages in the stack's bucket. */
@@ -67,16 +68,22 @@ export function secretCredentials(client: SecretsManagerClient, secretId: string
   };
 }
 
+/** The on-prem store as the functions use it: its bucket, and staging rooted at a prefix of it. */
+export interface OnPremStagingStore {
+  readonly bucket: string;
+  readonly staging: (prefix: string) => Staging;
+}
+
 /**
- * The on-prem store as staging rooted at a prefix, or undefined when `env` names no store. One S3 client for the
- * store, signing with the secret's key pair. No server-side encryption header: S3-compatible stores differ in what
- * they accept, and at rest the data is the store's (docs/operations.md); in transit the stack requires https.
+ * The on-prem store, or undefined when `env` names no store. One S3 client for the store, signing with the secret's
+ * key pair. No server-side encryption header: S3-compatible stores differ in what they accept, and at rest the data is
+ * the store's (docs/operations.md); in transit the stack requires https.
  * @throws OnPremStagingMisconfiguredError when the endpoint is set without the bucket or the secret
  */
 export function onPremStaging(
   env: OnPremStagingEnvironment,
   secrets: SecretsManagerClient,
-): ((prefix: string) => Staging) | undefined {
+): OnPremStagingStore | undefined {
   const endpoint = env.HOMEBOUND_ONPREM_STAGING_ENDPOINT;
   if (endpoint === undefined) return undefined;
   const bucket = env.HOMEBOUND_ONPREM_STAGING_BUCKET;
@@ -93,5 +100,5 @@ export function onPremStaging(
     forcePathStyle: env.HOMEBOUND_ONPREM_STAGING_FORCE_PATH_STYLE !== 'false',
     credentials: secretCredentials(secrets, secretArn),
   });
-  return (prefix) => new S3Staging(client, { bucket, prefix, serverSideEncryption: false });
+  return { bucket, staging: (prefix) => new S3Staging(client, { bucket, prefix, serverSideEncryption: false }) };
 }
