@@ -58,8 +58,8 @@ export function readAgentCaCertificate(path: string): string {
 
 /**
  * IAM Roles Anywhere as a role's trusted principal: one trust statement with the three actions its CreateSession
- * performs (AssumeRole; TagSession for the certificate's subject and issuer as session tags; SetSourceIdentity for the
- * certificate's CN), all under `conditions` — CDK's ServicePrincipal.withSessionTags() would cover only two.
+ * performs (AssumeRole; TagSession for the certificate's subject and issuer as session tags; SetSourceIdentity, which
+ * it sets from the certificate), all under `conditions` — CDK's ServicePrincipal.withSessionTags() covers only two.
  */
 class RolesAnywherePrincipal extends iam.ServicePrincipal {
   constructor(private readonly trustConditions: iam.Conditions) {
