@@ -158,9 +158,10 @@ export function registerDrill(program: Command): void {
             if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
           },
         );
-        if (!onPrem.verified || onPrem.status !== (approval === 'reject' ? 'rolled-back' : 'succeeded')) {
-          process.exitCode = DRILL_NOT_AS_EXPECTED;
-        }
+        // A rollback is what --reject and --fail-at rehearse; without them only a verified cutover is as expected.
+        const rollbackAsked = approval === 'reject' || options.failAt.length > 0;
+        const expected = onPrem.status === (rollbackAsked ? 'rolled-back' : 'succeeded');
+        if (!onPrem.verified || !expected) process.exitCode = DRILL_NOT_AS_EXPECTED;
         return;
       }
       const report = await runDrill(drillOptions(options, approval), (line) => console.error(line));
