@@ -153,4 +153,23 @@ describe('homebound drill --method conditional-automated', () => {
     expect(report.writes.lost).toEqual([]);
     expect(report.vms.flatMap((vm) => vm.disks)).toHaveLength(2);
   }, 120_000);
+
+  it('refuses options that do not apply, before anything starts (exit 2)', async () => {
+    const html = await runCli([
+      'drill',
+      '--method',
+      'conditional-automated',
+      '--auto-approve',
+      '--html',
+      join(dir, 'x.html'),
+    ]);
+    expect(html.code).toBe(2);
+    expect(html.stderr).toContain('--html is not available for the conditional-automated drill');
+    const keep = await runCli(['drill', '--auto-approve', '--keep']);
+    expect(keep.code).toBe(2);
+    expect(keep.stderr).toContain('--platform and --keep are options of the on-prem drill');
+    const platform = await runCli(['drill', '--method', 'conditional-automated', '--platform', 'hyperv']);
+    expect(platform.code).toBe(2);
+    expect(platform.stderr).toContain('hyperv');
+  });
 });
