@@ -31,7 +31,7 @@ interface DrillCommandOptions {
   keepWorkDir?: boolean;
   json?: string;
   html?: string;
-  platform: 'vsphere' | 'manual';
+  platform?: 'vsphere' | 'manual';
   keep?: boolean;
 }
 
@@ -120,9 +120,10 @@ export function registerDrill(program: Command): void {
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
     .option('--keep-work-dir', 'keep the temp work dir at the end and after Ctrl-C (it is removed otherwise)')
     .addOption(
-      new Option('--platform <name>', 'conditional-automated: the on-prem platform rehearsed')
-        .choices(['vsphere', 'manual'])
-        .default('vsphere'),
+      new Option(
+        '--platform <name>',
+        'conditional-automated: the on-prem platform rehearsed (default vsphere)',
+      ).choices(['vsphere', 'manual']),
     )
     .option(
       '--keep',
@@ -149,8 +150,13 @@ export function registerDrill(program: Command): void {
       // the timeout, not for what was rehearsed: refuse before anything starts.
       if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
       if (ONPREM_DRILL_METHODS.includes(options.method.name)) {
+        if (options.html !== undefined) {
+          command.error(`homebound: --html is not available for the ${options.method.name} drill yet; use --json`, {
+            exitCode: 2,
+          });
+        }
         const onPrem = await runOnPremDrill(
-          { ...drillOptions(options, approval), platform: options.platform, keep: options.keep },
+          { ...drillOptions(options, approval), platform: options.platform ?? 'vsphere', keep: options.keep },
           (line) => console.error(line),
           (line) => console.log(line),
           async (report) => {
@@ -158,10 +164,19 @@ export function registerDrill(program: Command): void {
             if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
           },
         );
-        if (!onPrem.verified || onPrem.status !== (approval === 'reject' ? 'rolled-back' : 'succeeded')) {
-          process.exitCode = DRILL_NOT_AS_EXPECTED;
-        }
+        // A rollback is what --reject and --fail-at rehearse; without them only a verified cutover is as expected.
+        const rollbackAsked = approval === 'reject' || options.failAt.length > 0;
+        const expected = onPrem.status === (rollbackAsked ? 'rolled-back' : 'succeeded');
+        if (!onPrem.verified || !expected) process.exitCode = DRILL_NOT_AS_EXPECTED;
         return;
+      }
+      if (options.platform !== undefined || options.keep) {
+        command.error(
+          `homebound: --platform and --keep are options of the on-prem drill (--method conditional-automated)`,
+          {
+            exitCode: 2,
+          },
+        );
       }
       const report = await runDrill(drillOptions(options, approval), (line) => console.error(line));
       for (const line of drillSummary(report)) console.log(line);

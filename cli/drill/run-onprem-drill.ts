@@ -194,7 +194,9 @@ async function report(
     ? []
     : site.vcsim
       ? await vsphereVms(site, vmNames)
-      : await manualVms(site, [{ name: run.host.hostId, volumeIds: run.host.volumes.map((v) => v.volumeId), ...size }]);
+      : await manualVms(site, [
+          { name: run.host.tags.Name ?? run.host.hostId, volumeIds: run.host.volumes.map((v) => v.volumeId), ...size },
+        ]);
   const disks = vms.flatMap((vm) => vm.disks);
   const volumes = [];
   for (const volume of run.host.volumes) {

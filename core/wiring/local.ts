@@ -106,13 +106,18 @@ function loadMachine(
     if (!handler) throw new InvalidInputError(`"${stateName}" is not a Task state of ${definition}`);
     return handler;
   };
+  const stateHandlers = options.stateHandlers?.(bound) ?? {};
+  // A state given a handler (a drill's --fail-at on an Activity Task) runs no activity, so it has no heartbeat.
+  const heartbeatOverrides = Object.fromEntries(
+    Object.entries(options.heartbeatOverrides ?? {}).filter(([state]) => !Object.hasOwn(stateHandlers, state)),
+  );
   const machine = LocalStateMachine.load({
     definition,
     handlers,
     taskTokens,
     ...activities,
-    ...(options.heartbeatOverrides ? { heartbeatOverrides: options.heartbeatOverrides } : {}),
-    stateHandlers: options.stateHandlers?.(bound) ?? {},
+    heartbeatOverrides,
+    stateHandlers,
     waitOverrides: Object.fromEntries(
       LocalStateMachine.waitStates(definition).map((name) => [name, options.waitMs ?? 200]),
     ),

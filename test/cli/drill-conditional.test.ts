@@ -127,4 +127,49 @@ describe('homebound drill --method conditional-automated', () => {
     expect(env.HOMEBOUND_VSPHERE_URL).toBeUndefined();
     for (const volume of report.volumes) expect(volume.identical).toBe(true);
   }, 180_000);
+
+  it('--fail-at an Activity Task state rolls back as rehearsed: exit 0, takeover host running with every write, disks kept', async () => {
+    const json = join(dir, 'fail-at.json');
+    const result = await runCli([
+      'drill',
+      '--method',
+      'conditional-automated',
+      '--platform',
+      'manual',
+      '--auto-approve',
+      '--fail-at',
+      'CutoverOnPrem',
+      '--size-mib',
+      '16',
+      '--json',
+      json,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as OnPremDrillReport;
+    expect(report.status).toBe('rolled-back');
+    expect(report.reason).toContain('injected failure at state CutoverOnPrem');
+    expect(report.verified).toBe(true);
+    expect(report.host.state).toBe('running');
+    expect(report.writes.lost).toEqual([]);
+    expect(report.vms.flatMap((vm) => vm.disks)).toHaveLength(2);
+  }, 120_000);
+
+  it('refuses options that do not apply, before anything starts (exit 2)', async () => {
+    const html = await runCli([
+      'drill',
+      '--method',
+      'conditional-automated',
+      '--auto-approve',
+      '--html',
+      join(dir, 'x.html'),
+    ]);
+    expect(html.code).toBe(2);
+    expect(html.stderr).toContain('--html is not available for the conditional-automated drill');
+    const keep = await runCli(['drill', '--auto-approve', '--keep']);
+    expect(keep.code).toBe(2);
+    expect(keep.stderr).toContain('--platform and --keep are options of the on-prem drill');
+    const platform = await runCli(['drill', '--method', 'conditional-automated', '--platform', 'hyperv']);
+    expect(platform.code).toBe(2);
+    expect(platform.stderr).toContain('hyperv');
+  });
 });
