@@ -80,6 +80,45 @@ export const HomeboundConfig = z.object({
    * (MissingTakeoverTagError), so a request naming any other instance fails before anything is created.
    */
   takeoverTag: TakeoverTagSpec,
+  /**
+   * A PEM file (path relative to the working directory of `cdk`) holding the CA certificate(s) that issue the on-prem
+   * agents' certificates. When set, the stack creates the IAM Roles Anywhere trust anchor and profile of the agent's
+   * role (docs/agent.md). @default no trust anchor: the agent role is created only with `agentTrustAnchorArn`
+   */
+  agentCaCertificate: z.string().min(1).optional(),
+  /** An existing Roles Anywhere trust anchor (e.g. of an AWS Private CA) the agent's role trusts instead. */
+  agentTrustAnchorArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:rolesanywhere:[a-z0-9-]+:\d{12}:trust-anchor\/[0-9a-f-]+$/,
+      'a Roles Anywhere trust anchor ARN (arn:aws:rolesanywhere:<region>:<account>:trust-anchor/<id>)',
+    )
+    .optional(),
+  /** The common name the agent's certificate must carry (`x509Subject/CN`), e.g. `homebound-agent.dc1`. @default any */
+  agentCertificateCommonName: z.string().min(1).optional(),
+  /**
+   * An S3-compatible store on-prem that the conditional-automated method stages its passes in (StreamPass writes,
+   * CheckApplied reads the agent's records, CleanUp deletes): its `https://` URL. @default the stack's bucket
+   */
+  onPremStagingEndpoint: z
+    .url({ protocol: /^https$/, error: 'an https:// URL (the staged blocks cross the network to it)' })
+    .optional(),
+  /** The on-prem store's bucket; required with `onPremStagingEndpoint`. */
+  onPremStagingBucket: z.string().min(3).optional(),
+  /** Path-style addressing (`https://store/bucket/key`), what most S3-compatible stores need. */
+  onPremStagingForcePathStyle: z
+    .preprocess((value) => (value === 'true' ? true : value === 'false' ? false : value), z.boolean())
+    .default(true),
+  /** The region the on-prem store signs for (many accept any). */
+  onPremStagingRegion: z.string().min(1).default('us-east-1'),
+  /**
+   * A Secrets Manager secret holding the on-prem store's `{"accessKeyId", "secretAccessKey"}`. @default the stack
+   * creates one (encrypted with its approvals key) for you to fill after deploying
+   */
+  onPremStagingCredentialsSecretArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$/, 'a Secrets Manager secret ARN')
+    .optional(),
 });
 export type HomeboundConfig = z.infer<typeof HomeboundConfig>;
 
@@ -95,7 +134,45 @@ function crossKeyProblems(config: HomeboundConfig): string[] {
   if (config.slackApprovers.length > 0 && !config.slackChannel) {
     problems.push('homebound:slackChannel: required when homebound:slackApprovers lists anyone');
   }
+  if (config.agentCaCertificate && config.agentTrustAnchorArn) {
+    problems.push(
+      'homebound:agentTrustAnchorArn: give either it or homebound:agentCaCertificate (a CA the stack makes an anchor of)',
+    );
+  }
+  if (config.onPremStagingEndpoint && !config.onPremStagingBucket) {
+    problems.push('homebound:onPremStagingBucket: required when homebound:onPremStagingEndpoint is set');
+  }
+  if (!config.onPremStagingEndpoint && (config.onPremStagingBucket || config.onPremStagingCredentialsSecretArn)) {
+    problems.push('homebound:onPremStagingEndpoint: required when the on-prem store has a bucket or credentials');
+  }
   return problems;
+}
+
+/** The on-prem staging store a config names, all of its keys together. */
+export interface OnPremStagingConfig {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly forcePathStyle: boolean;
+  readonly region: string;
+  readonly credentialsSecretArn: string | undefined;
+}
+
+/**
+ * The on-prem staging store of `config`, or undefined when it names none.
+ * @throws Error when the endpoint comes without its bucket (readConfig refuses such a config first)
+ */
+export function onPremStagingOf(config: HomeboundConfig): OnPremStagingConfig | undefined {
+  if (config.onPremStagingEndpoint === undefined) return undefined;
+  if (config.onPremStagingBucket === undefined) {
+    throw new Error('homebound:onPremStagingBucket: required when homebound:onPremStagingEndpoint is set');
+  }
+  return {
+    endpoint: config.onPremStagingEndpoint,
+    bucket: config.onPremStagingBucket,
+    forcePathStyle: config.onPremStagingForcePathStyle,
+    region: config.onPremStagingRegion,
+    credentialsSecretArn: config.onPremStagingCredentialsSecretArn,
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { FailbackEnvironment } from '../core/wiring/aws.js';
 import { AppFunction } from './app-function.js';
 import type { HomeboundConfig } from './config.js';
 import { FailbackPermissions } from './failback-permissions.js';
-import { failbackTaskSettings } from './failback-task-settings.js';
+import { type FailbackTaskSettings, failbackTaskSettings } from './failback-task-settings.js';
 import type { GatewayArtifact } from './gateway-artifact.js';
 import { allowWildcards } from './nag.js';
 import type { Staging } from './staging.js';
@@ -29,6 +29,8 @@ export interface FailbackFunctionsProps {
  */
 export class FailbackFunctions extends Construct {
   readonly byTask: Readonly<Record<FailbackTaskName, AppFunction>>;
+  private readonly permissions: FailbackPermissions;
+  private readonly environment: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: FailbackFunctionsProps) {
     super(scope, id);
@@ -65,22 +67,37 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_INSTANCE_ARN_PREFIX: `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/`,
     } satisfies z.input<typeof FailbackEnvironment>;
 
+    this.permissions = permissions;
+    this.environment = environment;
+
     const byTask: Partial<Record<FailbackTaskName, AppFunction>> = {};
-    for (const [name, settings] of Object.entries(failbackTaskSettings) as [
-      FailbackTaskName,
-      (typeof failbackTaskSettings)[FailbackTaskName],
-    ][]) {
-      const fn = new AppFunction(this, name, {
-        entry: settings.entry,
-        description: `homebound ${name}: ${settings.description}`,
-        timeout: settings.timeout,
-        ...('memorySize' in settings ? { memorySize: settings.memorySize } : {}),
-        environment,
-      });
-      permissions.grant(fn.role, settings.access);
-      allowWildcards(fn.role, ['noResourceLevel', 'ec2TagScoped', 'launchNetwork', 'stagingPrefix']);
-      byTask[name] = fn;
-    }
+    for (const name of Object.keys(failbackTaskSettings) as FailbackTaskName[]) byTask[name] = this.create(name, name);
     this.byTask = byTask as Record<FailbackTaskName, AppFunction>;
+  }
+
+  /**
+   * Another function for each of `tasks` — the same entry, settings and access as `byTask`'s — whose environment the
+   * caller then extends (e.g. the conditional-automated method's pass functions, which stage in an on-prem store:
+   * lib/onprem-staging-store.ts). Construct ids are `<Task><suffix>`.
+   */
+  variant<T extends FailbackTaskName>(suffix: string, tasks: readonly T[]): Record<T, AppFunction> {
+    return Object.fromEntries(tasks.map((name) => [name, this.create(name, `${name}${suffix}`)])) as Record<
+      T,
+      AppFunction
+    >;
+  }
+
+  private create(name: FailbackTaskName, id: string): AppFunction {
+    const settings: FailbackTaskSettings = failbackTaskSettings[name];
+    const fn = new AppFunction(this, id, {
+      entry: settings.entry,
+      description: `homebound ${id}: ${settings.description}`,
+      timeout: settings.timeout,
+      ...(settings.memorySize === undefined ? {} : { memorySize: settings.memorySize }),
+      environment: this.environment,
+    });
+    this.permissions.grant(fn.role, settings.access);
+    allowWildcards(fn.role, ['noResourceLevel', 'ec2TagScoped', 'launchNetwork', 'stagingPrefix']);
+    return fn;
   }
 }

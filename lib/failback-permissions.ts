@@ -165,7 +165,14 @@ export class FailbackPermissions {
         return [
           new iam.PolicyStatement({
             // DescribeImages: a launch encrypts every EBS mapping of the image, so it reads them first.
-            actions: ['ec2:DescribeInstances', 'ec2:DescribeVolumes', 'ec2:DescribeSnapshots', 'ec2:DescribeImages'],
+            // DescribeInstanceTypes: an on-prem failback VM gets its takeover host's vCPUs and memory.
+            actions: [
+              'ec2:DescribeInstances',
+              'ec2:DescribeVolumes',
+              'ec2:DescribeSnapshots',
+              'ec2:DescribeImages',
+              'ec2:DescribeInstanceTypes',
+            ],
             resources: ['*'],
           }),
         ];

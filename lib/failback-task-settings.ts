@@ -38,6 +38,12 @@ export const failbackTaskSettings = {
       'staging',
     ],
   },
+  PlanOnPremRun: {
+    entry: 'functions/plan-on-prem-run.ts',
+    description: 'Plans the on-prem side of a conditional-automated run (VM sizes, disk order, run key)',
+    timeout: Duration.minutes(1),
+    access: ['ec2:describe'],
+  },
   SnapshotVolumes: {
     entry: 'functions/snapshot-volumes.ts',
     description: 'Takes crash-consistent snapshots of the takeover hosts',

@@ -74,28 +74,42 @@ export class Staging extends Construct {
    * only (CDK's grantReadWrite uses `s3:GetObject*`-style wildcards).
    */
   grantObjects(grantee: iam.IGrantable, access: StagingAccess, prefix = 'runs/*'): void {
+    for (const statement of this.objectStatements(access, prefix)) {
+      grantee.grantPrincipal.addToPrincipalPolicy(statement);
+    }
+  }
+
+  /**
+   * What `grantObjects` grants, as statements: for a managed policy (the on-prem agent's, lib/agent-role.ts), which
+   * is not a grantee itself.
+   */
+  objectStatements(access: StagingAccess, prefix = 'runs/*'): iam.PolicyStatement[] {
     const objectActions =
       access === 'read'
         ? ['s3:GetObject']
         : ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'];
-    grantee.grantPrincipal.addToPrincipalPolicy(
+    return [
       new iam.PolicyStatement({ actions: objectActions, resources: [this.bucket.arnForObjects(prefix)] }),
-    );
-    this.grantList(grantee);
-    this.grantKey(grantee);
+      this.listStatement(),
+      this.keyStatement(),
+    ];
   }
 
   /** ListBucket on the whole bucket: HeadBucket (the readiness check) is authorized by it without any s3:prefix. */
   grantList(grantee: iam.IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] }),
-    );
+    grantee.grantPrincipal.addToPrincipalPolicy(this.listStatement());
   }
 
   /** Decrypt to read, GenerateDataKey to write under the bucket's default SSE-KMS. */
   grantKey(grantee: iam.IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] }),
-    );
+    grantee.grantPrincipal.addToPrincipalPolicy(this.keyStatement());
+  }
+
+  private listStatement(): iam.PolicyStatement {
+    return new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [this.bucket.bucketArn] });
+  }
+
+  private keyStatement(): iam.PolicyStatement {
+    return new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] });
   }
 }

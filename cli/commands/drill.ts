@@ -1,13 +1,16 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { automatedMethod } from '../../core/methods/automated.js';
+import { conditionalAutomatedMethod } from '../../core/methods/conditional-automated.js';
 import { definitionPath, type FailbackMethod } from '../../core/methods/method.js';
 import { findMethod, knownMethodNames } from '../../core/methods/registry.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
+import type { DrillOptions } from '../drill/drill-options.js';
 import { endedAsRehearsed } from '../drill/drill-outcome.js';
 import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
 import { runDrill } from '../drill/run-drill.js';
+import { onPremDrillSummary, runOnPremDrill } from '../drill/run-onprem-drill.js';
 import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
 import { writableDir, writableFileParent } from '../paths.js';
 
@@ -29,6 +32,31 @@ interface DrillCommandOptions {
   keepWorkDir?: boolean;
   json?: string;
   html?: string;
+  platform?: 'vsphere' | 'manual';
+  keep?: boolean;
+}
+
+/** The methods whose drill runs the local on-prem site (cli/drill/run-onprem-drill.ts) instead of a cloud target. */
+const ONPREM_DRILL_METHODS: readonly string[] = [conditionalAutomatedMethod.name];
+
+function drillOptions(options: DrillCommandOptions, approval: DrillOptions['approval']): DrillOptions {
+  return {
+    method: options.method,
+    volumes: options.volumes,
+    sizeMiB: options.sizeMib,
+    writesPerSecond: options.writesPerSecond,
+    thresholdMiB: options.thresholdMib,
+    maxPasses: options.maxPasses,
+    approvalTimeoutSeconds: options.approvalTimeout,
+    approval,
+    rejectThenRetry: options.rejectThenRetry,
+    failAt: options.failAt,
+    seed: options.seed,
+    workDir: options.workDir,
+    keepWorkDir: options.keepWorkDir,
+    interactive: Boolean(process.stderr.isTTY),
+    ebsFaults: ebsFaultsFrom(options, 'ebs-'),
+  };
 }
 
 /** Exit code of a drill that did not end as rehearsed (not verified, failed, or rolled back unasked). */
@@ -99,6 +127,16 @@ export function registerDrill(program: Command): void {
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
     .option('--keep-work-dir', 'keep the temp work dir at the end and after Ctrl-C (it is removed otherwise)')
+    .addOption(
+      new Option(
+        '--platform <name>',
+        'conditional-automated: the on-prem platform rehearsed (default vsphere)',
+      ).choices(['vsphere', 'manual']),
+    )
+    .option(
+      '--keep',
+      'conditional-automated: leave the local cloud and on-prem site running after the report until Ctrl-C',
+    )
     .option('--json <file>', 'write the drill report as JSON')
     .option('--html <file>', 'write the drill report as an HTML page (convergence chart included)')
     .action(async (options: DrillCommandOptions, command: Command) => {
@@ -119,26 +157,41 @@ export function registerDrill(program: Command): void {
       // Asking on a stdin that is not a terminal would wait out the whole approval timeout and then roll back for
       // the timeout, not for what was rehearsed: refuse before anything starts.
       if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
-      const report = await runDrill(
-        {
-          method: options.method,
-          volumes: options.volumes,
-          sizeMiB: options.sizeMib,
-          writesPerSecond: options.writesPerSecond,
-          thresholdMiB: options.thresholdMib,
-          maxPasses: options.maxPasses,
-          approvalTimeoutSeconds: options.approvalTimeout,
-          approval,
-          rejectThenRetry: options.rejectThenRetry,
-          failAt: options.failAt,
-          seed: options.seed,
-          workDir: options.workDir,
-          keepWorkDir: options.keepWorkDir,
-          interactive: Boolean(process.stderr.isTTY),
-          ebsFaults: ebsFaultsFrom(options, 'ebs-'),
-        },
-        (line) => console.error(line),
-      );
+      if (ONPREM_DRILL_METHODS.includes(options.method.name)) {
+        if (options.html !== undefined) {
+          command.error(`homebound: --html is not available for the ${options.method.name} drill yet; use --json`, {
+            exitCode: 2,
+          });
+        }
+        if (options.rejectThenRetry) {
+          command.error(`homebound: --reject-then-retry is not available for the ${options.method.name} drill yet`, {
+            exitCode: 2,
+          });
+        }
+        const onPrem = await runOnPremDrill(
+          { ...drillOptions(options, approval), platform: options.platform ?? 'vsphere', keep: options.keep },
+          (line) => console.error(line),
+          (line) => console.log(line),
+          async (report) => {
+            for (const line of onPremDrillSummary(report)) console.log(line);
+            if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
+          },
+        );
+        // A rollback is what --reject and --fail-at rehearse; without them only a verified cutover is as expected.
+        const rollbackAsked = approval === 'reject' || options.failAt.length > 0;
+        const expected = onPrem.status === (rollbackAsked ? 'rolled-back' : 'succeeded');
+        if (!onPrem.verified || !expected) process.exitCode = DRILL_NOT_AS_EXPECTED;
+        return;
+      }
+      if (options.platform !== undefined || options.keep) {
+        command.error(
+          `homebound: --platform and --keep are options of the on-prem drill (--method conditional-automated)`,
+          {
+            exitCode: 2,
+          },
+        );
+      }
+      const report = await runDrill(drillOptions(options, approval), (line) => console.error(line));
       for (const line of drillSummary(report)) console.log(line);
       if (options.json) await writeFile(options.json, `${JSON.stringify(report, null, 2)}\n`);
       if (options.html) await writeFile(options.html, renderDrillHtml(report));

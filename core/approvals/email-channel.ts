@@ -1,6 +1,6 @@
 import { formatBytes, formatDeadline, formatSeconds } from './estimate.js';
 import type { ApprovalChannel } from './notifier.js';
-import { escapeHtml, summaryRows } from './page-html.js';
+import { approvalQuestion, escapeHtml, summaryRows } from './page-html.js';
 import type { PendingApproval } from './record.js';
 import type { LinkSigner } from './signed-link.js';
 
@@ -32,10 +32,15 @@ function textSummary(approval: PendingApproval): string {
 
 /** The request email for one approver, with that approver's own signed link. */
 export function requestEmail(approval: PendingApproval, to: string, link: string, reminder = false): ApprovalEmail {
-  const subject = `${reminder ? 'Reminder: ' : ''}approve the cutover of run ${approval.runId} by ${formatDeadline(approval.expiresAt)}`;
-  const intro = reminder
-    ? 'The cutover below still needs a decision; without one by the deadline the run rolls back.'
-    : 'homebound is ready to cut over. Approving stops the takeover hosts (business suspended), runs the final pass and starts the failback hosts.';
+  const confirmation = approval.summary.instructions !== undefined;
+  const subject = confirmation
+    ? `${reminder ? 'Reminder: ' : ''}confirm the hosts are up for run ${approval.runId} by ${formatDeadline(approval.expiresAt)}`
+    : `${reminder ? 'Reminder: ' : ''}approve the cutover of run ${approval.runId} by ${formatDeadline(approval.expiresAt)}`;
+  const intro = confirmation
+    ? approvalQuestion(approval).intro
+    : reminder
+      ? 'The cutover below still needs a decision; without one by the deadline the run rolls back.'
+      : 'homebound is ready to cut over. Approving stops the takeover hosts (business suspended), runs the final pass and starts the failback hosts.';
   const text = `${intro}\n\n${textSummary(approval)}\n\nReview and decide (opening the page decides nothing):\n${link}\n\nThis link is yours: it records you as the approver. Do not forward it.\n`;
   const table = summaryRows(approval)
     .map(([label, value]) => `<tr><th align="left">${escapeHtml(label)}</th><td>${value}</td></tr>`)

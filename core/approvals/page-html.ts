@@ -79,18 +79,42 @@ export function summaryRows(approval: PendingApproval, now?: Date): [string, str
   ];
 }
 
+/** What a wait asks: a cutover decision, or (the manual platform) the operator's word that the hosts are up. */
+export function approvalQuestion(approval: PendingApproval): {
+  title: string;
+  intro: string;
+  approve: string;
+  reject: string;
+} {
+  if (approval.summary.instructions !== undefined) {
+    return {
+      title: `Confirm the hosts are up: run ${approval.runId}`,
+      intro: `Confirm the hosts are up. The failback hosts were handed their disks; homebound cannot see them, so a person confirms they run. ${approval.summary.instructions}`,
+      approve: 'Confirm the hosts are up',
+      reject: 'Not up (roll back)',
+    };
+  }
+  return {
+    title: `Approve the cutover of run ${approval.runId}?`,
+    intro:
+      'Approving stops the takeover hosts (business suspended), runs the final pass, and starts the failback hosts. Rejecting rolls the run back; the takeover hosts keep running.',
+    approve: 'Approve cutover',
+    reject: 'Reject (roll back)',
+  };
+}
+
 /** The confirmation page: the facts and a plain POST form per choice, each carrying the one-time nonce. */
 export function confirmationPage(approval: PendingApproval, approver: string, nonce: string, now?: Date): string {
   const form = (decision: 'approve' | 'reject', label: string) =>
     `<form method="post"><input type="hidden" name="nonce" value="${escapeHtml(nonce)}"><input type="hidden" name="decision" value="${decision}"><button type="submit" class="${decision}" name="choice" value="${decision}">${label}</button></form>`;
+  const question = approvalQuestion(approval);
   return layout(
-    `Approve the cutover of run ${approval.runId}?`,
-    `<h1>Approve the cutover of run ${escapeHtml(approval.runId)}?</h1>
-<p>Approving stops the takeover hosts (business suspended), runs the final pass, and starts the failback hosts.
-Rejecting rolls the run back; the takeover hosts keep running.</p>
+    question.title,
+    `<h1>${escapeHtml(question.title)}</h1>
+<p>${escapeHtml(question.intro)}</p>
 ${rows(summaryRows(approval, now))}
 <p>You are deciding as <strong>${escapeHtml(approver)}</strong>.</p>
-${form('approve', 'Approve cutover')}${form('reject', 'Reject (roll back)')}
+${form('approve', escapeHtml(question.approve))}${form('reject', escapeHtml(question.reject))}
 <p class="note">Opening this page decides nothing; only these buttons do, once.</p>`,
   );
 }

@@ -1,5 +1,6 @@
 import { formatDeadline } from './estimate.js';
 import type { ApprovalChannel } from './notifier.js';
+import { approvalQuestion } from './page-html.js';
 import type { PendingApproval } from './record.js';
 import type { SlackApi, SlackBlock } from './slack-api.js';
 
@@ -34,7 +35,10 @@ function facts(approval: PendingApproval): string {
  */
 export function requestBlocks(approval: PendingApproval): SlackBlock[] {
   return [
-    { type: 'header', text: { type: 'plain_text', text: `Approve the cutover of run ${approval.runId}?` } },
+    { type: 'header', text: { type: 'plain_text', text: approvalQuestion(approval).title } },
+    ...(approval.summary.instructions === undefined
+      ? []
+      : [{ type: 'section', text: { type: 'mrkdwn', text: mrkdwn(approvalQuestion(approval).intro) } }]),
     { type: 'section', text: { type: 'mrkdwn', text: facts(approval) } },
     {
       type: 'actions',
@@ -44,7 +48,7 @@ export function requestBlocks(approval: PendingApproval): SlackBlock[] {
           type: 'button',
           action_id: SLACK_ACTIONS.approve,
           style: 'primary',
-          text: { type: 'plain_text', text: 'Approve cutover' },
+          text: { type: 'plain_text', text: approvalQuestion(approval).approve },
           value: approval.approvalId,
           confirm: {
             title: { type: 'plain_text', text: 'Approve the cutover?' },
@@ -57,7 +61,7 @@ export function requestBlocks(approval: PendingApproval): SlackBlock[] {
           type: 'button',
           action_id: SLACK_ACTIONS.reject,
           style: 'danger',
-          text: { type: 'plain_text', text: 'Reject (roll back)' },
+          text: { type: 'plain_text', text: approvalQuestion(approval).reject },
           value: approval.approvalId,
         },
       ],

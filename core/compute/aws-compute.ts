@@ -10,6 +10,7 @@ import {
   DeleteVolumeCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeInstanceTypesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
@@ -25,7 +26,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
-import { HostNotFoundError, VolumeInUseError } from './errors.js';
+import { HostNotFoundError, UnknownInstanceTypeError, VolumeInUseError } from './errors.js';
 import type {
   ComputePort,
   ComputeSnapshotState,
@@ -34,6 +35,7 @@ import type {
   HostFilter,
   HostRole,
   HostState,
+  InstanceTypeInfo,
   RunInstanceRequest,
   SnapshotProgress,
   Tags,
@@ -386,6 +388,21 @@ export class AwsCompute implements ComputePort {
     return sizes;
   }
 
+  async describeInstanceType(instanceType: string): Promise<InstanceTypeInfo> {
+    const page = await this.call('DescribeInstanceTypes', [], () =>
+      this.ec2.send(new DescribeInstanceTypesCommand({ InstanceTypes: [instanceType as _InstanceType] })),
+    ).catch((error: unknown) => {
+      // EC2 answers an unknown type with InvalidInstanceType, mapped to a rejection naming nothing.
+      if (error instanceof RequestRejectedError) throw new UnknownInstanceTypeError(instanceType, { cause: error });
+      throw error;
+    });
+    const info = page.InstanceTypes?.[0];
+    const vCpus = info?.VCpuInfo?.DefaultVCpus;
+    const memoryMiB = info?.MemoryInfo?.SizeInMiB;
+    if (vCpus === undefined || memoryMiB === undefined) throw new UnknownInstanceTypeError(instanceType);
+    return { instanceType, vCpus, memoryMiB };
+  }
+
   private async call<T>(operation: string, ids: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
     const context: Ec2CallContext = { operation, ids: ids ?? [] };
     try {
@@ -402,6 +419,7 @@ function toHost(instance: Instance, sizes: ReadonlyMap<string, number>): Host {
   return {
     hostId: instance.InstanceId ?? '?',
     role: role === 'gateway' || role === 'failback' ? role : 'takeover',
+    ...(instance.InstanceType ? { instanceType: instance.InstanceType } : {}),
     state: INSTANCE_STATES[instance.State?.Name ?? ''] ?? 'pending',
     volumes: (instance.BlockDeviceMappings ?? [])
       .flatMap((mapping) => {

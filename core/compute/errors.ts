@@ -44,3 +44,13 @@ export class HostStateError extends HomeboundError {
     super(`host ${hostId} is ${state}; cannot ${operation}`, options);
   }
 }
+
+/** An instance type the platform does not know (DescribeInstanceTypes answered nothing for it). */
+export class UnknownInstanceTypeError extends HomeboundError {
+  constructor(
+    readonly instanceType: string,
+    options?: ErrorOptions,
+  ) {
+    super(`instance type ${instanceType} is not known, so its vCPUs and memory cannot be read`, options);
+  }
+}

@@ -3,6 +3,7 @@ import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '.
 import { createVolume, snapshotVolume } from '../localcloud/local-volume.js';
 import { writtenSidecarPath } from '../localcloud/written-blocks.js';
 import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedError } from './errors.js';
+import { DEFAULT_LOCAL_INSTANCE_TYPE, localInstanceType } from './instance-types.js';
 import { linkDevice, unlinkDevice } from './local-boot.js';
 import { LocalHosts } from './local-hosts.js';
 import { type ComputeState, createdFor, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
@@ -11,6 +12,7 @@ import type {
   ComputePort,
   CreateVolumeRequest,
   Host,
+  InstanceTypeInfo,
   RunInstanceRequest,
   SnapshotProgress,
   Tags,
@@ -32,6 +34,8 @@ export interface TakeoverHostRequest {
   /** Seed of the workload's choices. @default 1 */
   readonly seed?: number;
   readonly tags?: Tags;
+  /** The EC2 instance type it stands for (an on-prem failback VM gets its size). @default m5.large */
+  readonly instanceType?: string;
 }
 
 /**
@@ -52,13 +56,22 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     // Before the workload starts, so nothing it writes is overwritten by the initial content.
     for (const volumeId of volumeIds) await request.fill?.(volumePath(this.stateDir, volumeId), volumeId);
     const hostId = await this.launch(
-      { role: 'takeover', name: request.name, tags: request.tags ?? {} },
+      {
+        role: 'takeover',
+        name: request.name,
+        tags: request.tags ?? {},
+        instanceType: request.instanceType ?? DEFAULT_LOCAL_INSTANCE_TYPE,
+      },
       { writesPerSecond: request.writesPerSecond, seed: request.seed ?? 1 },
       volumeIds,
     );
     const [host] = await this.describeHosts({ hostIds: [hostId] });
     if (!host) throw new HostNotFoundError(hostId);
     return host;
+  }
+
+  async describeInstanceType(instanceType: string): Promise<InstanceTypeInfo> {
+    return localInstanceType(instanceType);
   }
 
   async runInstance(request: RunInstanceRequest): Promise<string> {

@@ -67,6 +67,7 @@ export abstract class LocalHosts {
         role: host.role,
         state: host.state,
         tags: { ...host.tags },
+        ...(host.instanceType === undefined ? {} : { instanceType: host.instanceType }),
         volumes: this.attachedVolumes(state, host.hostId).map(({ volumeId, device, sizeBytes }) => ({
           volumeId,
           device,
@@ -135,7 +136,7 @@ export abstract class LocalHosts {
   }
 
   protected async launch(
-    request: RunInstanceRequest,
+    request: RunInstanceRequest & { readonly instanceType?: string },
     workload: HostRecord['workload'],
     volumeIds: readonly string[],
   ): Promise<string> {
@@ -153,6 +154,7 @@ export abstract class LocalHosts {
         state: 'running',
         tags: { ...request.tags, Name: request.name, [ROLE_TAG]: request.role },
         ...(request.userData === undefined ? {} : { userData: request.userData }),
+        ...(request.instanceType === undefined ? {} : { instanceType: request.instanceType }),
         ...(workload ? { workload } : {}),
       };
       volumeIds.forEach((volumeId, i) => {

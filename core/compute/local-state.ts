@@ -18,6 +18,8 @@ const hostSchema = z.object({
   state: z.enum(['pending', 'running', 'stopping', 'stopped', 'terminated']),
   tags: tagsSchema,
   userData: z.string().optional(),
+  /** Takeover hosts: the instance type they stand for (core/compute/instance-types.ts). */
+  instanceType: z.string().optional(),
   /** Takeover hosts of drills and tests: the write load they run while `running`. */
   workload: z.object({ writesPerSecond: z.number().nonnegative(), seed: z.number().int() }).optional(),
 });

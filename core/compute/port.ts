@@ -41,6 +41,15 @@ export interface Host {
   /** Attached volumes, ordered by device name. */
   readonly volumes: readonly HostVolume[];
   readonly tags: Tags;
+  /** The instance type (e.g. `m5.large`): an on-prem failback VM gets its vCPUs and memory (describeInstanceType). */
+  readonly instanceType?: string;
+}
+
+/** The size of an instance type, what an on-prem failback VM is made with. */
+export interface InstanceTypeInfo {
+  readonly instanceType: string;
+  readonly vCpus: number;
+  readonly memoryMiB: number;
 }
 
 /** Which hosts `describeHosts` returns; both criteria must hold. @default every host */
@@ -143,4 +152,6 @@ export interface ComputePort {
    * writes below its own ARN (core/gateway/scope.ts), so this is where the control plane reads its records.
    */
   instanceArn(hostId: string): string;
+  /** vCPUs and memory of an instance type (EC2 DescribeInstanceTypes). Throws UnknownInstanceTypeError. */
+  describeInstanceType(instanceType: string): Promise<InstanceTypeInfo>;
 }

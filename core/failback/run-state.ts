@@ -124,6 +124,12 @@ export const ApprovalSummary = z.object({
   takeoverHostIds: z.array(z.string()),
   failbackHostIds: z.array(z.string()),
   volumes: z.array(RunVolume.pick({ hostId: true, volumeId: true, sizeBytes: true })),
+  /**
+   * Set when the wait asks a person to confirm the failback hosts are up rather than to approve a cutover (the
+   * manual platform, after its cutover): what they must check, from the agent's answer. Pages and messages then ask
+   * "confirm the hosts are up".
+   */
+  instructions: z.string().max(4000).optional(),
 });
 export type ApprovalSummary = z.infer<typeof ApprovalSummary>;
 
@@ -167,6 +173,8 @@ export const runLayout = {
   gateways: gatewaysPrefix,
   /** What the gateway `instanceArn` wrote for the run: its heartbeat, and its acks and apply errors under `volumes/`. */
   gatewayScope: gatewayScopePrefix,
+  /** What the on-prem agent writes for the run (its acks, apply errors, heartbeat): its records prefix. */
+  agent: (runId: string) => `runs/${runId}/agent/`,
   record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',

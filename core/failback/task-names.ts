@@ -6,6 +6,7 @@
 export const FAILBACK_TASK_NAMES = [
   'ValidateRequest',
   'PrepareTarget',
+  'PlanOnPremRun',
   'SnapshotVolumes',
   'CheckSnapshots',
   'StreamPass',

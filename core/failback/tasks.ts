@@ -19,6 +19,7 @@ import {
   SetHostPowerInput,
   setHostPower,
 } from './steps/hosts.js';
+import { PlanOnPremRunInput, planOnPremRun } from './steps/plan-on-prem-run.js';
 import { PrepareTargetInput, prepareTarget } from './steps/prepare-target.js';
 import { RecordPassInput, recordPass } from './steps/record-pass.js';
 import { ReportInput, report } from './steps/report.js';
@@ -49,6 +50,7 @@ function task<I>(input: z.ZodType<I>, run: FailbackTask<I>['run']): FailbackTask
 export const failbackTasks = {
   ValidateRequest: task(ValidateRequestInput, validateRequest),
   PrepareTarget: task(PrepareTargetInput, prepareTarget),
+  PlanOnPremRun: task(PlanOnPremRunInput, planOnPremRun),
   SnapshotVolumes: task(SnapshotVolumesInput, snapshotVolumes),
   CheckSnapshots: task(CheckSnapshotsInput, checkSnapshots),
   StreamPass: task(StreamVolumePassInput, streamVolumePass),

@@ -5,6 +5,7 @@ import { awsApprovals, awsDecisionVerifier } from '../adapters/aws/approval-deps
 import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
 import { EbsBlockSource } from '../adapters/aws/ebs-block-source.js';
 import { secretsManagerRunKeys } from '../adapters/aws/gateway-ack-secret.js';
+import { OnPremStagingEnvironment, onPremStaging } from '../adapters/aws/onprem-staging.js';
 import { S3Staging } from '../adapters/aws/s3-staging.js';
 import { AwsCompute } from '../compute/aws-compute.js';
 import { STACK_TAG } from '../compute/port.js';
@@ -48,8 +49,13 @@ export const FailbackEnvironment = z.object({
    * live under (core/gateway/scope.ts).
    */
   HOMEBOUND_INSTANCE_ARN_PREFIX: z.string().regex(/^arn:aws[a-z-]*:ec2:[a-z0-9-]+:\d{12}:instance\/$/),
-  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget and CheckApplied. */
+  /** The stack's gateway-ack secret: set (and readable) only for PrepareTarget, PlanOnPremRun and CheckApplied. */
   HOMEBOUND_GATEWAY_ACK_SECRET_ARN: z.string().min(1).optional(),
+  /**
+   * An on-prem S3-compatible store: set only on the conditional-automated method's own StreamPass, CheckApplied and
+   * CleanUp functions (lib/onprem-staging-store.ts), whose `staging` it then is.
+   */
+  ...OnPremStagingEnvironment.shape,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
 
@@ -90,6 +96,7 @@ const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
 export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackDeps {
   const config = parseEnvironment(FailbackEnvironment, env);
   const s3 = createS3Client();
+  const secrets = new SecretsManagerClient({});
   const compute = new AwsCompute(new EC2Client({}), {
     availabilityZone: config.HOMEBOUND_AVAILABILITY_ZONE,
     launch: {
@@ -118,22 +125,27 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     resourceTags: { [STACK_TAG]: config.HOMEBOUND_STACK_TAG },
     instanceArnPrefix: config.HOMEBOUND_INSTANCE_ARN_PREFIX,
   });
+  // The deployment's configuration chooses the staging, as core/wiring/local-onprem.ts does locally: a function given
+  // an on-prem store stages there, every other one in the stack's bucket.
+  const onPremStore = onPremStaging(config, secrets);
   return {
     compute,
     blockSource: new EbsBlockSource(createEbsClient()),
-    staging: (prefix) =>
-      new S3Staging(s3, {
-        bucket: config.HOMEBOUND_STAGING_BUCKET,
-        prefix,
-        kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
-      }),
-    stagingBucket: config.HOMEBOUND_STAGING_BUCKET,
+    staging:
+      onPremStore?.staging ??
+      ((prefix) =>
+        new S3Staging(s3, {
+          bucket: config.HOMEBOUND_STAGING_BUCKET,
+          prefix,
+          kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
+        })),
+    stagingBucket: onPremStore?.bucket ?? config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
     stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     gatewayRunKey: config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN
-      ? secretsManagerRunKeys(new SecretsManagerClient({}), config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
+      ? secretsManagerRunKeys(secrets, config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
       : undefined,
     approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.

@@ -16,12 +16,17 @@ import { type EmfSink, FailbackMetrics } from '../failback/metrics.js';
 import type { FailbackDeps } from '../failback/run-state.js';
 import { LOCAL_TAKEOVER_TAG } from '../failback/takeover-tag.js';
 import { createTaskHandler } from '../failback/task-handler.js';
-import { failbackTasks } from '../failback/tasks.js';
+import { type FailbackTaskName, failbackTasks } from '../failback/tasks.js';
 import type { EbsFaults } from '../localcloud/ebs-faults.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import { definitionPath, type FailbackMethod } from '../methods/method.js';
-import { LocalStateMachine, type TaskHandler, TaskTokenRegistry } from '../orchestration/local-runner.js';
-import type { BlockSource } from '../ports.js';
+import {
+  type LocalRunnerOptions,
+  LocalStateMachine,
+  type TaskHandler,
+  TaskTokenRegistry,
+} from '../orchestration/local-runner.js';
+import type { BlockSource, Staging } from '../ports.js';
 
 export const LOCAL_STAGING_BUCKET = 'homebound-staging';
 
@@ -49,6 +54,22 @@ export interface LocalFailbackOptions {
   readonly ebsFaults?: EbsFaults;
   /** Where the handlers' EMF records go (a test's capture); by default nowhere, so a drill prints none. */
   readonly metricsSink?: EmfSink;
+  /** Activity Tasks: ASL placeholder → the local cloud's activity name (`AgentActivityArn` → `homebound-agent`). */
+  readonly activities?: Readonly<Record<string, string>>;
+  /** HeartbeatSeconds of these states replaced, ms by state name (a drill's agent is judged in seconds). */
+  readonly heartbeatOverrides?: Readonly<Record<string, number>>;
+  /**
+   * Another store for the passes than the cloud's bucket (the conditional-automated method's on-prem store), given
+   * to the tasks that write, read or delete them; every other task keeps the cloud's bucket (run records).
+   */
+  readonly passStaging?: PassStaging;
+}
+
+/** A method's pass store and the tasks that use it (core/wiring/local-onprem.ts). */
+export interface PassStaging {
+  readonly tasks: readonly FailbackTaskName[];
+  readonly bucket: string;
+  readonly staging: (prefix: string) => Staging;
 }
 
 /** A local cloud with a method loaded on it, every Task bound to the same handlers Lambda runs. */
@@ -75,20 +96,28 @@ function loadMachine(
   handlers: Record<string, TaskHandler>,
   taskTokens: TaskTokenRegistry,
   options: LocalFailbackOptions,
+  activities: Pick<LocalRunnerOptions, 'activities' | 'activityQueues'>,
 ): { machine: LocalStateMachine; taskStates: string[] } {
   const definition = definitionPath(options.method);
-  const plain = LocalStateMachine.load({ definition, handlers, taskTokens });
+  const plain = LocalStateMachine.load({ definition, handlers, taskTokens, ...activities });
   const taskStates = plain.taskStates;
   const bound = (stateName: string): TaskHandler => {
     const handler = plain.handlerFor(stateName);
     if (!handler) throw new InvalidInputError(`"${stateName}" is not a Task state of ${definition}`);
     return handler;
   };
+  const stateHandlers = options.stateHandlers?.(bound) ?? {};
+  // A state given a handler (a drill's --fail-at on an Activity Task) runs no activity, so it has no heartbeat.
+  const heartbeatOverrides = Object.fromEntries(
+    Object.entries(options.heartbeatOverrides ?? {}).filter(([state]) => !Object.hasOwn(stateHandlers, state)),
+  );
   const machine = LocalStateMachine.load({
     definition,
     handlers,
     taskTokens,
-    stateHandlers: options.stateHandlers?.(bound) ?? {},
+    ...activities,
+    heartbeatOverrides,
+    stateHandlers,
     waitOverrides: Object.fromEntries(
       LocalStateMachine.waitStates(definition).map((name) => [name, options.waitMs ?? 200]),
     ),
@@ -161,7 +190,8 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
   const connection = { endpoint: cloud.ebsEndpoint, region: cloud.region, credentials: cloud.credentials };
   const s3 = createS3Client({ ...connection, endpoint: cloud.s3Endpoint });
   const blockSource = new EbsBlockSource(createEbsClient(connection));
-  const taskTokens = new TaskTokenRegistry();
+  // Activity Tasks complete through the activity API's registry, so the approvals must share it.
+  const taskTokens = options.activities ? cloud.activities.taskTokens : new TaskTokenRegistry();
   const approvals = new LocalApprovals(taskTokens);
   const deps: FailbackDeps = {
     compute,
@@ -178,13 +208,27 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
   const handlers: Record<string, TaskHandler> = {};
   for (const name of options.method.tasks) {
     // The table's entries differ in input type; each handler parses its own input with its own schema.
-    const lambda = createTaskHandler(name, failbackTasks[name] as never, () => deps);
+    const passes = options.passStaging;
+    const taskDeps: FailbackDeps =
+      passes?.tasks.includes(name) === true ? { ...deps, staging: passes.staging, stagingBucket: passes.bucket } : deps;
+    const lambda = createTaskHandler(name, failbackTasks[name] as never, () => taskDeps);
     handlers[`${name}FunctionArn`] = (input, context) => lambda(input, localLambdaContext(name, context.signal));
   }
   let machine: LocalStateMachine;
   let taskStates: string[];
   try {
-    ({ machine, taskStates } = loadMachine(handlers, taskTokens, options));
+    const activities = Object.fromEntries(
+      Object.entries(options.activities ?? {}).map(([placeholder, name]) => [
+        placeholder,
+        cloud.activityArns[name] ?? name,
+      ]),
+    );
+    ({ machine, taskStates } = loadMachine(
+      handlers,
+      taskTokens,
+      options,
+      options.activities ? { activities, activityQueues: cloud.activities } : {},
+    ));
   } catch (error) {
     await compute.close();
     await cloud.stop();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { failbackMethods } from '../../core/methods/registry.js';
 import { PROJECT_ROOT, SKIP_BUNDLING_CONTEXT } from '../../lib/app-function.js';
 import { Approvals } from '../../lib/approvals.js';
 import { readConfig } from '../../lib/config.js';
@@ -109,14 +110,18 @@ describe('approvals (CDK)', () => {
     expect(() => build(0)).toThrow('endpointConcurrency must be a whole number ≥ 1');
   });
 
-  it('lets only the page and the Slack endpoint complete task tokens, and only of this state machine', () => {
+  it("lets only the page and the Slack endpoint complete task tokens, and only of this stack's failback machines", () => {
     const roles = rolesWith('states:SendTaskSuccess');
     expect(roles).toEqual([expect.stringMatching(/^ApprovalsPageRole/), expect.stringMatching(/^ApprovalsSlackRole/)]);
     const statement = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
       .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
       .find((s) => [s.Action].flat().includes('states:SendTaskSuccess'));
     expect([statement?.Action].flat().sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskSuccess']);
-    expect(statement?.Resource).toEqual({ Ref: expect.stringMatching(/^AutomatedFailbackStateMachine/) });
+    const machines = failbackMethods.map(
+      (method) => stack.resolve(stack.failbackStateMachines[method.name].stateMachine.stateMachineArn).Ref as string,
+    );
+    const resources = [statement?.Resource].flat() as { Ref: string }[];
+    expect(resources.map((resource) => resource.Ref).sort()).toEqual([...machines].sort());
     expect(rolesWith('states:SendTaskHeartbeat')).toEqual([]);
   });
 
@@ -293,7 +298,7 @@ describe('approval key (CDK)', () => {
     expect(account[1]?.Condition?.Bool).toEqual({ 'kms:GrantIsForAWSResource': 'true' });
   });
 
-  it('lets only the approval roles, VerifyDecision, the state machine and the deployer decrypt, each through its service', () => {
+  it('lets only the approval roles, VerifyDecision, the state machines and the deployer decrypt, each through its service', () => {
     const decrypters = statements
       .filter((statement) => [statement.Action].flat().some((action) => CRYPTO.test(action)))
       .flatMap((statement) => principalIds(statement).map((id) => `${id} ${JSON.stringify(statement.Condition)}`));
@@ -305,6 +310,7 @@ describe('approval key (CDK)', () => {
       'ApprovalsRemindersRole',
       'ApprovalsSlackRole',
       'AutomatedFailbackStateMachineRole',
+      'ConditionalAutomatedFailbackStateMachineRole',
       'FailbackFunctionsRequestApprovalRole',
       'FailbackFunctionsVerifyDecisionRole',
       'deployer',
@@ -312,7 +318,7 @@ describe('approval key (CDK)', () => {
     for (const line of decrypters.filter((l) => /^(Approvals|Failback|deployer)/.test(l))) {
       expect(line).toMatch(/kms:ViaService/);
     }
-    for (const line of decrypters.filter((l) => l.startsWith('AutomatedFailbackStateMachineRole'))) {
+    for (const line of decrypters.filter((l) => /^\w*FailbackStateMachineRole/.test(l))) {
       expect(line).toMatch(/kms:EncryptionContext/);
     }
     const verifier = statements.find((statement) =>

@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, it } from 'vitest';
+import { failbackMethods } from '../../core/methods/registry.js';
 import { FailbackMonitoring } from '../../lib/failback-monitoring.js';
 import { TEST_TEMP_ROOT_ENV } from '../support/temp-root.js';
 import { resourcesOf, synthesizeHomebound } from './synth.js';
@@ -43,8 +44,8 @@ function monitoringAlone(props: { alarmTopic?: boolean; approvalWaitAlarmAfter?:
 }
 
 describe('dashboard and alarms', () => {
-  it("has exactly three alarms, and each notifies the operators' notification topic", () => {
-    expect(Object.keys(alarms)).toHaveLength(3);
+  it("has a failed-run alarm per method and the two handler alarms, each notifying the operators' topic", () => {
+    expect(Object.keys(alarms)).toHaveLength(failbackMethods.length + 2);
     const topicIds = Object.keys(resourcesOf(template, 'AWS::SNS::Topic'));
     expect(topicIds).toHaveLength(1); // no topic of its own when the stack passes one
     const topicId = topicIds.find((id) => id.startsWith('Notifications'));

@@ -1,13 +1,25 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { makeTestCertificate } from '../support/test-ca.js';
 import { synthesizeHomebound, TEST_ENV } from './synth.js';
 
-// Environment-agnostic is what `cdk synth` builds on a fresh checkout; ARNs then hold tokens instead of ids.
+// Environment-agnostic is what `cdk synth` builds on a fresh checkout; ARNs then hold tokens instead of ids. The
+// third builds what only optional keys add: the agent's Roles Anywhere trust anchor, role and profile, and an on-prem
+// staging store with the secret the stack makes for it.
 describe.each([
-  ['for an account and Region', TEST_ENV],
-  ['environment-agnostic', undefined],
-])('cdk-nag AwsSolutions and Serverless, %s', (_, env) => {
-  const { stack, template } = synthesizeHomebound({}, env);
+  ['for an account and Region', TEST_ENV, () => ({})],
+  ['environment-agnostic', undefined, () => ({})],
+  [
+    'with an agent CA and an on-prem staging store',
+    TEST_ENV,
+    () => ({
+      'homebound:agentCaCertificate': makeTestCertificate('ca'),
+      'homebound:onPremStagingEndpoint': 'https://s3.dc1.example:9000',
+      'homebound:onPremStagingBucket': 'homebound-staging',
+    }),
+  ],
+])('cdk-nag AwsSolutions and Serverless, %s', (_, env, context) => {
+  const { stack, template } = synthesizeHomebound(context(), env);
 
   it('reports no unsuppressed error', () => {
     const errors = Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('(AwsSolutions|Serverless)-.*'));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { failbackMethods } from '../../core/methods/registry.js';
 import { readConfig } from '../../lib/config.js';
 import { getAttLogicalId, resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
 
@@ -19,12 +20,16 @@ const statusRules = Object.values(resourcesOf(template, 'AWS::Events::Rule')).fi
 const target = (statusRules[0]?.Properties.Targets as Target[] | undefined)?.[0];
 
 describe('operator notifications', () => {
-  it('report every way a run of the automated failback ends, and nothing else', () => {
+  it("report every way a run of each method's failback ends, and nothing else", () => {
     expect(statusRules).toHaveLength(1);
+    const machines = failbackMethods.map((method) =>
+      stack.resolve(stack.failbackStateMachines[method.name].stateMachine.stateMachineArn),
+    );
+    expect(machines).toContainEqual(stateMachineRef);
     expect(statusRules[0]?.Properties.EventPattern).toEqual({
       source: ['aws.states'],
       'detail-type': ['Step Functions Execution Status Change'],
-      detail: { stateMachineArn: [stateMachineRef], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
+      detail: { stateMachineArn: machines, status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
     });
     expect(target?.Arn).toEqual(topicRef);
   });

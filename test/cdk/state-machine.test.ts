@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { automatedMethod } from '../../core/methods/automated.js';
 import { failbackMethods } from '../../core/methods/registry.js';
+import { usesAgentActivity } from '../../lib/agent-activity.js';
 import { PROJECT_ROOT } from '../../lib/app-function.js';
 import { resourcesOf, synthesizeHomebound } from './synth.js';
 
@@ -37,17 +38,22 @@ describe.each(failbackMethods.map((method) => [method.name, method] as const))('
   const properties = machines[id]?.Properties ?? {};
   const substitutions = (properties.DefinitionSubstitutions ?? {}) as Record<string, unknown>;
 
-  it("substitutes every placeholder of its ASL file and no other, one per task of the method's table", () => {
+  const functionSubstitutions = Object.entries(substitutions).filter(([name]) => name.endsWith('FunctionArn'));
+
+  it("substitutes every placeholder of its ASL file and no other: one per task of the method's table, and the agent activity where it has Activity Tasks", () => {
     const asl = readFileSync(`${PROJECT_ROOT}${method.aslFile}`, 'utf8');
     const placeholders = new Set([...asl.matchAll(/\$\{([^}]+)\}/g)].map((match) => match[1]));
     expect(placeholders.size).toBeGreaterThan(0);
     expect(new Set(Object.keys(substitutions))).toEqual(placeholders);
-    expect(new Set(method.tasks.map((name) => `${name}FunctionArn`))).toEqual(placeholders);
+    const expected = method.tasks.map((name) => `${name}FunctionArn`);
+    if (usesAgentActivity(method)) expected.push('AgentActivityArn');
+    expect(new Set(expected)).toEqual(placeholders);
   });
 
-  it('binds each placeholder to the ARN of a function in the stack', () => {
+  it('binds each task placeholder to the ARN of a function in the stack', () => {
     const functionIds = Object.keys(resourcesOf(template, 'AWS::Lambda::Function'));
-    for (const [placeholder, value] of Object.entries(substitutions)) {
+    expect(functionSubstitutions).toHaveLength(method.tasks.length);
+    for (const [placeholder, value] of functionSubstitutions) {
       const [logicalId, attribute] = (value as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'];
       expect(functionIds, placeholder).toContain(logicalId);
       expect(attribute).toBe('Arn');
@@ -71,7 +77,7 @@ describe.each(failbackMethods.map((method) => [method.name, method] as const))('
       )
       .filter((statement) => statement.Action === 'lambda:InvokeFunction')
       .flatMap((statement) => JSON.stringify(statement.Resource).match(/FailbackFunctions\w+Function\w+/g) ?? []);
-    const bound = Object.values(substitutions).map((value) => (value as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]);
+    const bound = functionSubstitutions.map(([, value]) => (value as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]);
     expect(new Set(invoked)).toEqual(new Set(bound));
   });
 });

@@ -54,7 +54,9 @@ describe('Failback Requested trigger', () => {
     const statements = policies.flatMap(
       (policy) => (policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement,
     );
-    expect(statements).toEqual([{ Action: 'states:StartExecution', Effect: 'Allow', Resource: stateMachineRef }]);
+    expect(statements).toEqual([
+      { Action: 'states:StartExecution', Effect: 'Allow', Resource: expect.arrayContaining([stateMachineRef]) },
+    ]);
     const role = resourcesOf(template, 'AWS::IAM::Role')[roleId];
     expect(JSON.stringify(role?.Properties.AssumeRolePolicyDocument)).toContain('"aws:SourceAccount":"123456789012"');
   });

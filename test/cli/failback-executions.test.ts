@@ -29,6 +29,7 @@ import {
 import { StackNotFoundError, stateMachineArnFromStack } from '../../core/adapters/aws/stack-outputs.js';
 import { parseFailbackRequest } from '../../core/failback/request.js';
 import { automatedMethod } from '../../core/methods/automated.js';
+import { conditionalAutomatedMethod } from '../../core/methods/conditional-automated.js';
 import { definitionPath } from '../../core/methods/method.js';
 
 const ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:HomeboundAutomatedFailback';
@@ -257,6 +258,29 @@ describe('the state machine ARN from the stack', () => {
     expect(
       await stateMachineArnFromStack(new CloudFormationClient({ region: 'eu-west-1' }), 'Homebound', automatedMethod),
     ).toBe(ARN);
+  });
+
+  it("reads the conditional-automated method's own output when the stack has both methods'", async () => {
+    const conditionalArn = ARN.replace('AutomatedFailback', 'ConditionalAutomatedFailback');
+    cfnMock.on(DescribeStacksCommand, { StackName: 'Homebound' }).resolves({
+      Stacks: [
+        {
+          StackName: 'Homebound',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: 'AutomatedFailbackStateMachineArn', OutputValue: ARN },
+            { OutputKey: 'ConditionalAutomatedFailbackStateMachineArn', OutputValue: conditionalArn },
+          ],
+        },
+      ],
+    });
+    const cloudFormation = new CloudFormationClient({ region: 'eu-west-1' });
+    expect(conditionalArn).not.toBe(ARN);
+    expect(await stateMachineArnFromStack(cloudFormation, 'Homebound', conditionalAutomatedMethod)).toBe(
+      conditionalArn,
+    );
+    expect(await stateMachineArnFromStack(cloudFormation, 'Homebound', automatedMethod)).toBe(ARN);
   });
 
   it('reports a stack that is not deployed as StackNotFoundError naming it', async () => {

@@ -7,8 +7,14 @@ const DOC = readFileSync(new URL('../../docs/failback-request.md', import.meta.u
 const examples = [...DOC.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => JSON.parse(match[1] ?? '') as unknown);
 
 describe('docs/failback-request.md', () => {
-  it('holds the console StartExecution input, the put-events entry and the event, in that order', () => {
-    expect(examples).toHaveLength(3);
+  it('holds the console StartExecution input, the conditional-automated example, the put-events entry and the event, in that order', () => {
+    expect(examples).toHaveLength(4);
+  });
+
+  it('shows a conditional-automated request the schema accepts as that variant, with the defaults it leaves out', () => {
+    const parsed = parseFailbackRequest(examples[1]);
+    expect(parsed.method).toBe('conditional-automated');
+    expect(parsed).toMatchObject({ agent: { operationTimeoutSeconds: 900 }, target: { platform: 'vsphere' } });
   });
 
   it('shows a console StartExecution input that the request schema accepts', () => {
@@ -16,7 +22,7 @@ describe('docs/failback-request.md', () => {
   });
 
   it('shows a put-events entry with the source and detail-type the rule matches and a valid request as detail', () => {
-    const [entry] = examples[1] as { Source: string; DetailType: string; Detail: string; EventBusName: string }[];
+    const [entry] = examples[2] as { Source: string; DetailType: string; Detail: string; EventBusName: string }[];
     expect(entry?.Source).toBe(FAILBACK_REQUESTED_EVENT.source);
     expect(entry?.DetailType).toBe(FAILBACK_REQUESTED_EVENT.detailType);
     expect(entry?.EventBusName).toBe('Homebound-failback-requests');
@@ -24,7 +30,7 @@ describe('docs/failback-request.md', () => {
   });
 
   it('shows the event as the rule sees it, its detail a valid request', () => {
-    const event = examples[2] as { source: string; 'detail-type': string; detail: unknown };
+    const event = examples[3] as { source: string; 'detail-type': string; detail: unknown };
     expect(event.source).toBe(FAILBACK_REQUESTED_EVENT.source);
     expect(event['detail-type']).toBe(FAILBACK_REQUESTED_EVENT.detailType);
     expect(() => parseFailbackRequest(event.detail)).not.toThrow();

@@ -3,11 +3,17 @@ import { Agent as HttpsAgent } from 'node:https';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { S3Client } from '@aws-sdk/client-s3';
 
+export interface AwsKeyPair {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
 /** Where and as whom to call AWS. Leave endpoint/credentials unset on AWS; the local cloud sets both. */
 export interface AwsConnection {
   readonly region?: string | undefined;
   readonly endpoint?: string | undefined;
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string } | undefined;
+  /** A key pair, or a provider the SDK calls when it signs (e.g. a store's keys read from Secrets Manager). */
+  readonly credentials?: AwsKeyPair | (() => Promise<AwsKeyPair>) | undefined;
 }
 
 export interface EbsClientOptions extends AwsConnection {

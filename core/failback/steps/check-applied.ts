@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ACK_KEY, passPrefix } from '../../engine/layout.js';
 import { PassAck, parseStagedJson } from '../../engine/manifest.js';
 import { hasValidMac } from '../../engine/run-key.js';
+import { InvalidInputError } from '../../errors.js';
 import { HEARTBEAT_KEY, readHeartbeat } from '../../gateway/heartbeat.js';
 import { ApplyErrorRecord, applyErrorKey } from '../../gateway/run-gateway.js';
 import { GATEWAY_VOLUMES_DIR } from '../../gateway/scope.js';
@@ -19,12 +20,23 @@ import { type FailbackDeps, PassState, runLayout } from '../run-state.js';
 export const CheckAppliedInput = z.object({
   runId: z.string(),
   pass: PassState,
-  gatewayHostId: z.string(),
+  /** The sync gateway the run launched: its records are below its instance ARN, and it must be running. */
+  gatewayHostId: z.string().optional(),
+  /**
+   * Where the applying side writes its records when it is no cloud host (the on-prem agent's `runs/<runId>/agent/`,
+   * planned by PlanOnPremRun): the run's state carries the scope, so this step never asks which method it serves.
+   */
+  recordsPrefix: z.string().min(1).optional(),
   applyTimeoutSeconds: z.number().int().positive(),
   /** Absent in inputs of executions started before it existed: the defaults. */
   gateway: GatewayLiveness.optional(),
 });
 export type CheckAppliedInput = z.infer<typeof CheckAppliedInput>;
+
+/** Who applies the pass, for messages: the gateway by its id, otherwise the writer of the records prefix. */
+function applier(input: CheckAppliedInput): string {
+  return input.gatewayHostId ? `the sync gateway ${input.gatewayHostId}` : `the applier writing ${input.recordsPrefix}`;
+}
 
 /**
  * Whether the sync gateway has made the pass durable on every target volume: each volume's ack.json names this
@@ -39,7 +51,7 @@ export async function checkApplied(
   input: CheckAppliedInput,
   deps: FailbackDeps,
 ): Promise<{ applied: boolean; volumesApplied: number }> {
-  const scope = gatewayScope(input, deps);
+  const scope = recordsScope(input, deps);
   const staging = deps.staging(scope + GATEWAY_VOLUMES_DIR);
   const runKey = await gatewayRunKey(input.runId, deps);
   let volumesApplied = 0;
@@ -51,7 +63,7 @@ export async function checkApplied(
       // A forged refusal would only roll the run back, but its message would lie to the operator.
       if (!hasValidMac(runKey, record)) throw unverified(key, input.runId);
       throw new ApplyFailedError(
-        `the sync gateway could not apply pass ${input.pass.number} of ${snapshot.volumeKey}: ${record.error}: ${record.message}`,
+        `${applier(input)} could not apply pass ${input.pass.number} of ${snapshot.volumeKey}: ${record.error}: ${record.message}`,
       );
     }
     const ackKey = passPrefix(snapshot.volumeKey, input.pass.number) + ACK_KEY;
@@ -68,9 +80,11 @@ export async function checkApplied(
   }
   if (volumesApplied === input.pass.snapshots.length) return { applied: true, volumesApplied };
 
-  const [gateway] = await deps.compute.describeHosts({ hostIds: [input.gatewayHostId] });
-  if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
-    throw new UnexpectedHostStateError(`the sync gateway ${input.gatewayHostId} is ${gateway.state}, not running`);
+  if (input.gatewayHostId) {
+    const [gateway] = await deps.compute.describeHosts({ hostIds: [input.gatewayHostId] });
+    if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
+      throw new UnexpectedHostStateError(`the sync gateway ${input.gatewayHostId} is ${gateway.state}, not running`);
+    }
   }
   await checkGatewayLiveness(input, scope, runKey, deps);
   const startedAt = Date.parse(input.pass.startedAt ?? '');
@@ -105,7 +119,7 @@ async function checkGatewayLiveness(
     const ageSeconds = (now - Date.parse(heartbeat.at)) / 1000;
     if (ageSeconds > limitSeconds) {
       throw new GatewayUnavailableError(
-        `the sync gateway ${input.gatewayHostId} has not reported for ${Math.round(ageSeconds)} s (last heartbeat ${heartbeat.at}, limit ${limitSeconds} s)`,
+        `${applier(input)} has not reported for ${Math.round(ageSeconds)} s (last heartbeat ${heartbeat.at}, limit ${limitSeconds} s)`,
       );
     }
     return;
@@ -113,9 +127,20 @@ async function checkGatewayLiveness(
   const startedAt = Date.parse(input.pass.startedAt ?? '');
   if (now - startedAt > limitSeconds * 1000) {
     throw new GatewayUnavailableError(
-      `the sync gateway ${input.gatewayHostId} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
+      `${applier(input)} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
     );
   }
+}
+
+/**
+ * The prefix CheckApplied reads: the records prefix the run's state names (the on-prem agent's), else the one only
+ * the run's own gateway instance can write under.
+ * @throws InvalidInputError when the state names neither
+ */
+function recordsScope(input: CheckAppliedInput, deps: FailbackDeps): string {
+  if (input.recordsPrefix) return input.recordsPrefix.endsWith('/') ? input.recordsPrefix : `${input.recordsPrefix}/`;
+  if (input.gatewayHostId) return gatewayScope({ runId: input.runId, gatewayHostId: input.gatewayHostId }, deps);
+  throw new InvalidInputError('CheckApplied needs gatewayHostId or recordsPrefix: whose records to read');
 }
 
 /** The prefix only the run's own gateway instance can write under: `runs/<runId>/gateways/<its ARN>/`. */

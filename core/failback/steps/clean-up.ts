@@ -73,10 +73,12 @@ export async function cleanUp(
     ].filter((snapshotId) => !keep.has(snapshotId)),
   );
   if (snapshots.size > 0) await deps.compute.deleteSnapshots([...snapshots]);
-  // Every gateway's records of the run go too, also any another instance wrote below its own ARN for this run.
+  // Every gateway's records of the run go too, also any another instance wrote below its own ARN for this run, and
+  // the on-prem agent's (its journal, what a next run continues from, is in its own state dir, not here).
   const objectsDeleted =
     (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
-    (await deps.staging(runLayout.gateways(input.runId)).deletePrefix(''));
+    (await deps.staging(runLayout.gateways(input.runId)).deletePrefix('')) +
+    (await deps.staging(runLayout.agent(input.runId)).deletePrefix(''));
   return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted, ...(kept ? { kept } : {}) };
 }
 

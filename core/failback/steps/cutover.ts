@@ -94,7 +94,23 @@ export async function verifyFailback(
   return { verified: true, checks, at: deps.now().toISOString() };
 }
 
-export const RetireTakeoverHostsInput = z.object({ runId: z.string(), failback: FailbackState });
+export const RetireTakeoverHostsInput = z
+  .object({
+    runId: z.string(),
+    /** Failback hosts of the compute port (cloud): marked live, and named on the takeover hosts they replace. */
+    failback: FailbackState.optional(),
+    /**
+     * Failback hosts outside the compute port (an on-prem agent's PrepareTarget `hosts`: the takeover host's id and
+     * the VM's name): only named on the takeover hosts; homebound's IAM cannot touch them anyway.
+     */
+    replacements: z
+      .array(z.object({ hostId: z.string(), name: z.string() }))
+      .min(1)
+      .optional(),
+  })
+  .refine((input) => input.failback !== undefined || input.replacements !== undefined, {
+    message: 'needs failback or replacements',
+  });
 
 /**
  * Hands production over for good. First marks the failback hosts and every volume they run on
@@ -107,12 +123,16 @@ export async function retireTakeoverHosts(
   input: z.infer<typeof RetireTakeoverHostsInput>,
   deps: FailbackDeps,
 ): Promise<{ retired: string[]; live: string[] }> {
-  const failbackHosts = await deps.compute.describeHosts({ hostIds: input.failback.hostIds });
-  const live = [...input.failback.hostIds, ...failbackHosts.flatMap((host) => host.volumes.map((v) => v.volumeId))];
-  await deps.compute.createTags(live, { [STATE_TAG]: LIVE_STATE });
-  const takeoverHostIds = input.failback.hosts.map((host) => host.takeoverHostId);
+  const managed = input.failback?.hostIds ?? [];
+  const failbackHosts = managed.length > 0 ? await deps.compute.describeHosts({ hostIds: managed }) : [];
+  const live = [...managed, ...failbackHosts.flatMap((host) => host.volumes.map((v) => v.volumeId))];
+  if (live.length > 0) await deps.compute.createTags(live, { [STATE_TAG]: LIVE_STATE });
+  const replaced =
+    input.failback?.hosts ??
+    (input.replacements ?? []).map((host) => ({ takeoverHostId: host.hostId, failbackHostId: host.name }));
+  const takeoverHostIds = replaced.map((host) => host.takeoverHostId);
   await deps.compute.stopInstances(takeoverHostIds);
-  for (const host of input.failback.hosts) {
+  for (const host of replaced) {
     await deps.compute.createTags([host.takeoverHostId], {
       [RUN_TAG]: input.runId,
       'homebound:failed-back-to': host.failbackHostId,

@@ -1,0 +1,286 @@
+import type { Host, InstanceTypeInfo } from '../../core/compute/port.js';
+import { parseStagedJson } from '../../core/engine/manifest.js';
+import { runLayout } from '../../core/failback/run-state.js';
+import { RunReport } from '../../core/failback/steps/report.js';
+import { imageSha256 } from '../../core/image-digest.js';
+import { failbackVmName } from '../../core/onprem/vsphere-platform.js';
+import { ExecutionFailedError } from '../../core/orchestration/local-runner.js';
+import { type LocalOnPremFailback, startLocalOnPremFailback } from '../../core/wiring/local-onprem.js';
+import { decideApproval } from './decide-approval.js';
+import type { DrillOptions } from './drill-options.js';
+import { failAtHandlers } from './fail-at.js';
+import { DrillInterruption } from './interruption.js';
+import { decideOnPremWaits } from './onprem-decisions.js';
+import { type DrillVm, manualVms, vsphereVms } from './onprem-vms.js';
+import { CountingBlockSource, DrillProgress } from './progress.js';
+import { createDrillTakeoverHost } from './takeover.js';
+import { checkWorkloadWrites, type WritesCheck } from './verify.js';
+import { DrillWorkDir } from './work-dir.js';
+
+const MiB = 1024 * 1024;
+
+export interface OnPremDrillOptions extends DrillOptions {
+  readonly platform: 'vsphere' | 'manual';
+  /** Leave the local cloud and site running after the report until SIGINT or SIGTERM (`--keep`). */
+  readonly keep?: boolean | undefined;
+}
+
+/** `homebound drill --method conditional-automated --json`: the on-prem drill's report. */
+export interface OnPremDrillReport {
+  readonly format: 'homebound.onprem-drill-report/v1';
+  readonly method: string;
+  readonly platform: 'vsphere' | 'manual';
+  readonly runId: string;
+  readonly status: 'succeeded' | 'rolled-back' | 'failed';
+  readonly reason?: string;
+  readonly verified: boolean;
+  readonly verifiedWhat: string;
+  readonly passes: readonly {
+    number: number;
+    kind: string;
+    final: boolean;
+    bytesChanged: number;
+    bytesStaged: number;
+  }[];
+  readonly bytesChanged: number;
+  readonly bytesStaged: number;
+  readonly downtimeSeconds: number | null;
+  readonly vms: readonly DrillVm[];
+  /** Each takeover volume at the end and the disk that holds it on-prem. */
+  readonly volumes: readonly { volumeId: string; sourceSha256: string; targetPath?: string; identical: boolean }[];
+  readonly writes: WritesCheck;
+  readonly host: { hostId: string; instanceType?: string; state: string };
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly startedAt: string;
+  readonly seconds: number;
+}
+
+/**
+ * The conditional-automated drill: the local cloud, a takeover host with live writes, the local on-prem site (vcsim
+ * or image files, its own S3 store, `homebound agent` as its own process), the method's ASL; then checks each VM disk
+ * against its takeover volume byte for byte. `print` gets the site's `KEY=value` lines at start.
+ */
+export async function runOnPremDrill(
+  options: OnPremDrillOptions,
+  say: (line: string) => void,
+  print: (line: string) => void,
+  onReport: (report: OnPremDrillReport) => Promise<void>,
+): Promise<OnPremDrillReport> {
+  const interruption = new DrillInterruption(say);
+  try {
+    const workDir = await interruption.guard(DrillWorkDir.open(options, say));
+    interruption.onInterrupt(() => workDir.close('interrupted'));
+    let counting: CountingBlockSource | undefined;
+    const env = await interruption.guard(
+      startLocalOnPremFailback({
+        method: options.method,
+        platform: options.platform,
+        dir: workDir.dir,
+        waitMs: 250,
+        wrapBlockSource: (source) => {
+          counting = new CountingBlockSource(source);
+          return counting;
+        },
+        ...(options.failAt.length > 0 ? { stateHandlers: failAtHandlers(options.failAt) } : {}),
+      }),
+    );
+    interruption.onInterrupt(() => env.stop());
+    try {
+      const report = await interruption.guard(drillIn(env, options, say, print, counting, workDir));
+      await onReport(report);
+      if (options.keep) {
+        // From here a signal is the expected end, not an interruption: stop everything and exit as the report says.
+        interruption.dispose();
+        say('--keep: the local cloud and the on-prem site stay up; Ctrl-C (or SIGTERM) stops them');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        say('stopping the local cloud and the on-prem site');
+      }
+      return report;
+    } finally {
+      await env.stop();
+      await workDir.close('finished');
+    }
+  } finally {
+    interruption.dispose();
+  }
+}
+
+async function drillIn(
+  env: LocalOnPremFailback,
+  options: OnPremDrillOptions,
+  say: (line: string) => void,
+  print: (line: string) => void,
+  counting: CountingBlockSource | undefined,
+  workDir: DrillWorkDir,
+): Promise<OnPremDrillReport> {
+  const started = new Date();
+  const host = await createDrillTakeoverHost(env, {
+    name: 'drill-app',
+    volumes: options.volumes,
+    sizeBytes: options.sizeMiB * MiB,
+    writesPerSecond: options.writesPerSecond,
+    seed: options.seed,
+  });
+  say(`takeover host ${host.hostId} (${host.instanceType}): ${options.volumes} × ${options.sizeMiB} MiB`);
+  const site = await env.startSite(host.volumes.map((volume) => volume.volumeId));
+  for (const [key, value] of Object.entries({ ...site.env(), ...env.cloud.env() })) print(`${key}=${value}`);
+  say(`on-prem site up (${options.platform}, store ${site.store.s3Endpoint}); agent polling; work dir ${workDir.dir}`);
+
+  const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
+  const asks = options.approval === 'ask' || options.approval === 'page';
+  const decided = asks ? await decideApproval(env, options, say) : undefined;
+  const waits = decideOnPremWaits(env.approvals, options.approval, say);
+  const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
+  const execution = env.machine.run(
+    {
+      method: options.method.name,
+      hosts: [host.hostId],
+      target: { platform: options.platform },
+      convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
+      approval: { timeoutSeconds: options.approvalTimeoutSeconds },
+      agent: {
+        heartbeatSeconds: 2,
+        unavailableAfterSeconds: 30,
+        prepareTimeoutSeconds: 300,
+        operationTimeoutSeconds: 300,
+      },
+    },
+    {
+      executionName: runId,
+      onEvent: (event) => {
+        progress?.onEvent(event);
+        if (event.type === 'StateEntered' && event.mapIndex === undefined) workDir.entered(runId, event.stateName);
+      },
+    },
+  );
+  let output: unknown;
+  let reason: string | undefined;
+  try {
+    output = await execution.result;
+  } catch (error) {
+    reason = error instanceof ExecutionFailedError ? `${error.error}: ${error.cause ?? ''}` : String(error);
+  } finally {
+    progress?.stop();
+    waits.cancel();
+    await decided?.cancel();
+  }
+  return report(env, { runId, host, options, started, output, reason });
+}
+
+async function report(
+  env: LocalOnPremFailback,
+  run: {
+    runId: string;
+    host: Host;
+    options: OnPremDrillOptions;
+    started: Date;
+    output: unknown;
+    reason?: string | undefined;
+  },
+): Promise<OnPremDrillReport> {
+  const site = env.site();
+  const record = env.deps.staging(runLayout.record(run.runId));
+  const runReport = (await record.head(runLayout.reportKey))
+    ? parseStagedJson(RunReport, await record.get(runLayout.reportKey), 'report.json')
+    : undefined;
+  const status = runReport?.status ?? 'failed';
+  const [takeover] = await env.compute.describeHosts({ hostIds: [run.host.hostId] });
+  const size = await env.compute.describeInstanceType(takeover?.instanceType ?? 'm5.large');
+  const vmNames = site?.vcsim ? vmNamesOf(run.host, size) : [];
+  const vms = !site
+    ? []
+    : site.vcsim
+      ? await vsphereVms(site, vmNames)
+      : await manualVms(site, [
+          { name: run.host.tags.Name ?? run.host.hostId, volumeIds: run.host.volumes.map((v) => v.volumeId), ...size },
+        ]);
+  const disks = vms.flatMap((vm) => vm.disks);
+  const volumes = [];
+  for (const volume of run.host.volumes) {
+    const sourceSha256 = await imageSha256(env.volumePath(volume.volumeId));
+    const disk = disks.find((candidate) => candidate.path.includes(volume.volumeId));
+    volumes.push({
+      volumeId: volume.volumeId,
+      sourceSha256,
+      ...(disk ? { targetPath: disk.path } : {}),
+      identical: disk?.sha256 === sourceSha256,
+    });
+  }
+  const writes = await checkWorkloadWrites(env, run.host);
+  const vmsUp = vms.every(
+    (vm) =>
+      (vm.powerState === 'poweredOn' || site?.vcsim === undefined) &&
+      vm.numCPU === size.vCpus &&
+      vm.memoryMiB === size.memoryMiB,
+  );
+  const succeeded = status === 'succeeded';
+  const verified = succeeded
+    ? vms.length > 0 && vmsUp && volumes.every((volume) => volume.identical) && writes.lost.length === 0
+    : takeover?.state === 'running' && writes.lost.length === 0 && vms.every((vm) => vm.powerState !== 'poweredOn');
+  const passes = (runReport?.passes ?? []).map((pass) => ({
+    number: pass.passNumber,
+    kind: pass.kind,
+    final: pass.final,
+    bytesChanged: pass.bytesChanged,
+    bytesStaged: pass.bytesStaged,
+  }));
+  return {
+    format: 'homebound.onprem-drill-report/v1',
+    method: run.options.method.name,
+    platform: run.options.platform,
+    runId: run.runId,
+    status,
+    ...(run.reason ? { reason: run.reason } : runReport?.reason ? { reason: runReport.reason } : {}),
+    verified,
+    verifiedWhat: succeeded
+      ? `each VM disk is byte-identical to its takeover volume at stop, every VM ${site?.vcsim ? 'powered on ' : ''}with ${size.vCpus} vCPUs and ${size.memoryMiB} MiB (${size.instanceType}), no write lost`
+      : 'the takeover host runs with every write, no failback VM powered on, target disks kept',
+    passes,
+    bytesChanged: runReport?.bytesChanged ?? 0,
+    bytesStaged: runReport?.bytesStaged ?? 0,
+    downtimeSeconds: runReport?.downtimeSeconds ?? null,
+    vms,
+    volumes,
+    writes,
+    host: {
+      hostId: run.host.hostId,
+      ...(takeover?.instanceType ? { instanceType: takeover.instanceType } : {}),
+      state: takeover?.state ?? 'unknown',
+    },
+    options: { ...run.options, method: run.options.method.name },
+    startedAt: run.started.toISOString(),
+    seconds: (Date.now() - run.started.getTime()) / 1000,
+  };
+}
+
+/** The failback VM of the takeover host, named as the agent's vsphere platform names it. */
+function vmNamesOf(host: Host, size: InstanceTypeInfo): string[] {
+  return [failbackVmName({ hostId: host.hostId, name: host.tags.Name ?? host.hostId, ...size })];
+}
+
+function verdict(report: OnPremDrillReport, volume: OnPremDrillReport['volumes'][number]): string {
+  if (volume.identical) return 'byte-identical to the takeover volume at stop';
+  // After a rollback the takeover host serves on: the kept disk holds the last applied pass, an older state.
+  if (report.status === 'rolled-back') return 'kept; differs from the takeover volume, which kept serving (expected)';
+  return 'DIFFERENT from the takeover volume';
+}
+
+/** The end-of-drill lines: what happened and what was verified. */
+export function onPremDrillSummary(report: OnPremDrillReport): string[] {
+  return [
+    `status: ${report.status}${report.reason ? ` — ${report.reason}` : ''}`,
+    `verified: ${report.verified} — ${report.verifiedWhat}`,
+    `passes: ${report.passes.length} — ${report.passes.map((pass) => (pass.final ? 'final' : pass.kind)).join(', ')}`,
+    ...report.vms.map(
+      (vm) => `vm ${vm.name}: ${vm.powerState}, ${vm.numCPU} vCPUs, ${vm.memoryMiB} MiB, ${vm.disks.length} disks`,
+    ),
+    ...report.volumes.map(
+      (volume) => `volume ${volume.volumeId} → ${volume.targetPath ?? '(no disk)'}: ${verdict(report, volume)}`,
+    ),
+    `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
+    `drill took ${report.seconds.toFixed(1)} s`,
+  ];
+}

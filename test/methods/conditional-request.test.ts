@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidFailbackRequestError } from '../../core/failback/errors.js';
+import { parseFailbackRequest } from '../../core/failback/request.js';
+
+const base = { method: 'conditional-automated', hosts: ['i-0123456789abcdef0'], target: { platform: 'manual' } };
+
+function fieldError(request: unknown): string {
+  try {
+    parseFailbackRequest(request);
+  } catch (error) {
+    if (error instanceof InvalidFailbackRequestError) return error.message;
+    throw error;
+  }
+  throw new Error('expected the request to be refused');
+}
+
+describe('the conditional-automated request variant', () => {
+  it('fills the agent liveness defaults', () => {
+    expect(parseFailbackRequest(base)).toMatchObject({
+      method: 'conditional-automated',
+      target: { platform: 'manual' },
+      agent: {
+        heartbeatSeconds: 15,
+        unavailableAfterSeconds: 300,
+        prepareTimeoutSeconds: 1800,
+        operationTimeoutSeconds: 900,
+      },
+    });
+  });
+
+  it('names the wrong field', () => {
+    expect(fieldError({ ...base, target: { platform: 'hyperv' } })).toContain('field target.platform');
+    const placement = { datacenter: 'DC0', cluster: 'C0', datastore: 'ds', network: 'VM Network' };
+    expect(fieldError({ ...base, target: { platform: 'manual', placement } })).toContain('field target.placement');
+    expect(
+      fieldError({ ...base, target: { platform: 'vsphere', placement: { ...placement, datastore: '' } } }),
+    ).toContain('field target.placement.datastore');
+    expect(
+      fieldError({ ...base, target: { platform: 'manual', staging: { bucket: 'b1x', endpoint: 'not a url' } } }),
+    ).toContain('field target.staging.endpoint');
+    expect(fieldError({ ...base, agent: { heartbeatSeconds: 30, unavailableAfterSeconds: 20 } })).toContain(
+      'field agent.unavailableAfterSeconds',
+    );
+    expect(fieldError({ ...base, agent: { heartbeatSecs: 3 } })).toContain('agent');
+    // The automated variant's target is not this one's.
+    expect(fieldError({ ...base, target: { platform: 'aws', region: 'eu-west-1' } })).toContain('field target');
+  });
+
+  it('accepts a vSphere placement and an on-prem store', () => {
+    const parsed = parseFailbackRequest({
+      ...base,
+      target: {
+        platform: 'vsphere',
+        placement: { datacenter: 'DC0', cluster: 'C0', resourcePool: 'gold', datastore: 'ds', network: 'VM Network' },
+        staging: { bucket: 'homebound-onprem', endpoint: 'https://s3.dc1.example:9000', forcePathStyle: true },
+      },
+    });
+    expect(parsed.target).toMatchObject({ platform: 'vsphere', staging: { bucket: 'homebound-onprem' } });
+  });
+});
