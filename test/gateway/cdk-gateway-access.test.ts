@@ -45,7 +45,7 @@ describe('sync gateway access (CDK)', () => {
     expect(reads.filter((r) => r.includes('runs/'))).toEqual([expect.stringContaining('/runs/*/volumes/*"')]);
   });
 
-  it('gives the gateway-ack secret to PrepareTarget, CheckApplied and CleanUp only (never to the gateway)', () => {
+  it('gives the gateway-ack secret to PrepareTarget, PlanOnPremRun, CheckApplied and CleanUp only (never to the gateway)', () => {
     expect(secretId).not.toBe('');
     const readers = policies
       .filter((policy) =>
@@ -59,6 +59,7 @@ describe('sync gateway access (CDK)', () => {
     expect(readers).toEqual([
       expect.stringMatching(/^FailbackFunctionsCheckAppliedRole/),
       expect.stringMatching(/^FailbackFunctionsCleanUpRole/),
+      expect.stringMatching(/^FailbackFunctionsPlanOnPremRunRole/),
       expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/),
     ]);
     expect(statementsOfRole('SyncGatewayRole').flatMap(actionsOf)).not.toContain('secretsmanager:GetSecretValue');
@@ -73,6 +74,7 @@ describe('sync gateway access (CDK)', () => {
     expect(withVariable).toEqual([
       expect.stringMatching(/^FailbackFunctionsCheckApplied/),
       expect.stringMatching(/^FailbackFunctionsCleanUp/),
+      expect.stringMatching(/^FailbackFunctionsPlanOnPremRun/),
       expect.stringMatching(/^FailbackFunctionsPrepareTarget/),
     ]);
   });

@@ -39,12 +39,28 @@ export async function openFileTarget(path: string, options: OpenTargetOptions = 
   }
 }
 
+/**
+ * Creates the sparse image, or — when another opener created it between our look and our create (an agent's retried
+ * task racing the original one) — opens that one and grows it to `size` if it is not there yet: growing a sparse file
+ * to a size is idempotent, so both openers end with the same image.
+ */
 async function createSparse(path: string, size: number): Promise<FileHandle> {
+  let handle: FileHandle | undefined;
   try {
-    const handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-    await handle.truncate(size);
+    handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      throw new TargetUnavailableError(path, describeOpenError((error as NodeJS.ErrnoException).code), {
+        cause: error,
+      });
+    }
+  }
+  try {
+    handle ??= await open(path, constants.O_RDWR);
+    if ((await handle.stat()).size < size) await handle.truncate(size);
     return handle;
   } catch (error) {
+    await handle?.close();
     throw new TargetUnavailableError(path, describeOpenError((error as NodeJS.ErrnoException).code), { cause: error });
   }
 }
