@@ -3,36 +3,6 @@ import { sharedRequestFields } from '../failback/request-fields.js';
 import type { FailbackMethod } from './method.js';
 
 /**
- * Where the failback VMs go on vSphere. Every field defaults to the agent's config (the agent knows its site; a
- * request names a placement only to override it for one run).
- */
-export const VspherePlacement = z.strictObject({
-  datacenter: z.string().min(1),
-  cluster: z.string().min(1),
-  resourcePool: z.string().min(1).optional(),
-  datastore: z.string().min(1),
-  /** The port group the VMs' NIC joins. */
-  network: z.string().min(1),
-  folder: z.string().min(1).optional(),
-});
-export type VspherePlacement = z.infer<typeof VspherePlacement>;
-
-/**
- * The S3-compatible store the passes are staged in and the agent reads from (an on-prem store AWS can reach over
- * HTTPS, or the stack's bucket when absent). An on-prem store is not IAM: its keys are in Secrets Manager.
- */
-export const OnPremStaging = z.strictObject({
-  bucket: z.string().min(3).max(63),
-  /** The store's URL, e.g. https://s3.dc1.example:9000. @default AWS S3 */
-  endpoint: z.string().url().optional(),
-  /** Path-style addressing (most on-prem stores need it). @default true with `endpoint` */
-  forcePathStyle: z.boolean().optional(),
-  /** A Secrets Manager secret holding `{ "accessKeyId", "secretAccessKey" }` for the store. */
-  credentialsSecretArn: z.string().startsWith('arn:').optional(),
-});
-export type OnPremStaging = z.infer<typeof OnPremStaging>;
-
-/**
  * How the state machine judges the agent's liveness: its data heartbeat (heartbeat.json, read by CheckApplied) and
  * the Activity Tasks' HeartbeatSeconds (an agent silent for `unavailableAfterSeconds` is gone: the task fails with
  * States.HeartbeatTimeout, is retried for a restarted agent, then rolls back as AgentUnavailable).
@@ -67,17 +37,17 @@ export const DEFAULT_AGENT_LIVENESS: AgentLiveness = {
 export const ConditionalAutomatedFailbackRequest = z.strictObject({
   method: z.literal('conditional-automated'),
   ...sharedRequestFields,
-  target: z
-    .strictObject({
-      /** `vsphere`: the agent creates VMs through vCenter; `manual`: the operator prepared hosts and disks. */
-      platform: z.enum(['vsphere', 'manual']),
-      placement: VspherePlacement.optional(),
-      staging: OnPremStaging.optional(),
-    })
-    .refine((target) => target.platform === 'vsphere' || target.placement === undefined, {
-      message: 'placement applies to the vsphere platform only',
-      path: ['placement'],
-    }),
+  target: z.strictObject({
+    /** `vsphere`: the agent creates VMs through vCenter; `manual`: the operator prepared hosts and disks. */
+    platform: z.enum(['vsphere', 'manual']),
+    // Where the VMs go is the agent's config (it knows its site), and which store the passes go to is the
+    // deployment's (homebound:onPremStaging*): a request that could name either would ask for what this build does
+    // not do, or send takeover data to a store of the sender's choice. Named here so the refusal says where they live.
+    placement: z.undefined({ error: "is set in the agent's config (docs/agent.md), not in a request" }).optional(),
+    staging: z
+      .undefined({ error: 'is set by the deployment (homebound:onPremStaging*, docs/operations.md), not in a request' })
+      .optional(),
+  }),
   agent: AgentLiveness.default(DEFAULT_AGENT_LIVENESS),
 });
 export type ConditionalAutomatedFailbackRequest = z.infer<typeof ConditionalAutomatedFailbackRequest>;
