@@ -109,6 +109,7 @@ function gatewayConfigOf(record: RunRecord, options: RunFollowerOptions): Gatewa
       volumeKey: disk.volumeKey,
       volumeId: disk.volumeId,
       sizeBytes: disk.sizeBytes,
+      ...(disk.holdsSnapshotId ? { holdsSnapshotId: disk.holdsSnapshotId } : {}),
     })),
     pollMs: options.pollMs,
     recordsPrefix: record.recordsPrefix,

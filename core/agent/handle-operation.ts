@@ -1,6 +1,7 @@
 import { HomeboundError } from '../errors.js';
 import type { PlatformRun, TargetPlatform } from '../onprem/platform.js';
 import type { RunFollower } from './follower.js';
+import { type HeldAnswer, proveHeldSnapshots } from './held-snapshots.js';
 import { type PrepareTargetInput, parseOperation } from './operations.js';
 import { RUN_RECORD_FORMAT, type RunRecord, type RunStore } from './run-store.js';
 
@@ -33,6 +34,8 @@ export interface OperationContext {
   readonly platform: TargetPlatform;
   readonly store: RunStore;
   readonly follower: RunFollower;
+  /** The agent's state dir, where the applier journals that prove what a disk holds are. */
+  readonly stateDir: string;
   readonly now?: () => Date;
 }
 
@@ -83,13 +86,17 @@ async function prepareTarget(
   if (existing && existing.phase !== 'prepared') throw new RunEndedError(input.runId, existing.phase);
   const run = platformRunOf(input);
   const prepared = await context.platform.prepare(run, signal);
+  const held = await heldBases(context, input, existing, prepared.disks);
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT,
     runId: input.runId,
     platform: context.platform.kind,
     hosts: [...run.hosts],
     volumes: [...run.volumes],
-    disks: prepared.disks.map((disk) => ({ ...disk })),
+    disks: prepared.disks.map((disk) => {
+      const holds = held.allHeld ? held.answers.find((answer) => answer.volumeKey === disk.volumeKey) : undefined;
+      return { ...disk, ...(holds ? { holdsSnapshotId: holds.snapshotId } : {}) };
+    }),
     stagingPrefix: input.stagingPrefix ?? `runs/${input.runId}/volumes/`,
     recordsPrefix: input.recordsPrefix ?? agentRecordsPrefix(input.runId),
     ...(input.heartbeat ? { heartbeat: { intervalSeconds: input.heartbeat.intervalSeconds } } : {}),
@@ -115,7 +122,40 @@ async function prepareTarget(
       location,
     })),
     hosts: prepared.hosts,
+    ...(input.bases ? { held: held.answers, allHeld: held.allHeld } : {}),
   };
+}
+
+/**
+ * Which proposed bases the disks provably hold (core/agent/held-snapshots.ts). A retried PrepareTarget answers what
+ * the first attempt recorded: by then this run's own journals exist, and they must not change the answer.
+ */
+async function heldBases(
+  context: OperationContext,
+  input: PrepareTargetInput,
+  existing: RunRecord | undefined,
+  disks: readonly { volumeKey: string; path: string }[],
+): Promise<{ answers: HeldAnswer[]; allHeld: boolean }> {
+  const bases = input.bases ?? [];
+  if (bases.length === 0) return { answers: [], allHeld: false };
+  if (existing) {
+    const answers = bases.map((base) => {
+      const held = existing.disks.some(
+        (disk) => disk.volumeKey === base.volumeKey && disk.holdsSnapshotId === base.snapshotId,
+      );
+      return { ...base, held, reason: held ? 'recorded by the first PrepareTarget' : 'not held at the first attempt' };
+    });
+    return { answers, allHeld: answers.every((answer) => answer.held) };
+  }
+  const answers = await proveHeldSnapshots({
+    runId: input.runId,
+    disks,
+    bases,
+    records: await context.store.list(),
+    stateDir: context.stateDir,
+  });
+  const allHeld = answers.length === input.volumes.length && answers.every((answer) => answer.held);
+  return { answers, allHeld };
 }
 
 async function endRun(context: OperationContext, record: RunRecord, phase: RunRecord['phase']): Promise<void> {

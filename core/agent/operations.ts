@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isValidVolumeKey } from '../engine/layout.js';
 import { HomeboundError, InvalidInputError } from '../errors.js';
+import { ProposedBase } from './held-snapshots.js';
 
 /**
  * What the state machine asks the agent through its Activity: the Task's `Parameters` are one of these, told apart by
@@ -49,6 +50,11 @@ export const PrepareTargetInput = z
       .string()
       .regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits')
       .optional(),
+    /**
+     * The snapshots a rolled-back run's kept records say these disks hold (PlanOnPremRun): the agent answers per disk
+     * whether its journal proves it, and opens the disks as holding them only when every one does.
+     */
+    bases: z.array(ProposedBase).optional(),
   })
   .superRefine((input, context) => {
     const hostIds = new Set(input.hosts.map((host) => host.hostId));

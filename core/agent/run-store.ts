@@ -45,6 +45,8 @@ export const RunRecord = z.object({
       sizeBytes: z.number().int(),
       created: z.boolean(),
       location: z.string(),
+      /** The snapshot the disk held when this run prepared it (proven by an earlier run's journal). */
+      holdsSnapshotId: z.string().optional(),
     }),
   ),
   stagingPrefix: z.string(),
