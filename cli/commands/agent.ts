@@ -63,7 +63,8 @@ export function registerAgent(program: Command): void {
           workerName: config.workerName,
           heartbeatSeconds: config.heartbeatSeconds,
           maxConcurrentTasks: config.maxConcurrentTasks,
-          work: (input, signal) => handleOperation({ platform, store, follower, stateDir: config.stateDir }, input, signal),
+          work: (input, signal) =>
+            handleOperation({ platform, store, follower, stateDir: config.stateDir }, input, signal),
           signal: stop.signal,
           onEvent: (event) => log(describeWorker(event)),
         });
