@@ -91,7 +91,8 @@ export interface DrillRun {
   /** From the run report of a rolled-back run: the target volumes kept and the snapshot each holds. */
   readonly keptTargets?: readonly {
     readonly volumeKey: string;
-    readonly targetVolumeId: string;
+    /** Absent for an on-prem disk (the conditional-automated method keeps disks, not EBS volumes). */
+    readonly targetVolumeId?: string | undefined;
     readonly snapshotId?: string | undefined;
     readonly passNumber?: number | undefined;
     readonly reason?: string | undefined;

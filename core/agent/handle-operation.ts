@@ -123,6 +123,27 @@ async function prepareTarget(
     })),
     hosts: prepared.hosts,
     ...(input.bases ? { held: held.answers, allHeld: held.allHeld } : {}),
+    // What SnapshotVolumes starts the first pass from, and the run report's reason.
+    bases: held.allHeld ? (input.bases ?? []) : [],
+    firstPass: firstPassOf(input, held),
+  };
+}
+
+function firstPassOf(
+  input: PrepareTargetInput,
+  held: { answers: HeldAnswer[]; allHeld: boolean },
+): { kind: 'full' | 'incremental'; reason: string } {
+  if (held.allHeld) {
+    return {
+      kind: 'incremental',
+      reason: `every disk holds its kept snapshot (${held.answers.map((answer) => `${answer.volumeKey}: ${answer.reason}`).join('; ')})`,
+    };
+  }
+  if (held.answers.length === 0) return { kind: 'full', reason: input.noBaseReason || 'no kept snapshot was proposed' };
+  const refused = held.answers.filter((answer) => !answer.held);
+  return {
+    kind: 'full',
+    reason: `the agent's journals do not prove every disk holds its kept snapshot (${refused.map((answer) => `${answer.volumeKey}: ${answer.reason}`).join('; ') || 'not every volume has one'})`,
   };
 }
 

@@ -15,7 +15,12 @@ import type { RunRecord } from './run-store.js';
  * What it cannot see: a person writing the disk outside homebound between the runs (docs/operations.md).
  */
 
-export const ProposedBase = z.object({ volumeKey: z.string(), snapshotId: z.string().min(1) });
+export const ProposedBase = z.object({
+  volumeKey: z.string(),
+  snapshotId: z.string().min(1),
+  /** The kept record that proposed it (control plane's TargetBase); echoed back in the answer's `bases`. */
+  provenBy: z.object({ runId: z.string(), passNumber: z.number().int().positive() }).optional(),
+});
 export type ProposedBase = z.infer<typeof ProposedBase>;
 
 /** The agent's answer for one disk. */

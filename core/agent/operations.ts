@@ -55,6 +55,8 @@ export const PrepareTargetInput = z
      * whether its journal proves it, and opens the disks as holding them only when every one does.
      */
     bases: z.array(ProposedBase).optional(),
+    /** Why the control plane proposes no base (the report's reason for a full first pass). */
+    noBaseReason: z.string().optional(),
   })
   .superRefine((input, context) => {
     const hostIds = new Set(input.hosts.map((host) => host.hostId));

@@ -152,7 +152,7 @@ async function keptEarlier(
   return { ack: record.ack, ackRunId: record.ackRunId };
 }
 
-async function snapshotCompleted(snapshotId: string, deps: FailbackDeps): Promise<boolean> {
+export async function snapshotCompleted(snapshotId: string, deps: FailbackDeps): Promise<boolean> {
   const found = await deps.compute.describeSnapshots([snapshotId]).catch((error: unknown) => {
     if (error instanceof SnapshotNotFoundError) return [];
     throw error;
@@ -161,7 +161,7 @@ async function snapshotCompleted(snapshotId: string, deps: FailbackDeps): Promis
 }
 
 /** The pass numbers of the keys ending in `pass-NNNNNN/<file>`. */
-function passNumbers(keys: readonly string[], file: string): number[] {
+export function passNumbers(keys: readonly string[], file: string): number[] {
   return keys.flatMap((key) => {
     const match = PASS_KEY.exec(key);
     return match?.[1] && match[2] === file ? [Number(match[1])] : [];

@@ -43,7 +43,11 @@ export const KeptTargetRecord = z.object({
   runId: z.string(),
   volumeKey: z.string(),
   takeoverVolumeId: z.string(),
-  targetVolumeId: z.string(),
+  /**
+   * The kept target EBS volume (automated method). Absent for an on-prem disk (conditional-automated): the disk is
+   * named per volume and found by the next run's agent, whose applier journal proves what it holds.
+   */
+  targetVolumeId: z.string().optional(),
   snapshotId: z.string(),
   passNumber: z.number().int().positive(),
   /** The run whose gateway signed `ack`: this run, or an earlier one whose kept volume this run took over unchanged. */
@@ -55,6 +59,13 @@ export type KeptTargetRecord = z.infer<typeof KeptTargetRecord>;
 
 /** Where a run keeps the record of a kept target volume, below `records/<runId>/`. */
 export const keptRecordKey = (volumeKey: string) => `kept/${volumeKey}.json`;
+
+/**
+ * Where the newest kept record of an on-prem disk is also written, keyed by its takeover volume: there is no kept
+ * target EBS volume whose tags name the run, so this is how the next run finds it (records/ is never expired).
+ */
+export const KEPT_FOR_RECORDS = 'records/kept-for/';
+export const keptForKey = (takeoverVolumeId: string) => `${takeoverVolumeId}.json`;
 
 /** `<runId>/<passNumber>` ⇄ its parts. */
 export const holdsPass = (runId: string, passNumber: number) => `${runId}/${passNumber}`;
@@ -79,7 +90,8 @@ export type FirstPass = z.infer<typeof FirstPass>;
 /** A volume a rolled-back run kept (CleanUp's result, the report's `keptTargets`). */
 export const KeptTarget = z.object({
   volumeKey: z.string(),
-  targetVolumeId: z.string(),
+  /** Absent for an on-prem disk (kept by the agent, not an EBS volume). */
+  targetVolumeId: z.string().optional(),
   /** Absent when the volume is kept without a proven snapshot (the next run makes a full pass onto a new volume). */
   snapshotId: z.string().optional(),
   passNumber: z.number().int().positive().optional(),

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { HostNotFoundError } from '../../compute/errors.js';
+import { keepAppliedPasses } from '../keep-applied.js';
 import { keepTargets } from '../keep-target.js';
-import { BASE_OF_TAG, type KeptTarget } from '../kept-target.js';
+import { BASE_OF_TAG, type KeptTarget, TargetBase } from '../kept-target.js';
 import { type FailbackDeps, PassState, RUN_TAG, RunVolume, runLayout, TargetState } from '../run-state.js';
 import { hostsOfRun } from './rollback.js';
 
@@ -12,6 +13,14 @@ export const CleanUpInput = z.object({
   volumes: z.array(RunVolume).optional(),
   /** Present after a rollback: the run's target volumes are kept, each with the last snapshot it provably holds. */
   rollback: z.object({ reason: z.string() }).optional(),
+  /**
+   * An applier outside AWS (the on-prem agent, conditional-automated) applied the passes: where it wrote its acks
+   * (PlanOnPremRun's `onprem`), whether its Rollback succeeded (it stopped writing), and the kept snapshots the
+   * run started from (its PrepareTarget's answer). After a rollback its disks' last proven snapshots are kept.
+   */
+  onprem: z.object({ recordsPrefix: z.string() }).optional(),
+  onpremRollback: z.object({ operation: z.literal('Rollback') }).optional(),
+  onpremTarget: z.object({ bases: z.array(TargetBase).optional() }).optional(),
 });
 
 /** How long CleanUp waits for the gateway to be gone before it decides what a kept volume holds. */
@@ -56,7 +65,18 @@ export async function cleanUp(
           },
           deps,
         )
-      : undefined;
+      : input.rollback && input.onprem && input.volumes
+        ? await keepAppliedPasses(
+            {
+              runId: input.runId,
+              volumes: input.volumes,
+              recordsPrefix: input.onprem.recordsPrefix,
+              applierStopped: input.onpremRollback !== undefined,
+              bases: input.onpremTarget?.bases ?? [],
+            },
+            deps,
+          )
+        : undefined;
   const keep = new Set((kept ?? []).flatMap((volume) => volume.snapshotId ?? []));
   // The pass's own snapshots, any other the run took (a retried SnapshotVolumes may have left one behind), and the
   // kept snapshot it started from; all but those kept.

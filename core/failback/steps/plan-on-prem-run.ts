@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { UnknownInstanceTypeError } from '../../compute/errors.js';
 import type { InstanceTypeInfo } from '../../compute/port.js';
 import { GatewayAckSecretMissingError } from '../errors.js';
+import { findKeptBase, takeOverBase } from '../find-kept-base.js';
+import type { TargetBase } from '../kept-target.js';
 import { type FailbackDeps, RunVolume, runLayout, TakeoverHost } from '../run-state.js';
 
 export const PlanOnPremRunInput = z.object({
@@ -31,6 +33,13 @@ export interface OnPremPlan {
   readonly ackKey: string;
   /** The agent's data-path liveness, in the shape CheckApplied takes for any applying side. */
   readonly liveness: { heartbeatSeconds: number; unavailableAfterSeconds: number };
+  /**
+   * The snapshots a rolled-back run kept for every takeover volume, proven by their signed records
+   * (core/failback/find-kept-base.ts): the agent's PrepareTarget says whether its disks hold them. Empty when any
+   * volume has none (the first pass is full); `noBaseReason` says why.
+   */
+  readonly bases: TargetBase[];
+  readonly noBaseReason: string;
 }
 
 /**
@@ -60,6 +69,11 @@ export async function planOnPremRun(input: PlanOnPremRunInput, deps: FailbackDep
     sizeBytes: volume.sizeBytes,
   }));
   const runKey = await deps.gatewayRunKey(input.runId);
+  const found = [];
+  for (const volume of input.volumes) found.push(await findKeptBase(input.runId, volume, deps));
+  const bases = found.flatMap((result) => ('base' in result ? [result.base] : []));
+  const missing = found.flatMap((result) => ('reason' in result ? [result.reason] : []));
+  if (missing.length === 0) for (const base of bases) await takeOverBase(input.runId, base, deps);
   return {
     hosts,
     volumes,
@@ -71,5 +85,7 @@ export async function planOnPremRun(input: PlanOnPremRunInput, deps: FailbackDep
       heartbeatSeconds: input.agent.heartbeatSeconds,
       unavailableAfterSeconds: input.agent.unavailableAfterSeconds,
     },
+    bases: missing.length === 0 ? bases : [],
+    noBaseReason: missing.join('; '),
   };
 }

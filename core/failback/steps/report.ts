@@ -11,6 +11,8 @@ export const ReportInput = z.object({
   takeoverHostIds: z.array(z.string()).min(1),
   volumes: z.array(RunVolume).min(1),
   target: TargetState.optional(),
+  /** The on-prem agent's PrepareTarget answer (conditional-automated): how its first pass starts. */
+  onpremTarget: z.object({ firstPass: FirstPass.optional() }).optional(),
   failback: FailbackState.optional(),
   takeoverStopped: z.object({ at: z.string() }).optional(),
   verification: z.object({ at: z.string() }).optional(),
@@ -69,7 +71,9 @@ export async function report(
     status,
     ...(input.rollback ? { reason: input.rollback.reason } : {}),
     passes,
-    ...(input.target?.firstPass ? { firstPass: input.target.firstPass } : {}),
+    ...((input.target?.firstPass ?? input.onpremTarget?.firstPass)
+      ? { firstPass: input.target?.firstPass ?? input.onpremTarget?.firstPass }
+      : {}),
     ...(input.cleanUp?.kept ? { keptTargets: input.cleanUp.kept } : {}),
     bytesChanged: passes.reduce((sum, pass) => sum + pass.bytesChanged, 0),
     bytesStaged: passes.reduce((sum, pass) => sum + pass.bytesStaged, 0),

@@ -1,0 +1,133 @@
+import { ACK_KEY, MANIFEST_KEY, volumePrefix } from '../engine/layout.js';
+import { PassAck, parseStagedJson } from '../engine/manifest.js';
+import { hasValidMac } from '../engine/run-key.js';
+import { StagedObjectMissingError } from '../errors.js';
+import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
+import { passNumbers, snapshotCompleted } from './keep-target.js';
+import {
+  HOLDS_PASS_TAG,
+  holdsPass,
+  KEPT_FOR_RECORDS,
+  KEPT_FOR_TAG,
+  KEPT_TARGET_FORMAT,
+  type KeptTarget,
+  KeptTargetRecord,
+  keptForKey,
+  keptRecordKey,
+  type TargetBase,
+} from './kept-target.js';
+import { type FailbackDeps, type RunVolume, runLayout } from './run-state.js';
+
+/** What CleanUp needs to know of a rolled-back run whose passes an applier outside AWS (the agent) applied. */
+export interface KeepAppliedInput {
+  readonly runId: string;
+  readonly volumes: readonly RunVolume[];
+  /** Where the applier wrote the run's records (`<recordsPrefix>volumes/<key>/pass-NNNNNN/ack.json`). */
+  readonly recordsPrefix: string;
+  /** Whether the applier has provably stopped writing (the agent's Rollback succeeded), so no ack or write follows. */
+  readonly applierStopped: boolean;
+  /** The kept snapshots the run's first pass started from (what a disk holds when no pass of this run reached it). */
+  readonly bases: readonly TargetBase[];
+}
+
+/**
+ * Keeps, per takeover volume of a rolled-back run applied by the on-prem agent, the last snapshot its disk provably
+ * holds: the agent's signed ack of the last applied pass (MAC'd with the run key), copied into the kept record
+ * `records/<runId>/kept/<volumeKey>.json` as keepTargets does with a gateway's ack, and the snapshot tagged
+ * `homebound:kept-for` = the takeover volume. There is no target EBS volume: the disk is the agent's, named per
+ * volume, and the next run's agent proves from its applier journal that the disk still holds this snapshot
+ * (core/agent/held-snapshots.ts). The same conditions as keepTargets: the applier stopped, no sealed pass after the
+ * acknowledged one; else nothing is kept for the volume and the reason says why.
+ */
+export async function keepAppliedPasses(input: KeepAppliedInput, deps: FailbackDeps): Promise<KeptTarget[]> {
+  const kept: KeptTarget[] = [];
+  for (const volume of input.volumes) {
+    const proof = await proveApplied(input, volume, deps);
+    if ('reason' in proof) {
+      kept.push({ volumeKey: volume.volumeKey, reason: proof.reason });
+      continue;
+    }
+    const record: KeptTargetRecord = {
+      format: KEPT_TARGET_FORMAT,
+      runId: input.runId,
+      volumeKey: volume.volumeKey,
+      takeoverVolumeId: volume.volumeId,
+      snapshotId: proof.ack.snapshotId,
+      passNumber: proof.ack.passNumber,
+      ackRunId: proof.ackRunId,
+      ack: proof.ack,
+      keptAt: deps.now().toISOString(),
+    };
+    const body = Buffer.from(JSON.stringify(record, null, 2));
+    await deps.staging(runLayout.record(input.runId)).put(keptRecordKey(volume.volumeKey), body);
+    await deps.staging(KEPT_FOR_RECORDS).put(keptForKey(volume.volumeId), body);
+    await deps.compute.createTags([record.snapshotId], {
+      [KEPT_FOR_TAG]: volume.volumeId,
+      [HOLDS_PASS_TAG]: holdsPass(input.runId, record.passNumber),
+    });
+    kept.push({ volumeKey: volume.volumeKey, snapshotId: record.snapshotId, passNumber: record.passNumber });
+  }
+  return kept;
+}
+
+type Proof = { ack: PassAck; ackRunId: string } | { reason: string };
+
+async function proveApplied(input: KeepAppliedInput, volume: RunVolume, deps: FailbackDeps): Promise<Proof> {
+  // A retried CleanUp: the first attempt kept the record, then deleted the agent's records it was proven from.
+  const earlier = await keptEarlier(input.runId, volume, deps);
+  if (earlier) return earlier;
+  if (!input.applierStopped) return { reason: 'the agent did not confirm it stopped writing the disk' };
+  if (!deps.gatewayRunKey) return { reason: 'no run key to verify the acks with' };
+  const records = deps.staging(input.recordsPrefix + GATEWAY_VOLUMES_DIR);
+  const acked = passNumbers(await records.list(volumePrefix(volume.volumeKey)), ACK_KEY);
+  const sealed = passNumbers(
+    await deps.staging(runLayout.volumes(input.runId)).list(volumePrefix(volume.volumeKey)),
+    MANIFEST_KEY,
+  );
+  const last = Math.max(0, ...acked);
+  const unacked = sealed.filter((pass) => pass > last);
+  if (unacked.length > 0) {
+    return { reason: `pass ${Math.min(...unacked)} was sealed but not acknowledged: the disk may hold part of it` };
+  }
+  if (last === 0) return carriedForward(input, volume, deps);
+  const key = `${volumePrefix(volume.volumeKey)}pass-${String(last).padStart(6, '0')}/${ACK_KEY}`;
+  const ack = parseStagedJson(PassAck, await records.get(key), key);
+  if (!hasValidMac(await deps.gatewayRunKey(input.runId), ack) || ack.volumeKey !== volume.volumeKey) {
+    return { reason: `the agent's ack of pass ${last} does not verify with the run key` };
+  }
+  if (!(await snapshotCompleted(ack.snapshotId, deps))) return { reason: `snapshot ${ack.snapshotId} is gone` };
+  return { ack, ackRunId: input.runId };
+}
+
+async function keptEarlier(runId: string, volume: RunVolume, deps: FailbackDeps): Promise<Proof | undefined> {
+  const key = keptRecordKey(volume.volumeKey);
+  const body = await deps
+    .staging(runLayout.record(runId))
+    .get(key)
+    .catch((error: unknown) => {
+      if (error instanceof StagedObjectMissingError) return undefined;
+      throw error;
+    });
+  if (!body) return undefined;
+  const record = parseStagedJson(KeptTargetRecord, body, key);
+  if (record.takeoverVolumeId !== volume.volumeId || !(await snapshotCompleted(record.snapshotId, deps))) {
+    return undefined;
+  }
+  return { ack: record.ack, ackRunId: record.ackRunId };
+}
+
+/** No pass of this run reached the disk: it still holds the kept snapshot the run started from, if any. */
+async function carriedForward(input: KeepAppliedInput, volume: RunVolume, deps: FailbackDeps): Promise<Proof> {
+  const base = input.bases.find((candidate) => candidate.volumeKey === volume.volumeKey);
+  if (!base) return { reason: 'no pass was applied to it' };
+  const key = keptRecordKey(volume.volumeKey);
+  const earlier = parseStagedJson(
+    KeptTargetRecord,
+    await deps.staging(runLayout.record(base.provenBy.runId)).get(key),
+    key,
+  );
+  if (earlier.snapshotId !== base.snapshotId || !(await snapshotCompleted(base.snapshotId, deps))) {
+    return { reason: `its base snapshot ${base.snapshotId} is gone` };
+  }
+  return { ack: earlier.ack, ackRunId: earlier.ackRunId };
+}
