@@ -163,11 +163,6 @@ export function registerDrill(program: Command): void {
             exitCode: 2,
           });
         }
-        if (options.rejectThenRetry) {
-          command.error(`homebound: --reject-then-retry is not available for the ${options.method.name} drill yet`, {
-            exitCode: 2,
-          });
-        }
         const onPrem = await runOnPremDrill(
           { ...drillOptions(options, approval), platform: options.platform ?? 'vsphere', keep: options.keep },
           (line) => console.error(line),
@@ -178,8 +173,11 @@ export function registerDrill(program: Command): void {
           },
         );
         // A rollback is what --reject and --fail-at rehearse; without them only a verified cutover is as expected.
-        const rollbackAsked = approval === 'reject' || options.failAt.length > 0;
-        const expected = onPrem.status === (rollbackAsked ? 'rolled-back' : 'succeeded');
+        // --reject-then-retry: the retried run must succeed and the retry check hold.
+        const rollbackAsked = (approval === 'reject' && !options.rejectThenRetry) || options.failAt.length > 0;
+        const expected =
+          onPrem.status === (rollbackAsked ? 'rolled-back' : 'succeeded') &&
+          (!options.rejectThenRetry || onPrem.retry?.ok === true);
         if (!onPrem.verified || !expected) process.exitCode = DRILL_NOT_AS_EXPECTED;
         return;
       }

@@ -4,15 +4,17 @@ import { runLayout } from '../../core/failback/run-state.js';
 import { RunReport } from '../../core/failback/steps/report.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { failbackVmName } from '../../core/onprem/vsphere-platform.js';
-import { ExecutionFailedError } from '../../core/orchestration/local-runner.js';
+import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
 import { type LocalOnPremFailback, startLocalOnPremFailback } from '../../core/wiring/local-onprem.js';
 import { decideApproval } from './decide-approval.js';
 import type { DrillOptions } from './drill-options.js';
 import { failAtHandlers } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { decideOnPremWaits } from './onprem-decisions.js';
+import { keptSnapshots, type OnPremRetryCheck, retryCheck } from './onprem-retry.js';
 import { type DrillVm, manualVms, vsphereVms } from './onprem-vms.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
+import { ChangedSinceKept } from './reject-then-retry.js';
 import { createDrillTakeoverHost } from './takeover.js';
 import { checkWorkloadWrites, type WritesCheck } from './verify.js';
 import { DrillWorkDir } from './work-dir.js';
@@ -42,6 +44,8 @@ export interface OnPremDrillReport {
     bytesChanged: number;
     bytesStaged: number;
   }[];
+  /** From the run report: how the first pass started and why (a kept snapshot every disk holds, or not). */
+  readonly firstPass?: { readonly kind: 'full' | 'incremental'; readonly reason: string };
   readonly bytesChanged: number;
   readonly bytesStaged: number;
   readonly downtimeSeconds: number | null;
@@ -53,6 +57,8 @@ export interface OnPremDrillReport {
   readonly options: Readonly<Record<string, unknown>>;
   readonly startedAt: string;
   readonly seconds: number;
+  /** `--reject-then-retry`: the rejected run, what it kept, and the retried run's first pass against it. */
+  readonly retry?: OnPremRetryCheck;
 }
 
 /**
@@ -130,14 +136,48 @@ async function drillIn(
   say(`on-prem site up (${options.platform}, store ${site.store.s3Endpoint}); agent polling; work dir ${workDir.dir}`);
 
   const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
+  const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
+  const execute = (id: string, approval: DrillOptions['approval'], onEvent?: (event: LocalRunEvent) => void) =>
+    executeRun(env, { runId: id, host, options: { ...options, approval }, say, progress, workDir, onEvent });
+  if (!options.rejectThenRetry) {
+    const { output, reason } = await execute(runId, options.approval);
+    progress?.stop();
+    return report(env, { runId, host, options, started, output, reason });
+  }
+  // --reject-then-retry: a rejected execution (it rolls back, keeping its disks and their proven snapshots), then a
+  // second one on the same takeover host, approved, whose first pass must be incremental from what was kept.
+  const first = await execute(`${runId}-1`, 'reject');
+  const firstReport = await report(env, { runId: `${runId}-1`, host, options, started, ...first });
+  const kept = await keptSnapshots(env, host);
+  say(`rejected run rolled back; kept: ${kept.map((snapshot) => snapshot.snapshotId).join(', ') || 'nothing'}`);
+  const changed = new ChangedSinceKept(env, kept);
+  const second = await execute(`${runId}-2`, 'auto-approve', (event) => changed.onEvent(event, `${runId}-2`));
+  progress?.stop();
+  const secondReport = await report(env, { runId: `${runId}-2`, host, options, started, ...second });
+  return { ...secondReport, retry: retryCheck(firstReport, kept, secondReport, await changed.bytes()) };
+}
+
+/** One execution of the method's state machine on the drill's takeover host; its output or why it failed. */
+async function executeRun(
+  env: LocalOnPremFailback,
+  run: {
+    runId: string;
+    host: Host;
+    options: OnPremDrillOptions;
+    say: (line: string) => void;
+    progress: DrillProgress | undefined;
+    workDir: DrillWorkDir;
+    onEvent?: ((event: LocalRunEvent) => void) | undefined;
+  },
+): Promise<{ output: unknown; reason?: string }> {
+  const { runId, options, say } = run;
   const asks = options.approval === 'ask' || options.approval === 'page';
   const decided = asks ? await decideApproval(env, options, say) : undefined;
   const waits = decideOnPremWaits(env.approvals, options.approval, say);
-  const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
   const execution = env.machine.run(
     {
       method: options.method.name,
-      hosts: [host.hostId],
+      hosts: [run.host.hostId],
       target: { platform: options.platform },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },
@@ -151,23 +191,23 @@ async function drillIn(
     {
       executionName: runId,
       onEvent: (event) => {
-        progress?.onEvent(event);
-        if (event.type === 'StateEntered' && event.mapIndex === undefined) workDir.entered(runId, event.stateName);
+        run.progress?.onEvent(event);
+        run.onEvent?.(event);
+        if (event.type === 'StateEntered' && event.mapIndex === undefined) run.workDir.entered(runId, event.stateName);
       },
     },
   );
-  let output: unknown;
-  let reason: string | undefined;
   try {
-    output = await execution.result;
+    return { output: await execution.result };
   } catch (error) {
-    reason = error instanceof ExecutionFailedError ? `${error.error}: ${error.cause ?? ''}` : String(error);
+    return {
+      output: undefined,
+      reason: error instanceof ExecutionFailedError ? `${error.error}: ${error.cause ?? ''}` : String(error),
+    };
   } finally {
-    progress?.stop();
     waits.cancel();
     await decided?.cancel();
   }
-  return report(env, { runId, host, options, started, output, reason });
 }
 
 async function report(
@@ -239,6 +279,7 @@ async function report(
       ? `each VM disk is byte-identical to its takeover volume at stop, every VM ${site?.vcsim ? 'powered on ' : ''}with ${size.vCpus} vCPUs and ${size.memoryMiB} MiB (${size.instanceType}), no write lost`
       : 'the takeover host runs with every write, no failback VM powered on, target disks kept',
     passes,
+    ...(runReport?.firstPass ? { firstPass: runReport.firstPass } : {}),
     bytesChanged: runReport?.bytesChanged ?? 0,
     bytesStaged: runReport?.bytesStaged ?? 0,
     downtimeSeconds: runReport?.downtimeSeconds ?? null,
@@ -274,6 +315,7 @@ export function onPremDrillSummary(report: OnPremDrillReport): string[] {
     `status: ${report.status}${report.reason ? ` — ${report.reason}` : ''}`,
     `verified: ${report.verified} — ${report.verifiedWhat}`,
     `passes: ${report.passes.length} — ${report.passes.map((pass) => (pass.final ? 'final' : pass.kind)).join(', ')}`,
+    ...(report.firstPass ? [`first pass ${report.firstPass.kind}: ${report.firstPass.reason}`] : []),
     ...report.vms.map(
       (vm) => `vm ${vm.name}: ${vm.powerState}, ${vm.numCPU} vCPUs, ${vm.memoryMiB} MiB, ${vm.disks.length} disks`,
     ),
@@ -281,6 +323,15 @@ export function onPremDrillSummary(report: OnPremDrillReport): string[] {
       (volume) => `volume ${volume.volumeId} → ${volume.targetPath ?? '(no disk)'}: ${verdict(report, volume)}`,
     ),
     `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
+    ...(report.retry ? retryLines(report.retry) : []),
     `drill took ${report.seconds.toFixed(1)} s`,
+  ];
+}
+
+function retryLines(retry: OnPremRetryCheck): string[] {
+  return [
+    `rejected run ${retry.first.runId}: ${retry.first.status}, takeover host ${retry.first.takeoverState}, writes lost ${retry.first.writesLost}, VMs powered on ${retry.first.vms.filter((vm) => vm.powerState === 'poweredOn').length}`,
+    `kept after the rollback: ${retry.keptSnapshots.map((kept) => `${kept.volumeId} → ${kept.snapshotId}`).join(', ') || 'nothing'}`,
+    `retried run's first pass: ${retry.firstPass.kind}, staged ${retry.firstPass.bytesStaged} B for ${retry.bytesChangedSinceKept} B changed since the kept snapshots (×${retry.stagedRatio.toFixed(3)}, at most ×${retry.maxStagedRatio}): ${retry.ok ? 'ok' : 'NOT as expected'}`,
   ];
 }

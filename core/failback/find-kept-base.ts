@@ -25,8 +25,7 @@ export async function findKeptBase(
   deps: FailbackDeps,
 ): Promise<{ base: TargetBase } | { reason: string }> {
   const key = keptForKey(volume.volumeId);
-  const body = await deps
-    .staging(KEPT_FOR_RECORDS)
+  const body = await (deps.recordStaging ?? deps.staging)(KEPT_FOR_RECORDS)
     .get(key)
     .catch((error: unknown) => {
       if (error instanceof StagedObjectMissingError) return undefined;

@@ -59,8 +59,11 @@ export async function keepAppliedPasses(input: KeepAppliedInput, deps: FailbackD
       keptAt: deps.now().toISOString(),
     };
     const body = Buffer.from(JSON.stringify(record, null, 2));
-    await deps.staging(runLayout.record(input.runId)).put(keptRecordKey(volume.volumeKey), body);
-    await deps.staging(KEPT_FOR_RECORDS).put(keptForKey(volume.volumeId), body);
+    await (deps.recordStaging ?? deps.staging)(runLayout.record(input.runId)).put(
+      keptRecordKey(volume.volumeKey),
+      body,
+    );
+    await (deps.recordStaging ?? deps.staging)(KEPT_FOR_RECORDS).put(keptForKey(volume.volumeId), body);
     await deps.compute.createTags([record.snapshotId], {
       [KEPT_FOR_TAG]: volume.volumeId,
       [HOLDS_PASS_TAG]: holdsPass(input.runId, record.passNumber),
@@ -101,8 +104,7 @@ async function proveApplied(input: KeepAppliedInput, volume: RunVolume, deps: Fa
 
 async function keptEarlier(runId: string, volume: RunVolume, deps: FailbackDeps): Promise<Proof | undefined> {
   const key = keptRecordKey(volume.volumeKey);
-  const body = await deps
-    .staging(runLayout.record(runId))
+  const body = await (deps.recordStaging ?? deps.staging)(runLayout.record(runId))
     .get(key)
     .catch((error: unknown) => {
       if (error instanceof StagedObjectMissingError) return undefined;
@@ -123,7 +125,7 @@ async function carriedForward(input: KeepAppliedInput, volume: RunVolume, deps: 
   const key = keptRecordKey(volume.volumeKey);
   const earlier = parseStagedJson(
     KeptTargetRecord,
-    await deps.staging(runLayout.record(base.provenBy.runId)).get(key),
+    await (deps.recordStaging ?? deps.staging)(runLayout.record(base.provenBy.runId)).get(key),
     key,
   );
   if (earlier.snapshotId !== base.snapshotId || !(await snapshotCompleted(base.snapshotId, deps))) {

@@ -140,6 +140,12 @@ export interface FailbackDeps {
   /** Staging rooted at a key prefix of the staging bucket, e.g. `runs/<runId>/volumes/`. */
   readonly staging: (prefix: string) => Staging;
   readonly stagingBucket: string;
+  /**
+   * The stack's bucket for run records (`records/`), when `staging` is another store (the conditional-automated
+   * method's on-prem store for its pass tasks): kept records must be where the next run's PlanOnPremRun reads them.
+   * @default staging
+   */
+  readonly recordStaging?: ((prefix: string) => Staging) | undefined;
   /** The tag a host must carry to be failed back (ValidateRequest checks it; IAM enforces it on AWS). */
   readonly takeoverTag: TakeoverTag;
   /** The deployment's convergence threshold (lib/config.ts `convergenceThresholdMiB`), for requests that set none. */

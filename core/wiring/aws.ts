@@ -128,17 +128,18 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
   // The deployment's configuration chooses the staging, as core/wiring/local-onprem.ts does locally: a function given
   // an on-prem store stages there, every other one in the stack's bucket.
   const onPremStore = onPremStaging(config, secrets);
+  const stackStaging = (prefix: string) =>
+    new S3Staging(s3, {
+      bucket: config.HOMEBOUND_STAGING_BUCKET,
+      prefix,
+      kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
+    });
   return {
     compute,
     blockSource: new EbsBlockSource(createEbsClient()),
-    staging:
-      onPremStore?.staging ??
-      ((prefix) =>
-        new S3Staging(s3, {
-          bucket: config.HOMEBOUND_STAGING_BUCKET,
-          prefix,
-          kmsKeyId: config.HOMEBOUND_STAGING_KMS_KEY_ID,
-        })),
+    staging: onPremStore?.staging ?? stackStaging,
+    // Run records (kept records included) stay in the stack's bucket when the passes go to the on-prem store.
+    ...(onPremStore ? { recordStaging: stackStaging } : {}),
     stagingBucket: onPremStore?.bucket ?? config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,

@@ -210,7 +210,9 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     // The table's entries differ in input type; each handler parses its own input with its own schema.
     const passes = options.passStaging;
     const taskDeps: FailbackDeps =
-      passes?.tasks.includes(name) === true ? { ...deps, staging: passes.staging, stagingBucket: passes.bucket } : deps;
+      passes?.tasks.includes(name) === true
+        ? { ...deps, staging: passes.staging, stagingBucket: passes.bucket, recordStaging: deps.staging }
+        : deps;
     const lambda = createTaskHandler(name, failbackTasks[name] as never, () => taskDeps);
     handlers[`${name}FunctionArn`] = (input, context) => lambda(input, localLambdaContext(name, context.signal));
   }
