@@ -11,6 +11,8 @@ export interface OnPremRetryCheck {
     readonly takeoverState: string;
     readonly writesLost: number;
   };
+  /** The rejected run's disks still on the datastore (or the operator's image files) after its rollback. */
+  readonly disksKept: number;
   /** One per takeover volume whose disk's last proven snapshot was kept (tagged homebound:kept-for). */
   readonly keptSnapshots: readonly { readonly volumeId: string; readonly snapshotId: string }[];
   readonly firstPass: {
@@ -72,6 +74,7 @@ export function retryCheck(
       takeoverState: first.host.state,
       writesLost: first.writes.lost.length,
     },
+    disksKept: first.vms.flatMap((vm) => vm.disks).length,
     keptSnapshots: kept.map(({ volumeId, snapshotId }) => ({ volumeId, snapshotId })),
     firstPass: { kind: pass?.kind ?? 'none', bytesStaged, bytesChanged: pass?.bytesChanged ?? Number.NaN },
     bytesChangedSinceKept,
@@ -79,6 +82,7 @@ export function retryCheck(
     maxStagedRatio: MAX_STAGED_RATIO,
     ok:
       firstRolledBack &&
+      first.vms.flatMap((vm) => vm.disks).length === second.volumes.length &&
       kept.length === second.volumes.length &&
       pass?.kind === 'incremental' &&
       stagedRatio <= MAX_STAGED_RATIO &&
