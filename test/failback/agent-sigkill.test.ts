@@ -54,7 +54,7 @@ interface Kill {
   readonly signal: NodeJS.Signals | null;
   readonly restartedPid: number | undefined;
   /** The agent held the PrepareTarget task when it died: the state failed with States.HeartbeatTimeout, retried. */
-  lostTask?: boolean;
+  readonly lostTask?: boolean;
 }
 
 let dir: string;
@@ -229,6 +229,7 @@ describe('the agent SIGKILLed at random instants of a conditional-automated run 
           event.stateName === 'PrepareOnPremTarget' &&
           event.error === 'States.HeartbeatTimeout',
       );
+      kills.push({ ...done, lostTask });
       console.info(
         `trial ${trial}: ${JSON.stringify(aim)} +${delayMs} ms landed in ${done.landed}${lostTask ? ', its PrepareTarget task lost and retried' : ''}`,
       );
