@@ -214,8 +214,15 @@ describe('the agent SIGKILLed at random instants of a conditional-automated run 
       });
       history = execution.history;
       try {
-        await env.approvals.approve((await env.approvals.next()).runId, 'test');
-        await env.approvals.approve((await env.approvals.next()).runId, 'test');
+        // A run that ends before asking fails the trial with its own error instead of waiting for the test timeout.
+        const ended = execution.result.then(() => {
+          throw new Error(`trial ${trial}: the run ended without asking for approval`);
+        });
+        // Once both are answered the run succeeds and `ended` rejects with nobody racing it: not an unhandled one.
+        ended.catch(() => undefined);
+        for (let ask = 0; ask < 2; ask++) {
+          await env.approvals.approve((await Promise.race([env.approvals.next(), ended])).runId, 'test');
+        }
         const output = (await execution.result) as { status: string };
         expect(output.status, `trial ${trial} (${JSON.stringify(aim)})`).toBe('succeeded');
       } finally {
