@@ -1,6 +1,7 @@
-import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { replaceFileDurably } from '../durable-file.js';
 import { HomeboundError } from '../errors.js';
 
 /**
@@ -106,22 +107,7 @@ export class RunStore {
 
   /** Replaces the run's record atomically and durably. */
   async put(record: RunRecord): Promise<void> {
-    const path = this.pathOf(record.runId);
-    const temp = `${path}.tmp`;
-    const handle = await open(temp, 'w', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(record, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-    const dir = await open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await replaceFileDurably(this.pathOf(record.runId), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   private pathOf(runId: string): string {

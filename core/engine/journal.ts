@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { replaceFileDurably } from '../durable-file.js';
 import { CorruptJournalError, PassOutOfOrderError } from '../errors.js';
 
 export const JOURNAL_FORMAT = 'homebound.journal/v1';
@@ -132,21 +133,7 @@ async function readJournalFile(path: string): Promise<{ state: Journal; sequence
 async function createJournalFile(path: string, state: Journal): Promise<void> {
   const body = Buffer.alloc(2 * SLOT_BYTES);
   encodeSlot(1n, state).copy(body, SLOT_BYTES);
-  const temp = `${path}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(body);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+  await replaceFileDurably(path, body);
 }
 
 function encodeSlot(sequence: bigint, state: Journal): Buffer {

@@ -206,6 +206,11 @@ export class ActivityQueues {
     return this.queued.get(activityArn)?.length ?? 0;
   }
 
+  /** Workers long-polling the activity now (a worker that hung up stops counting once its server saw it go). */
+  waitingCount(activityArn: string): number {
+    return this.waiters.get(activityArn)?.length ?? 0;
+  }
+
   private queueOf<T>(map: Map<string, T[]>, activityArn: string): T[] {
     let queue = map.get(activityArn);
     if (queue === undefined) {

@@ -1,6 +1,7 @@
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { BLOCK_SIZE } from '../../core/blocks.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { createVolume } from '../../core/localcloud/local-volume.js';
@@ -64,7 +65,15 @@ describe('the agent process answering a state machine’s Activity Tasks (local 
     test = await startTestCloud();
   });
   afterEach(async () => {
-    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const child of children.splice(0)) {
+      if (child.exitCode !== null || child.signalCode !== null) continue;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // Until the activity server has seen the killed agent hang up, its long poll would take the next test's task.
+    const activityArn = Object.values(test.cloud.activityArns)[0] ?? '';
+    await vi.waitFor(() => expect(test.cloud.activities.waitingCount(activityArn)).toBe(0), { timeout: 10_000 });
     await rm(dir, { recursive: true, force: true });
   });
   afterAll(() => test.stop());

@@ -94,6 +94,16 @@ async function failure(execution: LocalExecution): Promise<ExecutionFailedError>
   return error;
 }
 
+/** The next approval request, or the run's own error if it ends first (so a failed run fails its test at once). */
+function nextApproval(execution: LocalExecution) {
+  return Promise.race([
+    env.approvals.next(),
+    execution.result.then((output) => {
+      throw new Error(`${execution.executionName} ended without asking for approval: ${JSON.stringify(output)}`);
+    }),
+  ]);
+}
+
 async function hostState(hostId: string) {
   const [host] = await env.compute.describeHosts({ hostIds: [hostId] });
   return host?.state;
@@ -121,11 +131,11 @@ describe('conditional-automated failback (manual platform, agent as its own proc
   it('succeeds through approval and the operator confirmation: each target disk byte-identical to its takeover volume at stop', async () => {
     const host = hosts.approved;
     const execution = env.machine.run(request(host), { executionName: 'onprem-happy' });
-    const approval = await env.approvals.next();
+    const approval = await nextApproval(execution);
     expect(approval.runId).toBe('onprem-happy');
     expect(await env.approvals.approve(approval.runId, 'test')).toBe(true);
     // The manual platform cannot see the hosts: a second wait asks a person to confirm they are up.
-    const confirmation = await env.approvals.next();
+    const confirmation = await nextApproval(execution);
     expect(confirmation.runId).toBe('onprem-happy-hosts-up');
     // The page and Slack ask a person to confirm the hosts are up, with the agent's instructions.
     const pending = await env.approvals.store.get(confirmation.approvalId);
@@ -175,8 +185,8 @@ describe('conditional-automated failback (manual platform, agent as its own proc
       },
     });
     try {
-      await env.approvals.approve((await env.approvals.next()).runId, 'test');
-      await env.approvals.approve((await env.approvals.next()).runId, 'test');
+      await env.approvals.approve((await nextApproval(execution)).runId, 'test');
+      await env.approvals.approve((await nextApproval(execution)).runId, 'test');
       const output = (await execution.result) as { status: string };
       expect(output.status).toBe('succeeded');
     } finally {
@@ -197,7 +207,7 @@ describe('conditional-automated failback (manual platform, agent as its own proc
   it('rolls back on rejection: the takeover host keeps serving with every write, the target disks are kept', async () => {
     const host = hosts.rejected;
     const execution = env.machine.run(request(host), { executionName: 'onprem-rejected' });
-    const approval = await env.approvals.next();
+    const approval = await nextApproval(execution);
     await env.approvals.reject(approval.runId, 'test', 'not tonight');
 
     const error = await failure(execution);
