@@ -49,6 +49,11 @@ export const HttpCheck = z.strictObject({
   /** @default 10 */
   timeoutSeconds: probeTimeout(DEFAULT_HTTP_TIMEOUT_SECONDS),
   /**
+   * The name sent as the Host header and, over https, as the TLS server name the certificate must carry (a
+   * certificate rarely names a private IP). @default the host's address
+   */
+  hostName: z.string().min(1).max(253).optional(),
+  /**
    * Accept any certificate (self-signed, or issued for a name while the check connects to the address). Only the
    * status is checked then, not who answered. @default false
    */

@@ -29,7 +29,14 @@ export function probeHttp(address: string, check: HttpCheck, limits: ProbeLimits
   const what = `GET ${check.scheme}://${host}:${port}${check.path}`;
   const expected = expectedStatuses(check);
   return withProbeLimits(limits, what, (settle) => {
-    const options = { host: address, port, path: check.path, method: 'GET', agent: false } as const;
+    const options = {
+      host: address,
+      port,
+      path: check.path,
+      method: 'GET',
+      agent: false,
+      ...(check.hostName ? { headers: { host: check.hostName } } : {}),
+    } as const;
     const onResponse = (response: IncomingMessage) => {
       const status = response.statusCode ?? 0;
       response.resume();
@@ -41,7 +48,14 @@ export function probeHttp(address: string, check: HttpCheck, limits: ProbeLimits
     };
     const request =
       check.scheme === 'https'
-        ? httpsRequest({ ...options, rejectUnauthorized: !check.insecureTls }, onResponse)
+        ? httpsRequest(
+            {
+              ...options,
+              rejectUnauthorized: !check.insecureTls,
+              ...(check.hostName ? { servername: check.hostName } : {}),
+            },
+            onResponse,
+          )
         : httpRequest(options, onResponse);
     request.once('error', (error) => {
       const code = (error as NodeJS.ErrnoException).code ?? '';

@@ -160,6 +160,25 @@ describe('CheckHostHealth', () => {
     expect((error as Error).message).not.toContain(healthy);
   });
 
+  it('works out the deadline from since and timeoutSeconds, as a state machine passes them', async () => {
+    const stopped = await failbackHost('late');
+    await env.compute.stopInstances([stopped]);
+    await waitUntil(async () => (await env.compute.describeHosts({ hostIds: [stopped] }))[0]?.state === 'stopped');
+    const since = new Date(Date.now() - 30_000).toISOString();
+    const hosts = [{ hostId: stopped, checks: [] }];
+    const parse = (fields: object) => CheckHostHealthSchema.parse({ runId: 'run-health', hosts, ...fields });
+    await expect(checkHostHealth(parse({ since, timeoutSeconds: 60 }), env.deps)).resolves.toMatchObject({
+      pending: true,
+      deadline: new Date(Date.parse(since) + 60_000).toISOString(),
+    });
+    await expect(checkHostHealth(parse({ since, timeoutSeconds: 10 }), env.deps)).rejects.toThrow(
+      HealthCheckFailedError,
+    );
+    expect(CheckHostHealthSchema.safeParse({ runId: 'r', hosts, since }).error?.issues[0]?.path).toEqual([
+      'timeoutSeconds',
+    ]);
+  });
+
   it('fails at once when a host is terminated: it cannot come back before the deadline', async () => {
     const gone = await failbackHost('gone');
     await env.compute.terminateInstances([gone]);

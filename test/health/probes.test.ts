@@ -3,6 +3,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpCheck } from '../../core/health/checks.js';
 import { probeHttp } from '../../core/health/http.js';
@@ -136,6 +137,24 @@ describe('HTTPS health check', () => {
     expect(outcome.passed).toBe(false);
     expect(outcome.detail).toContain('DEPTH_ZERO_SELF_SIGNED_CERT');
     expect(outcome.detail).toContain('set insecureTls to accept this certificate');
+  });
+
+  it('sends hostName as the Host header and the TLS server name', async () => {
+    const cert = makeTestCertificate('leaf', 'shop.example');
+    const seen: { host: string | undefined; servername: string | false | null }[] = [];
+    const port = await listen(
+      createHttpsServer(
+        { cert: readFileSync(cert), key: readFileSync(join(dirname(cert), 'key.pem')) },
+        (request, response) => {
+          seen.push({ host: request.headers.host, servername: (request.socket as TLSSocket).servername });
+          response.writeHead(200);
+          response.end();
+        },
+      ),
+    );
+    const check = http({ scheme: 'https', port, hostName: 'shop.example', insecureTls: true });
+    await expect(probeHttp('127.0.0.1', check, limits)).resolves.toMatchObject({ passed: true });
+    expect(seen).toEqual([{ host: 'shop.example', servername: 'shop.example' }]);
   });
 
   it('accepts it with insecureTls and still checks the status', async () => {

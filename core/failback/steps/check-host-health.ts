@@ -28,17 +28,39 @@ export const HostHealthInput = z
     }
   });
 
-export const CheckHostHealthInput = z.object({
-  runId: z.string().min(1),
-  hosts: z.array(HostHealthInput).min(1),
-  /** When the wave's health checks give up (ISO time): past it, a host still unhealthy fails the run. */
-  deadline: z.iso.datetime(),
-});
+/**
+ * The hosts of one wave (or any set) and when their checks give up: `deadline`, or `timeoutSeconds` after `since`
+ * (a JSONPath state machine cannot add seconds to a time, so it passes e.g. CheckHosts' `at` and the wave's timeout).
+ */
+export const CheckHostHealthInput = z
+  .object({
+    runId: z.string().min(1),
+    hosts: z.array(HostHealthInput).min(1),
+    /** When the checks give up (ISO time): past it, a host still unhealthy fails the run. */
+    deadline: z.iso.datetime().optional(),
+    /** When the wait for health began (ISO time), with `timeoutSeconds`: the deadline when none is given. */
+    since: z.iso.datetime().optional(),
+    timeoutSeconds: z.number().int().min(1).max(86_400).optional(),
+  })
+  .superRefine((input, context) => {
+    if (input.deadline !== undefined) return;
+    for (const field of ['since', 'timeoutSeconds'] as const) {
+      if (input[field] === undefined) {
+        context.addIssue({
+          code: 'custom',
+          message: `give "deadline", or "since" and "timeoutSeconds"`,
+          path: [field],
+        });
+      }
+    }
+  });
 export type CheckHostHealthInput = z.infer<typeof CheckHostHealthInput>;
 
 export interface CheckHostHealthOutput {
   /** When this round of checks ended (ISO). */
   readonly checkedAt: string;
+  /** When the checks give up (ISO), as given or worked out from `since` and `timeoutSeconds`. */
+  readonly deadline: string;
   readonly allHealthy: boolean;
   /** Some host is unhealthy and the deadline has not passed: Wait and check again. */
   readonly pending: boolean;
@@ -55,7 +77,7 @@ const unwiredChecker = new HealthCheckRunner({
  * state machine as CheckHosts is: `pending` true → Wait → again, until `allHealthy` (each round checks every host
  * again, so a host that went down in between is seen).
  * @param invocationDeadline epoch ms by which the invocation must return: each check's timeout is cut to it
- * @throws HealthCheckFailedError naming each unhealthy host and failing check, once `deadline` has passed, or at
+ * @throws HealthCheckFailedError naming each unhealthy host and failing check, once the deadline has passed, or at
  *   once when a host is terminated (it cannot come back)
  */
 export async function checkHostHealth(
@@ -74,6 +96,7 @@ export async function checkHostHealth(
     signal,
     comment: `homebound health check, run ${input.runId}`,
   });
+  const deadline = healthDeadline(input);
   const checkedAt = deps.now();
   const allHealthy = hosts.every((host) => host.healthy);
   const failed: FailedCheck[] = hosts.flatMap((host) =>
@@ -82,8 +105,14 @@ export async function checkHostHealth(
       .map((check) => ({ hostId: host.hostId, name: check.name, detail: check.detail })),
   );
   const terminated = hosts.some((host) => host.state === 'terminated');
-  if (!allHealthy && (terminated || checkedAt.getTime() >= Date.parse(input.deadline))) {
-    throw new HealthCheckFailedError(failed, input.deadline);
+  if (!allHealthy && (terminated || checkedAt.getTime() >= Date.parse(deadline))) {
+    throw new HealthCheckFailedError(failed, deadline);
   }
-  return { checkedAt: checkedAt.toISOString(), allHealthy, pending: !allHealthy, hosts };
+  return { checkedAt: checkedAt.toISOString(), deadline, allHealthy, pending: !allHealthy, hosts };
+}
+
+/** The input's deadline, or `timeoutSeconds` after `since` (the schema holds that one of them is there). */
+function healthDeadline(input: CheckHostHealthInput): string {
+  if (input.deadline !== undefined) return new Date(input.deadline).toISOString();
+  return new Date(Date.parse(input.since ?? '') + (input.timeoutSeconds ?? 0) * 1000).toISOString();
 }
