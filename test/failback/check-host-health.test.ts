@@ -15,8 +15,10 @@ import { HealthCheckFailedError } from '../../core/health/errors.js';
 import { parseHealthCheckFault, RehearsedHealthFailures } from '../../core/health/rehearsal.js';
 import type { HostHealthChecker } from '../../core/health/runner.js';
 import { automatedMethod } from '../../core/methods/automated.js';
+import { LocalStateMachine } from '../../core/orchestration/local-runner.js';
 import { type LocalFailback, startLocalFailback } from '../../core/wiring/local.js';
 import { waitUntil } from '../compute/local-compute-helpers.js';
+import { statesEntered } from '../support/failback.js';
 
 let dir: string;
 /** The local cloud with one rehearsed failure: the first host of wave 2 (the drill's --fail-health-check wave:2). */
@@ -238,6 +240,96 @@ describe('CheckHostHealth', () => {
     const error = await handler(event, context).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TaskInputError);
     expect((error as Error).message).toMatch(/^CheckHostHealth: input field hosts\.0\.address: /);
+  });
+});
+
+/**
+ * The loop a wave's cutover runs (docs/health-checks.md): CheckWaveHealth → CheckWaveHealthDone? → WaitForWaveHealth,
+ * and a Catch routing HealthCheckFailedError to the rollback.
+ */
+const waveHealthLoop = {
+  StartAt: 'CheckWaveHealth',
+  States: {
+    CheckWaveHealth: {
+      Type: 'Task',
+      // The placeholder CDK's DefinitionSubstitutions fill in, as in statemachines/*.asl.json.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: an ASL placeholder, not a template
+      Resource: '${CheckHostHealthFunctionArn}',
+      Parameters: {
+        'runId.$': '$.runId',
+        'hosts.$': '$.hosts',
+        'since.$': '$.since',
+        'timeoutSeconds.$': '$.timeoutSeconds',
+      },
+      ResultPath: '$.health',
+      TimeoutSeconds: 120,
+      Catch: [{ ErrorEquals: ['HealthCheckFailedError'], ResultPath: '$.failure', Next: 'Rollback' }],
+      Next: 'CheckWaveHealthDone?',
+    },
+    'CheckWaveHealthDone?': {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.health.allHealthy', BooleanEquals: true, Next: 'NextWave' }],
+      Default: 'WaitForWaveHealth',
+    },
+    WaitForWaveHealth: { Type: 'Wait', Seconds: 10, Next: 'CheckWaveHealth' },
+    NextWave: { Type: 'Succeed' },
+    Rollback: { Type: 'Pass', End: true },
+  },
+};
+
+function loadWaveHealthLoop() {
+  const lambda = createTaskHandler(
+    'CheckHostHealth',
+    { input: CheckHostHealthSchema, run: checkHostHealth },
+    () => env.deps,
+  );
+  return LocalStateMachine.load({
+    definition: waveHealthLoop,
+    handlers: {
+      CheckHostHealthFunctionArn: (event, context) =>
+        lambda(event, { getRemainingTimeInMillis: () => 60_000, signal: context.signal } as unknown as Context),
+    },
+    waitOverrides: { WaitForWaveHealth: 50 },
+  });
+}
+
+describe('CheckHostHealth looped by a state machine', () => {
+  it('waits until the wave serves, then goes on', async () => {
+    const { web, httpPort } = await services();
+    const host = await failbackHost('loop-web');
+    web.status = 503;
+    setTimeout(() => {
+      web.status = 200;
+    }, 400);
+    const execution = loadWaveHealthLoop().run({
+      runId: 'run-health',
+      since: new Date().toISOString(),
+      timeoutSeconds: 30,
+      hosts: [{ hostId: host, address: '127.0.0.1', checks: [{ type: 'http', port: httpPort, path: '/' }] }],
+    });
+    const output = (await execution.result) as { health: { allHealthy: boolean } };
+    expect(output.health.allHealthy).toBe(true);
+    const entered = statesEntered(execution.history);
+    expect(entered.at(-1)).toBe('NextWave');
+    expect(entered.filter((state) => state === 'CheckWaveHealth').length).toBeGreaterThan(1);
+  });
+
+  it('rolls back with HealthCheckFailedError when the wave is still unhealthy at its timeout', async () => {
+    const { web, httpPort } = await services();
+    const host = await failbackHost('loop-down');
+    web.status = 503;
+    const execution = loadWaveHealthLoop().run({
+      runId: 'run-health',
+      since: new Date().toISOString(),
+      timeoutSeconds: 1,
+      hosts: [
+        { hostId: host, address: '127.0.0.1', checks: [{ type: 'http', port: httpPort, path: '/', name: 'web' }] },
+      ],
+    });
+    const output = (await execution.result) as { failure: { Error: string; Cause: string } };
+    expect(statesEntered(execution.history).at(-1)).toBe('Rollback');
+    expect(output.failure.Error).toBe('HealthCheckFailedError');
+    expect(output.failure.Cause).toContain(`${host} web: GET http://127.0.0.1:${httpPort}/: 503, expected 200`);
   });
 });
 
