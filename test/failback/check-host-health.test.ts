@@ -61,11 +61,12 @@ function failbackHost(name: string): Promise<string> {
 
 /** A database answering on TCP and a web server whose status the test sets. */
 async function services() {
-  const web = { status: 200 };
+  /** `queued` statuses answer the next requests, one each; then `status`. */
+  const web = { status: 200, queued: [] as number[] };
   const tcpPort = await listen(createTcpServer((socket) => socket.end()));
   const httpPort = await listen(
     createHttpServer((_request, response) => {
-      response.writeHead(web.status);
+      response.writeHead(web.queued.shift() ?? web.status);
       response.end();
     }),
   );
@@ -297,10 +298,7 @@ describe('CheckHostHealth looped by a state machine', () => {
   it('waits until the wave serves, then goes on', async () => {
     const { web, httpPort } = await services();
     const host = await failbackHost('loop-web');
-    web.status = 503;
-    setTimeout(() => {
-      web.status = 200;
-    }, 400);
+    web.queued.push(503, 503);
     const execution = loadWaveHealthLoop().run({
       runId: 'run-health',
       since: new Date().toISOString(),
@@ -311,7 +309,7 @@ describe('CheckHostHealth looped by a state machine', () => {
     expect(output.health.allHealthy).toBe(true);
     const entered = statesEntered(execution.history);
     expect(entered.at(-1)).toBe('NextWave');
-    expect(entered.filter((state) => state === 'CheckWaveHealth').length).toBeGreaterThan(1);
+    expect(entered.filter((state) => state === 'CheckWaveHealth')).toHaveLength(3);
   });
 
   it('rolls back with HealthCheckFailedError when the wave is still unhealthy at its timeout', async () => {
