@@ -52,7 +52,11 @@ export const HttpCheck = z.strictObject({
    * The name sent as the Host header and, over https, as the TLS server name the certificate must carry (a
    * certificate rarely names a private IP). @default the host's address
    */
-  hostName: z.string().min(1).max(253).optional(),
+  hostName: z
+    .string()
+    .max(253)
+    .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'hostName must be a DNS name such as shop.example.com')
+    .optional(),
   /**
    * Accept any certificate (self-signed, or issued for a name while the check connects to the address). Only the
    * status is checked then, not who answered. @default false

@@ -52,7 +52,13 @@ export function withProbeLimits(
       return;
     }
     limits.signal?.addEventListener('abort', onAbort, { once: true });
-    cancel = attempt(settle);
+    try {
+      cancel = attempt(settle);
+    } catch (error) {
+      // A request node refuses before sending (e.g. an invalid header) is a failed probe, not a failed step.
+      settle({ passed: false, detail: `${what}: ${describeSocketError(error)}` });
+      return;
+    }
     // `attempt` may have settled synchronously before `cancel` was known.
     if (settled) cancel();
   });

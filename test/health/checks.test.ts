@@ -56,6 +56,7 @@ describe('health check schema', () => {
     [[{ type: 'ping' }], 'hosts.3.healthChecks.0.type'],
     [[{ type: 'http', path: 'health' }], 'hosts.3.healthChecks.0.path'],
     [[{ type: 'http', scheme: 'ftp' }], 'hosts.3.healthChecks.0.scheme'],
+    [[{ type: 'http', hostName: 'shop.example.com\r\nX-Evil: 1' }], 'hosts.3.healthChecks.0.hostName'],
     [[{ type: 'tcp', port: 80, timeoutSeconds: 301 }], 'hosts.3.healthChecks.0.timeoutSeconds'],
     [[{ type: 'ssm', timeoutSeconds: 601 }], 'hosts.3.healthChecks.0.timeoutSeconds'],
     [[{ type: 'tcp', port: 80, insecureTls: true }], 'hosts.3.healthChecks.0'],

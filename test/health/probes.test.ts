@@ -116,6 +116,14 @@ describe('HTTP health check', () => {
     expect(elapsed).toBeLessThan(3000);
   });
 
+  it('reports a request node refuses to send as a failed check, not a thrown error', async () => {
+    // The schema refuses such a hostName; a caller building the check by hand is not stopped by it.
+    const check = { ...http({ port: 80 }), hostName: 'shop.example\r\nX-Injected: 1' };
+    const outcome = await probeHttp('127.0.0.1', check, limits);
+    expect(outcome.passed).toBe(false);
+    expect(outcome.detail).toContain('ERR_INVALID_CHAR');
+  });
+
   it('fails when nothing listens', async () => {
     const port = await closedPort();
     const outcome = await probeHttp('127.0.0.1', http({ port }), limits);
