@@ -43,7 +43,7 @@ export const HttpCheck = z.strictObject({
   scheme: z.enum(['http', 'https']).default('http'),
   /** @default 80 for http, 443 for https */
   port: port.optional(),
-  path: z.string().startsWith('/', 'path must start with "/"').default('/'),
+  path: z.string().max(2048).startsWith('/', 'path must start with "/"').default('/'),
   /** One status or a list of them. @default 200 */
   expectStatus: z.union([status, z.array(status).min(1)]).default(200),
   /** @default 10 */

@@ -18,9 +18,12 @@ export interface FailedCheck {
   readonly detail: string;
 }
 
+/** Failing checks spelled out in HealthCheckFailedError's message; Step Functions keeps at most 32,768 characters of it. */
+const CHECKS_IN_MESSAGE = 20;
+
 /**
- * Hosts were still unhealthy when their wave's health deadline passed. Names every host and check that failed on
- * the last attempt.
+ * Hosts were still unhealthy when their wave's health deadline passed. Names every unhealthy host, and the checks
+ * that failed on the last attempt with what they saw (the first 20 in the message; all of them in `failed`).
  */
 export class HealthCheckFailedError extends HomeboundError {
   constructor(
@@ -28,10 +31,10 @@ export class HealthCheckFailedError extends HomeboundError {
     deadline: string,
   ) {
     const hosts = [...new Set(failed.map((check) => check.hostId))];
+    const shown = failed.slice(0, CHECKS_IN_MESSAGE).map((check) => `${check.hostId} ${check.name}: ${check.detail}`);
+    const more = failed.length > shown.length ? `; and ${failed.length - shown.length} more failing checks` : '';
     super(
-      `${hosts.length === 1 ? 'host' : 'hosts'} ${hosts.join(', ')} still unhealthy at the deadline ${deadline}: ${failed
-        .map((check) => `${check.hostId} ${check.name}: ${check.detail}`)
-        .join('; ')}`,
+      `${hosts.length === 1 ? 'host' : 'hosts'} ${hosts.join(', ')} still unhealthy at the deadline ${deadline}: ${shown.join('; ')}${more}`,
     );
   }
 }

@@ -126,10 +126,21 @@ export class HealthCheckRunner implements HostHealthChecker {
     return {
       name: healthCheckName(check),
       type: check.type,
-      ...outcome,
+      passed: outcome.passed,
+      detail: boundedDetail(outcome.detail),
       durationMs: Math.round(performance.now() - started),
     };
   }
+}
+
+/**
+ * A result's detail is cut to this many characters: a wave's results travel in the state's payload (256 KiB in Step
+ * Functions), so 100 hosts with 5 checks each stay near 150 KiB at most.
+ */
+export const MAX_DETAIL_CHARS = 300;
+
+function boundedDetail(detail: string): string {
+  return detail.length > MAX_DETAIL_CHARS ? `${detail.slice(0, MAX_DETAIL_CHARS - 1)}…` : detail;
 }
 
 function notRun(check: HealthCheck, detail: string): HealthCheckResult {
