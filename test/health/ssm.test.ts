@@ -1,3 +1,5 @@
+import { GetCommandInvocationCommand, SendCommandCommand, SSM, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { mapSsmError, SsmRunCommand, type SsmRunCommandClient } from '../../core/adapters/aws/ssm-run-command.js';
 import { RequestRejectedError, ThrottledError, TransientError } from '../../core/errors.js';
@@ -7,9 +9,9 @@ import { NoRunCommand } from '../../core/health/run-command.js';
 import { probeSsm } from '../../core/health/ssm.js';
 
 /*
- * @aws-sdk/client-ssm is not a dependency yet, so aws-sdk-client-mock has no SSMClient to mock: this stand-in takes
- * the aggregated client's request shapes and throws errors shaped as the SDK's (JSON protocol: the code is `name`,
- * the status in `$metadata`).
+ * This stand-in takes the aggregated client's request shapes and throws errors shaped as the SDK's (JSON protocol:
+ * the code is `name`, the status in `$metadata`); the last test drives the real SDK client through
+ * aws-sdk-client-mock (the local cloud serves no SSM).
  */
 
 type Invocation = Awaited<ReturnType<SsmRunCommandClient['getCommandInvocation']>>;
@@ -166,5 +168,42 @@ describe('SSM error mapping', () => {
   it('reads an invocation SSM does not know yet as none, not as an error', async () => {
     const ssm = fakeSsm([sdkError('InvocationDoesNotExist', 400)]);
     await expect(ssm.port.getInvocation('cmd-1', 'i-0abc')).resolves.toBeUndefined();
+  });
+
+  it('drives the real SDK client: SendCommand and GetCommandInvocation in their shapes, SSM errors mapped', async () => {
+    const ssm = mockClient(SSMClient);
+    try {
+      ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-sdk' } });
+      ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', ResponseCode: 0, StandardOutputContent: 'ok' });
+      const port = new SsmRunCommand(
+        new SSM({ region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } }),
+      );
+
+      const commandId = await port.sendCommand({
+        instanceId: 'i-0abc',
+        document: 'AWS-RunShellScript',
+        parameters: { commands: ['systemctl is-active app'] },
+        timeoutSeconds: 30,
+      });
+      expect(commandId).toBe('cmd-sdk');
+      expect(ssm.commandCalls(SendCommandCommand)[0]?.args[0].input).toMatchObject({
+        InstanceIds: ['i-0abc'],
+        DocumentName: 'AWS-RunShellScript',
+        Parameters: { commands: ['systemctl is-active app'] },
+        TimeoutSeconds: 30,
+      });
+      expect(await port.getInvocation('cmd-sdk', 'i-0abc')).toMatchObject({ status: 'Success' });
+      expect(ssm.commandCalls(GetCommandInvocationCommand)[0]?.args[0].input).toEqual({
+        CommandId: 'cmd-sdk',
+        InstanceId: 'i-0abc',
+      });
+
+      ssm.on(SendCommandCommand).rejects(sdkError('InvalidInstanceId', 400, 'Instances not in a valid state'));
+      await expect(
+        port.sendCommand({ instanceId: 'i-0abc', document: 'AWS-RunShellScript', timeoutSeconds: 30 }),
+      ).rejects.toThrow(/i-0abc/);
+    } finally {
+      ssm.restore();
+    }
   });
 });

@@ -3,8 +3,8 @@ import type { CommandInvocation, RunCommandPort, SendCommandRequest } from '../.
 
 /**
  * The three SSM calls the run-command port makes, in the request and response shapes of @aws-sdk/client-ssm's
- * aggregated `SSM` client, which satisfies this interface as it is (`new SsmRunCommand(new SSM({ region }))`).
- * Written against this interface rather than the package because the package is not yet a dependency.
+ * aggregated `SSM` client, which satisfies this interface as it is (`new SsmRunCommand(new SSM({ region }))`; the
+ * test drives it through the real SDK client).
  */
 export interface SsmRunCommandClient {
   sendCommand(input: {
