@@ -29,7 +29,7 @@ export async function readItems(s3: S3Client, reader: ItemReaderConfig, paramete
     }
     const prefix =
       isJsonObject(parameters) && parameters.Prefix !== undefined
-        ? stringParameter(parameters, 'Prefix', 'ItemReader')
+        ? stringParameter(parameters, 'Prefix', 'ItemReader', { allowEmpty: true })
         : undefined;
     const items: JsonValue[] = [];
     for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: prefix })) {
@@ -87,7 +87,7 @@ export async function writeResults(s3: S3Client, parameters: JsonValue, run: Res
   const bucket = stringParameter(parameters, 'Bucket', 'ResultWriter');
   const rawPrefix =
     isJsonObject(parameters) && parameters.Prefix !== undefined
-      ? stringParameter(parameters, 'Prefix', 'ResultWriter')
+      ? stringParameter(parameters, 'Prefix', 'ResultWriter', { allowEmpty: true })
       : '';
   const base = [rawPrefix.replace(/\/+$/, ''), run.mapRunId].filter((part) => part !== '').join('/');
   const put = async (key: string, body: string): Promise<{ Key: string; Size: number }> => {
@@ -113,9 +113,9 @@ export async function writeResults(s3: S3Client, parameters: JsonValue, run: Res
   }
 }
 
-function stringParameter(parameters: JsonValue, key: string, field: string): string {
+function stringParameter(parameters: JsonValue, key: string, field: string, options = { allowEmpty: false }): string {
   const value = isJsonObject(parameters) ? parameters[key] : undefined;
-  if (typeof value !== 'string' || value === '') {
+  if (typeof value !== 'string' || (value === '' && !options.allowEmpty)) {
     const error = field === 'ItemReader' ? 'States.ItemReaderFailed' : 'States.ResultWriterFailed';
     throw new StatesTaskError(
       error,

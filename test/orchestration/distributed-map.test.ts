@@ -233,6 +233,31 @@ describe('Distributed Map on the local runner', () => {
     expect(execution.childExecutions.length).toBeLessThan(10);
   });
 
+  it('aborts the running children when the threshold is crossed, and when the parent is aborted', async () => {
+    const signals: AbortSignal[] = [];
+    const slowOrFailing: TaskHandler = async (input, context) => {
+      if (input === 'fail') {
+        await sleep(50);
+        throw new Error('disk gone');
+      }
+      signals.push(context.signal);
+      await sleep(10_000, undefined, { signal: context.signal });
+      return input;
+    };
+    const crossed = load(fanOut({ ItemsPath: '$.items' }), slowOrFailing).run({ items: ['slow', 'fail', 'slow'] });
+    await expect(crossed.result).rejects.toMatchObject({ error: 'States.ExceedToleratedFailureThreshold' });
+    expect(crossed.childExecutions.map((child) => child.status).sort()).toEqual(['ABORTED', 'ABORTED', 'FAILED']);
+
+    const aborted = load(fanOut({ ItemsPath: '$.items' }), slowOrFailing).run({ items: ['slow', 'slow'] });
+    await sleep(100);
+    aborted.abort();
+    await expect(aborted.result).rejects.toMatchObject({ name: 'ExecutionAbortedError' });
+    await sleep(20);
+    expect(aborted.childExecutions.map((child) => child.status)).toEqual(['ABORTED', 'ABORTED']);
+    expect(signals).toHaveLength(4);
+    expect(signals.every((signal) => signal.aborted)).toBe(true);
+  });
+
   it('lets a Catch handle States.ExceedToleratedFailureThreshold', async () => {
     const definition = fanOut(
       { ItemsPath: '$.hosts' },
