@@ -89,7 +89,9 @@ describe('Distributed Map on the local runner', () => {
           'volumeId.$': '$$.Map.Item.Value.volumeId',
           'index.$': '$$.Map.Item.Index',
           'runId.$': '$$.Execution.Name',
+          'requestedBy.$': '$$.Execution.Input.requestedBy',
         },
+        InputPath: '$.job',
       }),
       async (input) => {
         seen.push(input);
@@ -97,13 +99,16 @@ describe('Distributed Map on the local runner', () => {
       },
     );
 
-    const output = await machine.run({ bucket: BUCKET, runId: 'run-1' }, { executionName: 'drill-9' }).result;
+    const input = { job: { bucket: BUCKET, runId: 'run-1' }, requestedBy: 'ops' };
+    const output = await machine.run(input, { executionName: 'drill-9' }).result;
 
     // The output keeps item order whatever order the children finished in.
     expect(output).toEqual(volumes.map(({ volumeId }) => ({ copied: volumeId })));
-    // $$.Execution in ItemSelector is the parent execution's, not the item.
+    // $$.Execution in ItemSelector is the parent execution's (its input too), not the state's input or the item.
     expect(seen).toEqual(
-      expect.arrayContaining(volumes.map(({ volumeId }, index) => ({ volumeId, index, runId: 'drill-9' }))),
+      expect.arrayContaining(
+        volumes.map(({ volumeId }, index) => ({ volumeId, index, runId: 'drill-9', requestedBy: 'ops' })),
+      ),
     );
     expect(seen).toHaveLength(5);
   });
