@@ -388,6 +388,55 @@ describe('Distributed Map on the local runner', () => {
   });
 });
 
+describe('nested Distributed Maps', () => {
+  it('runs an inner map run inside each child and records every child in childExecutions', async () => {
+    const definition = fanOut(
+      {
+        ItemsPath: '$.hosts',
+        ItemSelector: { 'host.$': '$$.Map.Item.Value.id', 'volumes.$': '$$.Map.Item.Value.volumes' },
+      },
+      {},
+    );
+    const fan = (definition as { States: { Fan: { ItemProcessor: object } } }).States.Fan;
+    fan.ItemProcessor = {
+      ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+      StartAt: 'PerVolume',
+      States: {
+        PerVolume: {
+          Type: 'Map',
+          Label: 'Volumes',
+          ItemProcessor: {
+            ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' },
+            StartAt: 'Work',
+            States: { Work: { Type: 'Task', Resource: placeholder('WorkFunctionArn'), TimeoutSeconds: 30, End: true } },
+          },
+          ItemsPath: '$.volumes',
+          ItemSelector: { 'host.$': '$.host', 'volume.$': '$$.Map.Item.Value' },
+          End: true,
+        },
+      },
+    };
+    const machine = load(definition, async (input) => `${field(input, 'host')}:${field(input, 'volume')}`);
+
+    const execution = machine.run({
+      hosts: [
+        { id: 'h1', volumes: ['v1', 'v2'] },
+        { id: 'h2', volumes: ['v3'] },
+      ],
+    });
+    const output = await execution.result;
+
+    expect(output).toEqual([['h1:v1', 'h1:v2'], ['h2:v3']]);
+    const arns = execution.childExecutions.map((child) => child.executionArn);
+    expect(arns.filter((arn) => /:execution:fleet\/Fan:/.test(arn))).toHaveLength(2);
+    expect(arns.filter((arn) => /:execution:fleet\/Fan\/Volumes:/.test(arn))).toHaveLength(3);
+    const outer = execution.childExecutions.find(
+      (child) => child.executionArn.includes('fleet/Fan:') && field(child.input, 'host') === 'h1',
+    );
+    expect(outer?.history.map((event) => event.type)).toContain('MapRunStarted');
+  });
+});
+
 describe('loading a Distributed Map', () => {
   const reader = (extra: object = {}) => ({
     Resource: 'arn:aws:states:::s3:getObject',
