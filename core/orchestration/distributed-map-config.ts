@@ -22,15 +22,43 @@ export interface ItemReaderConfig {
   readonly source: 'json-object' | 'list-objects';
   /** Bucket, Key (json-object) or Prefix (list-objects); `.$` keys are paths into the state's effective input. */
   readonly parameters: JsonObject;
-  readonly maxItems: number | undefined;
 }
 
 export interface ItemBatcherConfig {
-  readonly maxItemsPerBatch: number | undefined;
-  readonly maxInputBytesPerBatch: number | undefined;
   /** A payload template over the state's effective input; its result is each batch's `BatchInput`. */
   readonly batchInput: JsonObject | undefined;
 }
+
+/** The numbers that shape a map run; each may instead be read from the input through its `*Path` field. */
+export interface MapRunSettings {
+  /** 0 means as many as allowed (AWS: 10,000; locally capped, see DISTRIBUTED_MAP_CONCURRENCY_CAP). */
+  readonly maxConcurrency: number;
+  /** Undefined when not set; with neither tolerance set, any failed item fails the map run. */
+  readonly toleratedFailurePercentage: number | undefined;
+  readonly toleratedFailureCount: number | undefined;
+  readonly maxItemsPerBatch: number | undefined;
+  readonly maxInputBytesPerBatch: number | undefined;
+  /** ItemReader.ReaderConfig.MaxItems. */
+  readonly maxItems: number | undefined;
+}
+
+interface SettingRule {
+  readonly key: keyof MapRunSettings;
+  /** Where the field sits: on the state, or in one of its objects. */
+  readonly holder: 'state' | 'ItemBatcher' | 'ItemReader.ReaderConfig';
+  readonly field: string;
+  readonly accept: (value: JsonValue) => value is number;
+}
+
+/** Every setting, its field (its `*Path` variant is `${field}Path`) and the values AWS accepts. */
+export const MAP_RUN_SETTINGS: readonly SettingRule[] = [
+  { key: 'maxConcurrency', holder: 'state', field: 'MaxConcurrency', accept: isCount },
+  { key: 'toleratedFailurePercentage', holder: 'state', field: 'ToleratedFailurePercentage', accept: isPercentage },
+  { key: 'toleratedFailureCount', holder: 'state', field: 'ToleratedFailureCount', accept: isCount },
+  { key: 'maxItemsPerBatch', holder: 'ItemBatcher', field: 'MaxItemsPerBatch', accept: isPositiveCount },
+  { key: 'maxInputBytesPerBatch', holder: 'ItemBatcher', field: 'MaxInputBytesPerBatch', accept: isBatchBytes },
+  { key: 'maxItems', holder: 'ItemReader.ReaderConfig', field: 'MaxItems', accept: isPositiveCount },
+];
 
 /** A Distributed Map state as the runner emulates it. */
 export interface DistributedMapConfig {
@@ -44,11 +72,10 @@ export interface DistributedMapConfig {
   readonly itemReader: ItemReaderConfig | undefined;
   readonly itemSelector: JsonObject | undefined;
   readonly itemBatcher: ItemBatcherConfig | undefined;
-  /** 0 means as many as allowed (AWS: 10,000; locally capped, see DISTRIBUTED_MAP_CONCURRENCY_CAP). */
-  readonly maxConcurrency: number;
-  /** Undefined when not set; with neither tolerance set, any failed item fails the map run. */
-  readonly toleratedFailurePercentage: number | undefined;
-  readonly toleratedFailureCount: number | undefined;
+  /** The settings given as values. */
+  readonly settings: MapRunSettings;
+  /** The settings given as reference paths into the effective input (`MaxConcurrencyPath`, ...), by key. */
+  readonly settingPaths: Readonly<Partial<Record<keyof MapRunSettings, string>>>;
   /** Bucket and Prefix, `.$` keys allowed. */
   readonly resultWriter: JsonObject | undefined;
 }
@@ -74,8 +101,11 @@ const STATE_FIELDS = new Set([
   'ItemSelector',
   'ItemBatcher',
   'MaxConcurrency',
+  'MaxConcurrencyPath',
   'ToleratedFailurePercentage',
+  'ToleratedFailurePercentagePath',
   'ToleratedFailureCount',
+  'ToleratedFailureCountPath',
   'Label',
   'ResultWriter',
   'InputPath',
@@ -110,7 +140,7 @@ export function parseDistributedMap(name: string, state: JsonObject): Distribute
   const invalid = (field: string, why: string) => new InvalidDefinitionError(name, `${field}: ${why}`);
   for (const field of Object.keys(state)) {
     if (!STATE_FIELDS.has(field)) {
-      throw unsupported(field, 'not emulated on a Distributed Map locally (Path variants and Parameters included)');
+      throw unsupported(field, 'not emulated on a Distributed Map locally (Parameters included: use ItemSelector)');
     }
   }
   const processor = state.ItemProcessor;
@@ -141,14 +171,7 @@ export function parseDistributedMap(name: string, state: JsonObject): Distribute
     itemReader,
     itemSelector: optional(state.ItemSelector, 'ItemSelector', invalid, isJsonObject),
     itemBatcher: parseItemBatcher(state.ItemBatcher, unsupported, invalid),
-    maxConcurrency: optional(state.MaxConcurrency, 'MaxConcurrency', invalid, isCount) ?? 0,
-    toleratedFailurePercentage: optional(
-      state.ToleratedFailurePercentage,
-      'ToleratedFailurePercentage',
-      invalid,
-      isPercentage,
-    ),
-    toleratedFailureCount: optional(state.ToleratedFailureCount, 'ToleratedFailureCount', invalid, isCount),
+    ...parseSettings(state, invalid),
     resultWriter: parseResultWriter(state.ResultWriter, unsupported, invalid),
   };
 }
@@ -165,8 +188,7 @@ function parseItemReader(
   onlyKeys(value, 'ItemReader', ['Resource', 'Parameters', 'ReaderConfig'], unsupported);
   const config = value.ReaderConfig ?? {};
   if (!isJsonObject(config)) throw invalid('ItemReader.ReaderConfig', 'must be an object');
-  onlyKeys(config, 'ItemReader.ReaderConfig', ['InputType', 'MaxItems'], unsupported);
-  const maxItems = optional(config.MaxItems, 'ItemReader.ReaderConfig.MaxItems', invalid, isPositiveCount);
+  onlyKeys(config, 'ItemReader.ReaderConfig', ['InputType', 'MaxItems', 'MaxItemsPath'], unsupported);
   const parameters = value.Parameters;
   if (!isJsonObject(parameters)) throw invalid('ItemReader.Parameters', 'must be an object with Bucket');
   if (value.Resource === S3_GET_OBJECT) {
@@ -177,14 +199,14 @@ function parseItemReader(
       );
     }
     requireKeys(parameters, 'ItemReader.Parameters', ['Bucket', 'Key'], unsupported, invalid);
-    return { source: 'json-object', parameters, maxItems };
+    return { source: 'json-object', parameters };
   }
   if (value.Resource === S3_LIST_OBJECTS) {
     if (config.InputType !== undefined) {
       throw invalid('ItemReader.ReaderConfig.InputType', 'listObjectsV2 takes no InputType');
     }
     requireKeys(parameters, 'ItemReader.Parameters', ['Bucket'], unsupported, invalid, ['Prefix']);
-    return { source: 'list-objects', parameters, maxItems };
+    return { source: 'list-objects', parameters };
   }
   throw unsupported(
     'ItemReader.Resource',
@@ -199,19 +221,55 @@ function parseItemBatcher(
 ): ItemBatcherConfig | undefined {
   if (value === undefined) return undefined;
   if (!isJsonObject(value)) throw invalid('ItemBatcher', 'must be an object');
-  onlyKeys(value, 'ItemBatcher', ['MaxItemsPerBatch', 'MaxInputBytesPerBatch', 'BatchInput'], unsupported);
-  const maxItemsPerBatch = optional(value.MaxItemsPerBatch, 'ItemBatcher.MaxItemsPerBatch', invalid, isPositiveCount);
-  const maxInputBytesPerBatch = optional(
-    value.MaxInputBytesPerBatch,
-    'ItemBatcher.MaxInputBytesPerBatch',
-    invalid,
-    (v): v is number => isPositiveCount(v) && v <= MAX_BATCH_BYTES,
-  );
-  if (maxItemsPerBatch === undefined && maxInputBytesPerBatch === undefined) {
-    throw invalid('ItemBatcher', 'needs MaxItemsPerBatch or MaxInputBytesPerBatch');
+  const limits = ['MaxItemsPerBatch', 'MaxItemsPerBatchPath', 'MaxInputBytesPerBatch', 'MaxInputBytesPerBatchPath'];
+  onlyKeys(value, 'ItemBatcher', [...limits, 'BatchInput'], unsupported);
+  if (!limits.some((limit) => limit in value)) {
+    throw invalid('ItemBatcher', 'needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their Path variants)');
   }
-  const batchInput = optional(value.BatchInput, 'ItemBatcher.BatchInput', invalid, isJsonObject);
-  return { maxItemsPerBatch, maxInputBytesPerBatch, batchInput };
+  return { batchInput: optional(value.BatchInput, 'ItemBatcher.BatchInput', invalid, isJsonObject) };
+}
+
+/** Each setting as a value or as a `*Path` reference path (not both), checked like AWS checks them. */
+function parseSettings(
+  state: JsonObject,
+  invalid: FieldError,
+): Pick<DistributedMapConfig, 'settings' | 'settingPaths'> {
+  const settings: Record<string, number | undefined> = {};
+  const settingPaths: Partial<Record<keyof MapRunSettings, string>> = {};
+  for (const rule of MAP_RUN_SETTINGS) {
+    const holder = holderOf(state, rule.holder);
+    const where = rule.holder === 'state' ? '' : `${rule.holder}.`;
+    const value = holder?.[rule.field];
+    const path = holder?.[`${rule.field}Path`];
+    if (value !== undefined && path !== undefined) {
+      throw invalid(`${where}${rule.field}Path`, `give ${rule.field} or ${rule.field}Path, not both`);
+    }
+    settings[rule.key] = optional(value, `${where}${rule.field}`, invalid, rule.accept);
+    if (path !== undefined) {
+      if (typeof path !== 'string' || !path.startsWith('$')) {
+        throw invalid(`${where}${rule.field}Path`, `${JSON.stringify(path)} is not a reference path`);
+      }
+      settingPaths[rule.key] = path;
+    }
+  }
+  return {
+    settings: {
+      maxConcurrency: settings.maxConcurrency ?? 0,
+      toleratedFailurePercentage: settings.toleratedFailurePercentage,
+      toleratedFailureCount: settings.toleratedFailureCount,
+      maxItemsPerBatch: settings.maxItemsPerBatch,
+      maxInputBytesPerBatch: settings.maxInputBytesPerBatch,
+      maxItems: settings.maxItems,
+    },
+    settingPaths,
+  };
+}
+
+function holderOf(state: JsonObject, holder: SettingRule['holder']): JsonObject | undefined {
+  if (holder === 'state') return state;
+  if (holder === 'ItemBatcher') return isJsonObject(state.ItemBatcher) ? state.ItemBatcher : undefined;
+  const reader = state.ItemReader;
+  return isJsonObject(reader) && isJsonObject(reader.ReaderConfig) ? reader.ReaderConfig : undefined;
 }
 
 function parseResultWriter(
@@ -279,6 +337,10 @@ function isPositiveCount(value: JsonValue): value is number {
 
 function isPercentage(value: JsonValue): value is number {
   return typeof value === 'number' && value >= 0 && value <= 100;
+}
+
+function isBatchBytes(value: JsonValue): value is number {
+  return isPositiveCount(value) && value <= MAX_BATCH_BYTES;
 }
 
 function isLabel(value: JsonValue): value is string {

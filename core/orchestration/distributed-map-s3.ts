@@ -14,8 +14,13 @@ import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
  * @throws StatesTaskError States.ItemReaderFailed when S3 fails, a parameter is not a string, or the object is not a
  *   JSON array.
  */
-export async function readItems(s3: S3Client, reader: ItemReaderConfig, parameters: JsonValue): Promise<JsonValue[]> {
-  const limit = reader.maxItems ?? Number.POSITIVE_INFINITY;
+export async function readItems(
+  s3: S3Client,
+  reader: ItemReaderConfig,
+  parameters: JsonValue,
+  maxItems: number | undefined,
+): Promise<JsonValue[]> {
+  const limit = maxItems ?? Number.POSITIVE_INFINITY;
   const bucket = stringParameter(parameters, 'Bucket', 'ItemReader');
   try {
     if (reader.source === 'json-object') {

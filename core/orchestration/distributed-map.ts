@@ -15,7 +15,12 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { walkStates } from './asl-walk.js';
 import { MAX_TIMER_SECONDS } from './definition-checks.js';
-import { type DistributedMapConfig, isDistributedMap, parseDistributedMap } from './distributed-map-config.js';
+import {
+  type DistributedMapConfig,
+  isDistributedMap,
+  type MapRunSettings,
+  parseDistributedMap,
+} from './distributed-map-config.js';
 import { type ChildResultEntry, readItems, writeResults } from './distributed-map-s3.js';
 import { ExecutionAbortedError, ExecutionFailedError, ExecutionTimedOutError } from './errors.js';
 import {
@@ -26,7 +31,8 @@ import {
   startExecution,
 } from './execution.js';
 import { checkedOutput, StatesTaskError, TerminalStatesError } from './invocation.js';
-import { isJsonObject, type JsonObject, type JsonValue, jsonByteLength } from './json.js';
+import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
+import { batchItems, type ChildWork, exceedsTolerance, MapRunSettingsReader, toleranceText } from './map-run-work.js';
 import { PayloadTemplate, pathTemplate } from './payload-template.js';
 import type { LocalRunEvent } from './run-events.js';
 
@@ -75,11 +81,6 @@ export function planDistributedMaps(prepared: JsonObject): Map<string, MapRunner
   return runners;
 }
 
-interface ChildWork {
-  readonly input: JsonValue;
-  readonly itemCount: number;
-}
-
 interface ChildOutcome {
   readonly record: ChildRecord;
   readonly itemCount: number;
@@ -97,6 +98,7 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
   const batchInput =
     config.itemBatcher?.batchInput === undefined ? undefined : new PayloadTemplate(config.itemBatcher.batchInput);
   const writerParameters = config.resultWriter === undefined ? undefined : new PayloadTemplate(config.resultWriter);
+  const settingsReader = new MapRunSettingsReader(config);
 
   return async (scope, input) => {
     // StateEntered reaches listeners through the library's async generator; let it go first.
@@ -106,7 +108,8 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
       StateMachine: { ...scope.stateMachine },
       State: { Name: config.stateName, EnteredTime: new Date().toISOString() },
     };
-    const items = await readMapItems();
+    const settings = await settingsReader.read(input, context);
+    const items = await readMapItems(settings.maxItems);
     const selected: JsonValue[] = [];
     for (const [index, item] of items.entries()) {
       selected.push(
@@ -115,14 +118,18 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
           : await itemSelector.evaluate(input, { ...context, Map: { Item: { Index: index, Value: item } } }),
       );
     }
-    const work = await batched(selected);
+    const batcher =
+      config.itemBatcher === undefined
+        ? undefined
+        : { batchInput: batchInput === undefined ? undefined : await batchInput.evaluate(input, context) };
+    const work = batchItems(selected, batcher, settings, config.stateName);
     const mapRunId = randomUUID();
     const childMachineName = `${scope.stateMachine.Name}/${config.label}`;
     const mapRunArn = `arn:aws:states:local:000000000000:mapRun:${childMachineName}:${mapRunId}`;
     const base = { timestamp: Date.now(), executionName: scope.executionName, stateName: config.stateName, mapRunArn };
     scope.emit({ ...base, type: 'MapRunStarted', itemCount: items.length, childCount: work.length });
     try {
-      const outcomes = await runChildren(scope, work, items.length, mapRunArn, childMachineName);
+      const outcomes = await runChildren(scope, settings, work, items.length, mapRunArn, childMachineName);
       const output =
         writerParameters === undefined || scope.runtime.s3 === undefined
           ? checkedOutput(outcomes.map(({ record }) => record.output ?? failureOf(record)))
@@ -139,10 +146,10 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
       throw error;
     }
 
-    async function readMapItems(): Promise<JsonValue[]> {
+    async function readMapItems(maxItems: number | undefined): Promise<JsonValue[]> {
       if (config.itemReader !== undefined && readerParameters !== undefined && scope.runtime.s3 !== undefined) {
         const parameters = await readerParameters.evaluate(input, context);
-        return readItems(scope.runtime.s3, config.itemReader, parameters);
+        return readItems(scope.runtime.s3, config.itemReader, parameters, maxItems);
       }
       const value = itemsPath === undefined ? input : pathValue(await itemsPath.evaluate(input, context));
       if (!Array.isArray(value)) {
@@ -153,40 +160,6 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
       }
       return value;
     }
-
-    async function batched(values: JsonValue[]): Promise<ChildWork[]> {
-      const batcher = config.itemBatcher;
-      if (batcher === undefined) return values.map((value) => ({ input: value, itemCount: 1 }));
-      const shared = batchInput === undefined ? undefined : await batchInput.evaluate(input, context);
-      const wrap = (batch: JsonValue[]): JsonObject =>
-        shared === undefined ? { Items: batch } : { Items: batch, BatchInput: shared };
-      const maxItems = batcher.maxItemsPerBatch ?? Number.POSITIVE_INFINITY;
-      const maxBytes = batcher.maxInputBytesPerBatch ?? Number.POSITIVE_INFINITY;
-      const emptyBytes = jsonByteLength(wrap([]));
-      const batches: ChildWork[] = [];
-      let batch: JsonValue[] = [];
-      let bytes = emptyBytes;
-      for (const value of values) {
-        const valueBytes = jsonByteLength(value);
-        if (emptyBytes + valueBytes > maxBytes) {
-          throw new TerminalStatesError(
-            'States.DataLimitExceeded',
-            `an item of Distributed Map "${config.stateName}" alone exceeds ItemBatcher.MaxInputBytesPerBatch (${maxBytes} bytes)`,
-          );
-        }
-        // Each item after the first adds a comma to the batch's JSON text.
-        const added = valueBytes + (batch.length > 0 ? 1 : 0);
-        if (batch.length > 0 && (batch.length >= maxItems || bytes + added > maxBytes)) {
-          batches.push({ input: wrap(batch), itemCount: batch.length });
-          batch = [];
-          bytes = emptyBytes;
-        }
-        bytes += valueBytes + (batch.length > 0 ? 1 : 0);
-        batch.push(value);
-      }
-      if (batch.length > 0) batches.push({ input: wrap(batch), itemCount: batch.length });
-      return batches;
-    }
   };
 
   /**
@@ -196,12 +169,13 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
    */
   async function runChildren(
     scope: MapRunScope,
+    settings: MapRunSettings,
     work: readonly ChildWork[],
     itemCount: number,
     mapRunArn: string,
     childMachineName: string,
   ): Promise<ChildOutcome[]> {
-    const limit = Math.min(config.maxConcurrency || DISTRIBUTED_MAP_CONCURRENCY_CAP, DISTRIBUTED_MAP_CONCURRENCY_CAP);
+    const limit = Math.min(settings.maxConcurrency || DISTRIBUTED_MAP_CONCURRENCY_CAP, DISTRIBUTED_MAP_CONCURRENCY_CAP);
     const outcomes: ChildOutcome[] = new Array(work.length);
     const running = new Set<() => void>();
     let next = 0;
@@ -256,10 +230,10 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
       outcomes[index] = { record, itemCount: piece.itemCount };
       if (record.status === 'SUCCEEDED' || exceeded !== undefined) return;
       failedItems += piece.itemCount;
-      if (exceedsTolerance(failedItems, itemCount)) {
+      if (exceedsTolerance(settings, failedItems, itemCount)) {
         exceeded = new StatesTaskError(
           'States.ExceedToleratedFailureThreshold',
-          `${failedItems} of ${itemCount} items failed in map run ${mapRunArn} (tolerated: ${toleranceText()}); last: ${record.error ?? ''} ${record.cause ?? ''}`.trim(),
+          `${failedItems} of ${itemCount} items failed in map run ${mapRunArn} (tolerated: ${toleranceText(settings)}); last: ${record.error ?? ''} ${record.cause ?? ''}`.trim(),
         );
         stopAll();
       }
@@ -280,22 +254,6 @@ function createMapRunner(config: DistributedMapConfig): MapRunner {
     if (exceeded !== undefined) throw exceeded;
     if (scope.executionSignal.aborted) throw new TerminalStatesError('States.Runtime', 'the execution has ended');
     return outcomes;
-  }
-
-  function exceedsTolerance(failedItems: number, itemCount: number): boolean {
-    const { toleratedFailureCount: count, toleratedFailurePercentage: percentage } = config;
-    if (count === undefined && percentage === undefined) return failedItems > 0;
-    if (count !== undefined && failedItems > count) return true;
-    return percentage !== undefined && (failedItems / itemCount) * 100 > percentage;
-  }
-
-  function toleranceText(): string {
-    const { toleratedFailureCount: count, toleratedFailurePercentage: percentage } = config;
-    const parts = [
-      count === undefined ? undefined : `${count} items`,
-      percentage === undefined ? undefined : `${percentage}%`,
-    ].filter((part) => part !== undefined);
-    return parts.length === 0 ? 'none' : parts.join(' or ');
   }
 }
 

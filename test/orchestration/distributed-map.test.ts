@@ -203,6 +203,44 @@ describe('Distributed Map on the local runner', () => {
     expect(peak).toBe(expected);
   });
 
+  it('reads MaxConcurrencyPath, ToleratedFailureCountPath and MaxItemsPerBatchPath from the input', async () => {
+    let running = 0;
+    let peak = 0;
+    const machine = load(
+      fanOut({
+        ItemsPath: '$.disks',
+        MaxConcurrencyPath: '$.settings.concurrency',
+        ToleratedFailureCountPath: '$.settings.tolerated',
+        ItemBatcher: { MaxItemsPerBatchPath: '$.settings.batch' },
+      }),
+      async (input) => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await sleep(30);
+        running -= 1;
+        const items = field(input, 'Items');
+        if (Array.isArray(items) && items.includes('bad')) throw new Error('unreadable');
+        return items;
+      },
+    );
+    const disks = ['d0', 'd1', 'bad', 'd3', 'd4', 'd5', 'd6', 'd7'];
+
+    const within = await machine.run({ disks, settings: { concurrency: 2, tolerated: 2, batch: 2 } }).result;
+    const beyond = machine.run({ disks, settings: { concurrency: 2, tolerated: 1, batch: 2 } }).result.catch((e) => e);
+    const invalid = machine
+      .run({ disks, settings: { concurrency: -1, tolerated: 1, batch: 2 } })
+      .result.catch((e) => e);
+
+    // Batches of 2: the failing batch carries 2 items, within a tolerance of 2, beyond a tolerance of 1.
+    expect(Array.isArray(within) && within.length).toBe(4);
+    expect(peak).toBe(2);
+    expect(await beyond).toMatchObject({ error: 'States.ExceedToleratedFailureThreshold' });
+    expect(await invalid).toMatchObject({
+      error: 'States.Runtime',
+      cause: expect.stringMatching(/MaxConcurrencyPath/),
+    });
+  });
+
   /** 10 items, `failing` of them fail their child. */
   const withFailures = (fields: object, failing: number, next?: object) =>
     load(fanOut(fields, {}, next), async (input) => {
@@ -470,10 +508,15 @@ describe('loading a Distributed Map', () => {
       },
       /ResultWriter\.WriterConfig/,
     ],
-    ['MaxConcurrencyPath', { MaxConcurrencyPath: '$.concurrency' }, /MaxConcurrencyPath/],
+    ['Parameters (the old name of ItemSelector)', { Parameters: { 'item.$': '$$.Map.Item.Value' } }, /Parameters/],
   ])('refuses %s with DistributedMapNotSupportedError naming the field', (_label, fields, fieldName) => {
     expect(() => loadWith(fields)).toThrow(DistributedMapNotSupportedError);
     expect(() => loadWith(fields)).toThrow(fieldName);
+  });
+
+  it('refuses a setting given both as a value and as a Path', () => {
+    expect(() => loadWith({ MaxConcurrency: 2, MaxConcurrencyPath: '$.concurrency' })).toThrow(InvalidDefinitionError);
+    expect(() => loadWith({ MaxConcurrency: 2, MaxConcurrencyPath: '$.concurrency' })).toThrow(/MaxConcurrencyPath/);
   });
 
   it('refuses a .waitForTaskToken Task in an EXPRESS child, as AWS does', () => {
