@@ -3,6 +3,7 @@
  * prepared definition becomes a Task (keeping InputPath, ResultSelector, ResultPath, OutputPath, Retry, Catch and
  * its transition) bound to a map runner, which does what AWS's map run does:
  *
+ * 0. settings: MaxConcurrency, tolerances, batch limits, MaxItems — as values, or read through their `*Path`;
  * 1. items: from ItemReader (S3 getObject JSON array, or listObjectsV2) or from ItemsPath of the effective input;
  * 2. ItemSelector per item (`$$.Map.Item.Index/Value`), then ItemBatcher batches (`{ Items, BatchInput }`);
  * 3. one child execution per item or batch — its own name, ARN, `$$.Execution`, history — at most MaxConcurrency
