@@ -8,13 +8,10 @@ import { LOCAL_REGION, type LocalS3Server, localS3ClientConfig, startS3Server } 
 import { isJsonObject } from '../../core/orchestration/json.js';
 import {
   DISTRIBUTED_MAP_CONCURRENCY_CAP,
-  DistributedMapNotSupportedError,
   ExecutionFailedError,
-  InvalidDefinitionError,
   type JsonValue,
   type LocalRunEvent,
   LocalStateMachine,
-  MissingS3ClientError,
   type TaskHandler,
 } from '../../core/orchestration/local-runner.js';
 import { placeholder } from './fixture.js';
@@ -426,6 +423,57 @@ describe('Distributed Map on the local runner', () => {
   });
 });
 
+describe('the Distributed Map state around its map run', () => {
+  it('keeps InputPath, ResultSelector, ResultPath and OutputPath of the state', async () => {
+    const machine = load(
+      fanOut({
+        InputPath: '$.job',
+        ItemsPath: '$.volumes',
+        ResultSelector: { 'copies.$': '$' },
+        ResultPath: '$.result',
+        OutputPath: '$.result.copies',
+      }),
+      async (input) => ({ copied: input }),
+    );
+
+    const output = await machine.run({ job: { volumes: ['v1', 'v2'] } }).result;
+
+    expect(output).toEqual([{ copied: 'v1' }, { copied: 'v2' }]);
+  });
+
+  it('fails with States.ItemReaderFailed when the object is missing or not a JSON array', async () => {
+    await put('fleet/not-an-array.json', JSON.stringify({ volumes: [] }));
+    const reading = (key: string) =>
+      load(
+        fanOut({
+          ItemReader: {
+            Resource: 'arn:aws:states:::s3:getObject',
+            ReaderConfig: { InputType: 'JSON' },
+            Parameters: { Bucket: BUCKET, Key: key },
+          },
+        }),
+        async (input) => input,
+      ).run({}).result;
+
+    await expect(reading('fleet/missing.json')).rejects.toMatchObject({ error: 'States.ItemReaderFailed' });
+    await expect(reading('fleet/not-an-array.json')).rejects.toMatchObject({
+      error: 'States.ItemReaderFailed',
+      cause: expect.stringMatching(/not hold a JSON array/),
+    });
+  });
+
+  it('fails with States.ResultWriterFailed when the results cannot be written', async () => {
+    const machine = load(
+      fanOut({
+        ResultWriter: { Resource: 'arn:aws:states:::s3:putObject', Parameters: { Bucket: 'no-such-bucket-here' } },
+      }),
+      async (input) => input,
+    );
+
+    await expect(machine.run([1, 2]).result).rejects.toMatchObject({ error: 'States.ResultWriterFailed' });
+  });
+});
+
 describe('nested Distributed Maps', () => {
   it('runs an inner map run inside each child and records every child in childExecutions', async () => {
     const definition = fanOut(
@@ -472,66 +520,5 @@ describe('nested Distributed Maps', () => {
       (child) => child.executionArn.includes('fleet/Fan:') && field(child.input, 'host') === 'h1',
     );
     expect(outer?.history.map((event) => event.type)).toContain('MapRunStarted');
-  });
-});
-
-describe('loading a Distributed Map', () => {
-  const reader = (extra: object = {}) => ({
-    Resource: 'arn:aws:states:::s3:getObject',
-    ReaderConfig: { InputType: 'JSON' },
-    Parameters: { Bucket: BUCKET, Key: 'items.json' },
-    ...extra,
-  });
-  const loadWith = (fields: object, options: { s3?: S3Client } = { s3 }) =>
-    LocalStateMachine.load({ definition: fanOut(fields), handlers: { WorkFunctionArn: async () => null }, ...options });
-
-  it('fails with MissingS3ClientError naming the state when an ItemReader has no S3 client', () => {
-    expect(() => loadWith({ ItemReader: reader() }, {})).toThrow(MissingS3ClientError);
-    expect(() => loadWith({ ItemReader: reader() }, {})).toThrow(/state "Fan": ItemReader/);
-  });
-
-  it.each([
-    ['a CSV ItemReader', { ItemReader: reader({ ReaderConfig: { InputType: 'CSV' } }) }, /ReaderConfig\.InputType/],
-    [
-      'an ItemReader resource other than getObject/listObjectsV2',
-      { ItemReader: reader({ Resource: 'arn:aws:states:::athena:getQueryResults' }) },
-      /ItemReader\.Resource/,
-    ],
-    [
-      'a ResultWriter WriterConfig',
-      {
-        ResultWriter: {
-          Resource: 'arn:aws:states:::s3:putObject',
-          Parameters: { Bucket: BUCKET },
-          WriterConfig: { OutputType: 'JSONL' },
-        },
-      },
-      /ResultWriter\.WriterConfig/,
-    ],
-    ['Parameters (the old name of ItemSelector)', { Parameters: { 'item.$': '$$.Map.Item.Value' } }, /Parameters/],
-  ])('refuses %s with DistributedMapNotSupportedError naming the field', (_label, fields, fieldName) => {
-    expect(() => loadWith(fields)).toThrow(DistributedMapNotSupportedError);
-    expect(() => loadWith(fields)).toThrow(fieldName);
-  });
-
-  it('refuses a setting given both as a value and as a Path', () => {
-    expect(() => loadWith({ MaxConcurrency: 2, MaxConcurrencyPath: '$.concurrency' })).toThrow(InvalidDefinitionError);
-    expect(() => loadWith({ MaxConcurrency: 2, MaxConcurrencyPath: '$.concurrency' })).toThrow(/MaxConcurrencyPath/);
-  });
-
-  it('refuses a .waitForTaskToken Task in an EXPRESS child, as AWS does', () => {
-    const definition = fanOut(
-      {},
-      {
-        Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
-        Parameters: { FunctionName: placeholder('WorkFunctionArn'), Payload: { 'token.$': '$$.Task.Token' } },
-      },
-    );
-    const fan = (definition as { States: { Fan: { ItemProcessor: { ProcessorConfig: object } } } }).States.Fan;
-    fan.ItemProcessor.ProcessorConfig = { Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' };
-
-    expect(() => LocalStateMachine.load({ definition, handlers: { WorkFunctionArn: async () => null } })).toThrow(
-      InvalidDefinitionError,
-    );
   });
 });
