@@ -91,10 +91,11 @@ export function isDistributedMap(state: JsonObject): boolean {
   );
 }
 
-/** The state fields a Distributed Map may carry locally; the Map fields that only apply to it are marked. */
+/** The state fields a Distributed Map may carry locally (JSONata and Assign are refused before this is asked). */
 const STATE_FIELDS = new Set([
   'Type',
   'Comment',
+  'QueryLanguage',
   'ItemProcessor',
   'ItemReader',
   'ItemsPath',

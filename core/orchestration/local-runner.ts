@@ -186,7 +186,7 @@ export class LocalStateMachine {
       options.retryIntervalOverrides ?? {},
       (s) => Array.isArray(s.Retry),
     );
-    if (options.s3 === undefined) requireNoS3(machine);
+    if (options.s3 === undefined) assertNeedsNoS3(machine);
     const prepared = prepareDefinition(machine, options.substitutions ?? {});
     const mapRunners = planDistributedMaps(prepared);
     const library = createLibraryMachine(prepared);
@@ -274,7 +274,7 @@ export class LocalStateMachine {
  * A Distributed Map that reads or writes S3 needs the client to do it with.
  * @throws MissingS3ClientError naming the state and the field.
  */
-function requireNoS3(machine: JsonObject): void {
+function assertNeedsNoS3(machine: JsonObject): void {
   for (const { name, state } of walkStates(machine)) {
     if (!isDistributedMap(state)) continue;
     for (const field of ['ItemReader', 'ResultWriter']) {
