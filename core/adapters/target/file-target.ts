@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
+import { type FileHandle, link, open, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { InvalidInputError, TargetUnavailableError } from '../../errors.js';
 import type { BlockTarget } from '../../ports.js';
 
@@ -40,28 +42,39 @@ export async function openFileTarget(path: string, options: OpenTargetOptions = 
 }
 
 /**
- * Creates the sparse image, or — when another opener created it between our look and our create (an agent's retried
- * task racing the original one) — opens that one and grows it to `size` if it is not there yet: growing a sparse file
- * to a size is idempotent, so both openers end with the same image.
+ * Creates the sparse image whole or not at all: made at a temp name, grown to `size`, made durable, then linked to
+ * `path` — so a crash (an agent SIGKILLed in PrepareTarget) never leaves a short image that a retry would take for a
+ * disk too small. When another opener linked its image first (an agent's retried task racing the original one), the
+ * link fails with EEXIST and that image, complete by the same rule, is the one both use.
  */
 async function createSparse(path: string, size: number): Promise<FileHandle> {
-  let handle: FileHandle | undefined;
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.creating`);
   try {
-    handle = await open(path, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new TargetUnavailableError(path, describeOpenError((error as NodeJS.ErrnoException).code), {
-        cause: error,
-      });
+    const created = await open(temp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      await created.truncate(size);
+      await created.sync();
+    } finally {
+      await created.close();
     }
-  }
-  try {
-    handle ??= await open(path, constants.O_RDWR);
-    if ((await handle.stat()).size < size) await handle.truncate(size);
-    return handle;
+    await link(temp, path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EEXIST') throw error;
+    });
+    await syncDir(dirname(path));
+    return await open(path, constants.O_RDWR);
   } catch (error) {
-    await handle?.close();
     throw new TargetUnavailableError(path, describeOpenError((error as NodeJS.ErrnoException).code), { cause: error });
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 
