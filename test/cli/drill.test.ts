@@ -112,15 +112,14 @@ describe('homebound drill', () => {
   });
 
   it('refuses at once without a terminal and without --auto-approve/--reject, showing how to decide up front', async () => {
-    const started = performance.now();
     const result = await runCli(['drill', '--fail-at', 'Cutover', ...SMALL, '--approval-timeout', '5']);
 
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no terminal to ask for the cutover decision');
     expect(result.stderr).toContain('homebound drill --fail-at Cutover --auto-approve');
     expect(result.stderr).toContain('--decide-on-page');
+    // Refused before the local cloud started, not after waiting out the approval: exit 2, nothing started.
     expect(result.stderr).not.toContain('local cloud up');
-    expect(performance.now() - started).toBeLessThan(5000);
   });
 
   it('waits for a decision on the localhost page: GET and HEAD decide nothing, a POST with the nonce approves', async () => {
