@@ -86,7 +86,7 @@ async function proveHeld(
   const gatewayHostId = gatewayOfVolume(input.target, volume.volumeKey);
   if (input.attachedToGateway.get(volume.targetVolumeId) !== gatewayHostId) {
     return {
-      reason: `it was no longer attached to its sync gateway ${gatewayHostId} (a failback host may have written it)`,
+      reason: `it was no longer attached to the sync gateway ${gatewayHostId} that held it (a failback host may have written it)`,
     };
   }
   if (!deps.gatewayRunKey) return { reason: 'no gateway key to verify the acks with' };
