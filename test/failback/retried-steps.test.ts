@@ -49,6 +49,8 @@ describe('steps retried after their first attempt acted', () => {
     expect(second).toEqual(first);
     const runHosts = await fixture.compute.describeHosts({ tag: { key: RUN_TAG, value: 'r1' } });
     expect(runHosts.map((host) => host.hostId)).toEqual(first.gateways?.map((gateway) => gateway.hostId));
+    // One gateway: also named the way executions started on the older definition read it.
+    expect(first.gatewayHostId).toBe(runHosts[0]?.hostId);
     expect(runHosts[0]?.volumes.map((volume) => volume.volumeId).sort()).toEqual(
       first.volumes.map((volume) => volume.targetVolumeId).sort(),
     );
@@ -62,6 +64,7 @@ describe('steps retried after their first attempt acted', () => {
 
     expect(second).toEqual(first);
     expect(first.gateways).toHaveLength(2);
+    expect(first.gatewayHostId).toBeUndefined();
     const runHosts = await fixture.compute.describeHosts({ tag: { key: RUN_TAG, value: 'r1' } });
     expect(runHosts.map((host) => host.hostId).sort()).toEqual(first.gateways?.map((gateway) => gateway.hostId).sort());
     for (const volume of first.volumes) {

@@ -128,5 +128,10 @@ export async function prepareTarget(input: PrepareTargetInput, deps: FailbackDep
       volumes.push(volume);
     }
   }
-  return { gateways, volumes, bases: incremental ? bases : [], firstPass };
+  // An execution started on the definition before runs had several gateways reads `$.target.gatewayHostId` (a
+  // missing path is States.Runtime, which no Catch routes to Rollback); its requests never set volumesPerGateway, so
+  // it always gets one gateway, named the old way too.
+  const [only] = gateways;
+  const single = gateways.length === 1 && only ? { gatewayHostId: only.hostId } : {};
+  return { gateways, ...single, volumes, bases: incremental ? bases : [], firstPass };
 }
