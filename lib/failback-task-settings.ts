@@ -26,7 +26,7 @@ export const failbackTaskSettings = {
   },
   PrepareTarget: {
     entry: 'functions/prepare-target.ts',
-    description: 'Creates the target volumes and the sync gateway',
+    description: 'Creates the target volumes and the sync gateways',
     timeout: Duration.minutes(5),
     access: [
       'ec2:describe',
@@ -66,7 +66,7 @@ export const failbackTaskSettings = {
   },
   CheckApplied: {
     entry: 'functions/check-applied.ts',
-    description: "Checks the sync gateway's acknowledgements of a pass",
+    description: "Checks the sync gateways' acknowledgements of a pass",
     timeout: Duration.minutes(2),
     access: ['ec2:describe', 'staging'],
   },

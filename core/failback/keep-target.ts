@@ -3,6 +3,7 @@ import { PassAck, parseStagedJson } from '../engine/manifest.js';
 import { hasValidMac } from '../engine/run-key.js';
 import { SnapshotNotFoundError, StagedObjectMissingError } from '../errors.js';
 import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
+import { gatewayOfVolume } from './gateway-plan.js';
 import {
   HOLDS_PASS_TAG,
   HOLDS_SNAPSHOT_TAG,
@@ -23,9 +24,9 @@ export interface KeepTargetsInput {
   readonly target: TargetState;
   /** Each target volume's takeover volume id, by volume key. */
   readonly takeoverVolumeIds: ReadonlyMap<string, string>;
-  /** Target volumes attached to the run's gateway before it was terminated. */
-  readonly attachedToGateway: ReadonlySet<string>;
-  /** Whether the gateway is terminated, so no ack or write can follow. */
+  /** Target volumes attached to one of the run's gateways before they were terminated: volume id → gateway id. */
+  readonly attachedToGateway: ReadonlyMap<string, string>;
+  /** Whether every gateway of the run is terminated, so no ack or write can follow. */
   readonly gatewayGone: boolean;
 }
 
@@ -81,12 +82,15 @@ async function proveHeld(
   // A retried CleanUp: the first attempt proved it (while the gateway still showed its volumes) and kept the record.
   const earlier = await keptEarlier(input.runId, volume, deps);
   if (earlier) return earlier;
-  if (!input.gatewayGone) return { reason: 'the sync gateway was not terminated in time; it might still write' };
-  if (!input.attachedToGateway.has(volume.targetVolumeId)) {
-    return { reason: 'it was no longer attached to the sync gateway (a failback host may have written it)' };
+  if (!input.gatewayGone) return { reason: 'the sync gateways were not terminated in time; one might still write' };
+  const gatewayHostId = gatewayOfVolume(input.target, volume.volumeKey);
+  if (input.attachedToGateway.get(volume.targetVolumeId) !== gatewayHostId) {
+    return {
+      reason: `it was no longer attached to the sync gateway ${gatewayHostId} that held it (a failback host may have written it)`,
+    };
   }
   if (!deps.gatewayRunKey) return { reason: 'no gateway key to verify the acks with' };
-  const scope = runLayout.gatewayScope(input.runId, deps.compute.instanceArn(input.target.gatewayHostId));
+  const scope = runLayout.gatewayScope(input.runId, deps.compute.instanceArn(gatewayHostId));
   const records = deps.staging(scope + GATEWAY_VOLUMES_DIR);
   const acked = passNumbers(await records.list(volumePrefix(volume.volumeKey)), ACK_KEY);
   const sealed = passNumbers(

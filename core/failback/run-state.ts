@@ -40,10 +40,26 @@ export const RunInventory = z.object({
 });
 export type RunInventory = z.infer<typeof RunInventory>;
 
-/** The sync gateway and the target volumes it holds, 1:1 with the takeover volumes. */
-export const TargetVolume = z.object({ volumeKey: z.string(), targetVolumeId: z.string(), gatewayDevice: z.string() });
+/** A target volume, 1:1 with a takeover volume, and where it sits on its sync gateway. */
+export const TargetVolume = z.object({
+  volumeKey: z.string(),
+  targetVolumeId: z.string(),
+  gatewayDevice: z.string(),
+  /** The gateway holding it; absent in the state of a run with one gateway (`gatewayHostId`), started before. */
+  gatewayHostId: z.string().optional(),
+});
+export type TargetVolume = z.infer<typeof TargetVolume>;
+/** One sync gateway of a run and the volumes it applies passes to (core/failback/gateway-plan.ts). */
+export const TargetGateway = z.object({ hostId: z.string(), volumeKeys: z.array(z.string()).min(1) });
+export type TargetGateway = z.infer<typeof TargetGateway>;
+/**
+ * The run's sync gateways and the target volumes they hold. Read it through `targetGateways` (gateway-plan.ts): the
+ * state of a run whose PrepareTarget ran before runs had several gateways has only `gatewayHostId`.
+ */
 export const TargetState = z.object({
-  gatewayHostId: z.string(),
+  gateways: z.array(TargetGateway).min(1).optional(),
+  /** The one gateway of a run prepared before `gateways` existed; it holds every volume. */
+  gatewayHostId: z.string().optional(),
   volumes: z.array(TargetVolume).min(1),
   /**
    * The snapshots the target volumes provably hold from a kept run (core/failback/kept-target.ts), one per volume

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_VOLUMES_PER_GATEWAY } from '../failback/gateway-devices.js';
 import { sharedRequestFields } from '../failback/request-fields.js';
 import type { FailbackMethod } from './method.js';
 
@@ -10,6 +11,19 @@ export const AutomatedFailbackRequest = z.strictObject({
     platform: z.literal('aws'),
     /** The Region the failback hosts run in (the deployment's launch settings say which image, type and subnet). */
     region: z.string().min(1),
+    /**
+     * The most target volumes one sync gateway holds; a run launches as many gateways as its volumes need
+     * (docs/sync-gateway.md). At most 21, the device names /dev/sdf–/dev/sdz one gateway attaches. @default 21
+     */
+    volumesPerGateway: z
+      .number()
+      .int()
+      .min(1)
+      .max(
+        MAX_VOLUMES_PER_GATEWAY,
+        `at most ${MAX_VOLUMES_PER_GATEWAY}: one sync gateway attaches its volumes at /dev/sdf–/dev/sdz`,
+      )
+      .default(MAX_VOLUMES_PER_GATEWAY),
   }),
 });
 export type AutomatedFailbackRequest = z.infer<typeof AutomatedFailbackRequest>;

@@ -59,7 +59,7 @@ describe('the tag keys IAM allows at creation', () => {
 
     const state = await loadState(fixture.stateDir);
     const keysOf = (hostId: string) => Object.keys(state.hosts[hostId]?.tags ?? {});
-    const gatewayKeys = keysOf(target.gatewayHostId);
+    const gatewayKeys = keysOf(target.gateways?.[0]?.hostId ?? '');
     const failbackKeys = keysOf(failback.hostIds[0] ?? '');
     const targetKeys = Object.keys(state.volumes[target.volumes[0]?.targetVolumeId ?? '']?.tags ?? {});
     expect(gatewayKeys).toContain(STACK_TAG);

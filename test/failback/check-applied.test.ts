@@ -6,6 +6,7 @@ import { deriveRunKey, signRecord } from '../../core/engine/run-key.js';
 import {
   GatewayAckSecretMissingError,
   GatewayUnavailableError,
+  UnexpectedHostStateError,
   UnverifiedAckError,
 } from '../../core/failback/errors.js';
 import { runLayout } from '../../core/failback/run-state.js';
@@ -190,5 +191,128 @@ describe('CheckApplied: run-bound acks (issue 12, Security 5)', () => {
     await expect(checkApplied(input, { ...deps, gatewayRunKey: undefined })).rejects.toBeInstanceOf(
       GatewayAckSecretMissingError,
     );
+  });
+});
+
+describe('CheckApplied: a run with several sync gateways', () => {
+  const GATEWAYS = [
+    { hostId: 'i-gw1', volumeKeys: ['vol-a', 'vol-b'] },
+    { hostId: 'i-gw2', volumeKeys: ['vol-c', 'vol-d'] },
+    { hostId: 'i-gw3', volumeKeys: ['vol-e'] },
+  ];
+  const scopeOf = (hostId: string) =>
+    runLayout.gatewayScope(RUN, `arn:aws:ec2:eu-west-1:111122223333:instance/${hostId}`);
+
+  /** Three gateways, EC2 reporting each in `states` (running unless said), one pass over their five volumes. */
+  function several(states: Record<string, string> = {}) {
+    const base = fixture();
+    const compute = {
+      describeHosts: async ({ hostIds = [] }: { hostIds?: string[] } = {}) =>
+        hostIds.map((hostId) => ({
+          hostId,
+          role: 'gateway',
+          state: states[hostId] ?? 'running',
+          tags: {},
+          volumes: [],
+        })),
+      instanceArn: (hostId: string) => `arn:aws:ec2:eu-west-1:111122223333:instance/${hostId}`,
+    } as unknown as ComputePort;
+    const keys = GATEWAYS.flatMap((gateway) => gateway.volumeKeys);
+    const input: CheckAppliedInput = {
+      ...base.input,
+      gatewayHostId: undefined,
+      gateways: GATEWAYS,
+      pass: {
+        ...base.input.pass,
+        snapshots: keys.map((volumeKey) => ({
+          volumeKey,
+          hostId: 'i-t',
+          volumeId: volumeKey,
+          sizeBytes: 1 << 20,
+          snapshotId: 'snap-2',
+        })),
+      },
+    };
+    const ack = (hostId: string, volumeKey: string) =>
+      base
+        .staging(scopeOf(hostId) + GATEWAY_VOLUMES_DIR)
+        .put(
+          `${volumeKey}/pass-000002/${ACK_KEY}`,
+          Buffer.from(JSON.stringify(signRecord(runKey(RUN), { ...ackOfPass2(), volumeKey }))),
+        );
+    const beat = (hostId: string, at: number) =>
+      base.staging(scopeOf(hostId)).put(
+        HEARTBEAT_KEY,
+        Buffer.from(
+          JSON.stringify(
+            signRecord(runKey(RUN), {
+              format: HEARTBEAT_FORMAT,
+              runId: RUN,
+              sequence: 1,
+              at: new Date(at).toISOString(),
+              processStartedAt: new Date(at).toISOString(),
+            }),
+          ),
+        ),
+      );
+    return { ...base, deps: { ...base.deps, compute }, input, ack, beat };
+  }
+
+  it('counts the pass applied only once every gateway acknowledged each of its own volumes', async () => {
+    const { deps, input, ack, beat } = several();
+    for (const gateway of GATEWAYS) await beat(gateway.hostId, PASS_STARTED);
+    for (const key of ['vol-a', 'vol-b', 'vol-c', 'vol-d']) await ack(key < 'vol-c' ? 'i-gw1' : 'i-gw2', key);
+
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: false, volumesApplied: 4 });
+    await ack('i-gw3', 'vol-e');
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: true, volumesApplied: 5 });
+  });
+
+  it('never counts an ack another gateway of the same run wrote for a volume it does not hold', async () => {
+    const { deps, input, ack, beat } = several();
+    for (const gateway of GATEWAYS) await beat(gateway.hostId, PASS_STARTED);
+    await ack('i-gw1', 'vol-e');
+
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: false, volumesApplied: 0 });
+  });
+
+  it('fails with GatewayUnavailableError naming the one gateway that went silent and its volumes, not the others', async () => {
+    const { deps, input, setNow, ack, beat } = several();
+    await beat('i-gw1', PASS_STARTED + 50_000);
+    await beat('i-gw2', PASS_STARTED);
+    await beat('i-gw3', PASS_STARTED + 50_000);
+    await ack('i-gw1', 'vol-a');
+    setNow(PASS_STARTED + (LIMIT_SECONDS + 1) * 1000);
+
+    const error = await checkApplied(input, deps).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(GatewayUnavailableError);
+    expect((error as Error).message).toMatch(/^the sync gateway i-gw2 \(volumes vol-c, vol-d\) has not reported/);
+    expect((error as Error).message).not.toMatch(/i-gw1|i-gw3/);
+  });
+
+  it('fails with UnexpectedHostStateError naming the gateway EC2 reports terminated', async () => {
+    const { deps, input, beat } = several({ 'i-gw3': 'terminated' });
+    for (const gateway of GATEWAYS) await beat(gateway.hostId, PASS_STARTED);
+
+    const error = await checkApplied(input, deps).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(UnexpectedHostStateError);
+    expect((error as Error).message).toBe('the sync gateway i-gw3 (volumes vol-e) is terminated, not running');
+  });
+
+  it('does not mind a gateway gone once it has acknowledged all of its volumes for the pass', async () => {
+    const { deps, input, setNow, ack, beat } = several({ 'i-gw3': 'terminated' });
+    await beat('i-gw1', PASS_STARTED + 50_000);
+    await beat('i-gw2', PASS_STARTED + 50_000);
+    await ack('i-gw3', 'vol-e');
+    setNow(PASS_STARTED + (LIMIT_SECONDS + 1) * 1000);
+
+    await expect(checkApplied(input, deps)).resolves.toEqual({ applied: false, volumesApplied: 1 });
+  });
+
+  it('refuses a pass whose volume no gateway of the run holds', async () => {
+    const { deps, input } = several();
+    const orphan = { ...input, gateways: GATEWAYS.slice(0, 2) };
+
+    await expect(checkApplied(orphan, deps)).rejects.toThrow(/vol-e is on no sync gateway of the run/);
   });
 });

@@ -24,8 +24,8 @@ async function runReport(runId: string) {
 }
 
 /** Runs the automated method on the host and answers its approval; resolves once the execution has ended. */
-async function run(host: Host, runId: string, decision: 'approve' | 'reject') {
-  const execution = fixture.env.machine.run(fixture.request([host.hostId]), { executionName: runId });
+async function run(host: Host, runId: string, decision: 'approve' | 'reject', overrides: Record<string, unknown> = {}) {
+  const execution = fixture.env.machine.run(fixture.request([host.hostId], overrides), { executionName: runId });
   const request = await fixture.env.approvals.next();
   if (decision === 'approve') await fixture.env.approvals.approve(request.runId, 'test');
   else await fixture.env.approvals.reject(request.runId, 'test', 'not tonight');
@@ -124,6 +124,31 @@ describe('target volumes kept by a rolled-back run (core/failback/keep-target.ts
     expect(next.firstPass).toEqual({ kind: 'full', reason: expect.stringContaining('no target volume was kept') });
     expect(next.passes[0]?.kind).toBe('full');
     const volumes = await compareVolumes(fixture.env, next.volumes);
+    expect(volumes.map((volume) => volume.identical)).toEqual([true, true]);
+  });
+
+  it('keeps each volume of a run with a gateway per volume from its own gateway’s acks, and the next run starts from them', async () => {
+    const host = await fixture.takeoverHost('spread', 23);
+    const onePerGateway = { target: { platform: 'aws', region: 'local', volumesPerGateway: 1 } };
+
+    const a = await run(host, 'spread-a', 'reject', onePerGateway);
+    expect(a.status).toBe('rolled-back');
+    const gateways = (await fixture.env.compute.describeHosts({ tag: { key: RUN_TAG, value: 'spread-a' } })).filter(
+      (candidate) => candidate.role === 'gateway',
+    );
+    expect(gateways.map((gateway) => gateway.state)).toEqual(['terminated', 'terminated']);
+    const lastPass = a.passes.at(-1);
+    expect(a.keptTargets?.map((kept) => [kept.volumeKey, kept.snapshotId, kept.passNumber])).toEqual(
+      lastPass?.volumes.map((volume) => [volume.volumeKey, volume.snapshotId, lastPass.passNumber]),
+    );
+
+    const b = await run(host, 'spread-b', 'approve', onePerGateway);
+    expect(b.status).toBe('succeeded');
+    expect(b.firstPass?.kind).toBe('incremental');
+    expect(b.volumes.map((volume) => volume.targetVolumeId).sort()).toEqual(
+      a.keptTargets?.map((kept) => kept.targetVolumeId).sort(),
+    );
+    const volumes = await compareVolumes(fixture.env, b.volumes);
     expect(volumes.map((volume) => volume.identical)).toEqual([true, true]);
   });
 });

@@ -48,10 +48,31 @@ describe('steps retried after their first attempt acted', () => {
 
     expect(second).toEqual(first);
     const runHosts = await fixture.compute.describeHosts({ tag: { key: RUN_TAG, value: 'r1' } });
-    expect(runHosts.map((host) => host.hostId)).toEqual([first.gatewayHostId]);
+    expect(runHosts.map((host) => host.hostId)).toEqual(first.gateways?.map((gateway) => gateway.hostId));
+    // One gateway: also named the way executions started on the older definition read it.
+    expect(first.gatewayHostId).toBe(runHosts[0]?.hostId);
     expect(runHosts[0]?.volumes.map((volume) => volume.volumeId).sort()).toEqual(
       first.volumes.map((volume) => volume.targetVolumeId).sort(),
     );
+  });
+
+  it('PrepareTarget run twice with a volume per gateway finds each gateway by its index, each holding its volume', async () => {
+    const { volumes } = await takeoverHost();
+
+    const first = await prepareTarget({ runId: 'r1', volumes, volumesPerGateway: 1 }, deps);
+    const second = await prepareTarget({ runId: 'r1', volumes, volumesPerGateway: 1 }, deps);
+
+    expect(second).toEqual(first);
+    expect(first.gateways).toHaveLength(2);
+    expect(first.gatewayHostId).toBeUndefined();
+    const runHosts = await fixture.compute.describeHosts({ tag: { key: RUN_TAG, value: 'r1' } });
+    expect(runHosts.map((host) => host.hostId).sort()).toEqual(first.gateways?.map((gateway) => gateway.hostId).sort());
+    for (const volume of first.volumes) {
+      const gateway = runHosts.find((host) => host.hostId === volume.gatewayHostId);
+      expect(gateway?.volumes).toEqual([
+        expect.objectContaining({ volumeId: volume.targetVolumeId, device: '/dev/sdf' }),
+      ]);
+    }
   });
 
   it('SnapshotVolumes run twice for one pass reuses the snapshot set the first run took', async () => {

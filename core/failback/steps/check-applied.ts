@@ -15,12 +15,14 @@ import {
   UnverifiedAckError,
 } from '../errors.js';
 import { DEFAULT_GATEWAY_LIVENESS, GatewayLiveness } from '../request.js';
-import { type FailbackDeps, PassState, runLayout } from '../run-state.js';
+import { type FailbackDeps, PassState, runLayout, TargetGateway } from '../run-state.js';
 
 export const CheckAppliedInput = z.object({
   runId: z.string(),
   pass: PassState,
-  /** The sync gateway the run launched: its records are below its instance ARN, and it must be running. */
+  /** The run's sync gateways and their volumes: each one's records are below its instance ARN, and it must run. */
+  gateways: z.array(TargetGateway).min(1).optional(),
+  /** The one sync gateway of an execution started before runs had several: it holds every volume. */
   gatewayHostId: z.string().optional(),
   /**
    * Where the applying side writes its records when it is no cloud host (the on-prem agent's `runs/<runId>/agent/`,
@@ -33,29 +35,68 @@ export const CheckAppliedInput = z.object({
 });
 export type CheckAppliedInput = z.infer<typeof CheckAppliedInput>;
 
-/** Who applies the pass, for messages: the gateway by its id, otherwise the writer of the records prefix. */
-function applier(input: CheckAppliedInput): string {
-  return input.gatewayHostId ? `the sync gateway ${input.gatewayHostId}` : `the applier writing ${input.recordsPrefix}`;
+/** One applying side of the run (a sync gateway, the on-prem agent): where it writes, and which volumes it applies. */
+interface Applier {
+  /** For messages: `the sync gateway i-… (volumes a, b)`, or the writer of the records prefix. */
+  readonly name: string;
+  /** The gateway's host id; absent for an applier that is no host of the compute port. */
+  readonly hostId?: string;
+  /** The prefix only it writes under. */
+  readonly scope: string;
+  readonly snapshots: PassState['snapshots'];
 }
 
 /**
- * Whether the sync gateway has made the pass durable on every target volume: each volume's ack.json names this
- * pass's snapshot. Fails fast with ApplyFailedError when the gateway recorded a refusal (e.g. a corrupt segment),
- * UnexpectedHostStateError when the gateway is no longer running, GatewayUnavailableError when its heartbeat is
- * stale (or never came), ApplyTimedOutError after `applyTimeoutSeconds`; UnverifiedAckError for an ack, apply
- * error or heartbeat whose MAC does not verify with this run's gateway key (never counted as applied).
- * Reads only below the ARN of the gateway this run launched (core/gateway/scope.ts), where no other instance's role
- * can write: a record anywhere else — the run's staged-pass prefix, another gateway's prefix — is never looked at.
+ * Whether every sync gateway has made the pass durable on each of its target volumes: each volume's ack.json, below
+ * the ARN of the gateway holding it, names this pass's snapshot. Fails fast with ApplyFailedError when a gateway
+ * recorded a refusal (e.g. a corrupt segment), UnexpectedHostStateError when a gateway still owing acks is no longer
+ * running, GatewayUnavailableError when its heartbeat is stale (or never came) — each naming that gateway and its
+ * volumes — ApplyTimedOutError after `applyTimeoutSeconds`; UnverifiedAckError for an ack, apply error or heartbeat
+ * whose MAC does not verify with this run's gateway key (never counted as applied).
+ * Reads a volume's records only below the ARN of the gateway this run put it on (core/gateway/scope.ts), where no
+ * other instance's role can write: a record anywhere else — the run's staged-pass prefix, another gateway's prefix,
+ * even another gateway of the same run — is never looked at.
  */
 export async function checkApplied(
   input: CheckAppliedInput,
   deps: FailbackDeps,
 ): Promise<{ applied: boolean; volumesApplied: number }> {
-  const scope = recordsScope(input, deps);
-  const staging = deps.staging(scope + GATEWAY_VOLUMES_DIR);
   const runKey = await gatewayRunKey(input.runId, deps);
+  const owing: Applier[] = [];
   let volumesApplied = 0;
-  for (const snapshot of input.pass.snapshots) {
+  for (const applier of appliers(input, deps)) {
+    const applied = await countApplied(input, applier, runKey, deps);
+    volumesApplied += applied;
+    if (applied < applier.snapshots.length) owing.push(applier);
+  }
+  if (owing.length === 0) return { applied: true, volumesApplied };
+
+  for (const applier of owing) {
+    if (applier.hostId) {
+      const [gateway] = await deps.compute.describeHosts({ hostIds: [applier.hostId] });
+      if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
+        throw new UnexpectedHostStateError(`${applier.name} is ${gateway.state}, not running`);
+      }
+    }
+    await checkGatewayLiveness(input, applier, runKey, deps);
+  }
+  const startedAt = Date.parse(input.pass.startedAt ?? '');
+  if (deps.now().getTime() - startedAt > input.applyTimeoutSeconds * 1000) {
+    throw new ApplyTimedOutError(
+      `pass ${input.pass.number} was not applied within ${input.applyTimeoutSeconds} s (${volumesApplied} of ${input.pass.snapshots.length} volumes acknowledged; waiting for ${owing.map((applier) => applier.name).join('; ')})`,
+    );
+  }
+  return { applied: false, volumesApplied };
+}
+
+/**
+ * How many of the applier's volumes acknowledge this pass.
+ * @throws ApplyFailedError for a recorded refusal or an ack of another pass; UnverifiedAckError
+ */
+async function countApplied(input: CheckAppliedInput, applier: Applier, runKey: Buffer, deps: FailbackDeps) {
+  const staging = deps.staging(applier.scope + GATEWAY_VOLUMES_DIR);
+  let applied = 0;
+  for (const snapshot of applier.snapshots) {
     const failure = await staging.head(applyErrorKey(snapshot.volumeKey, input.pass.number));
     if (failure) {
       const key = failure.key;
@@ -63,7 +104,7 @@ export async function checkApplied(
       // A forged refusal would only roll the run back, but its message would lie to the operator.
       if (!hasValidMac(runKey, record)) throw unverified(key, input.runId);
       throw new ApplyFailedError(
-        `${applier(input)} could not apply pass ${input.pass.number} of ${snapshot.volumeKey}: ${record.error}: ${record.message}`,
+        `${applier.name} could not apply pass ${input.pass.number} of ${snapshot.volumeKey}: ${record.error}: ${record.message}`,
       );
     }
     const ackKey = passPrefix(snapshot.volumeKey, input.pass.number) + ACK_KEY;
@@ -76,24 +117,9 @@ export async function checkApplied(
     if (ack.snapshotId !== snapshot.snapshotId) {
       throw new ApplyFailedError(`${ackKey} acknowledges ${ack.snapshotId}, not this pass's ${snapshot.snapshotId}`);
     }
-    volumesApplied++;
+    applied++;
   }
-  if (volumesApplied === input.pass.snapshots.length) return { applied: true, volumesApplied };
-
-  if (input.gatewayHostId) {
-    const [gateway] = await deps.compute.describeHosts({ hostIds: [input.gatewayHostId] });
-    if (gateway && gateway.state !== 'running' && gateway.state !== 'pending') {
-      throw new UnexpectedHostStateError(`the sync gateway ${input.gatewayHostId} is ${gateway.state}, not running`);
-    }
-  }
-  await checkGatewayLiveness(input, scope, runKey, deps);
-  const startedAt = Date.parse(input.pass.startedAt ?? '');
-  if (deps.now().getTime() - startedAt > input.applyTimeoutSeconds * 1000) {
-    throw new ApplyTimedOutError(
-      `pass ${input.pass.number} was not applied within ${input.applyTimeoutSeconds} s (${volumesApplied} of ${input.pass.snapshots.length} volumes acknowledged)`,
-    );
-  }
-  return { applied: false, volumesApplied };
+  return applied;
 }
 
 /**
@@ -104,22 +130,22 @@ export async function checkApplied(
  */
 async function checkGatewayLiveness(
   input: CheckAppliedInput,
-  scope: string,
+  applier: Applier,
   runKey: Buffer,
   deps: FailbackDeps,
 ): Promise<void> {
   const limitSeconds = (input.gateway ?? DEFAULT_GATEWAY_LIVENESS).unavailableAfterSeconds;
   const now = deps.now().getTime();
-  const heartbeat = await readHeartbeat(deps.staging(scope));
+  const heartbeat = await readHeartbeat(deps.staging(applier.scope));
   if (heartbeat) {
     // Another run's gateway must not keep this run waiting on a gateway that is gone.
     if (!hasValidMac(runKey, heartbeat) || heartbeat.runId !== input.runId) {
-      throw unverified(`${scope}${HEARTBEAT_KEY}`, input.runId);
+      throw unverified(`${applier.scope}${HEARTBEAT_KEY}`, input.runId);
     }
     const ageSeconds = (now - Date.parse(heartbeat.at)) / 1000;
     if (ageSeconds > limitSeconds) {
       throw new GatewayUnavailableError(
-        `${applier(input)} has not reported for ${Math.round(ageSeconds)} s (last heartbeat ${heartbeat.at}, limit ${limitSeconds} s)`,
+        `${applier.name} has not reported for ${Math.round(ageSeconds)} s (last heartbeat ${heartbeat.at}, limit ${limitSeconds} s)`,
       );
     }
     return;
@@ -127,20 +153,36 @@ async function checkGatewayLiveness(
   const startedAt = Date.parse(input.pass.startedAt ?? '');
   if (now - startedAt > limitSeconds * 1000) {
     throw new GatewayUnavailableError(
-      `${applier(input)} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
+      `${applier.name} has written no heartbeat within ${limitSeconds} s of pass ${input.pass.number} starting (${input.pass.startedAt})`,
     );
   }
 }
 
 /**
- * The prefix CheckApplied reads: the records prefix the run's state names (the on-prem agent's), else the one only
- * the run's own gateway instance can write under.
- * @throws InvalidInputError when the state names neither
+ * The run's applying sides, each with the pass's snapshots of its volumes: the records prefix the run's state names
+ * (the on-prem agent's, every volume), else each sync gateway below its own instance ARN with the volumes it holds.
+ * @throws InvalidInputError when the state names neither, or a volume of the pass is on no gateway of the run
  */
-function recordsScope(input: CheckAppliedInput, deps: FailbackDeps): string {
-  if (input.recordsPrefix) return input.recordsPrefix.endsWith('/') ? input.recordsPrefix : `${input.recordsPrefix}/`;
-  if (input.gatewayHostId) return gatewayScope({ runId: input.runId, gatewayHostId: input.gatewayHostId }, deps);
-  throw new InvalidInputError('CheckApplied needs gatewayHostId or recordsPrefix: whose records to read');
+function appliers(input: CheckAppliedInput, deps: FailbackDeps): Applier[] {
+  if (input.recordsPrefix) {
+    const scope = input.recordsPrefix.endsWith('/') ? input.recordsPrefix : `${input.recordsPrefix}/`;
+    return [{ name: `the applier writing ${input.recordsPrefix}`, scope, snapshots: input.pass.snapshots }];
+  }
+  const gateways =
+    input.gateways ??
+    (input.gatewayHostId
+      ? [{ hostId: input.gatewayHostId, volumeKeys: input.pass.snapshots.map((snapshot) => snapshot.volumeKey) }]
+      : undefined);
+  if (!gateways) throw new InvalidInputError('CheckApplied needs gateways or recordsPrefix: whose records to read');
+  const held = new Set(gateways.flatMap((gateway) => gateway.volumeKeys));
+  const orphan = input.pass.snapshots.find((snapshot) => !held.has(snapshot.volumeKey));
+  if (orphan) throw new InvalidInputError(`CheckApplied: ${orphan.volumeKey} is on no sync gateway of the run`);
+  return gateways.map((gateway) => ({
+    name: `the sync gateway ${gateway.hostId} (volumes ${gateway.volumeKeys.join(', ')})`,
+    hostId: gateway.hostId,
+    scope: gatewayScope({ runId: input.runId, gatewayHostId: gateway.hostId }, deps),
+    snapshots: input.pass.snapshots.filter((snapshot) => gateway.volumeKeys.includes(snapshot.volumeKey)),
+  }));
 }
 
 /** The prefix only the run's own gateway instance can write under: `runs/<runId>/gateways/<its ARN>/`. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HostNotFoundError } from '../../compute/errors.js';
+import { targetGateways } from '../gateway-plan.js';
 import { keepAppliedPasses } from '../keep-applied.js';
 import { keepTargets } from '../keep-target.js';
 import { BASE_OF_TAG, type KeptTarget, TargetBase } from '../kept-target.js';
@@ -28,7 +29,7 @@ const GATEWAY_GONE_WAIT_MS = 120_000;
 const GATEWAY_POLL_MS = 1_000;
 
 /**
- * Removes what the run made only to move data: the sync gateway (terminated), the snapshots still held (the pass's
+ * Removes what the run made only to move data: the sync gateways (terminated), the snapshots still held (the pass's
  * and any other tagged with the run; earlier ones went as each pass superseded them), and the run's staged segments.
  * The run record (pass records, report) stays. After a rollback the target volumes stay, and each keeps the last
  * snapshot it provably holds (core/failback/keep-target.ts), so the next run on the same takeover hosts can start
@@ -39,19 +40,19 @@ export async function cleanUp(
   input: z.infer<typeof CleanUpInput>,
   deps: FailbackDeps,
 ): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number; kept?: KeptTarget[] }> {
-  const gatewayHostId = input.target?.gatewayHostId;
-  // Before the gateway goes (terminating it detaches its volumes): which target volumes it still held.
-  const attachedToGateway = new Set(
-    input.rollback && gatewayHostId
+  const gatewayHostIds = input.target ? targetGateways(input.target).map((gateway) => gateway.hostId) : [];
+  // Before the gateways go (terminating one detaches its volumes): which target volumes each still held.
+  const attachedToGateway = new Map(
+    input.rollback && gatewayHostIds.length > 0
       ? (
-          await deps.compute.describeHosts({ hostIds: [gatewayHostId] }).catch((error: unknown) => {
+          await deps.compute.describeHosts({ hostIds: gatewayHostIds }).catch((error: unknown) => {
             if (error instanceof HostNotFoundError) return [];
             throw error;
           })
-        ).flatMap((host) => host.volumes.map((volume) => volume.volumeId))
+        ).flatMap((host) => host.volumes.map((volume) => [volume.volumeId, host.hostId] as const))
       : [],
   );
-  const terminated = await hostsOfRun(deps, input.runId, 'gateway', gatewayHostId ? [gatewayHostId] : []);
+  const terminated = await hostsOfRun(deps, input.runId, 'gateway', gatewayHostIds);
   if (terminated.length > 0) await deps.compute.terminateInstances(terminated);
   const kept =
     input.rollback && input.target

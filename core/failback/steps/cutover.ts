@@ -5,6 +5,7 @@ import { ACK_KEY, passPrefix } from '../../engine/layout.js';
 import { PassAck, parseStagedJson } from '../../engine/manifest.js';
 import { GATEWAY_VOLUMES_DIR } from '../../gateway/scope.js';
 import { FailbackVerificationError } from '../errors.js';
+import { gatewayOfVolume } from '../gateway-plan.js';
 import { type FailbackDeps, FailbackState, PassState, RUN_TAG, RunVolume, TargetState } from '../run-state.js';
 import { gatewayScope } from './check-applied.js';
 
@@ -33,7 +34,7 @@ function placements(input: CutoverInput) {
 }
 
 /**
- * Moves the synced target volumes from the (stopped) sync gateway to the failback hosts, at the devices the takeover
+ * Moves the synced target volumes from the (stopped) sync gateways to the failback hosts, at the devices the takeover
  * volumes had, and starts the failback hosts. Safe to retry: a volume already where it belongs is left there.
  */
 export async function cutover(input: CutoverInput, deps: FailbackDeps): Promise<{ started: string[] }> {
@@ -55,7 +56,7 @@ export const VerifyFailbackInput = CutoverInput.extend({ pass: PassState });
 
 /**
  * Checks the failback side before the takeover hosts are retired: every failback host runs with its target volumes
- * at the right devices, and the gateway acknowledged the final pass of every volume (the target holds exactly the
+ * at the right devices, and its gateway acknowledged the final pass of every volume (the target holds exactly the
  * final snapshot, verified block by block when applied).
  * @throws FailbackVerificationError naming the first thing that does not check out
  */
@@ -63,10 +64,6 @@ export async function verifyFailback(
   input: z.infer<typeof VerifyFailbackInput>,
   deps: FailbackDeps,
 ): Promise<{ verified: true; checks: number; at: string }> {
-  // The ack as the run's own gateway wrote it, below its instance ARN (core/gateway/scope.ts).
-  const staging = deps.staging(
-    gatewayScope({ runId: input.runId, gatewayHostId: input.target.gatewayHostId }, deps) + GATEWAY_VOLUMES_DIR,
-  );
   const hosts = await deps.compute.describeHosts({ hostIds: input.failback.hostIds });
   let checks = 0;
   for (const host of hosts) {
@@ -82,11 +79,14 @@ export async function verifyFailback(
       );
     }
     const snapshot = input.pass.snapshots.find((candidate) => candidate.volumeKey === placement.volumeKey);
+    // The ack as the run's own gateway holding the volume wrote it, below its instance ARN (core/gateway/scope.ts).
+    const gatewayHostId = gatewayOfVolume(input.target, placement.volumeKey);
+    const staging = deps.staging(gatewayScope({ runId: input.runId, gatewayHostId }, deps) + GATEWAY_VOLUMES_DIR);
     const ackKey = passPrefix(placement.volumeKey, input.pass.number) + ACK_KEY;
     const ack = parseStagedJson(PassAck, await staging.get(ackKey), ackKey);
     if (!snapshot || ack.snapshotId !== snapshot.snapshotId) {
       throw new FailbackVerificationError(
-        `the final pass of ${placement.volumeKey} was not acknowledged by the gateway`,
+        `the final pass of ${placement.volumeKey} was not acknowledged by its gateway ${gatewayHostId}`,
       );
     }
     checks += 2;

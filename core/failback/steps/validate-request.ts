@@ -8,7 +8,6 @@ import {
 } from '../errors.js';
 import { parseFailbackRequest } from '../request.js';
 import { type FailbackDeps, RunId, type RunInventory, type RunVolume } from '../run-state.js';
-import { GATEWAY_DEVICES } from './prepare-target.js';
 
 export const ValidateRequestInput = z.object({ runId: z.string(), request: z.unknown() });
 export type ValidateRequestInput = z.infer<typeof ValidateRequestInput>;
@@ -76,11 +75,6 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
         volumeKey: volume.volumeId,
       });
     }
-  }
-  if (volumes.length > GATEWAY_DEVICES.length) {
-    throw new InvalidFailbackRequestError(
-      `failback request field hosts: ${volumes.length} volumes in all, more than the ${GATEWAY_DEVICES.length} one sync gateway can hold; split the hosts over several runs`,
-    );
   }
   return {
     runId: runId.data,
