@@ -13,7 +13,7 @@ import { parseEnvironment } from '../environment.js';
 import { HomeboundError } from '../errors.js';
 import { FailbackMetrics, stdoutSink } from '../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../failback/run-state.js';
-import { streamSplitSettings } from '../failback/stream-split.js';
+import { MAX_STREAM_INVOCATIONS_PER_VOLUME, streamSplitSettings } from '../failback/stream-split.js';
 import { TakeoverTagSpec } from '../failback/takeover-tag.js';
 import { GatewayArtifactLocation } from '../gateway/config.js';
 
@@ -41,7 +41,12 @@ export const FailbackEnvironment = z.object({
   /** MiB: the convergence threshold of requests that set none (lib/config.ts `convergenceThresholdMiB`). */
   HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: z.coerce.number().nonnegative().optional(),
   /** StreamPass invocations per volume at once (core/failback/stream-split.ts `invocationsPerVolume`). @default 4 */
-  HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME: z.coerce.number().int().min(1).optional(),
+  HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_STREAM_INVOCATIONS_PER_VOLUME)
+    .optional(),
   /** GetSnapshotBlock requests/s every reader of a snapshot shares (`snapshotBlockQuota`). @default 1000 */
   HOMEBOUND_SNAPSHOT_BLOCK_QUOTA: z.coerce.number().int().min(1).optional(),
   /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */

@@ -128,6 +128,17 @@ describe('splitting a pass over StreamPass invocations', () => {
   });
 
   it.each(METHODS)(
+    'runs every range of a volume at once in the %s machine (MaxConcurrency ≥ the most ranges)',
+    (method) => {
+      const map = streamPassMachine(method).States.StreamPass;
+      const ranges = map.ItemProcessor.States.StreamShardRanges;
+
+      expect(ranges.MaxConcurrency).toBeGreaterThanOrEqual(MAX_STREAM_INVOCATIONS_PER_VOLUME);
+      expect(ranges.ItemProcessor.ProcessorConfig.Mode).toBe('INLINE');
+    },
+  );
+
+  it.each(METHODS)(
     "streams one volume's full pass over 4 concurrent invocations of the %s machine's StreamPass Map, within the snapshot's quota, and it applies identical",
     { timeout: 60_000 },
     async (method) => {
