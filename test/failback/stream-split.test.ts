@@ -10,8 +10,8 @@ import { InvalidInputError, StagedObjectMissingError } from '../../core/errors.j
 import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps, PassSnapshot } from '../../core/failback/run-state.js';
 import { runLayout } from '../../core/failback/run-state.js';
+import { sealVolumePass, streamShardRange } from '../../core/failback/steps/split-pass.js';
 import { streamVolumePass } from '../../core/failback/steps/stream-pass.js';
-import { sealVolumePass, streamShardRange } from '../../core/failback/steps/stream-range.js';
 import {
   MAX_STREAM_INVOCATIONS_PER_VOLUME,
   SNAPSHOT_BUDGET_SHARE,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { FailbackDeps } from '../run-state.js';
+import { SealVolumePassInput, StreamShardRangeInput, sealVolumePass, streamShardRange } from './split-pass.js';
 import { StreamVolumePassInput, streamVolumePass } from './stream-pass.js';
-import { SealVolumePassInput, StreamShardRangeInput, sealVolumePass, streamShardRange } from './stream-range.js';
 
 /**
  * The StreamPass function's three steps by `step`: `volume` (the default: plan a volume's pass and stream it, or
