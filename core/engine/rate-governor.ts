@@ -87,6 +87,16 @@ const MIN_SAMPLE = 30;
 /** Standard errors a share must rise above the noise before it counts as a rise. */
 const Z = 3;
 
+/**
+ * Tokens a governor at `rate` may hold, so send at once on top of its rate: ~50 ms worth, at least one. Smooth
+ * sending is what keeps a token-bucket quota happy; within any second a governor sends at most rate + this.
+ */
+export function burstTokens(rate: number): number {
+  return Math.max(MIN_BURST_TOKENS, rate * BURST_SECONDS);
+}
+export const BURST_SECONDS = 0.05;
+export const MIN_BURST_TOKENS = 1;
+
 const realClock: GovernorClock = {
   now: () => performance.now(),
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
@@ -353,8 +363,7 @@ export class RateGovernor {
 
   private refill(): void {
     const now = this.clock.now();
-    // A burst of at most ~50 ms worth of tokens: smooth sending is what keeps a token-bucket quota happy.
-    const capacity = Math.max(1, this.rate * 0.05);
+    const capacity = burstTokens(this.rate);
     // Tokens above capacity are the start-up burst: spend them, never top them up.
     if (this.tokens < capacity)
       this.tokens = Math.min(capacity, this.tokens + ((now - this.lastRefill) / 1000) * this.rate);

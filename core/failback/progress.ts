@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { HostState } from '../compute/port.js';
 import { parseStagedJson } from '../engine/manifest.js';
 import type { Staging } from '../ports.js';
+import { type FailbackDeps, runLayout } from './run-state.js';
 import { PassRecord } from './steps/record-pass.js';
 
 /**
@@ -45,6 +46,38 @@ export const progressLayout = {
 export async function writeVolumeProgress(records: Staging, progress: Omit<VolumeProgress, 'format'>): Promise<void> {
   const record: VolumeProgress = { format: VOLUME_PROGRESS_FORMAT, ...progress };
   await records.put(progressLayout.key(progress.volumeKey), Buffer.from(JSON.stringify(record)));
+}
+
+/** What names a volume's pass in the StreamPass steps (VolumePassIdentity). */
+interface PassIdentity {
+  readonly runId: string;
+  readonly passNumber: number;
+  readonly kind: 'full' | 'incremental';
+  readonly snapshot: { readonly volumeKey: string; readonly hostId: string; readonly volumeId: string };
+}
+
+/**
+ * Records where the volume's pass stands, in the run's record prefix of the stack's bucket (`recordStaging`, else
+ * `staging`). `sealed` once the manifest is staged; else streaming with `bytesRemaining` still to stream.
+ */
+export async function recordVolumeProgress(
+  deps: Pick<FailbackDeps, 'recordStaging' | 'staging' | 'now'>,
+  pass: PassIdentity,
+  progress: { bytesRemaining: number; throughputBytesPerSecond: number; sealed?: { bytesStaged: number } },
+): Promise<void> {
+  await writeVolumeProgress((deps.recordStaging ?? deps.staging)(runLayout.record(pass.runId)), {
+    runId: pass.runId,
+    volumeKey: pass.snapshot.volumeKey,
+    hostId: pass.snapshot.hostId,
+    volumeId: pass.snapshot.volumeId,
+    passNumber: pass.passNumber,
+    kind: pass.kind,
+    phase: progress.sealed ? 'staged' : 'streaming',
+    bytesRemaining: progress.sealed ? 0 : progress.bytesRemaining,
+    ...(progress.sealed ? { bytesStaged: progress.sealed.bytesStaged } : {}),
+    throughputBytesPerSecond: progress.throughputBytesPerSecond,
+    updatedAt: deps.now().toISOString(),
+  });
 }
 
 /** One row of the status table: a volume of a host. */

@@ -7,6 +7,7 @@ import type { BlockSource, Staging } from '../ports.js';
 import { FirstPass, TargetBase } from './kept-target.js';
 import type { FailbackMetrics } from './metrics.js';
 import { FailbackRequest } from './request.js';
+import type { StreamSplitSettings } from './stream-split.js';
 import type { TakeoverTag } from './takeover-tag.js';
 
 /**
@@ -180,6 +181,11 @@ export interface FailbackDeps {
    * that give it to a gateway or verify with it (PrepareTarget, CheckApplied, CleanUp) have it; elsewhere it is absent.
    */
   readonly gatewayRunKey?: ((runId: string) => Promise<Buffer>) | undefined;
+  /**
+   * How StreamPass splits a volume's pass over invocations running at once and shares the snapshot's read budget
+   * (core/failback/stream-split.ts). @default streamSplitSettings(): 4 invocations per volume, 1,000 reads/s per snapshot
+   */
+  readonly streamSplit?: StreamSplitSettings | undefined;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */
   readonly metrics: FailbackMetrics;
   /**

@@ -25,7 +25,7 @@ import { RecordPassInput, recordPass } from './steps/record-pass.js';
 import { ReportInput, report } from './steps/report.js';
 import { RollbackInput, rollback } from './steps/rollback.js';
 import { CheckSnapshotsInput, checkSnapshots, SnapshotVolumesInput, snapshotVolumes } from './steps/snapshots.js';
-import { StreamVolumePassInput, streamVolumePass } from './steps/stream-pass.js';
+import { StreamPassInput, streamPass } from './steps/stream-pass-task.js';
 import { ValidateRequestInput, validateRequest } from './steps/validate-request.js';
 import { VerifyDecisionInput, verifyDecision } from './steps/verify-decision.js';
 import type { FailbackTaskName } from './task-names.js';
@@ -53,7 +53,7 @@ export const failbackTasks = {
   PlanOnPremRun: task(PlanOnPremRunInput, planOnPremRun),
   SnapshotVolumes: task(SnapshotVolumesInput, snapshotVolumes),
   CheckSnapshots: task(CheckSnapshotsInput, checkSnapshots),
-  StreamPass: task(StreamVolumePassInput, streamVolumePass),
+  StreamPass: task(StreamPassInput, streamPass),
   CheckApplied: task(CheckAppliedInput, checkApplied),
   RecordPass: task(RecordPassInput, recordPass),
   LaunchFailbackHosts: task(LaunchFailbackHostsInput, launchFailbackHosts),

@@ -50,6 +50,21 @@ export interface EbsServerStats {
   readonly bytesReceived: number;
 }
 
+/** GetSnapshotBlock arrivals for one snapshot (EbsServer.blockReadsOf). */
+export interface BlockReadCounts {
+  /** In each whole second of the server's clock, from the first that saw one to the last (quiet ones count 0). */
+  readonly perSecond: readonly number[];
+  /** The most that arrived within any 1,000 ms, wherever it starts. */
+  readonly busiestSecond: number;
+}
+
+interface BlockReadTally {
+  readonly perSecond: Map<number, number>;
+  /** Arrival times (ms) within the last 1,000 ms. */
+  readonly lastSecond: number[];
+  busiest: number;
+}
+
 const MAX_BODY_BYTES = 1024 * 1024;
 
 const ROUTES: readonly { method: string; path: RegExp; operation: EbsOperation }[] = [
@@ -72,6 +87,7 @@ export class EbsServer {
   private readonly faultInjector: FaultInjector;
   private readonly operations: EbsOperations;
   private counters = emptyStats();
+  private blockReads = new Map<string, BlockReadTally>();
 
   private constructor(
     private readonly options: EbsServerOptions,
@@ -117,6 +133,22 @@ export class EbsServer {
 
   resetStats(): void {
     this.counters = emptyStats();
+    this.blockReads = new Map();
+  }
+
+  /**
+   * The GetSnapshotBlock requests that arrived for `snapshotId` — what the per-snapshot quota limits — counted at
+   * arrival, throttled ones included, as AWS counts them; since start or `resetStats`.
+   */
+  blockReadsOf(snapshotId: string): BlockReadCounts {
+    const tally = this.blockReads.get(snapshotId);
+    if (!tally) return { perSecond: [], busiestSecond: 0 };
+    const first = Math.min(...tally.perSecond.keys());
+    const last = Math.max(...tally.perSecond.keys());
+    return {
+      perSecond: Array.from({ length: last - first + 1 }, (_, i) => tally.perSecond.get(first + i) ?? 0),
+      busiestSecond: tally.busiest,
+    };
   }
 
   /** Stops listening and drops kept-alive connections. */
@@ -151,6 +183,7 @@ export class EbsServer {
         );
       }
       const [, snapshotId = '', blockIndex = ''] = (route.path.exec(path) ?? []).map((part) => percentDecode(part));
+      if (operation === 'GetSnapshotBlock') this.countBlockRead(snapshotId);
       // Faults are decided at arrival, as AWS counts a request against the quota when it arrives.
       if (this.faultInjector.failsAtArrival()) {
         throw new EbsApiError('InternalServerException', undefined, 'injected internal error (local cloud errorRate)');
@@ -177,6 +210,22 @@ export class EbsServer {
     }
     if (this.faultInjector.latencyMs > 0) await sleep(this.faultInjector.latencyMs);
     send(response, answer);
+  }
+
+  private countBlockRead(snapshotId: string): void {
+    const now = performance.now();
+    const tally: BlockReadTally = this.blockReads.get(snapshotId) ?? {
+      perSecond: new Map(),
+      lastSecond: [],
+      busiest: 0,
+    };
+    const second = Math.floor(now / 1000);
+    tally.perSecond.set(second, (tally.perSecond.get(second) ?? 0) + 1);
+    // Only the arrivals of the last 1,000 ms are kept: memory stays bounded by the rate, whatever the run's length.
+    while ((tally.lastSecond[0] ?? now) <= now - 1000) tally.lastSecond.shift();
+    tally.lastSecond.push(now);
+    tally.busiest = Math.max(tally.busiest, tally.lastSecond.length);
+    this.blockReads.set(snapshotId, tally);
   }
 
   // The one place where errors become EBS error types, HTTP statuses and Reasons.

@@ -13,6 +13,7 @@ import { parseEnvironment } from '../environment.js';
 import { HomeboundError } from '../errors.js';
 import { FailbackMetrics, stdoutSink } from '../failback/metrics.js';
 import type { ApprovalPort, FailbackDeps } from '../failback/run-state.js';
+import { MAX_STREAM_INVOCATIONS_PER_VOLUME, streamSplitSettings } from '../failback/stream-split.js';
 import { TakeoverTagSpec } from '../failback/takeover-tag.js';
 import { GatewayArtifactLocation } from '../gateway/config.js';
 
@@ -39,6 +40,15 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_STACK_TAG: z.string().min(1),
   /** MiB: the convergence threshold of requests that set none (lib/config.ts `convergenceThresholdMiB`). */
   HOMEBOUND_CONVERGENCE_THRESHOLD_MIB: z.coerce.number().nonnegative().optional(),
+  /** StreamPass invocations per volume at once (core/failback/stream-split.ts `invocationsPerVolume`). @default 4 */
+  HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_STREAM_INVOCATIONS_PER_VOLUME)
+    .optional(),
+  /** GetSnapshotBlock requests/s every reader of a snapshot shares (`snapshotBlockQuota`). @default 1000 */
+  HOMEBOUND_SNAPSHOT_BLOCK_QUOTA: z.coerce.number().int().min(1).optional(),
   /** The sync gateway bundle (lib/gateway-artifact.ts): s3:// URI and hex SHA-256. */
   HOMEBOUND_GATEWAY_ARTIFACT_URI: GatewayArtifactLocation.shape.uri,
   HOMEBOUND_GATEWAY_ARTIFACT_SHA256: GatewayArtifactLocation.shape.sha256,
@@ -144,6 +154,14 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
     stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
+    streamSplit: streamSplitSettings({
+      ...(config.HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME === undefined
+        ? {}
+        : { invocationsPerVolume: config.HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME }),
+      ...(config.HOMEBOUND_SNAPSHOT_BLOCK_QUOTA === undefined
+        ? {}
+        : { snapshotBlockQuota: config.HOMEBOUND_SNAPSHOT_BLOCK_QUOTA }),
+    }),
     gatewayArtifact: { uri: config.HOMEBOUND_GATEWAY_ARTIFACT_URI, sha256: config.HOMEBOUND_GATEWAY_ARTIFACT_SHA256 },
     gatewayRunKey: config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN
       ? secretsManagerRunKeys(secrets, config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)

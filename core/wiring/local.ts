@@ -14,6 +14,7 @@ import { InvalidInputError } from '../errors.js';
 import { LocalApprovals } from '../failback/local-approvals.js';
 import { type EmfSink, FailbackMetrics } from '../failback/metrics.js';
 import type { FailbackDeps } from '../failback/run-state.js';
+import { type StreamSplitSettings, streamSplitSettings } from '../failback/stream-split.js';
 import { LOCAL_TAKEOVER_TAG } from '../failback/takeover-tag.js';
 import { createTaskHandler } from '../failback/task-handler.js';
 import { type FailbackTaskName, failbackTasks } from '../failback/tasks.js';
@@ -55,6 +56,8 @@ export interface LocalFailbackOptions {
   /** Lines the sync gateway prints. */
   readonly onGatewayOutput?: (line: string) => void;
   readonly ebsFaults?: EbsFaults;
+  /** How StreamPass splits a volume's pass (core/failback/stream-split.ts). @default streamSplitSettings() */
+  readonly streamSplit?: Partial<StreamSplitSettings>;
   /** Where the handlers' EMF records go (a test's capture); by default nowhere, so a drill prints none. */
   readonly metricsSink?: EmfSink;
   /** Activity Tasks: ASL placeholder → the local cloud's activity name (`AgentActivityArn` → `homebound-agent`). */
@@ -185,6 +188,8 @@ function localLambdaContext(name: string, signal: AbortSignal): Context & { sign
  * need other local services gets them chosen here, next to the AWS wiring (core/wiring/aws.ts).
  */
 export async function startLocalFailback(options: LocalFailbackOptions): Promise<LocalFailback> {
+  // Checked before anything starts, so a bad setting leaves nothing running.
+  const streamSplit = streamSplitSettings(options.streamSplit);
   const cloud = await startLocalCloud({
     dir: join(options.dir, 'cloud'),
     buckets: [LOCAL_STAGING_BUCKET],
@@ -218,6 +223,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     takeoverTag: LOCAL_TAKEOVER_TAG,
     approvals,
     gatewayRunKey: async (runId) => deriveRunKey(gatewayAckSecret, runId),
+    streamSplit,
     metrics: options.metricsSink ? new FailbackMetrics(options.metricsSink) : FailbackMetrics.disabled(),
     health: localHealthChecker(options.healthCheckFaults ?? []),
     now: () => new Date(),

@@ -44,6 +44,23 @@ describe('the failback functions environment', () => {
     );
   });
 
+  it('hands StreamPass its split settings, 4 invocations per volume and 1,000 reads/s per snapshot unless set', () => {
+    const base = { ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'k=v' };
+
+    const defaults = awsFailbackDeps(base).streamSplit;
+    const set = awsFailbackDeps({
+      ...base,
+      HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME: '8',
+      HOMEBOUND_SNAPSHOT_BLOCK_QUOTA: '500',
+    }).streamSplit;
+
+    expect(defaults).toMatchObject({ invocationsPerVolume: 4, snapshotBlockQuota: 1000 });
+    expect(set).toMatchObject({ invocationsPerVolume: 8, snapshotBlockQuota: 500 });
+    expect(() => awsFailbackDeps({ ...base, HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME: '11' })).toThrow(
+      /HOMEBOUND_STREAM_INVOCATIONS_PER_VOLUME/,
+    );
+  });
+
   it('hands the steps the takeover tag, split at the first "="', () => {
     const deps = awsFailbackDeps({ ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'dr:role=a=b' });
     expect(deps.takeoverTag).toEqual({ key: 'dr:role', value: 'a=b' });

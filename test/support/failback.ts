@@ -15,8 +15,8 @@ const FAULTABLE = ['SnapshotVolumes', 'Cutover', 'VerifyFailback', 'PrepareTarge
 export interface FailbackFixture {
   readonly env: LocalFailback;
   readonly faults: Faults;
-  /** A takeover host with 2 small volumes of realistic data and a live workload. */
-  takeoverHost(name: string, seed?: number): Promise<Host>;
+  /** A takeover host with 2 small volumes (@default 8 MiB + 4 KiB) of realistic data and a live workload. */
+  takeoverHost(name: string, seed?: number, sizeBytes?: number): Promise<Host>;
   /** A request for these hosts that converges quickly. */
   request(hosts: readonly string[], overrides?: Record<string, unknown>): Record<string, unknown>;
   stop(): Promise<void>;
@@ -27,7 +27,7 @@ export interface FailbackFixture {
  * a few states' handlers (a transient error, a hard failure) while the rest run for real.
  */
 export async function startFailbackFixture(
-  options: Pick<LocalFailbackOptions, 'metricsSink' | 'ebsFaults'> = {},
+  options: Pick<LocalFailbackOptions, 'metricsSink' | 'ebsFaults' | 'streamSplit'> = {},
 ): Promise<FailbackFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'hb-failback-'));
   const faults: Faults = new Map();
@@ -49,8 +49,8 @@ export async function startFailbackFixture(
   return {
     env,
     faults,
-    takeoverHost: (name, seed = 1) =>
-      createDrillTakeoverHost(env, { name, volumes: 2, sizeBytes: 8 * 1024 * 1024 + 4096, writesPerSecond: 50, seed }),
+    takeoverHost: (name, seed = 1, sizeBytes = 8 * 1024 * 1024 + 4096) =>
+      createDrillTakeoverHost(env, { name, volumes: 2, sizeBytes, writesPerSecond: 50, seed }),
     request: (hosts, overrides = {}) => ({
       method: 'automated',
       hosts,

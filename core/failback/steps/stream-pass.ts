@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { BLOCK_SIZE } from '../../blocks.js';
 import { newReadCounters } from '../../engine/block-reader.js';
+import type { PassManifest } from '../../engine/manifest.js';
 import { finalizePass, loadPlan } from '../../engine/pass.js';
 import { planPass } from '../../engine/planner.js';
 import { RateGovernor } from '../../engine/rate-governor.js';
-import { streamShard } from '../../engine/streamer.js';
-import { WorkCancelledError } from '../../errors.js';
-import { writeVolumeProgress } from '../progress.js';
+import { recordVolumeProgress } from '../progress.js';
 import { type FailbackDeps, PassSnapshot, runLayout } from '../run-state.js';
+import { type ShardRange, splitPass, streamSplitSettings } from '../stream-split.js';
+import { bytesOfShards, streamShardsInOrder } from './stream-shards.js';
 
 const StreamStats = z.object({
   blocksListed: z.number().int().nonnegative(),
@@ -18,11 +19,15 @@ const StreamStats = z.object({
 });
 export type StreamStats = z.infer<typeof StreamStats>;
 
-export const StreamVolumePassInput = z.object({
+/** What names one volume's pass in every StreamPass input. */
+export const VolumePassIdentity = z.object({
   runId: z.string(),
   passNumber: z.number().int().positive(),
   kind: z.enum(['full', 'incremental']),
   snapshot: PassSnapshot,
+});
+
+export const StreamVolumePassInput = VolumePassIdentity.extend({
   /** Set by an invocation that ran out of time: the pass is planned and shards before `nextShard` are staged. */
   cursor: z.object({ nextShard: z.number().int().nonnegative() }).optional(),
   invocations: z.number().int().nonnegative().default(0),
@@ -31,7 +36,12 @@ export type StreamVolumePassInput = z.infer<typeof StreamVolumePassInput>;
 
 export type StreamVolumePassOutput = Omit<StreamVolumePassInput, 'cursor'> & {
   readonly done: boolean;
+  /** The pass is planned and split: stream `ranges` at once (StreamShardRange), then seal it (SealVolumePass). */
+  readonly split: boolean;
   readonly cursor?: { nextShard: number };
+  readonly ranges?: readonly ShardRange[];
+  /** GetSnapshotBlock requests per second each range invocation may send: its part of the snapshot's quota. */
+  readonly requestsPerSecond?: number;
   readonly stats?: StreamStats;
 };
 
@@ -39,10 +49,14 @@ export type StreamVolumePassOutput = Omit<StreamVolumePassInput, 'cursor'> & {
  * Streams one volume's pass into the run's staging: plans it (first invocation), streams shards until `deadline`
  * (epoch ms; a Lambda passes its remaining time minus a margin), and seals it with the manifest once every shard is
  * staged. Returns `done: false` with a cursor when time ran out; the state machine calls again with it, and the
- * streamer skips segments an earlier invocation already staged. Each invocation publishes its throughput, the bytes
- * still to stream (by whole shards), and its read, throttle and retry counts. `signal` (the Task timed out or the
- * execution ended, or the invocation's hard stop) stops it at once: no block read starts after it and those in
- * flight are cut. Stopped after `deadline`, it returns its cursor as at the deadline.
+ * streamer skips segments an earlier invocation already staged. A pass of more than one shard is split instead
+ * (deps.streamSplit, core/failback/stream-split.ts): the first invocation only plans it and returns `split: true`
+ * with its shard ranges and each range's part of the snapshot's read budget; the state machine streams the ranges
+ * at once (streamShardRange) and seals the pass once (sealVolumePass).
+ * Each invocation publishes its throughput, the bytes still to stream (by whole shards), and its read, throttle and
+ * retry counts. `signal` (the Task timed out or the execution ended, or the invocation's hard stop) stops it at
+ * once: no block read starts after it and those in flight are cut. Stopped after `deadline`, it returns its cursor
+ * as at the deadline.
  * @throws the engine's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, StagingBucketNotFoundError, …);
  *   WorkCancelledError when `signal` aborts before `deadline`.
  */
@@ -53,6 +67,7 @@ export async function streamVolumePass(
   signal?: AbortSignal,
 ): Promise<StreamVolumePassOutput> {
   const { cursor, ...identity } = input;
+  const settings = deps.streamSplit ?? streamSplitSettings();
   const staging = deps.staging(runLayout.volumes(input.runId));
   const { snapshot } = input;
   const plan = cursor
@@ -64,16 +79,25 @@ export async function streamVolumePass(
         snapshotId: snapshot.snapshotId,
         baseSnapshotId: snapshot.baseSnapshotId,
         volumeSizeBytes: snapshot.sizeBytes,
+        shardBlocks: settings.shardBlocks,
       });
-  const governor = new RateGovernor();
-  const counters = newReadCounters();
   const invocations = input.invocations + 1;
+  const split = cursor ? undefined : splitPass(plan.shards.length, settings);
+  if (split) {
+    const bytesRemaining = bytesOfShards(plan, 0, plan.shards.length);
+    deps.metrics.volumeStreamed(input.runId, snapshot.volumeKey, { BytesRemaining: bytesRemaining });
+    // The ranges stream at once and each knows only its own part: the record stays as planned until the seal.
+    await recordVolumeProgress(deps, input, { bytesRemaining, throughputBytesPerSecond: 0 });
+    return { ...identity, invocations, done: false, split: true, ...split, ranges: [...split.ranges] };
+  }
+  // Alone on its snapshot: the whole budget.
+  const governor = new RateGovernor({ maxRequestsPerSecond: settings.snapshotBlockQuota });
+  const counters = newReadCounters();
   const streamingSince = Date.now();
-  const records = (deps.recordStaging ?? deps.staging)(runLayout.record(input.runId));
   /** Publishes the invocation's metrics and the volume's progress record (`homebound status`). */
-  const publish = async (nextShard: number, sealed?: { bytesChanged: number; bytesStaged: number }) => {
+  const publish = async (nextShard: number, sealed?: StreamStats) => {
     const throughput = counters.bytesRead / Math.max(0.001, (Date.now() - streamingSince) / 1000);
-    const bytesRemaining = plan.shards.slice(nextShard).reduce((sum, shard) => sum + shard.blocks, 0) * BLOCK_SIZE;
+    const bytesRemaining = bytesOfShards(plan, nextShard, plan.shards.length);
     deps.metrics.volumeStreamed(input.runId, snapshot.volumeKey, {
       StreamThroughput: throughput,
       BytesRemaining: bytesRemaining,
@@ -82,57 +106,38 @@ export async function streamVolumePass(
       RetriedCalls: counters.retried,
       VolumeBytesChanged: sealed?.bytesChanged,
     });
-    await writeVolumeProgress(records, {
-      runId: input.runId,
-      volumeKey: snapshot.volumeKey,
-      hostId: snapshot.hostId,
-      volumeId: snapshot.volumeId,
-      passNumber: input.passNumber,
-      kind: input.kind,
-      phase: sealed ? 'staged' : 'streaming',
+    await recordVolumeProgress(deps, input, {
       bytesRemaining,
-      ...(sealed ? { bytesStaged: sealed.bytesStaged } : {}),
       throughputBytesPerSecond: throughput,
-      updatedAt: deps.now().toISOString(),
+      ...(sealed ? { sealed } : {}),
     });
   };
-  for (let next = cursor?.nextShard ?? 0; next < plan.shards.length; next++) {
-    const shard = plan.shards[next];
-    if (!shard) break;
-    const result = await streamShard(plan, shard.shardId, {
-      source: deps.blockSource,
-      staging,
-      governor,
-      counters,
-      deadline,
-      fresh: !cursor,
-      ...(signal ? { signal } : {}),
-    }).catch((error: unknown) => {
-      // Cut after the deadline (the invocation's hard stop, a segment slower than the margin): what is staged stays,
-      // so hand back a cursor as at the deadline; the next invocation skips the staged segments.
-      if (error instanceof WorkCancelledError && Date.now() >= deadline) return { done: false } as const;
-      throw error;
-    });
-    if (!result.done || Date.now() >= deadline) {
-      const nextShard = result.done ? next + 1 : next;
-      await publish(nextShard);
-      return { ...identity, invocations, done: false, cursor: { nextShard } };
-    }
+  const streamed = await streamShardsInOrder(plan, cursor?.nextShard ?? 0, plan.shards.length, {
+    deps,
+    staging,
+    governor,
+    counters,
+    deadline,
+    fresh: !cursor,
+    signal,
+  });
+  if (!streamed.done) {
+    await publish(streamed.nextShard);
+    return { ...identity, invocations, done: false, split: false, cursor: { nextShard: streamed.nextShard } };
   }
   const manifest = await finalizePass(staging, plan);
-  const bytesChanged = Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes);
-  const bytesStaged = manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0);
-  await publish(plan.shards.length, { bytesChanged, bytesStaged });
+  const stats = passStats(manifest, invocations);
+  await publish(plan.shards.length, stats);
+  return { ...identity, invocations, done: true, split: false, stats };
+}
+
+/** What RecordPass and the report keep of a sealed pass. */
+export function passStats(manifest: PassManifest, invocations: number): StreamStats {
   return {
-    ...identity,
+    blocksListed: manifest.blocksListed,
+    blocksCarried: manifest.blocksCarried,
+    bytesChanged: Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes),
+    bytesStaged: manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
     invocations,
-    done: true,
-    stats: {
-      blocksListed: manifest.blocksListed,
-      blocksCarried: manifest.blocksCarried,
-      bytesChanged,
-      bytesStaged,
-      invocations,
-    },
   };
 }
