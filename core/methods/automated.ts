@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AwsFailbackSettings, hostList, NetworkSettings } from '../failback/host-settings.js';
 import { sharedRequestFields } from '../failback/request-fields.js';
 import type { FailbackMethod } from './method.js';
 
@@ -6,11 +7,15 @@ import type { FailbackMethod } from './method.js';
 export const AutomatedFailbackRequest = z.strictObject({
   method: z.literal('automated'),
   ...sharedRequestFields,
+  /** Takeover hosts to move home: ids (e.g. "i-0abc…") or `{ id, wave?, failback? }` with AWS launch settings. */
+  hosts: hostList(AwsFailbackSettings),
   target: z.strictObject({
     platform: z.literal('aws'),
-    /** The Region the failback hosts run in (the deployment's launch settings say which image, type and subnet). */
+    /** The Region the failback hosts run in (the deployment's image; type, subnet, … per host or the defaults). */
     region: z.string().min(1),
   }),
+  /** The address remap applied to kept private addresses. @default no remap */
+  network: NetworkSettings.optional(),
 });
 export type AutomatedFailbackRequest = z.infer<typeof AutomatedFailbackRequest>;
 
