@@ -88,10 +88,13 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     return localInstanceType(instanceType);
   }
 
-  /** A subnet of the local cloud with the block `cidr` (e.g. `10.1.0.0/24`), for drills and tests. */
-  async createSubnet(cidr: string): Promise<Subnet> {
+  /**
+   * A subnet of the local cloud with the block `cidr` (e.g. `10.1.0.0/24`), for drills and tests; `subnetId` names it
+   * (a deployment setting given before the subnet exists). @default a new id
+   */
+  async createSubnet(cidr: string, subnetId = newResourceId('subnet')): Promise<Subnet> {
     if (parseCidr(cidr) === undefined) throw new InvalidInputError(`subnet block ${cidr} is not a CIDR block`);
-    const subnet = { subnetId: newResourceId('subnet'), cidr };
+    const subnet = { subnetId, cidr };
     await this.exclusive((state) => {
       state.subnets[subnet.subnetId] = subnet;
     });
