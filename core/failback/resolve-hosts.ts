@@ -56,6 +56,16 @@ export function copiedTags(host: Host, takeoverTag: TakeoverTag, allowedKeys: re
   );
 }
 
+/**
+ * The takeover host's own type when the deployment lets failback hosts launch as it, else the deployment's: a
+ * deployment that lists one type keeps launching every host as that type, as before per-host settings.
+ */
+function defaultInstanceType(host: Host, launch: FailbackLaunchSettings): string | undefined {
+  const own = host.instanceType;
+  if (own !== undefined && (launch.allowedInstanceTypes?.includes(own) ?? true)) return own;
+  return launch.instanceType ?? own;
+}
+
 /** Lookups made once per run: a fleet shares a few instance types and subnets. */
 class Lookups {
   private readonly types = new Map<string, Promise<boolean>>();
@@ -132,8 +142,8 @@ async function resolveAwsHost(
   lookups: Lookups,
 ): Promise<AwsHostSettings> {
   const { launch } = context;
-  const instanceType = asked.instanceType ?? host.instanceType ?? launch.instanceType;
-  const typeSource = asked.instanceType ? '' : ' (the takeover host’s)';
+  const instanceType = asked.instanceType ?? defaultInstanceType(host, launch);
+  const typeSource = asked.instanceType ? '' : ' (the default)';
   if (instanceType === undefined) {
     throw fieldError(`${field}.instanceType`, `host ${host.hostId} has no instance type and the deployment sets none`);
   }
@@ -171,6 +181,12 @@ async function resolveAwsHost(
     );
   }
 
+  if (asked.tags && Object.hasOwn(asked.tags, context.takeoverTag.key)) {
+    throw fieldError(
+      `${field}.tags.${context.takeoverTag.key}`,
+      'is the takeover tag; a failback host must not carry it',
+    );
+  }
   const outsideKey = Object.keys(asked.tags ?? {}).find((key) => !(launch.allowedTagKeys?.includes(key) ?? true));
   if (outsideKey !== undefined) {
     throw fieldError(

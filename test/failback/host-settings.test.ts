@@ -258,22 +258,25 @@ describe('ValidateRequest resolves each failback host’s settings', () => {
     );
   });
 
-  it('refuses a takeover host’s own type the deployment does not allow, and settings outside its allowed sets', async () => {
+  it('keeps the deployment’s type for a takeover host whose own it does not allow, and refuses settings outside its sets', async () => {
     const a = await takeover('db', '10.8.0.25', 'r5.large');
     const launch = {
+      instanceType: 'm5.large',
       subnetId: home,
       securityGroupIds: ['sg-0abc'],
       allowedInstanceTypes: ['m5.large', 't3.small'],
       allowedSubnetIds: [home],
       allowedTagKeys: ['app'],
     };
-    expect(await refusal(() => hostsOf(automated([a]), launch))).toContain(
-      'hosts[0].failback.instanceType: r5.large (the takeover host’s) is not one the deployment lets failback hosts launch as',
-    );
+    const [host] = await hostsOf(automated([a]), launch);
+    expect(host?.failback).toMatchObject({ instanceType: 'm5.large', tags: { app: 'billing' } });
     const asks = (failback: Record<string, unknown>) =>
       refusal(() => hostsOf(automated([{ id: a, failback: { instanceType: 'm5.large', ...failback } }]), launch));
     expect(await asks({ subnetId: other })).toContain('hosts[0].failback.subnetId');
     expect(await asks({ securityGroupIds: ['sg-0def'] })).toContain('hosts[0].failback.securityGroupIds: sg-0def');
+    expect(await asks({ instanceType: 'c5.large' })).toContain(
+      'hosts[0].failback.instanceType: c5.large is not one the deployment lets failback hosts launch as',
+    );
     expect(await asks({ tags: { owner: 'x' } })).toContain('hosts[0].failback.tags.owner');
   });
 
