@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
+import { parseStagedJson } from '../../core/engine/manifest.js';
+import { runLayout } from '../../core/failback/run-state.js';
+import { RunReport } from '../../core/failback/steps/report.js';
 import { type FailbackFixture, startFailbackFixture } from '../support/failback.js';
 
 const HOME_SUBNET = 'subnet-0000000000000a11';
@@ -69,6 +72,14 @@ describe('automated failback with per-host settings (local run)', () => {
       tags: { app: 'billing' },
     });
     expect(replacing(db.hostId)?.tags).not.toHaveProperty('homebound:takeover');
+    // The run report says what each failback host runs as and where.
+    const record = fixture.env.deps.staging(runLayout.record('host-settings'));
+    const report = parseStagedJson(RunReport, await record.get(runLayout.reportKey), 'report.json');
+    expect(report.hosts.find((host) => host.replaces === db.hostId)).toMatchObject({
+      instanceType: 'r5.large',
+      subnetId: HOME_SUBNET,
+      privateIp: '192.168.5.25',
+    });
     expect(replacing(db.hostId)?.volumes.map((volume) => volume.device)).toEqual(db.volumes.map((v) => v.device));
   });
 });
