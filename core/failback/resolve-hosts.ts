@@ -142,59 +142,10 @@ async function resolveAwsHost(
   lookups: Lookups,
 ): Promise<AwsHostSettings> {
   const { launch } = context;
-  const instanceType = asked.instanceType ?? defaultInstanceType(host, launch);
-  const typeSource = asked.instanceType ? '' : ' (the default)';
-  if (instanceType === undefined) {
-    throw fieldError(`${field}.instanceType`, `host ${host.hostId} has no instance type and the deployment sets none`);
-  }
-  if (!(await lookups.knownType(instanceType))) {
-    throw fieldError(`${field}.instanceType`, `instance type ${instanceType}${typeSource} is not known`);
-  }
-  if (launch.allowedInstanceTypes && !launch.allowedInstanceTypes.includes(instanceType)) {
-    throw fieldError(
-      `${field}.instanceType`,
-      `${instanceType}${typeSource} is not one the deployment lets failback hosts launch as (homebound:failbackInstanceTypes: ${launch.allowedInstanceTypes.join(', ')})`,
-    );
-  }
-
-  const subnetId = asked.subnetId ?? launch.subnetId;
-  if (subnetId !== undefined && launch.allowedSubnetIds && !launch.allowedSubnetIds.includes(subnetId)) {
-    throw fieldError(
-      `${field}.subnetId`,
-      `${subnetId} is not one the deployment lets failback hosts launch in (homebound:failbackSubnetIds: ${launch.allowedSubnetIds.join(', ')})`,
-    );
-  }
-  const block = subnetId === undefined ? undefined : await lookups.subnetBlock(subnetId);
-  if (subnetId !== undefined && block === undefined) {
-    throw fieldError(
-      `${field}.subnetId`,
-      `subnet ${subnetId}${asked.subnetId ? '' : ' (the deployment’s)'} does not exist`,
-    );
-  }
-
-  const securityGroupIds = asked.securityGroupIds ?? launch.securityGroupIds;
-  const outside = asked.securityGroupIds?.find((group) => !(launch.securityGroupIds?.includes(group) ?? true));
-  if (outside !== undefined) {
-    throw fieldError(
-      `${field}.securityGroupIds`,
-      `${outside} is not one of the deployment's failback security groups (homebound:securityGroupIds: ${launch.securityGroupIds?.join(', ')})`,
-    );
-  }
-
-  if (asked.tags && Object.hasOwn(asked.tags, context.takeoverTag.key)) {
-    throw fieldError(
-      `${field}.tags.${context.takeoverTag.key}`,
-      'is the takeover tag; a failback host must not carry it',
-    );
-  }
-  const outsideKey = Object.keys(asked.tags ?? {}).find((key) => !(launch.allowedTagKeys?.includes(key) ?? true));
-  if (outsideKey !== undefined) {
-    throw fieldError(
-      `${field}.tags.${outsideKey}`,
-      `the deployment lets failback hosts carry only the tag keys ${launch.allowedTagKeys?.join(', ') || '(none)'} besides homebound's (homebound:failbackTagKeys)`,
-    );
-  }
-  const tags = asked.tags ?? copiedTags(host, context.takeoverTag, launch.allowedTagKeys);
+  const instanceType = await resolveInstanceType(`${field}.instanceType`, asked.instanceType, host, launch, lookups);
+  const { subnetId, block } = await resolveSubnet(`${field}.subnetId`, asked.subnetId, launch, lookups);
+  const securityGroupIds = resolveGroups(`${field}.securityGroupIds`, asked.securityGroupIds, launch);
+  const tags = resolveTags(`${field}.tags`, asked.tags, host, context);
   const privateIp = resolveAddress(`${field}.privateIp`, asked.privateIp, host, subnetId, block, context.remap);
   return {
     platform: 'aws',
@@ -204,6 +155,90 @@ async function resolveAwsHost(
     ...(privateIp === undefined ? {} : { privateIp }),
     tags,
   };
+}
+
+/** The asked type, else the default; it must exist and be one the deployment's IAM lets failback hosts launch as. */
+async function resolveInstanceType(
+  field: string,
+  asked: string | undefined,
+  host: Host,
+  launch: FailbackLaunchSettings,
+  lookups: Lookups,
+): Promise<string> {
+  const instanceType = asked ?? defaultInstanceType(host, launch);
+  const source = asked ? '' : ' (the default)';
+  if (instanceType === undefined) {
+    throw fieldError(field, `host ${host.hostId} has no instance type and the deployment sets none`);
+  }
+  if (!(await lookups.knownType(instanceType))) {
+    throw fieldError(field, `instance type ${instanceType}${source} is not known`);
+  }
+  if (launch.allowedInstanceTypes && !launch.allowedInstanceTypes.includes(instanceType)) {
+    throw fieldError(
+      field,
+      `${instanceType}${source} is not one the deployment lets failback hosts launch as (homebound:failbackInstanceTypes: ${launch.allowedInstanceTypes.join(', ')})`,
+    );
+  }
+  return instanceType;
+}
+
+/** The asked subnet, else the deployment's, and its block; it must exist and be one the deployment allows. */
+async function resolveSubnet(
+  field: string,
+  asked: string | undefined,
+  launch: FailbackLaunchSettings,
+  lookups: Lookups,
+): Promise<{ subnetId: string | undefined; block: Cidr | undefined }> {
+  const subnetId = asked ?? launch.subnetId;
+  if (subnetId === undefined) return { subnetId, block: undefined };
+  if (launch.allowedSubnetIds && !launch.allowedSubnetIds.includes(subnetId)) {
+    throw fieldError(
+      field,
+      `${subnetId} is not one the deployment lets failback hosts launch in (homebound:failbackSubnetIds: ${launch.allowedSubnetIds.join(', ')})`,
+    );
+  }
+  const block = await lookups.subnetBlock(subnetId);
+  if (block === undefined)
+    throw fieldError(field, `subnet ${subnetId}${asked ? '' : ' (the deployment’s)'} does not exist`);
+  return { subnetId, block };
+}
+
+/** The asked groups, each one of the deployment's (the only ones IAM lets a failback host launch with), else all of them. */
+function resolveGroups(
+  field: string,
+  asked: readonly string[] | undefined,
+  launch: FailbackLaunchSettings,
+): readonly string[] | undefined {
+  const outside = asked?.find((group) => !(launch.securityGroupIds?.includes(group) ?? true));
+  if (outside !== undefined) {
+    throw fieldError(
+      field,
+      `${outside} is not one of the deployment's failback security groups (homebound:securityGroupIds: ${launch.securityGroupIds?.join(', ')})`,
+    );
+  }
+  return asked ?? launch.securityGroupIds;
+}
+
+/** The asked tags (never the takeover tag, only keys IAM allows), else those copied from the takeover host. */
+function resolveTags(
+  field: string,
+  asked: Readonly<Record<string, string>> | undefined,
+  host: Host,
+  context: ResolveContext,
+): Record<string, string> {
+  const allowed = context.launch.allowedTagKeys;
+  if (asked === undefined) return copiedTags(host, context.takeoverTag, allowed);
+  if (Object.hasOwn(asked, context.takeoverTag.key)) {
+    throw fieldError(`${field}.${context.takeoverTag.key}`, 'is the takeover tag; a failback host must not carry it');
+  }
+  const outside = Object.keys(asked).find((key) => !(allowed?.includes(key) ?? true));
+  if (outside !== undefined) {
+    throw fieldError(
+      `${field}.${outside}`,
+      `the deployment lets failback hosts carry only the tag keys ${allowed?.join(', ') || '(none)'} besides homebound's (homebound:failbackTagKeys)`,
+    );
+  }
+  return { ...asked };
 }
 
 /**
