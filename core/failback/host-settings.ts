@@ -96,15 +96,18 @@ export interface HostEntry<Settings> {
  * host). Errors carry the entry's path, e.g. `hosts[3].wave`.
  */
 export function hostList<Settings extends z.ZodType>(settings: Settings) {
-  const entry = z.union([
-    z.string().min(1),
-    z.strictObject({
-      id: z.string().min(1),
-      /** The cutover wave: hosts of wave 1 first. @default 1 */
-      wave: z.number().int().min(1).max(100).optional(),
-      failback: settings.optional(),
-    }),
-  ]);
+  const entry = z.union(
+    [
+      z.string().min(1),
+      z.strictObject({
+        id: z.string().min(1),
+        /** The cutover wave: hosts of wave 1 first. @default 1 */
+        wave: z.number().int().min(1).max(100).optional(),
+        failback: settings.optional(),
+      }),
+    ],
+    { error: 'expected a takeover host id or { id, wave?, failback? }' },
+  );
   return z
     .array(entry)
     .min(1)

@@ -41,6 +41,11 @@ describe('the request’s host entries and network remap (schema)', () => {
     ['a wave with a gap', automated([A, { id: B, wave: 3 }]), 'hosts[1].wave: wave 3 has no wave 2 before it'],
     ['a wave 0', automated([{ id: A, wave: 0 }]), 'hosts[0].wave'],
     [
+      'an entry neither id nor object',
+      automated([A, null]),
+      'hosts[1]: expected a takeover host id or { id, wave?, failback? }',
+    ],
+    [
       'a malformed address',
       automated([A, { id: B, failback: { privateIp: '10.0.0.300' } }]),
       'hosts[1].failback.privateIp',
