@@ -66,8 +66,9 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_SECURITY_GROUP_IDS: failbackSecurityGroupIds.join(','),
       HOMEBOUND_FAILBACK_INSTANCE_TYPES: failbackLaunchScope(config).instanceTypes.join(','),
       HOMEBOUND_FAILBACK_SUBNET_IDS: failbackLaunchScope(config).subnetIds.join(','),
-      HOMEBOUND_FAILBACK_TAG_KEYS: config.failbackTagKeys.join(','),
       HOMEBOUND_INSTANCE_ARN_PREFIX: `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/`,
+      // Unset when empty: no tag keys besides homebound's (core/wiring/aws.ts reads an absent list as none).
+      ...(config.failbackTagKeys.length > 0 ? { HOMEBOUND_FAILBACK_TAG_KEYS: config.failbackTagKeys.join(',') } : {}),
     } satisfies z.input<typeof FailbackEnvironment>;
 
     this.permissions = permissions;

@@ -34,8 +34,8 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_FAILBACK_INSTANCE_TYPES: z.string().min(1).optional(),
   /** Comma-separated: the subnets IAM lets failback hosts launch in (lib/config.ts `failbackSubnetIds`). */
   HOMEBOUND_FAILBACK_SUBNET_IDS: z.string().min(1).optional(),
-  /** Comma-separated, possibly empty: the tag keys besides homebound's IAM lets a failback launch set. */
-  HOMEBOUND_FAILBACK_TAG_KEYS: z.string().optional(),
+  /** Comma-separated: the tag keys besides homebound's IAM lets a failback launch set; absent: none. */
+  HOMEBOUND_FAILBACK_TAG_KEYS: z.string().min(1).optional(),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** The key of the gateway's own volumes (the stack gives the staging key: its spool holds staged blocks). */
   HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
