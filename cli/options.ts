@@ -12,6 +12,17 @@ export function integerAtLeast(min: number): (value: string) => number {
   };
 }
 
+/** Commander parser for a whole number in [min, max]. */
+export function integerBetween(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!(Number.isInteger(parsed) && parsed >= min && parsed <= max)) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return parsed;
+  };
+}
+
 /** Commander parser for a number in [min, max]. */
 export function numberBetween(min: number, max: number): (value: string) => number {
   return (value) => {

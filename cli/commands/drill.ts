@@ -11,11 +11,12 @@ import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
 import { runDrill } from '../drill/run-drill.js';
 import { onPremDrillSummary, runOnPremDrill } from '../drill/run-onprem-drill.js';
-import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
+import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, integerBetween, numberBetween } from '../options.js';
 import { writableDir, writableFileParent } from '../paths.js';
 
 interface DrillCommandOptions {
   method: FailbackMethod;
+  hosts: number;
   volumes: number;
   sizeMib: number;
   writesPerSecond: number;
@@ -42,6 +43,7 @@ const ONPREM_DRILL_METHODS: readonly string[] = [conditionalAutomatedMethod.name
 function drillOptions(options: DrillCommandOptions, approval: DrillOptions['approval']): DrillOptions {
   return {
     method: options.method,
+    hosts: options.hosts,
     volumes: options.volumes,
     sizeMiB: options.sizeMib,
     writesPerSecond: options.writesPerSecond,
@@ -98,9 +100,15 @@ export function registerDrill(program: Command): void {
       failbackMethod,
       automatedMethod as FailbackMethod,
     )
-    .option('--volumes <n>', 'volumes on the takeover host', integerAtLeast(1), 2)
+    .option('--hosts <n>', 'takeover hosts of the fleet (at most 100, as in a request)', integerBetween(1, 100), 1)
+    .option('--volumes <n>', 'volumes on each takeover host', integerAtLeast(1), 2)
     .option('--size-mib <n>', 'size of each volume in MiB', integerAtLeast(1), 256)
-    .option('--writes-per-second <n>', 'block writes per second by the takeover workload', integerAtLeast(1), 20)
+    .option(
+      '--writes-per-second <n>',
+      "block writes per second by the takeover workload, shared by the fleet's hosts (at least 1 each)",
+      integerAtLeast(1),
+      20,
+    )
     .option(
       '--threshold-mib <n>',
       'converged once an incremental pass changes at most this many MiB',
@@ -158,6 +166,11 @@ export function registerDrill(program: Command): void {
       // the timeout, not for what was rehearsed: refuse before anything starts.
       if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
       if (ONPREM_DRILL_METHODS.includes(options.method.name)) {
+        if (options.hosts > 1) {
+          command.error(`homebound: --hosts is not available for the ${options.method.name} drill yet (one host)`, {
+            exitCode: 2,
+          });
+        }
         if (options.html !== undefined) {
           command.error(`homebound: --html is not available for the ${options.method.name} drill yet; use --json`, {
             exitCode: 2,

@@ -1,25 +1,103 @@
-import type { Command } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { RunStatus } from '../../core/adapters/aws/failback-executions.js';
+import { renderStatusTable, type VolumeStatus } from '../../core/failback/progress.js';
 import { runStatus, type StateMachineOptions, withStateMachineOptions } from '../state-machine.js';
+import {
+  awsVolumeStatusSource,
+  collectVolumeStatuses,
+  localVolumeStatusSource,
+  type VolumeStatusSource,
+} from '../status/volume-status.js';
 
 interface StatusOptions extends StateMachineOptions {
   json?: boolean;
+  bucket?: string;
+  workDir?: string;
+  /** `true` for `--watch` without a number. */
+  watch?: number | true;
 }
 
-/** `homebound status`: where a run on AWS stands, from DescribeExecution and its history. */
+const DEFAULT_WATCH_SECONDS = 5;
+
+/**
+ * `homebound status`: where a run stands — on AWS from DescribeExecution and its history, and per host and volume from
+ * the run's records in the staging bucket; for a local drill from its work dir. `--watch` refreshes until Ctrl-C.
+ */
 export function registerStatus(program: Command): void {
   withStateMachineOptions(
     program
       .command('status')
       .description(
-        'Show a failback run on AWS: status, current state, passes, whether it awaits approval, failure cause',
+        'Show a failback run: status, current state, passes, approval, failure cause, and a table of its hosts and volumes',
       )
       .argument('[run]', 'run id (execution name) or execution ARN (default: the latest run)')
-      .option('--json', 'print the status as JSON'),
+      .option('--json', 'print the status as JSON')
+      .option(
+        '--bucket <name>',
+        'the staging bucket holding the run records, for the volume table (default: $HOMEBOUND_STAGING_BUCKET; the stack output StagingBucketName)',
+      )
+      .option(
+        '--work-dir <dir>',
+        "a local drill's work dir (homebound drill --work-dir): show its run instead of one on AWS",
+      )
+      .option(
+        '--watch [seconds]',
+        `refresh every N seconds until Ctrl-C (default ${DEFAULT_WATCH_SECONDS})`,
+        (value: string) => {
+          const seconds = Number(value);
+          if (!Number.isFinite(seconds) || seconds < 1) {
+            throw new InvalidArgumentError(`--watch takes a number of seconds of at least 1, not ${value}`);
+          }
+          return seconds;
+        },
+      ),
   ).action(async (run: string | undefined, options: StatusOptions) => {
-    const status = await runStatus(options, run);
-    console.log(options.json ? JSON.stringify(status, null, 2) : describeStatus(status));
+    const watchSeconds = options.watch === true ? DEFAULT_WATCH_SECONDS : options.watch;
+    const interactive = process.stdout.isTTY === true;
+    for (;;) {
+      const text = await statusText(run, options);
+      // A terminal gets the table in place; a pipe gets one status after another.
+      if (watchSeconds !== undefined && interactive) process.stdout.write('\x1b[2J\x1b[H');
+      console.log(text);
+      if (watchSeconds === undefined) return;
+      await sleep(watchSeconds * 1000);
+    }
   });
+}
+
+async function statusText(run: string | undefined, options: StatusOptions): Promise<string> {
+  if (options.workDir !== undefined) {
+    const source = await localVolumeStatusSource(options.workDir, run);
+    const volumes = await collectOrClose(source);
+    return options.json
+      ? JSON.stringify({ runId: source.runId, workDir: options.workDir, volumes }, null, 2)
+      : [`run ${source.runId} (local drill in ${options.workDir})`, renderStatusTable(volumes)].join('\n');
+  }
+  const status = await runStatus(options, run);
+  const bucket = options.bucket ?? (process.env.HOMEBOUND_STAGING_BUCKET || undefined);
+  const region = status.executionArn.split(':')[3];
+  const volumes = bucket
+    ? await collectOrClose(
+        awsVolumeStatusSource({ runId: status.runId, bucket, ec2: new EC2Client({ region }), region }),
+      )
+    : undefined;
+  if (options.json) return JSON.stringify({ ...status, ...(volumes ? { volumes } : {}) }, null, 2);
+  return [
+    describeStatus(status),
+    volumes
+      ? renderStatusTable(volumes)
+      : 'volumes: pass --bucket <staging bucket> (or set HOMEBOUND_STAGING_BUCKET; the stack output StagingBucketName) for the table of hosts and volumes',
+  ].join('\n');
+}
+
+async function collectOrClose(source: VolumeStatusSource): Promise<VolumeStatus[]> {
+  try {
+    return await collectVolumeStatuses(source);
+  } finally {
+    await source.close();
+  }
 }
 
 /** The status for a terminal, one fact per line. */

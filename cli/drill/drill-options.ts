@@ -6,6 +6,9 @@ import type { DrillApproval } from './fail-at.js';
 export interface DrillOptions {
   /** The method rehearsed: its ASL and tasks are what the local runner loads (core/methods/registry.ts). */
   readonly method: FailbackMethod;
+  /** Takeover hosts of the fleet (`--hosts`). @default 1 */
+  readonly hosts: number;
+  /** Volumes per takeover host. */
   readonly volumes: number;
   readonly sizeMiB: number;
   readonly writesPerSecond: number;

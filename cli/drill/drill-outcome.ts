@@ -15,7 +15,7 @@ import {
   type RunFailure,
   targetVolumesOf,
 } from './run-history.js';
-import { checkWorkloadWrites, compareVolumes, type VolumeCheck, type WritesCheck } from './verify.js';
+import { checkFleetWrites, compareVolumes, type VolumeCheck, type WritesCheck } from './verify.js';
 
 /** How the execution ended, as the drill names it. */
 export function drillStatus(error: unknown, failures: readonly RunFailure[]): { status: DrillStatus; reason?: string } {
@@ -32,7 +32,8 @@ export function drillStatus(error: unknown, failures: readonly RunFailure[]): { 
 
 export interface FinishedRun {
   readonly runId: string;
-  readonly host: Host;
+  /** The drill's takeover hosts, in request order. */
+  readonly hosts: readonly Host[];
   /** What the execution's result rejected with; undefined when it succeeded. */
   readonly error: unknown;
   readonly options: DrillOptions;
@@ -50,22 +51,39 @@ export async function drillReport(env: LocalFailback, run: FinishedRun): Promise
   const { status, reason } = drillStatus(run.error, failures);
   const targets = targetVolumesOf(run.history);
   const passes = await passRecords(env, run.runId);
-  // After a rollback the takeover host writes again: hold it while its volumes are read.
-  const pause = await env.compute.workloadOf(run.host.hostId)?.pause();
+  // After a rollback the takeover hosts write again: hold them while their volumes are read.
+  const pauses = await Promise.all(run.hosts.map((host) => env.compute.workloadOf(host.hostId)?.pause()));
+  const resume = () => {
+    for (const pause of pauses) pause?.resume();
+  };
   const volumes = await compareVolumes(
     env,
-    run.host.volumes.map((volume) => ({
-      volumeKey: volume.volumeId,
-      sourceVolumeId: volume.volumeId,
-      targetVolumeId: targets.get(volume.volumeId),
-    })),
+    run.hosts
+      .flatMap((host) => host.volumes)
+      .map((volume) => ({
+        volumeKey: volume.volumeId,
+        sourceVolumeId: volume.volumeId,
+        targetVolumeId: targets.get(volume.volumeId),
+      })),
   );
-  const writes = await checkWorkloadWrites(env, run.host).finally(() => pause?.resume());
+  const writes = await checkFleetWrites(env, run.hosts).finally(resume);
+  const takeoverIds = new Set(run.hosts.map((host) => host.hostId));
   const hosts = (await env.compute.describeHosts()).filter(
-    (host) => host.hostId === run.host.hostId || host.tags[RUN_TAG] === run.runId,
+    (host) => takeoverIds.has(host.hostId) || host.tags[RUN_TAG] === run.runId,
   );
-  const takeoverState = hosts.find((host) => host.hostId === run.host.hostId)?.state;
-  const { verified, verifiedWhat } = verify(status, { volumes, writes, hosts, takeoverState });
+  const takeoverStates = hosts.filter((host) => takeoverIds.has(host.hostId)).map((host) => host.state);
+  // Every takeover host in one state, or undefined (some host in another, or gone).
+  const takeoverState =
+    takeoverStates.length === takeoverIds.size && takeoverStates.every((state) => state === takeoverStates[0])
+      ? takeoverStates[0]
+      : undefined;
+  const { verified, verifiedWhat } = verify(status, {
+    volumes,
+    writes,
+    hosts,
+    takeoverState,
+    takeoverHosts: takeoverIds.size,
+  });
   const downtime = measureDowntime(run.history);
   const { approval, failAt, ...rest } = run.options;
   const decision = env.approvals.auditTrail().find((audit) => audit.runId === run.runId);
@@ -78,7 +96,7 @@ export async function drillReport(env: LocalFailback, run: FinishedRun): Promise
     verifiedWhat,
     failures,
     failAtNotReached: failAt.filter((state) => !enteredState(run.history, state)),
-    leftToDo: await leftToDo(env, run.runId, run.host.hostId, status),
+    leftToDo: await leftToDo(env, run.runId, [...takeoverIds], status),
     options: { ...rest, approval, failAt },
     volumes,
     writes,
@@ -133,12 +151,14 @@ interface Observed {
   readonly volumes: readonly VolumeCheck[];
   readonly writes: WritesCheck;
   readonly hosts: readonly Host[];
+  /** The takeover hosts' state when all are in the same one, else undefined. */
   readonly takeoverState: string | undefined;
+  readonly takeoverHosts: number;
 }
 
 /** What each outcome must show on the local cloud to be true, and that sentence. */
 function verify(status: DrillStatus, observed: Observed): { verified: boolean; verifiedWhat: string } {
-  const { volumes, writes, hosts, takeoverState } = observed;
+  const { volumes, writes, hosts, takeoverState, takeoverHosts } = observed;
   const nothingLost = writes.lost.length === 0;
   const allWrites = `every write the takeover workload made (${writes.writes}) is on`;
   switch (status) {
@@ -151,7 +171,7 @@ function verify(status: DrillStatus, observed: Observed): { verified: boolean; v
     case 'rolled-back':
       return {
         verified: takeoverState === 'running' && nothingLost,
-        verifiedWhat: `the takeover host runs again and ${allWrites} its volumes`,
+        verifiedWhat: `the takeover ${takeoverHosts === 1 ? 'host runs' : 'hosts run'} again and ${allWrites} ${takeoverHosts === 1 ? 'its' : 'their'} volumes`,
       };
     case 'rollback-failed':
       return {
@@ -160,7 +180,7 @@ function verify(status: DrillStatus, observed: Observed): { verified: boolean; v
       };
     case 'refused':
       return {
-        verified: hosts.length === 1 && takeoverState === 'running' && nothingLost,
+        verified: hosts.length === takeoverHosts && takeoverState === 'running' && nothingLost,
         verifiedWhat:
           'nothing to verify: refused before anything was created (no gateway, no target, the takeover host runs on untouched)',
       };

@@ -11,31 +11,35 @@ import type { DrillStatus } from './drill-report.js';
 export async function leftToDo(
   env: LocalFailback,
   runId: string,
-  takeoverHostId: string,
+  takeoverHostIds: readonly string[],
   status: DrillStatus,
 ): Promise<string[]> {
   const hosts = await env.compute.describeHosts();
   const ofRun = (host: Host) => host.tags[RUN_TAG] === runId;
   const todo: string[] = [];
-  const takeover = hosts.find((host) => host.hostId === takeoverHostId);
+  const takeovers = hosts.filter((host) => takeoverHostIds.includes(host.hostId));
   const cutOver = status === 'succeeded' || status === 'failed-after-cutover';
-  if (!cutOver && takeover && takeover.state !== 'running') {
-    todo.push(`start takeover host ${takeover.hostId} (${takeover.state}): production is down until it runs`);
+  for (const takeover of takeovers) {
+    if (!cutOver && takeover.state !== 'running') {
+      todo.push(`start takeover host ${takeover.hostId} (${takeover.state}): production is down until it runs`);
+    }
   }
   for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'failback')) {
     if (!cutOver && host.state === 'running') todo.push(`stop failback host ${host.hostId}: the takeover host serves`);
   }
-  if (cutOver && takeover && !takeover.tags['homebound:failed-back-to']) {
-    todo.push(
-      `retire takeover host ${takeover.hostId}: keep it stopped and tag it homebound:failed-back-to=<its failback host>`,
-    );
+  for (const takeover of takeovers) {
+    if (cutOver && !takeover.tags['homebound:failed-back-to']) {
+      todo.push(
+        `retire takeover host ${takeover.hostId}: keep it stopped and tag it homebound:failed-back-to=<its failback host>`,
+      );
+    }
   }
   for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'gateway')) {
     if (host.state !== 'terminated') todo.push(`terminate sync gateway ${host.hostId} (${host.state})`);
   }
   // A rolled-back run keeps one snapshot per target volume on purpose (the next run's base), not left over.
   const kept = new Set<string>();
-  for (const volume of takeover?.volumes ?? []) {
+  for (const volume of takeovers.flatMap((takeover) => takeover.volumes)) {
     for (const snapshot of await env.compute.findSnapshots({ [KEPT_FOR_TAG]: volume.volumeId })) {
       kept.add(snapshot.snapshotId);
     }

@@ -27,10 +27,10 @@ export interface KeptState {
   readonly failbackHostsRunning: readonly string[];
 }
 
-export async function keptState(env: LocalFailback, runId: string, host: Host): Promise<KeptState> {
+export async function keptState(env: LocalFailback, runId: string, hosts: readonly Host[]): Promise<KeptState> {
   const snapshots: KeptState['snapshots'][number][] = [];
   let targetVolumesKept = true;
-  for (const volume of host.volumes) {
+  for (const volume of hosts.flatMap((host) => host.volumes)) {
     const [target] = await env.compute.findVolumes({ [KEPT_FOR_TAG]: volume.volumeId });
     const [snapshot] = await env.compute.findSnapshots({ [KEPT_FOR_TAG]: volume.volumeId });
     if (!target) targetVolumesKept = false;

@@ -11,12 +11,10 @@ import { failAtHandlers, unreachedFailAt } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept, keptState, retryReport } from './reject-then-retry.js';
-import { createDrillTakeoverHost } from './takeover.js';
+import { createDrillFleet, hostWritesPerSecond } from './takeover.js';
 import { DrillWorkDir } from './work-dir.js';
 
 export type { DrillOptions } from './drill-options.js';
-
-const MiB = 1024 * 1024;
 
 /**
  * Runs a failback (the method of `options`) on the local cloud: a takeover host with live writes, the real state machine file,
@@ -67,40 +65,34 @@ async function drillIn(
   interruption.onInterrupt(() => env.stop());
   try {
     say(`local cloud up (EBS ${env.cloud.ebsEndpoint}, S3 ${env.cloud.s3Endpoint}); work dir ${workDir.dir}`);
-    const host = await interruption.guard(
-      createDrillTakeoverHost(env, {
-        name: 'drill-app',
-        volumes: options.volumes,
-        sizeBytes: options.sizeMiB * MiB,
-        writesPerSecond: options.writesPerSecond,
-        seed: options.seed,
-      }),
-    );
-    say(
-      `takeover host ${host.hostId}: ${options.volumes} × ${options.sizeMiB} MiB, ${options.writesPerSecond} writes/s`,
-    );
+    const hosts = await interruption.guard(createDrillFleet(env, options));
+    for (const host of hosts) {
+      say(
+        `takeover host ${host.hostId} (${host.tags.Name}): ${options.volumes} × ${options.sizeMiB} MiB, ${hostWritesPerSecond(options)} writes/s`,
+      );
+    }
 
     if (!options.rejectThenRetry) {
-      const run = await executeRun(env, host, options, { workDir, say, interruption, counting });
-      return await interruption.guard(drillReport(env, { ...run, host, options }));
+      const run = await executeRun(env, hosts, options, { workDir, say, interruption, counting });
+      return await interruption.guard(drillReport(env, { ...run, hosts, options }));
     }
     // The rejected run, then a second execution on the same takeover host that starts from what the first kept.
     say('first execution: rejected at approval (--reject-then-retry)');
     const rejected = await executeRun(
       env,
-      host,
+      hosts,
       { ...options, approval: 'reject' },
       { workDir, say, interruption, counting },
     );
     const first = await interruption.guard(
-      drillReport(env, { ...rejected, host, options: { ...options, approval: 'reject' } }),
+      drillReport(env, { ...rejected, hosts, options: { ...options, approval: 'reject' } }),
     );
-    const kept = await interruption.guard(keptState(env, rejected.runId, host));
+    const kept = await interruption.guard(keptState(env, rejected.runId, hosts));
     say(`second execution: approved, on the same takeover host (${kept.snapshots.length} kept snapshot(s))`);
     const measure = new ChangedSinceKept(env, kept.snapshots);
     const retried = await executeRun(
       env,
-      host,
+      hosts,
       { ...options, approval: 'auto-approve' },
       {
         workDir,
@@ -111,7 +103,7 @@ async function drillIn(
       },
     );
     const second = await interruption.guard(
-      drillReport(env, { ...retried, host, options: { ...options, approval: 'auto-approve' } }),
+      drillReport(env, { ...retried, hosts, options: { ...options, approval: 'auto-approve' } }),
     );
     return await interruption.guard(
       retryReport(env, { first, kept, second, bytesChangedSinceKept: await measure.bytes() }),
@@ -129,10 +121,10 @@ interface RunContext {
   readonly onEvent?: (event: LocalRunEvent, runId: string) => void;
 }
 
-/** One execution of the method on the takeover host, its approval answered as `options.approval` says. */
+/** One execution of the method on the takeover hosts, its approval answered as `options.approval` says. */
 async function executeRun(
   env: LocalFailback,
-  host: Host,
+  hosts: readonly Host[],
   options: DrillOptions,
   context: RunContext,
 ): Promise<{ runId: string; error: unknown; started: Date; history: readonly LocalRunEvent[] }> {
@@ -144,7 +136,7 @@ async function executeRun(
   const execution = env.machine.run(
     {
       method: options.method.name,
-      hosts: [host.hostId],
+      hosts: hosts.map((host) => host.hostId),
       target: { platform: 'aws', region: env.cloud.region },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },

@@ -40,3 +40,41 @@ export async function createDrillTakeoverHost(env: LocalFailback, options: Drill
     },
   });
 }
+
+/**
+ * Each host's share of the fleet's `writesPerSecond` (at least 1): a fleet changes about as much per second as one
+ * host does, so a bigger fleet still converges within the same passes.
+ */
+export function hostWritesPerSecond(options: { readonly hosts: number; readonly writesPerSecond: number }): number {
+  return Math.max(1, Math.round(options.writesPerSecond / options.hosts));
+}
+
+/**
+ * The drill's takeover hosts: `options.hosts` of them (`drill-app`, or `drill-app-01`… for a fleet), each with
+ * `options.volumes` volumes of `options.sizeMiB` and its own seed, so no two hosts hold the same data.
+ */
+export async function createDrillFleet(
+  env: LocalFailback,
+  options: {
+    readonly hosts: number;
+    readonly volumes: number;
+    readonly sizeMiB: number;
+    readonly writesPerSecond: number;
+    readonly seed: number;
+  },
+): Promise<Host[]> {
+  const hosts: Host[] = [];
+  for (let i = 0; i < options.hosts; i++) {
+    hosts.push(
+      await createDrillTakeoverHost(env, {
+        name: options.hosts === 1 ? 'drill-app' : `drill-app-${String(i + 1).padStart(2, '0')}`,
+        volumes: options.volumes,
+        sizeBytes: options.sizeMiB * 1024 * 1024,
+        writesPerSecond: hostWritesPerSecond(options),
+        // Far apart, so host i's seed never equals host j's seed + 1 (the fill's).
+        seed: options.seed + i * 7919,
+      }),
+    );
+  }
+  return hosts;
+}

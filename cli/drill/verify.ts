@@ -42,6 +42,21 @@ export interface WritesCheck {
   readonly lost: readonly { volumeId: string; blockIndex: number }[];
 }
 
+/** checkWorkloadWrites over every host: the writes summed, every lost block listed. */
+export async function checkFleetWrites(
+  env: LocalFailback,
+  hosts: readonly Host[],
+  volumeOf?: (sourceVolumeId: string) => string | undefined,
+): Promise<WritesCheck> {
+  const checks: WritesCheck[] = [];
+  for (const host of hosts) checks.push(await checkWorkloadWrites(env, host, volumeOf));
+  return {
+    writes: checks.reduce((sum, check) => sum + check.writes, 0),
+    blocksChecked: checks.reduce((sum, check) => sum + check.blocksChecked, 0),
+    lost: checks.flatMap((check) => check.lost),
+  };
+}
+
 /**
  * Checks that every write the takeover host's workload made is on `volumeOf(sourceVolumeId)`: the last write of
  * each block must be there byte for byte. Run against the takeover volumes after a rollback (nothing lost) and

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
 import type { GatewayArtifactLocation } from '../gateway/config.js';
 import { gatewayScopePrefix, gatewaysPrefix } from '../gateway/scope.js';
+import type { HostHealthChecker } from '../health/runner.js';
 import type { BlockSource, Staging } from '../ports.js';
 import { FirstPass, TargetBase } from './kept-target.js';
 import type { FailbackMetrics } from './metrics.js';
@@ -211,6 +212,11 @@ export interface FailbackDeps {
   readonly gatewayRunKey?: ((runId: string) => Promise<Buffer>) | undefined;
   /** Where the steps publish their metrics (core/failback/metrics.ts). */
   readonly metrics: FailbackMetrics;
+  /**
+   * Runs failback hosts' health checks (core/health/). @default TCP and HTTP probes from where the step runs, `ssm`
+   * checks unsupported (no SSM client wired)
+   */
+  readonly health?: HostHealthChecker | undefined;
   readonly now: () => Date;
 }
 

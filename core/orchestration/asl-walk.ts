@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { isDistributedMap } from './distributed-map-config.js';
 import { InvalidDefinitionError } from './errors.js';
 import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
 
@@ -26,7 +27,10 @@ export interface VisitedState {
   readonly name: string;
   readonly state: JsonObject;
   readonly type: (typeof StateTypes)[number];
-  /** True inside a Map iterator or a Parallel branch, where the library runs a child execution. */
+  /**
+   * True inside an inline Map iterator or a Parallel branch, where the library reports the iteration as the
+   * execution. A Distributed Map's processor runs as a child execution of its own, as on AWS: not nested.
+   */
   readonly nested: boolean;
 }
 
@@ -88,6 +92,6 @@ export function* walkStates(machine: JsonObject, nested = false): Generator<Visi
     const type = StateTypes.find((t) => t === state.Type);
     if (type === undefined) continue;
     yield { name, state, type, nested };
-    for (const child of childMachines(name, state)) yield* walkStates(child, true);
+    for (const child of childMachines(name, state)) yield* walkStates(child, !isDistributedMap(state));
   }
 }

@@ -1,9 +1,11 @@
 import { childMachines, NESTED_MACHINE_FIELDS, placeholderName, type VisitedState, walkStates } from './asl-walk.js';
+import { DISTRIBUTED_ONLY_FIELDS, isDistributedMap, parseDistributedMap } from './distributed-map-config.js';
 import {
   AssignNotSupportedError,
   DistributedMapNotSupportedError,
   DuplicateStateNameError,
   FalsyPassResultError,
+  InvalidDefinitionError,
   JsonataNotSupportedError,
   MissingTaskTimeoutError,
   RootResultPathError,
@@ -19,16 +21,6 @@ export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /** Fields whose `.$` keys hold paths; elsewhere in a state, paths live in `*Path` fields and Choice `Variable`s. */
 const PAYLOAD_TEMPLATE_FIELDS = new Set(['Parameters', 'ItemSelector', 'ResultSelector']);
-const DISTRIBUTED_MAP_FIELDS = [
-  'ItemReader',
-  'ItemBatcher',
-  'ResultWriter',
-  'ToleratedFailurePercentage',
-  'ToleratedFailurePercentagePath',
-  'ToleratedFailureCount',
-  'ToleratedFailureCountPath',
-  'Label',
-];
 
 /** True for a Task that waits for SendTaskSuccess/SendTaskFailure. */
 export function isWaitForTaskToken(state: JsonObject): boolean {
@@ -38,7 +30,8 @@ export function isWaitForTaskToken(state: JsonObject): boolean {
 /**
  * Rejects every construct that `aws-local-stepfunctions` would run differently from AWS, naming the state.
  * Returns warnings for what is accepted but behaves differently locally (HeartbeatSeconds, timers over ~24.8 days).
- * @throws JsonataNotSupportedError, DistributedMapNotSupportedError, AssignNotSupportedError, RootResultPathError,
+ * @throws JsonataNotSupportedError, DistributedMapNotSupportedError (naming the field), InvalidDefinitionError (a
+ *   Distributed Map value AWS would refuse), AssignNotSupportedError, RootResultPathError,
  *   FalsyPassResultError, MissingTaskTimeoutError, UnsupportedContextPathError, DuplicateStateNameError
  */
 export function checkDefinition(machine: JsonObject, activityPlaceholders: ReadonlySet<string> = new Set()): string[] {
@@ -70,7 +63,8 @@ function checkState(visit: VisitedState, warnings: string[], activityPlaceholder
   checkPaths(visit);
   switch (visit.type) {
     case 'Map':
-      checkInlineMap(name, state);
+      if (isDistributedMap(state)) checkDistributedMap(name, state, activityPlaceholders);
+      else checkInlineMap(name, state);
       break;
     case 'Pass':
       if ('Result' in state && !state.Result) {
@@ -115,15 +109,29 @@ function checkResultPaths(name: string, state: JsonObject): void {
 }
 
 function checkInlineMap(name: string, state: JsonObject): void {
-  for (const field of DISTRIBUTED_MAP_FIELDS) {
+  for (const field of DISTRIBUTED_ONLY_FIELDS) {
     if (field in state) {
-      throw new DistributedMapNotSupportedError(name, `${field} belongs to Distributed Map; use an inline Map`);
+      throw new DistributedMapNotSupportedError(
+        name,
+        `${field} belongs to a Distributed Map; set ItemProcessor.ProcessorConfig.Mode to DISTRIBUTED or drop it`,
+      );
     }
   }
-  const processor = state.ItemProcessor;
-  if (isJsonObject(processor) && isJsonObject(processor.ProcessorConfig)) {
-    if (processor.ProcessorConfig.Mode === 'DISTRIBUTED') {
-      throw new DistributedMapNotSupportedError(name, 'ProcessorConfig.Mode DISTRIBUTED; use INLINE');
+}
+
+/** What the runner emulates of a Distributed Map (see distributed-map-config.ts), and what an EXPRESS child allows. */
+function checkDistributedMap(name: string, state: JsonObject, activityPlaceholders: ReadonlySet<string>): void {
+  const config = parseDistributedMap(name, state);
+  if (config.executionType !== 'EXPRESS') return;
+  // Express workflows cannot wait for a callback or an activity worker; AWS refuses such a definition.
+  for (const visit of walkStates(config.processor, true)) {
+    if (visit.type !== 'Task') continue;
+    const placeholder = placeholderName(visit.state.Resource);
+    if (isWaitForTaskToken(visit.state) || (placeholder !== undefined && activityPlaceholders.has(placeholder))) {
+      throw new InvalidDefinitionError(
+        visit.name,
+        `ItemProcessor.ProcessorConfig.ExecutionType EXPRESS of "${name}" allows no .waitForTaskToken or activity Task`,
+      );
     }
   }
 }

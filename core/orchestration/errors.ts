@@ -50,8 +50,14 @@ export class UnboundTaskError extends LocalDefinitionError {
 /** `QueryLanguage: "JSONata"` (or a JSONata-only field): the library evaluates JSONPath only. */
 export class JsonataNotSupportedError extends LocalDefinitionError {}
 
-/** Distributed Map (`ProcessorConfig.Mode: DISTRIBUTED`, `ItemReader`, `ItemBatcher`, `ResultWriter`, ...). */
+/**
+ * A Distributed Map construct the runner does not emulate (CSV or manifest readers, WriterConfig, `*Path` settings,
+ * ...), or a Distributed Map field on an inline Map. The message names the field.
+ */
 export class DistributedMapNotSupportedError extends LocalDefinitionError {}
+
+/** A Distributed Map reads items from or writes results to S3, and LocalRunnerOptions.s3 was not given. */
+export class MissingS3ClientError extends LocalDefinitionError {}
 
 /** `Assign` or a `$variable` reference: the library silently ignores variables. */
 export class AssignNotSupportedError extends LocalDefinitionError {}

@@ -4,33 +4,32 @@
  * The same `statemachines/*.asl.json` that CDK deploys runs here unchanged. Everything the library would run
  * differently from AWS is rejected at load (see definition-checks.ts), and what it cannot do natively is emulated:
  * per-invocation task tokens for .waitForTaskToken Tasks, Activity Tasks served to workers through ActivityQueues
- * (both enforce HeartbeatSeconds), Lambda-style error names and causes, abort signals for handlers on timeout.
+ * (both enforce HeartbeatSeconds), Lambda-style error names and causes, abort signals for handlers on timeout,
+ * Distributed Map (child executions, ItemReader/ResultWriter on S3, batching, tolerated failures; distributed-map.ts).
  * HeartbeatSeconds of request-response Tasks is accepted and ignored (reported in `warnings`).
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import {
-  ExecutionAbortedError as LibraryExecutionAbortedError,
-  ExecutionError as LibraryExecutionError,
-  ExecutionTimeoutError as LibraryExecutionTimeoutError,
-  StateMachine,
-  type StateMachineDefinition,
-} from 'aws-local-stepfunctions';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { StateMachine } from 'aws-local-stepfunctions';
 import { ActivityQueues } from './activity-queues.js';
 import { readDefinition, walkStates } from './asl-walk.js';
 import { checkDefinition } from './definition-checks.js';
+import { planDistributedMaps } from './distributed-map.js';
+import { isDistributedMap } from './distributed-map-config.js';
+import { InvalidRunnerOptionsError, MissingS3ClientError } from './errors.js';
 import {
-  ExecutionAbortedError,
-  ExecutionFailedError,
-  ExecutionTimedOutError,
-  InvalidDefinitionError,
-  InvalidRunnerOptionsError,
-} from './errors.js';
-import { isJsonObject, type JsonObject, type JsonValue, jsonCopy } from './json.js';
+  type ChildExecutionLog,
+  createLibraryMachine,
+  type LocalChildExecution,
+  type MachineRuntime,
+  startExecution,
+} from './execution.js';
+import { type JsonObject, type JsonValue, jsonCopy } from './json.js';
 import { prepareDefinition } from './prepare-definition.js';
-import { causeText, type LocalRunEvent, translateEvents } from './run-events.js';
-import { type BoundTask, bindTasks } from './task-bindings.js';
-import { createTaskInvoker, type TaskHandler } from './task-invoker.js';
+import type { LocalRunEvent } from './run-events.js';
+import { bindTasks } from './task-bindings.js';
+import type { TaskHandler } from './task-invoker.js';
 import type { TaskTokenRegistry } from './task-tokens.js';
 
 export {
@@ -41,7 +40,9 @@ export {
   localActivityArn,
   type ScheduledActivityTask,
 } from './activity-queues.js';
+export { DISTRIBUTED_MAP_CONCURRENCY_CAP } from './distributed-map.js';
 export * from './errors.js';
+export type { LocalChildExecution } from './execution.js';
 export { type JsonObject, type JsonValue, NotJsonSerializableError } from './json.js';
 export type { LocalRunEvent } from './run-events.js';
 export type { TaskContext, TaskHandler } from './task-invoker.js';
@@ -89,6 +90,11 @@ export interface LocalRunnerOptions {
   readonly retryIntervalOverrides?: Readonly<Record<string, number | readonly number[]>>;
   /** The state machine name for `$$.StateMachine.Name` and ARNs. @default the file name without `.asl.json` */
   readonly name?: string;
+  /**
+   * The S3 client Distributed Maps read their ItemReader from and export their ResultWriter files to (the local
+   * cloud's s3rver in drills and tests). Required when a definition has either. @default none
+   */
+  readonly s3?: S3Client;
 }
 
 /** Options of one execution. */
@@ -97,6 +103,8 @@ export interface LocalRunOptions {
   readonly executionName?: string;
   /** Called for every event as it happens. Exceptions it throws become process warnings, never run failures. */
   readonly onEvent?: (event: LocalRunEvent) => void;
+  /** Called for every event of a Distributed Map's child executions (their `executionName` is the child's). */
+  readonly onChildEvent?: (event: LocalRunEvent) => void;
 }
 
 /** A running execution. */
@@ -110,11 +118,11 @@ export interface LocalExecution {
   readonly result: Promise<JsonValue>;
   /** Every event so far, in order; complete once `result` settles. */
   readonly history: readonly LocalRunEvent[];
+  /** The child executions Distributed Maps started so far (nested map runs included), each with its history. */
+  readonly childExecutions: readonly LocalChildExecution[];
   /** Stops the execution; `result` rejects with ExecutionAbortedError and handlers' signals abort. */
   abort(): void;
 }
-
-type LibraryRetryOverrides = Record<string, number | number[]>;
 
 /** A state machine definition loaded, checked and bound for local runs. */
 export class LocalStateMachine {
@@ -126,14 +134,7 @@ export class LocalStateMachine {
     readonly name: string,
     /** What behaves differently locally but is allowed, e.g. HeartbeatSeconds being ignored. */
     readonly warnings: readonly string[],
-    /** Where this machine's task tokens are opened; complete them here. */
-    readonly taskTokens: TaskTokenRegistry,
-    /** Where this machine's Activity Tasks are queued for workers. */
-    readonly activityQueues: ActivityQueues,
-    private readonly tasks: readonly BoundTask[],
-    private readonly waitOverrides: Record<string, number>,
-    private readonly retryIntervalOverrides: LibraryRetryOverrides,
-    private readonly heartbeatOverrides: Record<string, number>,
+    private readonly runtime: MachineRuntime,
   ) {
     this.stateMachineArn = `arn:aws:states:local:000000000000:stateMachine:${name}`;
   }
@@ -143,7 +144,8 @@ export class LocalStateMachine {
    * @throws UnboundTaskError when a Task has no handler; the LocalDefinitionError subclasses for constructs that
    *   would run differently locally; InvalidDefinitionError for a file that is not valid ASL;
    *   UnresolvedSubstitutionError; InvalidRunnerOptionsError for overrides naming the wrong states, or a taskTokens
-   *   registry other than activityQueues'; InvalidActivityNameError for an activity value that is not an activity ARN.
+   *   registry other than activityQueues'; InvalidActivityNameError for an activity value that is not an activity ARN;
+   *   MissingS3ClientError when a Distributed Map has an ItemReader or ResultWriter and `s3` is not given.
    */
   static load(options: LocalRunnerOptions): LocalStateMachine {
     const machine = readDefinition(options.definition);
@@ -184,32 +186,43 @@ export class LocalStateMachine {
       options.retryIntervalOverrides ?? {},
       (s) => Array.isArray(s.Retry),
     );
+    if (options.s3 === undefined) assertNeedsNoS3(machine);
     const prepared = prepareDefinition(machine, options.substitutions ?? {});
+    const mapRunners = planDistributedMaps(prepared);
     const library = createLibraryMachine(prepared);
     const name = options.name ?? defaultName(options.definition);
-    return new LocalStateMachine(
-      library,
-      name,
-      warnings,
-      activityQueues.taskTokens,
-      activityQueues,
+    return new LocalStateMachine(library, name, warnings, {
       tasks,
-      { ...waitOverrides },
-      Object.fromEntries(
+      mapRunners,
+      waitOverrides: { ...waitOverrides },
+      retryIntervalOverrides: Object.fromEntries(
         Object.entries(retryIntervalOverrides).map(([k, v]) => [k, typeof v === 'number' ? v : [...v]]),
       ),
-      { ...heartbeatOverrides },
-    );
+      heartbeatOverrides: { ...heartbeatOverrides },
+      taskTokens: activityQueues.taskTokens,
+      activityQueues,
+      s3: options.s3,
+    });
+  }
+
+  /** Where this machine's task tokens are opened; complete them here. */
+  get taskTokens(): TaskTokenRegistry {
+    return this.runtime.taskTokens;
+  }
+
+  /** Where this machine's Activity Tasks are queued for workers. */
+  get activityQueues(): ActivityQueues {
+    return this.runtime.activityQueues;
   }
 
   /** Names of the Task states, Map iterators included, in definition order. */
   get taskStates(): string[] {
-    return this.tasks.map((task) => task.stateName);
+    return this.runtime.tasks.map((task) => task.stateName);
   }
 
   /** The handler bound to a Task state, e.g. to wrap it with an injected fault. Undefined for other names. */
   handlerFor(stateName: string): TaskHandler | undefined {
-    return this.tasks.find((task) => task.stateName === stateName)?.handler;
+    return this.runtime.tasks.find((task) => task.stateName === stateName)?.handler;
   }
 
   /** Names of the Wait states of a definition (for waitOverrides), without binding anything. */
@@ -224,7 +237,6 @@ export class LocalStateMachine {
   run(input: unknown, options: LocalRunOptions = {}): LocalExecution {
     const executionName = options.executionName ?? `local-${randomUUID()}`;
     const executionArn = `arn:aws:states:local:000000000000:execution:${this.name}:${executionName}`;
-    const executionEnded = new AbortController();
     const history: LocalRunEvent[] = [];
     const emit = (event: LocalRunEvent) => {
       history.push(event);
@@ -236,83 +248,44 @@ export class LocalStateMachine {
         );
       }
     };
-    const scope = {
+    const log: ChildExecutionLog = { children: [], onChildEvent: options.onChildEvent };
+    const execution = startExecution({
+      library: this.library,
+      input: jsonCopy(input, 'the execution input'),
       executionName,
-      executionSignal: executionEnded.signal,
-      taskTokens: this.taskTokens,
-      activities: this.activityQueues,
-      heartbeatOverrides: this.heartbeatOverrides,
+      executionArn,
+      stateMachine: { Id: this.stateMachineArn, Name: this.name },
+      runtime: this.runtime,
+      log,
       emit,
-    };
-    const execution = this.library.run(jsonCopy(input, 'the execution input'), {
-      overrides: {
-        taskResourceLocalHandlers: Object.fromEntries(
-          this.tasks.map((t) => [t.stateName, createTaskInvoker(t, scope)]),
-        ),
-        waitTimeOverrides: this.waitOverrides,
-        retryIntervalOverrides: this.retryIntervalOverrides,
-      },
-      context: {
-        Execution: { Id: executionArn, Name: executionName },
-        StateMachine: { Id: this.stateMachineArn, Name: this.name },
-      },
     });
-    const drained = translateEvents(execution.eventLogs, executionName, emit);
-    const result = (async () => {
-      try {
-        const output: JsonValue = await execution.result;
-        await drained;
-        return output;
-      } catch (error) {
-        await drained;
-        throw translateFailure(error, executionName);
-      } finally {
-        executionEnded.abort();
-      }
-    })();
     return {
       executionName,
       executionArn,
-      result,
+      result: execution.result,
       history,
-      abort: () => {
-        // The library first, so the run settles as aborted before aborted handlers can fail their states.
-        execution.abort();
-        executionEnded.abort();
-      },
+      childExecutions: log.children,
+      abort: () => execution.abort(),
     };
   }
 }
 
-/** Definitions the library's validator accepted, by JSON text: it compiles its JSON schemas anew on every call. */
-const validatedDefinitions = new Set<string>();
-const MAX_REMEMBERED_DEFINITIONS = 64;
-
-function createLibraryMachine(prepared: JsonObject): StateMachine {
-  if (!isStateMachineDefinition(prepared)) throw new InvalidDefinitionError(undefined, 'not a state machine');
-  // Taken before validation, which adds QueryLanguage to every state it sees.
-  const text = JSON.stringify(prepared);
-  const validated = validatedDefinitions.has(text);
-  try {
-    const library = new StateMachine(prepared, validated ? { validationOptions: { noValidate: true } } : undefined);
-    if (validatedDefinitions.size >= MAX_REMEMBERED_DEFINITIONS) validatedDefinitions.clear();
-    validatedDefinitions.add(text);
-    return library;
-  } catch (error) {
-    throw new InvalidDefinitionError(undefined, error instanceof Error ? error.message : String(error), {
-      cause: error,
-    });
+/**
+ * A Distributed Map that reads or writes S3 needs the client to do it with.
+ * @throws MissingS3ClientError naming the state and the field.
+ */
+function assertNeedsNoS3(machine: JsonObject): void {
+  for (const { name, state } of walkStates(machine)) {
+    if (!isDistributedMap(state)) continue;
+    for (const field of ['ItemReader', 'ResultWriter']) {
+      if (field in state) {
+        throw new MissingS3ClientError(
+          name,
+          `${field} needs an S3 client: pass the s3 option to LocalStateMachine.load`,
+        );
+      }
+    }
   }
-}
-
-function translateFailure(error: unknown, executionName: string): unknown {
-  if (error instanceof LibraryExecutionAbortedError) return new ExecutionAbortedError(executionName);
-  if (error instanceof LibraryExecutionTimeoutError) return new ExecutionTimedOutError(executionName);
-  if (error instanceof LibraryExecutionError && error.cause instanceof Error) {
-    const failure = error.cause;
-    return new ExecutionFailedError(executionName, failure.name, causeText(failure.cause ?? failure.message));
-  }
-  return error;
 }
 
 function checkOverrides<T>(
@@ -331,9 +304,4 @@ function checkOverrides<T>(
 
 function defaultName(definition: object | string): string {
   return typeof definition === 'string' ? basename(definition).replace(/(\.asl)?\.json$/, '') : 'LocalStateMachine';
-}
-
-function isStateMachineDefinition(value: JsonObject): value is JsonObject & StateMachineDefinition {
-  // readDefinition and checkDefinition have checked the shape in depth; this narrows the type for the library.
-  return typeof value.StartAt === 'string' && isJsonObject(value.States);
 }

@@ -45,6 +45,19 @@ export type LocalRunEvent =
   | (EventBase & Failure & { readonly type: 'MapIterationFailed'; readonly stateName: string; readonly index: number })
   | (EventBase & { readonly type: 'ParallelBranchStarted' | 'ParallelBranchSucceeded'; readonly stateName: string })
   | (EventBase & Failure & { readonly type: 'ParallelBranchFailed'; readonly stateName: string })
+  /**
+   * A Distributed Map started its map run: `itemCount` items in `childCount` child executions (one per batch). The
+   * children's own events are in LocalExecution.childExecutions (and go to onChildEvent), not here, as on AWS.
+   */
+  | (EventBase & {
+      readonly type: 'MapRunStarted';
+      readonly stateName: string;
+      readonly mapRunArn: string;
+      readonly itemCount: number;
+      readonly childCount: number;
+    })
+  | (EventBase & { readonly type: 'MapRunSucceeded'; readonly stateName: string; readonly mapRunArn: string })
+  | (EventBase & Failure & { readonly type: 'MapRunFailed'; readonly stateName: string; readonly mapRunArn: string })
   /** A .waitForTaskToken Task opened a token; complete it through the TaskTokenRegistry (the token is not logged). */
   | (EventBase & { readonly type: 'TaskTokenIssued'; readonly stateName: string })
   /** An Activity Task was put on its activity's queue (each attempt of a Retry schedules a new one). */
@@ -67,12 +80,14 @@ export function causeText(cause: unknown): string {
 
 /**
  * Reads the library's event log to its end, translating each event and handing it to `emit`.
+ * `mapStates` are the Distributed Maps the library runs as Tasks; their events say `stateType: "Map"`.
  * Resolves once the execution has reported its last event; never rejects.
  */
 export async function translateEvents(
   events: AsyncGenerator<LibraryEvent>,
   executionName: string,
   emit: (event: LocalRunEvent) => void,
+  mapStates: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const enteredAt = new Map<string, number>();
   for await (const event of events) {
@@ -108,7 +123,8 @@ export async function translateEvents(
         emit({ ...base, type: event.type, stateName: event.parentState.name, ...failure(event) });
         break;
       default: {
-        const ref = { stateName: event.state.name, stateType: event.state.type, mapIndex: event.index };
+        const stateType = mapStates.has(event.state.name) ? 'Map' : event.state.type;
+        const ref = { stateName: event.state.name, stateType, mapIndex: event.index };
         const key = `${ref.stateName}#${ref.mapIndex ?? ''}`;
         if (event.type === 'StateEntered') {
           enteredAt.set(key, event.timestamp);

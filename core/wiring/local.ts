@@ -17,6 +17,9 @@ import type { FailbackDeps, FailbackLaunchSettings } from '../failback/run-state
 import { LOCAL_TAKEOVER_TAG } from '../failback/takeover-tag.js';
 import { createTaskHandler } from '../failback/task-handler.js';
 import { type FailbackTaskName, failbackTasks } from '../failback/tasks.js';
+import { type HealthCheckFault, RehearsedHealthFailures } from '../health/rehearsal.js';
+import { NoRunCommand } from '../health/run-command.js';
+import { HealthCheckRunner, type HostHealthChecker } from '../health/runner.js';
 import type { EbsFaults } from '../localcloud/ebs-faults.js';
 import { type LocalCloud, startLocalCloud } from '../localcloud/index.js';
 import { definitionPath, type FailbackMethod } from '../methods/method.js';
@@ -65,6 +68,8 @@ export interface LocalFailbackOptions {
   readonly passStaging?: PassStaging;
   /** The deployment's failback launch settings (default subnet and groups, allowed sets). @default none, nothing restricted */
   readonly failbackLaunch?: FailbackLaunchSettings;
+  /** Hosts whose health check fails on purpose (the drill's --fail-health-check). @default none */
+  readonly healthCheckFaults?: readonly HealthCheckFault[];
 }
 
 /** A method's pass store and the tasks that use it (core/wiring/local-onprem.ts). */
@@ -143,6 +148,18 @@ async function localGatewayAckSecret(dir: string): Promise<Buffer> {
   return Buffer.from((await readFile(path, 'utf8')).trim(), 'hex');
 }
 
+/**
+ * Health checks in the local cloud: state from LocalCompute, TCP and HTTP probes for real (against whatever listens at
+ * a host's address, e.g. a drill's stand-in on loopback), no `ssm` (nothing runs commands on a local host), and the
+ * drill's rehearsed failures on top.
+ */
+function localHealthChecker(faults: readonly HealthCheckFault[]): HostHealthChecker {
+  const runner = new HealthCheckRunner({
+    runCommand: new NoRunCommand('in the local cloud: its hosts run no SSM Agent'),
+  });
+  return faults.length > 0 ? new RehearsedHealthFailures(runner, faults) : runner;
+}
+
 /** What the Powertools logger and the deadline need from a Lambda context, with the local Task's abort signal. */
 function localLambdaContext(name: string, signal: AbortSignal): Context & { signal: AbortSignal } {
   const started = Date.now();
@@ -205,6 +222,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     approvals,
     gatewayRunKey: async (runId) => deriveRunKey(gatewayAckSecret, runId),
     metrics: options.metricsSink ? new FailbackMetrics(options.metricsSink) : FailbackMetrics.disabled(),
+    health: localHealthChecker(options.healthCheckFaults ?? []),
     now: () => new Date(),
   };
 

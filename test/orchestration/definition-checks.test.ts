@@ -102,7 +102,7 @@ describe('loading a definition', () => {
     ['QueryLanguage JSONata on a state', around({ Type: 'Pass', QueryLanguage: 'JSONata' }), JsonataNotSupportedError],
     ['a JSONata Output field', around({ Type: 'Pass', Output: '{% $states.input %}' }), JsonataNotSupportedError],
     [
-      'a Distributed Map',
+      'a Distributed Map without an ExecutionType',
       around(
         mapOf(
           { Type: 'Pass' },
@@ -115,7 +115,7 @@ describe('loading a definition', () => {
           },
         ),
       ),
-      DistributedMapNotSupportedError,
+      InvalidDefinitionError,
     ],
     [
       'an ItemReader',

@@ -6,6 +6,7 @@ import { planPass } from '../../engine/planner.js';
 import { RateGovernor } from '../../engine/rate-governor.js';
 import { streamShard } from '../../engine/streamer.js';
 import { WorkCancelledError } from '../../errors.js';
+import { writeVolumeProgress } from '../progress.js';
 import { type FailbackDeps, PassSnapshot, runLayout } from '../run-state.js';
 
 const StreamStats = z.object({
@@ -68,15 +69,33 @@ export async function streamVolumePass(
   const counters = newReadCounters();
   const invocations = input.invocations + 1;
   const streamingSince = Date.now();
-  const publish = (nextShard: number, bytesChanged?: number) =>
+  const records = (deps.recordStaging ?? deps.staging)(runLayout.record(input.runId));
+  /** Publishes the invocation's metrics and the volume's progress record (`homebound status`). */
+  const publish = async (nextShard: number, sealed?: { bytesChanged: number; bytesStaged: number }) => {
+    const throughput = counters.bytesRead / Math.max(0.001, (Date.now() - streamingSince) / 1000);
+    const bytesRemaining = plan.shards.slice(nextShard).reduce((sum, shard) => sum + shard.blocks, 0) * BLOCK_SIZE;
     deps.metrics.volumeStreamed(input.runId, snapshot.volumeKey, {
-      StreamThroughput: counters.bytesRead / Math.max(0.001, (Date.now() - streamingSince) / 1000),
-      BytesRemaining: plan.shards.slice(nextShard).reduce((sum, shard) => sum + shard.blocks, 0) * BLOCK_SIZE,
+      StreamThroughput: throughput,
+      BytesRemaining: bytesRemaining,
       BlocksRead: counters.blocksRead,
       ThrottledCalls: counters.throttled,
       RetriedCalls: counters.retried,
-      VolumeBytesChanged: bytesChanged,
+      VolumeBytesChanged: sealed?.bytesChanged,
     });
+    await writeVolumeProgress(records, {
+      runId: input.runId,
+      volumeKey: snapshot.volumeKey,
+      hostId: snapshot.hostId,
+      volumeId: snapshot.volumeId,
+      passNumber: input.passNumber,
+      kind: input.kind,
+      phase: sealed ? 'staged' : 'streaming',
+      bytesRemaining,
+      ...(sealed ? { bytesStaged: sealed.bytesStaged } : {}),
+      throughputBytesPerSecond: throughput,
+      updatedAt: deps.now().toISOString(),
+    });
+  };
   for (let next = cursor?.nextShard ?? 0; next < plan.shards.length; next++) {
     const shard = plan.shards[next];
     if (!shard) break;
@@ -96,13 +115,14 @@ export async function streamVolumePass(
     });
     if (!result.done || Date.now() >= deadline) {
       const nextShard = result.done ? next + 1 : next;
-      publish(nextShard);
+      await publish(nextShard);
       return { ...identity, invocations, done: false, cursor: { nextShard } };
     }
   }
   const manifest = await finalizePass(staging, plan);
   const bytesChanged = Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes);
-  publish(plan.shards.length, bytesChanged);
+  const bytesStaged = manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0);
+  await publish(plan.shards.length, { bytesChanged, bytesStaged });
   return {
     ...identity,
     invocations,
@@ -111,7 +131,7 @@ export async function streamVolumePass(
       blocksListed: manifest.blocksListed,
       blocksCarried: manifest.blocksCarried,
       bytesChanged,
-      bytesStaged: manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
+      bytesStaged,
       invocations,
     },
   };
