@@ -121,7 +121,10 @@ export class AwsCompute implements ComputePort {
   }
 
   async describeHosts(filter: HostFilter = {}): Promise<Host[]> {
-    const filters: Filter[] = filter.tag ? [{ Name: `tag:${filter.tag.key}`, Values: [filter.tag.value] }] : [];
+    const filters: Filter[] = [
+      ...(filter.tag ? [{ Name: `tag:${filter.tag.key}`, Values: [filter.tag.value] }] : []),
+      ...(filter.subnetIds ? [{ Name: 'subnet-id', Values: [...filter.subnetIds] }] : []),
+    ];
     const instances: Instance[] = [];
     let nextToken: string | undefined;
     do {
@@ -138,7 +141,7 @@ export class AwsCompute implements ComputePort {
       nextToken = page.NextToken;
     } while (nextToken);
     // EC2 answers an id it knows but that the tag filter excludes with nothing; only an absent id is an error.
-    for (const hostId of filter.tag ? [] : (filter.hostIds ?? [])) {
+    for (const hostId of filter.tag || filter.subnetIds ? [] : (filter.hostIds ?? [])) {
       if (!instances.some((instance) => instance.InstanceId === hostId)) throw new HostNotFoundError(hostId);
     }
     const sizes = await this.volumeSizes(

@@ -63,6 +63,7 @@ export abstract class LocalHosts {
     return Object.values(state.hosts)
       .filter((host) => !filter.hostIds || filter.hostIds.includes(host.hostId))
       .filter((host) => !filter.tag || host.tags[filter.tag.key] === filter.tag.value)
+      .filter((host) => !filter.subnetIds || (host.subnetId !== undefined && filter.subnetIds.includes(host.subnetId)))
       .map((host) => ({
         hostId: host.hostId,
         role: host.role,

@@ -66,6 +66,8 @@ export interface InstanceTypeInfo {
 /** Which hosts `describeHosts` returns; both criteria must hold. @default every host */
 export interface HostFilter {
   readonly hostIds?: readonly string[];
+  /** Hosts in any of these subnets. */
+  readonly subnetIds?: readonly string[];
   readonly tag?: { readonly key: string; readonly value: string };
 }
 

@@ -9,7 +9,7 @@ import {
   type NetworkRemap,
   type VsphereFailbackSettings,
 } from './host-settings.js';
-import type { AwsHostSettings, FailbackLaunchSettings, VsphereHostSettings } from './run-state.js';
+import { type AwsHostSettings, type FailbackLaunchSettings, RUN_TAG, type VsphereHostSettings } from './run-state.js';
 import type { TakeoverTag } from './takeover-tag.js';
 
 /**
@@ -131,7 +131,30 @@ export async function resolveAwsHosts(
     }
     resolved.push(settings);
   }
+  await checkAddressesFree(resolved, context.compute);
   return resolved;
+}
+
+/**
+ * Refuses an address another instance in its subnet already holds (not terminated: a stopped instance keeps its
+ * address), as EC2 would at launch — after the snapshots and the full pass. The likely holder is the stopped failback
+ * host of a rolled-back earlier run (Rollback stops failback hosts, it does not terminate them).
+ * @throws InvalidFailbackRequestError naming the host's privateIp field
+ */
+async function checkAddressesFree(resolved: readonly AwsHostSettings[], compute: ComputePort): Promise<void> {
+  const subnetIds = [...new Set(resolved.flatMap((settings) => (settings.privateIp ? (settings.subnetId ?? []) : [])))];
+  if (subnetIds.length === 0) return;
+  const holders = (await compute.describeHosts({ subnetIds })).filter((host) => host.state !== 'terminated');
+  for (const [i, settings] of resolved.entries()) {
+    const holder = holders.find((host) => host.subnetId === settings.subnetId && host.privateIp === settings.privateIp);
+    if (holder === undefined || settings.privateIp === undefined) continue;
+    const earlier =
+      holder.role === 'failback' ? `, a ${holder.state} failback host of run ${holder.tags[RUN_TAG] ?? '?'}` : '';
+    throw fieldError(
+      `hosts[${i}].failback.privateIp`,
+      `${settings.privateIp} is held by ${holder.hostId} (${holder.state}${earlier}); terminate it or ask another address (or "auto")`,
+    );
+  }
 }
 
 async function resolveAwsHost(

@@ -465,6 +465,10 @@ describe('AwsCompute error mapping', () => {
 
     const [host] = await compute().describeHosts({ hostIds: ['i-0a'] });
     expect(host).toMatchObject({ privateIp: '10.8.0.25', subnetId: 'subnet-0dr', securityGroupIds: ['sg-0a'] });
+    await compute().describeHosts({ subnetIds: ['subnet-0dr'] });
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand)[1]?.args[0].input.Filters).toEqual([
+      { Name: 'subnet-id', Values: ['subnet-0dr'] },
+    ]);
     expect(await compute().describeSubnets(['subnet-0dr'])).toEqual([{ subnetId: 'subnet-0dr', cidr: '10.8.0.0/24' }]);
   });
 

@@ -254,6 +254,22 @@ describe('ValidateRequest resolves each failback host’s settings', () => {
     expect(await refusal(() => hostsOf(automated([{ id: a, failback: failback() }], extra)))).toContain(message);
   });
 
+  it('refuses an address another instance of the subnet holds (an earlier run’s failback host), naming the field', async () => {
+    const a = await takeover('db', '10.8.0.25');
+    const holder = await fixture.compute.runInstance({
+      role: 'failback',
+      name: 'db-failback',
+      subnetId: home,
+      privateIp: '192.168.5.25',
+      tags: { 'homebound:run': 'earlier' },
+    });
+    expect(
+      await refusal(() => hostsOf(automated([{ id: a, failback: { privateIp: 'keep' } }], remapDrHome))),
+    ).toContain(
+      `hosts[0].failback.privateIp: 192.168.5.25 is held by ${holder} (running, a running failback host of run earlier)`,
+    );
+  });
+
   it('refuses two hosts on one address, naming the second', async () => {
     const a = await takeover('db', '10.8.0.25');
     const b = await takeover('app', '10.8.0.26');
