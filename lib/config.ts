@@ -70,6 +70,26 @@ export const HomeboundConfig = z.object({
   /** @default instanceType */
   gatewayInstanceType: z.string().min(1).optional(),
   /**
+   * The instance types failback hosts may launch as (IAM's `ec2:InstanceType` condition): what a request's
+   * `hosts[].failback.instanceType` may name, and a takeover host's own type is kept only when listed (else
+   * `instanceType`). @default [instanceType]
+   */
+  failbackInstanceTypes: list(z.string().min(1)).default([]),
+  /** The subnets failback hosts may launch in (a request's `hosts[].failback.subnetId`). @default [subnetId] */
+  failbackSubnetIds: list(z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0123abcd')).default([]),
+  /**
+   * Tag keys, besides homebound's own, failback hosts may carry (copied from the takeover host or set in the request):
+   * IAM refuses any other key at launch, so takeover tags outside this list are not copied. Never `aws:*`,
+   * `homebound:*` or `Name`. @default none
+   */
+  failbackTagKeys: list(
+    z
+      .string()
+      .min(1)
+      .max(128)
+      .refine((key) => !/^(aws|homebound):/i.test(key) && key !== 'Name', 'not aws:*, homebound:* or Name'),
+  ).default([]),
+  /**
    * The failback hosts' security groups (your workload's); the only groups IAM lets them launch with.
    * @default the sync gateways' group (no ingress, HTTPS out only), with a synth warning
    */
@@ -139,6 +159,11 @@ function crossKeyProblems(config: HomeboundConfig): string[] {
       'homebound:agentTrustAnchorArn: give either it or homebound:agentCaCertificate (a CA the stack makes an anchor of)',
     );
   }
+  if (config.failbackTagKeys.includes(config.takeoverTag.key)) {
+    problems.push(
+      'homebound:failbackTagKeys: must not hold the takeover tag key (a failback host carrying it could be stopped and snapshotted as a takeover host)',
+    );
+  }
   if (config.onPremStagingEndpoint && !config.onPremStagingBucket) {
     problems.push('homebound:onPremStagingBucket: required when homebound:onPremStagingEndpoint is set');
   }
@@ -172,6 +197,14 @@ export function onPremStagingOf(config: HomeboundConfig): OnPremStagingConfig | 
     forcePathStyle: config.onPremStagingForcePathStyle,
     region: config.onPremStagingRegion,
     credentialsSecretArn: config.onPremStagingCredentialsSecretArn,
+  };
+}
+
+/** What failback hosts may launch as and in (IAM and ValidateRequest agree): the lists, or the single defaults. */
+export function failbackLaunchScope(config: HomeboundConfig): { instanceTypes: string[]; subnetIds: string[] } {
+  return {
+    instanceTypes: config.failbackInstanceTypes.length > 0 ? config.failbackInstanceTypes : [config.instanceType],
+    subnetIds: config.failbackSubnetIds.length > 0 ? config.failbackSubnetIds : [config.subnetId],
   };
 }
 

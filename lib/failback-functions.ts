@@ -6,7 +6,7 @@ import { formatTakeoverTag } from '../core/failback/takeover-tag.js';
 import type { FailbackTaskName } from '../core/failback/tasks.js';
 import type { FailbackEnvironment } from '../core/wiring/aws.js';
 import { AppFunction } from './app-function.js';
-import type { HomeboundConfig } from './config.js';
+import { failbackLaunchScope, type HomeboundConfig } from './config.js';
 import { FailbackPermissions } from './failback-permissions.js';
 import { type FailbackTaskSettings, failbackTaskSettings } from './failback-task-settings.js';
 import type { GatewayArtifact } from './gateway-artifact.js';
@@ -64,7 +64,11 @@ export class FailbackFunctions extends Construct {
       HOMEBOUND_GATEWAY_ARTIFACT_SHA256: props.gatewayArtifact.sha256,
       HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: props.gatewaySecurityGroupId,
       HOMEBOUND_SECURITY_GROUP_IDS: failbackSecurityGroupIds.join(','),
+      HOMEBOUND_FAILBACK_INSTANCE_TYPES: failbackLaunchScope(config).instanceTypes.join(','),
+      HOMEBOUND_FAILBACK_SUBNET_IDS: failbackLaunchScope(config).subnetIds.join(','),
       HOMEBOUND_INSTANCE_ARN_PREFIX: `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/`,
+      // Unset when empty: no tag keys besides homebound's (core/wiring/aws.ts reads an absent list as none).
+      ...(config.failbackTagKeys.length > 0 ? { HOMEBOUND_FAILBACK_TAG_KEYS: config.failbackTagKeys.join(',') } : {}),
     } satisfies z.input<typeof FailbackEnvironment>;
 
     this.permissions = permissions;

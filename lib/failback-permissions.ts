@@ -4,7 +4,7 @@ import type { Construct } from 'constructs';
 import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
 import { BASE_OF_TAG, KEPT_TAGS } from '../core/failback/kept-target.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
-import type { HomeboundConfig } from './config.js';
+import { failbackLaunchScope, type HomeboundConfig } from './config.js';
 import { createVolumeStatements, type Ec2Arn, ebsKeyStatements, launchStatements } from './launch-permissions.js';
 import type { Staging } from './staging.js';
 
@@ -159,19 +159,21 @@ export class FailbackPermissions {
     const instances = this.arn('instance', '*');
     const volumes = this.arn('volume', '*');
     const snapshots = this.arn('snapshot', '*', false);
-    const launchBase = { stackTagValue: this.stackTagValue, imageId: config.imageId, subnetId: config.subnetId };
+    const launchBase = { stackTagValue: this.stackTagValue, imageId: config.imageId };
     switch (access) {
       case 'ec2:describe':
         return [
           new iam.PolicyStatement({
             // DescribeImages: a launch encrypts every EBS mapping of the image, so it reads them first.
-            // DescribeInstanceTypes: an on-prem failback VM gets its takeover host's vCPUs and memory.
+            // DescribeInstanceTypes: an on-prem failback VM gets its takeover host's vCPUs and memory, and a failback
+            // host's type must exist. DescribeSubnets: a failback host's address must lie in its subnet.
             actions: [
               'ec2:DescribeInstances',
               'ec2:DescribeVolumes',
               'ec2:DescribeSnapshots',
               'ec2:DescribeImages',
               'ec2:DescribeInstanceTypes',
+              'ec2:DescribeSubnets',
             ],
             resources: ['*'],
           }),
@@ -183,7 +185,8 @@ export class FailbackPermissions {
           ...launchStatements(this.arn, {
             ...launchBase,
             role: 'gateway',
-            instanceType: config.gatewayInstanceType ?? config.instanceType,
+            subnetIds: [config.subnetId],
+            instanceTypes: [config.gatewayInstanceType ?? config.instanceType],
             securityGroupIds: [this.props.gatewaySecurityGroupId],
           }),
           // The gateway's volumes are encrypted with the staging key (HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID).
@@ -193,8 +196,10 @@ export class FailbackPermissions {
         return launchStatements(this.arn, {
           ...launchBase,
           role: 'failback',
-          instanceType: config.instanceType,
+          // A host's own type and subnet from the request or the takeover host, within the configured sets.
+          ...failbackLaunchScope(config),
           securityGroupIds: this.props.failbackSecurityGroupIds,
+          extraTagKeys: config.failbackTagKeys,
         });
       case 'iam:passGatewayRole':
         return [

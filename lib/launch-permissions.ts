@@ -14,9 +14,11 @@ export interface LaunchScope {
   readonly role: 'gateway' | 'failback';
   readonly stackTagValue: string;
   readonly imageId: string;
-  readonly subnetId: string;
-  readonly instanceType: string;
+  readonly subnetIds: readonly string[];
+  readonly instanceTypes: readonly string[];
   readonly securityGroupIds: readonly string[];
+  /** Tag keys the launch may set besides homebound's own (failback hosts: homebound:failbackTagKeys). @default none */
+  readonly extraTagKeys?: readonly string[];
 }
 
 /** The tag keys a create may set; anything else (e.g. `homebound:state`) is refused at creation. */
@@ -26,18 +28,21 @@ const VOLUME_TAG_KEYS = [RUN_TAG, STACK_TAG, 'Name', SOURCE_VOLUME_TAG];
 /**
  * RunInstances for one role, each condition on the resource type it applies to (IAM evaluates RunInstances once per
  * resource, and a key absent from a resource's context fails the whole statement for it): the instance is tagged
- * with this stack and the role, of the configured type, IMDSv2 with the role's hop limit; its volumes are tagged and
- * encrypted; image, subnet and security groups are the configured ones. The new network interface has no id yet.
+ * with this stack and the role, of a configured type, IMDSv2 with the role's hop limit; its volumes are tagged and
+ * encrypted; image, subnets and security groups are the configured ones. The new network interface has no id yet.
  */
 export function launchStatements(arn: Ec2Arn, scope: LaunchScope): iam.PolicyStatement[] {
   const tagged = { [`aws:RequestTag/${STACK_TAG}`]: scope.stackTagValue, [`aws:RequestTag/${ROLE_TAG}`]: scope.role };
-  const tagKeys = { 'ForAllValues:StringEquals': { 'aws:TagKeys': LAUNCH_TAG_KEYS } };
+  const tagKeys = {
+    'ForAllValues:StringEquals': { 'aws:TagKeys': [...LAUNCH_TAG_KEYS, ...(scope.extraTagKeys ?? [])] },
+  };
+  const instanceType = scope.instanceTypes.length === 1 ? scope.instanceTypes[0] : [...scope.instanceTypes];
   return [
     new iam.PolicyStatement({
       actions: ['ec2:RunInstances'],
       resources: [arn('instance', '*')],
       conditions: {
-        StringEquals: { ...tagged, 'ec2:InstanceType': scope.instanceType, 'ec2:MetadataHttpTokens': 'required' },
+        StringEquals: { ...tagged, 'ec2:InstanceType': instanceType, 'ec2:MetadataHttpTokens': 'required' },
         NumericLessThanEquals: { 'ec2:MetadataHttpPutResponseHopLimit': METADATA_HOP_LIMITS[scope.role] },
         ...tagKeys,
       },
@@ -51,7 +56,7 @@ export function launchStatements(arn: Ec2Arn, scope: LaunchScope): iam.PolicySta
       actions: ['ec2:RunInstances'],
       resources: [
         arn('image', scope.imageId, false),
-        arn('subnet', scope.subnetId),
+        ...scope.subnetIds.map((subnetId) => arn('subnet', subnetId)),
         arn('network-interface', '*'),
         ...scope.securityGroupIds.map((group) => arn('security-group', group)),
       ],

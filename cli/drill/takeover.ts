@@ -1,4 +1,5 @@
 import { blockCountFor } from '../../core/blocks.js';
+import type { TakeoverHostRequest } from '../../core/compute/local-compute.js';
 import type { Host } from '../../core/compute/port.js';
 import { writeVolumeBlocks } from '../../core/localcloud/local-volume.js';
 import { seededRandom } from '../../core/seeded-random.js';
@@ -11,6 +12,8 @@ export interface DrillHostOptions {
   readonly sizeBytes: number;
   readonly writesPerSecond: number;
   readonly seed: number;
+  /** What the host stands for in AWS (instance type, network, tags besides the takeover tag). @default m5.large, no network */
+  readonly host?: Pick<TakeoverHostRequest, 'instanceType' | 'subnetId' | 'privateIp' | 'tags'>;
 }
 
 /**
@@ -26,8 +29,9 @@ export async function createDrillTakeoverHost(env: LocalFailback, options: Drill
     volumes: Array.from({ length: options.volumes }, () => ({ sizeBytes: options.sizeBytes })),
     writesPerSecond: options.writesPerSecond,
     seed: options.seed,
+    ...options.host,
     // Tagged as a takeover host in AWS would be: ValidateRequest refuses a host without the deployment's tag.
-    tags: { [env.deps.takeoverTag.key]: env.deps.takeoverTag.value },
+    tags: { ...options.host?.tags, [env.deps.takeoverTag.key]: env.deps.takeoverTag.value },
     fill: async (path) => {
       for (let index = 0; index < blockCountFor(options.sizeBytes); index++) {
         const data = blockBytes(chooseContent(random), index, options.sizeBytes, library, random);

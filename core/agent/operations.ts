@@ -17,6 +17,20 @@ export const AgentHost = z.object({
   instanceType: z.string().min(1),
   vCpus: z.number().int().positive(),
   memoryMiB: z.number().int().positive(),
+  /** The failback VM's name the request asks. @default the platform's naming */
+  vmName: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,80}$/, 'letters, digits, . _ - (≤ 80)')
+    .optional(),
+  /** Where the request asks the VM to go (platform.ts FailbackPlacement). @default the agent's config */
+  placement: z
+    .object({
+      folder: z.string().min(1).optional(),
+      resourcePool: z.string().min(1).optional(),
+      datastore: z.string().min(1).optional(),
+      portGroup: z.string().min(1).optional(),
+    })
+    .optional(),
 });
 
 export const AgentVolume = z.object({

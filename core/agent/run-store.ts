@@ -26,6 +26,15 @@ export const RunRecord = z.object({
       instanceType: z.string(),
       vCpus: z.number().int(),
       memoryMiB: z.number().int(),
+      vmName: z.string().optional(),
+      placement: z
+        .object({
+          folder: z.string().min(1).optional(),
+          resourcePool: z.string().min(1).optional(),
+          datastore: z.string().min(1).optional(),
+          portGroup: z.string().min(1).optional(),
+        })
+        .optional(),
     }),
   ),
   volumes: z.array(

@@ -6,7 +6,13 @@ import {
   TransientError,
   VolumeNotFoundError,
 } from '../errors.js';
-import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedError } from './errors.js';
+import {
+  HostNotFoundError,
+  HostStateError,
+  SubnetNotFoundError,
+  VolumeInUseError,
+  VolumeNotAttachedError,
+} from './errors.js';
 
 /** What a failed EC2 call was about, to name the resource in the error. */
 export interface Ec2CallContext {
@@ -42,6 +48,9 @@ export function mapEc2Error(error: unknown, context: Ec2CallContext): Error {
     case 'InvalidSnapshot.NotFound':
     case 'InvalidSnapshotID.Malformed':
       return new SnapshotNotFoundError(idOf('snap'), options);
+    case 'InvalidSubnetID.NotFound':
+    case 'InvalidSubnetID.Malformed':
+      return new SubnetNotFoundError(idOf('subnet'), options);
     case 'VolumeInUse':
       return new VolumeInUseError(idOf('vol'), undefined, options);
     case 'IncorrectState':

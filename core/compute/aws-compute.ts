@@ -12,6 +12,7 @@ import {
   DescribeInstancesCommand,
   DescribeInstanceTypesCommand,
   DescribeSnapshotsCommand,
+  DescribeSubnetsCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
   type EC2Client,
@@ -26,7 +27,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
-import { HostNotFoundError, UnknownInstanceTypeError, VolumeInUseError } from './errors.js';
+import { HostNotFoundError, SubnetNotFoundError, UnknownInstanceTypeError, VolumeInUseError } from './errors.js';
 import type {
   ComputePort,
   ComputeSnapshotState,
@@ -38,6 +39,7 @@ import type {
   InstanceTypeInfo,
   RunInstanceRequest,
   SnapshotProgress,
+  Subnet,
   Tags,
   VolumeInfo,
   VolumeSnapshot,
@@ -119,7 +121,10 @@ export class AwsCompute implements ComputePort {
   }
 
   async describeHosts(filter: HostFilter = {}): Promise<Host[]> {
-    const filters: Filter[] = filter.tag ? [{ Name: `tag:${filter.tag.key}`, Values: [filter.tag.value] }] : [];
+    const filters: Filter[] = [
+      ...(filter.tag ? [{ Name: `tag:${filter.tag.key}`, Values: [filter.tag.value] }] : []),
+      ...(filter.subnetIds ? [{ Name: 'subnet-id', Values: [...filter.subnetIds] }] : []),
+    ];
     const instances: Instance[] = [];
     let nextToken: string | undefined;
     do {
@@ -136,7 +141,7 @@ export class AwsCompute implements ComputePort {
       nextToken = page.NextToken;
     } while (nextToken);
     // EC2 answers an id it knows but that the tag filter excludes with nothing; only an absent id is an error.
-    for (const hostId of filter.tag ? [] : (filter.hostIds ?? [])) {
+    for (const hostId of filter.tag || filter.subnetIds ? [] : (filter.hostIds ?? [])) {
       if (!instances.some((instance) => instance.InstanceId === hostId)) throw new HostNotFoundError(hostId);
     }
     const sizes = await this.volumeSizes(
@@ -237,8 +242,15 @@ export class AwsCompute implements ComputePort {
     await this.call('DeleteVolume', [volumeId], () => this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId })));
   }
 
+  /** The role's launch settings, then what the request sets itself (a failback host's own type, subnet, groups). */
   async runInstance(request: RunInstanceRequest): Promise<string> {
-    const launch = { ...this.options.launch, ...this.options.launchByRole?.[request.role] };
+    const launch: LaunchSettings = {
+      ...this.options.launch,
+      ...this.options.launchByRole?.[request.role],
+      ...(request.instanceType ? { instanceType: request.instanceType as _InstanceType } : {}),
+      ...(request.subnetId ? { subnetId: request.subnetId } : {}),
+      ...(request.securityGroupIds ? { securityGroupIds: request.securityGroupIds } : {}),
+    };
     const tags = { ...request.tags, Name: request.name, [ROLE_TAG]: request.role, ...this.options.resourceTags };
     const blockDeviceMappings = await this.encryptedMappings(launch);
     const result = await this.call('RunInstances', [], () =>
@@ -247,6 +259,7 @@ export class AwsCompute implements ComputePort {
           ImageId: launch.imageId,
           InstanceType: launch.instanceType,
           SubnetId: launch.subnetId,
+          ...(request.privateIp ? { PrivateIpAddress: request.privateIp } : {}),
           ...(launch.securityGroupIds ? { SecurityGroupIds: [...launch.securityGroupIds] } : {}),
           ...(launch.iamInstanceProfileArn ? { IamInstanceProfile: { Arn: launch.iamInstanceProfileArn } } : {}),
           MinCount: 1,
@@ -403,6 +416,24 @@ export class AwsCompute implements ComputePort {
     return { instanceType, vCpus, memoryMiB };
   }
 
+  async describeSubnets(subnetIds: readonly string[]): Promise<Subnet[]> {
+    if (subnetIds.length === 0) return [];
+    const found: Subnet[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('DescribeSubnets', subnetIds, () =>
+        this.ec2.send(new DescribeSubnetsCommand({ SubnetIds: [...subnetIds], NextToken: nextToken })),
+      );
+      for (const subnet of page.Subnets ?? []) {
+        if (subnet.SubnetId && subnet.CidrBlock) found.push({ subnetId: subnet.SubnetId, cidr: subnet.CidrBlock });
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    const missing = subnetIds.find((id) => !found.some((subnet) => subnet.subnetId === id));
+    if (missing !== undefined) throw new SubnetNotFoundError(missing);
+    return found;
+  }
+
   private async call<T>(operation: string, ids: readonly string[] | undefined, send: () => Promise<T>): Promise<T> {
     const context: Ec2CallContext = { operation, ids: ids ?? [] };
     try {
@@ -420,6 +451,11 @@ function toHost(instance: Instance, sizes: ReadonlyMap<string, number>): Host {
     hostId: instance.InstanceId ?? '?',
     role: role === 'gateway' || role === 'failback' ? role : 'takeover',
     ...(instance.InstanceType ? { instanceType: instance.InstanceType } : {}),
+    ...(instance.PrivateIpAddress ? { privateIp: instance.PrivateIpAddress } : {}),
+    ...(instance.SubnetId ? { subnetId: instance.SubnetId } : {}),
+    ...(instance.SecurityGroups
+      ? { securityGroupIds: instance.SecurityGroups.flatMap((group) => group.GroupId ?? []) }
+      : {}),
     state: INSTANCE_STATES[instance.State?.Name ?? ''] ?? 'pending',
     volumes: (instance.BlockDeviceMappings ?? [])
       .flatMap((mapping) => {

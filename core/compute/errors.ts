@@ -54,3 +54,28 @@ export class UnknownInstanceTypeError extends HomeboundError {
     super(`instance type ${instanceType} is not known, so its vCPUs and memory cannot be read`, options);
   }
 }
+
+/** A subnet id the platform does not know. */
+export class SubnetNotFoundError extends HomeboundError {
+  constructor(
+    readonly subnetId: string,
+    options?: ErrorOptions,
+  ) {
+    super(`subnet ${subnetId} does not exist`, options);
+  }
+}
+
+/**
+ * A launch asked for a private address the subnet cannot give: outside its block, one of the addresses EC2 reserves,
+ * or already another host's (EC2's InvalidParameterValue / InvalidIPAddress.InUse).
+ */
+export class AddressUnavailableError extends HomeboundError {
+  constructor(
+    readonly address: string,
+    readonly subnetId: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`address ${address} is not available in subnet ${subnetId}: ${reason}`, options);
+  }
+}

@@ -2,8 +2,15 @@ import { rm } from 'node:fs/promises';
 import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
 import { createVolume, snapshotVolume } from '../localcloud/local-volume.js';
 import { writtenSidecarPath } from '../localcloud/written-blocks.js';
-import { HostNotFoundError, HostStateError, VolumeInUseError, VolumeNotAttachedError } from './errors.js';
+import {
+  HostNotFoundError,
+  HostStateError,
+  SubnetNotFoundError,
+  VolumeInUseError,
+  VolumeNotAttachedError,
+} from './errors.js';
 import { DEFAULT_LOCAL_INSTANCE_TYPE, localInstanceType } from './instance-types.js';
+import { parseCidr } from './ipv4.js';
 import { linkDevice, unlinkDevice } from './local-boot.js';
 import { LocalHosts } from './local-hosts.js';
 import { type ComputeState, createdFor, newResourceId, type VolumeRecord, volumePath } from './local-state.js';
@@ -15,6 +22,7 @@ import type {
   InstanceTypeInfo,
   RunInstanceRequest,
   SnapshotProgress,
+  Subnet,
   Tags,
   VolumeInfo,
   VolumeSnapshot,
@@ -36,6 +44,10 @@ export interface TakeoverHostRequest {
   readonly tags?: Tags;
   /** The EC2 instance type it stands for (an on-prem failback VM gets its size). @default m5.large */
   readonly instanceType?: string;
+  /** A subnet made with `createSubnet`. @default no network */
+  readonly subnetId?: string;
+  /** Its address in `subnetId`. @default the subnet's first free one */
+  readonly privateIp?: string;
 }
 
 /**
@@ -61,6 +73,8 @@ export class LocalCompute extends LocalHosts implements ComputePort {
         name: request.name,
         tags: request.tags ?? {},
         instanceType: request.instanceType ?? DEFAULT_LOCAL_INSTANCE_TYPE,
+        ...(request.subnetId === undefined ? {} : { subnetId: request.subnetId }),
+        ...(request.privateIp === undefined ? {} : { privateIp: request.privateIp }),
       },
       { writesPerSecond: request.writesPerSecond, seed: request.seed ?? 1 },
       volumeIds,
@@ -74,7 +88,34 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     return localInstanceType(instanceType);
   }
 
+  /**
+   * A subnet of the local cloud with the block `cidr` (e.g. `10.1.0.0/24`), for drills and tests; `subnetId` names it
+   * (a deployment setting given before the subnet exists). @default a new id
+   */
+  async createSubnet(cidr: string, subnetId = newResourceId('subnet')): Promise<Subnet> {
+    if (parseCidr(cidr) === undefined) throw new InvalidInputError(`subnet block ${cidr} is not a CIDR block`);
+    const subnet = { subnetId, cidr };
+    await this.exclusive((state) => {
+      state.subnets[subnet.subnetId] = subnet;
+    });
+    return subnet;
+  }
+
+  async describeSubnets(subnetIds: readonly string[]): Promise<Subnet[]> {
+    const { subnets } = await this.load();
+    return subnetIds.map((subnetId) => {
+      const subnet = subnets[subnetId];
+      if (!subnet) throw new SubnetNotFoundError(subnetId);
+      return { ...subnet };
+    });
+  }
+
+  /**
+   * Launches a host with the request's instance type, subnet, address and groups, as EC2 would refuse them: an
+   * unknown type (UnknownInstanceTypeError), an unknown subnet or an unusable or taken address (local-network.ts).
+   */
   async runInstance(request: RunInstanceRequest): Promise<string> {
+    if (request.instanceType !== undefined) localInstanceType(request.instanceType);
     return this.launch({ ...request, tags: { ...request.tags, ...this.resourceTags } }, undefined, []);
   }
 

@@ -1,6 +1,7 @@
 import type { SnapshotStore } from '../localcloud/snapshot-store.js';
 import { HostNotFoundError, HostStateError } from './errors.js';
 import { HostBoots, type HostBootstrap, linkDevice, unlinkDevice } from './local-boot.js';
+import { placeHost } from './local-network.js';
 import {
   type ComputeState,
   createdFor,
@@ -62,12 +63,16 @@ export abstract class LocalHosts {
     return Object.values(state.hosts)
       .filter((host) => !filter.hostIds || filter.hostIds.includes(host.hostId))
       .filter((host) => !filter.tag || host.tags[filter.tag.key] === filter.tag.value)
+      .filter((host) => !filter.subnetIds || (host.subnetId !== undefined && filter.subnetIds.includes(host.subnetId)))
       .map((host) => ({
         hostId: host.hostId,
         role: host.role,
         state: host.state,
         tags: { ...host.tags },
         ...(host.instanceType === undefined ? {} : { instanceType: host.instanceType }),
+        ...(host.subnetId === undefined ? {} : { subnetId: host.subnetId }),
+        ...(host.privateIp === undefined ? {} : { privateIp: host.privateIp }),
+        ...(host.securityGroupIds === undefined ? {} : { securityGroupIds: [...host.securityGroupIds] }),
         volumes: this.attachedVolumes(state, host.hostId).map(({ volumeId, device, sizeBytes }) => ({
           volumeId,
           device,
@@ -135,8 +140,9 @@ export abstract class LocalHosts {
     if (this.transitionFailure !== undefined) throw this.transitionFailure;
   }
 
+  /** Records the host with what it was launched with; the network as local-network.ts `placeHost` allows. */
   protected async launch(
-    request: RunInstanceRequest & { readonly instanceType?: string },
+    request: RunInstanceRequest,
     workload: HostRecord['workload'],
     volumeIds: readonly string[],
   ): Promise<string> {
@@ -146,6 +152,7 @@ export abstract class LocalHosts {
     const earlier = await this.exclusive(async (state) => {
       const known = createdFor(state, clientToken, asked);
       if (known !== undefined) return known;
+      const placement = placeHost(state, request);
       if (clientToken !== undefined) state.clientTokens[clientToken] = { id: hostId, request: asked };
       state.hosts[hostId] = {
         hostId,
@@ -155,6 +162,8 @@ export abstract class LocalHosts {
         tags: { ...request.tags, Name: request.name, [ROLE_TAG]: request.role },
         ...(request.userData === undefined ? {} : { userData: request.userData }),
         ...(request.instanceType === undefined ? {} : { instanceType: request.instanceType }),
+        ...placement,
+        ...(request.securityGroupIds === undefined ? {} : { securityGroupIds: [...request.securityGroupIds] }),
         ...(workload ? { workload } : {}),
       };
       volumeIds.forEach((volumeId, i) => {

@@ -20,6 +20,10 @@ const hostSchema = z.object({
   userData: z.string().optional(),
   /** Takeover hosts: the instance type they stand for (core/compute/instance-types.ts). */
   instanceType: z.string().optional(),
+  /** Its subnet and primary address (core/compute/local-network.ts); absent: a host without a network. */
+  subnetId: z.string().optional(),
+  privateIp: z.string().optional(),
+  securityGroupIds: z.array(z.string()).optional(),
   /** Takeover hosts of drills and tests: the write load they run while `running`. */
   workload: z.object({ writesPerSecond: z.number().nonnegative(), seed: z.number().int() }).optional(),
 });
@@ -39,6 +43,8 @@ const stateSchema = z.object({
   volumes: z.record(z.string(), volumeSchema),
   /** Tags added to snapshots with createTags (the snapshot store's own tags are fixed at creation). */
   snapshotTags: z.record(z.string(), tagsSchema),
+  /** Subnets made with `createSubnet`: where hosts may be launched, and the block their addresses come from. */
+  subnets: z.record(z.string(), z.object({ subnetId: z.string(), cidr: z.string() })).default({}),
   /** ClientTokens of volumes and hosts created with one: the resource's id and the request it was created for. */
   clientTokens: z.record(z.string(), z.object({ id: z.string(), request: z.string() })).default({}),
 });
@@ -61,7 +67,9 @@ export async function loadState(stateDir: string): Promise<ComputeState> {
     if (error.code === 'ENOENT') return undefined;
     throw error;
   });
-  if (text === undefined) return { version: 1, hosts: {}, volumes: {}, snapshotTags: {}, clientTokens: {} };
+  if (text === undefined) {
+    return { version: 1, hosts: {}, volumes: {}, snapshotTags: {}, subnets: {}, clientTokens: {} };
+  }
   return stateSchema.parse(JSON.parse(text));
 }
 
@@ -103,6 +111,6 @@ export function localInstanceArn(hostId: string): string {
 }
 
 /** An EC2-style id: `prefix-` + 17 hex characters. */
-export function newResourceId(prefix: 'i' | 'vol'): string {
+export function newResourceId(prefix: 'i' | 'vol' | 'subnet'): string {
   return `${prefix}-${randomBytes(9).toString('hex').slice(0, 17)}`;
 }

@@ -43,6 +43,17 @@ export interface Host {
   readonly tags: Tags;
   /** The instance type (e.g. `m5.large`): an on-prem failback VM gets its vCPUs and memory (describeInstanceType). */
   readonly instanceType?: string;
+  /** Its primary private IPv4 address; absent when it has no network interface (a local host launched without one). */
+  readonly privateIp?: string;
+  readonly subnetId?: string;
+  readonly securityGroupIds?: readonly string[];
+}
+
+/** A subnet as `describeSubnets` reports it: where a failback host's address must lie. */
+export interface Subnet {
+  readonly subnetId: string;
+  /** Its IPv4 block, e.g. `10.1.2.0/24`. */
+  readonly cidr: string;
 }
 
 /** The size of an instance type, what an on-prem failback VM is made with. */
@@ -55,6 +66,8 @@ export interface InstanceTypeInfo {
 /** Which hosts `describeHosts` returns; both criteria must hold. @default every host */
 export interface HostFilter {
   readonly hostIds?: readonly string[];
+  /** Hosts in any of these subnets. */
+  readonly subnetIds?: readonly string[];
   readonly tag?: { readonly key: string; readonly value: string };
 }
 
@@ -97,6 +110,14 @@ export interface RunInstanceRequest {
   readonly userData?: string;
   /** Idempotency token, as for CreateVolumeRequest: a retried launch returns the host the first one launched. */
   readonly clientToken?: string;
+  /** @default the adapter's launch settings for the role */
+  readonly instanceType?: string;
+  /** @default the adapter's launch settings for the role */
+  readonly subnetId?: string;
+  /** @default the adapter's launch settings for the role */
+  readonly securityGroupIds?: readonly string[];
+  /** The primary private address, which must be free and usable in the subnet. @default one the subnet assigns */
+  readonly privateIp?: string;
 }
 
 /**
@@ -154,4 +175,6 @@ export interface ComputePort {
   instanceArn(hostId: string): string;
   /** vCPUs and memory of an instance type (EC2 DescribeInstanceTypes). Throws UnknownInstanceTypeError. */
   describeInstanceType(instanceType: string): Promise<InstanceTypeInfo>;
+  /** The subnets' IPv4 blocks (EC2 DescribeSubnets). Throws SubnetNotFoundError naming the first unknown id. */
+  describeSubnets(subnetIds: readonly string[]): Promise<Subnet[]>;
 }

@@ -21,10 +21,11 @@ export const GatewayLiveness = z
 export type GatewayLiveness = z.infer<typeof GatewayLiveness>;
 export const DEFAULT_GATEWAY_LIVENESS: GatewayLiveness = { heartbeatSeconds: 15, unavailableAfterSeconds: 300 };
 
-/** The fields of every method's request besides `method` and `target`. */
+/**
+ * The fields of every method's request besides `method`, `target` and `hosts` (each method's `hostList` of its own
+ * target settings, core/failback/host-settings.ts).
+ */
 export const sharedRequestFields = {
-  /** Takeover host ids to move home, e.g. ["i-0abc…"]. */
-  hosts: z.array(z.string().min(1)).min(1).max(100),
   convergence: z
     .strictObject({
       /** Converged once an incremental pass changes at most this many MiB. @default 64 */

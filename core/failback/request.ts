@@ -34,7 +34,32 @@ export function parseFailbackRequest(input: unknown): FailbackRequest {
   if (fields.target === undefined || fields.target === null) throw new MissingTargetError();
   const parsed = FailbackRequest.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const path = issue?.path.length ? issue.path.join('.') : '(request)';
-  throw new InvalidFailbackRequestError(`failback request field ${path}: ${issue?.message ?? 'invalid'}`);
+  const issue = innermostIssue(parsed.error.issues[0]);
+  throw new InvalidFailbackRequestError(
+    `failback request field ${fieldPath(issue?.path ?? [])}: ${issue?.message ?? 'invalid'}`,
+  );
+}
+
+type Issue = { readonly path: readonly PropertyKey[]; readonly message: string; readonly code?: string };
+
+/**
+ * The issue to name. A host entry is a union (an id or an object), and zod reports a bad object as "Invalid input"
+ * at the entry; the object branch's own first issue names the field that is wrong.
+ */
+function innermostIssue(issue: z.core.$ZodIssue | undefined): Issue | undefined {
+  if (issue?.code !== 'invalid_union') return issue;
+  const branches = issue.errors.filter((branch) => {
+    const first = branch[0];
+    return first !== undefined && !(first.code === 'invalid_type' && first.path.length === 0);
+  });
+  const inner = branches.length === 1 ? innermostIssue(branches[0]?.[0]) : undefined;
+  return inner ? { ...inner, path: [...issue.path, ...inner.path] } : issue;
+}
+
+/** `hosts[3].failback.privateIp`: how a person writes a path into a JSON document. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(request)';
+  return path
+    .map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`))
+    .join('');
 }

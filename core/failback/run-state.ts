@@ -28,7 +28,47 @@ export const RunVolume = z.object({
 });
 export type RunVolume = z.infer<typeof RunVolume>;
 
-export const TakeoverHost = z.object({ hostId: z.string(), name: z.string() });
+/**
+ * What a failback EC2 instance is launched with, resolved by ValidateRequest from the request, the takeover host and
+ * the deployment (core/failback/resolve-hosts.ts). An absent subnet or group list: the compute adapter's launch
+ * settings; an absent address: the subnet assigns one.
+ */
+export const AwsHostSettings = z.object({
+  platform: z.literal('aws'),
+  instanceType: z.string(),
+  subnetId: z.string().optional(),
+  securityGroupIds: z.array(z.string()).optional(),
+  privateIp: z.string().optional(),
+  tags: z.record(z.string(), z.string()),
+});
+export type AwsHostSettings = z.infer<typeof AwsHostSettings>;
+
+/** What the request says of a failback VM, handed to the agent's PrepareTarget (absent: the agent's defaults). */
+export const VsphereHostSettings = z.object({
+  platform: z.literal('vsphere'),
+  vmName: z.string().optional(),
+  folder: z.string().optional(),
+  resourcePool: z.string().optional(),
+  datastore: z.string().optional(),
+  portGroup: z.string().optional(),
+  numCPUs: z.number().int().positive().optional(),
+  memoryMiB: z.number().int().positive().optional(),
+});
+export type VsphereHostSettings = z.infer<typeof VsphereHostSettings>;
+
+export const HostSettings = z.discriminatedUnion('platform', [AwsHostSettings, VsphereHostSettings]);
+export type HostSettings = z.infer<typeof HostSettings>;
+
+/**
+ * A takeover host of the run: its Name, its wave (1 first; absent: 1) and what its failback host gets (absent: the
+ * compute adapter's launch settings, as before per-host settings existed).
+ */
+export const TakeoverHost = z.object({
+  hostId: z.string(),
+  name: z.string(),
+  wave: z.number().int().min(1).optional(),
+  failback: HostSettings.optional(),
+});
 export type TakeoverHost = z.infer<typeof TakeoverHost>;
 
 /** The output of ValidateRequest: the run's identity and inventory. */
@@ -166,6 +206,12 @@ export interface FailbackDeps {
   readonly recordStaging?: ((prefix: string) => Staging) | undefined;
   /** The tag a host must carry to be failed back (ValidateRequest checks it; IAM enforces it on AWS). */
   readonly takeoverTag: TakeoverTag;
+  /**
+   * The deployment's launch settings of failback hosts: what a host whose request and takeover host say nothing gets,
+   * and what IAM lets LaunchFailbackHosts launch (core/failback/resolve-hosts.ts checks requests against it).
+   * @default nothing configured and nothing restricted (the local cloud)
+   */
+  readonly failbackLaunch?: FailbackLaunchSettings | undefined;
   /** The deployment's convergence threshold (lib/config.ts `convergenceThresholdMiB`), for requests that set none. */
   readonly defaultConvergenceThresholdMiB?: number | undefined;
   /**
@@ -194,6 +240,21 @@ export interface FailbackDeps {
    */
   readonly health?: HostHealthChecker | undefined;
   readonly now: () => Date;
+}
+
+/** The deployment's failback launch settings (lib/config.ts): defaults, and the sets IAM allows. */
+export interface FailbackLaunchSettings {
+  /** For a takeover host without an instance type. */
+  readonly instanceType?: string | undefined;
+  readonly subnetId?: string | undefined;
+  /** The default groups, and the only ones a request may choose from (IAM pins launches to them). */
+  readonly securityGroupIds?: readonly string[] | undefined;
+  /** The instance types IAM lets failback hosts launch as. @default any */
+  readonly allowedInstanceTypes?: readonly string[] | undefined;
+  /** The subnets IAM lets failback hosts launch in. @default any */
+  readonly allowedSubnetIds?: readonly string[] | undefined;
+  /** The tag keys (besides homebound's own) IAM lets a launch set. @default any */
+  readonly allowedTagKeys?: readonly string[] | undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_VOLUMES_PER_GATEWAY } from '../failback/gateway-devices.js';
+import { AwsFailbackSettings, hostList, NetworkSettings } from '../failback/host-settings.js';
 import { sharedRequestFields } from '../failback/request-fields.js';
 import type { FailbackMethod } from './method.js';
 
@@ -7,9 +8,11 @@ import type { FailbackMethod } from './method.js';
 export const AutomatedFailbackRequest = z.strictObject({
   method: z.literal('automated'),
   ...sharedRequestFields,
+  /** Takeover hosts to move home: ids (e.g. "i-0abc…") or `{ id, wave?, failback? }` with AWS launch settings. */
+  hosts: hostList(AwsFailbackSettings),
   target: z.strictObject({
     platform: z.literal('aws'),
-    /** The Region the failback hosts run in (the deployment's launch settings say which image, type and subnet). */
+    /** The Region the failback hosts run in (the deployment's image; type, subnet, … per host or the defaults). */
     region: z.string().min(1),
     /**
      * The most target volumes one sync gateway holds; a run launches as many gateways as its volumes need
@@ -25,6 +28,8 @@ export const AutomatedFailbackRequest = z.strictObject({
       )
       .default(MAX_VOLUMES_PER_GATEWAY),
   }),
+  /** The address remap applied to kept private addresses. @default no remap */
+  network: NetworkSettings.optional(),
 });
 export type AutomatedFailbackRequest = z.infer<typeof AutomatedFailbackRequest>;
 

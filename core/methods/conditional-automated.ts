@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { hostList, VsphereFailbackSettings } from '../failback/host-settings.js';
 import { sharedRequestFields } from '../failback/request-fields.js';
 import type { FailbackMethod } from './method.js';
 
@@ -37,6 +38,8 @@ export const DEFAULT_AGENT_LIVENESS: AgentLiveness = {
 export const ConditionalAutomatedFailbackRequest = z.strictObject({
   method: z.literal('conditional-automated'),
   ...sharedRequestFields,
+  /** Takeover hosts to move home: ids or `{ id, wave?, failback? }` with the VM's vSphere settings. */
+  hosts: hostList(VsphereFailbackSettings),
   target: z.strictObject({
     /** `vsphere`: the agent creates VMs through vCenter; `manual`: the operator prepared hosts and disks. */
     platform: z.enum(['vsphere', 'manual']),

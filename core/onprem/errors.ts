@@ -40,6 +40,23 @@ export class VspherePasswordFileError extends HomeboundError {
   }
 }
 
+/**
+ * The request asks a VM to go somewhere other than the agent's configured place (folder, resource pool, datastore,
+ * port group): this build's agent places every VM of a run where its config says, so it refuses instead of ignoring.
+ */
+export class PlacementNotConfiguredError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    readonly field: string,
+    asked: string,
+    configured: string | undefined,
+  ) {
+    super(
+      `host ${hostId}: failback.${field} "${asked}" is not the agent's configured ${field} (${configured ?? 'none'}); this agent places VMs only there (docs/agent.md)`,
+    );
+  }
+}
+
 /** A failback VM of the run now belongs to a later run (PrepareTarget for the same takeover host reused it). */
 export class FailbackVmReassignedError extends HomeboundError {
   constructor(

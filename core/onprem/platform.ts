@@ -19,6 +19,18 @@ export interface PlatformHost {
   /** vCPUs and memory of the instance type (EC2 DescribeInstanceTypes): the failback VM gets the same. */
   readonly vCpus: number;
   readonly memoryMiB: number;
+  /** The failback VM's name the request asks (`hosts[].failback.vmName`). @default the platform's naming */
+  readonly vmName?: string | undefined;
+  /** Where the request asks the VM to go; a platform that cannot place it there refuses (never ignores) it. */
+  readonly placement?: FailbackPlacement | undefined;
+}
+
+/** A failback VM's placement by name, as the request's `hosts[].failback` gives it (absent: the agent's config). */
+export interface FailbackPlacement {
+  readonly folder?: string | undefined;
+  readonly resourcePool?: string | undefined;
+  readonly datastore?: string | undefined;
+  readonly portGroup?: string | undefined;
 }
 
 /** A takeover volume: the target disk made for it has at least its size and sits at its device order on the host. */

@@ -7,7 +7,12 @@ import { DISK_FOLDER, type TargetDisk } from '../vsphere/target-disks.js';
 import { readVm, setAnnotation } from '../vsphere/vm.js';
 import { type GuestWait, VsphereTarget, type VsphereTargetConfig } from '../vsphere/vsphere-target.js';
 import type { MoRef } from '../vsphere/xml.js';
-import { FailbackVmReassignedError, FailbackVmRunningError, VspherePasswordFileError } from './errors.js';
+import {
+  FailbackVmReassignedError,
+  FailbackVmRunningError,
+  PlacementNotConfiguredError,
+  VspherePasswordFileError,
+} from './errors.js';
 import type {
   BootOutcome,
   HostDescription,
@@ -39,9 +44,27 @@ export function runMarker(runId: string): string {
  * the next run for the same takeover host reuses the VM. The instance id keeps it apart from the original VM, which
  * may still exist under the host's name on this vCenter.
  */
-export function failbackVmName(host: PlatformHost): string {
+export function failbackVmName(host: Pick<PlatformHost, 'hostId' | 'name' | 'vmName'>): string {
+  if (host.vmName !== undefined) return host.vmName;
   const name = host.name.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 40);
   return `homebound-${name}-${host.hostId}`;
+}
+
+/**
+ * Refuses a placement the agent's config does not give: every VM of a run goes where the config says.
+ * @throws PlacementNotConfiguredError naming the host and field
+ */
+function checkPlacement(host: PlatformHost, config: VsphereTargetConfig): void {
+  const configured: Record<keyof NonNullable<PlatformHost['placement']>, string | undefined> = {
+    folder: config.vmFolder,
+    resourcePool: config.resourcePool,
+    datastore: config.datastore,
+    portGroup: config.network,
+  };
+  for (const [field, asked] of Object.entries(host.placement ?? {})) {
+    const own = configured[field as keyof typeof configured];
+    if (asked !== undefined && asked !== own) throw new PlacementNotConfiguredError(host.hostId, field, asked, own);
+  }
 }
 
 /**
@@ -61,6 +84,7 @@ export class VspherePlatform implements TargetPlatform {
    *   from them — an earlier run's cutover — and the agent must not write under it.
    */
   async prepare(run: PlatformRun, signal: AbortSignal): Promise<PreparedTarget> {
+    for (const host of run.hosts) checkPlacement(host, this.options.target);
     const { client, target } = await this.open(signal);
     for (const { name, vm } of await this.vmsOf(run, signal)) {
       const state = await readVm(client, vm);

@@ -12,7 +12,7 @@ import { STACK_TAG } from '../compute/port.js';
 import { parseEnvironment } from '../environment.js';
 import { HomeboundError } from '../errors.js';
 import { FailbackMetrics, stdoutSink } from '../failback/metrics.js';
-import type { ApprovalPort, FailbackDeps } from '../failback/run-state.js';
+import type { ApprovalPort, FailbackDeps, FailbackLaunchSettings } from '../failback/run-state.js';
 import { MAX_STREAM_INVOCATIONS_PER_VOLUME, streamSplitSettings } from '../failback/stream-split.js';
 import { TakeoverTagSpec } from '../failback/takeover-tag.js';
 import { GatewayArtifactLocation } from '../gateway/config.js';
@@ -31,6 +31,12 @@ export const FailbackEnvironment = z.object({
   HOMEBOUND_SECURITY_GROUP_IDS: z.string().min(1).optional(),
   /** The sync gateways' security group (lib/gateway-security-group.ts), the only one IAM lets a gateway launch with. */
   HOMEBOUND_GATEWAY_SECURITY_GROUP_ID: z.string().min(1),
+  /** Comma-separated: the instance types IAM lets failback hosts launch as (lib/config.ts `failbackInstanceTypes`). */
+  HOMEBOUND_FAILBACK_INSTANCE_TYPES: z.string().min(1).optional(),
+  /** Comma-separated: the subnets IAM lets failback hosts launch in (lib/config.ts `failbackSubnetIds`). */
+  HOMEBOUND_FAILBACK_SUBNET_IDS: z.string().min(1).optional(),
+  /** Comma-separated: the tag keys besides homebound's IAM lets a failback launch set; absent: none. */
+  HOMEBOUND_FAILBACK_TAG_KEYS: z.string().min(1).optional(),
   HOMEBOUND_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
   /** The key of the gateway's own volumes (the stack gives the staging key: its spool holds staged blocks). */
   HOMEBOUND_GATEWAY_VOLUME_KMS_KEY_ID: z.string().min(1).optional(),
@@ -68,6 +74,27 @@ export const FailbackEnvironment = z.object({
   ...OnPremStagingEnvironment.shape,
 });
 export type FailbackEnvironment = z.infer<typeof FailbackEnvironment>;
+
+const commaList = (value: string | undefined) =>
+  value
+    ?.split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+
+/**
+ * The deployment's failback launch settings as ValidateRequest resolves hosts with them: the configured type, subnet
+ * and groups as defaults, and the sets the stack's IAM allows (absent variables: only the defaults).
+ */
+export function failbackLaunchSettings(config: FailbackEnvironment): FailbackLaunchSettings {
+  return {
+    instanceType: config.HOMEBOUND_INSTANCE_TYPE,
+    subnetId: config.HOMEBOUND_SUBNET_ID,
+    securityGroupIds: commaList(config.HOMEBOUND_SECURITY_GROUP_IDS),
+    allowedInstanceTypes: commaList(config.HOMEBOUND_FAILBACK_INSTANCE_TYPES) ?? [config.HOMEBOUND_INSTANCE_TYPE],
+    allowedSubnetIds: commaList(config.HOMEBOUND_FAILBACK_SUBNET_IDS) ?? [config.HOMEBOUND_SUBNET_ID],
+    allowedTagKeys: commaList(config.HOMEBOUND_FAILBACK_TAG_KEYS) ?? [],
+  };
+}
 
 /** The function has no approval channel in its environment; a run stops at approval (and rolls back) with this. */
 export class ApprovalChannelNotConfiguredError extends HomeboundError {}
@@ -152,6 +179,7 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
     ...(onPremStore ? { recordStaging: stackStaging } : {}),
     stagingBucket: onPremStore?.bucket ?? config.HOMEBOUND_STAGING_BUCKET,
     takeoverTag: config.HOMEBOUND_TAKEOVER_TAG,
+    failbackLaunch: failbackLaunchSettings(config),
     defaultConvergenceThresholdMiB: config.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB,
     stagingExpiryDays: config.HOMEBOUND_STAGING_EXPIRY_DAYS,
     streamSplit: streamSplitSettings({

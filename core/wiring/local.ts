@@ -13,7 +13,7 @@ import { deriveRunKey } from '../engine/run-key.js';
 import { InvalidInputError } from '../errors.js';
 import { LocalApprovals } from '../failback/local-approvals.js';
 import { type EmfSink, FailbackMetrics } from '../failback/metrics.js';
-import type { FailbackDeps } from '../failback/run-state.js';
+import type { FailbackDeps, FailbackLaunchSettings } from '../failback/run-state.js';
 import { type StreamSplitSettings, streamSplitSettings } from '../failback/stream-split.js';
 import { LOCAL_TAKEOVER_TAG } from '../failback/takeover-tag.js';
 import { createTaskHandler } from '../failback/task-handler.js';
@@ -69,6 +69,8 @@ export interface LocalFailbackOptions {
    * to the tasks that write, read or delete them; every other task keeps the cloud's bucket (run records).
    */
   readonly passStaging?: PassStaging;
+  /** The deployment's failback launch settings (default subnet and groups, allowed sets). @default none, nothing restricted */
+  readonly failbackLaunch?: FailbackLaunchSettings;
   /** Hosts whose health check fails on purpose (the drill's --fail-health-check). @default none */
   readonly healthCheckFaults?: readonly HealthCheckFault[];
 }
@@ -221,6 +223,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
     staging: (prefix) => new S3Staging(s3, { bucket: LOCAL_STAGING_BUCKET, prefix }),
     stagingBucket: LOCAL_STAGING_BUCKET,
     takeoverTag: LOCAL_TAKEOVER_TAG,
+    failbackLaunch: options.failbackLaunch,
     approvals,
     gatewayRunKey: async (runId) => deriveRunKey(gatewayAckSecret, runId),
     streamSplit,

@@ -21,7 +21,16 @@ import { makeVolume, writeBlock } from '../support/volumes.js';
 import { scheduleOperation } from './helpers.js';
 
 const DB = { hostId: 'i-0db', name: 'db', instanceType: 'm5.large', vCpus: 2, memoryMiB: 8192 };
-const WEB = { hostId: 'i-0web', name: 'web/1', instanceType: 't3.small', vCpus: 1, memoryMiB: 2048 };
+// The request named this one's VM and asked the configured datastore (hosts[].failback.vmName, .datastore).
+const WEB = {
+  hostId: 'i-0web',
+  name: 'web/1',
+  instanceType: 't3.small',
+  vCpus: 1,
+  memoryMiB: 2048,
+  vmName: 'web-home',
+  placement: { datastore: 'LocalDS_0', portGroup: 'VM Network' },
+};
 const SIZE = 8 * BLOCK_SIZE;
 // The data volume is listed first: the boot volume must still be the VM's first disk (deviceIndex 0).
 const VOLUMES = [
@@ -112,7 +121,7 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
       })),
       hosts: [
         { hostId: DB.hostId, name: 'homebound-db-i-0db', powerState: 'poweredOff' },
-        { hostId: WEB.hostId, name: 'homebound-web-1-i-0web', powerState: 'poweredOff' },
+        { hostId: WEB.hostId, name: 'web-home', powerState: 'poweredOff' },
       ],
     });
     const db = await readVm(client, await vmOf(DB));
@@ -141,7 +150,7 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
       confirmation: 'automatic',
       hosts: [
         { name: 'homebound-db-i-0db', up: true, powerState: 'poweredOff' },
-        { name: 'homebound-web-1-i-0web', up: true, powerState: 'poweredOff' },
+        { name: 'web-home', up: true, powerState: 'poweredOff' },
       ],
     });
     expect(await Promise.all(VOLUMES.map((volume) => imageSha256(flat(volume.volumeId))))).toEqual(before);
@@ -171,14 +180,14 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
             { volumeId: 'vol-0dbdata', location: '[LocalDS_0] homebound-disks/vol-0dbdata.vmdk', sizeBytes: SIZE },
           ],
         },
-        { name: 'homebound-web-1-i-0web', powerState: 'poweredOn', numCPU: 1, memoryMiB: 2048 },
+        { name: 'web-home', powerState: 'poweredOn', numCPU: 1, memoryMiB: 2048 },
       ],
     });
 
     const before = await Promise.all(VOLUMES.map((volume) => imageSha256(flat(volume.volumeId))));
     const rollback = await run('Rollback', { runId: 'run-a' });
     expect(rollback).toMatchObject({
-      poweredOff: ['homebound-db-i-0db', 'homebound-web-1-i-0web'],
+      poweredOff: ['homebound-db-i-0db', 'web-home'],
       disksKept: VOLUMES.map((volume) => `[LocalDS_0] homebound-disks/${volume.volumeId}.vmdk`),
     });
     expect((await readVm(client, await vmOf(DB))).powerState).toBe('poweredOff');
@@ -192,7 +201,7 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
     const running = await failure('PrepareTarget', { runId: 'run-b', hosts: [DB, WEB], volumes: VOLUMES });
     expect(running).toMatchObject({
       name: 'FailbackVmRunningError',
-      cause: expect.stringContaining('homebound-web-1'),
+      cause: expect.stringContaining('web-home'),
     });
     expect((await readVm(client, await vmOf(WEB))).powerState).toBe('poweredOn');
     expect((await readVm(client, await vmOf(DB))).annotation.split('\n')).toContain(runMarker('run-a'));
@@ -263,6 +272,19 @@ describe('the agent with the vsphere platform (vcsim, agent process, local activ
       expect(error).toMatchObject({ name: 'VspherePasswordFileError', path: passwordFile });
     }
   });
+
+  it('refuses a VM placement other than its config, naming the host and field, before making anything', async () => {
+    const elsewhere = { ...WEB, placement: { datastore: 'OtherDS' } };
+    const refused = await failure('PrepareTarget', {
+      runId: 'run-elsewhere',
+      hosts: [elsewhere],
+      volumes: VOLUMES.filter((volume) => volume.hostId === WEB.hostId),
+    });
+    expect(refused).toMatchObject({
+      name: 'PlacementNotConfiguredError',
+      cause: expect.stringContaining('failback.datastore "OtherDS"'),
+    });
+  }, 60_000);
 
   describe('a wrong config fails the task with a named error', () => {
     beforeAll(async () => {

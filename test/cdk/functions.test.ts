@@ -84,6 +84,33 @@ describe('failback functions', () => {
     expect(new Set(thresholds.map((v) => v.HOMEBOUND_CONVERGENCE_THRESHOLD_MIB))).toEqual(new Set(['32']));
   });
 
+  it('hand every failback function the failback types, subnets and tag keys IAM allows, which ValidateRequest checks', () => {
+    const variablesOf = (context: Record<string, string>) =>
+      Object.entries(resourcesOf(synthesizeHomebound(context).template, 'AWS::Lambda::Function'))
+        .filter(([id]) => id.startsWith('FailbackFunctions'))
+        .map(([, fn]) => (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables);
+    const lists = (variables: Record<string, unknown>[]) =>
+      new Set(
+        variables.map((v) =>
+          JSON.stringify([
+            v.HOMEBOUND_FAILBACK_INSTANCE_TYPES,
+            v.HOMEBOUND_FAILBACK_SUBNET_IDS,
+            v.HOMEBOUND_FAILBACK_TAG_KEYS,
+          ]),
+        ),
+      );
+    const defaults = variablesOf({ 'homebound:instanceType': 'm7g.large', 'homebound:subnetId': 'subnet-0abc' });
+    expect(lists(defaults)).toEqual(new Set([JSON.stringify(['m7g.large', 'subnet-0abc', undefined])]));
+    const configured = variablesOf({
+      'homebound:failbackInstanceTypes': 'm7g.large,r7g.xlarge',
+      'homebound:failbackSubnetIds': 'subnet-0a,subnet-0b',
+      'homebound:failbackTagKeys': 'app',
+    });
+    expect(lists(configured)).toEqual(
+      new Set([JSON.stringify(['m7g.large,r7g.xlarge', 'subnet-0a,subnet-0b', 'app'])]),
+    );
+  });
+
   it('hand every failback function the configured takeover tag, which ValidateRequest checks', () => {
     const tagged = synthesizeHomebound({ 'homebound:takeoverTag': 'dr:takeover=yes' }).template;
     const failback = Object.entries(resourcesOf(tagged, 'AWS::Lambda::Function'))

@@ -84,6 +84,38 @@ describe('RunInstances', () => {
     );
   });
 
+  it('lets failback hosts launch as each configured failback type, in each configured subnet, with the configured tag keys only', () => {
+    const configured = synthesizeHomebound({
+      'homebound:failbackInstanceTypes': 'm7g.large,r7g.xlarge',
+      'homebound:failbackSubnetIds': 'subnet-0aaa,subnet-0bbb',
+      'homebound:failbackTagKeys': 'app,team',
+    }).template;
+    const [instance] = instanceStatement('LaunchFailbackHosts', configured);
+    expect(instance?.Condition?.StringEquals?.['ec2:InstanceType']).toEqual(['m7g.large', 'r7g.xlarge']);
+    expect(instance?.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys']).toEqual(
+      expect.arrayContaining(['homebound:run', 'app', 'team']),
+    );
+    const subnets = allowing(configured, 'LaunchFailbackHosts', 'ec2:RunInstances')
+      .filter(on('subnet'))
+      .flatMap((s) => [s.Resource].flat())
+      .map((r) => JSON.stringify(r))
+      .filter((r) => r.includes(':subnet/'));
+    expect(subnets).toEqual([
+      expect.stringContaining(':subnet/subnet-0aaa'),
+      expect.stringContaining(':subnet/subnet-0bbb'),
+    ]);
+    // The gateway keeps the one configured type and subnet, and homebound's own tag keys.
+    const [gateway] = instanceStatement('PrepareTarget', configured);
+    expect(gateway?.Condition?.['ForAllValues:StringEquals']?.['aws:TagKeys']).not.toContain('app');
+    expect(JSON.stringify(allowing(configured, 'PrepareTarget', 'ec2:RunInstances'))).not.toContain('subnet-0bbb');
+  });
+
+  it('refuses the takeover tag key among the failback tag keys', () => {
+    expect(() => synthesizeHomebound({ 'homebound:failbackTagKeys': 'app,homebound:takeover' })).toThrow(
+      /homebound:failbackTagKeys/,
+    );
+  });
+
   it('gives failback hosts the gateway group, with a warning, when no groups are configured', () => {
     expect(launchedWith('LaunchFailbackHosts')).toEqual(launchedWith('PrepareTarget'));
     expect(

@@ -8,6 +8,7 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
+  DescribeSubnetsCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
   EC2Client,
@@ -21,6 +22,7 @@ import { AwsCompute } from '../../core/compute/aws-compute.js';
 import {
   HostNotFoundError,
   HostStateError,
+  SubnetNotFoundError,
   VolumeInUseError,
   VolumeNotAttachedError,
 } from '../../core/compute/errors.js';
@@ -416,6 +418,72 @@ describe('AwsCompute kept target volumes', () => {
 });
 
 describe('AwsCompute error mapping', () => {
+  it('launches a failback host with its own type, subnet, groups and private address over the launch settings', async () => {
+    ec2Mock.on(RunInstancesCommand).resolves({ Instances: [{ InstanceId: 'i-0new' }] });
+
+    await compute().runInstance({
+      role: 'failback',
+      name: 'db-failback',
+      instanceType: 'r6i.large',
+      subnetId: 'subnet-0home',
+      securityGroupIds: ['sg-0db'],
+      privateIp: '192.168.5.25',
+      tags: { app: 'billing' },
+    });
+    await compute().runInstance({ role: 'failback', name: 'web-failback' });
+
+    const [own, defaults] = ec2Mock.commandCalls(RunInstancesCommand).map((call) => call.args[0].input);
+    expect(own).toMatchObject({
+      InstanceType: 'r6i.large',
+      SubnetId: 'subnet-0home',
+      SecurityGroupIds: ['sg-0db'],
+      PrivateIpAddress: '192.168.5.25',
+    });
+    expect(own?.TagSpecifications?.[0]?.Tags).toContainEqual({ Key: 'app', Value: 'billing' });
+    expect(defaults).toMatchObject({ InstanceType: 'm7i.large', SubnetId: 'subnet-1' });
+    expect(defaults).not.toHaveProperty('PrivateIpAddress');
+  });
+
+  it('describes a host’s address, subnet and groups, and subnets’ blocks', async () => {
+    ec2Mock.on(DescribeInstancesCommand).resolves({
+      Reservations: [
+        {
+          Instances: [
+            {
+              InstanceId: 'i-0a',
+              InstanceType: 'm5.large',
+              PrivateIpAddress: '10.8.0.25',
+              SubnetId: 'subnet-0dr',
+              SecurityGroups: [{ GroupId: 'sg-0a', GroupName: 'app' }],
+              State: { Name: 'running' },
+            },
+          ],
+        },
+      ],
+    });
+    ec2Mock.on(DescribeSubnetsCommand).resolves({ Subnets: [{ SubnetId: 'subnet-0dr', CidrBlock: '10.8.0.0/24' }] });
+
+    const [host] = await compute().describeHosts({ hostIds: ['i-0a'] });
+    expect(host).toMatchObject({ privateIp: '10.8.0.25', subnetId: 'subnet-0dr', securityGroupIds: ['sg-0a'] });
+    await compute().describeHosts({ subnetIds: ['subnet-0dr'] });
+    expect(ec2Mock.commandCalls(DescribeInstancesCommand)[1]?.args[0].input.Filters).toEqual([
+      { Name: 'subnet-id', Values: ['subnet-0dr'] },
+    ]);
+    expect(await compute().describeSubnets(['subnet-0dr'])).toEqual([{ subnetId: 'subnet-0dr', cidr: '10.8.0.0/24' }]);
+  });
+
+  it('names the missing subnet from InvalidSubnetID.NotFound', async () => {
+    ec2Mock
+      .on(DescribeSubnetsCommand)
+      .rejects(ec2Error('InvalidSubnetID.NotFound', "The subnet ID 'subnet-0gone' does not exist"));
+
+    const error = await compute()
+      .describeSubnets(['subnet-0gone'])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SubnetNotFoundError);
+    expect((error as SubnetNotFoundError).subnetId).toBe('subnet-0gone');
+  });
+
   it('names the missing host from InvalidInstanceID.NotFound', async () => {
     ec2Mock
       .on(DescribeInstancesCommand)

@@ -68,6 +68,29 @@ describe('the failback functions environment', () => {
     expect(deps.compute.instanceArn('i-0abc')).toBe('arn:aws:ec2:eu-west-1:123456789012:instance/i-0abc');
   });
 
+  it('hands ValidateRequest the deployment’s failback launch defaults and the sets IAM allows', () => {
+    const env = { ...ENVIRONMENT, AWS_REGION: 'eu-west-1', HOMEBOUND_TAKEOVER_TAG: 'k=v' };
+    expect(awsFailbackDeps(env).failbackLaunch).toEqual({
+      instanceType: 'm7g.large',
+      subnetId: 'subnet-0123abcd',
+      securityGroupIds: ['sg-0app1', 'sg-0app2'],
+      allowedInstanceTypes: ['m7g.large'],
+      allowedSubnetIds: ['subnet-0123abcd'],
+      allowedTagKeys: [],
+    });
+    const configured = awsFailbackDeps({
+      ...env,
+      HOMEBOUND_FAILBACK_INSTANCE_TYPES: 'm7g.large,r7g.xlarge',
+      HOMEBOUND_FAILBACK_SUBNET_IDS: 'subnet-0a,subnet-0b',
+      HOMEBOUND_FAILBACK_TAG_KEYS: 'app',
+    }).failbackLaunch;
+    expect(configured).toMatchObject({
+      allowedInstanceTypes: ['m7g.large', 'r7g.xlarge'],
+      allowedSubnetIds: ['subnet-0a', 'subnet-0b'],
+      allowedTagKeys: ['app'],
+    });
+  });
+
   it('launches gateways and failback hosts each with its groups and key, tagged with the stack', async () => {
     const ec2 = mockClient(EC2Client);
     ec2

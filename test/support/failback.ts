@@ -27,7 +27,7 @@ export interface FailbackFixture {
  * a few states' handlers (a transient error, a hard failure) while the rest run for real.
  */
 export async function startFailbackFixture(
-  options: Pick<LocalFailbackOptions, 'metricsSink' | 'ebsFaults' | 'streamSplit'> = {},
+  options: Pick<LocalFailbackOptions, 'metricsSink' | 'ebsFaults' | 'streamSplit' | 'failbackLaunch'> = {},
 ): Promise<FailbackFixture> {
   const dir = await mkdtemp(join(tmpdir(), 'hb-failback-'));
   const faults: Faults = new Map();

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type HostState, idempotencyToken } from '../../compute/port.js';
 import { UnexpectedHostStateError } from '../errors.js';
-import { type FailbackDeps, type FailbackState, RUN_TAG, TakeoverHost } from '../run-state.js';
+import { type AwsHostSettings, type FailbackDeps, type FailbackState, RUN_TAG, TakeoverHost } from '../run-state.js';
 
 /** Tag on a failback host naming the takeover host it replaces. */
 export const REPLACES_TAG = 'homebound:replaces';
@@ -10,7 +10,9 @@ export const LaunchFailbackHostsInput = z.object({ runId: z.string(), hosts: z.a
 
 /**
  * Launches one failback host per takeover host (no data volumes yet: they join at cutover), to prove before any
- * downtime that the target can run them. Idempotent: a host this run already launched is reused.
+ * downtime that the target can run them, each with the settings ValidateRequest resolved for it (instance type,
+ * subnet, security groups, private address, tags; core/failback/resolve-hosts.ts). Idempotent: a host this run
+ * already launched is reused.
  */
 export async function launchFailbackHosts(
   input: z.infer<typeof LaunchFailbackHostsInput>,
@@ -22,6 +24,7 @@ export async function launchFailbackHosts(
     const launched = existing.find(
       (host) => host.role === 'failback' && host.tags[REPLACES_TAG] === takeover.hostId && host.state !== 'terminated',
     );
+    const settings = takeover.failback?.platform === 'aws' ? takeover.failback : undefined;
     const failbackHostId =
       launched?.hostId ??
       (await deps.compute.runInstance({
@@ -29,11 +32,23 @@ export async function launchFailbackHosts(
         clientToken: idempotencyToken(input.runId, 'failback', takeover.hostId),
         role: 'failback',
         name: `${takeover.name}-failback`,
-        tags: { [RUN_TAG]: input.runId, [REPLACES_TAG]: takeover.hostId },
+        // homebound's own tags last: the request cannot set those keys, and IAM requires them.
+        tags: { ...settings?.tags, [RUN_TAG]: input.runId, [REPLACES_TAG]: takeover.hostId },
+        ...(settings ? launchSettings(settings) : {}),
       }));
     hosts.push({ takeoverHostId: takeover.hostId, failbackHostId });
   }
   return { hosts, hostIds: hosts.map((host) => host.failbackHostId) };
+}
+
+/** The resolved settings as the compute port's launch request takes them. */
+function launchSettings(settings: AwsHostSettings) {
+  return {
+    instanceType: settings.instanceType,
+    ...(settings.subnetId === undefined ? {} : { subnetId: settings.subnetId }),
+    ...(settings.securityGroupIds === undefined ? {} : { securityGroupIds: settings.securityGroupIds }),
+    ...(settings.privateIp === undefined ? {} : { privateIp: settings.privateIp }),
+  };
 }
 
 export const SetHostPowerInput = z.object({

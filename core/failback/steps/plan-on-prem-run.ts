@@ -21,7 +21,15 @@ export type PlanOnPremRunInput = z.infer<typeof PlanOnPremRunInput>;
 /** What the agent's PrepareTarget is given (docs/agent.md) and what CheckApplied reads, planned once per run. */
 export interface OnPremPlan {
   /** Each takeover host with the size of its instance type: the failback VM gets the same vCPUs and memory. */
-  readonly hosts: { hostId: string; name: string; instanceType: string; vCpus: number; memoryMiB: number }[];
+  readonly hosts: {
+    hostId: string;
+    name: string;
+    instanceType: string;
+    vCpus: number;
+    memoryMiB: number;
+    vmName?: string;
+    placement?: { folder?: string; resourcePool?: string; datastore?: string; portGroup?: string };
+  }[];
   /** The takeover volumes in their host's device order (0 = boot disk): the VM's disks in the same order. */
   readonly volumes: { hostId: string; volumeId: string; volumeKey: string; deviceIndex: number; sizeBytes: number }[];
   /** Where the passes are staged (the method's staging store, chosen by the wiring). */
@@ -43,6 +51,25 @@ export interface OnPremPlan {
 }
 
 /**
+ * The VM's size and name as the request's vSphere settings ask (core/failback/resolve-hosts.ts), else the takeover
+ * host's instance type's size; its placement, when asked, for the agent to honour or refuse (docs/agent.md).
+ */
+function vmSettings(host: TakeoverHost, size: InstanceTypeInfo) {
+  const asked = host.failback?.platform === 'vsphere' ? host.failback : undefined;
+  const placement = Object.fromEntries(
+    (['folder', 'resourcePool', 'datastore', 'portGroup'] as const).flatMap((key) =>
+      asked?.[key] === undefined ? [] : [[key, asked[key]]],
+    ),
+  );
+  return {
+    vCpus: asked?.numCPUs ?? size.vCpus,
+    memoryMiB: asked?.memoryMiB ?? size.memoryMiB,
+    ...(asked?.vmName === undefined ? {} : { vmName: asked.vmName }),
+    ...(Object.keys(placement).length === 0 ? {} : { placement }),
+  };
+}
+
+/**
  * Plans the on-prem side of a conditional-automated run: sizes each failback host from its takeover host's instance
  * type (the compute port's DescribeInstanceTypes), orders the disks as the takeover host's devices, and hands the
  * agent the run key and the prefix it must write its records under. Creates nothing.
@@ -58,7 +85,7 @@ export async function planOnPremRun(input: PlanOnPremRunInput, deps: FailbackDep
     if (!instanceType) throw new UnknownInstanceTypeError(`(none given for host ${host.hostId})`);
     const size = sizes.get(instanceType) ?? (await deps.compute.describeInstanceType(instanceType));
     sizes.set(instanceType, size);
-    hosts.push({ hostId: host.hostId, name: host.name, instanceType, vCpus: size.vCpus, memoryMiB: size.memoryMiB });
+    hosts.push({ hostId: host.hostId, name: host.name, instanceType, ...vmSettings(host, size) });
   }
   // ValidateRequest lists each host's volumes in device order (the compute port sorts them by device name).
   const volumes = input.volumes.map((volume) => ({

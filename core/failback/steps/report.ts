@@ -43,7 +43,16 @@ export const RunReport = z.object({
     z.object({ volumeKey: z.string(), sourceVolumeId: z.string(), targetVolumeId: z.string().optional() }),
   ),
   hosts: z.array(
-    z.object({ hostId: z.string(), role: z.string(), state: z.string(), replaces: z.string().optional() }),
+    z.object({
+      hostId: z.string(),
+      role: z.string(),
+      state: z.string(),
+      replaces: z.string().optional(),
+      /** What the host runs as and where, as the compute port describes it (a failback host: what it was launched with). */
+      instanceType: z.string().optional(),
+      subnetId: z.string().optional(),
+      privateIp: z.string().optional(),
+    }),
   ),
   finishedAt: z.string(),
 });
@@ -93,6 +102,9 @@ export async function report(
       role: host.role,
       state: host.state satisfies HostState,
       ...(host.tags['homebound:replaces'] ? { replaces: host.tags['homebound:replaces'] } : {}),
+      ...(host.instanceType === undefined ? {} : { instanceType: host.instanceType }),
+      ...(host.subnetId === undefined ? {} : { subnetId: host.subnetId }),
+      ...(host.privateIp === undefined ? {} : { privateIp: host.privateIp }),
     })),
     finishedAt: deps.now().toISOString(),
   };

@@ -1,13 +1,22 @@
 import { z } from 'zod';
-import { ROLE_TAG } from '../../compute/port.js';
+import { type Host, ROLE_TAG } from '../../compute/port.js';
 import {
   HostWithoutVolumesError,
   InvalidFailbackRequestError,
   MissingTakeoverTagError,
   NotATakeoverHostError,
 } from '../errors.js';
-import { parseFailbackRequest } from '../request.js';
-import { type FailbackDeps, RunId, type RunInventory, type RunVolume } from '../run-state.js';
+import { AwsFailbackSettings, type HostEntry, hostEntry, VsphereFailbackSettings } from '../host-settings.js';
+import { type FailbackRequest, parseFailbackRequest } from '../request.js';
+import { resolveAwsHosts, resolveVsphereHosts } from '../resolve-hosts.js';
+import {
+  type FailbackDeps,
+  type HostSettings,
+  RunId,
+  type RunInventory,
+  type RunVolume,
+  type TakeoverHost,
+} from '../run-state.js';
 
 export const ValidateRequestInput = z.object({ runId: z.string(), request: z.unknown() });
 export type ValidateRequestInput = z.infer<typeof ValidateRequestInput>;
@@ -53,12 +62,13 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
   if (!runId.success)
     throw new InvalidFailbackRequestError(`run id "${input.runId}": ${runId.error.issues[0]?.message}`);
   checkStagingOutlivesPasses(request.applyTimeoutSeconds, deps.stagingExpiryDays);
-  const duplicate = request.hosts.find((hostId, i) => request.hosts.indexOf(hostId) !== i);
-  if (duplicate) throw new InvalidFailbackRequestError(`failback request field hosts: ${duplicate} is listed twice`);
+  // The schema refused duplicate hosts and wave gaps, naming the entry.
+  const entries: HostEntry<unknown>[] = request.hosts.map((host) => hostEntry<unknown>(host));
+  const hostIds = entries.map((entry) => entry.id);
 
-  const hosts = await deps.compute.describeHosts({ hostIds: request.hosts });
+  const hosts = await deps.compute.describeHosts({ hostIds });
   const volumes: RunVolume[] = [];
-  for (const hostId of request.hosts) {
+  for (const hostId of hostIds) {
     const host = hosts.find((candidate) => candidate.hostId === hostId);
     if (!host) throw new InvalidFailbackRequestError(`host ${hostId} was not described`);
     if (host.role !== 'takeover') throw new NotATakeoverHostError(hostId, host.tags[ROLE_TAG] ?? host.role);
@@ -76,14 +86,59 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
       });
     }
   }
+  const settings = await resolveHostSettings(request, entries, hosts, deps);
   return {
     runId: runId.data,
     request,
-    hosts: request.hosts.map((hostId) => ({
-      hostId,
-      name: hosts.find((host) => host.hostId === hostId)?.tags.Name ?? hostId,
-    })),
-    takeoverHostIds: request.hosts,
+    hosts: entries.map((entry, i): TakeoverHost => {
+      const failback = settings[i];
+      return {
+        hostId: entry.id,
+        name: hosts.find((host) => host.hostId === entry.id)?.tags.Name ?? entry.id,
+        wave: entry.wave,
+        ...(failback === undefined ? {} : { failback }),
+      };
+    }),
+    takeoverHostIds: hostIds,
     volumes,
   };
+}
+
+/**
+ * What each failback host gets, by the target's platform (core/failback/resolve-hosts.ts); the entries' settings are
+ * read again with their platform's schema, which the request's variant already held them to.
+ * @throws InvalidFailbackRequestError naming the field
+ */
+async function resolveHostSettings(
+  request: FailbackRequest,
+  entries: readonly HostEntry<unknown>[],
+  described: readonly Host[],
+  deps: FailbackDeps,
+): Promise<(HostSettings | undefined)[]> {
+  switch (request.target.platform) {
+    case 'aws':
+      return resolveAwsHosts(
+        entries.map((entry) => ({ ...entry, failback: AwsFailbackSettings.optional().parse(entry.failback) })),
+        described,
+        {
+          compute: deps.compute,
+          launch: deps.failbackLaunch ?? {},
+          takeoverTag: deps.takeoverTag,
+          remap: 'network' in request ? (request.network?.remap ?? []) : [],
+        },
+      );
+    case 'vsphere':
+      return resolveVsphereHosts(
+        entries.map((entry) => ({ ...entry, failback: VsphereFailbackSettings.optional().parse(entry.failback) })),
+      );
+    case 'manual': {
+      const set = entries.findIndex((entry) => entry.failback !== undefined);
+      if (set >= 0) {
+        throw new InvalidFailbackRequestError(
+          `failback request field hosts[${set}].failback: the manual platform's hosts are the operator's; it takes no failback settings`,
+        );
+      }
+      return entries.map(() => undefined);
+    }
+  }
 }

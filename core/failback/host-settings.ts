@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { cidrsOverlap, parseCidr, parseIpv4 } from '../compute/ipv4.js';
+
+/**
+ * The request's per-host entries and network remap (docs/failback-request.md, "Per-host settings"). A host is a bare
+ * takeover host id or `{ id, wave?, failback? }`, `failback` being the method's target settings: AWS for the automated
+ * method, vSphere for the conditional-automated one. What the schema cannot know (the takeover host's own values, the
+ * subnets' blocks, which instance types exist) ValidateRequest checks and resolves (core/failback/resolve-hosts.ts).
+ */
+
+const ipv4 = z.string().refine((text) => parseIpv4(text) !== undefined, 'not an IPv4 address (a.b.c.d)');
+const cidr = z
+  .string()
+  .refine((text) => parseCidr(text) !== undefined, 'not a CIDR block (a.b.c.d/n with no host bits set)');
+
+/** Tag keys a request may not set: AWS's own (`aws:` is refused by EC2) and homebound's, which IAM conditions read. */
+export function isReservedTagKey(key: string): boolean {
+  return /^(aws|homebound):/i.test(key) || key === 'Name';
+}
+
+/** The failback settings of a host whose failback host is an EC2 instance (the automated method). */
+export const AwsFailbackSettings = z.strictObject({
+  /** @default the takeover host's instance type */
+  instanceType: z.string().min(1).max(64).optional(),
+  /** @default the deployment's subnet (homebound:subnetId) */
+  subnetId: z
+    .string()
+    .regex(/^subnet-[0-9a-f]+$/, 'a subnet id such as subnet-0123abcd')
+    .optional(),
+  /** @default the deployment's failback security groups (homebound:securityGroupIds) */
+  securityGroupIds: z
+    .array(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id such as sg-0123abcd'))
+    .min(1)
+    .max(5)
+    .optional(),
+  /**
+   * `keep`: the takeover host's address (after the network remap), which must be usable in the subnet; `auto`: the
+   * subnet assigns one; or an address in the subnet. @default keep when the kept address is usable in the subnet, else auto
+   */
+  privateIp: z.union([z.literal('keep'), z.literal('auto'), ipv4]).optional(),
+  /** Replaces the tags copied from the takeover host. @default the takeover host's tags but aws:*, homebound:* and Name */
+  tags: z
+    .record(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .refine((key) => !isReservedTagKey(key), 'aws:*, homebound:* and Name are not settable here'),
+      z.string().max(256),
+    )
+    .refine((tags) => Object.keys(tags).length <= 40, 'at most 40 tags')
+    .optional(),
+});
+export type AwsFailbackSettings = z.infer<typeof AwsFailbackSettings>;
+
+/**
+ * The failback settings of a host whose failback host is a vSphere VM (the conditional-automated method): handed to the
+ * agent's PrepareTarget (docs/agent.md says which it applies).
+ */
+export const VsphereFailbackSettings = z.strictObject({
+  /** @default homebound-<takeover host's Name>-<takeover host id> */
+  vmName: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,80}$/, 'letters, digits, . _ - (≤ 80)')
+    .optional(),
+  /** @default the agent's configured VM folder */
+  folder: z.string().min(1).max(255).optional(),
+  /** @default the agent's configured resource pool */
+  resourcePool: z.string().min(1).max(255).optional(),
+  /** @default the agent's configured datastore */
+  datastore: z.string().min(1).max(255).optional(),
+  /** @default the agent's configured port group */
+  portGroup: z.string().min(1).max(255).optional(),
+  /** @default the vCPUs of the takeover host's instance type */
+  numCPUs: z.number().int().min(1).max(768).optional(),
+  /** @default the memory of the takeover host's instance type */
+  memoryMiB: z
+    .number()
+    .int()
+    .min(4)
+    .max(24_576 * 1024)
+    .optional(),
+});
+export type VsphereFailbackSettings = z.infer<typeof VsphereFailbackSettings>;
+
+/** A host entry once read: its id, its wave (1 when unset) and its failback settings (none when unset). */
+export interface HostEntry<Settings> {
+  readonly id: string;
+  readonly wave: number;
+  readonly failback: Settings | undefined;
+}
+
+/**
+ * The `hosts` field of a method whose targets take `settings`: 1–100 entries, each a takeover host id or an object;
+ * no host twice, and waves numbered 1, 2, … without a gap (waves 1 and 3 without a 2 is refused at the first wave-3
+ * host). Errors carry the entry's path, e.g. `hosts[3].wave`.
+ */
+export function hostList<Settings extends z.ZodType>(settings: Settings) {
+  const entry = z.union(
+    [
+      z.string().min(1),
+      z.strictObject({
+        id: z.string().min(1),
+        /** The cutover wave: hosts of wave 1 first. @default 1 */
+        wave: z.number().int().min(1).max(100).optional(),
+        failback: settings.optional(),
+      }),
+    ],
+    { error: 'expected a takeover host id or { id, wave?, failback? }' },
+  );
+  return z
+    .array(entry)
+    .min(1)
+    .max(100)
+    .superRefine((hosts, context) => {
+      const ids = hosts.map((host) => (typeof host === 'string' ? host : host.id));
+      ids.forEach((id, i) => {
+        const first = ids.indexOf(id);
+        if (first !== i) {
+          const path = typeof hosts[i] === 'string' ? [i] : [i, 'id'];
+          context.addIssue({ code: 'custom', path, message: `${id} is listed twice (also hosts[${first}])` });
+        }
+      });
+      const waves = hosts.map((host) => (typeof host === 'string' ? 1 : (host.wave ?? 1)));
+      const present = new Set(waves);
+      waves.forEach((wave, i) => {
+        const missing = Array.from({ length: wave - 1 }, (_, k) => k + 1).find((earlier) => !present.has(earlier));
+        if (missing !== undefined) {
+          context.addIssue({
+            code: 'custom',
+            path: [i, 'wave'],
+            message: `wave ${wave} has no wave ${missing} before it (waves are numbered 1, 2, … without a gap)`,
+          });
+        }
+      });
+    });
+}
+
+/** Reads one entry of a parsed `hosts` list. */
+export function hostEntry<Settings>(
+  host: string | { id: string; wave?: number; failback?: Settings },
+): HostEntry<Settings> {
+  if (typeof host === 'string') return { id: host, wave: 1, failback: undefined };
+  return { id: host.id, wave: host.wave ?? 1, failback: host.failback };
+}
+
+/** One row of the remap table: addresses in `from` become the address at the same offset in `to`. */
+export const NetworkRemap = z
+  .strictObject({ from: cidr, to: cidr })
+  .refine((row) => parseCidr(row.from)?.prefixLength === parseCidr(row.to)?.prefixLength, {
+    message: 'from and to must have the same prefix length',
+    path: ['to'],
+  });
+export type NetworkRemap = z.infer<typeof NetworkRemap>;
+
+/**
+ * The request's `network`: the remap for sites whose address ranges differ (kept addresses only). No two `from`
+ * blocks may overlap (an address would have two homes), nor two `to` blocks (two addresses would share one).
+ */
+export const NetworkSettings = z.strictObject({
+  remap: z
+    .array(NetworkRemap)
+    .max(100)
+    .superRefine((rows, context) => {
+      for (const side of ['from', 'to'] as const) {
+        rows.forEach((row, i) => {
+          const block = parseCidr(row[side]);
+          const earlier = rows.findIndex((other, j) => {
+            const otherBlock = parseCidr(other[side]);
+            return j < i && block !== undefined && otherBlock !== undefined && cidrsOverlap(block, otherBlock);
+          });
+          if (earlier >= 0) {
+            context.addIssue({
+              code: 'custom',
+              path: [i, side],
+              message: `${row[side]} overlaps remap[${earlier}].${side} ${rows[earlier]?.[side]}`,
+            });
+          }
+        });
+      }
+    })
+    .default([]),
+});
+export type NetworkSettings = z.infer<typeof NetworkSettings>;
