@@ -100,6 +100,15 @@ async function check(
   if (!deps.gatewayRunKey || !hasValidMac(await deps.gatewayRunKey(record.ackRunId), ack)) {
     return { reason: `the ack in its kept record does not verify with run ${record.ackRunId}'s gateway key` };
   }
+  return baseFromKeptRecord(record, volume, deps);
+}
+
+/** The kept record's snapshot as the base of `volume`'s next pass, when it is still a completed snapshot of it. */
+export async function baseFromKeptRecord(
+  record: KeptTargetRecord,
+  volume: RunVolume,
+  deps: FailbackDeps,
+): Promise<{ base: TargetBase } | { reason: string }> {
   const [snapshot] = await deps.compute.describeSnapshots([record.snapshotId]).catch((error: unknown) => {
     if (error instanceof SnapshotNotFoundError) return [];
     throw error;

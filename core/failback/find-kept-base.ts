@@ -1,6 +1,7 @@
 import { parseStagedJson } from '../engine/manifest.js';
 import { hasValidMac } from '../engine/run-key.js';
-import { SnapshotNotFoundError, StagedObjectMissingError } from '../errors.js';
+import { StagedObjectMissingError } from '../errors.js';
+import { baseFromKeptRecord } from './adopt-target.js';
 import {
   BASE_OF_TAG,
   KEPT_FOR_RECORDS,
@@ -53,20 +54,7 @@ export async function findKeptBase(
   if (!tagged.some((snapshot) => snapshot.snapshotId === record.snapshotId)) {
     return { reason: `snapshot ${record.snapshotId} is no longer kept for ${volume.volumeId}` };
   }
-  const [snapshot] = await deps.compute.describeSnapshots([record.snapshotId]).catch((error: unknown) => {
-    if (error instanceof SnapshotNotFoundError) return [];
-    throw error;
-  });
-  if (snapshot?.state !== 'completed' || snapshot.volumeId !== volume.volumeId) {
-    return { reason: `snapshot ${record.snapshotId} of ${volume.volumeId} is gone or not completed` };
-  }
-  return {
-    base: {
-      volumeKey: volume.volumeKey,
-      snapshotId: record.snapshotId,
-      provenBy: { runId: record.runId, passNumber: record.passNumber },
-    },
-  };
+  return baseFromKeptRecord(record, volume, deps);
 }
 
 /**

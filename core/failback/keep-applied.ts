@@ -1,9 +1,6 @@
-import { ACK_KEY, MANIFEST_KEY, volumePrefix } from '../engine/layout.js';
-import { PassAck, parseStagedJson } from '../engine/manifest.js';
-import { hasValidMac } from '../engine/run-key.js';
+import { type PassAck, parseStagedJson } from '../engine/manifest.js';
 import { StagedObjectMissingError } from '../errors.js';
-import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
-import { passNumbers, snapshotCompleted } from './keep-target.js';
+import { lastAcknowledgedPass, snapshotCompleted } from './keep-target.js';
 import {
   HOLDS_PASS_TAG,
   holdsPass,
@@ -80,26 +77,11 @@ async function proveApplied(input: KeepAppliedInput, volume: RunVolume, deps: Fa
   const earlier = await keptEarlier(input.runId, volume, deps);
   if (earlier) return earlier;
   if (!input.applierStopped) return { reason: 'the agent did not confirm it stopped writing the disk' };
-  if (!deps.gatewayRunKey) return { reason: 'no run key to verify the acks with' };
-  const records = deps.staging(input.recordsPrefix + GATEWAY_VOLUMES_DIR);
-  const acked = passNumbers(await records.list(volumePrefix(volume.volumeKey)), ACK_KEY);
-  const sealed = passNumbers(
-    await deps.staging(runLayout.volumes(input.runId)).list(volumePrefix(volume.volumeKey)),
-    MANIFEST_KEY,
+  const last = await lastAcknowledgedPass(
+    { runId: input.runId, volumeKey: volume.volumeKey, recordsPrefix: input.recordsPrefix, target: 'disk' },
+    deps,
   );
-  const last = Math.max(0, ...acked);
-  const unacked = sealed.filter((pass) => pass > last);
-  if (unacked.length > 0) {
-    return { reason: `pass ${Math.min(...unacked)} was sealed but not acknowledged: the disk may hold part of it` };
-  }
-  if (last === 0) return carriedForward(input, volume, deps);
-  const key = `${volumePrefix(volume.volumeKey)}pass-${String(last).padStart(6, '0')}/${ACK_KEY}`;
-  const ack = parseStagedJson(PassAck, await records.get(key), key);
-  if (!hasValidMac(await deps.gatewayRunKey(input.runId), ack) || ack.volumeKey !== volume.volumeKey) {
-    return { reason: `the agent's ack of pass ${last} does not verify with the run key` };
-  }
-  if (!(await snapshotCompleted(ack.snapshotId, deps))) return { reason: `snapshot ${ack.snapshotId} is gone` };
-  return { ack, ackRunId: input.runId };
+  return last === 'none' ? carriedForward(input, volume, deps) : last;
 }
 
 async function keptEarlier(runId: string, volume: RunVolume, deps: FailbackDeps): Promise<Proof | undefined> {

@@ -89,27 +89,52 @@ async function proveHeld(
       reason: `it was no longer attached to the sync gateway ${gatewayHostId} that held it (a failback host may have written it)`,
     };
   }
-  if (!deps.gatewayRunKey) return { reason: 'no gateway key to verify the acks with' };
   const scope = runLayout.gatewayScope(input.runId, deps.compute.instanceArn(gatewayHostId));
-  const records = deps.staging(scope + GATEWAY_VOLUMES_DIR);
-  const acked = passNumbers(await records.list(volumePrefix(volume.volumeKey)), ACK_KEY);
+  const last = await lastAcknowledgedPass(
+    { runId: input.runId, volumeKey: volume.volumeKey, recordsPrefix: scope, target: 'volume' },
+    deps,
+  );
+  return last === 'none' ? carriedForward(input, volume, deps) : last;
+}
+
+/**
+ * The last pass the applier (a sync gateway, the on-prem agent) acknowledged for a volume of a rolled-back run, when
+ * that is provably what its target holds: no pass sealed after it (the target may hold part of one), its ack MAC'd
+ * with the run key, its snapshot still there. `none` when no pass was acknowledged; else why nothing is proven.
+ */
+export async function lastAcknowledgedPass(
+  applied: {
+    readonly runId: string;
+    readonly volumeKey: string;
+    /** Where the applier wrote the run's records (its acks under `volumes/`). */
+    readonly recordsPrefix: string;
+    /** What the applier writes, as the reasons name it: `volume`, `disk`. */
+    readonly target: string;
+  },
+  deps: FailbackDeps,
+): Promise<{ ack: PassAck; ackRunId: string } | { reason: string } | 'none'> {
+  if (!deps.gatewayRunKey) return { reason: 'no run key to verify the acks with' };
+  const records = deps.staging(applied.recordsPrefix + GATEWAY_VOLUMES_DIR);
+  const acked = passNumbers(await records.list(volumePrefix(applied.volumeKey)), ACK_KEY);
   const sealed = passNumbers(
-    await deps.staging(runLayout.volumes(input.runId)).list(volumePrefix(volume.volumeKey)),
+    await deps.staging(runLayout.volumes(applied.runId)).list(volumePrefix(applied.volumeKey)),
     MANIFEST_KEY,
   );
   const last = Math.max(0, ...acked);
   const unacked = sealed.filter((pass) => pass > last);
   if (unacked.length > 0) {
-    return { reason: `pass ${Math.min(...unacked)} was sealed but not acknowledged: the volume may hold part of it` };
+    return {
+      reason: `pass ${Math.min(...unacked)} was sealed but not acknowledged: the ${applied.target} may hold part of it`,
+    };
   }
-  if (last === 0) return carriedForward(input, volume, deps);
-  const key = `${volumePrefix(volume.volumeKey)}pass-${String(last).padStart(6, '0')}/${ACK_KEY}`;
+  if (last === 0) return 'none';
+  const key = `${volumePrefix(applied.volumeKey)}pass-${String(last).padStart(6, '0')}/${ACK_KEY}`;
   const ack = parseStagedJson(PassAck, await records.get(key), key);
-  if (!hasValidMac(await deps.gatewayRunKey(input.runId), ack) || ack.volumeKey !== volume.volumeKey) {
-    return { reason: `the ack of pass ${last} does not verify with the run's gateway key` };
+  if (!hasValidMac(await deps.gatewayRunKey(applied.runId), ack) || ack.volumeKey !== applied.volumeKey) {
+    return { reason: `the ack of pass ${last} does not verify with the run key` };
   }
   if (!(await snapshotCompleted(ack.snapshotId, deps))) return { reason: `snapshot ${ack.snapshotId} is gone` };
-  return { ack, ackRunId: input.runId };
+  return { ack, ackRunId: applied.runId };
 }
 
 /**
