@@ -9,6 +9,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Vitest's default is one worker fewer than the CPUs: on the 2-core CI machines, one test file at a time while the
+    // second core idles. Most test files wait on child processes and sockets, so two at once keep both busy.
+    maxWorkers: 2,
     // One temp root per run, removed at the end (test/support/temp-root.ts).
     globalSetup: ['test/support/temp-root.ts'],
     reporters: ['default'],
