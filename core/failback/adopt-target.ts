@@ -1,13 +1,13 @@
 import type { VolumeInfo } from '../compute/port.js';
-import { parseStagedJson } from '../engine/manifest.js';
 import { hasValidMac } from '../engine/run-key.js';
-import { SnapshotNotFoundError, StagedObjectMissingError } from '../errors.js';
+import { SnapshotNotFoundError } from '../errors.js';
+import { readKeptRecord } from './keep-target.js';
 import {
   BASE_OF_TAG,
   HOLDS_PASS_TAG,
   HOLDS_SNAPSHOT_TAG,
   KEPT_FOR_TAG,
-  KeptTargetRecord,
+  type KeptTargetRecord,
   keptRecordKey,
   parseHoldsPass,
   type TargetBase,
@@ -75,16 +75,8 @@ async function check(
     if (host?.role !== 'gateway' || host.tags[RUN_TAG] !== runId)
       return { reason: `attached to ${candidate.attachedTo}` };
   }
-  const key = keptRecordKey(volume.volumeKey);
-  const body = await deps
-    .staging(runLayout.record(holds.runId))
-    .get(key)
-    .catch((error: unknown) => {
-      if (error instanceof StagedObjectMissingError) return undefined;
-      throw error;
-    });
-  if (!body) return { reason: `no kept record records/${holds.runId}/${key}` };
-  const record = parseStagedJson(KeptTargetRecord, body, key);
+  const record = await readKeptRecord(deps.staging(runLayout.record(holds.runId)), volume.volumeKey);
+  if (!record) return { reason: `no kept record records/${holds.runId}/${keptRecordKey(volume.volumeKey)}` };
   const { ack } = record;
   if (
     record.targetVolumeId !== candidate.volumeId ||

@@ -1,6 +1,4 @@
-import { type PassAck, parseStagedJson } from '../engine/manifest.js';
-import { StagedObjectMissingError } from '../errors.js';
-import { lastAcknowledgedPass, snapshotCompleted } from './keep-target.js';
+import { baseProof, keptEarlierProof, lastAcknowledgedPass, type Proof } from './keep-target.js';
 import {
   HOLDS_PASS_TAG,
   holdsPass,
@@ -8,7 +6,7 @@ import {
   KEPT_FOR_TAG,
   KEPT_TARGET_FORMAT,
   type KeptTarget,
-  KeptTargetRecord,
+  type KeptTargetRecord,
   keptForKey,
   keptRecordKey,
   type TargetBase,
@@ -70,8 +68,6 @@ export async function keepAppliedPasses(input: KeepAppliedInput, deps: FailbackD
   return kept;
 }
 
-type Proof = { ack: PassAck; ackRunId: string } | { reason: string };
-
 async function proveApplied(input: KeepAppliedInput, volume: RunVolume, deps: FailbackDeps): Promise<Proof> {
   // A retried CleanUp: the first attempt kept the record, then deleted the agent's records it was proven from.
   const earlier = await keptEarlier(input.runId, volume, deps);
@@ -84,34 +80,19 @@ async function proveApplied(input: KeepAppliedInput, volume: RunVolume, deps: Fa
   return last === 'none' ? carriedForward(input, volume, deps) : last;
 }
 
-async function keptEarlier(runId: string, volume: RunVolume, deps: FailbackDeps): Promise<Proof | undefined> {
-  const key = keptRecordKey(volume.volumeKey);
-  const body = await (deps.recordStaging ?? deps.staging)(runLayout.record(runId))
-    .get(key)
-    .catch((error: unknown) => {
-      if (error instanceof StagedObjectMissingError) return undefined;
-      throw error;
-    });
-  if (!body) return undefined;
-  const record = parseStagedJson(KeptTargetRecord, body, key);
-  if (record.takeoverVolumeId !== volume.volumeId || !(await snapshotCompleted(record.snapshotId, deps))) {
-    return undefined;
-  }
-  return { ack: record.ack, ackRunId: record.ackRunId };
+function keptEarlier(runId: string, volume: RunVolume, deps: FailbackDeps): Promise<Proof | undefined> {
+  return keptEarlierProof(
+    (deps.recordStaging ?? deps.staging)(runLayout.record(runId)),
+    volume.volumeKey,
+    (record) => record.takeoverVolumeId === volume.volumeId,
+    deps,
+  );
 }
 
 /** No pass of this run reached the disk: it still holds the kept snapshot the run started from, if any. */
-async function carriedForward(input: KeepAppliedInput, volume: RunVolume, deps: FailbackDeps): Promise<Proof> {
+function carriedForward(input: KeepAppliedInput, volume: RunVolume, deps: FailbackDeps): Promise<Proof> {
   const base = input.bases.find((candidate) => candidate.volumeKey === volume.volumeKey);
-  if (!base) return { reason: 'no pass was applied to it' };
-  const key = keptRecordKey(volume.volumeKey);
-  const earlier = parseStagedJson(
-    KeptTargetRecord,
-    await (deps.recordStaging ?? deps.staging)(runLayout.record(base.provenBy.runId)).get(key),
-    key,
-  );
-  if (earlier.snapshotId !== base.snapshotId || !(await snapshotCompleted(base.snapshotId, deps))) {
-    return { reason: `its base snapshot ${base.snapshotId} is gone` };
-  }
-  return { ack: earlier.ack, ackRunId: earlier.ackRunId };
+  return base
+    ? baseProof(base, deps.recordStaging ?? deps.staging, deps)
+    : Promise.resolve({ reason: 'no pass was applied to it' });
 }

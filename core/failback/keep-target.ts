@@ -3,6 +3,7 @@ import { PassAck, parseStagedJson } from '../engine/manifest.js';
 import { hasValidMac } from '../engine/run-key.js';
 import { SnapshotNotFoundError, StagedObjectMissingError } from '../errors.js';
 import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
+import type { Staging } from '../ports.js';
 import { gatewayOfVolume } from './gateway-plan.js';
 import {
   HOLDS_PASS_TAG,
@@ -13,6 +14,7 @@ import {
   type KeptTarget,
   KeptTargetRecord,
   keptRecordKey,
+  type TargetBase,
 } from './kept-target.js';
 import { type FailbackDeps, runLayout, type TargetState } from './run-state.js';
 
@@ -71,8 +73,6 @@ export async function keepTargets(input: KeepTargetsInput, deps: FailbackDeps): 
   }
   return kept;
 }
-
-type Proof = { ack: PassAck; ackRunId: string } | { reason: string };
 
 async function proveHeld(
   input: KeepTargetsInput,
@@ -141,44 +141,70 @@ export async function lastAcknowledgedPass(
  * No pass of this run reached the volume: it still holds what the run started from, when that was a kept
  * volume's snapshot (its proof, an earlier run's signed ack, is carried over unchanged).
  */
-async function carriedForward(
+function carriedForward(
   input: KeepTargetsInput,
   volume: TargetState['volumes'][number],
   deps: FailbackDeps,
 ): Promise<Proof> {
   const base = input.target.bases?.find((candidate) => candidate.volumeKey === volume.volumeKey);
-  if (!base) return { reason: 'no pass was applied to it' };
-  const key = keptRecordKey(volume.volumeKey);
-  const earlier = parseStagedJson(
-    KeptTargetRecord,
-    await deps.staging(runLayout.record(base.provenBy.runId)).get(key),
-    key,
-  );
-  if (earlier.snapshotId !== base.snapshotId || !(await snapshotCompleted(base.snapshotId, deps))) {
-    return { reason: `its base snapshot ${base.snapshotId} is gone` };
-  }
-  return { ack: earlier.ack, ackRunId: earlier.ackRunId };
+  return base ? baseProof(base, deps.staging, deps) : Promise.resolve({ reason: 'no pass was applied to it' });
 }
 
-async function keptEarlier(
+/** A retried CleanUp: what the first attempt kept for the volume, if it still `matches` and its snapshot is there. */
+function keptEarlier(
   runId: string,
   volume: TargetState['volumes'][number],
   deps: FailbackDeps,
 ): Promise<Proof | undefined> {
-  const key = keptRecordKey(volume.volumeKey);
-  const body = await deps
-    .staging(runLayout.record(runId))
-    .get(key)
-    .catch((error: unknown) => {
-      if (error instanceof StagedObjectMissingError) return undefined;
-      throw error;
-    });
-  if (!body) return undefined;
-  const record = parseStagedJson(KeptTargetRecord, body, key);
-  if (record.targetVolumeId !== volume.targetVolumeId || !(await snapshotCompleted(record.snapshotId, deps))) {
-    return undefined;
-  }
+  return keptEarlierProof(
+    deps.staging(runLayout.record(runId)),
+    volume.volumeKey,
+    (record) => record.targetVolumeId === volume.targetVolumeId,
+    deps,
+  );
+}
+
+/** The proof of what a kept target holds: the applier's signed ack and the run whose key signed it, or why none. */
+export type Proof = { ack: PassAck; ackRunId: string } | { reason: string };
+
+/** The kept record of `volumeKey` that a run wrote (`records` rooted at its record prefix), or undefined. */
+export async function readKeptRecord(records: Staging, volumeKey: string): Promise<KeptTargetRecord | undefined> {
+  const key = keptRecordKey(volumeKey);
+  const body = await records.get(key).catch((error: unknown) => {
+    if (error instanceof StagedObjectMissingError) return undefined;
+    throw error;
+  });
+  return body === undefined ? undefined : parseStagedJson(KeptTargetRecord, body, key);
+}
+
+/** A retried CleanUp's own kept record as the proof, when it `matches` the volume and its snapshot is still there. */
+export async function keptEarlierProof(
+  records: Staging,
+  volumeKey: string,
+  matches: (record: KeptTargetRecord) => boolean,
+  deps: FailbackDeps,
+): Promise<Proof | undefined> {
+  const record = await readKeptRecord(records, volumeKey);
+  if (!record || !matches(record) || !(await snapshotCompleted(record.snapshotId, deps))) return undefined;
   return { ack: record.ack, ackRunId: record.ackRunId };
+}
+
+/**
+ * The proof a base carries over to a run no pass of which reached the target: the earlier run's kept record of it
+ * (in the bucket `recordStaging` names), while the base's snapshot is still there.
+ */
+export async function baseProof(
+  base: TargetBase,
+  recordStaging: (prefix: string) => Staging,
+  deps: FailbackDeps,
+): Promise<Proof> {
+  const key = keptRecordKey(base.volumeKey);
+  const records = recordStaging(runLayout.record(base.provenBy.runId));
+  const earlier = parseStagedJson(KeptTargetRecord, await records.get(key), key);
+  if (earlier.snapshotId !== base.snapshotId || !(await snapshotCompleted(base.snapshotId, deps))) {
+    return { reason: `its base snapshot ${base.snapshotId} is gone` };
+  }
+  return { ack: earlier.ack, ackRunId: earlier.ackRunId };
 }
 
 export async function snapshotCompleted(snapshotId: string, deps: FailbackDeps): Promise<boolean> {
