@@ -2,13 +2,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { RunStatus } from '../../core/adapters/aws/failback-executions.js';
-import { renderStatusTable, type VolumeStatus } from '../../core/failback/progress.js';
+import { renderStatusTable } from '../../core/failback/progress.js';
 import { runStatus, type StateMachineOptions, withStateMachineOptions } from '../state-machine.js';
 import {
-  awsVolumeStatusSource,
-  collectVolumeStatuses,
-  localVolumeStatusSource,
-  type VolumeStatusSource,
+  awsVolumeStatusReader,
+  localRunId,
+  localVolumeStatusReader,
+  readVolumeStatuses,
+  type VolumeStatusReader,
 } from '../status/volume-status.js';
 
 interface StatusOptions extends StateMachineOptions {
@@ -56,48 +57,57 @@ export function registerStatus(program: Command): void {
   ).action(async (run: string | undefined, options: StatusOptions) => {
     const watchSeconds = options.watch === true ? DEFAULT_WATCH_SECONDS : options.watch;
     const interactive = process.stdout.isTTY === true;
-    for (;;) {
-      const text = await statusText(run, options);
-      // A terminal gets the table in place; a pipe gets one status after another.
-      if (watchSeconds !== undefined && interactive) process.stdout.write('\x1b[2J\x1b[H');
-      console.log(text);
-      if (watchSeconds === undefined) return;
-      await sleep(watchSeconds * 1000);
+    const show = options.workDir === undefined ? awsStatus(options) : await localStatus(options.workDir);
+    try {
+      for (;;) {
+        const text = await show(run, options.json === true);
+        // A terminal gets the table in place; a pipe gets one status after another.
+        if (watchSeconds !== undefined && interactive) process.stdout.write('\x1b[2J\x1b[H');
+        console.log(text);
+        if (watchSeconds === undefined) return;
+        await sleep(watchSeconds * 1000);
+      }
+    } finally {
+      await show.close();
     }
   });
 }
 
-async function statusText(run: string | undefined, options: StatusOptions): Promise<string> {
-  if (options.workDir !== undefined) {
-    const source = await localVolumeStatusSource(options.workDir, run);
-    const volumes = await collectOrClose(source);
-    return options.json
-      ? JSON.stringify({ runId: source.runId, workDir: options.workDir, volumes }, null, 2)
-      : [`run ${source.runId} (local drill in ${options.workDir})`, renderStatusTable(volumes)].join('\n');
-  }
-  const status = await runStatus(options, run);
-  const bucket = options.bucket ?? (process.env.HOMEBOUND_STAGING_BUCKET || undefined);
-  const region = status.executionArn.split(':')[3];
-  const volumes = bucket
-    ? await collectOrClose(
-        awsVolumeStatusSource({ runId: status.runId, bucket, ec2: new EC2Client({ region }), region }),
-      )
-    : undefined;
-  if (options.json) return JSON.stringify({ ...status, ...(volumes ? { volumes } : {}) }, null, 2);
-  return [
-    describeStatus(status),
-    volumes
-      ? renderStatusTable(volumes)
-      : 'volumes: pass --bucket <staging bucket> (or set HOMEBOUND_STAGING_BUCKET; the stack output StagingBucketName) for the table of hosts and volumes',
-  ].join('\n');
+type StatusShow = ((run: string | undefined, json: boolean) => Promise<string>) & { close(): Promise<void> };
+
+/** A local drill's run: its local S3 is served once for every refresh; the run is chosen again at each. */
+async function localStatus(workDir: string): Promise<StatusShow> {
+  const reader = await localVolumeStatusReader(workDir);
+  const show = async (run: string | undefined, json: boolean) => {
+    const runId = await localRunId(reader, workDir, run);
+    const volumes = await readVolumeStatuses(reader, runId);
+    return json
+      ? JSON.stringify({ runId, workDir, volumes }, null, 2)
+      : [`run ${runId} (local drill in ${workDir})`, renderStatusTable(volumes)].join('\n');
+  };
+  return Object.assign(show, { close: () => reader.close() });
 }
 
-async function collectOrClose(source: VolumeStatusSource): Promise<VolumeStatus[]> {
-  try {
-    return await collectVolumeStatuses(source);
-  } finally {
-    await source.close();
-  }
+/** A run on AWS: its execution, and with a staging bucket its volumes (the clients made at the first refresh). */
+function awsStatus(options: StatusOptions): StatusShow {
+  const bucket = options.bucket ?? (process.env.HOMEBOUND_STAGING_BUCKET || undefined);
+  let reader: VolumeStatusReader | undefined;
+  const show = async (run: string | undefined, json: boolean) => {
+    const status = await runStatus(options, run);
+    if (bucket && !reader) {
+      const region = status.executionArn.split(':')[3];
+      reader = awsVolumeStatusReader({ bucket, ec2: new EC2Client({ region }), region });
+    }
+    const volumes = reader ? await readVolumeStatuses(reader, status.runId) : undefined;
+    if (json) return JSON.stringify({ ...status, ...(volumes ? { volumes } : {}) }, null, 2);
+    return [
+      describeStatus(status),
+      volumes
+        ? renderStatusTable(volumes)
+        : 'volumes: pass --bucket <staging bucket> (or set HOMEBOUND_STAGING_BUCKET; the stack output StagingBucketName) for the table of hosts and volumes',
+    ].join('\n');
+  };
+  return Object.assign(show, { close: async () => reader?.close() });
 }
 
 /** The status for a terminal, one fact per line. */

@@ -92,7 +92,8 @@ export interface AwsComputeOptions {
   readonly instanceArnPrefix: string;
 }
 
-const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
+/** EC2's instance state names as the compute port's host states. */
+export const INSTANCE_STATES: Readonly<Record<string, HostState>> = {
   pending: 'pending',
   running: 'running',
   'shutting-down': 'stopping',

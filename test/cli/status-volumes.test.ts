@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { awsVolumeStatusSource, collectVolumeStatuses } from '../../cli/status/volume-status.js';
+import { awsVolumeStatusReader, readVolumeStatuses } from '../../cli/status/volume-status.js';
 import { createS3Client } from '../../core/adapters/aws/clients.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
 import {
@@ -122,14 +122,13 @@ describe('the run records homebound status reads', () => {
     process.env.AWS_ACCESS_KEY_ID = s3Server.credentials.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = s3Server.credentials.secretAccessKey;
     try {
-      const source = awsVolumeStatusSource({
-        runId: 'run-s',
+      const reader = awsVolumeStatusReader({
         bucket: 'status-bucket',
         ec2: new EC2Client({ region: 'us-east-1' }),
         region: 'us-east-1',
       });
-      const rows = await collectVolumeStatuses(source);
-      await source.close();
+      const rows = await readVolumeStatuses(reader, 'run-s');
+      await reader.close();
       expect(rows.map((row) => [row.volumeKey, row.hostState])).toEqual([
         ['app-a', 'stopping'],
         ['db-a', 'stopped'],
