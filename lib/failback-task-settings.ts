@@ -113,6 +113,13 @@ export const failbackTaskSettings = {
     timeout: Duration.minutes(5),
     access: ['ec2:describe', 'ec2:moveVolumes', 'ec2:power'],
   },
+  CheckHostHealth: {
+    entry: 'functions/check-host-health.ts',
+    description: "Runs a wave's health checks on its failback hosts (state, TCP, HTTP(S), SSM Run Command)",
+    // A round checks every host of the wave at once; one check waits at most 600 s (an SSM command).
+    timeout: Duration.minutes(12),
+    access: ['ec2:describe'],
+  },
   VerifyFailback: {
     entry: 'functions/verify-failback.ts',
     description: 'Verifies the failback hosts run on the synced volumes',

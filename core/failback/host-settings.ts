@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cidrsOverlap, parseCidr, parseIpv4 } from '../compute/ipv4.js';
+import { type HealthCheck, HealthChecks } from '../health/checks.js';
 
 /**
  * The request's per-host entries and network remap (docs/failback-request.md, "Per-host settings"). A host is a bare
@@ -83,19 +84,22 @@ export const VsphereFailbackSettings = z.strictObject({
 });
 export type VsphereFailbackSettings = z.infer<typeof VsphereFailbackSettings>;
 
-/** A host entry once read: its id, its wave (1 when unset) and its failback settings (none when unset). */
+/** A host entry once read: its id, its wave (1 when unset), its failback settings and health checks (none when unset). */
 export interface HostEntry<Settings> {
   readonly id: string;
   readonly wave: number;
   readonly failback: Settings | undefined;
+  readonly healthChecks: readonly HealthCheck[];
 }
 
 /**
- * The `hosts` field of a method whose targets take `settings`: 1–100 entries, each a takeover host id or an object;
+ * The `hosts` field of a method whose targets take `settings`: 1–100 entries, each a takeover host id or
+ * `{ id, wave?, failback?, healthChecks? }` (docs/health-checks.md: what the failback host must pass before its wave
+ * counts as serving; `ssm` checks only where the method allows them, `allowSsm`);
  * no host twice, and waves numbered 1, 2, … without a gap (waves 1 and 3 without a 2 is refused at the first wave-3
  * host). Errors carry the entry's path, e.g. `hosts[3].wave`.
  */
-export function hostList<Settings extends z.ZodType>(settings: Settings) {
+export function hostList<Settings extends z.ZodType>(settings: Settings, options: { allowSsm: boolean }) {
   const entry = z.union(
     [
       z.string().min(1),
@@ -104,9 +108,13 @@ export function hostList<Settings extends z.ZodType>(settings: Settings) {
         /** The cutover wave: hosts of wave 1 first. @default 1 */
         wave: z.number().int().min(1).max(100).optional(),
         failback: settings.optional(),
+        healthChecks: HealthChecks.refine(
+          (checks) => options.allowSsm || checks.every((check) => check.type !== 'ssm'),
+          'ssm checks need an EC2 failback host (the automated method); use tcp or http checks here',
+        ).optional(),
       }),
     ],
-    { error: 'expected a takeover host id or { id, wave?, failback? }' },
+    { error: 'expected a takeover host id or { id, wave?, failback?, healthChecks? }' },
   );
   return z
     .array(entry)
@@ -138,10 +146,10 @@ export function hostList<Settings extends z.ZodType>(settings: Settings) {
 
 /** Reads one entry of a parsed `hosts` list. */
 export function hostEntry<Settings>(
-  host: string | { id: string; wave?: number; failback?: Settings },
+  host: string | { id: string; wave?: number; failback?: Settings; healthChecks?: HealthCheck[] },
 ): HostEntry<Settings> {
-  if (typeof host === 'string') return { id: host, wave: 1, failback: undefined };
-  return { id: host.id, wave: host.wave ?? 1, failback: host.failback };
+  if (typeof host === 'string') return { id: host, wave: 1, failback: undefined, healthChecks: [] };
+  return { id: host.id, wave: host.wave ?? 1, failback: host.failback, healthChecks: host.healthChecks ?? [] };
 }
 
 /** One row of the remap table: addresses in `from` become the address at the same offset in `to`. */

@@ -42,6 +42,16 @@ export const sharedRequestFields = {
     .default({ timeoutSeconds: 86_400 }),
   /** How long the applying side (sync gateway, on-prem agent) may take to apply one pass. @default 3600 */
   applyTimeoutSeconds: z.number().int().min(1).default(3600),
+  /** The cutover's waves (docs/failback-request.md, "Waves"). */
+  cutover: z
+    .strictObject({
+      /**
+       * How long a wave's failback hosts may take, once running, to pass their health checks; past it the run rolls
+       * back. @default 600
+       */
+      healthTimeoutSeconds: z.number().int().min(1).max(86_400).default(600),
+    })
+    .default({ healthTimeoutSeconds: 600 }),
   /** The applying side's liveness: how often it writes its heartbeat, and how stale one may get (docs/sync-gateway.md). */
   gateway: GatewayLiveness.default(DEFAULT_GATEWAY_LIVENESS),
 } as const;

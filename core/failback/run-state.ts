@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ComputePort } from '../compute/port.js';
 import type { GatewayArtifactLocation } from '../gateway/config.js';
 import { gatewayScopePrefix, gatewaysPrefix } from '../gateway/scope.js';
+import { HealthCheck } from '../health/checks.js';
 import type { HostHealthChecker } from '../health/runner.js';
 import type { BlockSource, Staging } from '../ports.js';
 import { FirstPass, TargetBase } from './kept-target.js';
@@ -60,16 +61,31 @@ export const HostSettings = z.discriminatedUnion('platform', [AwsHostSettings, V
 export type HostSettings = z.infer<typeof HostSettings>;
 
 /**
- * A takeover host of the run: its Name, its wave (1 first; absent: 1) and what its failback host gets (absent: the
- * compute adapter's launch settings, as before per-host settings existed).
+ * A takeover host of the run: its Name, its wave (1 first; absent: 1), what its failback host gets (absent: the
+ * compute adapter's launch settings, as before per-host settings existed) and the health checks its failback host
+ * must pass at cutover (absent: its state only).
  */
 export const TakeoverHost = z.object({
   hostId: z.string(),
   name: z.string(),
   wave: z.number().int().min(1).optional(),
   failback: HostSettings.optional(),
+  healthChecks: z.array(HealthCheck).optional(),
 });
 export type TakeoverHost = z.infer<typeof TakeoverHost>;
+
+/** The takeover hosts of one wave: the unit the cutover stops, starts and checks (docs/architecture.md, "Waves"). */
+export const Wave = z.object({ wave: z.number().int().min(1), takeoverHostIds: z.array(z.string()).min(1) });
+export type Wave = z.infer<typeof Wave>;
+
+/** The hosts' waves, lowest first: the order failback hosts start in (the takeover hosts stop in the reverse). */
+export function wavesOf(hosts: readonly TakeoverHost[]): Wave[] {
+  const numbers = [...new Set(hosts.map((host) => host.wave ?? 1))].sort((a, b) => a - b);
+  return numbers.map((wave) => ({
+    wave,
+    takeoverHostIds: hosts.filter((host) => (host.wave ?? 1) === wave).map((host) => host.hostId),
+  }));
+}
 
 /** The output of ValidateRequest: the run's identity and inventory. */
 export const RunInventory = z.object({
@@ -78,6 +94,10 @@ export const RunInventory = z.object({
   hosts: z.array(TakeoverHost).min(1),
   takeoverHostIds: z.array(z.string()).min(1),
   volumes: z.array(RunVolume).min(1),
+  /** The waves, lowest first (failback hosts start in this order) … */
+  waves: z.array(Wave).min(1),
+  /** … and highest first (takeover hosts stop in this order): a JSONPath state machine cannot reverse a list. */
+  wavesStopOrder: z.array(Wave).min(1),
 });
 export type RunInventory = z.infer<typeof RunInventory>;
 

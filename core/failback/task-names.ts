@@ -18,6 +18,7 @@ export const FAILBACK_TASK_NAMES = [
   'RequestApproval',
   'VerifyDecision',
   'Cutover',
+  'CheckHostHealth',
   'VerifyFailback',
   'RetireTakeoverHosts',
   'Rollback',

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { FailbackDeps } from './run-state.js';
 import { RequestApprovalInput, requestApproval } from './steps/approval.js';
 import { CheckAppliedInput, checkApplied } from './steps/check-applied.js';
+import { CheckHostHealthInput, checkHostHealth } from './steps/check-host-health.js';
 import { CleanUpInput, cleanUp } from './steps/clean-up.js';
 import {
   CutoverInput,
@@ -62,6 +63,7 @@ export const failbackTasks = {
   RequestApproval: task(RequestApprovalInput, requestApproval),
   VerifyDecision: task(VerifyDecisionInput, verifyDecision),
   Cutover: task(CutoverInput, cutover),
+  CheckHostHealth: task(CheckHostHealthInput, checkHostHealth),
   VerifyFailback: task(VerifyFailbackInput, verifyFailback),
   RetireTakeoverHosts: task(RetireTakeoverHostsInput, retireTakeoverHosts),
   Rollback: task(RollbackInput, rollback),

@@ -9,7 +9,7 @@ export const AutomatedFailbackRequest = z.strictObject({
   method: z.literal('automated'),
   ...sharedRequestFields,
   /** Takeover hosts to move home: ids (e.g. "i-0abc…") or `{ id, wave?, failback? }` with AWS launch settings. */
-  hosts: hostList(AwsFailbackSettings),
+  hosts: hostList(AwsFailbackSettings, { allowSsm: true }),
   target: z.strictObject({
     platform: z.literal('aws'),
     /** The Region the failback hosts run in (the deployment's image; type, subnet, … per host or the defaults). */
@@ -55,6 +55,7 @@ export const automatedMethod = {
     'RequestApproval',
     'VerifyDecision',
     'Cutover',
+    'CheckHostHealth',
     'VerifyFailback',
     'RetireTakeoverHosts',
     'Rollback',

@@ -39,7 +39,7 @@ export const ConditionalAutomatedFailbackRequest = z.strictObject({
   method: z.literal('conditional-automated'),
   ...sharedRequestFields,
   /** Takeover hosts to move home: ids or `{ id, wave?, failback? }` with the VM's vSphere settings. */
-  hosts: hostList(VsphereFailbackSettings),
+  hosts: hostList(VsphereFailbackSettings, { allowSsm: false }),
   target: z.strictObject({
     /** `vsphere`: the agent creates VMs through vCenter; `manual`: the operator prepared hosts and disks. */
     platform: z.enum(['vsphere', 'manual']),

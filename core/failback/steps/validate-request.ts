@@ -16,6 +16,7 @@ import {
   type RunInventory,
   type RunVolume,
   type TakeoverHost,
+  wavesOf,
 } from '../run-state.js';
 
 export const ValidateRequestInput = z.object({ runId: z.string(), request: z.unknown() });
@@ -87,20 +88,25 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
     }
   }
   const settings = await resolveHostSettings(request, entries, hosts, deps);
+  const runHosts = entries.map((entry, i): TakeoverHost => {
+    const failback = settings[i];
+    return {
+      hostId: entry.id,
+      name: hosts.find((host) => host.hostId === entry.id)?.tags.Name ?? entry.id,
+      wave: entry.wave,
+      ...(failback === undefined ? {} : { failback }),
+      ...(entry.healthChecks.length === 0 ? {} : { healthChecks: [...entry.healthChecks] }),
+    };
+  });
+  const waves = wavesOf(runHosts);
   return {
     runId: runId.data,
     request,
-    hosts: entries.map((entry, i): TakeoverHost => {
-      const failback = settings[i];
-      return {
-        hostId: entry.id,
-        name: hosts.find((host) => host.hostId === entry.id)?.tags.Name ?? entry.id,
-        wave: entry.wave,
-        ...(failback === undefined ? {} : { failback }),
-      };
-    }),
+    hosts: runHosts,
     takeoverHostIds: hostIds,
     volumes,
+    waves,
+    wavesStopOrder: [...waves].reverse(),
   };
 }
 
