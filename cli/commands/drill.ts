@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type HealthCheckFault, parseHealthCheckFault } from '../../core/health/rehearsal.js';
 import { automatedMethod } from '../../core/methods/automated.js';
 import { conditionalAutomatedMethod } from '../../core/methods/conditional-automated.js';
 import { definitionPath, type FailbackMethod } from '../../core/methods/method.js';
@@ -17,10 +18,13 @@ import { writableDir, writableFileParent } from '../paths.js';
 interface DrillCommandOptions {
   method: FailbackMethod;
   hosts: number;
+  waves: number;
+  failHealthCheck: HealthCheckFault[];
+  healthTimeout: number;
   volumes: number;
   sizeMib: number;
   writesPerSecond: number;
-  thresholdMib: number;
+  thresholdMib?: number;
   maxPasses: number;
   approvalTimeout: number;
   autoApprove?: boolean;
@@ -44,10 +48,14 @@ function drillOptions(options: DrillCommandOptions, approval: DrillOptions['appr
   return {
     method: options.method,
     hosts: options.hosts,
+    waves: options.waves,
+    healthCheckFaults: options.failHealthCheck,
+    healthTimeoutSeconds: options.healthTimeout,
     volumes: options.volumes,
     sizeMiB: options.sizeMib,
     writesPerSecond: options.writesPerSecond,
-    thresholdMiB: options.thresholdMib,
+    // 8 MiB per volume: 16 for one host of two volumes; a fleet's final pass grows with it, as its passes do.
+    thresholdMiB: options.thresholdMib ?? 8 * options.hosts * options.volumes,
     maxPasses: options.maxPasses,
     approvalTimeoutSeconds: options.approvalTimeout,
     approval,
@@ -63,6 +71,15 @@ function drillOptions(options: DrillCommandOptions, approval: DrillOptions['appr
 
 /** Exit code of a drill that did not end as rehearsed (not verified, failed, or rolled back unasked). */
 export const DRILL_NOT_AS_EXPECTED = 4;
+
+/** `--fail-health-check`: a host id or wave:K, or a usage error (exit 2) saying which. */
+function healthCheckFault(value: string): HealthCheckFault {
+  try {
+    return parseHealthCheckFault(value);
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+  }
+}
 
 /** `--method`: a registered method, or a usage error (exit 2) naming the known ones. */
 function failbackMethod(value: string): FailbackMethod {
@@ -101,6 +118,24 @@ export function registerDrill(program: Command): void {
       automatedMethod as FailbackMethod,
     )
     .option('--hosts <n>', 'takeover hosts of the fleet (at most 100, as in a request)', integerBetween(1, 100), 1)
+    .option(
+      '--waves <k>',
+      'split the hosts into this many cutover waves (at most --hosts): takeover hosts stop last wave first, failback hosts start wave by wave, each wave healthy before the next',
+      integerBetween(1, 100),
+      1,
+    )
+    .option(
+      '--fail-health-check <host|wave:K>',
+      "rehearse a failed wave: this host's health check fails (a takeover or failback host id), or one host's of wave K; the run rolls back. Repeatable",
+      (value: string, previous: HealthCheckFault[]) => [...previous, healthCheckFault(value)],
+      [] as HealthCheckFault[],
+    )
+    .option(
+      '--health-timeout <seconds>',
+      "how long a wave's failback hosts may take to pass their health checks (the request's cutover.healthTimeoutSeconds)",
+      integerBetween(1, 86_400),
+      30,
+    )
     .option('--volumes <n>', 'volumes on each takeover host', integerAtLeast(1), 2)
     .option('--size-mib <n>', 'size of each volume in MiB', integerAtLeast(1), 256)
     .option(
@@ -111,9 +146,8 @@ export function registerDrill(program: Command): void {
     )
     .option(
       '--threshold-mib <n>',
-      'converged once an incremental pass changes at most this many MiB',
+      'converged once an incremental pass changes at most this many MiB (default: 8 per volume, 16 for one host of two volumes)',
       numberBetween(0, 1e9),
-      16,
     )
     .option('--max-passes <n>', 'stop iterating after this many passes', integerAtLeast(2), 8)
     .option('--approval-timeout <seconds>', 'roll back when nobody decides within this long', integerAtLeast(1), 600)
@@ -151,6 +185,19 @@ export function registerDrill(program: Command): void {
       // Checked here, not in the option's parser: the states are the chosen method's, and --method may come later.
       const unknownStates = unknownTaskStates(options.method, options.failAt);
       if (unknownStates) command.error(`homebound: ${unknownStates}`, { exitCode: 2 });
+      if (options.waves > options.hosts) {
+        command.error(
+          `homebound: --waves ${options.waves} is more than --hosts ${options.hosts}: every wave needs a host`,
+          { exitCode: 2 },
+        );
+      }
+      const missingWave = options.failHealthCheck.find((fault) => 'wave' in fault && fault.wave > options.waves);
+      if (missingWave && 'wave' in missingWave) {
+        command.error(
+          `homebound: --fail-health-check wave:${missingWave.wave}: the drill has ${options.waves} wave(s) (--waves)`,
+          { exitCode: 2 },
+        );
+      }
       // Before the run, not after it: a report path that cannot be written would otherwise fail minutes later.
       if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
       if (options.json !== undefined) await writableFileParent('--json', options.json);
@@ -166,10 +213,11 @@ export function registerDrill(program: Command): void {
       // the timeout, not for what was rehearsed: refuse before anything starts.
       if (approval === 'ask' && !process.stdin.isTTY) command.error(noTerminalMessage(options.failAt), { exitCode: 2 });
       if (ONPREM_DRILL_METHODS.includes(options.method.name)) {
-        if (options.hosts > 1) {
-          command.error(`homebound: --hosts is not available for the ${options.method.name} drill yet (one host)`, {
-            exitCode: 2,
-          });
+        if (options.hosts > 1 || options.waves > 1 || options.failHealthCheck.length > 0) {
+          command.error(
+            `homebound: --hosts, --waves and --fail-health-check are not available for the ${options.method.name} drill yet (one host)`,
+            { exitCode: 2 },
+          );
         }
         if (options.html !== undefined) {
           command.error(`homebound: --html is not available for the ${options.method.name} drill yet; use --json`, {

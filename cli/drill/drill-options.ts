@@ -1,3 +1,4 @@
+import type { HealthCheckFault } from '../../core/health/rehearsal.js';
 import type { EbsFaults } from '../../core/localcloud/ebs-faults.js';
 import type { FailbackMethod } from '../../core/methods/method.js';
 import type { DrillApproval } from './fail-at.js';
@@ -8,6 +9,12 @@ export interface DrillOptions {
   readonly method: FailbackMethod;
   /** Takeover hosts of the fleet (`--hosts`). @default 1 */
   readonly hosts: number;
+  /** Cutover waves the hosts are split into (`--waves`, at most `hosts`). @default 1 */
+  readonly waves: number;
+  /** Failback hosts whose health check fails on purpose (`--fail-health-check HOST|wave:K`). @default none */
+  readonly healthCheckFaults?: readonly HealthCheckFault[];
+  /** How long a wave may take to pass its health checks (the request's cutover.healthTimeoutSeconds). @default 30 */
+  readonly healthTimeoutSeconds?: number;
   /** Volumes per takeover host. */
   readonly volumes: number;
   readonly sizeMiB: number;

@@ -2,6 +2,8 @@ import type { Host } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import { PassRecord } from '../../core/failback/steps/record-pass.js';
+import { type ReportWave, RunReport } from '../../core/failback/steps/report.js';
+import { HealthCheckFailedError } from '../../core/health/errors.js';
 import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
 import type { LocalFailback } from '../../core/wiring/local.js';
 import type { DrillOptions } from './drill-options.js';
@@ -85,6 +87,7 @@ export async function drillReport(env: LocalFailback, run: FinishedRun): Promise
     takeoverHosts: takeoverIds.size,
   });
   const downtime = measureDowntime(run.history);
+  const waves = await reportedWaves(env, run.runId);
   const { approval, failAt, ...rest } = run.options;
   const decision = env.approvals.auditTrail().find((audit) => audit.runId === run.runId);
   return {
@@ -121,10 +124,48 @@ export async function drillReport(env: LocalFailback, run: FinishedRun): Promise
       name: host.tags.Name ?? host.hostId,
       role: host.role,
       state: host.state,
+      ...(host.instanceType === undefined ? {} : { instanceType: host.instanceType }),
+      ...(host.subnetId === undefined ? {} : { subnetId: host.subnetId }),
+      ...(host.privateIp === undefined ? {} : { privateIp: host.privateIp }),
+      ...hostCutover(host, waves),
     })),
     startedAt: run.started.toISOString(),
     seconds: (Date.now() - run.started.getTime()) / 1000,
   };
+}
+
+/** The run report's waves; none when the run ended before its Report state wrote one. */
+async function reportedWaves(env: LocalFailback, runId: string): Promise<readonly ReportWave[]> {
+  const record = env.deps.staging(runLayout.record(runId));
+  if ((await record.head(runLayout.reportKey)) === undefined) return [];
+  return parseStagedJson(RunReport, await record.get(runLayout.reportKey), runLayout.reportKey).waves ?? [];
+}
+
+/**
+ * What the run report says of a host's cutover: its wave, for a takeover host what its failback host was asked to
+ * get (`settings`), its health checks and the times its wave stopped, started and was healthy; for a failback host its
+ * wave. Nothing for a host of no wave (a sync gateway).
+ */
+function hostCutover(host: Host, waves: readonly ReportWave[]): Partial<DrillReport['hosts'][number]> {
+  for (const wave of waves) {
+    const entry = wave.hosts.find(
+      (candidate) => candidate.takeoverHostId === host.hostId || candidate.failbackHostId === host.hostId,
+    );
+    if (!entry) continue;
+    if (entry.takeoverHostId !== host.hostId) return { wave: wave.wave, replaces: entry.takeoverHostId };
+    return {
+      wave: wave.wave,
+      ...(entry.failbackHostId === undefined ? {} : { failbackHostId: entry.failbackHostId }),
+      ...(entry.settings === undefined ? {} : { settings: entry.settings }),
+      ...(entry.healthChecks === undefined
+        ? {}
+        : { healthChecks: entry.healthChecks.map((check) => ({ name: check.name, passed: check.passed })) }),
+      ...(wave.takeoverStoppedAt === undefined ? {} : { takeoverStoppedAt: wave.takeoverStoppedAt }),
+      ...(wave.failbackStartedAt === undefined ? {} : { failbackStartedAt: wave.failbackStartedAt }),
+      ...(wave.healthyAt === undefined ? {} : { healthyAt: wave.healthyAt }),
+    };
+  }
+  return {};
 }
 
 /** The pass records the run wrote as each pass was applied (kept after clean-up, unlike the staged passes). */
@@ -198,10 +239,15 @@ const REHEARSED_ERRORS: ReadonlySet<string> = new Set(['DrillInjectedFailure', '
  * a rollback for an approval timeout or a real error).
  */
 export function endedAsRehearsed(report: DrillReport): boolean {
+  const healthFaults = report.options.healthCheckFaults;
+  const rehearsedHealth = Array.isArray(healthFaults) && healthFaults.length > 0;
   return (
     report.verified &&
     report.status !== 'failed' &&
     report.failAtNotReached.length === 0 &&
-    report.failures.every((failure) => REHEARSED_ERRORS.has(failure.error))
+    report.failures.every(
+      (failure) =>
+        REHEARSED_ERRORS.has(failure.error) || (rehearsedHealth && failure.error === HealthCheckFailedError.name),
+    )
   );
 }

@@ -1,4 +1,5 @@
 import type { HostState } from '../../core/compute/port.js';
+import type { HostSettings } from '../../core/failback/run-state.js';
 import type { RunFailure } from './run-history.js';
 import type { VolumeCheck, WritesCheck } from './verify.js';
 
@@ -69,6 +70,26 @@ export interface DrillReport {
     readonly name: string;
     readonly role: string;
     readonly state: HostState;
+    /** What the host runs as and where, as the local cloud describes it now. */
+    readonly instanceType?: string;
+    readonly subnetId?: string;
+    readonly privateIp?: string;
+    /** The cutover wave of a takeover host and of its failback host. */
+    readonly wave?: number;
+    /** A failback host: the takeover host it replaces. */
+    readonly replaces?: string;
+    /** A takeover host: the failback host that replaced it. */
+    readonly failbackHostId?: string;
+    /** A takeover host: what its failback host was asked to get (type, subnet, address after the remap, tags). */
+    readonly settings?: HostSettings;
+    /** A takeover host: its failback host's health checks at cutover (the last round); absent if its wave never started. */
+    readonly healthChecks?: readonly { readonly name: string; readonly passed: boolean }[];
+    /** A takeover host: when its wave had stopped (ISO). */
+    readonly takeoverStoppedAt?: string;
+    /** A takeover host: when its wave's failback hosts were started (ISO). */
+    readonly failbackStartedAt?: string;
+    /** A takeover host: when its wave's failback hosts had all passed their health checks (ISO). */
+    readonly healthyAt?: string;
   }[];
   readonly startedAt: string;
   readonly seconds: number;

@@ -30,6 +30,8 @@ export class CountingBlockSource implements BlockSource {
 export class DrillProgress {
   private bar: SingleBar | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Waves whose health checks were announced (CheckWaveHealth loops until they pass). */
+  private readonly healthChecking = new Set<number>();
 
   constructor(
     private readonly source: CountingBlockSource,
@@ -39,6 +41,7 @@ export class DrillProgress {
 
   onEvent(event: LocalRunEvent): void {
     if (event.type === 'StateEntered' && event.mapIndex === undefined) this.entered(event.stateName, event.input);
+    if (event.type === 'StateEntered' && event.mapIndex !== undefined) this.enteredInWave(event.stateName, event.input);
     if (event.type === 'StateExited' && event.mapIndex === undefined) this.exited(event.stateName, event.output);
     if (event.type === 'StateRetried') this.say(`  ↻ ${event.stateName} failed transiently; retry ${event.attempt}`);
     if (event.type === 'StateCaught') this.say(`  ✗ ${event.stateName} failed; → ${event.next}`);
@@ -52,18 +55,35 @@ export class DrillProgress {
     const lines: Record<string, string> = {
       ValidateRequest: 'validating the request',
       PrepareTarget: 'creating target volumes and the sync gateway',
-      LaunchFailbackHosts: 'launching the failback hosts for verification',
+      LaunchFailbackHosts: 'launching the failback hosts for verification, wave by wave',
       RequestApproval: 'waiting for cutover approval',
-      StopTakeoverHosts: 'stopping the takeover hosts (business suspended)',
-      Cutover: 'cutover: moving the target volumes to the failback hosts',
+      StopTakeoverHosts: 'stopping the takeover hosts, last wave first (business suspended)',
+      StartFailbackWaves: 'cutover: starting the failback hosts wave by wave, each wave healthy before the next',
       VerifyFailback: 'verifying the failback hosts',
-      Rollback: 'rolling back: takeover hosts restart, failback hosts stop',
+      Rollback: 'rolling back: failback hosts stop',
+      RestartTakeoverHosts: 'restarting the takeover hosts, first wave first',
       CleanUp: 'cleaning up the gateway, snapshots and staging',
       CleanUpAfterRetireFailure: 'cleaning up the gateway, snapshots and staging (the failback hosts serve)',
       CleanUpAfterRollback: 'cleaning up the gateway, snapshots and staging after the rollback',
     };
     if (lines[state]) this.say(lines[state]);
     if (state === 'StreamPass') this.startBar(input);
+  }
+
+  /** One line per wave of the cutover's Maps: which wave stops, starts or restarts. */
+  private enteredInWave(state: string, input: unknown): void {
+    const lines: Record<string, string> = {
+      StopTakeoverWave: 'stopping its takeover hosts',
+      Cutover: 'moving its target volumes to its failback hosts and starting them',
+      CheckWaveHealth: 'running its health checks',
+      StartTakeoverWave: 'restarting its takeover hosts',
+    };
+    const wave = (input as { wave?: unknown } | null)?.wave;
+    const line = lines[state];
+    if (line && typeof wave === 'number' && !(state === 'CheckWaveHealth' && this.healthChecking.has(wave))) {
+      if (state === 'CheckWaveHealth') this.healthChecking.add(wave);
+      this.say(`  wave ${wave}: ${line}`);
+    }
   }
 
   private exited(state: string, output: unknown): void {

@@ -1,4 +1,3 @@
-import type { Host } from '../../core/compute/port.js';
 import { definitionPath } from '../../core/methods/method.js';
 import { readDefinition } from '../../core/orchestration/asl-walk.js';
 import type { LocalRunEvent } from '../../core/orchestration/local-runner.js';
@@ -11,10 +10,13 @@ import { failAtHandlers, unreachedFailAt } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept, keptState, retryReport } from './reject-then-retry.js';
-import { createDrillFleet, hostWritesPerSecond } from './takeover.js';
+import { createDrillFleet, type DrillFleet, fleetRequest, hostWritesPerSecond } from './takeover.js';
 import { DrillWorkDir } from './work-dir.js';
 
 export type { DrillOptions } from './drill-options.js';
+
+/** A drill's failback hosts are healthy once running (nothing else listens on them): a failed check is rehearsed. */
+const DEFAULT_DRILL_HEALTH_TIMEOUT_SECONDS = 30;
 
 /**
  * Runs a failback (the method of `options`) on the local cloud: a takeover host with live writes, the real state machine file,
@@ -60,27 +62,30 @@ async function drillIn(
       },
       ...(options.failAt.length > 0 ? { stateHandlers: failAtHandlers(options.failAt) } : {}),
       ...(options.ebsFaults ? { ebsFaults: options.ebsFaults } : {}),
+      ...(options.healthCheckFaults ? { healthCheckFaults: options.healthCheckFaults } : {}),
     }),
   );
   interruption.onInterrupt(() => env.stop());
   try {
     say(`local cloud up (EBS ${env.cloud.ebsEndpoint}, S3 ${env.cloud.s3Endpoint}); work dir ${workDir.dir}`);
-    const hosts = await interruption.guard(createDrillFleet(env, options));
-    for (const host of hosts) {
+    const fleet = await interruption.guard(createDrillFleet(env, options));
+    const { hosts } = fleet;
+    hosts.forEach((host, i) => {
+      const planned = fleet.plan.hosts[i];
       say(
-        `takeover host ${host.hostId} (${host.tags.Name}): ${options.volumes} × ${options.sizeMiB} MiB, ${hostWritesPerSecond(options)} writes/s`,
+        `takeover host ${host.hostId} (${host.tags.Name}, wave ${planned?.wave}, ${host.privateIp} → ${planned?.homeIp} as ${planned?.failbackType}): ${options.volumes} × ${options.sizeMiB} MiB, ${hostWritesPerSecond(options)} writes/s`,
       );
-    }
+    });
 
     if (!options.rejectThenRetry) {
-      const run = await executeRun(env, hosts, options, { workDir, say, interruption, counting });
+      const run = await executeRun(env, fleet, options, { workDir, say, interruption, counting });
       return await interruption.guard(drillReport(env, { ...run, hosts, options }));
     }
     // The rejected run, then a second execution on the same takeover host that starts from what the first kept.
     say('first execution: rejected at approval (--reject-then-retry)');
     const rejected = await executeRun(
       env,
-      hosts,
+      fleet,
       { ...options, approval: 'reject' },
       { workDir, say, interruption, counting },
     );
@@ -92,7 +97,7 @@ async function drillIn(
     const measure = new ChangedSinceKept(env, kept.snapshots);
     const retried = await executeRun(
       env,
-      hosts,
+      fleet,
       { ...options, approval: 'auto-approve' },
       {
         workDir,
@@ -124,7 +129,7 @@ interface RunContext {
 /** One execution of the method on the takeover hosts, its approval answered as `options.approval` says. */
 async function executeRun(
   env: LocalFailback,
-  hosts: readonly Host[],
+  fleet: DrillFleet,
   options: DrillOptions,
   context: RunContext,
 ): Promise<{ runId: string; error: unknown; started: Date; history: readonly LocalRunEvent[] }> {
@@ -136,10 +141,11 @@ async function executeRun(
   const execution = env.machine.run(
     {
       method: options.method.name,
-      hosts: hosts.map((host) => host.hostId),
+      ...fleetRequest(fleet),
       target: { platform: 'aws', region: env.cloud.region },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },
+      cutover: { healthTimeoutSeconds: options.healthTimeoutSeconds ?? DEFAULT_DRILL_HEALTH_TIMEOUT_SECONDS },
     },
     {
       executionName: runId,

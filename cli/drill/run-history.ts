@@ -63,20 +63,22 @@ export interface Downtime {
 }
 
 /**
- * The business was down from the moment the takeover hosts were stopped (StopTakeoverHosts done) until the failback
- * hosts were verified (VerifyFailback done) or, after a rollback, the takeover hosts ran again (Rollback done).
- * Undefined when the takeover hosts never stopped.
+ * The business was down from the moment the takeover hosts began to stop (StopTakeoverHosts entered: its first wave
+ * stops at once) until the failback hosts were verified (VerifyFailback done) or, after a rollback, the takeover hosts
+ * ran again (RestartTakeoverHosts done: every wave running). Undefined when the takeover hosts never stopped.
  */
 export function measureDowntime(history: History): Downtime | undefined {
-  const stopped = firstEvent(history, 'StateExited', 'StopTakeoverHosts');
+  const stopped = firstEvent(history, 'StateEntered', 'StopTakeoverHosts');
   if (stopped === undefined) return undefined;
   const rollbackEntered = firstEvent(history, 'StateEntered', 'Rollback');
   const verified = firstEvent(history, 'StateExited', 'VerifyFailback');
   if (verified !== undefined && (rollbackEntered === undefined || verified < rollbackEntered)) {
     return { seconds: (verified - stopped) / 1000, until: 'failback hosts verified' };
   }
-  const rolledBack = firstEvent(history, 'StateExited', 'Rollback');
-  const rollbackFailed = failuresOf(history).some((failure) => failure.state === 'Rollback');
+  const rolledBack = firstEvent(history, 'StateExited', 'RestartTakeoverHosts');
+  const rollbackFailed = failuresOf(history).some(
+    (failure) => failure.state === 'Rollback' || failure.state === 'RestartTakeoverHosts',
+  );
   if (rolledBack !== undefined && !rollbackFailed) {
     return { seconds: (rolledBack - stopped) / 1000, until: 'takeover hosts serving again after the rollback' };
   }
@@ -93,7 +95,7 @@ const PHASES: readonly { name: string; type: 'StateEntered' | 'StateExited'; sta
   { name: 'failback hosts launched', type: 'StateEntered', state: 'LaunchFailbackHosts' },
   { name: 'waiting for approval', type: 'StateEntered', state: 'RequestApproval' },
   { name: 'catch-up pass, stopping the takeover hosts', type: 'StateEntered', state: 'CatchUpAfterApproval' },
-  { name: 'cutover (takeover stopped → failback verified)', type: 'StateExited', state: 'StopTakeoverHosts' },
+  { name: 'cutover (takeover stopped → failback verified)', type: 'StateEntered', state: 'StopTakeoverHosts' },
   { name: 'retire takeover hosts, clean up, report', type: 'StateExited', state: 'VerifyFailback' },
   { name: 'rollback', type: 'StateEntered', state: 'Rollback' },
 ];

@@ -5,7 +5,7 @@ import { CheckAppliedInput, checkApplied } from './steps/check-applied.js';
 import { CheckHostHealthInput, checkHostHealth } from './steps/check-host-health.js';
 import { CleanUpInput, cleanUp } from './steps/clean-up.js';
 import {
-  CutoverInput,
+  CutoverWaveInput,
   cutover,
   RetireTakeoverHostsInput,
   retireTakeoverHosts,
@@ -62,7 +62,7 @@ export const failbackTasks = {
   CheckHosts: task(CheckHostsInput, checkHosts),
   RequestApproval: task(RequestApprovalInput, requestApproval),
   VerifyDecision: task(VerifyDecisionInput, verifyDecision),
-  Cutover: task(CutoverInput, cutover),
+  Cutover: task(CutoverWaveInput, cutover),
   CheckHostHealth: task(CheckHostHealthInput, checkHostHealth),
   VerifyFailback: task(VerifyFailbackInput, verifyFailback),
   RetireTakeoverHosts: task(RetireTakeoverHostsInput, retireTakeoverHosts),

@@ -6,6 +6,7 @@
 import type { ActivityQueues } from './activity-queues.js';
 import { TaskFailedError } from './errors.js';
 import { isJsonObject, type JsonValue, jsonByteLength, jsonCopy } from './json.js';
+import { currentLibraryRun } from './library-runs.js';
 import { HEARTBEAT_SECONDS_KEY } from './prepare-definition.js';
 import type { LocalRunEvent } from './run-events.js';
 import type { BoundTask } from './task-bindings.js';
@@ -84,6 +85,8 @@ export class Invocation {
   private timedOut = false;
   private readonly deadline: number;
   private readonly timer: NodeJS.Timeout;
+  /** The library run calling the Task: aborted once its Map failed by another iteration (library-runs.ts). */
+  private readonly libraryRun = currentLibraryRun();
   private readonly onExecutionEnd = () => {
     // Whichever timer fired first, a task that reached its deadline timed out.
     if (performance.now() >= this.deadline) this.expire();
@@ -103,8 +106,9 @@ export class Invocation {
   }
 
   /**
-   * Starts `work` unless the execution has already ended, and settles like it unless aborted first: after a timeout
-   * it stays pending, after the end of the execution it rejects with an error no Retry or Catch acts on.
+   * Starts `work` one macrotask later unless the execution has ended or the Map iteration calling it was abandoned
+   * (another iteration failed the Map), and settles like it unless aborted first: after a timeout it stays pending,
+   * after the end of the execution it rejects with an error no Retry or Catch acts on.
    */
   run<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const signal = this.controller.signal;
@@ -116,19 +120,37 @@ export class Invocation {
       // A Retry scheduled before an abort must not call the handler again.
       if (signal.aborted || this.scope.executionSignal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
-      work(signal).then(
-        (value) => {
-          if (signal.aborted) return;
+      // A failed Map aborts its iterations within the microtasks that follow the failure: by then they are aborted.
+      setImmediate(() => {
+        if (signal.aborted) return;
+        if (this.libraryRun?.aborted) {
           this.dispose();
-          resolve(value);
-        },
-        (error: unknown) => {
-          if (signal.aborted) return;
-          this.dispose();
-          reject(error);
-        },
-      );
+          reject(new TerminalStatesError('States.Runtime', 'not started: its Map iteration was abandoned'));
+          return;
+        }
+        this.start(work, signal, resolve, reject);
+      });
     });
+  }
+
+  private start<T>(
+    work: (signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal,
+    resolve: (value: T) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    work(signal).then(
+      (value) => {
+        if (signal.aborted) return;
+        this.dispose();
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (signal.aborted) return;
+        this.dispose();
+        reject(error);
+      },
+    );
   }
 
   private expire(): void {

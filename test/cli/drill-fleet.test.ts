@@ -15,34 +15,101 @@ afterAll(async () => {
 
 const FLEET = ['--hosts', '3', '--volumes', '2', '--size-mib', '8', '--max-passes', '3'];
 
-describe('homebound drill --hosts', () => {
-  it('fails a fleet of three takeover hosts back in one run: every volume identical, every host moved, nothing lost', async () => {
-    const json = join(dir, 'fleet.json');
-    const result = await runCli(['drill', '--auto-approve', ...FLEET, '--json', json]);
+describe('homebound drill --hosts --waves', () => {
+  it('fails 12 hosts back in 3 waves: identical, takeover stopped last wave first, each wave healthy before the next, settings applied', async () => {
+    const json = join(dir, 'waves.json');
+    const result = await runCli([
+      'drill',
+      ...['--hosts', '12', '--waves', '3', '--volumes', '2', '--size-mib', '64', '--auto-approve', '--json', json],
+    ]);
 
     expect(result.code, result.stderr).toBe(0);
     const report = JSON.parse(await readFile(json, 'utf8')) as DrillReport;
     expect(report.status).toBe('succeeded');
     expect(report.verified).toBe(true);
-    expect(report.volumes).toHaveLength(6);
-    expect(new Set(report.volumes.map((volume) => volume.sourceVolumeId)).size).toBe(6);
+    expect(report.volumes).toHaveLength(24);
     for (const volume of report.volumes) expect(volume.identical).toBe(true);
     // Each host has its own data: no two takeover volumes hash alike.
-    expect(new Set(report.volumes.map((volume) => volume.sourceSha256)).size).toBe(6);
+    expect(new Set(report.volumes.map((volume) => volume.sourceSha256)).size).toBe(24);
     expect(report.writes.writes).toBeGreaterThan(0);
     expect(report.writes.lost).toEqual([]);
-    const byRole = (role: string) => report.hosts.filter((host) => host.role === role);
-    expect(byRole('takeover').map((host) => [host.name, host.state])).toEqual([
-      ['drill-app-01', 'stopped'],
-      ['drill-app-02', 'stopped'],
-      ['drill-app-03', 'stopped'],
-    ]);
-    expect(byRole('failback').map((host) => [host.name, host.state])).toEqual([
-      ['drill-app-01-failback', 'running'],
-      ['drill-app-02-failback', 'running'],
-      ['drill-app-03-failback', 'running'],
-    ]);
     expect(report.leftToDo).toEqual([]);
+
+    const takeover = report.hosts.filter((host) => host.role === 'takeover');
+    expect(takeover.map((host) => [host.name, host.state, host.wave])).toEqual(
+      Array.from({ length: 12 }, (_, i) => [
+        `drill-app-${String(i + 1).padStart(2, '0')}`,
+        'stopped',
+        1 + Math.floor(i / 4),
+      ]),
+    );
+    const ofWave = (wave: number) => takeover.filter((host) => host.wave === wave);
+    const times = (wave: number, field: 'takeoverStoppedAt' | 'failbackStartedAt' | 'healthyAt') =>
+      ofWave(wave).map((host) => Date.parse(host[field] ?? ''));
+    for (const wave of [1, 2, 3]) {
+      for (const field of ['takeoverStoppedAt', 'failbackStartedAt', 'healthyAt'] as const) {
+        expect(times(wave, field).every(Number.isFinite), `wave ${wave} ${field}`).toBe(true);
+      }
+    }
+    for (const wave of [1, 2]) {
+      // Takeover hosts stop in reverse wave order: wave k+1 had stopped before wave k did.
+      expect(Math.max(...times(wave + 1, 'takeoverStoppedAt'))).toBeLessThan(
+        Math.min(...times(wave, 'takeoverStoppedAt')),
+      );
+      // Failback hosts of wave k+1 started only once every host of wave k was healthy.
+      expect(Math.min(...times(wave + 1, 'failbackStartedAt'))).toBeGreaterThanOrEqual(
+        Math.max(...times(wave, 'healthyAt')),
+      );
+    }
+    for (const host of takeover) {
+      expect(host.healthChecks, host.name).toEqual([{ name: 'state', passed: true }]);
+      // Each failback host got what the request asked for: type, home subnet, the takeover address after the remap.
+      const failback = report.hosts.find((candidate) => candidate.replaces === host.hostId);
+      expect(failback, host.name).toMatchObject({ role: 'failback', state: 'running', wave: host.wave });
+      expect(host.settings).toMatchObject({
+        platform: 'aws',
+        instanceType: host.wave === 1 ? 'r5.large' : 'c5.large',
+        privateIp: host.privateIp?.replace(/^10\.8\./, '192.168.'),
+      });
+      if (host.settings?.platform !== 'aws') throw new Error('aws settings expected');
+      expect(failback?.hostId).toBe(host.failbackHostId);
+      expect([failback?.instanceType, failback?.subnetId, failback?.privateIp]).toEqual([
+        host.settings.instanceType,
+        host.settings.subnetId,
+        host.settings.privateIp,
+      ]);
+      expect(host.instanceType).toBe('t3.medium');
+    }
+    // Each wave's home subnet is its own.
+    expect(
+      new Set(takeover.map((host) => (host.settings?.platform === 'aws' ? host.settings.subnetId : ''))).size,
+    ).toBe(3);
+  }, 420_000);
+
+  it('rolls every wave back when wave 2 fails its health check: takeover hosts running with all their writes, no failback host running', async () => {
+    const json = join(dir, 'wave-fails.json');
+    const result = await runCli([
+      'drill',
+      ...['--hosts', '6', '--waves', '3', '--volumes', '1', '--size-mib', '8', '--max-passes', '3'],
+      ...['--fail-health-check', 'wave:2', '--health-timeout', '3', '--auto-approve', '--json', json],
+    ]);
+
+    // Ended as rehearsed: the rollback was asked for.
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as DrillReport;
+    expect(report.status).toBe('rolled-back');
+    expect(report.verified).toBe(true);
+    expect(report.reason).toContain('HealthCheckFailedError');
+    const wave2 = report.hosts.filter((host) => host.role === 'takeover' && host.wave === 2);
+    expect(wave2).toHaveLength(2);
+    // The failure names the failback host of wave 2 whose check failed, and why.
+    const failed = report.failures.find((failure) => failure.error === 'HealthCheckFailedError');
+    expect(failed?.message).toContain('--fail-health-check wave:2');
+    expect(wave2.some((host) => failed?.message.includes(host.failbackHostId ?? '-'))).toBe(true);
+    const takeover = report.hosts.filter((host) => host.role === 'takeover');
+    expect(takeover.map((host) => host.state)).toEqual(Array(6).fill('running'));
+    expect(report.writes.lost).toEqual([]);
+    expect(report.hosts.filter((host) => host.role === 'failback' && host.state === 'running')).toEqual([]);
   }, 240_000);
 
   it('rolls the whole fleet back on --reject: every takeover host running with all its writes, no failback host left', async () => {
@@ -61,6 +128,29 @@ describe('homebound drill --hosts', () => {
     expect(report.hosts.filter((host) => host.role === 'failback' && host.state === 'running')).toEqual([]);
   }, 240_000);
 
+  it('refuses --waves beyond --hosts, a --fail-health-check wave the drill lacks, and fleets for the on-prem drill', async () => {
+    const tooMany = await runCli(['drill', '--auto-approve', '--hosts', '3', '--waves', '4']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('--waves 4 is more than --hosts 3');
+    const noWave = await runCli([
+      'drill',
+      '--auto-approve',
+      '--hosts',
+      '4',
+      '--waves',
+      '2',
+      '--fail-health-check',
+      'wave:3',
+    ]);
+    expect(noWave.code).toBe(2);
+    expect(noWave.stderr).toContain('--fail-health-check wave:3: the drill has 2 wave(s)');
+    const badWave = await runCli(['drill', '--auto-approve', '--fail-health-check', 'wave:0']);
+    expect(badWave.code).not.toBe(0);
+    expect(badWave.stderr).toContain('"wave:0" is no wave');
+    const onPremWaves = await runCli(['drill', '--auto-approve', '--method', 'conditional-automated', '--waves', '2']);
+    expect(onPremWaves.code).toBe(2);
+  });
+
   it('refuses --hosts out of range, naming the option, and --hosts for the on-prem drill', async () => {
     for (const hosts of ['0', '101', '2.5']) {
       const result = await runCli(['drill', '--auto-approve', '--hosts', hosts]);
@@ -69,6 +159,6 @@ describe('homebound drill --hosts', () => {
     }
     const onPrem = await runCli(['drill', '--auto-approve', '--method', 'conditional-automated', '--hosts', '2']);
     expect(onPrem.code).toBe(2);
-    expect(onPrem.stderr).toContain('--hosts is not available for the conditional-automated drill yet');
+    expect(onPrem.stderr).toContain('are not available for the conditional-automated drill yet');
   });
 });

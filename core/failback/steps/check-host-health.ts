@@ -27,6 +27,7 @@ export const HostHealthInput = z
       });
     }
   });
+export type HostHealthInput = z.input<typeof HostHealthInput>;
 
 /**
  * The hosts of one wave (or any set) and when their checks give up: `deadline`, or `timeoutSeconds` after `since`

@@ -6,8 +6,18 @@ import { PassAck, parseStagedJson } from '../../engine/manifest.js';
 import { GATEWAY_VOLUMES_DIR } from '../../gateway/scope.js';
 import { FailbackVerificationError } from '../errors.js';
 import { gatewayOfVolume } from '../gateway-plan.js';
-import { type FailbackDeps, FailbackState, PassState, RUN_TAG, RunVolume, TargetState } from '../run-state.js';
+import {
+  type FailbackDeps,
+  FailbackState,
+  PassState,
+  RUN_TAG,
+  RunVolume,
+  TakeoverHost,
+  TargetState,
+} from '../run-state.js';
 import { gatewayScope } from './check-applied.js';
+import type { HostHealthInput } from './check-host-health.js';
+import { hostsOfWave } from './hosts.js';
 
 export const CutoverInput = z.object({
   runId: z.string(),
@@ -16,6 +26,23 @@ export const CutoverInput = z.object({
   failback: FailbackState,
 });
 export type CutoverInput = z.infer<typeof CutoverInput>;
+
+export const CutoverWaveInput = CutoverInput.extend({
+  /** The run's takeover hosts: their waves and the health checks their failback hosts get. */
+  hosts: z.array(TakeoverHost).min(1).optional(),
+  /** Cut over only this wave's hosts (the state machine goes wave by wave). @default every host */
+  wave: z.number().int().min(1).optional(),
+});
+export type CutoverWaveInput = z.infer<typeof CutoverWaveInput>;
+
+export interface CutoverResult {
+  /** The failback hosts started. */
+  readonly started: string[];
+  /** When they were started (ISO): the wave's `failbackStartedAt`. */
+  readonly at: string;
+  /** CheckHostHealth's `hosts` for them: each host's address and the checks its takeover host's entry asked for. */
+  readonly health: HostHealthInput[];
+}
 
 /** Where each target volume goes: the failback host of its takeover host, at the takeover volume's device. */
 function placements(input: CutoverInput) {
@@ -28,6 +55,7 @@ function placements(input: CutoverInput) {
       volumeKey: volume.volumeKey,
       targetVolumeId: target.targetVolumeId,
       hostId: host.failbackHostId,
+      takeoverHostId: volume.hostId,
       device: volume.device,
     };
   });
@@ -35,10 +63,18 @@ function placements(input: CutoverInput) {
 
 /**
  * Moves the synced target volumes from the (stopped) sync gateways to the failback hosts, at the devices the takeover
- * volumes had, and starts the failback hosts. Safe to retry: a volume already where it belongs is left there.
+ * volumes had, and starts the failback hosts — of one wave when `wave` is given. Safe to retry: a volume already
+ * where it belongs is left there.
  */
-export async function cutover(input: CutoverInput, deps: FailbackDeps): Promise<{ started: string[] }> {
-  for (const placement of placements(input)) {
+export async function cutover(input: CutoverWaveInput, deps: FailbackDeps): Promise<CutoverResult> {
+  const inWave = new Set(
+    input.wave === undefined
+      ? input.failback.hosts.map((host) => host.takeoverHostId)
+      : hostsOfWave(input.hosts ?? [], input.wave).map((host) => host.hostId),
+  );
+  const failback = input.failback.hosts.filter((host) => inWave.has(host.takeoverHostId));
+  if (failback.length === 0) throw new FailbackVerificationError(`wave ${input.wave} has no failback host`);
+  for (const placement of placements(input).filter((candidate) => inWave.has(candidate.takeoverHostId))) {
     await deps.compute.detachVolume(placement.targetVolumeId).catch((error: unknown) => {
       if (!(error instanceof VolumeNotAttachedError)) throw error;
     });
@@ -48,8 +84,22 @@ export async function cutover(input: CutoverInput, deps: FailbackDeps): Promise<
         if (!(error instanceof VolumeInUseError && error.hostId === placement.hostId)) throw error;
       });
   }
-  await deps.compute.startInstances(input.failback.hostIds);
-  return { started: input.failback.hostIds };
+  const started = failback.map((host) => host.failbackHostId);
+  await deps.compute.startInstances(started);
+  const at = deps.now().toISOString();
+  const described = await deps.compute.describeHosts({ hostIds: started });
+  const health = failback.map((host): HostHealthInput => {
+    const takeover = input.hosts?.find((candidate) => candidate.hostId === host.takeoverHostId);
+    const address = described.find((candidate) => candidate.hostId === host.failbackHostId)?.privateIp;
+    return {
+      hostId: host.failbackHostId,
+      takeoverHostId: host.takeoverHostId,
+      wave: takeover?.wave ?? 1,
+      ...(address === undefined ? {} : { address }),
+      checks: takeover?.healthChecks ?? [],
+    };
+  });
+  return { started, at, health };
 }
 
 export const VerifyFailbackInput = CutoverInput.extend({ pass: PassState });

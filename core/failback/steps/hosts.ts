@@ -6,13 +6,19 @@ import { type AwsHostSettings, type FailbackDeps, type FailbackState, RUN_TAG, T
 /** Tag on a failback host naming the takeover host it replaces. */
 export const REPLACES_TAG = 'homebound:replaces';
 
-export const LaunchFailbackHostsInput = z.object({ runId: z.string(), hosts: z.array(TakeoverHost).min(1) });
+export const LaunchFailbackHostsInput = z.object({
+  runId: z.string(),
+  hosts: z.array(TakeoverHost).min(1),
+  /** Launch only the hosts of this wave (the verification boot goes wave by wave). @default every host */
+  wave: z.number().int().min(1).optional(),
+});
 
 /**
  * Launches one failback host per takeover host (no data volumes yet: they join at cutover), to prove before any
  * downtime that the target can run them, each with the settings ValidateRequest resolved for it (instance type,
  * subnet, security groups, private address, tags; core/failback/resolve-hosts.ts). Idempotent: a host this run
- * already launched is reused.
+ * already launched is reused — so, called without a wave after every wave was launched, it launches nothing and
+ * returns them all.
  */
 export async function launchFailbackHosts(
   input: z.infer<typeof LaunchFailbackHostsInput>,
@@ -20,7 +26,7 @@ export async function launchFailbackHosts(
 ): Promise<FailbackState> {
   const existing = await deps.compute.describeHosts({ tag: { key: RUN_TAG, value: input.runId } });
   const hosts = [];
-  for (const takeover of input.hosts) {
+  for (const takeover of hostsOfWave(input.hosts, input.wave)) {
     const launched = existing.find(
       (host) => host.role === 'failback' && host.tags[REPLACES_TAG] === takeover.hostId && host.state !== 'terminated',
     );
@@ -39,6 +45,11 @@ export async function launchFailbackHosts(
     hosts.push({ takeoverHostId: takeover.hostId, failbackHostId });
   }
   return { hosts, hostIds: hosts.map((host) => host.failbackHostId) };
+}
+
+/** The hosts of `wave`, or all of them when no wave is given. */
+export function hostsOfWave(hosts: readonly TakeoverHost[], wave: number | undefined): TakeoverHost[] {
+  return hosts.filter((host) => wave === undefined || (host.wave ?? 1) === wave);
 }
 
 /** The resolved settings as the compute port's launch request takes them. */

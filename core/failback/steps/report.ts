@@ -2,8 +2,28 @@ import { z } from 'zod';
 import type { HostState } from '../../compute/port.js';
 import { parseStagedJson } from '../../engine/manifest.js';
 import { FirstPass, KeptTarget } from '../kept-target.js';
-import { type FailbackDeps, FailbackState, RunVolume, runLayout, TargetState } from '../run-state.js';
+import {
+  type FailbackDeps,
+  FailbackState,
+  HostSettings,
+  RunVolume,
+  runLayout,
+  TakeoverHost,
+  TargetState,
+  type Wave,
+  wavesOf,
+} from '../run-state.js';
 import { PassRecord } from './record-pass.js';
+
+const HealthCheckResult = z.object({ name: z.string(), passed: z.boolean(), detail: z.string().optional() });
+
+/** One wave of a StartFailbackWaves iteration (the ASL's WaveHealthy state). */
+const CutoverWave = z.object({
+  wave: z.number(),
+  failbackStartedAt: z.string(),
+  healthyAt: z.string(),
+  hosts: z.array(z.object({ hostId: z.string(), healthy: z.boolean(), checks: z.array(HealthCheckResult) })),
+});
 
 export const ReportInput = z.object({
   runId: z.string(),
@@ -15,12 +35,38 @@ export const ReportInput = z.object({
   onpremTarget: z.object({ firstPass: FirstPass.optional() }).optional(),
   failback: FailbackState.optional(),
   takeoverStopped: z.object({ at: z.string() }).optional(),
+  /** The run's takeover hosts, their waves and settings. */
+  hosts: z.array(TakeoverHost).optional(),
+  /** StopTakeoverHosts' result: each wave as it stopped, in stop order. */
+  takeoverWaves: z.array(z.object({ wave: z.number(), stoppedAt: z.string() })).optional(),
+  /** StartFailbackWaves' result: each wave as it started and passed its health checks, in start order. */
+  cutoverWaves: z.array(CutoverWave).optional(),
   verification: z.object({ at: z.string() }).optional(),
   rollback: z.object({ reason: z.string() }).optional(),
   /** CleanUp's result: after a rollback, the target volumes kept and the snapshots they hold. */
   cleanUp: z.object({ kept: z.array(KeptTarget).optional() }).optional(),
 });
 export type ReportInput = z.infer<typeof ReportInput>;
+
+/** A wave in the run report: when it stopped, started and was healthy, and per host what was applied and checked. */
+export const ReportWave = z.object({
+  wave: z.number(),
+  takeoverStoppedAt: z.string().optional(),
+  failbackStartedAt: z.string().optional(),
+  healthyAt: z.string().optional(),
+  hosts: z.array(
+    z.object({
+      takeoverHostId: z.string(),
+      name: z.string(),
+      failbackHostId: z.string().optional(),
+      /** What the failback host was asked to get (resolved by ValidateRequest); absent: the deployment's defaults. */
+      settings: HostSettings.optional(),
+      /** The last round of its health checks at cutover; absent when its wave never started. */
+      healthChecks: z.array(HealthCheckResult).optional(),
+    }),
+  ),
+});
+export type ReportWave = z.infer<typeof ReportWave>;
 
 /** The run report, kept at `runs/<runId>/record/report.json`. */
 export const RunReport = z.object({
@@ -54,6 +100,8 @@ export const RunReport = z.object({
       privateIp: z.string().optional(),
     }),
   ),
+  /** The cutover wave by wave (one wave when the request gives none). */
+  waves: z.array(ReportWave).optional(),
   finishedAt: z.string(),
 });
 export type RunReport = z.infer<typeof RunReport>;
@@ -106,6 +154,7 @@ export async function report(
       ...(host.subnetId === undefined ? {} : { subnetId: host.subnetId }),
       ...(host.privateIp === undefined ? {} : { privateIp: host.privateIp }),
     })),
+    ...(input.hosts ? { waves: reportWaves(input, input.hosts) } : {}),
     finishedAt: deps.now().toISOString(),
   };
   await record.put(runLayout.reportKey, Buffer.from(JSON.stringify(body, null, 2)));
@@ -115,4 +164,40 @@ export async function report(
     ...(downtimeSeconds === undefined ? {} : { downtimeSeconds }),
     reportKey: runLayout.record(input.runId) + runLayout.reportKey,
   };
+}
+
+/** The run's waves with what StopTakeoverHosts and StartFailbackWaves recorded of each. */
+function reportWaves(input: ReportInput, hosts: readonly TakeoverHost[]): ReportWave[] {
+  return wavesOf(hosts).map((wave: Wave): ReportWave => {
+    const stopped = input.takeoverWaves?.find((candidate) => candidate.wave === wave.wave);
+    const started = input.cutoverWaves?.find((candidate) => candidate.wave === wave.wave);
+    return {
+      wave: wave.wave,
+      ...(stopped ? { takeoverStoppedAt: stopped.stoppedAt } : {}),
+      ...(started ? { failbackStartedAt: started.failbackStartedAt, healthyAt: started.healthyAt } : {}),
+      hosts: hosts
+        .filter((host) => wave.takeoverHostIds.includes(host.hostId))
+        .map((host) => {
+          const failbackHostId = input.failback?.hosts.find(
+            (candidate) => candidate.takeoverHostId === host.hostId,
+          )?.failbackHostId;
+          const health = started?.hosts.find((candidate) => candidate.hostId === failbackHostId);
+          return {
+            takeoverHostId: host.hostId,
+            name: host.name,
+            ...(failbackHostId === undefined ? {} : { failbackHostId }),
+            ...(host.failback ? { settings: host.failback } : {}),
+            ...(health
+              ? {
+                  healthChecks: health.checks.map((check) => ({
+                    name: check.name,
+                    passed: check.passed,
+                    ...(check.detail ? { detail: check.detail } : {}),
+                  })),
+                }
+              : {}),
+          };
+        }),
+    };
+  });
 }

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import type { HostRole } from '../../compute/port.js';
-import { CaughtFailure, type FailbackDeps, FailbackState, RUN_TAG } from '../run-state.js';
+import {
+  CaughtFailure,
+  type FailbackDeps,
+  FailbackState,
+  RUN_TAG,
+  TakeoverHost,
+  type Wave,
+  wavesOf,
+} from '../run-state.js';
 
 export const RollbackInput = z.object({
   runId: z.string(),
@@ -9,6 +17,8 @@ export const RollbackInput = z.object({
   /** Set by the approval state's Catch: the failure came from the approval, not from the data path. */
   failureStage: z.object({ stage: z.string() }).optional(),
   failback: FailbackState.optional(),
+  /** The run's takeover hosts and their waves. @default one wave of `takeoverHostIds` */
+  hosts: z.array(TakeoverHost).min(1).optional(),
   request: z.object({ approval: z.object({ timeoutSeconds: z.number() }) }).optional(),
 });
 export type RollbackInput = z.infer<typeof RollbackInput>;
@@ -16,6 +26,8 @@ export type RollbackInput = z.infer<typeof RollbackInput>;
 export interface RollbackResult {
   readonly reason: string;
   readonly error: string;
+  /** The takeover hosts the run had stopped: the state machine restarts them wave by wave, lowest first. */
+  readonly restartWaves: Wave[];
   readonly restartedHostIds: string[];
   readonly stoppedFailbackHostIds: string[];
 }
@@ -43,22 +55,30 @@ export function rollbackReason(input: RollbackInput): string {
 }
 
 /**
- * Puts production back where it was: the takeover hosts run (restarted if the run had stopped them) and the failback
- * hosts are stopped. Nothing homebound does ever writes to a takeover volume, so restarting them loses nothing.
- * Gateways, snapshots and staging go in CleanUp; target volumes stay, each with the last snapshot it provably holds
+ * Starts putting production back where it was: stops the failback hosts and names the takeover hosts the run had
+ * stopped, by wave, for the state machine to restart wave by wave (lowest first, each running before the next, as at
+ * cutover). Nothing homebound does ever writes to a takeover volume, so restarting them loses nothing. Gateways,
+ * snapshots and staging go in CleanUp; target volumes stay, each with the last snapshot it provably holds
  * (core/failback/keep-target.ts), so the next run starts from them with an incremental pass.
  */
 export async function rollback(input: RollbackInput, deps: FailbackDeps): Promise<RollbackResult> {
   const stoppedFailbackHostIds = await hostsOfRun(deps, input.runId, 'failback', input.failback?.hostIds ?? []);
   if (stoppedFailbackHostIds.length > 0) await deps.compute.stopInstances(stoppedFailbackHostIds);
   const takeover = await deps.compute.describeHosts({ hostIds: input.takeoverHostIds });
-  const restartedHostIds = takeover
-    .filter((host) => host.state !== 'running' && host.state !== 'pending')
-    .map((host) => host.hostId);
-  if (restartedHostIds.length > 0) await deps.compute.startInstances(restartedHostIds);
+  const stopped = new Set(
+    takeover.filter((host) => host.state !== 'running' && host.state !== 'pending').map((host) => host.hostId),
+  );
+  const hosts = input.hosts ?? input.takeoverHostIds.map((hostId) => ({ hostId, name: hostId }));
+  const restartWaves = wavesOf(hosts.filter((host) => stopped.has(host.hostId)));
   // Whatever failed, no cutover decision is awaited any more.
   deps.metrics.runEvent(input.runId, { ApprovalsPending: 0 });
-  return { reason: rollbackReason(input), error: input.failure.Error, restartedHostIds, stoppedFailbackHostIds };
+  return {
+    reason: rollbackReason(input),
+    error: input.failure.Error,
+    restartWaves,
+    restartedHostIds: restartWaves.flatMap((wave) => wave.takeoverHostIds),
+    stoppedFailbackHostIds,
+  };
 }
 
 /**
