@@ -2,8 +2,6 @@ import { HostNotFoundError, VolumeNotAttachedError } from '../compute/errors.js'
 import { type Host, LIVE_STATE, STATE_TAG } from '../compute/port.js';
 import { type FailbackDeps, RUN_TAG } from './run-state.js';
 
-/** How long CleanUp waits for a failback host holding a target volume to be stopped before it detaches the volume. */
-const STOPPED_WAIT_MS = 120_000;
 const POLL_MS = 1_000;
 
 export interface RemoveFailbackHostsInput {
@@ -12,6 +10,8 @@ export interface RemoveFailbackHostsInput {
   readonly knownHostIds: readonly string[];
   /** The run's target volumes: detached from a failback host before it goes, so they survive it. */
   readonly targetVolumeIds: ReadonlySet<string>;
+  /** Until when (epoch ms) to wait for a failback host holding a target volume to be stopped. */
+  readonly waitUntil: number;
 }
 
 export interface RemovedFailbackHosts {
@@ -37,7 +37,7 @@ export async function removeFailbackHosts(
 ): Promise<RemovedFailbackHosts> {
   const hosts = await failbackHostsOfRun(input, deps);
   const holding = (host: Host) => host.volumes.some((volume) => input.targetVolumeIds.has(volume.volumeId));
-  const stopped = await untilStopped(hosts.filter(holding), deps);
+  const stopped = await untilStopped(hosts.filter(holding), input.waitUntil, deps);
   const detached: string[] = [];
   const left: RemovedFailbackHosts['left'] = [];
   const terminated: string[] = [];
@@ -45,7 +45,7 @@ export async function removeFailbackHosts(
     if (holding(host) && !stopped.has(host.hostId)) {
       left.push({
         hostId: host.hostId,
-        reason: `it holds a target volume and was not stopped within ${STOPPED_WAIT_MS / 1000} s`,
+        reason: 'it holds a target volume and was not stopped in time to detach it',
       });
       continue;
     }
@@ -85,10 +85,9 @@ async function failbackHostsOfRun(input: RemoveFailbackHostsInput, deps: Failbac
 }
 
 /** Waits (bounded) until the hosts are `stopped`; returns those that are. */
-async function untilStopped(hosts: readonly Host[], deps: FailbackDeps): Promise<Set<string>> {
+async function untilStopped(hosts: readonly Host[], until: number, deps: FailbackDeps): Promise<Set<string>> {
   if (hosts.length === 0) return new Set();
   const hostIds = hosts.map((host) => host.hostId);
-  const until = Date.now() + STOPPED_WAIT_MS;
   for (;;) {
     const now = await deps.compute.describeHosts({ hostIds });
     const stopped = new Set(now.filter((host) => host.state === 'stopped').map((host) => host.hostId));

@@ -5,6 +5,7 @@ import { type Host, LIVE_STATE, STATE_TAG } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { DrillInjectedFailure } from '../../core/failback/errors.js';
 import { KEPT_FOR_TAG } from '../../core/failback/kept-target.js';
+import { removeFailbackHosts } from '../../core/failback/remove-failback-hosts.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import { cleanUp } from '../../core/failback/steps/clean-up.js';
 import { RunReport } from '../../core/failback/steps/report.js';
@@ -176,5 +177,25 @@ describe('rollback leaves no failback host behind (CleanUpAfterRollback)', () =>
     expect(result.failbackHosts?.terminated).toEqual([stale]);
     const states = await fixture.env.compute.describeHosts({ hostIds: [takeover.hostId, live, stale] });
     expect(states.map((h) => h.state)).toEqual(['running', 'running', 'terminated']);
+  });
+
+  it('leaves a failback host that holds a target volume and is not stopped in time, volume attached, saying why', async () => {
+    const { compute } = fixture.env;
+    const target = await compute.createVolume({ sizeBytes: 1024 * 1024, tags: { [RUN_TAG]: 'not-stopped' } });
+    const host = await compute.runInstance({ role: 'failback', name: 'busy', tags: { [RUN_TAG]: 'not-stopped' } });
+    await compute.attachVolume(target, host, '/dev/xvdf');
+
+    const removed = await removeFailbackHosts(
+      { runId: 'not-stopped', knownHostIds: [host], targetVolumeIds: new Set([target]), waitUntil: Date.now() },
+      fixture.env.deps,
+    );
+
+    expect(removed).toEqual({
+      terminated: [],
+      detached: [],
+      left: [{ hostId: host, reason: 'it holds a target volume and was not stopped in time to detach it' }],
+    });
+    const [after] = await compute.describeHosts({ hostIds: [host] });
+    expect(after).toMatchObject({ state: 'running', volumes: [{ volumeId: target }] });
   });
 });

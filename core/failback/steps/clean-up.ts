@@ -30,9 +30,12 @@ export const CleanUpInput = z.object({
   onpremTarget: z.object({ bases: z.array(TargetBase).optional() }).optional(),
 });
 
-/** How long CleanUp waits for the gateway to be gone before it decides what a kept volume holds. */
-const GATEWAY_GONE_WAIT_MS = 120_000;
-const GATEWAY_POLL_MS = 1_000;
+/**
+ * How long CleanUp waits for hosts in all, one deadline (well inside its Lambda timeout): the gateways gone before it
+ * decides what a kept volume holds, and after a rollback the failback hosts stopped (to detach targets) and gone.
+ */
+const HOSTS_WAIT_MS = 120_000;
+const POLL_MS = 1_000;
 
 /**
  * Removes what the run made only to move data: the sync gateways (terminated), the snapshots still held (the pass's
@@ -54,6 +57,7 @@ export async function cleanUp(
   kept?: KeptTarget[];
   failbackHosts?: RemovedFailbackHosts;
 }> {
+  const waitUntil = Date.now() + HOSTS_WAIT_MS;
   const gatewayHostIds = input.target ? targetGateways(input.target).map((gateway) => gateway.hostId) : [];
   // Before the gateways go (terminating one detaches its volumes): which target volumes each still held.
   const attachedToGateway = new Map(
@@ -75,6 +79,7 @@ export async function cleanUp(
           runId: input.runId,
           knownHostIds: input.failback?.hostIds ?? [],
           targetVolumeIds: new Set((input.target?.volumes ?? []).map((volume) => volume.targetVolumeId)),
+          waitUntil,
         },
         deps,
       )
@@ -87,7 +92,7 @@ export async function cleanUp(
             target: input.target,
             takeoverVolumeIds: new Map((input.volumes ?? []).map((volume) => [volume.volumeKey, volume.volumeId])),
             attachedToGateway,
-            gatewayGone: await gone(terminated, deps),
+            gatewayGone: await gone(terminated, waitUntil, deps),
           },
           deps,
         )
@@ -126,7 +131,7 @@ export async function cleanUp(
     (await deps.staging(runLayout.gateways(input.runId)).deletePrefix('')) +
     (await deps.staging(runLayout.agent(input.runId)).deletePrefix(''));
   // A retry may ask the addresses they held: EC2 frees one once its instance is terminated.
-  if (failbackHosts) await gone(failbackHosts.terminated, deps);
+  if (failbackHosts) await gone(failbackHosts.terminated, waitUntil, deps);
   return {
     terminated,
     snapshotsDeleted: snapshots.size,
@@ -140,12 +145,11 @@ export async function cleanUp(
  * Waits (bounded) until every host is terminated: a terminated gateway neither writes nor acknowledges any more, a
  * terminated failback host holds no address.
  */
-async function gone(hostIds: readonly string[], deps: FailbackDeps): Promise<boolean> {
-  const until = Date.now() + GATEWAY_GONE_WAIT_MS;
+async function gone(hostIds: readonly string[], until: number, deps: FailbackDeps): Promise<boolean> {
   for (;;) {
     const hosts = hostIds.length > 0 ? await deps.compute.describeHosts({ hostIds }) : [];
     if (hosts.every((host) => host.state === 'terminated')) return true;
     if (Date.now() >= until) return false;
-    await new Promise((resolve) => setTimeout(resolve, GATEWAY_POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
