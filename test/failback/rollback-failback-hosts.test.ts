@@ -127,8 +127,9 @@ describe('rollback leaves no failback host behind (CleanUpAfterRollback)', () =>
     fixture.faults.set('VerifyFailback', () => {
       throw new DrillInjectedFailure('VerifyFailback');
     });
+    let execution: LocalExecution;
     try {
-      const execution = fixture.env.machine.run(fixture.request([host.hostId]), { executionName: 'past-cutover' });
+      execution = fixture.env.machine.run(fixture.request([host.hostId]), { executionName: 'past-cutover' });
       const asked = await fixture.env.approvals.next();
       await fixture.env.approvals.approve(asked.runId, 'test');
       await rolledBack(execution);
@@ -150,6 +151,15 @@ describe('rollback leaves no failback host behind (CleanUpAfterRollback)', () =>
     const volumes = await fixture.env.compute.findVolumes({ [RUN_TAG]: 'past-cutover' });
     expect(volumes.map((volume) => volume.volumeId).sort()).toEqual(targets.map((t) => t.targetVolumeId).sort());
     expect(volumes.every((volume) => volume.attachedTo === undefined)).toBe(true);
+    // Detached by CleanUpAfterRollback itself, not left to the termination (EC2 would delete one marked so).
+    const cleanedUp = execution.history.find(
+      (event) => event.type === 'StateExited' && event.stateName === 'CleanUpAfterRollback',
+    );
+    const output = (cleanedUp?.type === 'StateExited' ? cleanedUp.output : {}) as {
+      cleanUp?: { failbackHosts?: { terminated: string[]; detached: string[] } };
+    };
+    expect(output.cleanUp?.failbackHosts?.terminated).toEqual([failbackHost?.hostId]);
+    expect(output.cleanUp?.failbackHosts?.detached.sort()).toEqual(targets.map((t) => t.targetVolumeId).sort());
     const [takeover] = await fixture.env.compute.describeHosts({ hostIds: [host.hostId] });
     expect(takeover?.state).toBe('running');
     expect((await checkWorkloadWrites(fixture.env, host)).lost).toEqual([]);
