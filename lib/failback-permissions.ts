@@ -46,6 +46,11 @@ export type FailbackAccess =
   /** Terminate this stack's sync gateways (role `gateway`), never a takeover or failback host. */
   | 'ec2:terminateGateway'
   /**
+   * After a rollback: detach this stack's volumes from this stack's failback hosts (role `failback`) and terminate
+   * those hosts; never a gateway or takeover host, never an attach (and nothing live: the deny below wins).
+   */
+  | 'ec2:removeFailbackHosts'
+  /**
    * Tag and untag this stack's target volumes and snapshots with the kept-target keys (core/failback/kept-target.ts)
    * and `homebound:run` (a kept volume a later run takes over), and nothing else.
    */
@@ -305,6 +310,22 @@ export class FailbackPermissions {
             conditions: { StringEquals: { [`aws:ResourceTag/${ROLE_TAG}`]: 'gateway', ...this.ownResource() } },
           }),
         ];
+      case 'ec2:removeFailbackHosts': {
+        const failbackHost = { StringEquals: { [`aws:ResourceTag/${ROLE_TAG}`]: 'failback', ...this.ownResource() } };
+        return [
+          new iam.PolicyStatement({
+            actions: ['ec2:TerminateInstances', 'ec2:DetachVolume'],
+            resources: [instances],
+            conditions: failbackHost,
+          }),
+          // DetachVolume is checked on the volume too; target volumes carry no role tag.
+          new iam.PolicyStatement({
+            actions: ['ec2:DetachVolume'],
+            resources: [volumes],
+            conditions: { StringEquals: this.ownResource() },
+          }),
+        ];
+      }
       case 'ebs:read':
         return [
           new iam.PolicyStatement({

@@ -141,9 +141,16 @@ export const failbackTaskSettings = {
   CleanUp: {
     entry: 'functions/clean-up.ts',
     description:
-      'Terminates the gateway, deletes temporary snapshots and staged segments, keeps targets after a rollback',
+      'Terminates the gateway, deletes temporary snapshots and staged segments; after a rollback terminates the failback hosts and keeps targets',
     timeout: Duration.minutes(5),
-    access: ['ec2:describe', 'ec2:terminateGateway', 'ec2:deleteSnapshots', 'ec2:keepTargets', 'staging'],
+    access: [
+      'ec2:describe',
+      'ec2:terminateGateway',
+      'ec2:removeFailbackHosts',
+      'ec2:deleteSnapshots',
+      'ec2:keepTargets',
+      'staging',
+    ],
   },
   Report: {
     entry: 'functions/report.ts',

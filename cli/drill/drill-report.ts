@@ -125,7 +125,8 @@ export interface DrillRun {
 export interface RetryCheck {
   /** The rejected run rolled back: the takeover host runs with every write it made. */
   readonly firstRunRolledBack: boolean;
-  readonly failbackHostsRunningAfterRollback: readonly string[];
+  /** The rejected run's failback hosts not terminated by its clean-up (a stopped one would keep its address). */
+  readonly failbackHostsLeftAfterRollback: readonly string[];
   /** Every takeover volume has a kept target volume (tagged homebound:kept-for). */
   readonly targetVolumesKept: boolean;
   readonly keptSnapshots: readonly {

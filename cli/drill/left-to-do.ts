@@ -24,8 +24,14 @@ export async function leftToDo(
       todo.push(`start takeover host ${takeover.hostId} (${takeover.state}): production is down until it runs`);
     }
   }
+  // Without a cutover a failback host is left over in any state but terminated: CleanUpAfterRollback terminates them
+  // (a stopped one keeps its private address, and a retry asking it would be refused).
   for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'failback')) {
-    if (!cutOver && host.state === 'running') todo.push(`stop failback host ${host.hostId}: the takeover host serves`);
+    if (cutOver || host.state === 'terminated') continue;
+    const volumes = host.volumes.map((volume) => volume.volumeId);
+    const detach = volumes.length > 0 ? `detach ${volumes.join(', ')} (target volumes, kept), then ` : '';
+    const why = host.state === 'running' ? 'the takeover host serves' : 'it still holds its private address';
+    todo.push(`${detach}terminate failback host ${host.hostId} (${host.state}): ${why}`);
   }
   for (const takeover of takeovers) {
     if (cutOver && !takeover.tags['homebound:failed-back-to']) {

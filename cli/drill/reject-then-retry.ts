@@ -23,8 +23,8 @@ export interface KeptState {
   }[];
   /** Every takeover volume has a kept target volume. */
   readonly targetVolumesKept: boolean;
-  /** Failback hosts of the rejected run still running (none after a proper rollback). */
-  readonly failbackHostsRunning: readonly string[];
+  /** Failback hosts of the rejected run not terminated (none after a proper rollback: a stopped one keeps its address). */
+  readonly failbackHostsLeft: readonly string[];
 }
 
 export async function keptState(env: LocalFailback, runId: string, hosts: readonly Host[]): Promise<KeptState> {
@@ -38,10 +38,10 @@ export async function keptState(env: LocalFailback, runId: string, hosts: readon
       snapshots.push({ volumeId: volume.volumeId, snapshotId: snapshot.snapshotId, targetVolumeId: target.volumeId });
     }
   }
-  const failbackHostsRunning = (await env.compute.describeHosts({ tag: { key: RUN_TAG, value: runId } }))
-    .filter((candidate) => candidate.role === 'failback' && candidate.state === 'running')
+  const failbackHostsLeft = (await env.compute.describeHosts({ tag: { key: RUN_TAG, value: runId } }))
+    .filter((candidate) => candidate.role === 'failback' && candidate.state !== 'terminated')
     .map((candidate) => candidate.hostId);
-  return { runId, snapshots, targetVolumesKept, failbackHostsRunning };
+  return { runId, snapshots, targetVolumesKept, failbackHostsLeft };
 }
 
 /**
@@ -103,7 +103,7 @@ async function drillRun(env: LocalFailback, report: DrillReport): Promise<DrillR
 /**
  * The report of `--reject-then-retry`: the second run's report (its volumes, writes and hosts), both runs with their
  * passes, and the retry check: the first run rolled back as it must (takeover running with all its writes, no
- * failback host running, target volumes kept with their snapshots); the second started with an incremental pass whose
+ * failback host left (all terminated), target volumes kept with their snapshots); the second started with an incremental pass whose
  * bytes staged are at most MAX_STAGED_RATIO × the bytes changed since the kept snapshots, and ended verified.
  */
 export async function retryReport(
@@ -117,7 +117,7 @@ export async function retryReport(
   const bytesStaged = firstPass?.bytesStaged ?? Number.NaN;
   const retry: RetryCheck = {
     firstRunRolledBack: first.status === 'rolled-back' && first.verified,
-    failbackHostsRunningAfterRollback: kept.failbackHostsRunning,
+    failbackHostsLeftAfterRollback: kept.failbackHostsLeft,
     targetVolumesKept: kept.targetVolumesKept,
     keptSnapshots: kept.snapshots,
     firstPass: {
@@ -132,7 +132,7 @@ export async function retryReport(
   };
   const verified =
     retry.firstRunRolledBack &&
-    retry.failbackHostsRunningAfterRollback.length === 0 &&
+    retry.failbackHostsLeftAfterRollback.length === 0 &&
     retry.targetVolumesKept &&
     retry.firstPass.kind === 'incremental' &&
     secondRun.firstPass?.kind === 'incremental' &&

@@ -137,8 +137,8 @@ export async function resolveAwsHosts(
 
 /**
  * Refuses an address another instance in its subnet already holds (not terminated: a stopped instance keeps its
- * address), as EC2 would at launch — after the snapshots and the full pass. The likely holder is the stopped failback
- * host of a rolled-back earlier run (Rollback stops failback hosts, it does not terminate them).
+ * address), as EC2 would at launch — after the snapshots and the full pass. A likely holder is the stopped failback
+ * host of a rolled-back earlier run whose CleanUpAfterRollback failed (it normally terminates them).
  * @throws InvalidFailbackRequestError naming the host's privateIp field
  */
 async function checkAddressesFree(resolved: readonly AwsHostSettings[], compute: ComputePort): Promise<void> {

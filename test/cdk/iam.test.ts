@@ -287,6 +287,31 @@ describe('IAM', () => {
     }
   });
 
+  it('lets only CleanUp terminate instances, and only this stack’s sync gateways and failback hosts', () => {
+    const terminating = identityStatements().filter(([, s]) => allows(s, 'ec2:TerminateInstances'));
+    expect([...new Set(terminating.map(([id]) => id.replace(/Role.*$/, '')))]).toEqual(['FailbackFunctionsCleanUp']);
+    const roles = terminating.map(([id, statement]) => {
+      expect(resourceKinds(statement), id).toEqual(['instance']);
+      expect(statement.Condition?.StringEquals?.['aws:ResourceTag/homebound:stack'], id).toBe(STACK);
+      return statement.Condition?.StringEquals?.['aws:ResourceTag/homebound:role'];
+    });
+    // Never a takeover host (it carries no role tag) nor a live failback host (the live deny wins).
+    expect(roles.sort()).toEqual(['failback', 'gateway']);
+  });
+
+  it('lets CleanUp detach this stack’s volumes only from this stack’s failback hosts, and attach nothing', () => {
+    const cleanUp = statementsOfTask('CleanUp');
+    expect(cleanUp.some((s) => allows(s, 'ec2:AttachVolume'))).toBe(false);
+    const detaching = cleanUp.filter((s) => allows(s, 'ec2:DetachVolume'));
+    expect(detaching.map((s) => [resourceKinds(s), s.Condition])).toEqual([
+      [
+        ['instance'],
+        { StringEquals: { 'aws:ResourceTag/homebound:role': 'failback', 'aws:ResourceTag/homebound:stack': STACK } },
+      ],
+      [['volume'], { StringEquals: { 'aws:ResourceTag/homebound:stack': STACK } }],
+    ]);
+  });
+
   it('lets only PrepareTarget and CleanUp tag and untag, and only own volumes and snapshots with the kept-target keys', () => {
     const taggers = identityStatements().filter(([, s]) => allows(s, 'ec2:DeleteTags'));
     expect(taggers.map(([id]) => id.replace(/Role.*$/, '')).sort()).toEqual([

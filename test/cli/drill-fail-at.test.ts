@@ -122,5 +122,11 @@ describe('homebound drill --fail-at', () => {
     const gateway = report.hosts.find((host) => host.role === 'gateway');
     expect(gateway?.state).toBe('running');
     expect(report.leftToDo).toContain(`terminate sync gateway ${gateway?.hostId} (running)`);
+    // CleanUpAfterRollback did not run, so the rejected run's failback host is only stopped: it keeps its address.
+    const failback = report.hosts.find((host) => host.role === 'failback');
+    expect(failback?.state).toBe('stopped');
+    expect(report.leftToDo).toContain(
+      `terminate failback host ${failback?.hostId} (stopped): it still holds its private address`,
+    );
   });
 });

@@ -44,7 +44,8 @@ describe('homebound drill --reject-then-retry', () => {
     expect(first.firstPass?.kind).toBe('full');
     expect(first.passes[0]?.kind).toBe('full');
     expect(retry.firstRunRolledBack).toBe(true);
-    expect(retry.failbackHostsRunningAfterRollback).toEqual([]);
+    // Terminated, not only stopped: a stopped failback host would keep its address.
+    expect(retry.failbackHostsLeftAfterRollback).toEqual([]);
     expect(retry.targetVolumesKept).toBe(true);
     expect(retry.keptSnapshots).toHaveLength(2);
     // What the run report says it kept is what the drill found by tags: the last applied pass's snapshots.

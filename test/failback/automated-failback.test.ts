@@ -45,12 +45,15 @@ async function eventually(check: () => Promise<boolean>, what: string): Promise<
   throw new Error(`timed out waiting until ${what}`);
 }
 
-/** Every write the takeover workload made is still on the takeover volumes, and the takeover host runs again. */
+/**
+ * Every write the takeover workload made is still on the takeover volumes, the takeover host runs again, and the
+ * run's failback hosts and gateways are terminated (a stopped failback host would keep its address).
+ */
 async function expectRolledBackWithNothingLost(host: Host, failbackHostIds: readonly string[]) {
   expect(await hostState(host.hostId)).toBe('running');
   expect(failbackHostIds.length).toBeGreaterThan(0);
   for (const id of failbackHostIds)
-    await eventually(async () => (await hostState(id)) === 'stopped', `${id} is stopped`);
+    await eventually(async () => (await hostState(id)) === 'terminated', `${id} is terminated`);
   await eventually(async () => {
     const gateways = (await fixture.env.compute.describeHosts()).filter((h) => h.role === 'gateway');
     return gateways.every((gateway) => gateway.state === 'terminated');
@@ -111,7 +114,7 @@ describe('automated failback state machine (statemachines/automated-failback.asl
     expect(report.downtimeSeconds).toBeGreaterThan(0);
   });
 
-  it('rolls back on rejection: takeover hosts keep serving, failback hosts stop, no write lost', async () => {
+  it('rolls back on rejection: takeover hosts keep serving, failback hosts terminated, no write lost', async () => {
     const host = await fixture.takeoverHost('rejected', 12);
     const execution = fixture.env.machine.run(fixture.request([host.hostId]), { executionName: 'rejected' });
     const request = await fixture.env.approvals.next();

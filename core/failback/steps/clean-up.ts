@@ -4,6 +4,7 @@ import { targetGateways } from '../gateway-plan.js';
 import { keepAppliedPasses } from '../keep-applied.js';
 import { keepTargets } from '../keep-target.js';
 import { BASE_OF_TAG, type KeptTarget, TargetBase } from '../kept-target.js';
+import { type RemovedFailbackHosts, removeFailbackHosts } from '../remove-failback-hosts.js';
 import { type FailbackDeps, PassState, RUN_TAG, RunVolume, runLayout, TargetState } from '../run-state.js';
 import { hostsOfRun } from './rollback.js';
 
@@ -12,8 +13,13 @@ export const CleanUpInput = z.object({
   target: TargetState.optional(),
   pass: PassState.optional(),
   volumes: z.array(RunVolume).optional(),
-  /** Present after a rollback: the run's target volumes are kept, each with the last snapshot it provably holds. */
+  /**
+   * Present after a rollback: the run's failback hosts are terminated (target volumes detached first) and its target
+   * volumes kept, each with the last snapshot it provably holds.
+   */
   rollback: z.object({ reason: z.string() }).optional(),
+  /** The failback hosts LaunchFailbackHosts reported (others are found by the run tag). */
+  failback: z.object({ hostIds: z.array(z.string()) }).optional(),
   /**
    * An applier outside AWS (the on-prem agent, conditional-automated) applied the passes: where it wrote its acks
    * (PlanOnPremRun's `onprem`), whether its Rollback succeeded (it stopped writing), and the kept snapshots the
@@ -24,14 +30,19 @@ export const CleanUpInput = z.object({
   onpremTarget: z.object({ bases: z.array(TargetBase).optional() }).optional(),
 });
 
-/** How long CleanUp waits for the gateway to be gone before it decides what a kept volume holds. */
-const GATEWAY_GONE_WAIT_MS = 120_000;
-const GATEWAY_POLL_MS = 1_000;
+/**
+ * How long CleanUp waits for hosts in all, one deadline (well inside its Lambda timeout): the gateways gone before it
+ * decides what a kept volume holds, and after a rollback the failback hosts stopped (to detach targets) and gone.
+ */
+const HOSTS_WAIT_MS = 120_000;
+const POLL_MS = 1_000;
 
 /**
  * Removes what the run made only to move data: the sync gateways (terminated), the snapshots still held (the pass's
  * and any other tagged with the run; earlier ones went as each pass superseded them), and the run's staged segments.
- * The run record (pass records, report) stays. After a rollback the target volumes stay, and each keeps the last
+ * The run record (pass records, report) stays. After a rollback the run's failback hosts are terminated too (Rollback
+ * only stopped them; a stopped host keeps its private address, which a retry may ask again), any target volume on
+ * one detached first (core/failback/remove-failback-hosts.ts); the target volumes stay, and each keeps the last
  * snapshot it provably holds (core/failback/keep-target.ts), so the next run on the same takeover hosts can start
  * with an incremental pass; every other snapshot goes. Idempotent, so it runs after a success and after a rollback
  * alike.
@@ -39,7 +50,14 @@ const GATEWAY_POLL_MS = 1_000;
 export async function cleanUp(
   input: z.infer<typeof CleanUpInput>,
   deps: FailbackDeps,
-): Promise<{ terminated: string[]; snapshotsDeleted: number; objectsDeleted: number; kept?: KeptTarget[] }> {
+): Promise<{
+  terminated: string[];
+  snapshotsDeleted: number;
+  objectsDeleted: number;
+  kept?: KeptTarget[];
+  failbackHosts?: RemovedFailbackHosts;
+}> {
+  const waitUntil = Date.now() + HOSTS_WAIT_MS;
   const gatewayHostIds = input.target ? targetGateways(input.target).map((gateway) => gateway.hostId) : [];
   // Before the gateways go (terminating one detaches its volumes): which target volumes each still held.
   const attachedToGateway = new Map(
@@ -54,6 +72,18 @@ export async function cleanUp(
   );
   const terminated = await hostsOfRun(deps, input.runId, 'gateway', gatewayHostIds);
   if (terminated.length > 0) await deps.compute.terminateInstances(terminated);
+  // While the gateways shut down (gone() waits below). Only after a rollback: after a success they are production.
+  const failbackHosts = input.rollback
+    ? await removeFailbackHosts(
+        {
+          runId: input.runId,
+          knownHostIds: input.failback?.hostIds ?? [],
+          targetVolumeIds: new Set((input.target?.volumes ?? []).map((volume) => volume.targetVolumeId)),
+          waitUntil,
+        },
+        deps,
+      )
+    : undefined;
   const kept =
     input.rollback && input.target
       ? await keepTargets(
@@ -62,7 +92,7 @@ export async function cleanUp(
             target: input.target,
             takeoverVolumeIds: new Map((input.volumes ?? []).map((volume) => [volume.volumeKey, volume.volumeId])),
             attachedToGateway,
-            gatewayGone: await gone(terminated, deps),
+            gatewayGone: await gone(terminated, waitUntil, deps),
           },
           deps,
         )
@@ -100,16 +130,26 @@ export async function cleanUp(
     (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
     (await deps.staging(runLayout.gateways(input.runId)).deletePrefix('')) +
     (await deps.staging(runLayout.agent(input.runId)).deletePrefix(''));
-  return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted, ...(kept ? { kept } : {}) };
+  // A retry may ask the addresses they held: EC2 frees one once its instance is terminated.
+  if (failbackHosts) await gone(failbackHosts.terminated, waitUntil, deps);
+  return {
+    terminated,
+    snapshotsDeleted: snapshots.size,
+    objectsDeleted,
+    ...(kept ? { kept } : {}),
+    ...(failbackHosts ? { failbackHosts } : {}),
+  };
 }
 
-/** Waits until every host is terminated (a terminated gateway neither writes nor acknowledges any more). */
-async function gone(hostIds: readonly string[], deps: FailbackDeps): Promise<boolean> {
-  const until = Date.now() + GATEWAY_GONE_WAIT_MS;
+/**
+ * Waits (bounded) until every host is terminated: a terminated gateway neither writes nor acknowledges any more, a
+ * terminated failback host holds no address.
+ */
+async function gone(hostIds: readonly string[], until: number, deps: FailbackDeps): Promise<boolean> {
   for (;;) {
     const hosts = hostIds.length > 0 ? await deps.compute.describeHosts({ hostIds }) : [];
     if (hosts.every((host) => host.state === 'terminated')) return true;
     if (Date.now() >= until) return false;
-    await new Promise((resolve) => setTimeout(resolve, GATEWAY_POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
