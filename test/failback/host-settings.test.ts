@@ -43,7 +43,7 @@ describe('the request’s host entries and network remap (schema)', () => {
     [
       'an entry neither id nor object',
       automated([A, null]),
-      'hosts[1]: expected a takeover host id or { id, wave?, failback? }',
+      'hosts[1]: expected a takeover host id or { id, wave?, failback?, healthChecks? }',
     ],
     [
       'a malformed address',
@@ -105,8 +105,61 @@ describe('the request’s host entries and network remap (schema)', () => {
       },
       'hosts[0].failback',
     ],
+    [
+      'a health check on a port out of range',
+      automated([A, { id: B, healthChecks: [{ type: 'tcp', port: 70000 }] }]),
+      'hosts[1].healthChecks[0].port',
+    ],
+    [
+      'two health checks of one name',
+      automated([
+        {
+          id: A,
+          healthChecks: [
+            { type: 'tcp', port: 5432 },
+            { type: 'tcp', port: 5432 },
+          ],
+        },
+      ]),
+      'hosts[0].healthChecks[1].name: two checks are named "tcp:5432"',
+    ],
+    [
+      'an SSM check on a vSphere target',
+      {
+        method: 'conditional-automated',
+        hosts: [{ id: A, healthChecks: [{ type: 'ssm', parameters: { commands: ['true'] } }] }],
+        target: { platform: 'vsphere' },
+      },
+      'hosts[0].healthChecks: ssm checks need an EC2 failback host',
+    ],
+    ['a health timeout of 0', automated([A], { cutover: { healthTimeoutSeconds: 0 } }), 'cutover.healthTimeoutSeconds'],
   ])('refuses %s, naming the field', async (_, request, field) => {
     expect(await refusal(() => parseFailbackRequest(request))).toContain(`failback request field ${field}`);
+  });
+
+  it('takes health checks per host, defaults filled in, and a cutover health timeout defaulting to 600 s', () => {
+    const parsed = parseFailbackRequest(
+      automated([
+        A,
+        {
+          id: B,
+          wave: 2,
+          healthChecks: [
+            { type: 'http', path: '/health' },
+            { type: 'tcp', port: 5432 },
+          ],
+        },
+      ]),
+    );
+    expect(parsed.hosts[1]).toEqual({
+      id: B,
+      wave: 2,
+      healthChecks: [
+        { type: 'http', scheme: 'http', path: '/health', expectStatus: 200, timeoutSeconds: 10, insecureTls: false },
+        { type: 'tcp', port: 5432, timeoutSeconds: 5 },
+      ],
+    });
+    expect(parsed.cutover).toEqual({ healthTimeoutSeconds: 600 });
   });
 
   it('takes vSphere settings on the conditional-automated method', () => {
