@@ -21,11 +21,21 @@ export interface RunFailure {
 export function failuresOf(history: History): RunFailure[] {
   const failures: RunFailure[] = [];
   let pending: RunFailure | undefined;
+  // The last state that failed inside a Map iteration: a Map that fails with its error is named by it (e.g. the
+  // Cutover of a wave, not StartFailbackWaves).
+  let inner: { state: string; error: string } | undefined;
   for (const event of history) {
-    if (!('mapIndex' in event) || event.mapIndex !== undefined) continue;
+    if (!('mapIndex' in event)) continue;
+    if (event.mapIndex !== undefined) {
+      if (event.type === 'StateFailed' && event.stateType !== 'Map')
+        inner = { state: event.stateName, error: event.error };
+      continue;
+    }
     if (event.type === 'StateFailed' && event.stateType !== 'Fail') {
       if (pending) failures.push(pending);
-      pending = { state: event.stateName, error: event.error, message: causeMessage(event.cause) };
+      const state = event.stateType === 'Map' && inner?.error === event.error ? inner.state : event.stateName;
+      pending = { state, error: event.error, message: causeMessage(event.cause) };
+      inner = undefined;
     } else if (event.type === 'StateRetried' && pending?.state === event.stateName) {
       pending = undefined;
     }

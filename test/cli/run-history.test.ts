@@ -53,4 +53,42 @@ describe('the drill downtime (one figure: takeover stopped → failback verified
 
     expect(measureDowntime(history([['CatchUpAfterApproval', 10, 11]]))).toBeUndefined();
   });
+
+  it('names a failed wave by the state that failed inside its Map iteration, not by the Map', () => {
+    const base = { executionName: 'drill', input: null };
+    const events: LocalRunEvent[] = [
+      {
+        ...base,
+        type: 'StateEntered',
+        stateName: 'StartFailbackWaves',
+        stateType: 'Map',
+        mapIndex: undefined,
+        timestamp: 1,
+      },
+      { ...base, type: 'StateEntered', stateName: 'CheckWaveHealth', stateType: 'Task', mapIndex: 1, timestamp: 2 },
+      {
+        executionName: 'drill',
+        type: 'StateFailed',
+        stateName: 'CheckWaveHealth',
+        stateType: 'Task',
+        mapIndex: 1,
+        error: 'HealthCheckFailedError',
+        cause: 'i-1 unhealthy',
+        timestamp: 3,
+      },
+      {
+        executionName: 'drill',
+        type: 'StateFailed',
+        stateName: 'StartFailbackWaves',
+        stateType: 'Map',
+        mapIndex: undefined,
+        error: 'HealthCheckFailedError',
+        cause: 'i-1 unhealthy',
+        timestamp: 4,
+      },
+    ];
+    expect(failuresOf(events)).toEqual([
+      { state: 'CheckWaveHealth', error: 'HealthCheckFailedError', message: 'i-1 unhealthy' },
+    ]);
+  });
 });
