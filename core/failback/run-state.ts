@@ -259,7 +259,7 @@ export interface FailbackLaunchSettings {
 
 /** A pass's Distributed Map objects, beside its staged volumes and apart from the gateways' own prefixes. */
 function passMapDir(runId: string, passNumber: number): string {
-  return `runs/${runId}/stream-pass/pass-${String(passNumber).padStart(6, '0')}/`;
+  return `${runLayout.passMaps(runId)}pass-${String(passNumber).padStart(6, '0')}/`;
 }
 
 /**
@@ -284,6 +284,8 @@ export const runLayout = {
   gatewayScope: gatewayScopePrefix,
   /** What the on-prem agent writes for the run (its acks, apply errors, heartbeat): its records prefix. */
   agent: (runId: string) => `runs/${runId}/agent/`,
+  /** Every pass's StreamPass map objects of the run (clean-up deletes them). */
+  passMaps: (runId: string) => `runs/${runId}/stream-pass/`,
   /**
    * The items of a pass's StreamPass Distributed Map (the pass's snapshots, a JSON array), which CheckSnapshots writes
    * and the map's ItemReader reads: the state machine's role may read only these keys (lib/failback-state-machine.ts).

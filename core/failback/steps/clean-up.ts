@@ -99,7 +99,9 @@ export async function cleanUp(
   const objectsDeleted =
     (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
     (await deps.staging(runLayout.gateways(input.runId)).deletePrefix('')) +
-    (await deps.staging(runLayout.agent(input.runId)).deletePrefix(''));
+    (await deps.staging(runLayout.agent(input.runId)).deletePrefix('')) +
+    // The StreamPass map's items and results are in the stack's bucket whatever store the passes went to.
+    (await (deps.recordStaging ?? deps.staging)(runLayout.passMaps(input.runId)).deletePrefix(''));
   return { terminated, snapshotsDeleted: snapshots.size, objectsDeleted, ...(kept ? { kept } : {}) };
 }
 

@@ -57,7 +57,10 @@ function parseJson<T>(schema: z.ZodType<T>, text: string, what: string): T {
  * The map tolerates no failure, so a FAILED file means the export is not the one that map run left.
  * @throws PassResultsMismatchError naming what does not match.
  */
-export async function readStreamedVolumes(input: RecordPassInput, deps: FailbackDeps): Promise<StreamedVolume[]> {
+export async function readStreamedVolumes(
+  input: Pick<RecordPassInput, 'runId' | 'pass' | 'results'>,
+  deps: FailbackDeps,
+): Promise<StreamedVolume[]> {
   // RecordPass is never one of the tasks given another pass store: its staging is the stack's bucket, where the
   // state machine's ResultWriter writes (core/failback/steps/snapshots.ts chose it).
   if (input.results.Bucket !== deps.stagingBucket) {
