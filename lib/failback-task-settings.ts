@@ -52,9 +52,9 @@ export const failbackTaskSettings = {
   },
   CheckSnapshots: {
     entry: 'functions/check-snapshots.ts',
-    description: 'Reports whether the pass snapshots completed',
+    description: "Reports whether the pass snapshots completed; writes the pass's StreamPass items once they did",
     timeout: Duration.minutes(2),
-    access: ['ec2:describe'],
+    access: ['ec2:describe', 'staging'],
   },
   StreamPass: {
     entry: 'functions/stream-pass.ts',

@@ -117,6 +117,7 @@ export class HomeboundStack extends Stack {
         functions:
           onPrem && onPremPassFunctions ? { ...this.functions.byTask, ...onPremPassFunctions } : this.functions.byTask,
         encryptionKey: this.approvals.key,
+        staging: this.staging,
         ...(onPrem ? { otherSubstitutions: this.agentActivity.substitutions() } : {}),
       });
     });

@@ -33,6 +33,13 @@ const WILDCARDS = {
       'Staging keys start with the run id, known only at run time; access is limited to runs/ and records/ (and the ' +
       "gateway's writes to its own ack/apply-error objects).",
   },
+  ownExecutions: {
+    pattern:
+      /^Resource::arn:<AWS::Partition>:states:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12}):execution:<[A-Za-z0-9]*StateMachine[A-Za-z0-9]*\.Name>\/\*$/,
+    reason:
+      "A Distributed Map's child executions get their ids at run time; DescribeExecution/StopExecution are limited " +
+      "to this state machine's map runs' children (execution:<its name>/*).",
+  },
   functionVersions: {
     pattern: /^Resource::<[A-Za-z0-9]*Function[A-Za-z0-9]*\.Arn>:\*$/,
     reason: 'lambda:InvokeFunction on the failback functions and their versions/aliases (CDK grantInvoke).',

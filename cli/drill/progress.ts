@@ -91,15 +91,14 @@ export class DrillProgress {
     if (state !== 'RecordPass') return;
     const record = output as {
       pass?: { number: number; kind: string; final: boolean; startedAt?: string };
-      streamed?: { stats?: { blocksListed: number; bytesChanged: number; bytesStaged: number } }[];
-      progress?: { reason: string };
+      progress?: { reason: string; blocksListed?: number; bytesChanged?: number; bytesStaged?: number };
     };
     const pass = record.pass;
     if (!pass) return;
-    const stats = (record.streamed ?? []).map((volume) => volume.stats);
-    const blocks = stats.reduce((sum, s) => sum + (s?.blocksListed ?? 0), 0);
-    const changed = stats.reduce((sum, s) => sum + (s?.bytesChanged ?? 0), 0);
-    const staged = stats.reduce((sum, s) => sum + (s?.bytesStaged ?? 0), 0);
+    // The pass's totals come from RecordPass: StreamPass's results are in S3 (its Distributed Map's ResultWriter).
+    const blocks = record.progress?.blocksListed ?? 0;
+    const changed = record.progress?.bytesChanged ?? 0;
+    const staged = record.progress?.bytesStaged ?? 0;
     const seconds = pass.startedAt ? (Date.now() - Date.parse(pass.startedAt)) / 1000 : 0;
     const rate = seconds > 0 ? `${(changed / MiB / seconds).toFixed(1)} MiB/s` : '';
     this.say(

@@ -65,6 +65,12 @@ export class SnapshotFailedError extends HomeboundError {
   }
 }
 
+/**
+ * The StreamPass map's exported results do not account for the pass: not in the stack's bucket, a child failed, a
+ * volume missing or twice, or an entry that is not a streamed volume. The message names which.
+ */
+export class PassResultsMismatchError extends HomeboundError {}
+
 /** The sync gateway refused a pass; its apply-error record names the cause. */
 export class ApplyFailedError extends HomeboundError {}
 

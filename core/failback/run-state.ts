@@ -277,6 +277,20 @@ export interface FailbackLaunchSettings {
   readonly allowedTagKeys?: readonly string[] | undefined;
 }
 
+/** A pass's Distributed Map objects, beside its staged volumes and apart from the gateways' own prefixes. */
+function passMapDir(runId: string, passNumber: number): string {
+  return `${runLayout.passMaps(runId)}pass-${String(passNumber).padStart(6, '0')}/`;
+}
+
+/**
+ * The key patterns of every run's StreamPass map objects, for IAM (lib/failback-state-machine.ts): kept beside
+ * `runLayout.passItemsKey` and `passResultsPrefix` so the two cannot drift apart.
+ */
+export const passMapPatterns = {
+  items: 'runs/*/stream-pass/pass-*/items.json',
+  results: 'runs/*/stream-pass/pass-*/results/*',
+} as const;
+
 /**
  * Where a run's objects live in the staging bucket: its staged passes under `runs/` (deleted at clean-up, and expired
  * by the bucket's lifecycle rule should a run never get there) and its record under `records/` (kept).
@@ -290,6 +304,15 @@ export const runLayout = {
   gatewayScope: gatewayScopePrefix,
   /** What the on-prem agent writes for the run (its acks, apply errors, heartbeat): its records prefix. */
   agent: (runId: string) => `runs/${runId}/agent/`,
+  /** Every pass's StreamPass map objects of the run (clean-up deletes them). */
+  passMaps: (runId: string) => `runs/${runId}/stream-pass/`,
+  /**
+   * The items of a pass's StreamPass Distributed Map (the pass's snapshots, a JSON array), which CheckSnapshots writes
+   * and the map's ItemReader reads: the state machine's role may read only these keys (lib/failback-state-machine.ts).
+   */
+  passItemsKey: (runId: string, passNumber: number) => `${passMapDir(runId, passNumber)}items.json`,
+  /** Where the StreamPass map's ResultWriter writes (`<prefix>/<map run id>/manifest.json`, `SUCCEEDED_0.json`, …). */
+  passResultsPrefix: (runId: string, passNumber: number) => `${passMapDir(runId, passNumber)}results`,
   record: (runId: string) => `records/${runId}/`,
   passRecordKey: (passNumber: number) => `passes/${String(passNumber).padStart(6, '0')}.json`,
   reportKey: 'report.json',

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Context } from 'aws-lambda';
 import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
 import { EbsBlockSource } from '../adapters/aws/ebs-block-source.js';
@@ -107,9 +108,11 @@ function loadMachine(
   taskTokens: TaskTokenRegistry,
   options: LocalFailbackOptions,
   activities: Pick<LocalRunnerOptions, 'activities' | 'activityQueues'>,
+  s3: S3Client,
 ): { machine: LocalStateMachine; taskStates: string[] } {
   const definition = definitionPath(options.method);
-  const plain = LocalStateMachine.load({ definition, handlers, taskTokens, ...activities });
+  // The local S3 serves the Distributed Maps' ItemReader and ResultWriter, as S3 does on AWS.
+  const plain = LocalStateMachine.load({ definition, handlers, taskTokens, s3, ...activities });
   const taskStates = plain.taskStates;
   const bound = (stateName: string): TaskHandler => {
     const handler = plain.handlerFor(stateName);
@@ -125,6 +128,7 @@ function loadMachine(
     definition,
     handlers,
     taskTokens,
+    s3,
     ...activities,
     heartbeatOverrides,
     stateHandlers,
@@ -257,6 +261,7 @@ export async function startLocalFailback(options: LocalFailbackOptions): Promise
       taskTokens,
       options,
       options.activities ? { activities, activityQueues: cloud.activities } : {},
+      s3,
     ));
   } catch (error) {
     await compute.close();

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { passMapPatterns, runLayout } from '../../core/failback/run-state.js';
 import { automatedMethod } from '../../core/methods/automated.js';
 import { failbackMethods } from '../../core/methods/registry.js';
 import { usesAgentActivity } from '../../lib/agent-activity.js';
 import { PROJECT_ROOT } from '../../lib/app-function.js';
-import { resourcesOf, synthesizeHomebound } from './synth.js';
+import { resourcesOf, statementsOf, synthesizeHomebound } from './synth.js';
 
 const { stack, template } = synthesizeHomebound();
 const machines = resourcesOf(template, 'AWS::StepFunctions::StateMachine');
@@ -80,4 +81,69 @@ describe.each(failbackMethods.map((method) => [method.name, method] as const))('
     const bound = functionSubstitutions.map(([, value]) => (value as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]);
     expect(new Set(invoked)).toEqual(new Set(bound));
   });
+
+  describe('its StreamPass Distributed Map', () => {
+    const machine = stack.failbackStateMachines[method.name].stateMachine;
+    const roleId = stack.resolve(machine.role.roleName).Ref as string;
+    const statements = Object.values(resourcesOf(template, 'AWS::IAM::Policy'))
+      .filter((policy) => JSON.stringify(policy.Properties.Roles).includes(roleId))
+      .flatMap((policy) => statementsOf(policy.Properties.PolicyDocument));
+    const actionsOf = (statement: Record<string, unknown>) => [statement.Action].flat() as string[];
+    const granting = (service: string) =>
+      statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith(`${service}:`)));
+    const stagingBucketArn = stack.resolve(stack.staging.bucket.bucketArn);
+    const objects = (pattern: string) => ({ 'Fn::Join': ['', [stagingBucketArn, `/${pattern}`]] });
+
+    it('may start executions of this machine only, and describe and stop only its map runs’ children', () => {
+      const states = granting('states');
+      expect(states).toHaveLength(2);
+      expect(states).toContainEqual(
+        expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: id }, Effect: 'Allow' }),
+      );
+      const watch = states.find((statement) => actionsOf(statement).includes('states:DescribeExecution'));
+      expect(actionsOf(watch ?? {}).sort()).toEqual(['states:DescribeExecution', 'states:StopExecution']);
+      expect(watch?.Resource).toEqual({ 'Fn::Join': ['', expect.any(Array)] });
+      const [, parts] = (watch?.Resource as { 'Fn::Join': [string, unknown[]] } | undefined)?.['Fn::Join'] ?? [];
+      expect(parts?.slice(-3)).toEqual([
+        ':states:eu-west-1:123456789012:execution:',
+        { 'Fn::GetAtt': [id, 'Name'] },
+        '/*',
+      ]);
+    });
+
+    it("reads only the passes' item lists and writes only their results prefixes, with the staging key", () => {
+      const s3 = granting('s3');
+      expect(s3).toHaveLength(2);
+      expect(s3).toContainEqual(
+        expect.objectContaining({ Action: 's3:GetObject', Resource: objects(passMapPatterns.items) }),
+      );
+      const results = s3.find((statement) => actionsOf(statement).includes('s3:PutObject'));
+      expect(results?.Resource).toEqual(objects(passMapPatterns.results));
+      expect(actionsOf(results ?? {}).sort()).toEqual([
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+        's3:ListMultipartUploadParts',
+        's3:PutObject',
+      ]);
+      expect(granting('kms')).toContainEqual(
+        expect.objectContaining({
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          Resource: stack.resolve(stack.staging.key.keyArn),
+        }),
+      );
+    });
+
+    it("grants the keys the local run writes: a pass's items and results fall under the granted patterns", () => {
+      const glob = (pattern: string) => new RegExp(`^${pattern.split('*').map(escapeRegExp).join('[^]*')}$`);
+      expect(runLayout.passItemsKey('run-1', 12)).toMatch(glob(passMapPatterns.items));
+      expect(`${runLayout.passResultsPrefix('run-1', 12)}/map-run-id/manifest.json`).toMatch(
+        glob(passMapPatterns.results),
+      );
+      expect(runLayout.passItemsKey('run-1', 12)).not.toMatch(glob(passMapPatterns.results));
+    });
+  });
 });
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -44,7 +44,9 @@ beforeAll(async () => {
         const runId = String((input as { runId?: unknown }).runId);
         const prefix = `runs/${runId}/`;
         staged.onPrem.set(runId, Math.max(staged.onPrem.get(runId) ?? 0, (await onPremStore().list(prefix)).length));
-        const cloud = (await env.deps.staging(prefix).list('')).length;
+        // Not the StreamPass map's items and results: the state machine reads and writes those in the stack's
+        // bucket (volume identities and stats, no block data).
+        const cloud = (await env.deps.staging(prefix).list('')).filter((key) => !key.startsWith('stream-pass/')).length;
         staged.cloud.set(runId, Math.max(staged.cloud.get(runId) ?? 0, cloud));
         return bound('CheckApplied')(input, context);
       },
@@ -166,6 +168,7 @@ describe('conditional-automated failback (manual platform, agent as its own proc
     expect(staged.onPrem.get('onprem-happy')).toBeGreaterThan(0);
     expect(staged.cloud.get('onprem-happy') ?? 0).toBe(0);
     expect(await onPremStore().list('runs/onprem-happy/')).toEqual([]);
+    expect(await env.deps.staging(runLayout.root('onprem-happy')).list('')).toEqual([]);
   }, 150_000);
 
   it('retries a task whose agent stopped answering (States.HeartbeatTimeout); the agent, back, takes the retry and the run succeeds', async () => {

@@ -3,7 +3,7 @@ import { checkWorkloadWrites, compareVolumes } from '../../cli/drill/verify.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { runLayout } from '../../core/failback/run-state.js';
 import { RunReport } from '../../core/failback/steps/report.js';
-import { type FailbackFixture, startFailbackFixture } from '../support/failback.js';
+import { allEvents, type FailbackFixture, startFailbackFixture } from '../support/failback.js';
 
 let fixture: FailbackFixture;
 beforeAll(async () => {
@@ -26,7 +26,7 @@ describe('automated failback with split passes', () => {
 
     expect(output.status).toBe('succeeded');
     const entered = (state: string) =>
-      execution.history.filter((event) => event.type === 'StateEntered' && event.stateName === state).length;
+      allEvents(execution).filter((event) => event.type === 'StateEntered' && event.stateName === state).length;
     // The full pass of each of the 2 volumes at least: 2 ranges or more, and one seal. An incremental pass splits too
     // when the workload changed more than a shard; each split volume pass is sealed exactly once.
     expect(entered('StreamShardRange')).toBeGreaterThanOrEqual(4);

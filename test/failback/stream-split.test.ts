@@ -10,6 +10,7 @@ import { InvalidInputError, StagedObjectMissingError } from '../../core/errors.j
 import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps, PassSnapshot } from '../../core/failback/run-state.js';
 import { runLayout } from '../../core/failback/run-state.js';
+import { readStreamedVolumes } from '../../core/failback/steps/record-pass.js';
 import { sealVolumePass, streamShardRange } from '../../core/failback/steps/split-pass.js';
 import { streamVolumePass } from '../../core/failback/steps/stream-pass.js';
 import {
@@ -151,6 +152,7 @@ describe('splitting a pass over StreamPass invocations', () => {
       let peak = 0;
       const machine = LocalStateMachine.load({
         definition: streamPassMachine(method),
+        s3: test.s3,
         handlers: {
           StreamPassFunctionArn: async (input, context) => {
             const range = (input as { step?: string }).step === 'range';
@@ -170,17 +172,27 @@ describe('splitting a pass over StreamPass invocations', () => {
         },
       });
 
-      const output = (await machine.run({ runId, pass: { number: 1, kind: 'full', snapshots: [snapshot] } })
-        .result) as {
-        streamed: { done: boolean; stats: { blocksListed: number; invocations: number } }[];
+      // As CheckSnapshots leaves it: the pass's items in staging, where the map reads them and writes its results.
+      const pass = { number: 1, kind: 'full' as const, final: false, snapshots: [snapshot] };
+      const itemsKey = runLayout.passItemsKey(runId, 1);
+      await deps.staging('').put(itemsKey, Buffer.from(JSON.stringify(pass.snapshots)));
+      const snapshotCheck = {
+        ready: true,
+        items: { bucket: STAGING_BUCKET, key: itemsKey },
+        results: { bucket: STAGING_BUCKET, prefix: runLayout.passResultsPrefix(runId, 1) },
       };
+      const output = (await machine.run({ runId, pass, snapshotCheck }).result) as {
+        streamed: { ResultWriterDetails: { Bucket: string; Key: string } };
+      };
+      // What RecordPass reads: the volumes' results from the map run's export.
+      const streamed = await readStreamedVolumes({ runId, pass, results: output.streamed.ResultWriterDetails }, deps);
       const throttled = test.cloud.ebs.stats.throttled - throttledBefore;
       test.cloud.ebs.setFaults({ quotaPerSnapshot: undefined });
 
-      expect(output.streamed).toHaveLength(1);
-      expect(output.streamed[0]).toMatchObject({ done: true, stats: { blocksListed: BLOCKS } });
+      expect(streamed).toHaveLength(1);
+      expect(streamed[0]).toMatchObject({ snapshot: { volumeKey: 'vol-split' }, stats: { blocksListed: BLOCKS } });
       // Plan, 4 ranges (one invocation each), seal.
-      expect(output.streamed[0]?.stats.invocations).toBe(6);
+      expect(streamed[0]?.stats.invocations).toBe(6);
       expect(peak).toBe(4);
       const reads = test.cloud.ebs.blockReadsOf(snapshot.snapshotId);
       console.info(

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { runLayout } from '../../core/failback/run-state.js';
 import { LocalStateMachine } from '../../core/orchestration/local-runner.js';
 
 const files = ['automated-failback.asl.json', 'conditional-automated-failback.asl.json'];
@@ -20,5 +21,58 @@ describe('the deployed ASL files on the local runner', () => {
 
     expect(machine.taskStates.length).toBeGreaterThan(10);
     expect(machine.warnings).toEqual([]);
+  });
+});
+
+describe.each(files)('the StreamPass state of statemachines/%s', (file) => {
+  const definition = JSON.parse(
+    readFileSync(fileURLToPath(new URL(`../../statemachines/${file}`, import.meta.url)), 'utf8'),
+  );
+  const { StreamPass: map, CheckSnapshots: check, RecordPass: record } = definition.States;
+
+  it('is a Distributed Map of Standard children (a volume loops on its cursor for longer than Express allows)', () => {
+    expect(map.Type).toBe('Map');
+    expect(map.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(map.ItemsPath).toBeUndefined();
+    expect(map.MaxConcurrency).toBeGreaterThan(0);
+    // A volume's split pass stays an inline Map inside its child.
+    expect(map.ItemProcessor.States.StreamShardRanges.ItemProcessor.ProcessorConfig.Mode).toBe('INLINE');
+  });
+
+  it("reads its items from the object CheckSnapshots wrote for this run's pass, and writes its results beside it", () => {
+    expect(check.Parameters).toEqual({
+      'runId.$': '$.runId',
+      'passNumber.$': '$.pass.number',
+      'snapshots.$': '$.pass.snapshots',
+    });
+    expect(check.ResultPath).toBe('$.snapshotCheck');
+    expect(map.ItemReader).toEqual({
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSON' },
+      Parameters: { 'Bucket.$': '$.snapshotCheck.items.bucket', 'Key.$': '$.snapshotCheck.items.key' },
+    });
+    expect(map.ResultWriter).toEqual({
+      Resource: 'arn:aws:states:::s3:putObject',
+      Parameters: { 'Bucket.$': '$.snapshotCheck.results.bucket', 'Prefix.$': '$.snapshotCheck.results.prefix' },
+    });
+    // The children's pass is the one whose snapshots CheckSnapshots wrote.
+    expect(map.ItemSelector).toMatchObject({ 'runId.$': '$.runId', 'passNumber.$': '$.pass.number' });
+  });
+
+  it("puts the run's items and results under the run's own prefix, outside every gateway's", () => {
+    const items = runLayout.passItemsKey('run-7', 3);
+    const results = runLayout.passResultsPrefix('run-7', 3);
+    expect(items.startsWith(runLayout.root('run-7'))).toBe(true);
+    expect(results.startsWith(runLayout.root('run-7'))).toBe(true);
+    expect(items.startsWith(runLayout.gateways('run-7'))).toBe(false);
+    expect(results.startsWith(runLayout.gateways('run-7'))).toBe(false);
+    expect(items).not.toContain('/gateways/');
+    expect(results.startsWith(runLayout.passMaps('run-7'))).toBe(true);
+  });
+
+  it("hands RecordPass the map's ResultWriter output, not the volumes' results", () => {
+    expect(map.ResultPath).toBe('$.streamed');
+    expect(record.Parameters['results.$']).toBe('$.streamed.ResultWriterDetails');
+    expect(JSON.stringify(record.Parameters)).not.toContain('"streamed.$"');
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
 import type { Host } from '../../core/compute/port.js';
 import { automatedMethod } from '../../core/methods/automated.js';
-import type { LocalRunEvent, TaskHandler } from '../../core/orchestration/local-runner.js';
+import type { LocalExecution, LocalRunEvent, TaskHandler } from '../../core/orchestration/local-runner.js';
 import { type LocalFailback, type LocalFailbackOptions, startLocalFailback } from '../../core/wiring/local.js';
 
 /** Per-test faults: a handler here replaces the bound one for that state until removed. */
@@ -71,4 +71,12 @@ export function statesEntered(history: readonly LocalRunEvent[]): string[] {
   return history.flatMap((event) =>
     event.type === 'StateEntered' && event.mapIndex === undefined ? [event.stateName] : [],
   );
+}
+
+/**
+ * Every event of a run: its own history, then each Distributed Map child's (StreamPass's children stream the
+ * volumes: their StreamVolumePass, StreamShardRange and SealVolumePass are in the children's histories, as on AWS).
+ */
+export function allEvents(execution: Pick<LocalExecution, 'history' | 'childExecutions'>): LocalRunEvent[] {
+  return [...execution.history, ...execution.childExecutions.flatMap((child) => child.history)];
 }

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { createEbsClient, createS3Client } from '../../core/adapters/aws/clients.js';
 import { EbsBlockSource } from '../../core/adapters/aws/ebs-block-source.js';
 import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
@@ -13,6 +14,8 @@ export interface TestCloud {
   readonly cloud: LocalCloud;
   readonly source: EbsBlockSource;
   readonly staging: S3Staging;
+  /** The S3 client behind `staging`, for a state machine's Distributed Maps (LocalStateMachine.load's `s3`). */
+  readonly s3: S3Client;
   stagingAt(bucket: string, prefix?: string): S3Staging;
   stop(): Promise<void>;
 }
@@ -32,6 +35,7 @@ export async function startTestCloud(options: Partial<LocalCloudOptions> = {}): 
     cloud,
     source: new EbsBlockSource(createEbsClient(connection)),
     staging: stagingAt(STAGING_BUCKET, 'runs/test/'),
+    s3,
     stagingAt,
     stop: async () => {
       await cloud.stop();

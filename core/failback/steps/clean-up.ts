@@ -129,7 +129,9 @@ export async function cleanUp(
   const objectsDeleted =
     (await deps.staging(runLayout.volumes(input.runId)).deletePrefix('')) +
     (await deps.staging(runLayout.gateways(input.runId)).deletePrefix('')) +
-    (await deps.staging(runLayout.agent(input.runId)).deletePrefix(''));
+    (await deps.staging(runLayout.agent(input.runId)).deletePrefix('')) +
+    // The StreamPass map's items and results are in the stack's bucket whatever store the passes went to.
+    (await (deps.recordStaging ?? deps.staging)(runLayout.passMaps(input.runId)).deletePrefix(''));
   // A retry may ask the addresses they held: EC2 frees one once its instance is terminated.
   if (failbackHosts) await gone(failbackHosts.terminated, waitUntil, deps);
   return {

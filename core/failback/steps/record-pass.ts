@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PassResultsMismatchError } from '../errors.js';
 import { sharedRequestFields } from '../request-fields.js';
 import { type FailbackDeps, PassState, runLayout } from '../run-state.js';
 
@@ -11,14 +12,91 @@ const StreamedVolume = z.object({
     invocations: z.number(),
   }),
 });
+type StreamedVolume = z.infer<typeof StreamedVolume>;
+
+/** What the StreamPass Distributed Map's ResultWriter returns: where its manifest is (`$.streamed.ResultWriterDetails`). */
+const PassResults = z.object({ Bucket: z.string(), Key: z.string() });
 
 export const RecordPassInput = z.object({
   runId: z.string(),
   pass: PassState,
-  streamed: z.array(StreamedVolume).min(1),
+  results: PassResults,
   convergence: sharedRequestFields.convergence.unwrap(),
 });
 export type RecordPassInput = z.infer<typeof RecordPassInput>;
+
+/** The fields of the map run's `manifest.json` and of its result files' entries that RecordPass reads (AWS's names). */
+const ResultManifest = z.object({
+  ResultFiles: z.object({
+    SUCCEEDED: z.array(z.object({ Key: z.string() })).default([]),
+    FAILED: z.array(z.object({ Key: z.string() })).default([]),
+  }),
+});
+const ResultEntries = z.array(z.object({ Name: z.string(), Status: z.string(), Output: z.string().optional() }));
+
+function parseJson<T>(schema: z.ZodType<T>, text: string, what: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new PassResultsMismatchError(`${what} is not JSON`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new PassResultsMismatchError(
+      `${what}: ${issue?.path.join('.') || '(root)'} ${issue?.message ?? 'is invalid'}`,
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * Every volume's streamed pass, from the StreamPass map run's export (`manifest.json`, then its `SUCCEEDED_*.json`
+ * files, each child's Output the state its iteration ended in), checked against the pass: each snapshot exactly once.
+ * The map tolerates no failure, so a FAILED file means the export is not the one that map run left.
+ * @throws PassResultsMismatchError naming what does not match.
+ */
+export async function readStreamedVolumes(
+  input: Pick<RecordPassInput, 'runId' | 'pass' | 'results'>,
+  deps: FailbackDeps,
+): Promise<StreamedVolume[]> {
+  // RecordPass is never one of the tasks given another pass store: its staging is the stack's bucket, where the
+  // state machine's ResultWriter writes (core/failback/steps/snapshots.ts chose it).
+  if (input.results.Bucket !== deps.stagingBucket) {
+    throw new PassResultsMismatchError(`results.Bucket "${input.results.Bucket}" is not the staging bucket`);
+  }
+  const resultsPrefix = `${runLayout.passResultsPrefix(input.runId, input.pass.number)}/`;
+  if (!input.results.Key.startsWith(resultsPrefix)) {
+    throw new PassResultsMismatchError(`results.Key "${input.results.Key}" is not below ${resultsPrefix}`);
+  }
+  const staging = deps.staging('');
+  const manifest = parseJson(ResultManifest, (await staging.get(input.results.Key)).toString('utf8'), 'manifest');
+  if (manifest.ResultFiles.FAILED.length > 0) {
+    throw new PassResultsMismatchError(`the map run exported failed children (${manifest.ResultFiles.FAILED[0]?.Key})`);
+  }
+  const streamed: StreamedVolume[] = [];
+  for (const file of manifest.ResultFiles.SUCCEEDED) {
+    const entries = parseJson(ResultEntries, (await staging.get(file.Key)).toString('utf8'), file.Key);
+    for (const entry of entries) {
+      streamed.push(parseJson(StreamedVolume, entry.Output ?? '', `${file.Key}: the Output of ${entry.Name}`));
+    }
+  }
+  const byKey = new Map(streamed.map((volume) => [volume.snapshot.volumeKey, volume]));
+  for (const snapshot of input.pass.snapshots) {
+    const volume = byKey.get(snapshot.volumeKey);
+    if (volume?.snapshot.snapshotId !== snapshot.snapshotId) {
+      throw new PassResultsMismatchError(`no streamed result for ${snapshot.volumeKey} (${snapshot.snapshotId})`);
+    }
+  }
+  if (streamed.length !== input.pass.snapshots.length) {
+    throw new PassResultsMismatchError(
+      `${streamed.length} streamed results for the ${input.pass.snapshots.length} volumes of pass ${input.pass.number}`,
+    );
+  }
+  // In the pass's order (the children's order in the export is not AWS's to keep).
+  return input.pass.snapshots.flatMap((snapshot) => byKey.get(snapshot.volumeKey) ?? []);
+}
 
 /** The record of one applied pass, kept in the run record for the report. */
 export const PassRecord = z.object({
@@ -47,6 +125,9 @@ export type PassRecord = z.infer<typeof PassRecord>;
 export interface Convergence {
   readonly passes: number;
   readonly bytesChanged: number;
+  /** The pass's blocks listed and bytes staged over all volumes (the drill's pass line; the record has them per volume). */
+  readonly blocksListed: number;
+  readonly bytesStaged: number;
   /** How long the pass took (snapshot taken → applied); the approval page estimates the final pass from it. */
   readonly seconds: number;
   /** Converged: the last incremental pass was at most the threshold, or the pass limit is reached. */
@@ -62,6 +143,7 @@ const MiB = 1024 * 1024;
  * size against the threshold.
  */
 export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Promise<Convergence> {
+  const streamed = await readStreamedVolumes(input, deps);
   const appliedAt = deps.now();
   const startedAt = input.pass.startedAt ?? appliedAt.toISOString();
   const record: PassRecord = {
@@ -71,9 +153,9 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
     startedAt,
     appliedAt: appliedAt.toISOString(),
     seconds: Math.max(0, (appliedAt.getTime() - Date.parse(startedAt)) / 1000),
-    bytesChanged: input.streamed.reduce((sum, volume) => sum + volume.stats.bytesChanged, 0),
-    bytesStaged: input.streamed.reduce((sum, volume) => sum + volume.stats.bytesStaged, 0),
-    volumes: input.streamed.map(({ snapshot, stats }) => ({
+    bytesChanged: streamed.reduce((sum, volume) => sum + volume.stats.bytesChanged, 0),
+    bytesStaged: streamed.reduce((sum, volume) => sum + volume.stats.bytesStaged, 0),
+    volumes: streamed.map(({ snapshot, stats }) => ({
       volumeKey: snapshot.volumeKey,
       snapshotId: snapshot.snapshotId,
       ...stats,
@@ -103,6 +185,8 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
   return {
     passes: record.passNumber,
     bytesChanged: record.bytesChanged,
+    blocksListed: record.volumes.reduce((sum, volume) => sum + volume.blocksListed, 0),
+    bytesStaged: record.bytesStaged,
     seconds: record.seconds,
     converged: small || limit,
     reason,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SnapshotFailedError } from '../errors.js';
 import { TargetBase } from '../kept-target.js';
-import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume } from '../run-state.js';
+import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume, runLayout } from '../run-state.js';
 
 export const SnapshotVolumesInput = z.object({
   runId: z.string(),
@@ -61,16 +61,44 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
   };
 }
 
-export const CheckSnapshotsInput = z.object({ snapshots: z.array(PassSnapshot).min(1) });
+export const CheckSnapshotsInput = z.object({
+  runId: z.string(),
+  passNumber: z.number().int().positive(),
+  snapshots: z.array(PassSnapshot).min(1),
+});
 
-/** Whether every snapshot of the pass is `completed` (only completed snapshots can be read). */
+/** Where the StreamPass Distributed Map reads a pass's items and writes its results (both in the stack's bucket). */
+export interface PassMapLocation {
+  readonly items: { readonly bucket: string; readonly key: string };
+  readonly results: { readonly bucket: string; readonly prefix: string };
+}
+
+export type SnapshotCheck = { ready: false; progress: number } | ({ ready: true; progress: number } & PassMapLocation);
+
+/**
+ * Whether every snapshot of the pass is `completed` (only completed snapshots can be read). Once they are, writes the
+ * pass's snapshots as the StreamPass Distributed Map's items (a JSON array, under the run's prefix where no gateway
+ * can write: core/gateway/scope.ts) and returns where the map reads them and writes its results: a fleet's item list
+ * would not fit an inline Map's 256 KiB payload. Idempotent: a retry writes the same object again.
+ * @throws SnapshotFailedError when a snapshot failed.
+ */
 export async function checkSnapshots(
   input: z.infer<typeof CheckSnapshotsInput>,
   deps: FailbackDeps,
-): Promise<{ ready: boolean; progress: number }> {
+): Promise<SnapshotCheck> {
   const found = await deps.compute.describeSnapshots(input.snapshots.map((snapshot) => snapshot.snapshotId));
   const failed = found.find((snapshot) => snapshot.state === 'error');
   if (failed) throw new SnapshotFailedError(failed.snapshotId);
-  const progress = found.reduce((sum, snapshot) => sum + snapshot.progress, 0) / Math.max(1, found.length);
-  return { ready: found.every((snapshot) => snapshot.state === 'completed'), progress: Math.round(progress) };
+  const progress = Math.round(found.reduce((sum, snapshot) => sum + snapshot.progress, 0) / Math.max(1, found.length));
+  if (!found.every((snapshot) => snapshot.state === 'completed')) return { ready: false, progress };
+  // CheckSnapshots is never one of the tasks given another pass store (core/wiring/local.ts, lib/onprem-staging-store.ts):
+  // its staging is the stack's bucket, the one the state machine's role may read.
+  const key = runLayout.passItemsKey(input.runId, input.passNumber);
+  await deps.staging('').put(key, Buffer.from(JSON.stringify(input.snapshots)));
+  return {
+    ready: true,
+    progress,
+    items: { bucket: deps.stagingBucket, key },
+    results: { bucket: deps.stagingBucket, prefix: runLayout.passResultsPrefix(input.runId, input.passNumber) },
+  };
 }
