@@ -1,5 +1,6 @@
 import { convergenceChart } from './convergence-chart.js';
 import type { DrillReport } from './drill-report.js';
+import { waveTimeline } from './wave-timeline.js';
 
 const MiB = 1024 * 1024;
 
@@ -33,6 +34,7 @@ function decisionLine(report: DrillReport): string {
 export function renderDrillHtml(report: DrillReport): string {
   const verdict = report.verified ? 'verified' : 'NOT verified';
   const threshold = report.options.thresholdMiB;
+  const timeline = waveTimeline(report);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>homebound drill ${escapeHtml(report.runId)}</title>
 <style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse;margin:1em 0;max-width:100%}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;overflow-wrap:anywhere}svg{max-width:100%;height:auto}.ok{color:#2b8a3e}.bad{color:#c92a2a}</style>
@@ -56,7 +58,7 @@ ${table(
     pass.seconds.toFixed(2),
   ]),
 )}
-<h2>Phases</h2>
+${timeline === '' ? '' : `<h2>Cutover by wave</h2>\n${timeline}\n`}<h2>Phases</h2>
 ${table(
   ['phase', 'seconds'],
   report.phases.map((phase) => [phase.name, phase.seconds.toFixed(1)]),
@@ -75,8 +77,8 @@ ${table(
 <p>Writes made by the takeover workload: ${report.writes.writes}; lost: ${report.writes.lost.length}.</p>
 <h2>Hosts</h2>
 ${table(
-  ['host', 'name', 'role', 'final state'],
-  report.hosts.map((host) => [host.hostId, host.name, host.role, host.state]),
+  ['host', 'name', 'role', 'wave', 'final state'],
+  report.hosts.map((host) => [host.hostId, host.name, host.role, host.wave ?? '-', host.state]),
 )}
 </body></html>
 `;

@@ -9,7 +9,8 @@ import { PassRecord } from './steps/record-pass.js';
  * Where each volume of a run stands, for `homebound status` (like `rbd mirror image status`): StreamVolumePass writes
  * one small record per volume at the end of every invocation, `records/<runId>/progress/<volumeKey>.json`, beside
  * the pass records RecordPass writes once a pass is applied. Reading both tells, per volume, whether its current pass
- * is streaming, staged and waiting for the applying side, or applied — without asking the state machine.
+ * is streaming, staged and waiting for the applying side, or applied — without asking the state machine. The host's
+ * wave comes with the pass's snapshot (SnapshotVolumes is given the run's waves).
  */
 
 export const VOLUME_PROGRESS_FORMAT = 'homebound.volume-progress/v1';
@@ -53,7 +54,12 @@ interface PassIdentity {
   readonly runId: string;
   readonly passNumber: number;
   readonly kind: 'full' | 'incremental';
-  readonly snapshot: { readonly volumeKey: string; readonly hostId: string; readonly volumeId: string };
+  readonly snapshot: {
+    readonly volumeKey: string;
+    readonly hostId: string;
+    readonly volumeId: string;
+    readonly wave?: number | undefined;
+  };
 }
 
 /**
@@ -70,6 +76,7 @@ export async function recordVolumeProgress(
     volumeKey: pass.snapshot.volumeKey,
     hostId: pass.snapshot.hostId,
     volumeId: pass.snapshot.volumeId,
+    ...(pass.snapshot.wave === undefined ? {} : { wave: pass.snapshot.wave }),
     passNumber: pass.passNumber,
     kind: pass.kind,
     phase: progress.sealed ? 'staged' : 'streaming',

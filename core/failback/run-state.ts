@@ -140,6 +140,8 @@ export const PassSnapshot = z.object({
   snapshotId: z.string(),
   /** The previous pass's snapshot: this pass carries what changed since. Absent for the full pass. */
   baseSnapshotId: z.string().optional(),
+  /** The host's cutover wave, for the progress records `homebound status` shows; absent from a run begun without it. */
+  wave: z.number().int().min(1).optional(),
 });
 export type PassSnapshot = z.infer<typeof PassSnapshot>;
 

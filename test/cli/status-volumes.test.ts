@@ -145,16 +145,32 @@ describe('the run records homebound status reads', () => {
 });
 
 describe('homebound status --work-dir (a local drill)', () => {
-  it('shows every volume of the drill in sync at its final pass, as JSON and as a table, and --watch refreshes', async () => {
+  it('shows every volume of the drill in sync at its final pass with its wave, as JSON and as a table, and --watch refreshes', async () => {
     const workDir = join(dir, 'drill');
     const json = join(dir, 'drill.json');
-    const drill = await runCli(['drill', '--auto-approve', '--work-dir', workDir, '--size-mib', '8', '--json', json]);
+    const drill = await runCli([
+      'drill',
+      '--auto-approve',
+      '--work-dir',
+      workDir,
+      '--hosts',
+      '2',
+      '--waves',
+      '2',
+      '--size-mib',
+      '8',
+      '--json',
+      json,
+    ]);
     expect(drill.code, drill.stderr).toBe(0);
     const report = JSON.parse(await readFile(json, 'utf8')) as {
       runId: string;
       passes: unknown[];
       volumes: { volumeId: string }[];
+      hosts: { hostId: string; role: string; wave?: number }[];
     };
+    const waveOf = new Map(report.hosts.filter((host) => host.role === 'takeover').map((h) => [h.hostId, h.wave]));
+    expect([...new Set(waveOf.values())].sort()).toEqual([1, 2]);
 
     const status = await runCli(['status', '--work-dir', workDir, '--json']);
     expect(status.code, status.stderr).toBe(0);
@@ -166,7 +182,16 @@ describe('homebound status --work-dir (a local drill)', () => {
       expect(volume.bytesBehind).toBe(0);
       // The drill retired the takeover host: stopped.
       expect(volume.hostState).toBe('stopped');
+      expect(volume.wave, volume.volumeKey).toBe(waveOf.get(volume.hostId));
     }
+    // Ordered by wave; the table's WAVE column says it.
+    expect(shown.volumes.map((volume) => volume.wave)).toEqual([...shown.volumes.map((v) => v.wave)].sort());
+    const table = await runCli(['status', '--work-dir', workDir]);
+    const waveColumn = table.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('i-'))
+      .map((line) => line.split(/\s+/)[2]);
+    expect(waveColumn).toEqual(shown.volumes.map((volume) => String(volume.wave)));
 
     const watch = startCli(['status', '--work-dir', workDir, report.runId, '--watch', '1']);
     let out = '';

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { SnapshotFailedError } from '../errors.js';
 import { TargetBase } from '../kept-target.js';
-import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume, runLayout } from '../run-state.js';
+import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume, runLayout, Wave } from '../run-state.js';
 
 export const SnapshotVolumesInput = z.object({
   runId: z.string(),
   takeoverHostIds: z.array(z.string()).min(1),
   volumes: z.array(RunVolume).min(1),
+  /** The run's waves: each snapshot carries its host's, so the progress records can say it (absent: none). */
+  waves: z.array(Wave).optional(),
   previous: PassState,
   final: z.boolean(),
   /** The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental. */
@@ -30,6 +32,7 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
   const bases = input.target?.bases ?? [];
   const snapshots: PassSnapshot[] = [];
   for (const hostId of input.takeoverHostIds) {
+    const wave = input.waves?.find((candidate) => candidate.takeoverHostIds.includes(hostId))?.wave;
     const tags = { [RUN_TAG]: input.runId, [PASS_TAG]: String(number), [SNAPSHOT_OF_TAG]: hostId };
     // A retry after a timeout reuses the set its first attempt took (CreateSnapshots has no ClientToken).
     const earlier = await deps.compute.findSnapshots(tags);
@@ -47,6 +50,7 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
         sizeBytes: volume.sizeBytes,
         snapshotId: snapshot.snapshotId,
         ...(base ? { baseSnapshotId: base.snapshotId } : {}),
+        ...(wave === undefined ? {} : { wave }),
       });
     }
   }
