@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
@@ -52,6 +52,12 @@ export type FailbackAccess =
   | 'ec2:keepTargets'
   /** EBS direct API reads of snapshots this stack took. */
   | 'ebs:read'
+  /**
+   * SSM Run Command for `ssm` health checks: SendCommand only to this stack's failback hosts (never to one handed
+   * over, `homebound:state=live`) and only with AWS-RunShellScript, AWS-RunPowerShellScript or the configured
+   * `healthCheckDocuments`; GetCommandInvocation and CancelCommand, which have no resource-level permissions.
+   */
+  | 'ssm:healthChecks'
   /** Read, write and delete under `runs/` (staged passes) and `records/` (run records) in staging. */
   | 'staging';
 
@@ -65,6 +71,20 @@ export interface FailbackPermissionsProps {
   /** The only security groups a failback host may be launched with. */
   readonly failbackSecurityGroupIds: readonly string[];
 }
+
+/** The AWS-owned documents an `ssm` health check may always run (its default is AWS-RunShellScript). */
+export const AWS_HEALTH_CHECK_DOCUMENTS = ['AWS-RunShellScript', 'AWS-RunPowerShellScript'] as const;
+
+/**
+ * The ENI actions Lambda performs with a function's role to place it in a VPC (the AWSLambdaVPCAccessExecutionRole
+ * set, less the Describe* it also needs).
+ */
+const LAMBDA_ENI_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
 
 /** What a live (handed-over) host or volume must never undergo from homebound. */
 const LIVE_PROTECTED_ACTIONS = [
@@ -84,6 +104,7 @@ const LIVE_PROTECTED_ACTIONS = [
 /** Builds the IAM statements behind each FailbackAccess for one stack. */
 export class FailbackPermissions {
   private readonly arn: Ec2Arn;
+  private readonly stack: Stack;
   /** This deployment's `homebound:stack` value: the stack name, unique in an account and Region. */
   readonly stackTagValue: string;
 
@@ -92,6 +113,7 @@ export class FailbackPermissions {
     private readonly props: FailbackPermissionsProps,
   ) {
     const stack = Stack.of(scope);
+    this.stack = stack;
     this.stackTagValue = stack.stackName;
     this.arn = (resource, resourceName, withAccount = true) =>
       stack.formatArn({ service: 'ec2', resource, resourceName, ...(withAccount ? {} : { account: '' }) });
@@ -111,6 +133,53 @@ export class FailbackPermissions {
     if (accesses.some((access) => access.startsWith('ec2:') && access !== 'ec2:describe')) {
       for (const statement of this.liveProtection()) role.addToPrincipalPolicy(statement);
     }
+  }
+
+  /**
+   * What Lambda needs to place a function in the VPC (`inVpc` in lib/failback-task-settings.ts): create its network
+   * interfaces in `subnetIds` with `securityGroupId`, and manage and delete them. The function's own code is denied
+   * the ENI changes (`lambda:SourceFunctionArn` is set only on calls made with the function's credentials), so only
+   * the Lambda service uses them.
+   */
+  grantVpcNetworkInterfaces(role: iam.IRole, network: { subnetIds: readonly string[]; securityGroupId: string }): void {
+    const networkInterfaces = this.arn('network-interface', '*');
+    const statements = [
+      new iam.PolicyStatement({
+        // DescribeNetworkInterfaces works only on Resource *; DescribeSubnets has no resource-level permissions.
+        actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
+        resources: ['*'],
+      }),
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateNetworkInterface'],
+        resources: [
+          networkInterfaces,
+          ...network.subnetIds.map((subnetId) => this.arn('subnet', subnetId)),
+          this.arn('security-group', network.securityGroupId),
+        ],
+      }),
+      new iam.PolicyStatement({
+        actions: LAMBDA_ENI_ACTIONS.filter((action) => action !== 'ec2:CreateNetworkInterface'),
+        resources: [networkInterfaces],
+      }),
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: LAMBDA_ENI_ACTIONS,
+        resources: ['*'],
+        // Any function: only the one function using this role can carry its credentials.
+        conditions: {
+          ArnLike: {
+            'lambda:SourceFunctionArn': this.stack.formatArn({
+              service: 'lambda',
+              resource: 'function',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    ];
+    // A role that may change anything in EC2 carries the live denies, these rights included (see grant()).
+    for (const statement of [...statements, ...this.liveProtection()]) role.addToPrincipalPolicy(statement);
   }
 
   /** `aws:ResourceTag/homebound:stack` is this stack: what this deployment created. */
@@ -305,6 +374,8 @@ export class FailbackPermissions {
             conditions: { StringEquals: { [`aws:ResourceTag/${ROLE_TAG}`]: 'gateway', ...this.ownResource() } },
           }),
         ];
+      case 'ssm:healthChecks':
+        return this.healthCheckStatements();
       case 'ebs:read':
         return [
           new iam.PolicyStatement({
@@ -314,5 +385,50 @@ export class FailbackPermissions {
           }),
         ];
     }
+  }
+  /**
+   * Run Command for `ssm` health checks. SendCommand authorizes each resource it names: the instance must be this
+   * stack's failback host — by `ssm:resourceTag/*`, the key Systems Manager documents for SendCommand on instances —
+   * and the document one of the allowed ones; a handed-over (live) host is denied. GetCommandInvocation and
+   * CancelCommand have no resource-level permissions.
+   */
+  private healthCheckStatements(): iam.PolicyStatement[] {
+    const instances = this.arn('instance', '*');
+    const document = (name: string, awsOwned: boolean) =>
+      this.stack.formatArn({
+        service: 'ssm',
+        resource: 'document',
+        resourceName: name,
+        ...(awsOwned ? { account: '' } : {}),
+      });
+    return [
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [instances],
+        conditions: {
+          StringEquals: {
+            [`ssm:resourceTag/${STACK_TAG}`]: this.stackTagValue,
+            [`ssm:resourceTag/${ROLE_TAG}`]: 'failback',
+          },
+        },
+      }),
+      new iam.PolicyStatement({
+        actions: ['ssm:SendCommand'],
+        resources: [
+          ...AWS_HEALTH_CHECK_DOCUMENTS.map((name) => document(name, true)),
+          ...this.props.config.healthCheckDocuments.map((name) => document(name, false)),
+        ],
+      }),
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['ssm:SendCommand'],
+        resources: [instances],
+        conditions: { StringEquals: { [`ssm:resourceTag/${STATE_TAG}`]: LIVE_STATE } },
+      }),
+      new iam.PolicyStatement({
+        actions: ['ssm:GetCommandInvocation', 'ssm:CancelCommand'],
+        resources: ['*'],
+      }),
+    ];
   }
 }
