@@ -1,10 +1,11 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
 import { BASE_OF_TAG, KEPT_TAGS } from '../core/failback/kept-target.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
 import { failbackLaunchScope, type HomeboundConfig } from './config.js';
+import { lambdaVpcStatements, runCommandStatements } from './health-check-permissions.js';
 import { createVolumeStatements, type Ec2Arn, ebsKeyStatements, launchStatements } from './launch-permissions.js';
 import type { Staging } from './staging.js';
 
@@ -72,20 +73,6 @@ export interface FailbackPermissionsProps {
   readonly failbackSecurityGroupIds: readonly string[];
 }
 
-/** The AWS-owned documents an `ssm` health check may always run (its default is AWS-RunShellScript). */
-export const AWS_HEALTH_CHECK_DOCUMENTS = ['AWS-RunShellScript', 'AWS-RunPowerShellScript'] as const;
-
-/**
- * The ENI actions Lambda performs with a function's role to place it in a VPC (the AWSLambdaVPCAccessExecutionRole
- * set, less the Describe* it also needs).
- */
-const LAMBDA_ENI_ACTIONS = [
-  'ec2:CreateNetworkInterface',
-  'ec2:DeleteNetworkInterface',
-  'ec2:AssignPrivateIpAddresses',
-  'ec2:UnassignPrivateIpAddresses',
-];
-
 /** What a live (handed-over) host or volume must never undergo from homebound. */
 const LIVE_PROTECTED_ACTIONS = [
   'ec2:StartInstances',
@@ -142,42 +129,7 @@ export class FailbackPermissions {
    * the Lambda service uses them.
    */
   grantVpcNetworkInterfaces(role: iam.IRole, network: { subnetIds: readonly string[]; securityGroupId: string }): void {
-    const networkInterfaces = this.arn('network-interface', '*');
-    const statements = [
-      new iam.PolicyStatement({
-        // DescribeNetworkInterfaces works only on Resource *; DescribeSubnets has no resource-level permissions.
-        actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
-        resources: ['*'],
-      }),
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateNetworkInterface'],
-        resources: [
-          networkInterfaces,
-          ...network.subnetIds.map((subnetId) => this.arn('subnet', subnetId)),
-          this.arn('security-group', network.securityGroupId),
-        ],
-      }),
-      new iam.PolicyStatement({
-        actions: LAMBDA_ENI_ACTIONS.filter((action) => action !== 'ec2:CreateNetworkInterface'),
-        resources: [networkInterfaces],
-      }),
-      new iam.PolicyStatement({
-        effect: iam.Effect.DENY,
-        actions: LAMBDA_ENI_ACTIONS,
-        resources: ['*'],
-        // Any function: only the one function using this role can carry its credentials.
-        conditions: {
-          ArnLike: {
-            'lambda:SourceFunctionArn': this.stack.formatArn({
-              service: 'lambda',
-              resource: 'function',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    ];
+    const statements = lambdaVpcStatements(this.arn, this.stack, network);
     // A role that may change anything in EC2 carries the live denies, these rights included (see grant()).
     for (const statement of [...statements, ...this.liveProtection()]) role.addToPrincipalPolicy(statement);
   }
@@ -375,7 +327,10 @@ export class FailbackPermissions {
           }),
         ];
       case 'ssm:healthChecks':
-        return this.healthCheckStatements();
+        return runCommandStatements(this.arn, this.stack, {
+          stackTagValue: this.stackTagValue,
+          ownDocuments: config.healthCheckDocuments,
+        });
       case 'ebs:read':
         return [
           new iam.PolicyStatement({
@@ -385,50 +340,5 @@ export class FailbackPermissions {
           }),
         ];
     }
-  }
-  /**
-   * Run Command for `ssm` health checks. SendCommand authorizes each resource it names: the instance must be this
-   * stack's failback host — by `ssm:resourceTag/*`, the key Systems Manager documents for SendCommand on instances —
-   * and the document one of the allowed ones; a handed-over (live) host is denied. GetCommandInvocation and
-   * CancelCommand have no resource-level permissions.
-   */
-  private healthCheckStatements(): iam.PolicyStatement[] {
-    const instances = this.arn('instance', '*');
-    const document = (name: string, awsOwned: boolean) =>
-      this.stack.formatArn({
-        service: 'ssm',
-        resource: 'document',
-        resourceName: name,
-        ...(awsOwned ? { account: '' } : {}),
-      });
-    return [
-      new iam.PolicyStatement({
-        actions: ['ssm:SendCommand'],
-        resources: [instances],
-        conditions: {
-          StringEquals: {
-            [`ssm:resourceTag/${STACK_TAG}`]: this.stackTagValue,
-            [`ssm:resourceTag/${ROLE_TAG}`]: 'failback',
-          },
-        },
-      }),
-      new iam.PolicyStatement({
-        actions: ['ssm:SendCommand'],
-        resources: [
-          ...AWS_HEALTH_CHECK_DOCUMENTS.map((name) => document(name, true)),
-          ...this.props.config.healthCheckDocuments.map((name) => document(name, false)),
-        ],
-      }),
-      new iam.PolicyStatement({
-        effect: iam.Effect.DENY,
-        actions: ['ssm:SendCommand'],
-        resources: [instances],
-        conditions: { StringEquals: { [`ssm:resourceTag/${STATE_TAG}`]: LIVE_STATE } },
-      }),
-      new iam.PolicyStatement({
-        actions: ['ssm:GetCommandInvocation', 'ssm:CancelCommand'],
-        resources: ['*'],
-      }),
-    ];
   }
 }
