@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { type Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -24,6 +25,17 @@ export interface AppFunctionProps {
   readonly environment: Readonly<Record<string, string>>;
   /** @default ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Places the function in these subnets with these groups. The caller grants the role the network interface rights
+   * Lambda needs (the function's own role holds nothing else). @default not in a VPC
+   */
+  readonly network?: AppFunctionNetwork;
+}
+
+export interface AppFunctionNetwork {
+  readonly vpc: ec2.IVpc;
+  readonly subnets: readonly ec2.ISubnet[];
+  readonly securityGroups: readonly ec2.ISecurityGroup[];
 }
 
 /**
@@ -60,6 +72,13 @@ export class AppFunction extends Construct {
       loggingFormat: lambda.LoggingFormat.JSON,
       logGroup: this.logGroup,
       environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps' },
+      ...(props.network
+        ? {
+            vpc: props.network.vpc,
+            vpcSubnets: { subnets: [...props.network.subnets] },
+            securityGroups: [...props.network.securityGroups],
+          }
+        : {}),
     } satisfies lambda.FunctionOptions & { runtime: lambda.Runtime };
 
     this.function = this.node.tryGetContext(SKIP_BUNDLING_CONTEXT)

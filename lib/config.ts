@@ -93,7 +93,20 @@ export const HomeboundConfig = z.object({
    * The failback hosts' security groups (your workload's); the only groups IAM lets them launch with.
    * @default the sync gateways' group (no ingress, HTTPS out only), with a synth warning
    */
-  securityGroupIds: list(z.string().regex(/^sg-[0-9a-f]+$/, 'a security group id')).default([]),
+  securityGroupIds: list(
+    z.string().regex(/^sg-([0-9a-f]{8}|[0-9a-f]{17})$/, 'a security group id (sg- and 8 or 17 hex digits)'),
+  ).default([]),
+  /**
+   * The account's own SSM documents (names, in this account and Region) an `ssm` health check may run, besides the
+   * AWS-owned AWS-RunShellScript and AWS-RunPowerShellScript: IAM lets CheckHostHealth's SendCommand name no other
+   * document (docs/health-checks.md). @default none
+   */
+  healthCheckDocuments: list(
+    z
+      .string()
+      .regex(/^[a-zA-Z0-9_.-]{3,128}$/, 'an SSM document name (3-128 of a-z, A-Z, 0-9, _ . -)')
+      .refine((name) => !/^(aws|amazon|amzn)/i.test(name), 'not an AWS-reserved name (aws, amazon, amzn prefixes)'),
+  ).default([]),
   /**
    * `key=value` of the tag every takeover host carries. The functions may stop, start, snapshot and retag only
    * instances with this tag (or the ones homebound launched), and ValidateRequest refuses a host without it

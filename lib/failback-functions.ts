@@ -1,11 +1,12 @@
 import { Aws } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { formatTakeoverTag } from '../core/failback/takeover-tag.js';
 import type { FailbackTaskName } from '../core/failback/tasks.js';
 import type { FailbackEnvironment } from '../core/wiring/aws.js';
-import { AppFunction } from './app-function.js';
+import { AppFunction, type AppFunctionNetwork } from './app-function.js';
 import { failbackLaunchScope, type HomeboundConfig } from './config.js';
 import { FailbackPermissions } from './failback-permissions.js';
 import { type FailbackTaskSettings, failbackTaskSettings } from './failback-task-settings.js';
@@ -21,6 +22,11 @@ export interface FailbackFunctionsProps {
   /** The sync gateways' security group; failback hosts get it too when `config.securityGroupIds` is empty. */
   readonly gatewaySecurityGroupId: string;
   readonly gatewayArtifact: GatewayArtifact;
+  /**
+   * Where the functions whose settings say `inVpc` run: the VPC of the configured subnet (they run in that subnet)
+   * and their egress-only group (lib/health-check-security-group.ts).
+   */
+  readonly network: { readonly vpc: ec2.IVpc; readonly securityGroup: ec2.ISecurityGroup };
 }
 
 /**
@@ -31,6 +37,9 @@ export class FailbackFunctions extends Construct {
   readonly byTask: Readonly<Record<FailbackTaskName, AppFunction>>;
   private readonly permissions: FailbackPermissions;
   private readonly environment: Record<string, string>;
+  /** Where `inVpc` functions run: the configured subnet, with the health-check group. */
+  private readonly network: { readonly subnet: ec2.ISubnet; readonly securityGroup: ec2.ISecurityGroup };
+  private readonly functionNetwork: AppFunctionNetwork;
 
   constructor(scope: Construct, id: string, props: FailbackFunctionsProps) {
     super(scope, id);
@@ -73,6 +82,18 @@ export class FailbackFunctions extends Construct {
 
     this.permissions = permissions;
     this.environment = environment;
+    this.network = {
+      subnet: ec2.Subnet.fromSubnetAttributes(this, 'Subnet', {
+        subnetId: config.subnetId,
+        availabilityZone: config.availabilityZone,
+      }),
+      securityGroup: props.network.securityGroup,
+    };
+    this.functionNetwork = {
+      vpc: props.network.vpc,
+      subnets: [this.network.subnet],
+      securityGroups: [this.network.securityGroup],
+    };
 
     const byTask: Partial<Record<FailbackTaskName, AppFunction>> = {};
     for (const name of Object.keys(failbackTaskSettings) as FailbackTaskName[]) byTask[name] = this.create(name, name);
@@ -99,9 +120,22 @@ export class FailbackFunctions extends Construct {
       timeout: settings.timeout,
       ...(settings.memorySize === undefined ? {} : { memorySize: settings.memorySize }),
       environment: this.environment,
+      ...(settings.inVpc ? { network: this.functionNetwork } : {}),
     });
     this.permissions.grant(fn.role, settings.access);
-    allowWildcards(fn.role, ['noResourceLevel', 'ec2TagScoped', 'launchNetwork', 'stagingPrefix']);
+    if (settings.inVpc) {
+      this.permissions.grantVpcNetworkInterfaces(fn.role, {
+        subnetIds: [this.network.subnet.subnetId],
+        securityGroupId: this.network.securityGroup.securityGroupId,
+      });
+    }
+    allowWildcards(fn.role, [
+      'noResourceLevel',
+      'ec2TagScoped',
+      'launchNetwork',
+      'stagingPrefix',
+      ...(settings.inVpc ? (['lambdaNetworkInterfaces'] as const) : []),
+    ]);
     return fn;
   }
 }

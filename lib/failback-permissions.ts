@@ -5,6 +5,7 @@ import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port
 import { BASE_OF_TAG, KEPT_TAGS } from '../core/failback/kept-target.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
 import { failbackLaunchScope, type HomeboundConfig } from './config.js';
+import { lambdaVpcStatements, runCommandStatements } from './health-check-permissions.js';
 import { createVolumeStatements, type Ec2Arn, ebsKeyStatements, launchStatements } from './launch-permissions.js';
 import type { Staging } from './staging.js';
 
@@ -57,6 +58,12 @@ export type FailbackAccess =
   | 'ec2:keepTargets'
   /** EBS direct API reads of snapshots this stack took. */
   | 'ebs:read'
+  /**
+   * SSM Run Command for `ssm` health checks: SendCommand only to this stack's failback hosts (never to one handed
+   * over, `homebound:state=live`) and only with AWS-RunShellScript, AWS-RunPowerShellScript or the configured
+   * `healthCheckDocuments`; GetCommandInvocation and CancelCommand, which have no resource-level permissions.
+   */
+  | 'ssm:healthChecks'
   /** Read, write and delete under `runs/` (staged passes) and `records/` (run records) in staging. */
   | 'staging';
 
@@ -89,6 +96,7 @@ const LIVE_PROTECTED_ACTIONS = [
 /** Builds the IAM statements behind each FailbackAccess for one stack. */
 export class FailbackPermissions {
   private readonly arn: Ec2Arn;
+  private readonly stack: Stack;
   /** This deployment's `homebound:stack` value: the stack name, unique in an account and Region. */
   readonly stackTagValue: string;
 
@@ -97,6 +105,7 @@ export class FailbackPermissions {
     private readonly props: FailbackPermissionsProps,
   ) {
     const stack = Stack.of(scope);
+    this.stack = stack;
     this.stackTagValue = stack.stackName;
     this.arn = (resource, resourceName, withAccount = true) =>
       stack.formatArn({ service: 'ec2', resource, resourceName, ...(withAccount ? {} : { account: '' }) });
@@ -116,6 +125,18 @@ export class FailbackPermissions {
     if (accesses.some((access) => access.startsWith('ec2:') && access !== 'ec2:describe')) {
       for (const statement of this.liveProtection()) role.addToPrincipalPolicy(statement);
     }
+  }
+
+  /**
+   * What Lambda needs to place a function in the VPC (`inVpc` in lib/failback-task-settings.ts): create its network
+   * interfaces in `subnetIds` with `securityGroupId`, and manage and delete them. The function's own code is denied
+   * the ENI changes (`lambda:SourceFunctionArn` is set only on calls made with the function's credentials), so only
+   * the Lambda service uses them.
+   */
+  grantVpcNetworkInterfaces(role: iam.IRole, network: { subnetIds: readonly string[]; securityGroupId: string }): void {
+    const statements = lambdaVpcStatements(this.arn, this.stack, network);
+    // A role that may change anything in EC2 carries the live denies, these rights included (see grant()).
+    for (const statement of [...statements, ...this.liveProtection()]) role.addToPrincipalPolicy(statement);
   }
 
   /** `aws:ResourceTag/homebound:stack` is this stack: what this deployment created. */
@@ -326,6 +347,11 @@ export class FailbackPermissions {
           }),
         ];
       }
+      case 'ssm:healthChecks':
+        return runCommandStatements(this.arn, this.stack, {
+          stackTagValue: this.stackTagValue,
+          ownDocuments: config.healthCheckDocuments,
+        });
       case 'ebs:read':
         return [
           new iam.PolicyStatement({

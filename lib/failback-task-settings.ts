@@ -11,6 +11,11 @@ export interface FailbackTaskSettings {
   /** @default 512 */
   readonly memorySize?: number;
   readonly access: readonly FailbackAccess[];
+  /**
+   * Runs in the configured subnet with the health-check security group (egress only), so it reaches failback hosts'
+   * private addresses; it then reaches AWS APIs only through the subnet's NAT or VPC endpoints. @default false
+   */
+  readonly inVpc?: boolean;
 }
 
 /**
@@ -118,7 +123,9 @@ export const failbackTaskSettings = {
     description: "Runs a wave's health checks on its failback hosts (state, TCP, HTTP(S), SSM Run Command)",
     // A round checks every host of the wave at once; one check waits at most 600 s (an SSM command).
     timeout: Duration.minutes(12),
-    access: ['ec2:describe'],
+    access: ['ec2:describe', 'ssm:healthChecks'],
+    // TCP and HTTP checks connect to the hosts' private addresses.
+    inVpc: true,
   },
   VerifyFailback: {
     entry: 'functions/verify-failback.ts',

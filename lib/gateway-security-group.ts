@@ -15,6 +15,8 @@ export interface GatewaySecurityGroupProps {
  */
 export class GatewaySecurityGroup extends Construct {
   readonly securityGroup: ec2.SecurityGroup;
+  /** The imported VPC of `homebound:vpcId`, for the stack's other groups. */
+  readonly vpc: ec2.IVpc;
 
   /** @throws Error naming `homebound:vpcId` when it is missing: the group cannot be created without its VPC */
   constructor(scope: Construct, id: string, props: GatewaySecurityGroupProps) {
@@ -29,6 +31,7 @@ export class GatewaySecurityGroup extends Construct {
       vpcId: props.vpcId,
       availabilityZones: [props.availabilityZone],
     });
+    this.vpc = vpc;
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc,
       description: 'homebound sync gateways: no ingress, HTTPS out only',

@@ -13,6 +13,7 @@ import { FailbackTriggers } from './failback-triggers.js';
 import { GatewayAckSecret } from './gateway-ack-secret.js';
 import { GatewayArtifact } from './gateway-artifact.js';
 import { GatewaySecurityGroup } from './gateway-security-group.js';
+import { HealthCheckSecurityGroup } from './health-check-security-group.js';
 import { ON_PREM_PASS_TASKS, OnPremStagingStore } from './onprem-staging-store.js';
 import { OperatorNotifications } from './operator-notifications.js';
 import { Staging } from './staging.js';
@@ -71,8 +72,13 @@ export class HomeboundStack extends Stack {
           "only); set your workload's groups before a real failback",
       );
     }
+    const healthCheckGroup = new HealthCheckSecurityGroup(this, 'HealthCheckSecurityGroup', {
+      vpc: gatewayGroup.vpc,
+      failbackSecurityGroupIds: config.securityGroupIds,
+    });
     this.functions = new FailbackFunctions(this, 'FailbackFunctions', {
       config,
+      network: { vpc: gatewayGroup.vpc, securityGroup: healthCheckGroup.securityGroup },
       staging: this.staging,
       gatewayRole: gateway.role,
       gatewayInstanceProfileArn: gateway.instanceProfile.instanceProfileArn,
@@ -155,6 +161,8 @@ export class HomeboundStack extends Stack {
     new CfnOutput(this, 'FailbackDeadLetterQueueUrl', { value: this.triggers.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topic.topicArn });
     new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    // The failback hosts' groups admit it on the ports their health checks name (docs/health-checks.md).
+    new CfnOutput(this, 'HealthCheckSecurityGroupId', { value: healthCheckGroup.securityGroup.securityGroupId });
     this.addAgentOutputs();
   }
 

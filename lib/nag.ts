@@ -10,7 +10,8 @@ const WILDCARDS = {
     pattern: /^Resource::\*$/,
     reason:
       'Resource * only for actions without resource-level permissions: ec2:Describe*, xray:PutTraceSegments/' +
-      'PutTelemetryRecords, and the CloudWatch Logs delivery actions Step Functions logging uses.',
+      'PutTelemetryRecords, ssm:GetCommandInvocation/CancelCommand (health checks), and the CloudWatch Logs ' +
+      'delivery actions Step Functions logging uses.',
   },
   ec2TagScoped: {
     pattern:
@@ -18,7 +19,8 @@ const WILDCARDS = {
     reason:
       'Instance, volume and snapshot ids exist only at run time; each statement is limited by a tag condition ' +
       '(homebound:stack=<this stack> on create and change, homebound:role, the takeover tag, homebound:state=live in ' +
-      'the denies), except CreateSnapshots on the volumes of a tag-checked takeover instance.',
+      'the denies; ssm:resourceTag for ssm:SendCommand), except CreateSnapshots on the volumes of a tag-checked ' +
+      'takeover instance.',
   },
   launchNetwork: {
     pattern:
@@ -26,6 +28,14 @@ const WILDCARDS = {
     reason:
       'RunInstances creates a network interface (its id is new); image, subnet and security groups are pinned to ' +
       'the configured ones and the stack-made gateway group.',
+  },
+  lambdaNetworkInterfaces: {
+    pattern:
+      /^Resource::arn:<AWS::Partition>:ec2:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|\d{12}):network-interface\/\*$/,
+    reason:
+      'A function in the VPC: Lambda creates and deletes its network interfaces (ids it chooses) with the role; the ' +
+      "creation is pinned to the configured subnet and the health-check group, and the function's own code is " +
+      'denied every ENI change (lambda:SourceFunctionArn).',
   },
   stagingPrefix: {
     pattern: /^Resource::<[A-Za-z0-9]*StagingBucket[A-Za-z0-9]*\.Arn>\/(runs|records)\/.*$/,

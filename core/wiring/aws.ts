@@ -1,5 +1,6 @@
 import { type _InstanceType, EC2Client } from '@aws-sdk/client-ec2';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CancelCommandCommand, GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { awsApprovals, awsDecisionVerifier } from '../adapters/aws/approval-deps.js';
 import { createEbsClient, createS3Client } from '../adapters/aws/clients.js';
@@ -7,6 +8,7 @@ import { EbsBlockSource } from '../adapters/aws/ebs-block-source.js';
 import { secretsManagerRunKeys } from '../adapters/aws/gateway-ack-secret.js';
 import { OnPremStagingEnvironment, onPremStaging } from '../adapters/aws/onprem-staging.js';
 import { S3Staging } from '../adapters/aws/s3-staging.js';
+import { SsmRunCommand, type SsmRunCommandClient } from '../adapters/aws/ssm-run-command.js';
 import { AwsCompute } from '../compute/aws-compute.js';
 import { STACK_TAG } from '../compute/port.js';
 import { parseEnvironment } from '../environment.js';
@@ -16,6 +18,7 @@ import type { ApprovalPort, FailbackDeps, FailbackLaunchSettings } from '../fail
 import { MAX_STREAM_INVOCATIONS_PER_VOLUME, streamSplitSettings } from '../failback/stream-split.js';
 import { TakeoverTagSpec } from '../failback/takeover-tag.js';
 import { GatewayArtifactLocation } from '../gateway/config.js';
+import { HealthCheckRunner } from '../health/runner.js';
 
 /** The environment every failback function gets from the stack (lib/); validated once per process. */
 export const FailbackEnvironment = z.object({
@@ -125,6 +128,24 @@ const awsApprovalChannel = (env: NodeJS.ProcessEnv): ApprovalPort => ({
 });
 
 /**
+ * The three Run Command calls over one SSMClient, created on the first call: only CheckHostHealth sends commands,
+ * so no other function builds an SSM client. SSMClient with single commands rather than the aggregated `SSM` client
+ * keeps the other SSM operations out of the bundle.
+ */
+function lazySsmRunCommandClient(): SsmRunCommandClient {
+  let client: SSMClient | undefined;
+  const ssm = () => {
+    client ??= new SSMClient({});
+    return client;
+  };
+  return {
+    sendCommand: (input) => ssm().send(new SendCommandCommand(input)),
+    getCommandInvocation: (input) => ssm().send(new GetCommandInvocationCommand(input)),
+    cancelCommand: (input) => ssm().send(new CancelCommandCommand(input)),
+  };
+}
+
+/**
  * The failback steps' dependencies on AWS, built from `env`: one SDK client per service. Every call builds anew —
  * a Lambda module keeps its own through `awsFailbackDepsOnce`, so nothing process-wide outlives the arguments it was
  * built from.
@@ -195,6 +216,8 @@ export function awsFailbackDeps(env: NodeJS.ProcessEnv = process.env): FailbackD
       ? secretsManagerRunKeys(secrets, config.HOMEBOUND_GATEWAY_ACK_SECRET_ARN)
       : undefined,
     approvals: env.HOMEBOUND_APPROVALS_TABLE ? awsApprovalChannel(env) : noApprovalChannel,
+    // TCP and HTTP probes from the function (CheckHostHealth runs in the VPC), `ssm` checks through Run Command.
+    health: new HealthCheckRunner({ runCommand: new SsmRunCommand(lazySsmRunCommandClient()) }),
     // EMF lines on stdout: CloudWatch Logs turns them into metrics.
     metrics: new FailbackMetrics(stdoutSink),
     now: () => new Date(),

@@ -70,14 +70,14 @@ describe('RunInstances', () => {
   });
 
   it('pins security groups: gateways to the stack’s gateway group, failback hosts to the configured groups', () => {
-    const configured = synthesizeHomebound({ 'homebound:securityGroupIds': 'sg-0aaa,sg-0bbb' }).template;
+    const configured = synthesizeHomebound({ 'homebound:securityGroupIds': 'sg-0aaa0000,sg-0bbb0000' }).template;
 
     expect(launchedWith('PrepareTarget', configured)).toEqual([
       expect.stringMatching(/security-group\/",\{"Fn::GetAtt":\["GatewaySecurityGroup[0-9A-F]+","GroupId"\]\}/),
     ]);
     expect(launchedWith('LaunchFailbackHosts', configured)).toEqual([
-      expect.stringContaining(':security-group/sg-0aaa'),
-      expect.stringContaining(':security-group/sg-0bbb'),
+      expect.stringContaining(':security-group/sg-0aaa0000'),
+      expect.stringContaining(':security-group/sg-0bbb0000'),
     ]);
     expect(JSON.stringify(allowing(configured, 'LaunchFailbackHosts', 'ec2:RunInstances'))).not.toContain(
       'security-group/*',
@@ -166,7 +166,10 @@ describe('the gateway’s encrypted volumes', () => {
 });
 
 describe('the sync gateways’ security group', () => {
-  const groups = Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup'));
+  // The stack's other group is the health checks' (test/cdk/health-checks.test.ts).
+  const groups = Object.entries(resourcesOf(template, 'AWS::EC2::SecurityGroup')).filter(([id]) =>
+    id.startsWith('GatewaySecurityGroup'),
+  );
   const [groupId, group] = groups[0] ?? [];
 
   it('is made in the configured VPC, with no ingress and egress HTTPS only', () => {
