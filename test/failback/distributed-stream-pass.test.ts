@@ -112,6 +112,7 @@ describe('a pass of more volumes than an inline Map runs at once (statemachines/
       {
         runId: RUN,
         takeoverHostIds: [host.hostId],
+        waves: [{ wave: 1, takeoverHostIds: [host.hostId] }],
         volumes,
         target: {},
         pass: { number: 0, final: false, snapshots: [] },
