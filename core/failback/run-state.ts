@@ -158,6 +158,7 @@ export type PassState = z.infer<typeof PassState>;
 
 /** Failback hosts, one per takeover host. */
 export const FailbackHost = z.object({ takeoverHostId: z.string(), failbackHostId: z.string() });
+export type FailbackHost = z.infer<typeof FailbackHost>;
 export const FailbackState = z.object({ hosts: z.array(FailbackHost).min(1), hostIds: z.array(z.string()).min(1) });
 export type FailbackState = z.infer<typeof FailbackState>;
 

@@ -8,6 +8,7 @@ import { FailbackVerificationError } from '../errors.js';
 import { gatewayOfVolume } from '../gateway-plan.js';
 import {
   type FailbackDeps,
+  type FailbackHost,
   FailbackState,
   PassState,
   RUN_TAG,
@@ -87,9 +88,18 @@ export async function cutover(input: CutoverWaveInput, deps: FailbackDeps): Prom
   const started = failback.map((host) => host.failbackHostId);
   await deps.compute.startInstances(started);
   const at = deps.now().toISOString();
-  const described = await deps.compute.describeHosts({ hostIds: started });
-  const health = failback.map((host): HostHealthInput => {
-    const takeover = input.hosts?.find((candidate) => candidate.hostId === host.takeoverHostId);
+  return { started, at, health: await healthTargets(failback, input.hosts ?? [], deps) };
+}
+
+/** What CheckHostHealth checks on the started failback hosts: each one's address and its takeover host's checks. */
+async function healthTargets(
+  failback: readonly FailbackHost[],
+  hosts: readonly TakeoverHost[],
+  deps: FailbackDeps,
+): Promise<HostHealthInput[]> {
+  const described = await deps.compute.describeHosts({ hostIds: failback.map((host) => host.failbackHostId) });
+  return failback.map((host) => {
+    const takeover = hosts.find((candidate) => candidate.hostId === host.takeoverHostId);
     const address = described.find((candidate) => candidate.hostId === host.failbackHostId)?.privateIp;
     return {
       hostId: host.failbackHostId,
@@ -99,7 +109,6 @@ export async function cutover(input: CutoverWaveInput, deps: FailbackDeps): Prom
       checks: takeover?.healthChecks ?? [],
     };
   });
-  return { started, at, health };
 }
 
 export const VerifyFailbackInput = CutoverInput.extend({ pass: PassState });
