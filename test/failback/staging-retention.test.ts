@@ -112,7 +112,8 @@ describe('staging is deleted only when the run has ended', () => {
     expect(predecessors('CleanUp')).toEqual(['RetireTakeoverHosts']);
     expect(predecessors('CleanUpAfterRetireFailure')).toEqual(['RetireTakeoverHosts']);
     expect(predecessors('RetireTakeoverHosts')).toEqual(['VerifyFailback']);
-    expect(predecessors('CleanUpAfterRollback')).toEqual(['Rollback']);
+    expect(predecessors('CleanUpAfterRollback')).toEqual(['RestartTakeoverHosts']);
+    expect(predecessors('RestartTakeoverHosts')).toEqual(['Rollback']);
   });
 
   it("deletes the run's staged passes and every gateway's records of it, and keeps its record", async () => {
