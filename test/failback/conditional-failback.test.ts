@@ -149,7 +149,7 @@ describe('conditional-automated failback (manual platform, agent as its own proc
 
     expect(output.status).toBe('succeeded');
     const entered = statesEntered(execution.history);
-    for (const state of ['PrepareOnPremTarget', 'VerificationBoot', 'CutoverOnPrem', 'VerifyOnPrem']) {
+    for (const state of ['PrepareOnPremTarget', 'VerificationBoot', 'CutoverWaves', 'VerifyOnPrem']) {
       expect(entered).toContain(state);
     }
     expect(await hostState(host.hostId)).toBe('stopped');
@@ -216,7 +216,7 @@ describe('conditional-automated failback (manual platform, agent as its own proc
     const entered = statesEntered(execution.history);
     expect(entered).toContain('RollbackOnPrem');
     expect(entered).not.toContain('StopTakeoverHosts');
-    expect(entered).not.toContain('CutoverOnPrem');
+    expect(entered).not.toContain('CutoverWaves');
     expect(await hostState(host.hostId)).toBe('running');
     const writes = await checkWorkloadWrites(env, host);
     expect(writes.writes).toBeGreaterThan(0);
