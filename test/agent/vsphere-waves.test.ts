@@ -74,7 +74,7 @@ describe('the agent cuts over wave by wave and checks a wave’s health on-prem 
   const healthOf = (hostIds: string[], hosts: JsonObject[], since: string, timeoutSeconds = 600) =>
     run('CheckWaveHealth', { runId: 'run-w', hostIds, hosts, since, timeoutSeconds });
 
-  it('Cutover with a wave’s hostIds powers only that wave’s VMs on; the next wave’s Cutover is accepted after the first ended the following', async () => {
+  it('VerificationBoot and Cutover with a wave’s hostIds act on that wave’s VMs only; the next wave’s Cutover is accepted after the first ended the following', async () => {
     await run('PrepareTarget', { runId: 'run-w', hosts: [DB, APP], volumes: VOLUMES });
     const before = await healthOf([DB.hostId], [], new Date().toISOString());
     expect(before).toMatchObject({
@@ -82,6 +82,13 @@ describe('the agent cuts over wave by wave and checks a wave’s health on-prem 
       pending: true,
       hosts: [{ hostId: DB.hostId, healthy: false, state: 'poweredOff', checks: [{ name: 'state', passed: false }] }],
     });
+
+    const boot = await run('VerificationBoot', { runId: 'run-w', hostIds: [APP.hostId] });
+    expect(boot).toMatchObject({
+      hostIds: [APP.hostId],
+      hosts: [{ name: failbackVmName(APP), up: true, powerState: 'poweredOff' }],
+    });
+    expect(boot).toHaveProperty('hosts.length', 1);
 
     const first = await run('Cutover', { runId: 'run-w', hostIds: [DB.hostId] });
     expect(first).toMatchObject({

@@ -149,7 +149,7 @@ describe('conditional-automated failback (manual platform, agent as its own proc
 
     expect(output.status).toBe('succeeded');
     const entered = statesEntered(execution.history);
-    for (const state of ['PrepareOnPremTarget', 'VerificationBoot', 'CutoverWaves', 'VerifyOnPrem']) {
+    for (const state of ['PrepareOnPremTarget', 'VerificationBootWaves', 'CutoverWaves', 'VerifyOnPrem']) {
       expect(entered).toContain(state);
     }
     expect(await hostState(host.hostId)).toBe('stopped');

@@ -165,6 +165,14 @@ describe('conditional-automated failback in waves (vsphere platform, vcsim)', ()
     expect(Date.parse(first?.takeoverStoppedAt ?? '')).toBeGreaterThanOrEqual(
       Date.parse(second?.takeoverStoppedAt ?? ''),
     );
+    // The verification boot before approval went wave by wave too: wave 2's boot began after wave 1's ended.
+    const boots = execution.history.flatMap((event) => {
+      if (event.type === 'StateEntered' && event.stateName === 'VerificationBoot') {
+        return [`boot ${(event.input as { takeoverHostIds?: string[] }).takeoverHostIds?.join(',')}`];
+      }
+      return event.type === 'StateExited' && event.stateName === 'VerificationBoot' ? ['booted'] : [];
+    });
+    expect(boots).toEqual([`boot ${hosts.db.hostId}`, 'booted', `boot ${hosts.app.hostId}`, 'booted']);
     for (const host of [hosts.db, hosts.app]) {
       expect((await readVm(client, await vmOf(host))).powerState).toBe('poweredOn');
       expect(await hostState(host.hostId)).toBe('stopped');
