@@ -27,7 +27,7 @@ let dir: string;
 let env: LocalOnPremFailback;
 let client: VsphereClient;
 let service: { server: Server; port: number };
-const hosts: Record<'db' | 'app' | 'faildb' | 'failapp', Host> = {} as never;
+const hosts: Record<'db' | 'app' | 'faildb' | 'failapp' | 'gonedb' | 'goneapp', Host> = {} as never;
 
 /** A TCP port on loopback that accepts connections: the service the tcp checks find at the guest IP. */
 async function listen(): Promise<{ server: Server; port: number }> {
@@ -78,7 +78,7 @@ beforeAll(async () => {
     }),
   });
   let seed = 51;
-  for (const name of ['db', 'app', 'faildb', 'failapp'] as const) {
+  for (const name of ['db', 'app', 'faildb', 'failapp', 'gonedb', 'goneapp'] as const) {
     hosts[name] = await createDrillTakeoverHost(env, {
       name,
       volumes: 1,
@@ -102,7 +102,12 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function request(first: Host, second: Host, secondPort: number): Record<string, unknown> {
+function request(
+  first: Host,
+  second: Host,
+  secondPort: number,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     method: 'conditional-automated',
     hosts: [
@@ -119,6 +124,7 @@ function request(first: Host, second: Host, secondPort: number): Record<string, 
       prepareTimeoutSeconds: 120,
       operationTimeoutSeconds: 120,
     },
+    ...overrides,
   };
 }
 
@@ -209,5 +215,51 @@ describe('conditional-automated failback in waves (vsphere platform, vcsim)', ()
     const report = await runReport('waves-unhealthy');
     expect(report.status).toBe('rolled-back');
     expect(report.reason).toContain('HealthCheckFailedError');
+  }, 240_000);
+
+  it('an agent that stops answering in wave 2 (no heartbeat, also after retries) rolls the run back as AgentUnavailableError', async () => {
+    const agent = env.site()?.agent();
+    if (!agent) throw new Error('no agent running');
+    let frozen = false;
+    // A retried task no agent takes ends only at its TimeoutSeconds (no heartbeat is due before a worker has it).
+    const agentSettings = {
+      agent: {
+        heartbeatSeconds: 1,
+        unavailableAfterSeconds: 5,
+        prepareTimeoutSeconds: 120,
+        operationTimeoutSeconds: 10,
+      },
+    };
+    const execution = env.machine.run(request(hosts.gonedb, hosts.goneapp, service.port, agentSettings), {
+      executionName: 'waves-agent-gone',
+      onEvent: (event) => {
+        // Frozen as wave 2's Cutover is scheduled; back once the run reached RollbackOnPrem, which it then answers.
+        if (event.type === 'StateEntered' && event.stateName === 'CutoverOnPrem' && event.mapIndex === 1) {
+          frozen = true;
+          agent.child.kill('SIGSTOP');
+        }
+        if (event.type === 'StateEntered' && event.stateName === 'RollbackOnPrem') agent.child.kill('SIGCONT');
+      },
+    });
+    try {
+      await approve(execution);
+      const error = await execution.result.then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(error).toBeInstanceOf(ExecutionFailedError);
+      expect((error as ExecutionFailedError).cause).toContain('AgentUnavailableError');
+    } finally {
+      agent.child.kill('SIGCONT');
+    }
+    expect(frozen).toBe(true);
+    const caught = execution.history.flatMap((event) =>
+      event.type === 'StateCaught' && event.stateName === 'CutoverWaves' ? [event.next] : [],
+    );
+    expect(caught).toEqual(['AgentUnavailable']);
+    for (const host of [hosts.gonedb, hosts.goneapp]) {
+      expect((await readVm(client, await vmOf(host))).powerState).toBe('poweredOff');
+      expect(await hostState(host.hostId)).toBe('running');
+    }
   }, 240_000);
 });
