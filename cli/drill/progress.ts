@@ -59,6 +59,9 @@ export class DrillProgress {
       RequestApproval: 'waiting for cutover approval',
       StopTakeoverHosts: 'stopping the takeover hosts, last wave first (business suspended)',
       StartFailbackWaves: 'cutover: starting the failback hosts wave by wave, each wave healthy before the next',
+      VerificationBootWaves: 'verification boot of the on-prem failback hosts, wave by wave',
+      CutoverWaves:
+        'cutover: the agent starts the on-prem failback hosts wave by wave, each wave healthy before the next',
       VerifyFailback: 'verifying the failback hosts',
       Rollback: 'rolling back: failback hosts stop',
       RestartTakeoverHosts: 'restarting the takeover hosts, first wave first',
@@ -77,11 +80,15 @@ export class DrillProgress {
       Cutover: 'moving its target volumes to its failback hosts and starting them',
       CheckWaveHealth: 'running its health checks',
       StartTakeoverWave: 'restarting its takeover hosts',
+      VerificationBoot: 'booting its failback hosts on unchanged disks, then off again',
+      CutoverOnPrem: 'the agent starts its failback hosts',
+      CheckWaveHealthOnPrem: 'the agent runs its health checks',
     };
     const wave = (input as { wave?: unknown } | null)?.wave;
     const line = lines[state];
-    if (line && typeof wave === 'number' && !(state === 'CheckWaveHealth' && this.healthChecking.has(wave))) {
-      if (state === 'CheckWaveHealth') this.healthChecking.add(wave);
+    const checking = state === 'CheckWaveHealth' || state === 'CheckWaveHealthOnPrem';
+    if (line && typeof wave === 'number' && !(checking && this.healthChecking.has(wave))) {
+      if (checking) this.healthChecking.add(wave);
       this.say(`  wave ${wave}: ${line}`);
     }
   }

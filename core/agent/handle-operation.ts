@@ -1,9 +1,10 @@
-import { HomeboundError } from '../errors.js';
+import { HomeboundError, InvalidInputError } from '../errors.js';
 import type { PlatformRun, TargetPlatform } from '../onprem/platform.js';
 import type { RunFollower } from './follower.js';
 import { type HeldAnswer, proveHeldSnapshots } from './held-snapshots.js';
 import { type PrepareTargetInput, parseOperation } from './operations.js';
 import { RUN_RECORD_FORMAT, type RunRecord, type RunStore } from './run-store.js';
+import { checkWaveHealth } from './wave-health.js';
 
 /** A boot step, cutover or verify for a run this agent never prepared (PrepareTarget went to another agent?). */
 /** Where an agent writes a run's records unless PrepareTarget says otherwise. */
@@ -20,7 +21,10 @@ export class RunNotPreparedError extends HomeboundError {
   }
 }
 
-/** PrepareTarget for a run that already cut over or rolled back: its disks are no longer the agent's to write. */
+/**
+ * PrepareTarget for a run that already cut over or rolled back (its disks are no longer the agent's to write), or a
+ * boot step for a run that rolled back (its VMs must stay off).
+ */
 export class RunEndedError extends HomeboundError {
   constructor(
     readonly runId: string,
@@ -66,12 +70,32 @@ export async function handleOperation(
   }
   if (!record) throw new RunNotPreparedError(input.runId, input.operation);
   const run = runOf(record);
+  const now = context.now ?? (() => new Date());
   switch (input.operation) {
-    case 'VerificationBoot':
-      return { ...base, ...(await platform.verificationBoot(run, signal)) };
-    case 'Cutover':
-      await endRun(context, record, 'cutover');
-      return { ...base, ...(await platform.cutover(run, signal)) };
+    case 'VerificationBoot': {
+      if (record.phase === 'rolled-back') throw new RunEndedError(input.runId, record.phase);
+      const wave = waveOf(run, input.hostIds, input.operation);
+      return {
+        ...base,
+        hostIds: wave.hosts.map((host) => host.hostId),
+        ...(await platform.verificationBoot(wave, signal)),
+      };
+    }
+    case 'Cutover': {
+      if (record.phase === 'rolled-back') throw new RunEndedError(input.runId, record.phase);
+      const wave = waveOf(run, input.hostIds, input.operation);
+      // The first wave's Cutover ends the following: the final pass is applied to every disk by then (CheckApplied),
+      // so the later waves' disks are no longer written either; their Cutover finds the run cut over and goes on.
+      if (record.phase === 'prepared') await endRun(context, record, 'cutover');
+      const startedAt = now().toISOString();
+      const outcome = await platform.cutover(wave, signal);
+      return { ...base, hostIds: wave.hosts.map((host) => host.hostId), startedAt, ...outcome };
+    }
+    case 'CheckWaveHealth':
+      return {
+        ...base,
+        ...(await checkWaveHealth(platform, waveOf(run, input.hostIds, input.operation), input, signal, now)),
+      };
     case 'Verify':
       return { ...base, ...(await platform.verify(run, signal)), hosts: await platform.describe(run, signal) };
   }
@@ -204,6 +228,27 @@ function platformRunOf(input: PrepareTargetInput): PlatformRun {
     };
   });
   return { runId: input.runId, hosts: input.hosts, volumes };
+}
+
+/**
+ * The run narrowed to one wave's takeover hosts and their volumes; without `hostIds`, the whole run.
+ * @throws InvalidInputError naming an id that is no host of the run
+ */
+function waveOf(run: PlatformRun, hostIds: readonly string[] | undefined, operation: string): PlatformRun {
+  if (hostIds === undefined) return run;
+  hostIds.forEach((hostId, index) => {
+    if (!run.hosts.some((host) => host.hostId === hostId)) {
+      throw new InvalidInputError(
+        `${operation} input is invalid: hostIds.${index}: ${hostId} is no host of run ${run.runId}`,
+      );
+    }
+  });
+  const wave = new Set(hostIds);
+  return {
+    runId: run.runId,
+    hosts: run.hosts.filter((host) => wave.has(host.hostId)),
+    volumes: run.volumes.filter((volume) => wave.has(volume.hostId)),
+  };
 }
 
 function runOf(record: RunRecord): PlatformRun {

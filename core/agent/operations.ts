@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isValidVolumeKey } from '../engine/layout.js';
 import { HomeboundError, InvalidInputError } from '../errors.js';
+import { HealthChecks } from '../health/checks.js';
 import { ProposedBase } from './held-snapshots.js';
 
 /**
@@ -92,8 +93,32 @@ export type PrepareTargetInput = z.infer<typeof PrepareTargetInput>;
 /** The operations after PrepareTarget act on the run the agent recorded then; they carry only its id. */
 const runOperation = <T extends string>(operation: T) => z.object({ operation: z.literal(operation), runId: RunId });
 
-export const VerificationBootInput = runOperation('VerificationBoot');
-export const CutoverInput = runOperation('Cutover');
+/**
+ * The takeover host ids of one cutover wave: the operation acts on their failback hosts only. @default every host of
+ * the run
+ */
+const WaveHostIds = z.array(z.string().min(1)).min(1).optional();
+
+export const VerificationBootInput = runOperation('VerificationBoot').extend({ hostIds: WaveHostIds });
+export const CutoverInput = runOperation('Cutover').extend({ hostIds: WaveHostIds });
+
+/** One takeover host as the request's `$.hosts` gives it: only its id and health checks matter here. */
+const WaveHealthHost = z.object({ hostId: z.string().min(1), healthChecks: HealthChecks.default([]) });
+
+/**
+ * One round of a wave's health checks on-prem: each failback host is powered on, and passes its host's `tcp`/`http`
+ * checks against its guest IP. Past `timeoutSeconds` after `since`, an unhealthy wave fails the operation with
+ * HealthCheckFailedError.
+ */
+export const CheckWaveHealthInput = runOperation('CheckWaveHealth').extend({
+  hostIds: z.array(z.string().min(1)).min(1),
+  /** The run's hosts (the request's `$.hosts`); those of `hostIds` give their checks. @default no checks but state */
+  hosts: z.array(WaveHealthHost).default([]),
+  /** When the wave's cutover began (ISO time): the health deadline is `timeoutSeconds` after it. */
+  since: z.iso.datetime(),
+  timeoutSeconds: z.number().int().min(1).max(86_400),
+});
+export type CheckWaveHealthInput = z.infer<typeof CheckWaveHealthInput>;
 export const VerifyInput = runOperation('Verify');
 export const RollbackInput = runOperation('Rollback');
 
@@ -101,6 +126,7 @@ export const OPERATIONS = {
   PrepareTarget: PrepareTargetInput,
   VerificationBoot: VerificationBootInput,
   Cutover: CutoverInput,
+  CheckWaveHealth: CheckWaveHealthInput,
   Verify: VerifyInput,
   Rollback: RollbackInput,
 } as const;

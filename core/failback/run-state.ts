@@ -208,9 +208,13 @@ export const ApprovalSummary = z.object({
   /**
    * Set when the wait asks a person to confirm the failback hosts are up rather than to approve a cutover (the
    * manual platform, after its cutover): what they must check, from the agent's answer. Pages and messages then ask
-   * "confirm the hosts are up".
+   * "confirm the hosts are up". The state machine gives one per cutover wave (a list): they are joined line by line.
    */
-  instructions: z.string().max(4000).optional(),
+  instructions: z
+    .union([z.string(), z.array(z.string()).min(1)])
+    .transform((value) => (Array.isArray(value) ? value.join('\n') : value))
+    .pipe(z.string().max(4000))
+    .optional(),
 });
 export type ApprovalSummary = z.infer<typeof ApprovalSummary>;
 

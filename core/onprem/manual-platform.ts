@@ -5,6 +5,7 @@ import { TargetDiskInUseError, TargetDiskMissingError, TargetDiskNotConfiguredEr
 import { mountOf } from './mounts.js';
 import {
   type BootOutcome,
+  type FailbackHostStatus,
   type HostDescription,
   type PlatformRun,
   type PreparedDisk,
@@ -101,6 +102,11 @@ export class ManualPlatform implements TargetPlatform {
     return operator(
       `check that the failback hosts of run ${run.runId} (${hostNames(run)}) serve production, then confirm on the approval page`,
     );
+  }
+
+  /** homebound cannot see the operator's hosts: each is `unknown`, so its state check fails (the ASL asks a person). */
+  async inspect(run: PlatformRun): Promise<readonly FailbackHostStatus[]> {
+    return run.hosts.map((host) => ({ hostId: host.hostId, name: host.name, powerState: 'unknown' }));
   }
 
   async rollback(): Promise<RollbackOutcome> {

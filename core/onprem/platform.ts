@@ -100,6 +100,18 @@ export type BootOutcome =
       readonly instructions: string;
     };
 
+/** A failback host as a wave's health checks see it: its power and where its guest answers. */
+export interface FailbackHostStatus {
+  /** The takeover host it replaces. */
+  readonly hostId: string;
+  /** The failback host's name on the platform. */
+  readonly name: string;
+  /** `unknown` when the platform cannot see it (manual) or it does not exist. */
+  readonly powerState: PowerState;
+  /** The guest's IP as the platform reports it (vSphere: VMware Tools' `guest.ipAddress`); absent when unknown. */
+  readonly address?: string | undefined;
+}
+
 export interface RollbackOutcome {
   /** Failback hosts this call powered off (already off ones are not listed). Disks are always kept. */
   readonly poweredOff: readonly string[];
@@ -114,6 +126,10 @@ export interface HostDescription {
   readonly disks: readonly { readonly volumeId: string; readonly location: string; readonly sizeBytes: number }[];
 }
 
+/**
+ * A run given to `verificationBoot`, `cutover` or `inspect` may be one cutover wave of it: its hosts and their volumes
+ * only (core/agent/handle-operation.ts `waveOf`).
+ */
 export interface TargetPlatform {
   /** `manual`, `vsphere`: what the agent logs and answers with. */
   readonly kind: string;
@@ -132,6 +148,8 @@ export interface TargetPlatform {
   cutover(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome>;
   /** Whether the failback hosts are up after the cutover. */
   verify(run: PlatformRun, signal: AbortSignal): Promise<BootOutcome>;
+  /** Each failback host's power state and guest IP now, for a wave's health checks (core/agent/wave-health.ts). */
+  inspect(run: PlatformRun, signal: AbortSignal): Promise<readonly FailbackHostStatus[]>;
   /** Powers off every failback host of the run; keeps every disk (the next run continues from what they hold). */
   rollback(run: PlatformRun, signal: AbortSignal): Promise<RollbackOutcome>;
   describe(run: PlatformRun, signal: AbortSignal): Promise<readonly HostDescription[]>;

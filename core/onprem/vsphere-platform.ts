@@ -15,6 +15,7 @@ import {
 } from './errors.js';
 import type {
   BootOutcome,
+  FailbackHostStatus,
   HostDescription,
   PlatformHost,
   PlatformRun,
@@ -156,6 +157,29 @@ export class VspherePlatform implements TargetPlatform {
     const vms = await this.ownedVmsOf(run, signal);
     await settleAll(vms.map(({ vm }) => target.waitForGuest(vm, this.options.wait)));
     return outcome(client, vms);
+  }
+
+  /**
+   * Each host's VM: its power state and the guest IP VMware Tools reports (`guest.ipAddress`; vcsim reports one only
+   * when it is set through the VM's extraConfig `SET.guest.ipAddress`, or with container backing). A VM that does not
+   * exist, or that a later run took over, is `unknown`.
+   */
+  async inspect(run: PlatformRun, signal: AbortSignal): Promise<readonly FailbackHostStatus[]> {
+    const { client } = await this.open(signal);
+    const found = await this.vmsOf(run, signal);
+    const statuses: FailbackHostStatus[] = [];
+    for (const host of run.hosts) {
+      const name = failbackVmName(host);
+      const vm = found.find((candidate) => candidate.name === name);
+      if (vm === undefined || !vm.owned) {
+        statuses.push({ hostId: host.hostId, name, powerState: 'unknown' });
+        continue;
+      }
+      const state = await readVm(client, vm.vm);
+      const address = (await client.property(vm.vm, 'guest.ipAddress'))?.text();
+      statuses.push({ hostId: host.hostId, name, powerState: state.powerState, ...(address ? { address } : {}) });
+    }
+    return statuses;
   }
 
   /**

@@ -22,6 +22,7 @@ export const AGENT_STATES = [
   'PrepareOnPremTarget',
   'VerificationBoot',
   'CutoverOnPrem',
+  'CheckWaveHealthOnPrem',
   'VerifyOnPrem',
   'RollbackOnPrem',
 ] as const;

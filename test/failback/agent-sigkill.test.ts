@@ -241,9 +241,7 @@ describe('the agent SIGKILLed at random instants of a conditional-automated run 
         `trial ${trial}: ${JSON.stringify(aim)} +${delayMs} ms landed in ${done.landed}${lostTask ? ', its PrepareTarget task lost and retried' : ''}`,
       );
 
-      expect(statesEntered(execution.history)).toEqual(
-        expect.arrayContaining(['PrepareOnPremTarget', 'CutoverOnPrem']),
-      );
+      expect(statesEntered(execution.history)).toEqual(expect.arrayContaining(['PrepareOnPremTarget', 'CutoverWaves']));
       expect(done.signal).toBe('SIGKILL');
       expect(done.restartedPid).toBeDefined();
       expect(done.restartedPid).not.toBe(done.killedPid);

@@ -27,7 +27,7 @@ import { statesEntered } from '../support/failback.js';
 let dir: string;
 const staged = { onPrem: new Map<string, number>(), cloud: new Map<string, number>() };
 let env: LocalOnPremFailback;
-const hosts: Record<'approved' | 'stalled' | 'rejected' | 'agentGone', Host> = {} as never;
+const hosts: Record<'approved' | 'stalled' | 'rejected' | 'agentGone' | 'wavedDb' | 'wavedApp', Host> = {} as never;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'hb-conditional-'));
@@ -53,7 +53,7 @@ beforeAll(async () => {
     }),
   });
   let seed = 21;
-  for (const name of ['approved', 'stalled', 'rejected', 'agentGone'] as const) {
+  for (const name of ['approved', 'stalled', 'rejected', 'agentGone', 'wavedDb', 'wavedApp'] as const) {
     hosts[name] = await createDrillTakeoverHost(env, {
       name,
       volumes: 2,
@@ -151,7 +151,7 @@ describe('conditional-automated failback (manual platform, agent as its own proc
 
     expect(output.status).toBe('succeeded');
     const entered = statesEntered(execution.history);
-    for (const state of ['PrepareOnPremTarget', 'VerificationBoot', 'CutoverOnPrem', 'VerifyOnPrem']) {
+    for (const state of ['PrepareOnPremTarget', 'VerificationBootWaves', 'CutoverWaves', 'VerifyOnPrem']) {
       expect(entered).toContain(state);
     }
     expect(await hostState(host.hostId)).toBe('stopped');
@@ -219,13 +219,47 @@ describe('conditional-automated failback (manual platform, agent as its own proc
     const entered = statesEntered(execution.history);
     expect(entered).toContain('RollbackOnPrem');
     expect(entered).not.toContain('StopTakeoverHosts');
-    expect(entered).not.toContain('CutoverOnPrem');
+    expect(entered).not.toContain('CutoverWaves');
     expect(await hostState(host.hostId)).toBe('running');
     const writes = await checkWorkloadWrites(env, host);
     expect(writes.writes).toBeGreaterThan(0);
     expect(writes.lost).toEqual([]);
     for (const volume of host.volumes) expect((await stat(diskOf(volume.volumeId))).size).toBe(volume.sizeBytes);
     expect((await runReport('onprem-rejected')).status).toBe('rolled-back');
+  }, 150_000);
+
+  it('in waves: each wave is handed to the operator in order, one confirmation lists them wave by wave', async () => {
+    const [db, app] = [hosts.wavedDb, hosts.wavedApp];
+    const execution = env.machine.run(
+      request(db, {
+        hosts: [
+          { id: db.hostId, wave: 1 },
+          { id: app.hostId, wave: 2 },
+        ],
+      }),
+      { executionName: 'onprem-waves' },
+    );
+    await env.approvals.approve((await nextApproval(execution)).runId, 'test');
+    const confirmation = await nextApproval(execution);
+    expect(confirmation.runId).toBe('onprem-waves-hosts-up');
+    const pending = await env.approvals.store.get(confirmation.approvalId);
+    const lines = pending?.summary.instructions?.split('\n') ?? [];
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^wave 1: .*power on the failback hosts \(wavedDb\)/);
+    expect(lines[1]).toMatch(/^wave 2: .*power on the failback hosts \(wavedApp\)/);
+    await env.approvals.approve(confirmation.runId, 'test');
+    await expect(execution.result).resolves.toMatchObject({ status: 'succeeded' });
+
+    const report = await runReport('onprem-waves');
+    expect(report.waves?.map((wave) => [wave.wave, wave.hosts.map((host) => host.takeoverHostId)])).toEqual([
+      [1, [db.hostId]],
+      [2, [app.hostId]],
+    ]);
+    // Handed to a person, not checked: each wave has its start, none a healthy time.
+    for (const wave of report.waves ?? []) {
+      expect(wave.failbackStartedAt).toBeDefined();
+      expect(wave.healthyAt).toBeUndefined();
+    }
   }, 150_000);
 
   it('names AgentUnavailableError and rolls back when the agent is not running', async () => {

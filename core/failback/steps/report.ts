@@ -17,11 +17,15 @@ import { PassRecord } from './record-pass.js';
 
 const HealthCheckResult = z.object({ name: z.string(), passed: z.boolean(), detail: z.string().optional() });
 
-/** One wave of a StartFailbackWaves iteration (the ASL's WaveHealthy state). */
+/**
+ * One wave of a StartFailbackWaves / CutoverWaves iteration (the ASL's WaveHealthy state; WaveHandedToOperator's has no
+ * `healthyAt`: the manual platform cannot see its hosts). A host is its failback host's id (automated) or its takeover
+ * host's (conditional-automated, checked by the agent).
+ */
 const CutoverWave = z.object({
   wave: z.number(),
   failbackStartedAt: z.string(),
-  healthyAt: z.string(),
+  healthyAt: z.string().optional(),
   hosts: z.array(z.object({ hostId: z.string(), healthy: z.boolean(), checks: z.array(HealthCheckResult) })),
 });
 
@@ -174,14 +178,15 @@ function reportWaves(input: ReportInput, hosts: readonly TakeoverHost[]): Report
     return {
       wave: wave.wave,
       ...(stopped ? { takeoverStoppedAt: stopped.stoppedAt } : {}),
-      ...(started ? { failbackStartedAt: started.failbackStartedAt, healthyAt: started.healthyAt } : {}),
+      ...(started ? { failbackStartedAt: started.failbackStartedAt } : {}),
+      ...(started?.healthyAt ? { healthyAt: started.healthyAt } : {}),
       hosts: hosts
         .filter((host) => wave.takeoverHostIds.includes(host.hostId))
         .map((host) => {
           const failbackHostId = input.failback?.hosts.find(
             (candidate) => candidate.takeoverHostId === host.hostId,
           )?.failbackHostId;
-          const health = started?.hosts.find((candidate) => candidate.hostId === failbackHostId);
+          const health = started?.hosts.find((candidate) => candidate.hostId === (failbackHostId ?? host.hostId));
           return {
             takeoverHostId: host.hostId,
             name: host.name,
