@@ -1,6 +1,6 @@
-import { type FailedCheck, HealthCheckFailedError } from '../health/errors.js';
+import { type HealthRound, healthRound } from '../health/round.js';
 import { NoRunCommand } from '../health/run-command.js';
-import { HealthCheckRunner, type HostHealth } from '../health/runner.js';
+import { HealthCheckRunner } from '../health/runner.js';
 import type { PlatformRun, TargetPlatform } from '../onprem/platform.js';
 import type { CheckWaveHealthInput } from './operations.js';
 
@@ -11,19 +11,6 @@ const ROUND_LIMIT_MS = 300_000;
 const checker = new HealthCheckRunner({
   runCommand: new NoRunCommand('on-prem: the agent has no SSM client (ssm checks are for EC2 failback hosts)'),
 });
-
-/** One round of a wave's checks, as CheckHostHealth answers for the automated method. */
-export interface WaveHealthAnswer {
-  /** When this round ended (ISO). */
-  readonly checkedAt: string;
-  /** `timeoutSeconds` after `since` (ISO): past it an unhealthy wave fails. */
-  readonly deadline: string;
-  readonly allHealthy: boolean;
-  /** Some host is unhealthy and the deadline has not passed: the state machine waits and asks again. */
-  readonly pending: boolean;
-  /** Per takeover host: its failback host's health and each check's result. */
-  readonly hosts: readonly HostHealth[];
-}
 
 /**
  * Runs one round of the health checks of a wave's failback hosts from the agent (it reaches the on-prem network the
@@ -39,7 +26,7 @@ export async function checkWaveHealth(
   input: CheckWaveHealthInput,
   signal: AbortSignal,
   now: () => Date,
-): Promise<WaveHealthAnswer> {
+): Promise<HealthRound> {
   const statuses = await platform.inspect(wave, signal);
   const byHost = new Map(statuses.map((status) => [status.hostId, status]));
   const targets = wave.hosts.map((host) => ({
@@ -59,15 +46,5 @@ export async function checkWaveHealth(
     signal,
   });
   const deadline = new Date(Date.parse(input.since) + input.timeoutSeconds * 1000).toISOString();
-  const checkedAt = now();
-  const allHealthy = hosts.every((host) => host.healthy);
-  if (!allHealthy && checkedAt.getTime() >= Date.parse(deadline)) {
-    const failed: FailedCheck[] = hosts.flatMap((host) =>
-      host.checks
-        .filter((check) => !check.passed)
-        .map((check) => ({ hostId: host.hostId, name: check.name, detail: check.detail })),
-    );
-    throw new HealthCheckFailedError(failed, deadline);
-  }
-  return { checkedAt: checkedAt.toISOString(), deadline, allHealthy, pending: !allHealthy, hosts };
+  return healthRound(hosts, deadline, now());
 }

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { HealthChecks } from '../../health/checks.js';
-import { type FailedCheck, HealthCheckFailedError } from '../../health/errors.js';
+import { type HealthRound, healthRound } from '../../health/round.js';
 import { NoRunCommand } from '../../health/run-command.js';
-import { HealthCheckRunner, type HostHealth, type HostHealthChecker } from '../../health/runner.js';
+import { HealthCheckRunner, type HostHealthChecker } from '../../health/runner.js';
 import type { FailbackDeps } from '../run-state.js';
 
 /** One failback host and its checks (the state check is implied). */
@@ -57,16 +57,8 @@ export const CheckHostHealthInput = z
   });
 export type CheckHostHealthInput = z.infer<typeof CheckHostHealthInput>;
 
-export interface CheckHostHealthOutput {
-  /** When this round of checks ended (ISO). */
-  readonly checkedAt: string;
-  /** When the checks give up (ISO), as given or worked out from `since` and `timeoutSeconds`. */
-  readonly deadline: string;
-  readonly allHealthy: boolean;
-  /** Some host is unhealthy and the deadline has not passed: Wait and check again. */
-  readonly pending: boolean;
-  readonly hosts: readonly HostHealth[];
-}
+/** One round of the checks (core/health/round.ts). */
+export type CheckHostHealthOutput = HealthRound;
 
 /** Used when the wiring gives none: TCP and HTTP probes from where the step runs; no SSM client, so no `ssm` checks. */
 const unwiredChecker = new HealthCheckRunner({
@@ -97,19 +89,8 @@ export async function checkHostHealth(
     signal,
     comment: `homebound health check, run ${input.runId}`,
   });
-  const deadline = healthDeadline(input);
-  const checkedAt = deps.now();
-  const allHealthy = hosts.every((host) => host.healthy);
-  const failed: FailedCheck[] = hosts.flatMap((host) =>
-    host.checks
-      .filter((check) => !check.passed)
-      .map((check) => ({ hostId: host.hostId, name: check.name, detail: check.detail })),
-  );
   const terminated = hosts.some((host) => host.state === 'terminated');
-  if (!allHealthy && (terminated || checkedAt.getTime() >= Date.parse(deadline))) {
-    throw new HealthCheckFailedError(failed, deadline);
-  }
-  return { checkedAt: checkedAt.toISOString(), deadline, allHealthy, pending: !allHealthy, hosts };
+  return healthRound(hosts, healthDeadline(input), deps.now(), terminated);
 }
 
 /** The input's deadline, or `timeoutSeconds` after `since` (the schema holds that one of them is there). */
