@@ -33,9 +33,12 @@ export interface OnPremRetryCheck {
  * The snapshots the rejected run kept, found by tag as the next run's PlanOnPremRun finds them. The on-prem disk
  * has no EBS volume id; `targetVolumeId` (ChangedSinceKept's shape) names the disk by its takeover volume.
  */
-export async function keptSnapshots(env: LocalFailback, host: Host): Promise<KeptState['snapshots'][number][]> {
+export async function keptSnapshots(
+  env: LocalFailback,
+  hosts: readonly Host[],
+): Promise<KeptState['snapshots'][number][]> {
   const kept: KeptState['snapshots'][number][] = [];
-  for (const volume of host.volumes) {
+  for (const volume of hosts.flatMap((host) => host.volumes)) {
     const [snapshot] = await env.compute.findSnapshots({ [KEPT_FOR_TAG]: volume.volumeId });
     if (snapshot) {
       kept.push({
@@ -60,7 +63,7 @@ export function retryCheck(
   const firstRolledBack =
     first.status === 'rolled-back' &&
     first.verified &&
-    first.host.state === 'running' &&
+    first.hosts.every((host) => host.state === 'running') &&
     first.writes.lost.length === 0 &&
     first.vms.every((vm) => vm.powerState !== 'poweredOn');
   return {
@@ -71,7 +74,7 @@ export function retryCheck(
       verified: first.verified,
       passes: first.passes,
       vms: first.vms,
-      takeoverState: first.host.state,
+      takeoverState: [...new Set(first.hosts.map((host) => host.state))].join(', '),
       writesLost: first.writes.lost.length,
     },
     disksKept: first.vms.flatMap((vm) => vm.disks).length,

@@ -1,7 +1,7 @@
 import type { Host, InstanceTypeInfo } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { runLayout } from '../../core/failback/run-state.js';
-import { RunReport } from '../../core/failback/steps/report.js';
+import { type ReportWave, RunReport } from '../../core/failback/steps/report.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { failbackVmName } from '../../core/onprem/vsphere-platform.js';
 import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
@@ -15,11 +15,9 @@ import { keptSnapshots, type OnPremRetryCheck, retryCheck } from './onprem-retry
 import { type DrillVm, manualVms, vsphereVms } from './onprem-vms.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept } from './reject-then-retry.js';
-import { createDrillTakeoverHost } from './takeover.js';
-import { checkWorkloadWrites, type WritesCheck } from './verify.js';
+import { createDrillFleet, type DrillFleet } from './takeover.js';
+import { checkFleetWrites, type WritesCheck } from './verify.js';
 import { DrillWorkDir } from './work-dir.js';
-
-const MiB = 1024 * 1024;
 
 export interface OnPremDrillOptions extends DrillOptions {
   readonly platform: 'vsphere' | 'manual';
@@ -53,7 +51,10 @@ export interface OnPremDrillReport {
   /** Each takeover volume at the end and the disk that holds it on-prem. */
   readonly volumes: readonly { volumeId: string; sourceSha256: string; targetPath?: string; identical: boolean }[];
   readonly writes: WritesCheck;
-  readonly host: { hostId: string; instanceType?: string; state: string };
+  /** The takeover hosts as they are now, in request order, each with its wave. */
+  readonly hosts: readonly { hostId: string; name: string; instanceType?: string; state: string; wave: number }[];
+  /** From the run report: each wave's stop, start and health times and its hosts' checks. */
+  readonly waves?: readonly ReportWave[];
   readonly options: Readonly<Record<string, unknown>>;
   readonly startedAt: string;
   readonly seconds: number;
@@ -123,46 +124,44 @@ async function drillIn(
   workDir: DrillWorkDir,
 ): Promise<OnPremDrillReport> {
   const started = new Date();
-  const host = await createDrillTakeoverHost(env, {
-    name: 'drill-app',
-    volumes: options.volumes,
-    sizeBytes: options.sizeMiB * MiB,
-    writesPerSecond: options.writesPerSecond,
-    seed: options.seed,
+  const fleet = await createDrillFleet(env, options);
+  fleet.hosts.forEach((host, i) => {
+    say(
+      `takeover host ${host.hostId} (${host.tags.Name}, wave ${fleet.plan.hosts[i]?.wave}, ${host.instanceType}): ${options.volumes} × ${options.sizeMiB} MiB`,
+    );
   });
-  say(`takeover host ${host.hostId} (${host.instanceType}): ${options.volumes} × ${options.sizeMiB} MiB`);
-  const site = await env.startSite(host.volumes.map((volume) => volume.volumeId));
+  const site = await env.startSite(fleet.hosts.flatMap((host) => host.volumes.map((volume) => volume.volumeId)));
   for (const [key, value] of Object.entries({ ...site.env(), ...env.cloud.env() })) print(`${key}=${value}`);
   say(`on-prem site up (${options.platform}, store ${site.store.s3Endpoint}); agent polling; work dir ${workDir.dir}`);
 
   const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
   const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
   const execute = (id: string, approval: DrillOptions['approval'], onEvent?: (event: LocalRunEvent) => void) =>
-    executeRun(env, { runId: id, host, options: { ...options, approval }, say, progress, workDir, onEvent });
+    executeRun(env, { runId: id, fleet, options: { ...options, approval }, say, progress, workDir, onEvent });
   if (!options.rejectThenRetry) {
     const { output, reason } = await execute(runId, options.approval);
     progress?.stop();
-    return report(env, { runId, host, options, started, output, reason });
+    return report(env, { runId, fleet, options, started, output, reason });
   }
   // --reject-then-retry: a rejected execution (it rolls back, keeping its disks and their proven snapshots), then a
   // second one on the same takeover host, approved, whose first pass must be incremental from what was kept.
   const first = await execute(`${runId}-1`, 'reject');
-  const firstReport = await report(env, { runId: `${runId}-1`, host, options, started, ...first });
-  const kept = await keptSnapshots(env, host);
+  const firstReport = await report(env, { runId: `${runId}-1`, fleet, options, started, ...first });
+  const kept = await keptSnapshots(env, fleet.hosts);
   say(`rejected run rolled back; kept: ${kept.map((snapshot) => snapshot.snapshotId).join(', ') || 'nothing'}`);
   const changed = new ChangedSinceKept(env, kept);
   const second = await execute(`${runId}-2`, 'auto-approve', (event) => changed.onEvent(event, `${runId}-2`));
   progress?.stop();
-  const secondReport = await report(env, { runId: `${runId}-2`, host, options, started, ...second });
+  const secondReport = await report(env, { runId: `${runId}-2`, fleet, options, started, ...second });
   return { ...secondReport, retry: retryCheck(firstReport, kept, secondReport, await changed.bytes()) };
 }
 
-/** One execution of the method's state machine on the drill's takeover host; its output or why it failed. */
+/** One execution of the method's state machine on the drill's takeover hosts; its output or why it failed. */
 async function executeRun(
   env: LocalOnPremFailback,
   run: {
     runId: string;
-    host: Host;
+    fleet: DrillFleet;
     options: OnPremDrillOptions;
     say: (line: string) => void;
     progress: DrillProgress | undefined;
@@ -177,7 +176,7 @@ async function executeRun(
   const execution = env.machine.run(
     {
       method: options.method.name,
-      hosts: [run.host.hostId],
+      hosts: run.fleet.hosts.map((host, i) => ({ id: host.hostId, wave: run.fleet.plan.hosts[i]?.wave ?? 1 })),
       target: { platform: options.platform },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },
@@ -214,7 +213,7 @@ async function report(
   env: LocalOnPremFailback,
   run: {
     runId: string;
-    host: Host;
+    fleet: DrillFleet;
     options: OnPremDrillOptions;
     started: Date;
     output: unknown;
@@ -227,19 +226,32 @@ async function report(
     ? parseStagedJson(RunReport, await record.get(runLayout.reportKey), 'report.json')
     : undefined;
   const status = runReport?.status ?? 'failed';
-  const [takeover] = await env.compute.describeHosts({ hostIds: [run.host.hostId] });
-  const size = await env.compute.describeInstanceType(takeover?.instanceType ?? 'm5.large');
-  const vmNames = site?.vcsim ? vmNamesOf(run.host, size) : [];
+  const { hosts } = run.fleet;
+  const takeovers = await env.compute.describeHosts({ hostIds: hosts.map((host) => host.hostId) });
+  const sizes = new Map<string, InstanceTypeInfo>();
+  for (const host of takeovers) {
+    const type = host.instanceType ?? 'm5.large';
+    if (!sizes.has(type)) sizes.set(type, await env.compute.describeInstanceType(type));
+  }
+  const sizeOf = (host: Host) => sizes.get(host.instanceType ?? 'm5.large') as InstanceTypeInfo;
   const vms = !site
     ? []
     : site.vcsim
-      ? await vsphereVms(site, vmNames)
-      : await manualVms(site, [
-          { name: run.host.tags.Name ?? run.host.hostId, volumeIds: run.host.volumes.map((v) => v.volumeId), ...size },
-        ]);
+      ? await vsphereVms(
+          site,
+          hosts.flatMap((host) => vmNamesOf(host, sizeOf(host))),
+        )
+      : await manualVms(
+          site,
+          hosts.map((host) => ({
+            name: host.tags.Name ?? host.hostId,
+            volumeIds: host.volumes.map((v) => v.volumeId),
+            ...sizeOf(host),
+          })),
+        );
   const disks = vms.flatMap((vm) => vm.disks);
   const volumes = [];
-  for (const volume of run.host.volumes) {
+  for (const volume of hosts.flatMap((host) => host.volumes)) {
     const sourceSha256 = await imageSha256(env.volumePath(volume.volumeId));
     const disk = disks.find((candidate) => candidate.path.includes(volume.volumeId));
     volumes.push({
@@ -249,7 +261,9 @@ async function report(
       identical: disk?.sha256 === sourceSha256,
     });
   }
-  const writes = await checkWorkloadWrites(env, run.host);
+  const writes = await checkFleetWrites(env, hosts);
+  // Every VM has its takeover host's size (the fleet's hosts share one type, so its VMs one size).
+  const size = sizeOf(hosts[0] as Host);
   const vmsUp = vms.every(
     (vm) =>
       (vm.powerState === 'poweredOn' || site?.vcsim === undefined) &&
@@ -258,8 +272,10 @@ async function report(
   );
   const succeeded = status === 'succeeded';
   const verified = succeeded
-    ? vms.length > 0 && vmsUp && volumes.every((volume) => volume.identical) && writes.lost.length === 0
-    : takeover?.state === 'running' && writes.lost.length === 0 && vms.every((vm) => vm.powerState !== 'poweredOn');
+    ? vms.length === hosts.length && vmsUp && volumes.every((volume) => volume.identical) && writes.lost.length === 0
+    : takeovers.every((host) => host.state === 'running') &&
+      writes.lost.length === 0 &&
+      vms.every((vm) => vm.powerState !== 'poweredOn');
   const passes = (runReport?.passes ?? []).map((pass) => ({
     number: pass.passNumber,
     kind: pass.kind,
@@ -277,7 +293,7 @@ async function report(
     verified,
     verifiedWhat: succeeded
       ? `each VM disk is byte-identical to its takeover volume at stop, every VM ${site?.vcsim ? 'powered on ' : ''}with ${size.vCpus} vCPUs and ${size.memoryMiB} MiB (${size.instanceType}), no write lost`
-      : 'the takeover host runs with every write, no failback VM powered on, target disks kept',
+      : `the takeover ${hosts.length === 1 ? 'host runs' : 'hosts run'} with every write, no failback VM powered on, target disks kept`,
     passes,
     ...(runReport?.firstPass ? { firstPass: runReport.firstPass } : {}),
     bytesChanged: runReport?.bytesChanged ?? 0,
@@ -286,11 +302,17 @@ async function report(
     vms,
     volumes,
     writes,
-    host: {
-      hostId: run.host.hostId,
-      ...(takeover?.instanceType ? { instanceType: takeover.instanceType } : {}),
-      state: takeover?.state ?? 'unknown',
-    },
+    hosts: hosts.map((host, i) => {
+      const now = takeovers.find((candidate) => candidate.hostId === host.hostId);
+      return {
+        hostId: host.hostId,
+        name: host.tags.Name ?? host.hostId,
+        ...(now?.instanceType ? { instanceType: now.instanceType } : {}),
+        state: now?.state ?? 'unknown',
+        wave: run.fleet.plan.hosts[i]?.wave ?? 1,
+      };
+    }),
+    ...(runReport?.waves ? { waves: runReport.waves } : {}),
     options: { ...run.options, method: run.options.method.name },
     startedAt: run.started.toISOString(),
     seconds: (Date.now() - run.started.getTime()) / 1000,

@@ -62,7 +62,7 @@ describe('homebound drill --method conditional-automated', () => {
     expect(report.passes.length).toBeGreaterThanOrEqual(3);
     expect(report.passes[0]?.kind).toBe('full');
     expect(report.passes.slice(1).every((pass) => pass.kind === 'incremental')).toBe(true);
-    const size = localInstanceType(report.host.instanceType ?? '');
+    const size = localInstanceType(report.hosts[0]?.instanceType ?? '');
     expect(report.vms).toHaveLength(1);
     for (const vm of report.vms) {
       expect(vm).toMatchObject({ powerState: 'poweredOn', numCPU: size.vCpus, memoryMiB: size.memoryMiB });
@@ -70,7 +70,7 @@ describe('homebound drill --method conditional-automated', () => {
     }
     // Checked here again, not taken from the report: each -flat.vmdk in vcsim's datastore directory against the
     // takeover volume's image as it stopped (the takeover host is stopped, so it no longer changes).
-    expect(report.host.state).toBe('stopped');
+    expect(report.hosts.map((host) => host.state)).toEqual(['stopped']);
     const disks = report.vms.flatMap((vm) => vm.disks);
     for (const volume of report.volumes) {
       const disk = disks.find((candidate) => candidate.path.includes(volume.volumeId));
@@ -149,10 +149,37 @@ describe('homebound drill --method conditional-automated', () => {
     expect(report.status).toBe('rolled-back');
     expect(report.reason).toContain('injected failure at state CutoverOnPrem');
     expect(report.verified).toBe(true);
-    expect(report.host.state).toBe('running');
+    expect(report.hosts.map((host) => host.state)).toEqual(['running']);
     expect(report.writes.lost).toEqual([]);
     expect(report.vms.flatMap((vm) => vm.disks)).toHaveLength(2);
   }, 120_000);
+
+  it('fails a fleet back in waves on vcsim: every VM on, every disk identical, wave 2 started once wave 1 was healthy', async () => {
+    const json = join(dir, 'onprem-waves.json');
+    const result = await runCli([
+      'drill',
+      ...['--method', 'conditional-automated', '--hosts', '2', '--waves', '2', '--volumes', '1', '--size-mib', '8'],
+      ...['--max-passes', '3', '--auto-approve', '--json', json],
+    ]);
+
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as OnPremDrillReport;
+    expect(report.status).toBe('succeeded');
+    expect(report.verified).toBe(true);
+    expect(report.hosts.map((host) => [host.name, host.state, host.wave])).toEqual([
+      ['drill-app-01', 'stopped', 1],
+      ['drill-app-02', 'stopped', 2],
+    ]);
+    expect(report.vms.map((vm) => vm.powerState)).toEqual(['poweredOn', 'poweredOn']);
+    expect(report.volumes).toHaveLength(2);
+    for (const volume of report.volumes) expect(volume.identical).toBe(true);
+    expect(report.writes.lost).toEqual([]);
+    const [first, second] = report.waves ?? [];
+    expect([first?.wave, second?.wave]).toEqual([1, 2]);
+    // The takeover hosts stopped last wave first; wave 2's VMs were started only once wave 1's were healthy.
+    expect(Date.parse(second?.takeoverStoppedAt ?? '')).toBeLessThan(Date.parse(first?.takeoverStoppedAt ?? ''));
+    expect(Date.parse(second?.failbackStartedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(first?.healthyAt ?? ''));
+  }, 240_000);
 
   it('refuses options that do not apply, before anything starts (exit 2)', async () => {
     const html = await runCli([

@@ -58,7 +58,7 @@ describe('homebound drill --hosts --waves', () => {
     expect(report.hosts.filter((host) => host.role === 'failback' && host.state === 'running')).toEqual([]);
   }, 240_000);
 
-  it('refuses --waves beyond --hosts, a --fail-health-check wave the drill lacks, and fleets for the on-prem drill', async () => {
+  it('refuses --waves beyond --hosts, a --fail-health-check wave the drill lacks, and --fail-health-check for the on-prem drill', async () => {
     const tooMany = await runCli(['drill', '--auto-approve', '--hosts', '3', '--waves', '4']);
     expect(tooMany.code).toBe(2);
     expect(tooMany.stderr).toContain('--waves 4 is more than --hosts 3');
@@ -77,18 +77,20 @@ describe('homebound drill --hosts --waves', () => {
     const badWave = await runCli(['drill', '--auto-approve', '--fail-health-check', 'wave:0']);
     expect(badWave.code).not.toBe(0);
     expect(badWave.stderr).toContain('"wave:0" is no wave');
-    const onPremWaves = await runCli(['drill', '--auto-approve', '--method', 'conditional-automated', '--waves', '2']);
-    expect(onPremWaves.code).toBe(2);
+    const onPremFault = await runCli([
+      'drill',
+      ...['--auto-approve', '--method', 'conditional-automated', '--hosts', '2', '--waves', '2'],
+      ...['--fail-health-check', 'wave:2'],
+    ]);
+    expect(onPremFault.code).toBe(2);
+    expect(onPremFault.stderr).toContain('--fail-health-check is not available for the conditional-automated drill');
   });
 
-  it('refuses --hosts out of range, naming the option, and --hosts for the on-prem drill', async () => {
+  it('refuses --hosts out of range, naming the option', async () => {
     for (const hosts of ['0', '101', '2.5']) {
       const result = await runCli(['drill', '--auto-approve', '--hosts', hosts]);
       expect(result.code).not.toBe(0);
       expect(result.stderr).toContain(`option '--hosts <n>' argument '${hosts}' is invalid`);
     }
-    const onPrem = await runCli(['drill', '--auto-approve', '--method', 'conditional-automated', '--hosts', '2']);
-    expect(onPrem.code).toBe(2);
-    expect(onPrem.stderr).toContain('are not available for the conditional-automated drill yet');
   });
 });
