@@ -30,8 +30,6 @@ export class CountingBlockSource implements BlockSource {
 export class DrillProgress {
   private bar: SingleBar | undefined;
   private timer: NodeJS.Timeout | undefined;
-  /** Waves whose health checks were announced (CheckWaveHealth loops until they pass). */
-  private readonly healthChecking = new Set<number>();
 
   constructor(
     private readonly source: CountingBlockSource,
@@ -41,7 +39,7 @@ export class DrillProgress {
 
   onEvent(event: LocalRunEvent): void {
     if (event.type === 'StateEntered' && event.mapIndex === undefined) this.entered(event.stateName, event.input);
-    if (event.type === 'StateEntered' && event.mapIndex !== undefined) this.enteredInWave(event.stateName, event.input);
+    if (event.type === 'StateExited' && event.mapIndex !== undefined) this.exitedInWave(event.stateName, event.output);
     if (event.type === 'StateExited' && event.mapIndex === undefined) this.exited(event.stateName, event.output);
     if (event.type === 'StateRetried') this.say(`  ↻ ${event.stateName} failed transiently; retry ${event.attempt}`);
     if (event.type === 'StateCaught') this.say(`  ✗ ${event.stateName} failed; → ${event.next}`);
@@ -73,24 +71,23 @@ export class DrillProgress {
     if (state === 'StreamPass') this.startBar(input);
   }
 
-  /** One line per wave of the cutover's Maps: which wave stops, starts or restarts. */
-  private enteredInWave(state: string, input: unknown): void {
+  /**
+   * One line per wave of the cutover's Maps, once a step of the wave has ended (not when a state is entered: after a
+   * failed wave the library still enters the next wave's first state, whose Task the runner then never starts).
+   */
+  private exitedInWave(state: string, output: unknown): void {
     const lines: Record<string, string> = {
-      StopTakeoverWave: 'stopping its takeover hosts',
-      Cutover: 'moving its target volumes to its failback hosts and starting them',
-      CheckWaveHealth: 'running its health checks',
-      StartTakeoverWave: 'restarting its takeover hosts',
-      VerificationBoot: 'booting its failback hosts on unchanged disks, then off again',
-      CutoverOnPrem: 'the agent starts its failback hosts',
-      CheckWaveHealthOnPrem: 'the agent runs its health checks',
+      WaveLaunched: 'failback hosts launched',
+      WaveBooted: 'failback hosts booted on their disks and off again',
+      TakeoverWaveStopped: 'takeover hosts stopped',
+      Cutover: 'target volumes moved to its failback hosts, which start',
+      CutoverOnPrem: 'the agent started its failback hosts',
+      WaveHealthy: 'healthy: every check passed',
+      WaveHandedToOperator: 'handed to the operator',
+      TakeoverWaveRunning: 'takeover hosts run again',
     };
-    const wave = (input as { wave?: unknown } | null)?.wave;
-    const line = lines[state];
-    const checking = state === 'CheckWaveHealth' || state === 'CheckWaveHealthOnPrem';
-    if (line && typeof wave === 'number' && !(checking && this.healthChecking.has(wave))) {
-      if (checking) this.healthChecking.add(wave);
-      this.say(`  wave ${wave}: ${line}`);
-    }
+    const wave = (output as { wave?: unknown } | null)?.wave;
+    if (lines[state] && typeof wave === 'number') this.say(`  wave ${wave}: ${lines[state]}`);
   }
 
   private exited(state: string, output: unknown): void {
