@@ -141,7 +141,7 @@ export const failbackTaskSettings = {
   },
   Rollback: {
     entry: 'functions/rollback.ts',
-    description: 'Restarts the takeover hosts and stops the failback hosts',
+    description: 'Stops the failback hosts and names, by wave, the takeover hosts to restart',
     timeout: Duration.minutes(5),
     access: ['ec2:describe', 'ec2:power'],
   },
