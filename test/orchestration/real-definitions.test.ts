@@ -76,3 +76,35 @@ describe.each(files)('the StreamPass state of statemachines/%s', (file) => {
     expect(JSON.stringify(record.Parameters)).not.toContain('"streamed.$"');
   });
 });
+
+describe.each(files)('the waves of statemachines/%s', (file) => {
+  const definition = JSON.parse(
+    readFileSync(fileURLToPath(new URL(`../../statemachines/${file}`, import.meta.url)), 'utf8'),
+  );
+  const wavesOf = (name: string) => definition.States[name];
+
+  it('stops the takeover hosts last wave first and restarts them first wave first, one wave at a time', () => {
+    expect(wavesOf('StopTakeoverHosts')).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.wavesStopOrder',
+      MaxConcurrency: 1,
+    });
+    expect(wavesOf('RestartTakeoverHosts')).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.rollback.restartWaves',
+      MaxConcurrency: 1,
+    });
+  });
+
+  it('retries starting a takeover host that is still stopping (HostStateError) instead of failing the rollback', () => {
+    const start = wavesOf('RestartTakeoverHosts').ItemProcessor.States.StartTakeoverWave;
+    const retry = start.Retry.find((rule: { ErrorEquals: string[] }) => rule.ErrorEquals.includes('HostStateError'));
+    expect(retry).toBeDefined();
+    // Long enough for EC2 to finish stopping an instance (about 5 minutes of back-off in all).
+    let waited = 0;
+    for (let attempt = 0; attempt < retry.MaxAttempts; attempt++) {
+      waited += Math.min(retry.IntervalSeconds * retry.BackoffRate ** attempt, retry.MaxDelaySeconds);
+    }
+    expect(waited).toBeGreaterThanOrEqual(240);
+  });
+});
