@@ -12,6 +12,14 @@ import { ProposedBase } from './held-snapshots.js';
 
 const RunId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/, 'letters, digits, - and _ (≤ 80)');
 
+/** Where a request asks a failback VM to go (platform.ts FailbackPlacement), in operations and run records alike. */
+export const FailbackPlacementSchema = z.object({
+  folder: z.string().min(1).optional(),
+  resourcePool: z.string().min(1).optional(),
+  datastore: z.string().min(1).optional(),
+  portGroup: z.string().min(1).optional(),
+});
+
 export const AgentHost = z.object({
   hostId: z.string().min(1),
   name: z.string().min(1),
@@ -23,15 +31,8 @@ export const AgentHost = z.object({
     .string()
     .regex(/^[A-Za-z0-9._-]{1,80}$/, 'letters, digits, . _ - (≤ 80)')
     .optional(),
-  /** Where the request asks the VM to go (platform.ts FailbackPlacement). @default the agent's config */
-  placement: z
-    .object({
-      folder: z.string().min(1).optional(),
-      resourcePool: z.string().min(1).optional(),
-      datastore: z.string().min(1).optional(),
-      portGroup: z.string().min(1).optional(),
-    })
-    .optional(),
+  /** Where the request asks the VM to go. @default the agent's config */
+  placement: FailbackPlacementSchema.optional(),
 });
 
 export const AgentVolume = z.object({

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { replaceFileDurably } from '../durable-file.js';
 import { HomeboundError } from '../errors.js';
+import { FailbackPlacementSchema } from './operations.js';
 
 /**
  * The runs an agent knows, one small JSON file each under `<stateDir>/runs/<runId>.json`, replaced atomically (temp
@@ -27,14 +28,7 @@ export const RunRecord = z.object({
       vCpus: z.number().int(),
       memoryMiB: z.number().int(),
       vmName: z.string().optional(),
-      placement: z
-        .object({
-          folder: z.string().min(1).optional(),
-          resourcePool: z.string().min(1).optional(),
-          datastore: z.string().min(1).optional(),
-          portGroup: z.string().min(1).optional(),
-        })
-        .optional(),
+      placement: FailbackPlacementSchema.optional(),
     }),
   ),
   volumes: z.array(

@@ -28,7 +28,6 @@ export interface RollbackResult {
   readonly error: string;
   /** The takeover hosts the run had stopped: the state machine restarts them wave by wave, lowest first. */
   readonly restartWaves: Wave[];
-  readonly restartedHostIds: string[];
   readonly stoppedFailbackHostIds: string[];
 }
 
@@ -76,7 +75,6 @@ export async function rollback(input: RollbackInput, deps: FailbackDeps): Promis
     reason: rollbackReason(input),
     error: input.failure.Error,
     restartWaves,
-    restartedHostIds: restartWaves.flatMap((wave) => wave.takeoverHostIds),
     stoppedFailbackHostIds,
   };
 }
