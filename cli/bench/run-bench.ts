@@ -16,6 +16,7 @@ import { seededRandom } from '../../core/seeded-random.js';
 import { localCloudFaultArgs } from '../options.js';
 import { ageFile, settleDisk, settleHeap, timeRsyncDelta, timeSparseCopy } from './baselines.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
+import { assertDivergencePct, runSeededBench, type SeededFigures } from './seeded-pass.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
 export interface BenchOptions {
@@ -31,6 +32,8 @@ export interface BenchOptions {
   readonly workDir?: string | undefined;
   readonly keep?: boolean;
   readonly log?: (line: string) => void;
+  /** When set, a seeded pass of the full pass's snapshot too, from a seed this % different (bench --divergence-pct). */
+  readonly divergencePct?: number | undefined;
 }
 
 export interface PassFigures {
@@ -63,6 +66,8 @@ export interface BenchResult {
   readonly sourceSha256: string;
   readonly targetSha256: string;
   readonly peakRssMiB: number;
+  /** The seeded pass beside the full one (with `divergencePct`); `identical` then covers its target too. */
+  readonly seeded?: SeededFigures;
 }
 
 interface Endpoints {
@@ -75,10 +80,13 @@ const BUCKET = 'homebound-bench';
 
 /**
  * One bench run, all on this machine: generate a volume, full pass through the local cloud and `cp`, change a share
- * of its blocks, incremental pass and `rsync`, then compare target and source by SHA-256.
+ * of its blocks, incremental pass and `rsync`, then compare target and source by SHA-256. With `divergencePct`, a
+ * seeded pass of the same snapshot between the full pass and the changes (cli/bench/seeded-pass.ts).
+ * @throws InvalidInputError for a `divergencePct` outside (0, 100], before any work.
  */
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const log = options.log ?? (() => undefined);
+  if (options.divergencePct !== undefined) assertDivergencePct(options.divergencePct);
   const dir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'homebound-bench-')));
   const cloudDir = join(dir, 'cloud');
   const cloud = await startLocalCloudProcess(cloudDir, [
@@ -117,6 +125,20 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const cpSeconds = await timeSparseCopy(source, copy);
     // The copy is the old image: make it look old, or rsync's quick check (size + mtime) could skip the file.
     await ageFile(copy);
+    const seeded =
+      options.divergencePct === undefined
+        ? undefined
+        : await runSeededBench({
+            ...endpoints,
+            volumePath: source,
+            snapshotId: first.snapshotId,
+            sizeBytes,
+            divergencePct: options.divergencePct,
+            seed: options.seed,
+            fullBytesStaged: full.bytesStaged,
+            dir,
+            log,
+          });
 
     const changed = pickChangedBlocks(sizeBytes, options.changePct / 100, random);
     log(`changing ${changed.length} blocks`);
@@ -142,10 +164,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       incremental,
       baselines: { cpSeconds, rsyncSeconds },
       ratios: { fullVsCp: full.seconds / cpSeconds, rsyncVsIncremental: rsyncSeconds / incremental.seconds },
-      identical: sourceSha256 === targetSha256,
+      identical: sourceSha256 === targetSha256 && (seeded?.identical ?? true),
       sourceSha256,
       targetSha256,
       peakRssMiB: process.resourceUsage().maxRSS / 1024,
+      ...(seeded ? { seeded } : {}),
     };
   } finally {
     await store.close();

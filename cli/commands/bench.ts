@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type BenchResult, type PassFigures, runBench } from '../bench/run-bench.js';
+import type { SeededFigures } from '../bench/seeded-pass.js';
 import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
 import { writableDir, writableFileParent } from '../paths.js';
 
@@ -12,6 +13,7 @@ interface BenchCliOptions {
   quota: number;
   latencyMs: number;
   workDir?: string;
+  divergencePct?: number;
 }
 
 /** `homebound bench`: speed and memory figures of a full and an incremental pass against cp and rsync. */
@@ -26,6 +28,11 @@ export function registerBench(program: Command): void {
     .option('--quota <n>', 'local EBS per-snapshot quota, requests/s (AWS default 1000)', integerAtLeast(1), 1000)
     .option('--latency-ms <n>', 'local EBS latency per call', integerAtLeast(0), 0)
     .option('--work-dir <dir>', 'keep the volumes here instead of a temporary directory')
+    .option(
+      '--divergence-pct <pct>',
+      'also a seeded pass of the same volume, from a seed differing in this share of blocks',
+      numberBetween(0.001, 100),
+    )
     .action(async (options: BenchCliOptions) => {
       if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
       if (options.json !== undefined) await writableFileParent('--json', options.json);
@@ -37,9 +44,11 @@ export function registerBench(program: Command): void {
         latencyMs: options.latencyMs,
         faults: ebsFaultsFrom(options, 'ebs-'),
         workDir: options.workDir,
+        divergencePct: options.divergencePct,
         log: (line) => console.error(`… ${line}`),
       });
       console.log(formatTable(result));
+      if (result.seeded) console.log(formatSeeded(result.seeded, result.full));
       if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
       if (!result.identical) {
         console.error('homebound: the target is NOT identical to the source');
@@ -78,5 +87,16 @@ function formatTable(r: BenchResult): string {
     ...lines,
     `full pass / cp: ${r.ratios.fullVsCp.toFixed(1)}×   rsync / incremental: ${r.ratios.rsyncVsIncremental.toFixed(1)}× (target ≥ 10×)`,
     `target identical to source: ${r.identical ? 'yes' : 'NO'} (sha256 ${r.targetSha256.slice(0, 16)}…)   peak RSS: ${r.peakRssMiB.toFixed(0)} MiB`,
+  ].join('\n');
+}
+
+/** The seeded pass beside the full pass of the same snapshot: what the seed saved and what it cost. */
+function formatSeeded(seeded: SeededFigures, full: PassFigures): string {
+  const percent = (share: number) => `${(share * 100).toFixed(share < 0.1 ? 2 : 1)}%`;
+  return [
+    `seeded pass — seed ${seeded.divergencePct}% different (${seeded.blocksMadeDiffering} blocks made to differ: ${seeded.blocksMadeZero} zeroed, ${seeded.blocksMadeDataWhereZero} written where the volume is zero)`,
+    `  compared ${seeded.blocksCompared} blocks, ${seeded.blocksDiffering} differing; read ${mib(seeded.bytesRead)}, staged ${mib(seeded.bytesStaged)} = ${percent(seeded.stagedVsFull)} of the full pass's ${mib(full.bytesStaged)}`,
+    `  ${s(seeded.seconds)} against ${s(full.seconds)} for the full pass; the target side hashed the seed in ${s(seeded.hashSeconds)} (${seeded.hashMiBps.toFixed(0)} MiB/s), a ${(seeded.hashListBytes / 1024).toFixed(0)} KiB hash list`,
+    `  seeded target identical to the volume: ${seeded.identical ? 'yes' : 'NO'} (sha256 ${seeded.targetSha256.slice(0, 16)}…)`,
   ].join('\n');
 }
