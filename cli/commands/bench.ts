@@ -51,7 +51,11 @@ export function registerBench(program: Command): void {
       if (result.seeded) console.log(formatSeeded(result.seeded, result.full));
       if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
       if (!result.identical) {
-        console.error('homebound: the target is NOT identical to the source');
+        const fullDiffers = result.targetSha256 !== result.sourceSha256;
+        const seededDiffers = result.seeded?.identical === false;
+        const which =
+          fullDiffers && seededDiffers ? 'both targets are' : seededDiffers ? 'the seeded target is' : 'the target is';
+        console.error(`homebound: ${which} NOT identical to the source`);
         process.exitCode = 4;
       }
     }); // Fault rehearsals; --quota and --latency-ms above are the bench's realism knobs.
