@@ -82,7 +82,8 @@ export async function runSeededBench(input: SeededBenchInput): Promise<SeededFig
   const targetPath = join(dir, 'seeded-target.img');
 
   input.log(`making a seed image ${input.divergencePct}% different from the volume`);
-  // Offset from the bench seed so the seed's differing blocks do not track the incremental pass's changed ones.
+  // A random stream of its own: the rest of the bench (the blocks the incremental pass changes) stays as it is
+  // with or without --divergence-pct.
   const made = await makeSeedImage(
     input.volumePath,
     seedPath,
@@ -90,7 +91,8 @@ export async function runSeededBench(input: SeededBenchInput): Promise<SeededFig
     input.divergencePct,
     seededRandom(input.seed + 0x5eed),
   );
-  // The seed disk itself becomes the target; the image is kept untouched as the preserved pre-failback state.
+  // In a failback the seed disk itself becomes the target; here a copy of it does, and the image stays as the
+  // preserved pre-failback state.
   await timeCommand('cp', ['--sparse=always', seedPath, targetPath]);
 
   input.log('hashing the seed image');
@@ -133,6 +135,7 @@ export async function runSeededBench(input: SeededBenchInput): Promise<SeededFig
         snapshotId: input.snapshotId,
         baseSnapshotId: seedBaseId(published.record),
         seedHashes: published.hashes,
+        seedName: published.record.seed,
         volumeSizeBytes: sizeBytes,
       },
       { source: input.source, staging, onSegment: (segment) => applier.prefetch(1, segment) },
