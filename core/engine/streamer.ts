@@ -138,6 +138,13 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
       const blocks = await pending.blocks;
       reads.delete(cursor);
       const carried = carriedOf(cursor, blocks);
+      if (carried.length === 0) {
+        // Nothing to carry (every block matches the seed, or reads as zeros in a full pass): no segment, no PUT. A
+        // resumed streamer finds none staged and compares these blocks again, which comes out empty again.
+        window.release(blocks.length);
+        segmentBuffers.release(pending.into.buffer);
+        continue;
+      }
       const segment = encodeDigestedSegment(carried, pending.into);
       const body = segment.body;
       window.release(blocks.length);

@@ -182,9 +182,12 @@ describe('seeded pass through the local cloud', () => {
 
   it('resumes an apply killed mid-pass from its journal and ends identical', async () => {
     const s = await scenario((seed) => {
-      for (const index of [1, 5, 20, 30, 35]) randomBytes(BLOCK_SIZE).copy(seed, index * BLOCK_SIZE);
+      for (const index of [...Array.from({ length: 20 }, (_, i) => i), 30, 35]) {
+        randomBytes(BLOCK_SIZE).copy(seed, index * BLOCK_SIZE);
+      }
     });
-    // One block a segment: a checkpoint every 16 segments falls between the differing blocks.
+    // One block a segment and only differing blocks staged: 22 segments, the checkpoint after the 16th falls before
+    // the 18th write.
     await runPass({ ...seededRequest(s), segmentBlocks: 1 }, { source: test.source, staging: test.staging });
     let writes = 0;
     const dying = (target: BlockTarget): BlockTarget => ({
@@ -195,7 +198,7 @@ describe('seeded pass through the local cloud', () => {
       blank: (size) => target.blank(size),
       close: () => target.close(),
       write: async (data, offset) => {
-        if (++writes === 4) throw new Error('killed'); // block 30: segments up to 16 are checkpointed
+        if (++writes === 18) throw new Error('killed'); // block 17: segments up to 16 are checkpointed
         return target.write(data, offset);
       },
     });
@@ -260,10 +263,12 @@ describe('seeded pass through the local cloud', () => {
     expect(whole.done).toBe(true);
     // The first segment (refs 0 and 1) was staged by the dead invocation: not read again.
     expect(again.counters.blocksRead).toBe(6);
-    // Refs 0, 1, 2, 4, 5, 6, 7, 8 (block 3 neither listed nor held by the seed) in segments of two.
-    expect(whole.segments.map((segment) => segment.entries)).toEqual([1, 2, 1, 0]);
+    // Refs 0, 1, 2, 4, 5, 6, 7, 8 (block 3 neither listed nor held by the seed) in segments of two; the last
+    // (refs 7 and 8, both as the seed has them) carries nothing and is not staged at all.
+    expect(whole.segments.map((segment) => segment.entries)).toEqual([1, 2, 1]);
     // Block 4 is zeros in the snapshot: a zero entry.
-    expect(whole.segments.map((segment) => segment.dataBlocks)).toEqual([1, 1, 1, 0]);
+    expect(whole.segments.map((segment) => segment.dataBlocks)).toEqual([1, 1, 1]);
+    expect(await test.staging.list(`${passPrefix(s.name, 1)}segments/`)).toHaveLength(3);
   });
 
   it('refuses a seed whose hash list does not cover the volume, and a seeded request without one', async () => {
