@@ -1,5 +1,8 @@
+import { hashSeed, publishSeed, seedBaseId } from '../engine/seed.js';
 import { HomeboundError, InvalidInputError } from '../errors.js';
-import type { PlatformRun, TargetPlatform } from '../onprem/platform.js';
+import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
+import type { PlatformRun, PreparedDisk, TargetPlatform } from '../onprem/platform.js';
+import type { Staging } from '../ports.js';
 import type { RunFollower } from './follower.js';
 import { type HeldAnswer, proveHeldSnapshots } from './held-snapshots.js';
 import { type PrepareTargetInput, parseOperation } from './operations.js';
@@ -40,6 +43,11 @@ export interface OperationContext {
   readonly follower: RunFollower;
   /** The agent's state dir, where the applier journals that prove what a disk holds are. */
   readonly stateDir: string;
+  /**
+   * The run's store at a key prefix: where PrepareTarget publishes seed hash lists (the follower writes its records
+   * through its own). @default none — a seeded run then fails PrepareTarget
+   */
+  readonly stagingAt?: (prefix: string) => Staging;
   readonly now?: () => Date;
 }
 
@@ -66,7 +74,12 @@ export async function handleOperation(
       record ? runOf(record) : { runId: input.runId, hosts: [], volumes: [] },
       signal,
     );
-    return { ...base, ...outcome, disksKept: record?.disks.map((disk) => disk.location) ?? [] };
+    return {
+      ...base,
+      ...outcome,
+      disksKept: record?.disks.map((disk) => disk.location) ?? [],
+      ...seedsAfterRollback(record),
+    };
   }
   if (!record) throw new RunNotPreparedError(input.runId, input.operation);
   const run = runOf(record);
@@ -111,15 +124,24 @@ async function prepareTarget(
   const run = platformRunOf(input);
   const prepared = await context.platform.prepare(run, signal);
   const held = await heldBases(context, input, existing, prepared.disks);
+  // A seed is hashed only where the first pass is not incremental from a held base (that needs no comparison).
+  const seeds = held.allHeld
+    ? new Map<string, PublishedSeed>()
+    : await publishSeeds(context, input, existing, prepared.disks, signal);
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT,
     runId: input.runId,
     platform: context.platform.kind,
     hosts: [...run.hosts],
     volumes: [...run.volumes],
-    disks: prepared.disks.map((disk) => {
+    disks: prepared.disks.map(({ seed: _seed, ...disk }) => {
       const holds = held.allHeld ? held.answers.find((answer) => answer.volumeKey === disk.volumeKey) : undefined;
-      return { ...disk, ...(holds ? { holdsSnapshotId: holds.snapshotId } : {}) };
+      if (holds) return { ...disk, holdsSnapshotId: holds.snapshotId };
+      const seed = seeds.get(disk.volumeKey);
+      if (seed === undefined) return disk;
+      const { baseId, ...kept } = seed;
+      // The applier's journal starts at the seed: the seeded pass is based on it, never blanks the disk.
+      return { ...disk, holdsSnapshotId: baseId, seed: kept };
     }),
     stagingPrefix: input.stagingPrefix ?? `runs/${input.runId}/volumes/`,
     recordsPrefix: input.recordsPrefix ?? agentRecordsPrefix(input.runId),
@@ -137,26 +159,94 @@ async function prepareTarget(
     runId: input.runId,
     platform: context.platform.kind,
     following: true,
-    disks: prepared.disks.map(({ volumeId, volumeKey, path, sizeBytes, created, location }) => ({
-      volumeId,
-      volumeKey,
-      path,
-      sizeBytes,
-      created,
-      location,
-    })),
+    disks: prepared.disks.map(({ volumeId, volumeKey, path, sizeBytes, created, location }) => {
+      const seed = seeds.get(volumeKey);
+      return {
+        volumeId,
+        volumeKey,
+        path,
+        sizeBytes,
+        created,
+        location,
+        // What SnapshotVolumes turns into the first pass's `snapshot.seed` (a seeded pass of this volume).
+        ...(seed ? { seed: { recordKey: seed.recordKey, preservedAs: seed.preservedAs, vm: seed.vm } } : {}),
+      };
+    }),
     hosts: prepared.hosts,
     ...(input.bases ? { held: held.answers, allHeld: held.allHeld } : {}),
     // What SnapshotVolumes starts the first pass from, and the run report's reason.
     bases: held.allHeld ? (input.bases ?? []) : [],
-    firstPass: firstPassOf(input, held),
+    firstPass: firstPassOf(input, held, seeds),
   };
+}
+
+/** A seed disk's published hash list, as the run record keeps it (`baseId` its journal's start). */
+interface PublishedSeed {
+  readonly vm: string;
+  readonly preservedAs: string;
+  readonly recordKey: string;
+  readonly baseId: string;
+}
+
+/**
+ * Hashes each seed disk the platform returned (SHA-256 per 512 KiB block of the volume's size, core/engine/seed.ts)
+ * and publishes the hash list and its MACed record to the store at `<recordsPrefix>volumes/<volumeKey>/seed.json`,
+ * before PrepareTarget completes, so StreamPass never waits for it on-prem. The activity worker heartbeats meanwhile.
+ * A disk this run's record already holds a seed for is never hashed again: the follower may have written it since.
+ * @throws InvalidInputError when the agent has no store to publish to; SeedTooSmallError; the store's errors
+ */
+async function publishSeeds(
+  context: OperationContext,
+  input: PrepareTargetInput,
+  existing: RunRecord | undefined,
+  disks: readonly PreparedDisk[],
+  signal: AbortSignal,
+): Promise<Map<string, PublishedSeed>> {
+  const seeds = new Map<string, PublishedSeed>();
+  const recordsPrefix = input.recordsPrefix ?? agentRecordsPrefix(input.runId);
+  for (const disk of disks) {
+    if (disk.seed === undefined) continue;
+    const recorded = existing?.disks.find((candidate) => candidate.volumeKey === disk.volumeKey);
+    if (recorded?.seed && recorded.holdsSnapshotId) {
+      seeds.set(disk.volumeKey, { ...recorded.seed, baseId: recorded.holdsSnapshotId });
+      continue;
+    }
+    if (!context.stagingAt) {
+      throw new InvalidInputError(
+        `PrepareTarget: volume ${disk.volumeKey} is seeded but this agent has no store to publish its hash list to`,
+      );
+    }
+    const volume = input.volumes.find((candidate) => candidate.volumeKey === disk.volumeKey);
+    if (volume === undefined) throw new TypeError(`the platform returned a disk for unknown volume ${disk.volumeKey}`);
+    const hashes = await hashSeed(disk.path, volume.sizeBytes, { signal });
+    const recordKey = `${recordsPrefix}${GATEWAY_VOLUMES_DIR}${disk.volumeKey}/seed.json`;
+    const record = await publishSeed(
+      context.stagingAt(''),
+      recordKey,
+      { volumeKey: disk.volumeKey, seed: disk.location, seedSizeBytes: volume.sizeBytes, hashes },
+      input.ackKey ? Buffer.from(input.ackKey, 'hex') : undefined,
+    );
+    seeds.set(disk.volumeKey, {
+      vm: disk.seed.vm,
+      preservedAs: disk.seed.preservedAs,
+      recordKey,
+      baseId: seedBaseId(record),
+    });
+  }
+  return seeds;
 }
 
 function firstPassOf(
   input: PrepareTargetInput,
   held: { answers: HeldAnswer[]; allHeld: boolean },
-): { kind: 'full' | 'incremental'; reason: string } {
+  seeds: ReadonlyMap<string, PublishedSeed>,
+): { kind: 'full' | 'incremental' | 'seeded'; reason: string } {
+  if (seeds.size > 0) {
+    return {
+      kind: 'seeded',
+      reason: `${seeds.size} of ${input.volumes.length} disks are seed disks, hashed and compared: ${[...seeds].map(([volumeKey, seed]) => `${volumeKey} ← ${seed.vm} (pre-failback state kept as ${seed.preservedAs})`).join('; ')}`,
+    };
+  }
   if (held.allHeld) {
     return {
       kind: 'incremental',
@@ -201,6 +291,24 @@ async function heldBases(
   });
   const allHeld = answers.length === input.volumes.length && answers.every((answer) => answer.held);
   return { answers, allHeld };
+}
+
+/**
+ * What a rollback leaves of the run's seed disks: they stay as the run wrote them so far (the next run compares them
+ * again), and their pre-failback state is in the copies made before the first write; how to return to it.
+ */
+function seedsAfterRollback(record: RunRecord | undefined): Record<string, unknown> {
+  const seeds = (record?.disks ?? []).flatMap((disk) =>
+    disk.seed
+      ? [{ volumeKey: disk.volumeKey, vm: disk.seed.vm, disk: disk.location, preservedAs: disk.seed.preservedAs }]
+      : [],
+  );
+  if (seeds.length === 0) return {};
+  return {
+    seeds,
+    restoreSeeds:
+      'each seed disk holds what this run wrote so far; a next run compares it again. To return a seed VM to its pre-failback state instead, keep it powered off and copy each preservedAs disk back over its seed disk (VirtualDiskManager.CopyVirtualDisk_Task with force, or vmkfstools -i), then delete the preserved folder (docs/vsphere.md, "Seeded failback")',
+  };
 }
 
 async function endRun(context: OperationContext, record: RunRecord, phase: RunRecord['phase']): Promise<void> {

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { WorkCancelledError } from '../errors.js';
+import { SeedTooSmallError, WorkCancelledError } from '../errors.js';
 import { VsphereClient } from '../vsphere/client.js';
 import { findVmFolder, findVmIfExists, listFolderVms } from '../vsphere/inventory.js';
+import type { SeedDisk } from '../vsphere/seed-disks.js';
 import type { VsphereEndpoint } from '../vsphere/soap-transport.js';
 import { DISK_FOLDER, type TargetDisk } from '../vsphere/target-disks.js';
 import { readVm, setAnnotation } from '../vsphere/vm.js';
@@ -11,6 +12,10 @@ import {
   FailbackVmReassignedError,
   FailbackVmRunningError,
   PlacementNotConfiguredError,
+  SeedDiskCountMismatchError,
+  SeedDiskNotWritableError,
+  SeedVmNotFoundError,
+  SeedVmRunningError,
   VspherePasswordFileError,
 } from './errors.js';
 import type {
@@ -19,6 +24,8 @@ import type {
   HostDescription,
   PlatformHost,
   PlatformRun,
+  PlatformVolume,
+  PreparedDisk,
   PreparedTarget,
   RollbackOutcome,
   TargetPlatform,
@@ -81,26 +88,60 @@ export class VspherePlatform implements TargetPlatform {
   constructor(private readonly options: VspherePlatformOptions) {}
 
   /**
-   * @throws FailbackVmRunningError (before anything is made) when a host's VM is up on persistent disks: it serves
-   *   from them — an earlier run's cutover — and the agent must not write under it.
+   * Makes (or reuses) a thin disk per volume and a VM per host; a seeded host's VM is its seed VM, whose disks are
+   * the target disks — checked, powered off if the request allows it, and copied to their preserved state first.
+   * @throws before anything is changed: SeedVmNotFoundError, SeedDiskCountMismatchError, SeedDiskNotWritableError,
+   *   SeedTooSmallError, SeedVmRunningError; FailbackVmRunningError when a host's VM is up on persistent disks: it
+   *   serves from them — an earlier run's cutover — and the agent must not write under it.
    */
   async prepare(run: PlatformRun, signal: AbortSignal): Promise<PreparedTarget> {
-    for (const host of run.hosts) checkPlacement(host, this.options.target);
+    for (const host of run.hosts) if (host.seed === undefined) checkPlacement(host, this.options.target);
     const { client, target } = await this.open(signal);
-    for (const { name, vm } of await this.vmsOf(run, signal)) {
+    const seeds = await checkSeeds(run, target, client);
+    for (const { name, vm, hostId } of await this.vmsOf(run, signal)) {
+      if (seeds.has(hostId)) continue;
       const state = await readVm(client, vm);
       if (state.powerState === 'poweredOn' && state.disks.every((disk) => disk.diskMode === 'persistent')) {
         throw new FailbackVmRunningError(name);
       }
     }
-    const disks = await target.ensureDisks(run.volumes.map(({ volumeId, sizeBytes }) => ({ volumeId, sizeBytes })));
+    const made = run.volumes.filter((volume) => !seeds.has(volume.hostId));
+    const disks =
+      made.length === 0
+        ? []
+        : await target.ensureDisks(made.map(({ volumeId, sizeBytes }) => ({ volumeId, sizeBytes })));
     const byVolume = new Map(disks.map((disk) => [disk.volumeId, disk]));
+    const seeded = new Map<string, PreparedDisk>();
     const hosts = [];
     for (const host of run.hosts) {
       checkAborted(signal, 'preparing the failback VMs');
-      const hostDisks = run.volumes
+      const volumes = run.volumes
         .filter((volume) => volume.hostId === host.hostId)
-        .sort((a, b) => a.deviceIndex - b.deviceIndex)
+        .sort((a, b) => a.deviceIndex - b.deviceIndex);
+      const seed = seeds.get(host.hostId);
+      if (seed !== undefined) {
+        // Off before the copy: a running VM's disks change under it (and vSphere locks them).
+        await target.powerOff(seed.vm);
+        const preserved = await target.preserveSeed(run.runId, seed.name, seed.disks);
+        const state = await readVm(client, seed.vm);
+        const annotation = withRunMarker(state.annotation, run.runId);
+        if (state.annotation !== annotation) await setAnnotation(client, seed.vm, annotation);
+        volumes.forEach((volume, i) => {
+          const disk = seed.disks[i] as SeedDisk;
+          seeded.set(volume.volumeId, {
+            volumeId: volume.volumeId,
+            volumeKey: volume.volumeKey,
+            path: disk.flatPath,
+            sizeBytes: disk.sizeBytes,
+            created: false,
+            location: disk.fileName,
+            seed: { vm: seed.name, preservedAs: preserved[i] as string },
+          });
+        });
+        hosts.push({ hostId: host.hostId, name: seed.name, powerState: 'poweredOff' as const });
+        continue;
+      }
+      const hostDisks = volumes
         .map((volume) => byVolume.get(volume.volumeId))
         .filter((disk): disk is TargetDisk => disk !== undefined);
       const name = failbackVmName(host);
@@ -121,6 +162,8 @@ export class VspherePlatform implements TargetPlatform {
     }
     return {
       disks: run.volumes.map((volume) => {
+        const seedDisk = seeded.get(volume.volumeId);
+        if (seedDisk !== undefined) return seedDisk;
         const disk = byVolume.get(volume.volumeId);
         if (disk === undefined) throw new TypeError(`no disk was made for ${volume.volumeId}`);
         return {
@@ -169,8 +212,8 @@ export class VspherePlatform implements TargetPlatform {
     const found = await this.vmsOf(run, signal);
     const statuses: FailbackHostStatus[] = [];
     for (const host of run.hosts) {
-      const name = failbackVmName(host);
-      const vm = found.find((candidate) => candidate.name === name);
+      const name = vmNameOf(host);
+      const vm = found.find((candidate) => candidate.hostId === host.hostId);
       if (vm === undefined || !vm.owned) {
         statuses.push({ hostId: host.hostId, name, powerState: 'unknown' });
         continue;
@@ -245,15 +288,21 @@ export class VspherePlatform implements TargetPlatform {
    * The run's VMs that exist (a host whose VM was never made, or was removed, has nothing to power), with whether the
    * run still owns each: a later run for the same takeover host reuses the VM and rewrites its annotation.
    */
-  private async vmsOf(run: PlatformRun, signal: AbortSignal): Promise<{ name: string; vm: MoRef; owned: boolean }[]> {
-    const { client } = await this.open(signal);
+  private async vmsOf(
+    run: PlatformRun,
+    signal: AbortSignal,
+  ): Promise<{ hostId: string; name: string; vm: MoRef; owned: boolean }[]> {
+    const { client, target } = await this.open(signal);
     const found = [];
     for (const host of run.hosts) {
-      const name = failbackVmName(host);
-      const vm = await findVmIfExists(client, this.options.target.datacenter, name, this.options.target.vmFolder);
+      const name = vmNameOf(host);
+      const vm =
+        host.seed === undefined
+          ? await findVmIfExists(client, this.options.target.datacenter, name, this.options.target.vmFolder)
+          : await target.findVm(host.seed.vm);
       if (vm === undefined) continue;
       const owned = ownedBy((await readVm(client, vm)).annotation, run.runId);
-      found.push({ name, vm, owned });
+      found.push({ hostId: host.hostId, name, vm, owned });
     }
     return found;
   }
@@ -288,6 +337,66 @@ async function outcome(client: VsphereClient, vms: readonly { vm: MoRef }[]): Pr
     hosts.push({ name: state.name, up: true, powerState: state.powerState });
   }
   return { confirmation: 'automatic', hosts };
+}
+
+/** The host's VM as the run names it: its seed VM (as the request gives it) or the failback VM homebound makes. */
+function vmNameOf(host: PlatformHost): string {
+  return host.seed?.vm ?? failbackVmName(host);
+}
+
+/**
+ * The annotation of a seed VM the run takes over: its own text kept, an earlier run's marker replaced by this run's
+ * (the marker is what Rollback and the boot steps find the run's VMs by).
+ */
+export function withRunMarker(annotation: string, runId: string): string {
+  const own = annotation.split('\n').filter((line) => line !== '' && !line.startsWith(runMarker('')));
+  return [...own, runMarker(runId)].join('\n');
+}
+
+/**
+ * Every seeded host's seed VM and disks, checked before anything is changed: the VM exists, has one disk per volume,
+ * each a flat file on the agent's datastore at least its volume's size, and is off or may be powered off.
+ */
+async function checkSeeds(
+  run: PlatformRun,
+  target: VsphereTarget,
+  client: VsphereClient,
+): Promise<Map<string, { name: string; vm: MoRef; disks: SeedDisk[] }>> {
+  const seeds = new Map<string, { name: string; vm: MoRef; disks: SeedDisk[] }>();
+  for (const host of run.hosts) {
+    if (host.seed === undefined) continue;
+    const vm = await target.findVm(host.seed.vm);
+    if (vm === undefined) throw new SeedVmNotFoundError(host.hostId, host.seed.vm);
+    const volumes = run.volumes
+      .filter((volume) => volume.hostId === host.hostId)
+      .sort((a, b) => a.deviceIndex - b.deviceIndex);
+    const found = await target.seedDisks(vm);
+    if (found.length !== volumes.length) {
+      throw new SeedDiskCountMismatchError(host.hostId, host.seed.vm, found.length, volumes.length);
+    }
+    const disks: SeedDisk[] = [];
+    for (const [i, disk] of found.entries()) {
+      const volume = volumes[i] as PlatformVolume;
+      if ('reason' in disk) throw new SeedDiskNotWritableError(host.hostId, disk.fileName, disk.reason);
+      if (disk.sizeBytes < volume.sizeBytes) {
+        throw new SeedTooSmallError(`${disk.fileName} (for ${volume.volumeId})`, disk.sizeBytes, volume.sizeBytes);
+      }
+      disks.push(disk);
+    }
+    const state = await readVm(client, vm);
+    const running = state.powerState !== 'poweredOff';
+    const earlierRun = state.annotation.split('\n').some((line) => line.startsWith(runMarker('')));
+    // One an earlier run cut over to serves production: powerOffSeed is for an original VM that came up on its own.
+    if (running && earlierRun && !ownedBy(state.annotation, run.runId)) {
+      if (state.disks.every((disk) => disk.diskMode === 'persistent')) throw new FailbackVmRunningError(state.name);
+    }
+    // A VM this run already took over may be up from a verification boot cut short: prepare powers it off as before.
+    if (running && !host.seed.powerOff && !ownedBy(state.annotation, run.runId)) {
+      throw new SeedVmRunningError(host.hostId, host.seed.vm);
+    }
+    seeds.set(host.hostId, { name: host.seed.vm, vm, disks });
+  }
+  return seeds;
 }
 
 function ownedBy(annotation: string, runId: string): boolean {

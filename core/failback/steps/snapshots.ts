@@ -11,8 +11,16 @@ export const SnapshotVolumesInput = z.object({
   waves: z.array(Wave).optional(),
   previous: PassState,
   final: z.boolean(),
-  /** The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental. */
-  target: z.object({ bases: z.array(TargetBase).optional() }).optional(),
+  /**
+   * The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental; a disk the
+   * on-prem agent seeded (`disks[].seed`, its PrepareTarget result) makes that volume's first pass seeded.
+   */
+  target: z
+    .object({
+      bases: z.array(TargetBase).optional(),
+      disks: z.array(z.object({ volumeKey: z.string(), seed: PassSnapshot.shape.seed })).optional(),
+    })
+    .optional(),
 });
 export type SnapshotVolumesInput = z.infer<typeof SnapshotVolumesInput>;
 
@@ -43,6 +51,10 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
       const base =
         input.previous.snapshots.find((previous) => previous.volumeKey === volume.volumeKey) ??
         (number === 1 ? bases.find((kept) => kept.volumeKey === volume.volumeKey) : undefined);
+      const seed =
+        number === 1 && !base
+          ? input.target?.disks?.find((disk) => disk.volumeKey === volume.volumeKey)?.seed
+          : undefined;
       snapshots.push({
         volumeKey: volume.volumeKey,
         hostId,
@@ -50,6 +62,7 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
         sizeBytes: volume.sizeBytes,
         snapshotId: snapshot.snapshotId,
         ...(base ? { baseSnapshotId: base.snapshotId } : {}),
+        ...(seed ? { seed: { recordKey: seed.recordKey } } : {}),
         ...(wave === undefined ? {} : { wave }),
       });
     }
