@@ -13,6 +13,13 @@ import { DrillInterruption } from './interruption.js';
 import { decideOnPremWaits } from './onprem-decisions.js';
 import { keptSnapshots, type OnPremRetryCheck, retryCheck } from './onprem-retry.js';
 import { type DrillVm, manualVms, vsphereVms } from './onprem-vms.js';
+import {
+  createOriginalVms,
+  type OnPremSeeding,
+  type OriginalVms,
+  preFailbackHashes,
+  seedingOf,
+} from './original-vms.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept } from './reject-then-retry.js';
 import { createDrillFleet, type DrillFleet } from './takeover.js';
@@ -41,9 +48,14 @@ export interface OnPremDrillReport {
     final: boolean;
     bytesChanged: number;
     bytesStaged: number;
+    /** A seeded pass: blocks compared with the seed, and blocks carried because they differ. */
+    blocksCompared?: number;
+    blocksDiffering?: number;
   }[];
   /** From the run report: how the first pass started and why (a kept snapshot every disk holds, or not). */
   readonly firstPass?: { readonly kind: 'full' | 'incremental' | 'seeded'; readonly reason: string };
+  /** `--reuse-original`: the seeds' expected divergence and their preserved pre-failback state. */
+  readonly seeding?: OnPremSeeding;
   readonly bytesChanged: number;
   readonly bytesStaged: number;
   readonly downtimeSeconds: number | null;
@@ -135,13 +147,26 @@ async function drillIn(
   say(`on-prem site up (${options.platform}, store ${site.store.s3Endpoint}); agent polling; work dir ${workDir.dir}`);
 
   const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
+  const originals = options.reuseOriginal ? await reuseOriginals(env, site, fleet, options, say) : undefined;
+  const preFailback = originals ? await preFailbackHashes(originals) : undefined;
   const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
   const execute = (id: string, approval: DrillOptions['approval'], onEvent?: (event: LocalRunEvent) => void) =>
-    executeRun(env, { runId: id, fleet, options: { ...options, approval }, say, progress, workDir, onEvent });
+    executeRun(env, {
+      runId: id,
+      fleet,
+      options: { ...options, approval },
+      say,
+      progress,
+      workDir,
+      onEvent,
+      originals,
+    });
   if (!options.rejectThenRetry) {
     const { output, reason } = await execute(runId, options.approval);
     progress?.stop();
-    return report(env, { runId, fleet, options, started, output, reason });
+    const done = await report(env, { runId, fleet, options, started, output, reason, originals });
+    if (!originals || !preFailback) return done;
+    return { ...done, seeding: await seedingOf(env, site, originals, runId, preFailback) };
   }
   // --reject-then-retry: a rejected execution (it rolls back, keeping its disks and their proven snapshots), then a
   // second one on the same takeover host, approved, whose first pass must be incremental from what was kept.
@@ -156,6 +181,29 @@ async function drillIn(
   return { ...secondReport, retry: retryCheck(firstReport, kept, secondReport, await changed.bytes()) };
 }
 
+/** `--reuse-original`: the original VMs, sized as the takeover hosts (the drill's fleet shares one type). */
+async function reuseOriginals(
+  env: LocalOnPremFailback,
+  site: Awaited<ReturnType<LocalOnPremFailback['startSite']>>,
+  fleet: DrillFleet,
+  options: OnPremDrillOptions,
+  say: (line: string) => void,
+): Promise<OriginalVms> {
+  const size = await env.compute.describeInstanceType(fleet.hosts[0]?.instanceType ?? 'm5.large');
+  const originals = await createOriginalVms(env, site, fleet.hosts, {
+    divergencePct: options.divergencePct ?? 2,
+    seed: options.seed,
+    vCpus: size.vCpus,
+    memoryMiB: size.memoryMiB,
+  });
+  for (const vm of originals.vms) {
+    say(
+      `original VM ${vm.vm} (powered on, as if it came back by itself): its disks hold the takeover volumes at failover, ${originals.divergencePct} % of their blocks since written at home`,
+    );
+  }
+  return originals;
+}
+
 /** One execution of the method's state machine on the drill's takeover hosts; its output or why it failed. */
 async function executeRun(
   env: LocalOnPremFailback,
@@ -167,6 +215,8 @@ async function executeRun(
     progress: DrillProgress | undefined;
     workDir: DrillWorkDir;
     onEvent?: ((event: LocalRunEvent) => void) | undefined;
+    /** `--reuse-original`: each host's seed VM. */
+    originals?: OriginalVms | undefined;
   },
 ): Promise<{ output: unknown; reason?: string }> {
   const { runId, options, say } = run;
@@ -176,8 +226,15 @@ async function executeRun(
   const execution = env.machine.run(
     {
       method: options.method.name,
-      hosts: run.fleet.hosts.map((host, i) => ({ id: host.hostId, wave: run.fleet.plan.hosts[i]?.wave ?? 1 })),
-      target: { platform: options.platform },
+      hosts: run.fleet.hosts.map((host, i) => {
+        const seed = run.originals?.vms.find((vm) => vm.hostId === host.hostId);
+        return {
+          id: host.hostId,
+          wave: run.fleet.plan.hosts[i]?.wave ?? 1,
+          ...(seed ? { failback: { seed: { vm: seed.vm } } } : {}),
+        };
+      }),
+      target: { platform: options.platform, ...(run.originals ? { powerOffSeed: true } : {}) },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },
       agent: {
@@ -218,6 +275,7 @@ async function report(
     started: Date;
     output: unknown;
     reason?: string | undefined;
+    originals?: OriginalVms | undefined;
   },
 ): Promise<OnPremDrillReport> {
   const site = env.site();
@@ -239,7 +297,10 @@ async function report(
     : site.vcsim
       ? await vsphereVms(
           site,
-          hosts.flatMap((host) => vmNamesOf(host, sizeOf(host))),
+          hosts.flatMap((host) => {
+            const original = run.originals?.vms.find((vm) => vm.hostId === host.hostId);
+            return original ? [original.vm] : vmNamesOf(host, sizeOf(host));
+          }),
         )
       : await manualVms(
           site,
@@ -282,6 +343,7 @@ async function report(
     final: pass.final,
     bytesChanged: pass.bytesChanged,
     bytesStaged: pass.bytesStaged,
+    ...seedCounts(pass),
   }));
   return {
     format: 'homebound.onprem-drill-report/v1',
@@ -319,6 +381,15 @@ async function report(
   };
 }
 
+/** A seeded pass's counts, where the run report has them. */
+function seedCounts(pass: object): { blocksCompared?: number; blocksDiffering?: number } {
+  const counts: { blocksCompared?: number; blocksDiffering?: number } = {};
+  if ('blocksCompared' in pass && typeof pass.blocksCompared === 'number') counts.blocksCompared = pass.blocksCompared;
+  if ('blocksDiffering' in pass && typeof pass.blocksDiffering === 'number')
+    counts.blocksDiffering = pass.blocksDiffering;
+  return counts;
+}
+
 /** The failback VM of the takeover host, named as the agent's vsphere platform names it. */
 function vmNamesOf(host: Host, size: InstanceTypeInfo): string[] {
   return [failbackVmName({ hostId: host.hostId, name: host.tags.Name ?? host.hostId, ...size })];
@@ -346,6 +417,15 @@ export function onPremDrillSummary(report: OnPremDrillReport): string[] {
     ),
     `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
     ...(report.retry ? retryLines(report.retry) : []),
+    ...(report.seeding
+      ? [
+          `seeded: first pass staged ${report.passes[0]?.bytesStaged ?? 0} B for ${report.seeding.expectedDifferingBytes} B the drill made differ (${report.seeding.divergencePct} % written at home ∪ the cloud's writes since the failover)`,
+          ...report.seeding.preserved.map(
+            (entry) =>
+              `seed ${entry.disk}: pre-failback state ${entry.intact ? 'kept' : 'NOT kept'} as ${entry.preservedAs}`,
+          ),
+        ]
+      : []),
     `drill took ${report.seconds.toFixed(1)} s`,
   ];
 }
