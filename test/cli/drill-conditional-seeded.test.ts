@@ -1,0 +1,169 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOriginalVms } from '../../cli/drill/original-vms.js';
+import type { OnPremDrillReport } from '../../cli/drill/run-onprem-drill.js';
+import { createDrillTakeoverHost } from '../../cli/drill/takeover.js';
+import { createS3Client } from '../../core/adapters/aws/clients.js';
+import { S3Staging } from '../../core/adapters/aws/s3-staging.js';
+import { ACK_KEY, passPrefix } from '../../core/engine/layout.js';
+import { parseStagedJson } from '../../core/engine/manifest.js';
+import { runLayout } from '../../core/failback/run-state.js';
+import { RunReport } from '../../core/failback/steps/report.js';
+import { imageSha256 } from '../../core/image-digest.js';
+import { conditionalAutomatedMethod } from '../../core/methods/conditional-automated.js';
+import { type LocalOnPremFailback, startLocalOnPremFailback } from '../../core/wiring/local-onprem.js';
+import { runCli } from '../support/cli.js';
+
+const MiB = 2 ** 20;
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'hb-drill-seeded-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('homebound drill --method conditional-automated --reuse-original', () => {
+  it('fails back onto the original VM: first pass seeded, staging only what differs, its pre-failback state preserved', async () => {
+    const json = join(dir, 'seeded.json');
+    const result = await runCli([
+      'drill',
+      ...['--method', 'conditional-automated', '--reuse-original', '--divergence-pct', '5'],
+      ...['--volumes', '2', '--size-mib', '32', '--writes-per-second', '4', '--max-passes', '4'],
+      ...['--auto-approve', '--json', json],
+    ]);
+
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as OnPremDrillReport;
+    expect(report.status).toBe('succeeded');
+    expect(report.verified).toBe(true);
+    for (const volume of report.volumes) expect(volume.identical).toBe(true);
+    expect(report.writes.lost).toEqual([]);
+    // The failback VM is the original VM itself, on its own disks.
+    expect(report.vms.map((vm) => [vm.name, vm.powerState])).toEqual([['drill-app', 'poweredOn']]);
+    expect(report.vms[0]?.disks.map((disk) => disk.datastorePath)).toEqual(
+      report.volumes.map((volume) => `[LocalDS_0] homebound-drill-originals/${volume.volumeId}.vmdk`),
+    );
+    const [first] = report.passes;
+    const seeding = report.seeding;
+    expect(first?.kind).toBe('seeded');
+    expect(report.firstPass?.kind).toBe('seeded');
+    expect(first?.blocksCompared).toBeGreaterThan(0);
+    expect(first?.blocksDiffering).toBeGreaterThan(0);
+    expect(seeding?.divergencePct).toBe(5);
+    expect(seeding?.expectedDifferingBytes).toBeGreaterThan(0);
+    expect(first?.bytesStaged).toBeLessThanOrEqual(1.1 * (seeding?.expectedDifferingBytes ?? 0));
+    expect(first?.bytesStaged).toBeLessThan((2 * 32 * MiB) / 5);
+    // Each seed disk's copy holds its bytes from before the run, checked by the drill against its own hash.
+    expect(seeding?.preserved).toHaveLength(2);
+    for (const entry of seeding?.preserved ?? []) expect(entry.intact).toBe(true);
+    expect(seeding?.preservedAs).toEqual([
+      `[LocalDS_0] homebound-preserved/${report.runId}/drill-app/disk-0.vmdk`,
+      `[LocalDS_0] homebound-preserved/${report.runId}/drill-app/disk-1.vmdk`,
+    ]);
+    expect(result.stdout).toMatch(/pre-failback state kept as \[LocalDS_0\] homebound-preserved\//);
+  }, 240_000);
+});
+
+describe('the agent SIGKILLed in a seeded pass (vsphere, seed VM on vcsim)', () => {
+  let env: LocalOnPremFailback;
+  let onSealed: ((passNumber: number) => void) | undefined;
+  beforeAll(async () => {
+    env = await startLocalOnPremFailback({
+      method: conditionalAutomatedMethod,
+      dir: join(dir, 'sigkill'),
+      platform: 'vsphere',
+      waitMs: 50,
+      retryIntervalMs: 20,
+      agentHeartbeatTimeoutMs: 4000,
+      stateHandlers: (bound) => ({
+        StreamVolumePass: async (input, context) => {
+          const output = await bound('StreamVolumePass')(input, context);
+          if ((output as { done?: unknown }).done === true)
+            onSealed?.(Number((input as { passNumber?: unknown }).passNumber));
+          return output;
+        },
+      }),
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  it('resumes from its journal after the kill and ends byte-identical, the seed never hashed again', async () => {
+    const host = await createDrillTakeoverHost(env, {
+      name: 'seeded-kill',
+      volumes: 1,
+      sizeBytes: 24 * MiB,
+      writesPerSecond: 4,
+      seed: 5,
+    });
+    const site = await env.startSite(host.volumes.map((volume) => volume.volumeId));
+    const originals = await createOriginalVms(env, site, [host], {
+      divergencePct: 10,
+      seed: 5,
+      vCpus: 2,
+      memoryMiB: 8192,
+    });
+    const runId = 'seeded-kill';
+    const store = new S3Staging(
+      createS3Client({
+        endpoint: site.store.s3Endpoint,
+        region: site.store.region,
+        credentials: site.store.credentials,
+      }),
+      { bucket: site.store.bucket },
+    );
+    const volumeKey = host.volumes[0]?.volumeId ?? '';
+    let kill: Promise<{ unackedAtKill: boolean }> | undefined;
+    onSealed = (passNumber) => {
+      if (passNumber !== 1) return;
+      kill ??= (async () => {
+        const agent = site.agent();
+        if (!agent) throw new Error('no agent running to kill');
+        await agent.stop('SIGKILL');
+        const unackedAtKill = !(await store.head(`runs/${runId}/agent/volumes/${passPrefix(volumeKey, 1)}${ACK_KEY}`));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await site.startAgent();
+        return { unackedAtKill };
+      })();
+    };
+    const execution = env.machine.run(
+      {
+        method: 'conditional-automated',
+        hosts: [{ id: host.hostId, failback: { seed: { vm: originals.vms[0]?.vm } } }],
+        target: { platform: 'vsphere', powerOffSeed: true },
+        convergence: { thresholdMiB: 64, maxPasses: 3 },
+        approval: { timeoutSeconds: 120 },
+        agent: {
+          heartbeatSeconds: 1,
+          unavailableAfterSeconds: 30,
+          prepareTimeoutSeconds: 60,
+          operationTimeoutSeconds: 60,
+        },
+      },
+      { executionName: runId },
+    );
+    // vSphere confirms its hosts itself: the cutover approval is the only question.
+    await env.approvals.approve((await env.approvals.next()).runId, 'test');
+    const output = (await execution.result) as { status: string };
+    onSealed = undefined;
+
+    expect(output.status).toBe('succeeded');
+    expect(kill).toBeDefined();
+    await kill;
+    const flat = originals.vms[0]?.disks[0]?.flatPath ?? '';
+    expect(await imageSha256(flat)).toBe(await imageSha256(env.volumePath(volumeKey)));
+    const report = parseStagedJson(
+      RunReport,
+      await env.deps.staging(runLayout.record(runId)).get(runLayout.reportKey),
+      'report.json',
+    );
+    expect(report.passes[0]?.kind).toBe('seeded');
+    // The restarted agent followed the run from its record: it logged no second hash of the seed.
+    expect(site.agent()?.log()).toContain(`${runId}: following`);
+    expect(site.agent()?.log()).not.toContain('PrepareTarget started');
+  }, 240_000);
+});
