@@ -32,7 +32,8 @@ export const SNAPSHOT_OF_TAG = 'homebound:snapshot-of';
  * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
  * instant). Every pass is incremental against the previous pass's snapshot of the volume; pass 1 is full, unless
  * the target holds a kept snapshot of every volume (`target.bases`, proven by PrepareTarget): then it is incremental
- * from those.
+ * from those. A volume the on-prem agent seeded (`target.disks[].seed`) gets `seed` on its pass-1 snapshot: StreamPass
+ * makes that volume's pass seeded.
  * Idempotent per host: a set already tagged with this run, pass and host is reused rather than taken again.
  */
 export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
