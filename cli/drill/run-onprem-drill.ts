@@ -1,6 +1,7 @@
 import type { Host, InstanceTypeInfo } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { runLayout } from '../../core/failback/run-state.js';
+import type { PassRecord } from '../../core/failback/steps/record-pass.js';
 import { type ReportWave, RunReport } from '../../core/failback/steps/report.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { failbackVmName } from '../../core/onprem/vsphere-platform.js';
@@ -56,6 +57,8 @@ export interface OnPremDrillReport {
   readonly firstPass?: { readonly kind: 'full' | 'incremental' | 'seeded'; readonly reason: string };
   /** `--reuse-original`: the seeds' expected divergence and their preserved pre-failback state. */
   readonly seeding?: OnPremSeeding;
+  /** From the run report: what an operator should know of its passes (e.g. a seed that saved nothing). */
+  readonly warnings?: readonly string[];
   readonly bytesChanged: number;
   readonly bytesStaged: number;
   readonly downtimeSeconds: number | null;
@@ -166,7 +169,8 @@ async function drillIn(
     progress?.stop();
     const done = await report(env, { runId, fleet, options, started, output, reason, originals });
     if (!originals || !preFailback) return done;
-    return { ...done, seeding: await seedingOf(env, site, originals, runId, preFailback) };
+    const seeding = await seedingOf(env, site, originals, runId, preFailback);
+    return { ...done, seeding: { ...seeding, ...(done.warnings ? { warnings: done.warnings } : {}) } };
   }
   // --reject-then-retry: a rejected execution (it rolls back, keeping its disks and their proven snapshots), then a
   // second one on the same takeover host, approved, whose first pass must be incremental from what was kept.
@@ -358,6 +362,7 @@ async function report(
       : `the takeover ${hosts.length === 1 ? 'host runs' : 'hosts run'} with every write, no failback VM powered on, target disks kept`,
     passes,
     ...(runReport?.firstPass ? { firstPass: runReport.firstPass } : {}),
+    ...(runReport?.warnings?.length ? { warnings: runReport.warnings } : {}),
     bytesChanged: runReport?.bytesChanged ?? 0,
     bytesStaged: runReport?.bytesStaged ?? 0,
     downtimeSeconds: runReport?.downtimeSeconds ?? null,
@@ -381,13 +386,14 @@ async function report(
   };
 }
 
-/** A seeded pass's counts, where the run report has them. */
-function seedCounts(pass: object): { blocksCompared?: number; blocksDiffering?: number } {
-  const counts: { blocksCompared?: number; blocksDiffering?: number } = {};
-  if ('blocksCompared' in pass && typeof pass.blocksCompared === 'number') counts.blocksCompared = pass.blocksCompared;
-  if ('blocksDiffering' in pass && typeof pass.blocksDiffering === 'number')
-    counts.blocksDiffering = pass.blocksDiffering;
-  return counts;
+/** A seeded pass's counts, summed over its seeded volumes. */
+function seedCounts(pass: PassRecord): { blocksCompared?: number; blocksDiffering?: number } {
+  const seeded = pass.volumes.filter((volume) => volume.blocksCompared !== undefined);
+  if (seeded.length === 0) return {};
+  return {
+    blocksCompared: seeded.reduce((sum, volume) => sum + (volume.blocksCompared ?? 0), 0),
+    blocksDiffering: seeded.reduce((sum, volume) => sum + (volume.blocksDiffering ?? 0), 0),
+  };
 }
 
 /** The failback VM of the takeover host, named as the agent's vsphere platform names it. */
