@@ -430,6 +430,11 @@ export function onPremDrillSummary(report: OnPremDrillReport): string[] {
             (entry) =>
               `seed ${entry.disk}: pre-failback state ${entry.intact ? 'kept' : 'NOT kept'} as ${entry.preservedAs}`,
           ),
+          ...(report.status === 'succeeded'
+            ? []
+            : [
+                'the seed disks hold what the run wrote so far; to return the original VM to its pre-failback state, copy each preserved disk back over its disk with the VM off (docs/vsphere.md, "Seeded failback")',
+              ]),
         ]
       : []),
     `drill took ${report.seconds.toFixed(1)} s`,

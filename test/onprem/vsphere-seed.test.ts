@@ -206,6 +206,24 @@ describe('vsphere platform: a seed VM as the failback target', () => {
       expect(again).toMatchObject({ disks: [{ seed: { recordKey } }] });
       expect((await readSeed(staging, recordKey)).record.hashesSha256).toBe(record.hashesSha256);
       expect((await context.store.get('run-app'))?.disks[0]?.holdsSnapshotId).toBe(seedBaseId(record));
+
+      // A rollback leaves the seed as written and says where its pre-failback state is and how to return to it.
+      const rollback = await handleOperation(
+        context,
+        JSON.stringify({ operation: 'Rollback', runId: 'run-app' }),
+        signal,
+      );
+      expect(rollback).toMatchObject({
+        seeds: [
+          {
+            volumeKey: 'app-0',
+            vm: 'app',
+            disk: '[LocalDS_0] orig-app/disk-0.vmdk',
+            preservedAs: '[LocalDS_0] homebound-preserved/run-app/app/disk-0.vmdk',
+          },
+        ],
+        restoreSeeds: expect.stringContaining('copy each preservedAs disk back over its seed disk'),
+      });
     } finally {
       await follower.stopAll();
     }
