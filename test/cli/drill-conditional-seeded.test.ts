@@ -67,6 +67,48 @@ describe('homebound drill --method conditional-automated --reuse-original', () =
   }, 240_000);
 });
 
+describe('homebound drill --method conditional-automated --reuse-original, other endings', () => {
+  it('--reject rolls back leaving the seed as written, the original VM off, its pre-failback state kept and how to restore it said', async () => {
+    const json = join(dir, 'seeded-reject.json');
+    const result = await runCli([
+      'drill',
+      ...['--method', 'conditional-automated', '--reuse-original', '--volumes', '1', '--size-mib', '16'],
+      ...['--writes-per-second', '4', '--max-passes', '3', '--reject', '--json', json],
+    ]);
+
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as OnPremDrillReport;
+    expect(report.status).toBe('rolled-back');
+    expect(report.verified).toBe(true);
+    expect(report.passes[0]?.kind).toBe('seeded');
+    expect(report.vms.map((vm) => [vm.name, vm.powerState])).toEqual([['drill-app', 'poweredOff']]);
+    expect(report.seeding?.preserved.map((entry) => entry.intact)).toEqual([true]);
+    expect(result.stdout).toContain(
+      'to return the original VM to its pre-failback state, copy each preserved disk back',
+    );
+  }, 180_000);
+
+  it('an unrelated seed (--divergence-pct 100) still ends identical, with the warning that it saved nothing', async () => {
+    const json = join(dir, 'seeded-unrelated.json');
+    const result = await runCli([
+      'drill',
+      ...['--method', 'conditional-automated', '--reuse-original', '--divergence-pct', '100'],
+      ...['--volumes', '1', '--size-mib', '16', '--writes-per-second', '4', '--max-passes', '3'],
+      ...['--auto-approve', '--json', json],
+    ]);
+
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(await readFile(json, 'utf8')) as OnPremDrillReport;
+    expect(report.status).toBe('succeeded');
+    expect(report.verified).toBe(true);
+    expect(report.volumes.every((volume) => volume.identical)).toBe(true);
+    expect(report.passes[0]?.kind).toBe('seeded');
+    // Every listed block differs, and so does every block only the (random) seed holds: it becomes zeros.
+    expect(report.passes[0]?.blocksDiffering).toBeGreaterThanOrEqual(report.passes[0]?.blocksCompared ?? Infinity);
+    expect(report.seeding?.warnings?.join('\n')).toMatch(/saved nothing/);
+  }, 180_000);
+});
+
 describe('the agent SIGKILLed in a seeded pass (vsphere, seed VM on vcsim)', () => {
   let env: LocalOnPremFailback;
   let onSealed: ((passNumber: number) => void) | undefined;
