@@ -246,15 +246,20 @@ export class VspherePlatform implements TargetPlatform {
   async describe(run: PlatformRun, signal: AbortSignal): Promise<readonly HostDescription[]> {
     const { target } = await this.open(signal);
     const descriptions: HostDescription[] = [];
-    for (const { vm } of await this.vmsOf(run, signal)) {
+    for (const { vm, hostId } of await this.vmsOf(run, signal)) {
       const vmDescription = await target.describe(vm);
+      // A seed VM's disks are not named after their volumes: they pair with them by device order.
+      const seeded = run.hosts.some((host) => host.hostId === hostId && host.seed !== undefined);
+      const volumes = run.volumes
+        .filter((volume) => volume.hostId === hostId)
+        .sort((a, b) => a.deviceIndex - b.deviceIndex);
       descriptions.push({
         name: vmDescription.name,
         powerState: vmDescription.powerState,
         numCPU: vmDescription.numCPU,
         memoryMiB: vmDescription.memoryMiB,
-        disks: vmDescription.disks.map((disk) => ({
-          volumeId: volumeIdOf(disk.fileName),
+        disks: vmDescription.disks.map((disk, i) => ({
+          volumeId: (seeded ? volumes[i]?.volumeId : undefined) ?? volumeIdOf(disk.fileName),
           location: disk.fileName,
           sizeBytes: disk.sizeBytes ?? 0,
         })),

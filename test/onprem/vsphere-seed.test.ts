@@ -151,6 +151,8 @@ describe('vsphere platform: a seed VM as the failback target', () => {
     await handle.close();
     await platform.prepare(run('run-db', 'db', [2 * MiB, 3 * MiB], true), signal);
     expect(copies.map(sha256)).toEqual(before);
+    const [described] = await platform.describe(run('run-db', 'db', [2 * MiB, 3 * MiB], true), signal);
+    expect(described?.disks.map((disk) => disk.volumeId)).toEqual(['vol-db0', 'vol-db1']);
     // The run's boot steps find the seed VM as the run's own.
     expect(await platform.inspect(run('run-db', 'db', [2 * MiB, 3 * MiB], true), signal)).toEqual([
       { hostId: 'i-1', name: 'db', powerState: 'poweredOff' },
