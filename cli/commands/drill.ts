@@ -30,8 +30,6 @@ interface DrillCommandOptions {
   autoApprove?: boolean;
   reject?: boolean;
   rejectThenRetry?: boolean;
-  reuseOriginal?: boolean;
-  divergencePct: number;
   decideOnPage?: boolean;
   failAt: string[];
   seed: number;
@@ -62,8 +60,6 @@ function drillOptions(options: DrillCommandOptions, approval: DrillOptions['appr
     approvalTimeoutSeconds: options.approvalTimeout,
     approval,
     rejectThenRetry: options.rejectThenRetry,
-    reuseOriginal: options.reuseOriginal,
-    divergencePct: options.divergencePct,
     failAt: options.failAt,
     seed: options.seed,
     workDir: options.workDir,
@@ -162,16 +158,6 @@ export function registerDrill(program: Command): void {
         '--reject-then-retry',
         'reject the first execution (it rolls back, keeping its target volumes), then run a second one on the same takeover host and approve it: it starts with an incremental pass',
       ).conflicts(['autoApprove', 'reject', 'decideOnPage']),
-    )
-    .option(
-      '--reuse-original',
-      'seeded failback: an original VM (or volume) equal to the takeover volumes at failover time, written at home since; its disks are the seed and only blocks that differ cross the wire',
-    )
-    .option(
-      '--divergence-pct <p>',
-      "with --reuse-original: percent of the original's blocks written at home after the failover",
-      numberBetween(0, 100),
-      2,
     )
     .option('--decide-on-page', 'without a terminal: wait for the decision on the localhost approval page only')
     .option(

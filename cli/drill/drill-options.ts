@@ -29,13 +29,6 @@ export interface DrillOptions {
    * target volumes the first one kept (`approval` is then ignored: reject, then approve).
    */
   readonly rejectThenRetry?: boolean | undefined;
-  /**
-   * Rehearse a seeded failback (`--reuse-original`): an original VM or volume equal to the takeover volumes at
-   * failover time, `divergencePct` % of its blocks then written at home; the request gives it as each host's seed.
-   */
-  readonly reuseOriginal?: boolean | undefined;
-  /** `--divergence-pct`: share of the original's blocks written at home after the failover. @default 2 */
-  readonly divergencePct?: number | undefined;
   /** Task states made to fail whenever the run reaches them. */
   readonly failAt: readonly string[];
   readonly seed: number;
