@@ -265,6 +265,12 @@ export function registerDrill(program: Command): void {
             { exitCode: 2 },
           );
         }
+        if (options.reuseOriginal && options.platform === 'manual') {
+          command.error(
+            'homebound: --reuse-original needs --platform vsphere: the manual platform has no original VM to reuse',
+            { exitCode: 2 },
+          );
+        }
         if (options.html !== undefined) {
           command.error(`homebound: --html is not available for the ${options.method.name} drill yet; use --json`, {
             exitCode: 2,

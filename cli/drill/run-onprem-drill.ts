@@ -8,7 +8,7 @@ import { failbackVmName } from '../../core/onprem/vsphere-platform.js';
 import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
 import { type LocalOnPremFailback, startLocalOnPremFailback } from '../../core/wiring/local-onprem.js';
 import { decideApproval } from './decide-approval.js';
-import type { DrillOptions } from './drill-options.js';
+import type { DrillOptions, ReuseOriginal } from './drill-options.js';
 import { failAtHandlers } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { decideOnPremWaits } from './onprem-decisions.js';
@@ -150,7 +150,9 @@ async function drillIn(
   say(`on-prem site up (${options.platform}, store ${site.store.s3Endpoint}); agent polling; work dir ${workDir.dir}`);
 
   const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
-  const originals = options.reuseOriginal ? await reuseOriginals(env, site, fleet, options, say) : undefined;
+  const originals = options.reuseOriginal
+    ? await reuseOriginals(env, site, fleet, options.reuseOriginal, options.seed, say)
+    : undefined;
   const preFailback = originals ? await preFailbackHashes(originals) : undefined;
   const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
   const execute = (id: string, approval: DrillOptions['approval'], onEvent?: (event: LocalRunEvent) => void) =>
@@ -190,13 +192,15 @@ async function reuseOriginals(
   env: LocalOnPremFailback,
   site: Awaited<ReturnType<LocalOnPremFailback['startSite']>>,
   fleet: DrillFleet,
-  options: OnPremDrillOptions,
+  reuse: ReuseOriginal,
+  seed: number,
   say: (line: string) => void,
 ): Promise<OriginalVms> {
   const size = await env.compute.describeInstanceType(fleet.hosts[0]?.instanceType ?? 'm5.large');
   const originals = await createOriginalVms(env, site, fleet.hosts, {
-    divergencePct: options.divergencePct ?? 2,
-    seed: options.seed,
+    // An unrelated original (--seed-unrelated): every block written at home with random data.
+    divergencePct: reuse.unrelated ? 100 : reuse.divergencePct,
+    seed,
     vCpus: size.vCpus,
     memoryMiB: size.memoryMiB,
   });

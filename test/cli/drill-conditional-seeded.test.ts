@@ -88,11 +88,11 @@ describe('homebound drill --method conditional-automated --reuse-original, other
     );
   }, 180_000);
 
-  it('an unrelated seed (--divergence-pct 100) still ends identical, with the warning that it saved nothing', async () => {
+  it('an unrelated seed (--seed-unrelated) still ends identical, with the warning that it saved nothing', async () => {
     const json = join(dir, 'seeded-unrelated.json');
     const result = await runCli([
       'drill',
-      ...['--method', 'conditional-automated', '--reuse-original', '--divergence-pct', '100'],
+      ...['--method', 'conditional-automated', '--reuse-original', '--seed-unrelated'],
       ...['--volumes', '1', '--size-mib', '16', '--writes-per-second', '4', '--max-passes', '3'],
       ...['--auto-approve', '--json', json],
     ]);
@@ -105,7 +105,18 @@ describe('homebound drill --method conditional-automated --reuse-original, other
     expect(report.passes[0]?.kind).toBe('seeded');
     // Every listed block differs, and so does every block only the (random) seed holds: it becomes zeros.
     expect(report.passes[0]?.blocksDiffering).toBeGreaterThanOrEqual(report.passes[0]?.blocksCompared ?? Infinity);
+    expect(report.seeding?.divergencePct).toBe(100);
     expect(report.seeding?.warnings?.join('\n')).toMatch(/saved nothing/);
+    const manual = await runCli([
+      'drill',
+      '--method',
+      'conditional-automated',
+      '--platform',
+      'manual',
+      '--reuse-original',
+    ]);
+    expect(manual.code).toBe(2);
+    expect(manual.stderr).toContain('--reuse-original needs --platform vsphere');
   }, 180_000);
 });
 
