@@ -108,12 +108,7 @@ describe('homebound drill --method conditional-automated --reuse-original, other
     expect(report.seeding?.divergencePct).toBe(100);
     expect(report.seeding?.warnings?.join('\n')).toMatch(/saved nothing/);
     const manual = await runCli([
-      'drill',
-      '--method',
-      'conditional-automated',
-      '--platform',
-      'manual',
-      '--reuse-original',
+      ...['drill', '--method', 'conditional-automated', '--platform', 'manual', '--reuse-original', '--auto-approve'],
     ]);
     expect(manual.code).toBe(2);
     expect(manual.stderr).toContain('--reuse-original needs --platform vsphere');
