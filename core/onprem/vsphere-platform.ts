@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { SeedTooSmallError, WorkCancelledError } from '../errors.js';
+import { WorkCancelledError } from '../errors.js';
 import { VsphereClient } from '../vsphere/client.js';
 import { findVmFolder, findVmIfExists, listFolderVms } from '../vsphere/inventory.js';
 import type { SeedDisk } from '../vsphere/seed-disks.js';
@@ -12,10 +12,6 @@ import {
   FailbackVmReassignedError,
   FailbackVmRunningError,
   PlacementNotConfiguredError,
-  SeedDiskCountMismatchError,
-  SeedDiskNotWritableError,
-  SeedVmNotFoundError,
-  SeedVmRunningError,
   VspherePasswordFileError,
 } from './errors.js';
 import type {
@@ -24,12 +20,15 @@ import type {
   HostDescription,
   PlatformHost,
   PlatformRun,
-  PlatformVolume,
   PreparedDisk,
   PreparedTarget,
   RollbackOutcome,
   TargetPlatform,
 } from './platform.js';
+import { ownedBy, runMarker, withRunMarker } from './run-marker.js';
+import { checkSeeds } from './vsphere-seeds.js';
+
+export { runMarker } from './run-marker.js';
 
 export interface VspherePlatformOptions {
   /** vCenter's SDK URL and, for a self-signed vCenter, its certificate's thumbprint. */
@@ -40,11 +39,6 @@ export interface VspherePlatformOptions {
   readonly target: VsphereTargetConfig;
   /** When a booted VM counts as up, and how long that may take (docs/agent.md, `until`). */
   readonly wait: GuestWait;
-}
-
-/** The line of a failback VM's annotation that names the run owning it; Rollback finds VMs by it. */
-export function runMarker(runId: string): string {
-  return `homebound-run: ${runId}`;
 }
 
 /**
@@ -347,65 +341,6 @@ async function outcome(client: VsphereClient, vms: readonly { vm: MoRef }[]): Pr
 /** The host's VM as the run names it: its seed VM (as the request gives it) or the failback VM homebound makes. */
 function vmNameOf(host: PlatformHost): string {
   return host.seed?.vm ?? failbackVmName(host);
-}
-
-/**
- * The annotation of a seed VM the run takes over: its own text kept, an earlier run's marker replaced by this run's
- * (the marker is what Rollback and the boot steps find the run's VMs by).
- */
-export function withRunMarker(annotation: string, runId: string): string {
-  const own = annotation.split('\n').filter((line) => line !== '' && !line.startsWith(runMarker('')));
-  return [...own, runMarker(runId)].join('\n');
-}
-
-/**
- * Every seeded host's seed VM and disks, checked before anything is changed: the VM exists, has one disk per volume,
- * each a flat file on the agent's datastore at least its volume's size, and is off or may be powered off.
- */
-async function checkSeeds(
-  run: PlatformRun,
-  target: VsphereTarget,
-  client: VsphereClient,
-): Promise<Map<string, { name: string; vm: MoRef; disks: SeedDisk[] }>> {
-  const seeds = new Map<string, { name: string; vm: MoRef; disks: SeedDisk[] }>();
-  for (const host of run.hosts) {
-    if (host.seed === undefined) continue;
-    const vm = await target.findVm(host.seed.vm);
-    if (vm === undefined) throw new SeedVmNotFoundError(host.hostId, host.seed.vm);
-    const volumes = run.volumes
-      .filter((volume) => volume.hostId === host.hostId)
-      .sort((a, b) => a.deviceIndex - b.deviceIndex);
-    const found = await target.seedDisks(vm);
-    if (found.length !== volumes.length) {
-      throw new SeedDiskCountMismatchError(host.hostId, host.seed.vm, found.length, volumes.length);
-    }
-    const disks: SeedDisk[] = [];
-    for (const [i, disk] of found.entries()) {
-      const volume = volumes[i] as PlatformVolume;
-      if ('reason' in disk) throw new SeedDiskNotWritableError(host.hostId, disk.fileName, disk.reason);
-      if (disk.sizeBytes < volume.sizeBytes) {
-        throw new SeedTooSmallError(`${disk.fileName} (for ${volume.volumeId})`, disk.sizeBytes, volume.sizeBytes);
-      }
-      disks.push(disk);
-    }
-    const state = await readVm(client, vm);
-    const running = state.powerState !== 'poweredOff';
-    const earlierRun = state.annotation.split('\n').some((line) => line.startsWith(runMarker('')));
-    // One an earlier run cut over to serves production: powerOffSeed is for an original VM that came up on its own.
-    if (running && earlierRun && !ownedBy(state.annotation, run.runId)) {
-      if (state.disks.every((disk) => disk.diskMode === 'persistent')) throw new FailbackVmRunningError(state.name);
-    }
-    // A VM this run already took over may be up from a verification boot cut short: prepare powers it off as before.
-    if (running && !host.seed.powerOff && !ownedBy(state.annotation, run.runId)) {
-      throw new SeedVmRunningError(host.hostId, host.seed.vm);
-    }
-    seeds.set(host.hostId, { name: host.seed.vm, vm, disks });
-  }
-  return seeds;
-}
-
-function ownedBy(annotation: string, runId: string): boolean {
-  return annotation.split('\n').includes(runMarker(runId));
 }
 
 /** `[LocalDS_0] homebound-disks/vol-0abc.vmdk` → vol-0abc; another disk's file name as it is. */
