@@ -38,8 +38,9 @@ export function registerAgent(program: Command): void {
         profile: config.staging.profile,
       });
       const store = await RunStore.open(config.stateDir);
+      const stagingAt = (prefix: string) => new S3Staging(s3, { bucket: config.staging.bucket, prefix });
       const follower = new RunFollower({
-        stagingAt: (prefix) => new S3Staging(s3, { bucket: config.staging.bucket, prefix }),
+        stagingAt,
         bucket: config.staging.bucket,
         stateDir: config.stateDir,
         pollMs: config.pollMs,
@@ -64,7 +65,7 @@ export function registerAgent(program: Command): void {
           heartbeatSeconds: config.heartbeatSeconds,
           maxConcurrentTasks: config.maxConcurrentTasks,
           work: (input, signal) =>
-            handleOperation({ platform, store, follower, stateDir: config.stateDir }, input, signal),
+            handleOperation({ platform, store, follower, stateDir: config.stateDir, stagingAt }, input, signal),
           signal: stop.signal,
           onEvent: (event) => log(describeWorker(event)),
         });

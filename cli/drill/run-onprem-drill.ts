@@ -1,18 +1,26 @@
 import type { Host, InstanceTypeInfo } from '../../core/compute/port.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { runLayout } from '../../core/failback/run-state.js';
+import type { PassRecord } from '../../core/failback/steps/record-pass.js';
 import { type ReportWave, RunReport } from '../../core/failback/steps/report.js';
 import { imageSha256 } from '../../core/image-digest.js';
 import { failbackVmName } from '../../core/onprem/vsphere-platform.js';
 import { ExecutionFailedError, type LocalRunEvent } from '../../core/orchestration/local-runner.js';
 import { type LocalOnPremFailback, startLocalOnPremFailback } from '../../core/wiring/local-onprem.js';
 import { decideApproval } from './decide-approval.js';
-import type { DrillOptions } from './drill-options.js';
+import type { DrillOptions, ReuseOriginal } from './drill-options.js';
 import { failAtHandlers } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { decideOnPremWaits } from './onprem-decisions.js';
 import { keptSnapshots, type OnPremRetryCheck, retryCheck } from './onprem-retry.js';
 import { type DrillVm, manualVms, vsphereVms } from './onprem-vms.js';
+import {
+  createOriginalVms,
+  type OnPremSeeding,
+  type OriginalVms,
+  preFailbackHashes,
+  seedingOf,
+} from './original-vms.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept } from './reject-then-retry.js';
 import { createDrillFleet, type DrillFleet } from './takeover.js';
@@ -41,9 +49,16 @@ export interface OnPremDrillReport {
     final: boolean;
     bytesChanged: number;
     bytesStaged: number;
+    /** A seeded pass: blocks compared with the seed, and blocks carried because they differ. */
+    blocksCompared?: number;
+    blocksDiffering?: number;
   }[];
   /** From the run report: how the first pass started and why (a kept snapshot every disk holds, or not). */
   readonly firstPass?: { readonly kind: 'full' | 'incremental' | 'seeded'; readonly reason: string };
+  /** `--reuse-original`: the seeds' expected divergence and their preserved pre-failback state. */
+  readonly seeding?: OnPremSeeding;
+  /** From the run report: what an operator should know of its passes (e.g. a seed that saved nothing). */
+  readonly warnings?: readonly string[];
   readonly bytesChanged: number;
   readonly bytesStaged: number;
   readonly downtimeSeconds: number | null;
@@ -135,13 +150,29 @@ async function drillIn(
   say(`on-prem site up (${options.platform}, store ${site.store.s3Endpoint}); agent polling; work dir ${workDir.dir}`);
 
   const runId = `drill-${started.toISOString().replace(/[:.]/g, '-')}`;
+  const originals = options.reuseOriginal
+    ? await reuseOriginals(env, site, fleet, options.reuseOriginal, options.seed, say)
+    : undefined;
+  const preFailback = originals ? await preFailbackHashes(originals) : undefined;
   const progress = counting ? new DrillProgress(counting, say, options.interactive) : undefined;
   const execute = (id: string, approval: DrillOptions['approval'], onEvent?: (event: LocalRunEvent) => void) =>
-    executeRun(env, { runId: id, fleet, options: { ...options, approval }, say, progress, workDir, onEvent });
+    executeRun(env, {
+      runId: id,
+      fleet,
+      options: { ...options, approval },
+      say,
+      progress,
+      workDir,
+      onEvent,
+      originals,
+    });
   if (!options.rejectThenRetry) {
     const { output, reason } = await execute(runId, options.approval);
     progress?.stop();
-    return report(env, { runId, fleet, options, started, output, reason });
+    const done = await report(env, { runId, fleet, options, started, output, reason, originals });
+    if (!originals || !preFailback) return done;
+    const seeding = await seedingOf(env, site, originals, runId, preFailback);
+    return { ...done, seeding: { ...seeding, ...(done.warnings ? { warnings: done.warnings } : {}) } };
   }
   // --reject-then-retry: a rejected execution (it rolls back, keeping its disks and their proven snapshots), then a
   // second one on the same takeover host, approved, whose first pass must be incremental from what was kept.
@@ -156,6 +187,31 @@ async function drillIn(
   return { ...secondReport, retry: retryCheck(firstReport, kept, secondReport, await changed.bytes()) };
 }
 
+/** `--reuse-original`: the original VMs, sized as the takeover hosts (the drill's fleet shares one type). */
+async function reuseOriginals(
+  env: LocalOnPremFailback,
+  site: Awaited<ReturnType<LocalOnPremFailback['startSite']>>,
+  fleet: DrillFleet,
+  reuse: ReuseOriginal,
+  seed: number,
+  say: (line: string) => void,
+): Promise<OriginalVms> {
+  const size = await env.compute.describeInstanceType(fleet.hosts[0]?.instanceType ?? 'm5.large');
+  const originals = await createOriginalVms(env, site, fleet.hosts, {
+    // An unrelated original (--seed-unrelated): every block written at home with random data.
+    divergencePct: reuse.unrelated ? 100 : reuse.divergencePct,
+    seed,
+    vCpus: size.vCpus,
+    memoryMiB: size.memoryMiB,
+  });
+  for (const vm of originals.vms) {
+    say(
+      `original VM ${vm.vm} (powered on, as if it came back by itself): its disks hold the takeover volumes at failover, ${originals.divergencePct} % of their blocks since written at home`,
+    );
+  }
+  return originals;
+}
+
 /** One execution of the method's state machine on the drill's takeover hosts; its output or why it failed. */
 async function executeRun(
   env: LocalOnPremFailback,
@@ -167,6 +223,8 @@ async function executeRun(
     progress: DrillProgress | undefined;
     workDir: DrillWorkDir;
     onEvent?: ((event: LocalRunEvent) => void) | undefined;
+    /** `--reuse-original`: each host's seed VM. */
+    originals?: OriginalVms | undefined;
   },
 ): Promise<{ output: unknown; reason?: string }> {
   const { runId, options, say } = run;
@@ -176,8 +234,15 @@ async function executeRun(
   const execution = env.machine.run(
     {
       method: options.method.name,
-      hosts: run.fleet.hosts.map((host, i) => ({ id: host.hostId, wave: run.fleet.plan.hosts[i]?.wave ?? 1 })),
-      target: { platform: options.platform },
+      hosts: run.fleet.hosts.map((host, i) => {
+        const seed = run.originals?.vms.find((vm) => vm.hostId === host.hostId);
+        return {
+          id: host.hostId,
+          wave: run.fleet.plan.hosts[i]?.wave ?? 1,
+          ...(seed ? { failback: { seed: { vm: seed.vm } } } : {}),
+        };
+      }),
+      target: { platform: options.platform, ...(run.originals ? { powerOffSeed: true } : {}) },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },
       agent: {
@@ -218,6 +283,7 @@ async function report(
     started: Date;
     output: unknown;
     reason?: string | undefined;
+    originals?: OriginalVms | undefined;
   },
 ): Promise<OnPremDrillReport> {
   const site = env.site();
@@ -239,7 +305,10 @@ async function report(
     : site.vcsim
       ? await vsphereVms(
           site,
-          hosts.flatMap((host) => vmNamesOf(host, sizeOf(host))),
+          hosts.flatMap((host) => {
+            const original = run.originals?.vms.find((vm) => vm.hostId === host.hostId);
+            return original ? [original.vm] : vmNamesOf(host, sizeOf(host));
+          }),
         )
       : await manualVms(
           site,
@@ -282,6 +351,7 @@ async function report(
     final: pass.final,
     bytesChanged: pass.bytesChanged,
     bytesStaged: pass.bytesStaged,
+    ...seedCounts(pass),
   }));
   return {
     format: 'homebound.onprem-drill-report/v1',
@@ -296,6 +366,7 @@ async function report(
       : `the takeover ${hosts.length === 1 ? 'host runs' : 'hosts run'} with every write, no failback VM powered on, target disks kept`,
     passes,
     ...(runReport?.firstPass ? { firstPass: runReport.firstPass } : {}),
+    ...(runReport?.warnings?.length ? { warnings: runReport.warnings } : {}),
     bytesChanged: runReport?.bytesChanged ?? 0,
     bytesStaged: runReport?.bytesStaged ?? 0,
     downtimeSeconds: runReport?.downtimeSeconds ?? null,
@@ -316,6 +387,16 @@ async function report(
     options: { ...run.options, method: run.options.method.name },
     startedAt: run.started.toISOString(),
     seconds: (Date.now() - run.started.getTime()) / 1000,
+  };
+}
+
+/** A seeded pass's counts, summed over its seeded volumes. */
+function seedCounts(pass: PassRecord): { blocksCompared?: number; blocksDiffering?: number } {
+  const seeded = pass.volumes.filter((volume) => volume.blocksCompared !== undefined);
+  if (seeded.length === 0) return {};
+  return {
+    blocksCompared: seeded.reduce((sum, volume) => sum + (volume.blocksCompared ?? 0), 0),
+    blocksDiffering: seeded.reduce((sum, volume) => sum + (volume.blocksDiffering ?? 0), 0),
   };
 }
 
@@ -346,6 +427,20 @@ export function onPremDrillSummary(report: OnPremDrillReport): string[] {
     ),
     `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
     ...(report.retry ? retryLines(report.retry) : []),
+    ...(report.seeding
+      ? [
+          `seeded: first pass staged ${report.passes[0]?.bytesStaged ?? 0} B for ${report.seeding.expectedDifferingBytes} B the drill made differ (${report.seeding.divergencePct} % written at home ∪ the cloud's writes since the failover)`,
+          ...report.seeding.preserved.map(
+            (entry) =>
+              `seed ${entry.disk}: pre-failback state ${entry.intact ? 'kept' : 'NOT kept'} as ${entry.preservedAs}`,
+          ),
+          ...(report.status === 'succeeded'
+            ? []
+            : [
+                'the seed disks hold what the run wrote so far; to return the original VM to its pre-failback state, copy each preserved disk back over its disk with the VM off (docs/vsphere.md, "Seeded failback")',
+              ]),
+        ]
+      : []),
     `drill took ${report.seconds.toFixed(1)} s`,
   ];
 }

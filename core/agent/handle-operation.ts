@@ -1,9 +1,11 @@
 import { HomeboundError, InvalidInputError } from '../errors.js';
 import type { PlatformRun, TargetPlatform } from '../onprem/platform.js';
+import type { Staging } from '../ports.js';
 import type { RunFollower } from './follower.js';
 import { type HeldAnswer, proveHeldSnapshots } from './held-snapshots.js';
 import { type PrepareTargetInput, parseOperation } from './operations.js';
 import { RUN_RECORD_FORMAT, type RunRecord, type RunStore } from './run-store.js';
+import { type PublishedSeed, publishSeeds, seedsAfterRollback } from './seeds.js';
 import { checkWaveHealth } from './wave-health.js';
 
 /** A boot step, cutover or verify for a run this agent never prepared (PrepareTarget went to another agent?). */
@@ -40,6 +42,11 @@ export interface OperationContext {
   readonly follower: RunFollower;
   /** The agent's state dir, where the applier journals that prove what a disk holds are. */
   readonly stateDir: string;
+  /**
+   * The run's store at a key prefix: where PrepareTarget publishes seed hash lists (the follower writes its records
+   * through its own). @default none — a seeded run then fails PrepareTarget
+   */
+  readonly stagingAt?: (prefix: string) => Staging;
   readonly now?: () => Date;
 }
 
@@ -66,7 +73,12 @@ export async function handleOperation(
       record ? runOf(record) : { runId: input.runId, hosts: [], volumes: [] },
       signal,
     );
-    return { ...base, ...outcome, disksKept: record?.disks.map((disk) => disk.location) ?? [] };
+    return {
+      ...base,
+      ...outcome,
+      disksKept: record?.disks.map((disk) => disk.location) ?? [],
+      ...seedsAfterRollback(record),
+    };
   }
   if (!record) throw new RunNotPreparedError(input.runId, input.operation);
   const run = runOf(record);
@@ -111,15 +123,30 @@ async function prepareTarget(
   const run = platformRunOf(input);
   const prepared = await context.platform.prepare(run, signal);
   const held = await heldBases(context, input, existing, prepared.disks);
+  // A seed is hashed only where the first pass is not incremental from a held base (that needs no comparison).
+  const seeds = held.allHeld
+    ? new Map<string, PublishedSeed>()
+    : await publishSeeds(
+        context.stagingAt,
+        { ...input, recordsPrefix: input.recordsPrefix ?? agentRecordsPrefix(input.runId) },
+        existing,
+        prepared.disks,
+        signal,
+      );
   const record: RunRecord = {
     format: RUN_RECORD_FORMAT,
     runId: input.runId,
     platform: context.platform.kind,
     hosts: [...run.hosts],
     volumes: [...run.volumes],
-    disks: prepared.disks.map((disk) => {
+    disks: prepared.disks.map(({ seed: _seed, ...disk }) => {
       const holds = held.allHeld ? held.answers.find((answer) => answer.volumeKey === disk.volumeKey) : undefined;
-      return { ...disk, ...(holds ? { holdsSnapshotId: holds.snapshotId } : {}) };
+      if (holds) return { ...disk, holdsSnapshotId: holds.snapshotId };
+      const seed = seeds.get(disk.volumeKey);
+      if (seed === undefined) return disk;
+      const { baseId, ...kept } = seed;
+      // The applier's journal starts at the seed: the seeded pass is based on it, never blanks the disk.
+      return { ...disk, holdsSnapshotId: baseId, seed: kept };
     }),
     stagingPrefix: input.stagingPrefix ?? `runs/${input.runId}/volumes/`,
     recordsPrefix: input.recordsPrefix ?? agentRecordsPrefix(input.runId),
@@ -137,26 +164,38 @@ async function prepareTarget(
     runId: input.runId,
     platform: context.platform.kind,
     following: true,
-    disks: prepared.disks.map(({ volumeId, volumeKey, path, sizeBytes, created, location }) => ({
-      volumeId,
-      volumeKey,
-      path,
-      sizeBytes,
-      created,
-      location,
-    })),
+    disks: prepared.disks.map(({ volumeId, volumeKey, path, sizeBytes, created, location }) => {
+      const seed = seeds.get(volumeKey);
+      return {
+        volumeId,
+        volumeKey,
+        path,
+        sizeBytes,
+        created,
+        location,
+        // What SnapshotVolumes turns into the first pass's `snapshot.seed` (a seeded pass of this volume).
+        ...(seed ? { seed: { recordKey: seed.recordKey, preservedAs: seed.preservedAs, vm: seed.vm } } : {}),
+      };
+    }),
     hosts: prepared.hosts,
     ...(input.bases ? { held: held.answers, allHeld: held.allHeld } : {}),
     // What SnapshotVolumes starts the first pass from, and the run report's reason.
     bases: held.allHeld ? (input.bases ?? []) : [],
-    firstPass: firstPassOf(input, held),
+    firstPass: firstPassOf(input, held, seeds),
   };
 }
 
 function firstPassOf(
   input: PrepareTargetInput,
   held: { answers: HeldAnswer[]; allHeld: boolean },
-): { kind: 'full' | 'incremental'; reason: string } {
+  seeds: ReadonlyMap<string, PublishedSeed>,
+): { kind: 'full' | 'incremental' | 'seeded'; reason: string } {
+  if (seeds.size > 0) {
+    return {
+      kind: 'seeded',
+      reason: `${seeds.size} of ${input.volumes.length} disks are seed disks, hashed and compared: ${[...seeds].map(([volumeKey, seed]) => `${volumeKey} ← ${seed.vm} (pre-failback state kept as ${seed.preservedAs})`).join('; ')}`,
+    };
+  }
   if (held.allHeld) {
     return {
       kind: 'incremental',

@@ -20,6 +20,9 @@ export const FailbackPlacementSchema = z.object({
   portGroup: z.string().min(1).optional(),
 });
 
+/** A host's seed VM, in operations and run records alike: name or folder path, and whether it may be powered off. */
+export const SeedVmSchema = z.object({ vm: z.string().min(1), powerOff: z.boolean() });
+
 export const AgentHost = z.object({
   hostId: z.string().min(1),
   name: z.string().min(1),
@@ -33,6 +36,8 @@ export const AgentHost = z.object({
     .optional(),
   /** Where the request asks the VM to go. @default the agent's config */
   placement: FailbackPlacementSchema.optional(),
+  /** The seed VM whose disks become the target disks (seeded failback, docs/agent.md). @default none */
+  seed: SeedVmSchema.optional(),
 });
 
 export const AgentVolume = z.object({

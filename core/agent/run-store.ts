@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { replaceFileDurably } from '../durable-file.js';
 import { HomeboundError } from '../errors.js';
-import { FailbackPlacementSchema } from './operations.js';
+import { FailbackPlacementSchema, SeedVmSchema } from './operations.js';
 
 /**
  * The runs an agent knows, one small JSON file each under `<stateDir>/runs/<runId>.json`, replaced atomically (temp
@@ -29,6 +29,7 @@ export const RunRecord = z.object({
       memoryMiB: z.number().int(),
       vmName: z.string().optional(),
       placement: FailbackPlacementSchema.optional(),
+      seed: SeedVmSchema.optional(),
     }),
   ),
   volumes: z.array(
@@ -49,8 +50,16 @@ export const RunRecord = z.object({
       sizeBytes: z.number().int(),
       created: z.boolean(),
       location: z.string(),
-      /** The snapshot the disk held when this run prepared it (proven by an earlier run's journal). */
+      /**
+       * The snapshot the disk held when this run prepared it (proven by an earlier run's journal), or, for a seed disk,
+       * its seed's base id (`seed:<hash list digest>`): the applier's journal starts there.
+       */
       holdsSnapshotId: z.string().optional(),
+      /**
+       * A seed disk: the seed VM, the copy keeping its pre-failback state, and the published hash list's record key
+       * (in the store, from its root). Present once hashed: a restarted agent never hashes a disk it may have written.
+       */
+      seed: z.object({ vm: z.string(), preservedAs: z.string(), recordKey: z.string() }).optional(),
     }),
   ),
   stagingPrefix: z.string(),

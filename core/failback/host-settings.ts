@@ -54,34 +54,65 @@ export const AwsFailbackSettings = z.strictObject({
 });
 export type AwsFailbackSettings = z.infer<typeof AwsFailbackSettings>;
 
+/** The VM settings that describe a VM homebound makes; a seeded host's VM is its seed VM, which keeps its own. */
+const MADE_VM_FIELDS = ['vmName', 'folder', 'resourcePool', 'datastore', 'portGroup', 'numCPUs', 'memoryMiB'] as const;
+
+/**
+ * A seeded failback (docs/failback-request.md, "Seeded failback"): the original production VM, by name or folder path
+ * below the datacenter's VM folder (`db-1`, `prod/db-1`; a `/` inside a name written `%2f`). Its disks, in device
+ * order, become the target disks (the agent copies their pre-failback state first), and it is the failback VM.
+ */
+export const VsphereSeed = z.strictObject({
+  vm: z
+    .string()
+    .min(1)
+    .max(255)
+    .refine((path) => !path.startsWith('/') && !path.endsWith('/'), 'a name or folder path, no leading or trailing /'),
+});
+
 /**
  * The failback settings of a host whose failback host is a vSphere VM (the conditional-automated method): handed to the
  * agent's PrepareTarget (docs/agent.md says which it applies).
  */
-export const VsphereFailbackSettings = z.strictObject({
-  /** @default homebound-<takeover host's Name>-<takeover host id> */
-  vmName: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,80}$/, 'letters, digits, . _ - (≤ 80)')
-    .optional(),
-  /** @default the agent's configured VM folder */
-  folder: z.string().min(1).max(255).optional(),
-  /** @default the agent's configured resource pool */
-  resourcePool: z.string().min(1).max(255).optional(),
-  /** @default the agent's configured datastore */
-  datastore: z.string().min(1).max(255).optional(),
-  /** @default the agent's configured port group */
-  portGroup: z.string().min(1).max(255).optional(),
-  /** @default the vCPUs of the takeover host's instance type */
-  numCPUs: z.number().int().min(1).max(768).optional(),
-  /** @default the memory of the takeover host's instance type */
-  memoryMiB: z
-    .number()
-    .int()
-    .min(4)
-    .max(24_576 * 1024)
-    .optional(),
-});
+export const VsphereFailbackSettings = z
+  .strictObject({
+    /** The original VM to fail back onto (seeded failback). @default none: homebound makes a VM and new disks */
+    seed: VsphereSeed.optional(),
+    /** @default homebound-<takeover host's Name>-<takeover host id> */
+    vmName: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,80}$/, 'letters, digits, . _ - (≤ 80)')
+      .optional(),
+    /** @default the agent's configured VM folder */
+    folder: z.string().min(1).max(255).optional(),
+    /** @default the agent's configured resource pool */
+    resourcePool: z.string().min(1).max(255).optional(),
+    /** @default the agent's configured datastore */
+    datastore: z.string().min(1).max(255).optional(),
+    /** @default the agent's configured port group */
+    portGroup: z.string().min(1).max(255).optional(),
+    /** @default the vCPUs of the takeover host's instance type */
+    numCPUs: z.number().int().min(1).max(768).optional(),
+    /** @default the memory of the takeover host's instance type */
+    memoryMiB: z
+      .number()
+      .int()
+      .min(4)
+      .max(24_576 * 1024)
+      .optional(),
+  })
+  .superRefine((settings, context) => {
+    if (settings.seed === undefined) return;
+    for (const field of MADE_VM_FIELDS) {
+      if (settings[field] !== undefined) {
+        context.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `the seed VM (${settings.seed.vm}) is the failback VM and keeps its own ${field}; leave it out`,
+        });
+      }
+    }
+  });
 export type VsphereFailbackSettings = z.infer<typeof VsphereFailbackSettings>;
 
 /** A host entry once read: its id, its wave (1 when unset), its failback settings and health checks (none when unset). */

@@ -315,16 +315,31 @@ function describe(block: Cidr): string {
  * The vSphere settings of every host: what the request asks, handed to the agent as is (its own config and the
  * takeover host's instance type fill in the rest, core/failback/steps/plan-on-prem-run.ts).
  */
-export function resolveVsphereHosts(entries: readonly HostEntry<VsphereFailbackSettings>[]): VsphereHostSettings[] {
+export function resolveVsphereHosts(
+  entries: readonly HostEntry<VsphereFailbackSettings>[],
+  options: { powerOffSeed: boolean } = { powerOffSeed: false },
+): VsphereHostSettings[] {
   const names = new Map<string, number>();
+  const seeds = new Map<string, number>();
   return entries.map((entry, i) => {
-    const vmName = entry.failback?.vmName;
+    const { seed, ...settings } = entry.failback ?? {};
+    if (seed !== undefined) {
+      const other = seeds.get(seed.vm);
+      if (other !== undefined)
+        throw fieldError(`hosts[${i}].failback.seed.vm`, `${seed.vm} is also hosts[${other}]'s seed`);
+      seeds.set(seed.vm, i);
+    }
+    const vmName = settings.vmName;
     if (vmName !== undefined) {
       const other = names.get(vmName);
       if (other !== undefined)
         throw fieldError(`hosts[${i}].failback.vmName`, `${vmName} is also hosts[${other}]'s VM`);
       names.set(vmName, i);
     }
-    return { platform: 'vsphere', ...entry.failback };
+    return {
+      platform: 'vsphere',
+      ...settings,
+      ...(seed === undefined ? {} : { seed: { vm: seed.vm, powerOff: options.powerOffSeed } }),
+    };
   });
 }

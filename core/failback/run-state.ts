@@ -47,6 +47,8 @@ export type AwsHostSettings = z.infer<typeof AwsHostSettings>;
 /** What the request says of a failback VM, handed to the agent's PrepareTarget (absent: the agent's defaults). */
 export const VsphereHostSettings = z.object({
   platform: z.literal('vsphere'),
+  /** The seed VM (request `hosts[].failback.seed.vm`) and whether it may be powered off (`target.powerOffSeed`). */
+  seed: z.object({ vm: z.string(), powerOff: z.boolean() }).optional(),
   vmName: z.string().optional(),
   folder: z.string().optional(),
   resourcePool: z.string().optional(),

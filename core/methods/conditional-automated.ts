@@ -43,6 +43,11 @@ export const ConditionalAutomatedFailbackRequest = z.strictObject({
   target: z.strictObject({
     /** `vsphere`: the agent creates VMs through vCenter; `manual`: the operator prepared hosts and disks. */
     platform: z.enum(['vsphere', 'manual']),
+    /**
+     * Whether the agent may power off a seed VM it finds running (an original VM may have come back up on its own);
+     * without it a running seed VM fails the run before anything is written. @default false
+     */
+    powerOffSeed: z.boolean().default(false),
     // Where the VMs go is the agent's config (it knows its site), and which store the passes go to is the
     // deployment's (homebound:onPremStaging*): a request that could name either would ask for what this build does
     // not do, or send takeover data to a store of the sender's choice. Named here so the refusal says where they live.

@@ -75,3 +75,55 @@ export class FailbackVmRunningError extends HomeboundError {
     );
   }
 }
+
+/** A host's seed VM (`hosts[].failback.seed.vm`) is not on the agent's vCenter. */
+export class SeedVmNotFoundError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    readonly vm: string,
+  ) {
+    super(
+      `host ${hostId}: failback.seed.vm "${vm}" names no VM below the datacenter's VM folder (give its name or folder path, e.g. prod/db-1)`,
+    );
+  }
+}
+
+/** A seed VM has another number of disks than its takeover host has volumes: device order could not pair them. */
+export class SeedDiskCountMismatchError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    readonly vm: string,
+    readonly seedDisks: number,
+    readonly volumes: number,
+  ) {
+    super(
+      `host ${hostId}: failback.seed.vm "${vm}" has ${seedDisks} disks but the takeover host has ${volumes} volumes; its disks, in device order, must pair 1:1 with the volumes`,
+    );
+  }
+}
+
+/** A seed VM is powered on and the request does not allow powering it off (`target.powerOffSeed`). */
+export class SeedVmRunningError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    readonly vm: string,
+  ) {
+    super(
+      `host ${hostId}: failback.seed.vm "${vm}" is powered on; its disks cannot be written under it — power it off, or set target.powerOffSeed: true to let the agent do it`,
+    );
+  }
+}
+
+/**
+ * A seed disk the agent cannot write as a flat file through its datastore mount: on another datastore than the agent's
+ * configured one, a snapshot's delta disk (the VM has snapshots), or a flat file that is not there.
+ */
+export class SeedDiskNotWritableError extends HomeboundError {
+  constructor(
+    readonly hostId: string,
+    readonly disk: string,
+    reason: string,
+  ) {
+    super(`host ${hostId}: seed disk ${disk} cannot be the target disk: ${reason}`);
+  }
+}

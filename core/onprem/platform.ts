@@ -23,6 +23,12 @@ export interface PlatformHost {
   readonly vmName?: string | undefined;
   /** Where the request asks the VM to go; a platform that cannot place it there refuses (never ignores) it. */
   readonly placement?: FailbackPlacement | undefined;
+  /**
+   * The request's seed (`hosts[].failback.seed`): an existing VM — the original production VM, by name or folder
+   * path — whose disks, in device order, become the target disks and which is the failback VM itself. `powerOff`:
+   * the request's `target.powerOffSeed`, whether the agent may power it off when it finds it running.
+   */
+  readonly seed?: { readonly vm: string; readonly powerOff: boolean } | undefined;
 }
 
 /** A failback VM's placement by name, as the request's `hosts[].failback` gives it (absent: the agent's config). */
@@ -66,6 +72,11 @@ export interface PreparedDisk {
   readonly created: boolean;
   /** Where the platform keeps it, for people: `[LocalDS_0] run/db-1.vmdk`, or the path again. */
   readonly location: string;
+  /**
+   * Set for a seed VM's disk: it already holds (most of) the volume's data, and `preservedAs` names the copy of its
+   * pre-failback state the platform made before returning it.
+   */
+  readonly seed?: { readonly vm: string; readonly preservedAs: string } | undefined;
 }
 
 /** A failback host the platform made or was given for a takeover host. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { WorkCancelledError } from '../errors.js';
 import { VsphereClient } from '../vsphere/client.js';
 import { findVmFolder, findVmIfExists, listFolderVms } from '../vsphere/inventory.js';
+import type { SeedDisk } from '../vsphere/seed-disks.js';
 import type { VsphereEndpoint } from '../vsphere/soap-transport.js';
 import { DISK_FOLDER, type TargetDisk } from '../vsphere/target-disks.js';
 import { readVm, setAnnotation } from '../vsphere/vm.js';
@@ -19,10 +20,15 @@ import type {
   HostDescription,
   PlatformHost,
   PlatformRun,
+  PreparedDisk,
   PreparedTarget,
   RollbackOutcome,
   TargetPlatform,
 } from './platform.js';
+import { ownedBy, runMarker, withRunMarker } from './run-marker.js';
+import { checkSeeds } from './vsphere-seeds.js';
+
+export { runMarker } from './run-marker.js';
 
 export interface VspherePlatformOptions {
   /** vCenter's SDK URL and, for a self-signed vCenter, its certificate's thumbprint. */
@@ -33,11 +39,6 @@ export interface VspherePlatformOptions {
   readonly target: VsphereTargetConfig;
   /** When a booted VM counts as up, and how long that may take (docs/agent.md, `until`). */
   readonly wait: GuestWait;
-}
-
-/** The line of a failback VM's annotation that names the run owning it; Rollback finds VMs by it. */
-export function runMarker(runId: string): string {
-  return `homebound-run: ${runId}`;
 }
 
 /**
@@ -81,26 +82,60 @@ export class VspherePlatform implements TargetPlatform {
   constructor(private readonly options: VspherePlatformOptions) {}
 
   /**
-   * @throws FailbackVmRunningError (before anything is made) when a host's VM is up on persistent disks: it serves
-   *   from them — an earlier run's cutover — and the agent must not write under it.
+   * Makes (or reuses) a thin disk per volume and a VM per host; a seeded host's VM is its seed VM, whose disks are
+   * the target disks — checked, powered off if the request allows it, and copied to their preserved state first.
+   * @throws before anything is changed: SeedVmNotFoundError, SeedDiskCountMismatchError, SeedDiskNotWritableError,
+   *   SeedTooSmallError, SeedVmRunningError; FailbackVmRunningError when a host's VM is up on persistent disks: it
+   *   serves from them — an earlier run's cutover — and the agent must not write under it.
    */
   async prepare(run: PlatformRun, signal: AbortSignal): Promise<PreparedTarget> {
-    for (const host of run.hosts) checkPlacement(host, this.options.target);
+    for (const host of run.hosts) if (host.seed === undefined) checkPlacement(host, this.options.target);
     const { client, target } = await this.open(signal);
-    for (const { name, vm } of await this.vmsOf(run, signal)) {
+    const seeds = await checkSeeds(run, target, client);
+    for (const { name, vm, hostId } of await this.vmsOf(run, signal)) {
+      if (seeds.has(hostId)) continue;
       const state = await readVm(client, vm);
       if (state.powerState === 'poweredOn' && state.disks.every((disk) => disk.diskMode === 'persistent')) {
         throw new FailbackVmRunningError(name);
       }
     }
-    const disks = await target.ensureDisks(run.volumes.map(({ volumeId, sizeBytes }) => ({ volumeId, sizeBytes })));
+    const made = run.volumes.filter((volume) => !seeds.has(volume.hostId));
+    const disks =
+      made.length === 0
+        ? []
+        : await target.ensureDisks(made.map(({ volumeId, sizeBytes }) => ({ volumeId, sizeBytes })));
     const byVolume = new Map(disks.map((disk) => [disk.volumeId, disk]));
+    const seeded = new Map<string, PreparedDisk>();
     const hosts = [];
     for (const host of run.hosts) {
       checkAborted(signal, 'preparing the failback VMs');
-      const hostDisks = run.volumes
+      const volumes = run.volumes
         .filter((volume) => volume.hostId === host.hostId)
-        .sort((a, b) => a.deviceIndex - b.deviceIndex)
+        .sort((a, b) => a.deviceIndex - b.deviceIndex);
+      const seed = seeds.get(host.hostId);
+      if (seed !== undefined) {
+        // Off before the copy: a running VM's disks change under it (and vSphere locks them).
+        await target.powerOff(seed.vm);
+        const preserved = await target.preserveSeed(run.runId, seed.name, seed.disks);
+        const state = await readVm(client, seed.vm);
+        const annotation = withRunMarker(state.annotation, run.runId);
+        if (state.annotation !== annotation) await setAnnotation(client, seed.vm, annotation);
+        volumes.forEach((volume, i) => {
+          const disk = seed.disks[i] as SeedDisk;
+          seeded.set(volume.volumeId, {
+            volumeId: volume.volumeId,
+            volumeKey: volume.volumeKey,
+            path: disk.flatPath,
+            sizeBytes: disk.sizeBytes,
+            created: false,
+            location: disk.fileName,
+            seed: { vm: seed.name, preservedAs: preserved[i] as string },
+          });
+        });
+        hosts.push({ hostId: host.hostId, name: seed.name, powerState: 'poweredOff' as const });
+        continue;
+      }
+      const hostDisks = volumes
         .map((volume) => byVolume.get(volume.volumeId))
         .filter((disk): disk is TargetDisk => disk !== undefined);
       const name = failbackVmName(host);
@@ -121,6 +156,8 @@ export class VspherePlatform implements TargetPlatform {
     }
     return {
       disks: run.volumes.map((volume) => {
+        const seedDisk = seeded.get(volume.volumeId);
+        if (seedDisk !== undefined) return seedDisk;
         const disk = byVolume.get(volume.volumeId);
         if (disk === undefined) throw new TypeError(`no disk was made for ${volume.volumeId}`);
         return {
@@ -169,8 +206,8 @@ export class VspherePlatform implements TargetPlatform {
     const found = await this.vmsOf(run, signal);
     const statuses: FailbackHostStatus[] = [];
     for (const host of run.hosts) {
-      const name = failbackVmName(host);
-      const vm = found.find((candidate) => candidate.name === name);
+      const name = vmNameOf(host);
+      const vm = found.find((candidate) => candidate.hostId === host.hostId);
       if (vm === undefined || !vm.owned) {
         statuses.push({ hostId: host.hostId, name, powerState: 'unknown' });
         continue;
@@ -203,15 +240,20 @@ export class VspherePlatform implements TargetPlatform {
   async describe(run: PlatformRun, signal: AbortSignal): Promise<readonly HostDescription[]> {
     const { target } = await this.open(signal);
     const descriptions: HostDescription[] = [];
-    for (const { vm } of await this.vmsOf(run, signal)) {
+    for (const { vm, hostId } of await this.vmsOf(run, signal)) {
       const vmDescription = await target.describe(vm);
+      // A seed VM's disks are not named after their volumes: they pair with them by device order.
+      const seeded = run.hosts.some((host) => host.hostId === hostId && host.seed !== undefined);
+      const volumes = run.volumes
+        .filter((volume) => volume.hostId === hostId)
+        .sort((a, b) => a.deviceIndex - b.deviceIndex);
       descriptions.push({
         name: vmDescription.name,
         powerState: vmDescription.powerState,
         numCPU: vmDescription.numCPU,
         memoryMiB: vmDescription.memoryMiB,
-        disks: vmDescription.disks.map((disk) => ({
-          volumeId: volumeIdOf(disk.fileName),
+        disks: vmDescription.disks.map((disk, i) => ({
+          volumeId: (seeded ? volumes[i]?.volumeId : undefined) ?? volumeIdOf(disk.fileName),
           location: disk.fileName,
           sizeBytes: disk.sizeBytes ?? 0,
         })),
@@ -245,15 +287,21 @@ export class VspherePlatform implements TargetPlatform {
    * The run's VMs that exist (a host whose VM was never made, or was removed, has nothing to power), with whether the
    * run still owns each: a later run for the same takeover host reuses the VM and rewrites its annotation.
    */
-  private async vmsOf(run: PlatformRun, signal: AbortSignal): Promise<{ name: string; vm: MoRef; owned: boolean }[]> {
-    const { client } = await this.open(signal);
+  private async vmsOf(
+    run: PlatformRun,
+    signal: AbortSignal,
+  ): Promise<{ hostId: string; name: string; vm: MoRef; owned: boolean }[]> {
+    const { client, target } = await this.open(signal);
     const found = [];
     for (const host of run.hosts) {
-      const name = failbackVmName(host);
-      const vm = await findVmIfExists(client, this.options.target.datacenter, name, this.options.target.vmFolder);
+      const name = vmNameOf(host);
+      const vm =
+        host.seed === undefined
+          ? await findVmIfExists(client, this.options.target.datacenter, name, this.options.target.vmFolder)
+          : await target.findVm(host.seed.vm);
       if (vm === undefined) continue;
       const owned = ownedBy((await readVm(client, vm)).annotation, run.runId);
-      found.push({ name, vm, owned });
+      found.push({ hostId: host.hostId, name, vm, owned });
     }
     return found;
   }
@@ -290,8 +338,9 @@ async function outcome(client: VsphereClient, vms: readonly { vm: MoRef }[]): Pr
   return { confirmation: 'automatic', hosts };
 }
 
-function ownedBy(annotation: string, runId: string): boolean {
-  return annotation.split('\n').includes(runMarker(runId));
+/** The host's VM as the run names it: its seed VM (as the request gives it) or the failback VM homebound makes. */
+function vmNameOf(host: PlatformHost): string {
+  return host.seed?.vm ?? failbackVmName(host);
 }
 
 /** `[LocalDS_0] homebound-disks/vol-0abc.vmdk` → vol-0abc; another disk's file name as it is. */

@@ -15,6 +15,7 @@ import {
   type NetworkRef,
   type ResourcePoolLocation,
 } from './inventory.js';
+import { preserveSeedDisks, type SeedDisk, seedDiskOf } from './seed-disks.js';
 import {
   DISK_FOLDER,
   type DiskLocation,
@@ -132,6 +133,26 @@ export class VsphereTarget {
   /** See target-disks.ts: one thin disk per volume, reused when it is large enough. */
   ensureDisks(requests: readonly DiskRequest[]): Promise<TargetDisk[]> {
     return ensureDisks(this.client, this.location, requests);
+  }
+
+  /** A VM by name or folder path below the datacenter's VM folder (a seed VM), or undefined. */
+  findVm(path: string): Promise<MoRef | undefined> {
+    return findVmIfExists(this.client, this.config.datacenter, path);
+  }
+
+  /** A VM's disks in device order, each as a flat file the agent can write through the mount, or why it cannot be. */
+  async seedDisks(vm: MoRef): Promise<(SeedDisk | { fileName: string; reason: string })[]> {
+    const disks = [];
+    for (const disk of (await readVm(this.client, vm)).disks) {
+      const seed = await seedDiskOf(this.location, disk);
+      disks.push('reason' in seed ? { fileName: disk.fileName, reason: seed.reason } : seed);
+    }
+    return disks;
+  }
+
+  /** See seed-disks.ts: copies the seed disks to `homebound-preserved/<runId>/<vm>/` once. */
+  preserveSeed(runId: string, vmName: string, disks: readonly SeedDisk[]): Promise<string[]> {
+    return preserveSeedDisks(this.client, this.location, runId, vmName, disks);
   }
 
   /**

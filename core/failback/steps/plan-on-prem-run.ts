@@ -29,6 +29,8 @@ export interface OnPremPlan {
     memoryMiB: number;
     vmName?: string;
     placement?: { folder?: string; resourcePool?: string; datastore?: string; portGroup?: string };
+    /** The seed VM whose disks become the target disks and which is the failback VM (seeded failback). */
+    seed?: { vm: string; powerOff: boolean };
   }[];
   /** The takeover volumes in their host's device order (0 = boot disk): the VM's disks in the same order. */
   readonly volumes: { hostId: string; volumeId: string; volumeKey: string; deviceIndex: number; sizeBytes: number }[];
@@ -66,6 +68,7 @@ function vmSettings(host: TakeoverHost, size: InstanceTypeInfo) {
     memoryMiB: asked?.memoryMiB ?? size.memoryMiB,
     ...(asked?.vmName === undefined ? {} : { vmName: asked.vmName }),
     ...(Object.keys(placement).length === 0 ? {} : { placement }),
+    ...(asked?.seed === undefined ? {} : { seed: asked.seed }),
   };
 }
 

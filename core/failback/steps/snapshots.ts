@@ -11,8 +11,16 @@ export const SnapshotVolumesInput = z.object({
   waves: z.array(Wave).optional(),
   previous: PassState,
   final: z.boolean(),
-  /** The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental. */
-  target: z.object({ bases: z.array(TargetBase).optional() }).optional(),
+  /**
+   * The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental; a disk the
+   * on-prem agent seeded (`disks[].seed`, its PrepareTarget result) makes that volume's first pass seeded.
+   */
+  target: z
+    .object({
+      bases: z.array(TargetBase).optional(),
+      disks: z.array(z.object({ volumeKey: z.string(), seed: PassSnapshot.shape.seed })).optional(),
+    })
+    .optional(),
 });
 export type SnapshotVolumesInput = z.infer<typeof SnapshotVolumesInput>;
 
@@ -24,7 +32,8 @@ export const SNAPSHOT_OF_TAG = 'homebound:snapshot-of';
  * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
  * instant). Every pass is incremental against the previous pass's snapshot of the volume; pass 1 is full, unless
  * the target holds a kept snapshot of every volume (`target.bases`, proven by PrepareTarget): then it is incremental
- * from those.
+ * from those. A volume the on-prem agent seeded (`target.disks[].seed`) gets `seed` on its pass-1 snapshot: StreamPass
+ * makes that volume's pass seeded.
  * Idempotent per host: a set already tagged with this run, pass and host is reused rather than taken again.
  */
 export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
@@ -43,6 +52,10 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
       const base =
         input.previous.snapshots.find((previous) => previous.volumeKey === volume.volumeKey) ??
         (number === 1 ? bases.find((kept) => kept.volumeKey === volume.volumeKey) : undefined);
+      const seed =
+        number === 1 && !base
+          ? input.target?.disks?.find((disk) => disk.volumeKey === volume.volumeKey)?.seed
+          : undefined;
       snapshots.push({
         volumeKey: volume.volumeKey,
         hostId,
@@ -50,6 +63,7 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
         sizeBytes: volume.sizeBytes,
         snapshotId: snapshot.snapshotId,
         ...(base ? { baseSnapshotId: base.snapshotId } : {}),
+        ...(seed ? { seed: { recordKey: seed.recordKey } } : {}),
         ...(wave === undefined ? {} : { wave }),
       });
     }

@@ -136,6 +136,7 @@ async function resolveHostSettings(
     case 'vsphere':
       return resolveVsphereHosts(
         entries.map((entry) => ({ ...entry, failback: VsphereFailbackSettings.optional().parse(entry.failback) })),
+        { powerOffSeed: 'powerOffSeed' in request.target && request.target.powerOffSeed === true },
       );
     case 'manual': {
       const set = entries.findIndex((entry) => entry.failback !== undefined);
