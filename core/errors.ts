@@ -148,6 +148,37 @@ export class VolumeNotFoundError extends HomeboundError {
   }
 }
 
+/**
+ * A seeded pass's seed record (core/engine/seed.ts) is not in staging yet: the target side is still hashing its seed
+ * disk, or never will (no seed there). StreamPass waits for it up to a limit.
+ */
+export class SeedNotPublishedError extends HomeboundError {
+  constructor(
+    readonly recordKey: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `seed record ${recordKey} is not published yet (the target side publishes it once it has hashed its seed)`,
+      options,
+    );
+  }
+}
+
+/** A seed disk smaller than the volume it is meant to receive: blocks past its end could not be compared. */
+export class SeedTooSmallError extends HomeboundError {
+  constructor(
+    readonly seed: string,
+    readonly seedBytes: number,
+    readonly volumeBytes: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `seed ${seed} holds ${seedBytes} bytes but the volume it would receive is ${volumeBytes} bytes; a seed must be at least as large as its volume`,
+      options,
+    );
+  }
+}
+
 /** Bad input from an operator or a caller; the message names the field. */
 export class InvalidInputError extends HomeboundError {}
 

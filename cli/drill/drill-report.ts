@@ -108,7 +108,7 @@ export interface DrillRun {
   /** What the run left for a person (a kept target volume and its snapshot are not left over: they are kept). */
   readonly leftToDo: readonly string[];
   /** From the run report: how the first pass started and why. */
-  readonly firstPass?: { readonly kind: 'full' | 'incremental'; readonly reason: string };
+  readonly firstPass?: { readonly kind: 'full' | 'incremental' | 'seeded'; readonly reason: string };
   /** From the run report of a rolled-back run: the target volumes kept and the snapshot each holds. */
   readonly keptTargets?: readonly {
     readonly volumeKey: string;

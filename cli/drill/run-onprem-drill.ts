@@ -43,7 +43,7 @@ export interface OnPremDrillReport {
     bytesStaged: number;
   }[];
   /** From the run report: how the first pass started and why (a kept snapshot every disk holds, or not). */
-  readonly firstPass?: { readonly kind: 'full' | 'incremental'; readonly reason: string };
+  readonly firstPass?: { readonly kind: 'full' | 'incremental' | 'seeded'; readonly reason: string };
   readonly bytesChanged: number;
   readonly bytesStaged: number;
   readonly downtimeSeconds: number | null;

@@ -7,10 +7,12 @@ export const PLAN_FORMAT = 'homebound.plan/v1';
 export const MANIFEST_FORMAT = 'homebound.manifest/v2';
 export const ACK_FORMAT = 'homebound.ack/v1';
 
-export const PassKind = z.enum(['full', 'incremental']);
+/** full: every block, onto a blanked target. incremental: blocks changed since the previous pass's snapshot.
+ * seeded: every block compared with a seed's hash list (core/engine/seed.ts); only those that differ are carried. */
+export const PassKind = z.enum(['full', 'incremental', 'seeded']);
 export type PassKind = z.infer<typeof PassKind>;
 
-const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
+export const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/);
 
 export const ShardSummary = z.object({
   shardId: z.number().int().nonnegative(),
@@ -30,6 +32,9 @@ export const PassPlan = z.object({
   baseSnapshotId: z.string().optional(),
   volumeSizeBytes: z.number().int().positive(),
   blocksListed: z.number().int().nonnegative(),
+  /** A seeded pass: blocks the seed holds (hash not that of zeros) but the snapshot does not list; planned as refs
+   * without a token, which read as zeros, so they become zero entries. */
+  seedOnlyBlocks: z.number().int().nonnegative().optional(),
   segmentBlocks: z.number().int().positive(),
   shards: z.array(ShardSummary),
   listCalls: z.number().int().nonnegative(),
@@ -41,6 +46,9 @@ export type PassPlan = z.infer<typeof PassPlan>;
 export const ShardPlan = z.object({
   shardId: z.number().int().nonnegative(),
   blocks: z.array(z.tuple([z.number().int().nonnegative(), z.string().nullable()])),
+  /** A seeded pass: the seed's SHA-256 of each block in `blocks`, in the same order, concatenated (32 bytes each),
+   * base64. The streamer carries a block only when its hash differs. */
+  seedSha256: z.string().optional(),
 });
 export type ShardPlan = z.infer<typeof ShardPlan>;
 
@@ -78,6 +86,11 @@ export const PassManifest = z.object({
   zeroBlocks: z.number().int().nonnegative(),
   /** Listed blocks a full pass left out because they read as zeros (the applier blanks the target first). */
   zeroBlocksSkipped: z.number().int().nonnegative(),
+  /** A seeded pass: listed blocks read and compared with the seed, and blocks carried because they differ (data, or
+   * a zero entry where the snapshot has zeros or nothing and the seed has data). */
+  seed: z
+    .object({ blocksCompared: z.number().int().nonnegative(), blocksDiffering: z.number().int().nonnegative() })
+    .optional(),
   segments: z.array(SegmentRecord),
   createdAt: z.string(),
   /** SHA-256 (hex) of the canonical JSON of every other field. */

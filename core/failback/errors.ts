@@ -78,6 +78,12 @@ export class ApplyFailedError extends HomeboundError {}
 export class ApplyTimedOutError extends HomeboundError {}
 
 /**
+ * A seeded volume's seed record did not appear in staging within the request's `target.seedHashTimeoutSeconds` of
+ * StreamPass's first wait for it: the target side is not hashing (it crashed, or was never given the seed).
+ */
+export class SeedHashTimeoutError extends HomeboundError {}
+
+/**
  * The sync gateway stopped reporting liveness: its heartbeat is older than the request's
  * `gateway.unavailableAfterSeconds`, or none appeared that long after the pass began (crashed past its restarts,
  * hung, never booted). The run rolls back instead of waiting out `applyTimeoutSeconds`.

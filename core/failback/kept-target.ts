@@ -84,7 +84,7 @@ export const TargetBase = z.object({
 export type TargetBase = z.infer<typeof TargetBase>;
 
 /** How a run's first pass starts, and why: the report's `firstPass`. */
-export const FirstPass = z.object({ kind: z.enum(['full', 'incremental']), reason: z.string() });
+export const FirstPass = z.object({ kind: z.enum(['full', 'incremental', 'seeded']), reason: z.string() });
 export type FirstPass = z.infer<typeof FirstPass>;
 
 /** A volume a rolled-back run kept (CleanUp's result, the report's `keptTargets`). */

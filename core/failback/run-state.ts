@@ -160,6 +160,12 @@ export const PassSnapshot = z.object({
   snapshotId: z.string(),
   /** The previous pass's snapshot: this pass carries what changed since. Absent for the full pass. */
   baseSnapshotId: z.string().optional(),
+  /**
+   * The run's first pass of a seeded volume: where the target side publishes the seed's hash list
+   * (core/engine/seed.ts), relative to the root of the staging StreamPass writes to. StreamPass then makes the pass
+   * `seeded`: it carries only blocks that differ from the seed.
+   */
+  seed: z.object({ recordKey: z.string().min(1) }).optional(),
   /** The host's cutover wave, for the progress records `homebound status` shows; absent from a run begun without it. */
   wave: z.number().int().min(1).optional(),
 });

@@ -16,6 +16,9 @@ const StreamStats = z.object({
   bytesChanged: z.number().nonnegative(),
   bytesStaged: z.number().nonnegative(),
   invocations: z.number().int().positive(),
+  /** A seeded pass: blocks read and compared with the seed, and blocks carried because they differ from it. */
+  blocksCompared: z.number().int().nonnegative().optional(),
+  blocksDiffering: z.number().int().nonnegative().optional(),
 });
 export type StreamStats = z.infer<typeof StreamStats>;
 
@@ -139,5 +142,6 @@ export function passStats(manifest: PassManifest, invocations: number): StreamSt
     bytesChanged: Math.min(manifest.blocksListed * BLOCK_SIZE, manifest.volumeSizeBytes),
     bytesStaged: manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0),
     invocations,
+    ...(manifest.seed ?? {}),
   };
 }
