@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
-import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
 import { BLOCK_SIZE } from '../blocks.js';
+import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
 import { createVolume, snapshotVolume, writeVolumeBlocks } from '../localcloud/local-volume.js';
 import { writtenSidecarPath } from '../localcloud/written-blocks.js';
 import {

@@ -72,7 +72,8 @@ export async function resolveAwsSeeds(
           throw fieldError(field, `${seed.volumeId} is a takeover volume of this run, not a disk at home`);
         }
         const found = await describeSeedVolume(compute, seed.volumeId, field);
-        if (found.sizeBytes < volume.sizeBytes) throw new SeedTooSmallError(`${field} ${id}`, found.sizeBytes, volume.sizeBytes);
+        if (found.sizeBytes < volume.sizeBytes)
+          throw new SeedTooSmallError(`${field} ${id}`, found.sizeBytes, volume.sizeBytes);
         if (found.attachedTo !== undefined && !powerOffSeed) {
           const state = await hostState(compute, found.attachedTo);
           if (LIVE_STATES.includes(state)) throw new SeedInUseError(field, seed.volumeId, found.attachedTo, state);
@@ -80,7 +81,10 @@ export async function resolveAwsSeeds(
       } else {
         const snapshot = await describeSeedSnapshot(compute, seed.snapshotId, field);
         if (snapshot.state !== 'completed') {
-          throw fieldError(field, `snapshot ${seed.snapshotId} is ${snapshot.state}; a seed snapshot must be completed`);
+          throw fieldError(
+            field,
+            `snapshot ${seed.snapshotId} is ${snapshot.state}; a seed snapshot must be completed`,
+          );
         }
         const sizeBytes = snapshot.volumeSizeBytes ?? 0;
         if (sizeBytes < volume.sizeBytes) throw new SeedTooSmallError(`${field} ${id}`, sizeBytes, volume.sizeBytes);
@@ -214,4 +218,3 @@ async function waitFor(until: number, what: string, done: () => Promise<boolean>
     await new Promise((resolve) => setTimeout(resolve, SEED_POLL_MS));
   }
 }
-
