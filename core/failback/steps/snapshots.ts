@@ -1,7 +1,16 @@
 import { z } from 'zod';
 import { SnapshotFailedError } from '../errors.js';
 import { TargetBase } from '../kept-target.js';
-import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume, runLayout, Wave } from '../run-state.js';
+import {
+  type FailbackDeps,
+  PassSnapshot,
+  PassState,
+  RUN_TAG,
+  RunVolume,
+  runLayout,
+  TargetVolume,
+  Wave,
+} from '../run-state.js';
 
 export const SnapshotVolumesInput = z.object({
   runId: z.string(),
@@ -12,7 +21,13 @@ export const SnapshotVolumesInput = z.object({
   previous: PassState,
   final: z.boolean(),
   /** The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental. */
-  target: z.object({ bases: z.array(TargetBase).optional() }).optional(),
+  target: z
+    .object({
+      bases: z.array(TargetBase).optional(),
+      /** Seeded volumes' seed records: their first pass compares with the seed (StreamPass makes it `seeded`). */
+      volumes: z.array(TargetVolume.pick({ volumeKey: true, seed: true })).optional(),
+    })
+    .optional(),
 });
 export type SnapshotVolumesInput = z.infer<typeof SnapshotVolumesInput>;
 
@@ -24,7 +39,8 @@ export const SNAPSHOT_OF_TAG = 'homebound:snapshot-of';
  * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
  * instant). Every pass is incremental against the previous pass's snapshot of the volume; pass 1 is full, unless
  * the target holds a kept snapshot of every volume (`target.bases`, proven by PrepareTarget): then it is incremental
- * from those.
+ * from those. A seeded volume's first snapshot carries its seed record (`target.volumes[].seed`): its pass compares
+ * with the seed.
  * Idempotent per host: a set already tagged with this run, pass and host is reused rather than taken again.
  */
 export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
@@ -40,6 +56,8 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
     for (const volume of input.volumes.filter((candidate) => candidate.hostId === hostId)) {
       const snapshot = taken.find((candidate) => candidate.volumeId === volume.volumeId);
       if (!snapshot) throw new SnapshotFailedError(`(none taken of ${volume.volumeId} on ${hostId})`);
+      const seed =
+        number === 1 ? input.target?.volumes?.find((target) => target.volumeKey === volume.volumeKey)?.seed : undefined;
       const base =
         input.previous.snapshots.find((previous) => previous.volumeKey === volume.volumeKey) ??
         (number === 1 ? bases.find((kept) => kept.volumeKey === volume.volumeKey) : undefined);
@@ -50,6 +68,7 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
         sizeBytes: volume.sizeBytes,
         snapshotId: snapshot.snapshotId,
         ...(base ? { baseSnapshotId: base.snapshotId } : {}),
+        ...(seed && !base ? { seed: { recordKey: seed.recordKey } } : {}),
         ...(wave === undefined ? {} : { wave }),
       });
     }
