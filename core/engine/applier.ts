@@ -87,8 +87,9 @@ export interface ApplyReport {
  *   1. fetch — download every segment of the pass, check each against the manifest digest and each block against
  *      its SHA-256, and keep it in a local spool. A corrupt or missing segment stops the pass before the target is
  *      touched, so the target stays at the previous pass, a consistent point.
- *   2. apply — blank the target first for a full pass, then write the spooled blocks with positional writes,
- *      re-checking each segment's digest; every 16 segments fdatasync and advance the journal.
+ *   2. apply — blank the target first for a full pass (never for an incremental or seeded one), then write the
+ *      spooled blocks with positional writes, re-checking each segment's digest; every 16 segments fdatasync and
+ *      advance the journal.
  *   3. commit — fdatasync, journal the pass as applied, then write ack.json to staging.
  * A process killed at any instant resumes from the journal: re-writing a segment is idempotent, and no pass
  * after it starts until it is committed.
@@ -312,9 +313,11 @@ export class Applier {
     if (state.inProgress && state.inProgress.passNumber !== manifest.passNumber) {
       throw new PassOutOfOrderError(`pass ${state.inProgress.passNumber} is half applied; finish it first`);
     }
-    if (manifest.kind === 'incremental' && manifest.baseSnapshotId !== state.snapshotId) {
+    // Incremental and seeded passes write only what differs from their base, so the target must hold exactly it: a
+    // seeded pass's base is its seed (seedBaseId), which a journal starts at when opened with holdsSnapshotId.
+    if (manifest.kind !== 'full' && manifest.baseSnapshotId !== state.snapshotId) {
       throw new PassOutOfOrderError(
-        `incremental pass ${manifest.passNumber} starts from ${manifest.baseSnapshotId}, but the target holds ${state.snapshotId ?? 'nothing yet (a full pass comes first)'}`,
+        `${manifest.kind} pass ${manifest.passNumber} starts from ${manifest.baseSnapshotId}, but the target holds ${state.snapshotId ?? 'nothing yet (a full pass comes first)'}`,
       );
     }
   }

@@ -56,7 +56,9 @@ export async function finalizePass(
     blocksListed: plan.blocksListed,
     blocksCarried: carried,
     zeroBlocks: carried - dataBlocks,
-    zeroBlocksSkipped: plan.blocksListed - carried,
+    // A seeded pass leaves out the blocks the seed already holds, zeros or not: none is skipped for being zeros.
+    zeroBlocksSkipped: plan.kind === 'seeded' ? 0 : plan.blocksListed - carried,
+    ...(plan.kind === 'seeded' ? { seed: { blocksCompared: plan.blocksListed, blocksDiffering: carried } } : {}),
     segments,
     createdAt: new Date().toISOString(),
   };

@@ -1,9 +1,10 @@
 import { BLOCK_SIZE, blockCountFor } from '../blocks.js';
-import { InvalidInputError, RequestRejectedError } from '../errors.js';
+import { InvalidInputError, RequestRejectedError, SeedTooSmallError } from '../errors.js';
 import type { BlockPage, BlockSource, Staging } from '../ports.js';
 import { PLAN_KEY, passPrefix, shardPlanKey } from './layout.js';
 import { PassKind, PassPlan, PLAN_FORMAT, type ShardPlan, type ShardSummary } from './manifest.js';
 import { type RetryPolicy, withRetries } from './retry.js';
+import { SEED_HASH_BYTES, seedHashAt, ZERO_BLOCK_HASH } from './seed.js';
 
 export interface PlanPassRequest {
   readonly volumeKey: string;
@@ -11,8 +12,11 @@ export interface PlanPassRequest {
   readonly kind: PassKind;
   /** The snapshot this pass brings the target to. */
   readonly snapshotId: string;
-  /** For an incremental pass: the snapshot the previous pass brought the target to. */
+  /** For an incremental pass: the snapshot the previous pass brought the target to. For a seeded pass: the seed's
+   * `seedBaseId(record)`, what the applier's journal starts at. */
   readonly baseSnapshotId?: string | undefined;
+  /** For a seeded pass: the seed's hash list (core/engine/seed.ts), 32 bytes a block, covering the whole volume. */
+  readonly seedHashes?: Buffer | undefined;
   /** Exact source size in bytes when known (a local volume); @default the size the service reports (whole GiB). */
   readonly volumeSizeBytes?: number | undefined;
   /** Block refs per shard, the unit streamed in parallel and resumed. @default 1024 (512 MiB) */
@@ -44,8 +48,11 @@ export interface ListPassOptions {
  * Plans a pass: lists every block of the snapshot (full) or every block changed since the base snapshot
  * (incremental), paging until NextToken is absent — pages may be short or empty — and writes the block refs to
  * staging as shards plus plan.json. The payload that returns is small; the block lists live in staging.
- * @throws InvalidInputError for a bad request; the block source's errors (SnapshotNotFoundError,
- *   UnrelatedSnapshotsError, …) as they come.
+ * A seeded pass lists the snapshot as a full pass does, adds a ref without a token (it reads as zeros) for every block
+ * the seed holds (its hash is not that of zeros) but the snapshot does not list, and gives each shard the seed's
+ * hash of each of its refs, for the streamer to compare.
+ * @throws InvalidInputError for a bad request; SeedTooSmallError when the seed's hash list does not cover the volume;
+ *   the block source's errors (SnapshotNotFoundError, UnrelatedSnapshotsError, …) as they come.
  */
 export async function planPass(source: BlockSource, staging: Staging, request: PlanPassRequest): Promise<PassPlan> {
   const listed = await listPass(source, staging, request);
@@ -75,6 +82,11 @@ export async function listPass(
   const kept = new Map<number, ShardPlan>();
   let keepBudget = options.keepBlocks ?? 0;
   let pending: [number, string | null][] = [];
+  const seedHashes = request.kind === 'seeded' ? request.seedHashes : undefined;
+  let pendingSeed: Buffer[] = [];
+  /** The first block index not yet looked at for a seed-only block. */
+  let seedScan = 0;
+  let seedOnlyBlocks = 0;
   let volumeSizeBytes = request.volumeSizeBytes;
   let lastIndex = -1;
   let listCalls = 0;
@@ -86,9 +98,14 @@ export async function listPass(
     const shardId = shards.length;
     const first = pending[0]?.[0] ?? 0;
     const last = pending[pending.length - 1]?.[0] ?? 0;
-    const shardPlan: ShardPlan = { shardId, blocks: pending };
+    const shardPlan: ShardPlan = {
+      shardId,
+      blocks: pending,
+      ...(seedHashes ? { seedSha256: Buffer.concat(pendingSeed).toString('base64') } : {}),
+    };
     shards.push({ shardId, firstIndex: first, lastIndex: last, blocks: pending.length });
     pending = [];
+    pendingSeed = [];
     if (kept.size === shardId && shardPlan.blocks.length <= keepBudget) {
       keepBudget -= shardPlan.blocks.length;
       kept.set(shardId, shardPlan);
@@ -97,10 +114,25 @@ export async function listPass(
     }
   };
 
+  const push = async (index: number, token: string | null) => {
+    pending.push([index, token]);
+    if (seedHashes) pendingSeed.push(seedHashAt(seedHashes, index));
+    if (pending.length >= shardBlocks) await flushShard();
+  };
+  /** Plans a zero entry for every block below `end` the seed holds and the snapshot does not list. */
+  const addSeedOnlyBelow = async (end: number) => {
+    if (!seedHashes) return;
+    for (; seedScan < end; seedScan++) {
+      if (seedHashAt(seedHashes, seedScan).equals(ZERO_BLOCK_HASH)) continue;
+      seedOnlyBlocks += 1;
+      await push(seedScan, null);
+    }
+  };
+
   do {
     const page: BlockPage = await withRetries(
       () =>
-        request.kind === 'full'
+        request.kind !== 'incremental'
           ? source.listSnapshotBlocks(request.snapshotId, { maxResults: pageSize, nextToken })
           : source.listChangedBlocks(request.baseSnapshotId ?? '', request.snapshotId, {
               maxResults: pageSize,
@@ -121,6 +153,13 @@ export async function listPass(
       );
     }
     const blockLimit = blockCountFor(volumeSizeBytes);
+    if (seedHashes && seedHashes.length / SEED_HASH_BYTES < blockLimit) {
+      throw new SeedTooSmallError(
+        request.baseSnapshotId ?? 'seed',
+        (seedHashes.length / SEED_HASH_BYTES) * BLOCK_SIZE,
+        volumeSizeBytes,
+      );
+    }
     for (const block of page.blocks) {
       if (block.index <= lastIndex || block.index >= blockLimit) {
         throw new RequestRejectedError(
@@ -128,12 +167,15 @@ export async function listPass(
         );
       }
       lastIndex = block.index;
-      pending.push([block.index, block.token ?? null]);
+      await addSeedOnlyBelow(block.index);
+      seedScan = block.index + 1;
       blocksListed += 1;
-      if (pending.length >= shardBlocks) await flushShard();
+      await push(block.index, block.token ?? null);
     }
     nextToken = page.nextToken ?? undefined;
   } while (nextToken);
+  // Seed blocks past the volume's last block stay as they are: the target's bytes past the volume are not its.
+  await addSeedOnlyBelow(blockCountFor(volumeSizeBytes ?? 0));
   await flushShard();
 
   const plan: PassPlan = PassPlan.parse({
@@ -145,6 +187,7 @@ export async function listPass(
     baseSnapshotId: request.baseSnapshotId,
     volumeSizeBytes,
     blocksListed,
+    ...(seedHashes ? { seedOnlyBlocks } : {}),
     segmentBlocks,
     shards,
     listCalls,
@@ -169,6 +212,19 @@ function validate(request: PlanPassRequest, shardBlocks: number, segmentBlocks: 
   }
   if (request.kind === 'full' && request.baseSnapshotId) {
     throw new InvalidInputError('a full pass takes no baseSnapshotId');
+  }
+  if (request.kind === 'seeded') {
+    if (!request.baseSnapshotId) {
+      throw new InvalidInputError('a seeded pass needs baseSnapshotId (seedBaseId of its seed record)');
+    }
+    const hashes = request.seedHashes;
+    if (!hashes || hashes.length === 0 || hashes.length % SEED_HASH_BYTES !== 0) {
+      throw new InvalidInputError(
+        `a seeded pass needs seedHashes, 32 bytes per block of the seed; got ${hashes ? `${hashes.length} bytes` : 'none'}`,
+      );
+    }
+  } else if (request.seedHashes) {
+    throw new InvalidInputError(`a ${request.kind} pass takes no seedHashes`);
   }
   if (!Number.isInteger(request.passNumber) || request.passNumber < 1) {
     throw new InvalidInputError(`passNumber must be a positive integer, got ${request.passNumber}`);

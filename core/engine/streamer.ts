@@ -1,11 +1,12 @@
 import { isAllZero } from '../blocks.js';
-import { WorkCancelledError } from '../errors.js';
+import { CorruptSegmentError, WorkCancelledError } from '../errors.js';
 import type { BlockRef, BlockSource, Staging } from '../ports.js';
 import { type ReadCounters, type RetryPolicy, readVerifiedBlock, type VerifiedBlock } from './block-reader.js';
 import { segmentBuffers } from './buffer-pool.js';
 import { passPrefix, segmentKey, shardPlanKey, shardRecordKey, shardSegmentsPrefix } from './layout.js';
 import { type PassPlan, parseStagedJson, type SegmentRecord, ShardPlan, type ShardRecord } from './manifest.js';
 import type { RateGovernor } from './rate-governor.js';
+import { SEED_HASH_BYTES } from './seed.js';
 import { type EncodedSegment, encodeDigestedSegment, SegmentBuffer, segmentSize } from './segment.js';
 import { Semaphore } from './semaphore.js';
 
@@ -55,7 +56,9 @@ const META_LAST = 'last-index';
  * and stages them as delta segments. Segment k of a shard always covers the same refs, so a call that finds
  * segments already staged (an earlier invocation ran out of time) skips them: the shard resumes from its cursor.
  * Zero blocks are left out of a full pass (the applier blanks the target first) and carried as zero entries in an
- * incremental pass (the block became zero).
+ * incremental pass (the block became zero). A seeded pass carries only the blocks whose SHA-256 differs from the
+ * seed's (the shard plan's `seedSha256`): data, or a zero entry where the snapshot has zeros and the seed does not.
+ * @throws CorruptSegmentError for a seeded shard plan without one seed hash per ref.
  */
 export async function streamShard(plan: PassPlan, shardId: number, options: StreamShardOptions): Promise<ShardResult> {
   const { staging } = options;
@@ -64,6 +67,17 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
   const shard = options.shard ?? parseStagedJson(ShardPlan, await staging.get(shardKey), shardKey);
   if (shard.shardId !== shardId) throw new Error(`shard ${shard.shardId} given for shard ${shardId}`);
   const refs: BlockRef[] = shard.blocks.map(([index, token]) => ({ index, token: token ?? undefined }));
+  const seedHashes = plan.kind === 'seeded' ? seedHashesOf(shard, shardKey) : undefined;
+  /** The blocks of segment `sequence` the pass carries. */
+  const carriedOf = (sequence: number, blocks: VerifiedBlock[]) => {
+    if (plan.kind === 'full') return blocks.filter((block) => !isAllZero(block.data));
+    if (!seedHashes) return blocks;
+    const first = sequence * plan.segmentBlocks;
+    return blocks.filter((block, i) => {
+      const at = (first + i) * SEED_HASH_BYTES;
+      return !block.sha256.equals(seedHashes.subarray(at, at + SEED_HASH_BYTES));
+    });
+  };
   const readAhead = Math.max(options.readAheadBlocks ?? 128, plan.segmentBlocks * 2);
 
   const segmentCount = Math.ceil(refs.length / plan.segmentBlocks);
@@ -123,7 +137,7 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
       if (!pending) continue;
       const blocks = await pending.blocks;
       reads.delete(cursor);
-      const carried = plan.kind === 'full' ? blocks.filter((block) => !isAllZero(block.data)) : blocks;
+      const carried = carriedOf(cursor, blocks);
       const segment = encodeDigestedSegment(carried, pending.into);
       const body = segment.body;
       window.release(blocks.length);
@@ -170,6 +184,18 @@ export async function streamShard(plan: PassPlan, shardId: number, options: Stre
     await staging.put(prefix + shardRecordKey(shardId), Buffer.from(JSON.stringify(record)));
   }
   return { shardId, done, segments: records, bytesStaged };
+}
+
+/** A seeded shard's seed hashes, one per ref. */
+function seedHashesOf(shard: ShardPlan, key: string): Buffer {
+  const hashes = Buffer.from(shard.seedSha256 ?? '', 'base64');
+  if (hashes.length !== shard.blocks.length * SEED_HASH_BYTES) {
+    throw new CorruptSegmentError(
+      key,
+      `a seeded shard needs ${shard.blocks.length} seed hashes, its seedSha256 holds ${hashes.length / SEED_HASH_BYTES}`,
+    );
+  }
+  return hashes;
 }
 
 function recordFor(
