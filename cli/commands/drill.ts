@@ -6,7 +6,7 @@ import { conditionalAutomatedMethod } from '../../core/methods/conditional-autom
 import { definitionPath, type FailbackMethod } from '../../core/methods/method.js';
 import { findMethod, knownMethodNames } from '../../core/methods/registry.js';
 import { readDefinition, walkStates } from '../../core/orchestration/asl-walk.js';
-import type { DrillOptions } from '../drill/drill-options.js';
+import { DEFAULT_DIVERGENCE_PCT, type DrillOptions } from '../drill/drill-options.js';
 import { endedAsRehearsed } from '../drill/drill-outcome.js';
 import { drillSummary } from '../drill/drill-summary.js';
 import { renderDrillHtml } from '../drill/html-report.js';
@@ -33,6 +33,9 @@ interface DrillCommandOptions {
   decideOnPage?: boolean;
   failAt: string[];
   seed: number;
+  reuseOriginal?: boolean;
+  divergencePct?: number;
+  seedUnrelated?: boolean;
   workDir?: string;
   keepWorkDir?: boolean;
   json?: string;
@@ -62,6 +65,12 @@ function drillOptions(options: DrillCommandOptions, approval: DrillOptions['appr
     rejectThenRetry: options.rejectThenRetry,
     failAt: options.failAt,
     seed: options.seed,
+    reuseOriginal: options.reuseOriginal
+      ? {
+          divergencePct: options.divergencePct ?? DEFAULT_DIVERGENCE_PCT,
+          ...(options.seedUnrelated ? { unrelated: true } : {}),
+        }
+      : undefined,
     workDir: options.workDir,
     keepWorkDir: options.keepWorkDir,
     interactive: Boolean(process.stderr.isTTY),
@@ -104,6 +113,28 @@ function noTerminalMessage(failAt: readonly string[]): string {
     `  ${rehearsal} --auto-approve    (or --reject to rehearse a rejected cutover)`,
     'or add --decide-on-page to decide on the localhost approval page it prints.',
   ].join('\n');
+}
+
+/** Why the `--reuse-original` options do not go together, or undefined when they do. */
+export function reuseOriginalProblem(options: {
+  readonly reuseOriginal?: boolean | undefined;
+  readonly divergencePct?: number | undefined;
+  readonly seedUnrelated?: boolean | undefined;
+  readonly rejectThenRetry?: boolean | undefined;
+}): string | undefined {
+  if (!options.reuseOriginal) {
+    if (options.divergencePct !== undefined)
+      return '--divergence-pct needs --reuse-original (it says how far the original disks diverged)';
+    if (options.seedUnrelated) return '--seed-unrelated needs --reuse-original (it makes the original disks random)';
+    return undefined;
+  }
+  if (options.seedUnrelated && options.divergencePct !== undefined) {
+    return '--seed-unrelated makes every block differ; --divergence-pct has nothing to say then';
+  }
+  if (options.rejectThenRetry) {
+    return '--reuse-original with --reject-then-retry is not rehearsed yet: the retried run would start from the kept target, not the original';
+  }
+  return undefined;
 }
 
 /** `homebound drill`: a whole failback of one method on the local cloud, checked byte for byte. */
@@ -166,6 +197,19 @@ export function registerDrill(program: Command): void {
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
+    .option(
+      '--reuse-original',
+      "seed each takeover volume's target with an original disk that survived at home: a copy made at the failover, --divergence-pct of its blocks written since; the first pass sends only blocks that differ",
+    )
+    .option(
+      '--divergence-pct <p>',
+      `with --reuse-original: the share of each original's blocks written at home after the failover (default ${DEFAULT_DIVERGENCE_PCT})`,
+      numberBetween(0, 100),
+    )
+    .option(
+      '--seed-unrelated',
+      'with --reuse-original: originals of random data instead of copies (a seed that saves nothing; the run still ends identical, with a warning)',
+    )
     .option('--seed <n>', 'seed of the volumes and the workload', integerAtLeast(0), 1)
     .option('--work-dir <dir>', 'keep the local cloud, volumes and gateway state here (default: a temp dir, removed)')
     .option('--keep-work-dir', 'keep the temp work dir at the end and after Ctrl-C (it is removed otherwise)')
@@ -198,6 +242,8 @@ export function registerDrill(program: Command): void {
           { exitCode: 2 },
         );
       }
+      const reuseProblem = reuseOriginalProblem(options);
+      if (reuseProblem) command.error(`homebound: ${reuseProblem}`, { exitCode: 2 });
       // Before the run, not after it: a report path that cannot be written would otherwise fail minutes later.
       if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
       if (options.json !== undefined) await writableFileParent('--json', options.json);

@@ -29,6 +29,12 @@ export interface DrillOptions {
    * target volumes the first one kept (`approval` is then ignored: reject, then approve).
    */
   readonly rejectThenRetry?: boolean | undefined;
+  /**
+   * `--reuse-original [--divergence-pct P] [--seed-unrelated]`: seed each takeover volume's target with an original
+   * disk that survived at home — a copy made at the failover with `divergencePct` % of its blocks written afterwards
+   * (random data instead of a copy with `unrelated`) — so the first pass is seeded. @default none: a full first pass
+   */
+  readonly reuseOriginal?: ReuseOriginal | undefined;
   /** Task states made to fail whenever the run reaches them. */
   readonly failAt: readonly string[];
   readonly seed: number;
@@ -41,3 +47,14 @@ export interface DrillOptions {
   /** Faults the local EBS server injects (drill --ebs-throttle-rate …). @default none */
   readonly ebsFaults?: EbsFaults;
 }
+
+/** What `--reuse-original` asks (cli/drill/reuse-original.ts for the automated method). */
+export interface ReuseOriginal {
+  /** Share of each original's blocks written at home after the failover, in %. @default 2 */
+  readonly divergencePct: number;
+  /** Random originals instead of copies: a seed that saves nothing (the run still ends identical). @default false */
+  readonly unrelated?: boolean | undefined;
+}
+
+/** `--divergence-pct`'s default. */
+export const DEFAULT_DIVERGENCE_PCT = 2;
