@@ -11,8 +11,8 @@ const SECRET_ARN_VARIABLE = 'HOMEBOUND_GATEWAY_ACK_SECRET_ARN' satisfies keyof F
  * The stack's gateway-ack secret: each run's gateway key is derived from it (core/engine/run-key.ts), so an ack,
  * apply error or heartbeat proves which run's gateway wrote it. Only the functions `grantTo` names can read it —
  * PrepareTarget (gives a gateway its run's key, verifies a kept target's record), PlanOnPremRun (gives the on-prem
- * agent its run's key), CheckApplied (verifies) and CleanUp (verifies the ack it keeps with a rolled-back run's target
- * volumes) — never a gateway or the agent.
+ * agent its run's key), CheckApplied (verifies), StreamPass (verifies a seed record before a seeded pass) and CleanUp
+ * (verifies the ack it keeps with a rolled-back run's target volumes) — never a gateway or the agent.
  */
 export class GatewayAckSecret extends Construct {
   readonly secret: secretsmanager.Secret;

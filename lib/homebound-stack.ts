@@ -104,6 +104,9 @@ export class HomeboundStack extends Stack {
       this.functions.byTask.PlanOnPremRun,
       this.functions.byTask.CheckApplied,
       ...(onPremPassFunctions ? [onPremPassFunctions.CheckApplied] : []),
+      // Verifies the seed record a gateway or the agent signed before it plans a seeded pass from it.
+      this.functions.byTask.StreamPass,
+      ...(onPremPassFunctions ? [onPremPassFunctions.StreamPass] : []),
       // Verifies the acks it keeps as the proof of what a rolled-back run's target volumes hold.
       this.functions.byTask.CleanUp,
     ]);

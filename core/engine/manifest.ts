@@ -35,6 +35,8 @@ export const PassPlan = z.object({
   /** A seeded pass: blocks the seed holds (hash not that of zeros) but the snapshot does not list; planned as refs
    * without a token, which read as zeros, so they become zero entries. */
   seedOnlyBlocks: z.number().int().nonnegative().optional(),
+  /** A seeded pass: what its seed is (the seed record's `seed`: a volume id, a disk path). */
+  seedName: z.string().optional(),
   segmentBlocks: z.number().int().positive(),
   shards: z.array(ShardSummary),
   listCalls: z.number().int().nonnegative(),
@@ -89,7 +91,12 @@ export const PassManifest = z.object({
   /** A seeded pass: listed blocks read and compared with the seed, and blocks carried because they differ (data, or
    * a zero entry where the snapshot has zeros or nothing and the seed has data). */
   seed: z
-    .object({ blocksCompared: z.number().int().nonnegative(), blocksDiffering: z.number().int().nonnegative() })
+    .object({
+      blocksCompared: z.number().int().nonnegative(),
+      blocksDiffering: z.number().int().nonnegative(),
+      /** What the seed is (the plan's seedName). */
+      name: z.string().optional(),
+    })
     .optional(),
   segments: z.array(SegmentRecord),
   createdAt: z.string(),

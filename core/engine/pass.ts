@@ -58,7 +58,15 @@ export async function finalizePass(
     zeroBlocks: carried - dataBlocks,
     // A seeded pass leaves out the blocks the seed already holds, zeros or not: none is skipped for being zeros.
     zeroBlocksSkipped: plan.kind === 'seeded' ? 0 : plan.blocksListed - carried,
-    ...(plan.kind === 'seeded' ? { seed: { blocksCompared: plan.blocksListed, blocksDiffering: carried } } : {}),
+    ...(plan.kind === 'seeded'
+      ? {
+          seed: {
+            blocksCompared: plan.blocksListed,
+            blocksDiffering: carried,
+            ...(plan.seedName === undefined ? {} : { name: plan.seedName }),
+          },
+        }
+      : {}),
     segments,
     createdAt: new Date().toISOString(),
   };

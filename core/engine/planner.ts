@@ -17,6 +17,8 @@ export interface PlanPassRequest {
   readonly baseSnapshotId?: string | undefined;
   /** For a seeded pass: the seed's hash list (core/engine/seed.ts), 32 bytes a block, covering the whole volume. */
   readonly seedHashes?: Buffer | undefined;
+  /** For a seeded pass: what was hashed (the seed record's `seed`), for messages and reports. @default baseSnapshotId */
+  readonly seedName?: string | undefined;
   /** Exact source size in bytes when known (a local volume); @default the size the service reports (whole GiB). */
   readonly volumeSizeBytes?: number | undefined;
   /** Block refs per shard, the unit streamed in parallel and resumed. @default 1024 (512 MiB) */
@@ -155,7 +157,7 @@ export async function listPass(
     const blockLimit = blockCountFor(volumeSizeBytes);
     if (seedHashes && seedHashes.length / SEED_HASH_BYTES < blockLimit) {
       throw new SeedTooSmallError(
-        request.baseSnapshotId ?? 'seed',
+        request.seedName ?? request.baseSnapshotId ?? 'seed',
         (seedHashes.length / SEED_HASH_BYTES) * BLOCK_SIZE,
         volumeSizeBytes,
       );
@@ -187,7 +189,7 @@ export async function listPass(
     baseSnapshotId: request.baseSnapshotId,
     volumeSizeBytes,
     blocksListed,
-    ...(seedHashes ? { seedOnlyBlocks } : {}),
+    ...(seedHashes ? { seedOnlyBlocks, seedName: request.seedName ?? request.baseSnapshotId } : {}),
     segmentBlocks,
     shards,
     listCalls,

@@ -67,6 +67,7 @@ describe('seeded pass through the local cloud', () => {
       snapshotId: s.snapshotId,
       baseSnapshotId: seedBaseId(s.record),
       seedHashes: s.hashes,
+      seedName: s.record.seed,
       volumeSizeBytes: SIZE,
       segmentBlocks: 4,
       shardBlocks: 8,
@@ -149,7 +150,7 @@ describe('seeded pass through the local cloud', () => {
 
     await expectIdentical(s, targetPath);
     // Every listed block, and a zero entry for each of the 7 the snapshot lacks.
-    expect(stream.manifest.seed).toEqual({ blocksCompared: 34, blocksDiffering: 41 });
+    expect(stream.manifest.seed).toEqual({ blocksCompared: 34, blocksDiffering: 41, name: s.seedPath });
   });
 
   it('is refused by an applier whose journal is not at the seed', async () => {

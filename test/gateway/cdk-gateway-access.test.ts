@@ -45,7 +45,7 @@ describe('sync gateway access (CDK)', () => {
     expect(reads.filter((r) => r.includes('runs/'))).toEqual([expect.stringContaining('/runs/*/volumes/*"')]);
   });
 
-  it('gives the gateway-ack secret to PrepareTarget, PlanOnPremRun, CheckApplied and CleanUp only (never to the gateway)', () => {
+  it('gives the gateway-ack secret to PrepareTarget, PlanOnPremRun, CheckApplied, StreamPass and CleanUp only (never to the gateway)', () => {
     expect(secretId).not.toBe('');
     const readers = policies
       .filter((policy) =>
@@ -61,6 +61,7 @@ describe('sync gateway access (CDK)', () => {
       expect.stringMatching(/^FailbackFunctionsCleanUpRole/),
       expect.stringMatching(/^FailbackFunctionsPlanOnPremRunRole/),
       expect.stringMatching(/^FailbackFunctionsPrepareTargetRole/),
+      expect.stringMatching(/^FailbackFunctionsStreamPassRole/),
     ]);
     expect(statementsOfRole('SyncGatewayRole').flatMap(actionsOf)).not.toContain('secretsmanager:GetSecretValue');
 
@@ -76,6 +77,7 @@ describe('sync gateway access (CDK)', () => {
       expect.stringMatching(/^FailbackFunctionsCleanUp/),
       expect.stringMatching(/^FailbackFunctionsPlanOnPremRun/),
       expect.stringMatching(/^FailbackFunctionsPrepareTarget/),
+      expect.stringMatching(/^FailbackFunctionsStreamPass/),
     ]);
   });
 });
