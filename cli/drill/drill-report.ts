@@ -165,6 +165,16 @@ export interface DrillSeeding {
   readonly preservedAs: readonly string[];
   /** Whether every preservation snapshot holds its original exactly as the run found it. */
   readonly preservedIntact: boolean;
+  /** Each original: its takeover volume, its image's SHA-256 before the run, the snapshot keeping that state. */
+  readonly originals: readonly {
+    readonly takeoverVolumeId: string;
+    readonly originalVolumeId: string;
+    readonly sizeBytes: number;
+    readonly sha256: string;
+    readonly preservedAs?: string;
+    /** Blocks the drill overwrote on it after the copy. */
+    readonly blocksDiverged: number;
+  }[];
   /** The run's warnings about its seeds (e.g. a seed that saved nothing). */
   readonly warnings: readonly string[];
 }

@@ -6,6 +6,7 @@ import type { Host } from '../../core/compute/port.js';
 import { PRESERVES_SEED_OF_TAG, SEED_VOLUME_TAG } from '../../core/failback/aws-seeds.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import { PASS_TAG } from '../../core/failback/steps/snapshots.js';
+import { imageSha256 } from '../../core/image-digest.js';
 import { readVolume, writeVolumeBlocks } from '../../core/localcloud/local-volume.js';
 import type { LocalRunEvent } from '../../core/orchestration/local-runner.js';
 import { seededRandom } from '../../core/seeded-random.js';
@@ -42,6 +43,9 @@ export interface Original {
   readonly diverged: ReadonlySet<number>;
   /** SHA-256 of each block of the original as the run found it: what its preservation snapshot must hold. */
   readonly hashes: readonly Buffer[];
+  /** SHA-256 (hex) of the whole original image as the run found it. */
+  readonly sha256: string;
+  readonly sizeBytes: number;
 }
 
 /** The drill's originals and what it needs to say, after the run, how much a seed should have saved. */
@@ -98,6 +102,8 @@ export class DrillOriginals {
             blockCount,
             diverged,
             hashes: await blockHashes(path, volume.sizeBytes),
+            sha256: await imageSha256(path, volume.sizeBytes),
+            sizeBytes: volume.sizeBytes,
           });
         }
         hosts.set(takeover.hostId, { originalHostId: original.hostId, originals });
@@ -153,6 +159,7 @@ export class DrillOriginals {
     const atSnapshot = (await this.firstSnapshot) ?? new Map<string, number>();
     let differing = 0;
     let intact = preservedAs.size > 0;
+    const originals: DrillSeeding['originals'][number][] = [];
     for (const [takeoverHostId, host] of this.hosts) {
       const writes = this.env.compute.workloadOf(takeoverHostId)?.writes ?? [];
       const from = this.writesAtCopy.get(takeoverHostId) ?? 0;
@@ -165,6 +172,14 @@ export class DrillOriginals {
         differing += blocks.size;
         const snapshotId = preservedAs.get(original.originalVolumeId);
         intact &&= snapshotId !== undefined && (await this.holds(snapshotId, original));
+        originals.push({
+          takeoverVolumeId: original.takeoverVolumeId,
+          originalVolumeId: original.originalVolumeId,
+          sizeBytes: original.sizeBytes,
+          sha256: original.sha256,
+          ...(snapshotId === undefined ? {} : { preservedAs: snapshotId }),
+          blocksDiverged: original.diverged.size,
+        });
       }
     }
     return {
@@ -173,6 +188,7 @@ export class DrillOriginals {
       expectedDifferingBytes: differing * BLOCK_SIZE,
       preservedAs: [...preservedAs.values()],
       preservedIntact: intact,
+      originals,
       warnings: [...warnings],
     };
   }
