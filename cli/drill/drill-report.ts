@@ -41,7 +41,7 @@ export interface DrillReport {
   readonly writes: WritesCheck;
   readonly passes: readonly {
     readonly number: number;
-    readonly kind: 'full' | 'incremental';
+    readonly kind: 'full' | 'incremental' | 'seeded';
     readonly final: boolean;
     readonly bytesChanged: number;
     readonly bytesStaged: number;
@@ -138,7 +138,7 @@ export interface RetryCheck {
   }[];
   /** The retried run's first pass. */
   readonly firstPass: {
-    readonly kind: 'full' | 'incremental';
+    readonly kind: 'full' | 'incremental' | 'seeded';
     readonly reason: string;
     readonly bytesStaged: number;
     readonly bytesChanged: number;

@@ -96,7 +96,7 @@ export interface VolumeStatus {
   /** `streaming pass N`, `applying pass N` (staged, not yet acknowledged) or `in sync at pass N`. */
   readonly state: string;
   readonly passNumber: number;
-  readonly passKind: 'full' | 'incremental';
+  readonly passKind: 'full' | 'incremental' | 'seeded';
   /** Bytes of the current pass not yet on the target: still to stream, or staged and not yet applied; 0 in sync. */
   readonly bytesBehind: number;
   readonly throughputBytesPerSecond: number | undefined;

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComputePort } from '../../core/compute/port.js';
+import { parseStagedJson } from '../../core/engine/manifest.js';
 import { PassResultsMismatchError } from '../../core/failback/errors.js';
 import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps, PassState } from '../../core/failback/run-state.js';
 import { runLayout } from '../../core/failback/run-state.js';
-import { readStreamedVolumes } from '../../core/failback/steps/record-pass.js';
+import { PassRecord, readStreamedVolumes, recordPass } from '../../core/failback/steps/record-pass.js';
 import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 
@@ -111,5 +112,55 @@ describe("RecordPass reading the StreamPass map's export", () => {
     await expect(
       readStreamedVolumes({ runId: RUN, pass, results: { ...results, Key: 'runs/other-run/x/manifest.json' } }, deps),
     ).rejects.toThrow(/results\.Key "runs\/other-run\/x\/manifest\.json" is not below/);
+  });
+});
+
+describe('RecordPass of a seeded pass', () => {
+  it('records the pass as seeded with each volume’s comparison, and warns of a seed that saved nothing', async () => {
+    const seededPass: PassState = { number: 1, kind: 'full', final: false, snapshots: [snapshot(1), snapshot(2)] };
+    const seeded = (n: number, blocksDiffering: number) =>
+      JSON.stringify({
+        snapshot: snapshot(n),
+        done: true,
+        stats: { ...stats, blocksListed: 100, blocksCompared: 100, blocksDiffering, seed: `vol-seed-${n}` },
+      });
+    const base = `${runLayout.passResultsPrefix(RUN, 1)}/seeded`;
+    const staging = deps.staging('');
+    await staging.put(
+      `${base}/SUCCEEDED_0.json`,
+      Buffer.from(
+        JSON.stringify([
+          { Name: 'a', Status: 'SUCCEEDED', Output: seeded(1, 2) },
+          { Name: 'b', Status: 'SUCCEEDED', Output: seeded(2, 95) },
+        ]),
+      ),
+    );
+    await staging.put(
+      `${base}/manifest.json`,
+      Buffer.from(JSON.stringify({ ResultFiles: { SUCCEEDED: [{ Key: `${base}/SUCCEEDED_0.json` }], FAILED: [] } })),
+    );
+
+    await recordPass(
+      {
+        runId: RUN,
+        pass: seededPass,
+        results: { Bucket: STAGING_BUCKET, Key: `${base}/manifest.json` },
+        convergence: { thresholdMiB: 64, maxPasses: 10 },
+      },
+      deps,
+    );
+
+    const key = runLayout.passRecordKey(1);
+    const record = parseStagedJson(PassRecord, await deps.staging(runLayout.record(RUN)).get(key), key);
+    expect(record.kind).toBe('seeded');
+    expect(
+      record.volumes.map(({ blocksCompared, blocksDiffering, seed }) => ({ blocksCompared, blocksDiffering, seed })),
+    ).toEqual([
+      { blocksCompared: 100, blocksDiffering: 2, seed: 'vol-seed-1' },
+      { blocksCompared: 100, blocksDiffering: 95, seed: 'vol-seed-2' },
+    ]);
+    expect(record.warnings).toEqual([
+      expect.stringMatching(/^seed vol-seed-2 of vol-2 saved nothing: 95 of the 100 blocks/),
+    ]);
   });
 });

@@ -10,6 +10,9 @@ const StreamedVolume = z.object({
     bytesChanged: z.number(),
     bytesStaged: z.number(),
     invocations: z.number(),
+    blocksCompared: z.number().optional(),
+    blocksDiffering: z.number().optional(),
+    seed: z.string().optional(),
   }),
 });
 type StreamedVolume = z.infer<typeof StreamedVolume>;
@@ -101,7 +104,8 @@ export async function readStreamedVolumes(
 /** The record of one applied pass, kept in the run record for the report. */
 export const PassRecord = z.object({
   passNumber: z.number().int().positive(),
-  kind: z.enum(['full', 'incremental']),
+  /** `seeded` when any volume's pass was (its first pass compared with a seed; core/engine/seed.ts). */
+  kind: z.enum(['full', 'incremental', 'seeded']),
   final: z.boolean(),
   startedAt: z.string(),
   appliedAt: z.string(),
@@ -117,8 +121,14 @@ export const PassRecord = z.object({
       bytesChanged: z.number(),
       bytesStaged: z.number(),
       invocations: z.number(),
+      /** A seeded volume: blocks read and compared with its seed, blocks carried because they differ, the seed. */
+      blocksCompared: z.number().optional(),
+      blocksDiffering: z.number().optional(),
+      seed: z.string().optional(),
     }),
   ),
+  /** What an operator should know of the pass, e.g. a seed that saved nothing. */
+  warnings: z.array(z.string()).optional(),
 });
 export type PassRecord = z.infer<typeof PassRecord>;
 
@@ -146,9 +156,11 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
   const streamed = await readStreamedVolumes(input, deps);
   const appliedAt = deps.now();
   const startedAt = input.pass.startedAt ?? appliedAt.toISOString();
+  const seeded = streamed.some((volume) => volume.stats.blocksCompared !== undefined);
+  const warnings = streamed.flatMap(seedWarning);
   const record: PassRecord = {
     passNumber: input.pass.number,
-    kind: input.pass.kind ?? 'incremental',
+    kind: seeded ? 'seeded' : (input.pass.kind ?? 'incremental'),
     final: input.pass.final,
     startedAt,
     appliedAt: appliedAt.toISOString(),
@@ -160,6 +172,7 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
       snapshotId: snapshot.snapshotId,
       ...stats,
     })),
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
   const staging = deps.staging(runLayout.record(input.runId));
   await staging.put(runLayout.passRecordKey(record.passNumber), Buffer.from(JSON.stringify(record)));
@@ -191,4 +204,17 @@ export async function recordPass(input: RecordPassInput, deps: FailbackDeps): Pr
     converged: small || limit,
     reason,
   };
+}
+
+/** A seed differs from its volume in at least this share of the blocks compared: it saved (next to) nothing. */
+export const SEED_SAVED_NOTHING_SHARE = 0.9;
+
+/** The warning for a seeded volume whose seed turned out (nearly) unrelated: the pass cost what a full pass does. */
+function seedWarning({ snapshot, stats }: StreamedVolume): string[] {
+  const { blocksCompared, blocksDiffering } = stats;
+  if (blocksCompared === undefined || blocksDiffering === undefined || blocksCompared === 0) return [];
+  if (blocksDiffering < SEED_SAVED_NOTHING_SHARE * blocksCompared) return [];
+  return [
+    `seed ${stats.seed ?? '(unnamed)'} of ${snapshot.volumeKey} saved nothing: ${blocksDiffering} of the ${blocksCompared} blocks compared differ, so the pass staged about what a full pass would; the target still ends identical (is it the original disk of this volume?)`,
+  ];
 }

@@ -85,6 +85,8 @@ export const RunReport = z.object({
   keptTargets: z.array(KeptTarget).optional(),
   bytesChanged: z.number(),
   bytesStaged: z.number(),
+  /** The passes' warnings, e.g. a seed that saved nothing. */
+  warnings: z.array(z.string()).optional(),
   /** Takeover hosts stopped → failback hosts verified; absent when the takeover hosts never stopped for cutover. */
   downtimeSeconds: z.number().optional(),
   takeoverStoppedAt: z.string().optional(),
@@ -144,6 +146,7 @@ export async function report(
     ...(input.cleanUp?.kept ? { keptTargets: input.cleanUp.kept } : {}),
     bytesChanged: passes.reduce((sum, pass) => sum + pass.bytesChanged, 0),
     bytesStaged: passes.reduce((sum, pass) => sum + pass.bytesStaged, 0),
+    ...(passes.some((pass) => pass.warnings) ? { warnings: passes.flatMap((pass) => pass.warnings ?? []) } : {}),
     ...(downtimeSeconds === undefined ? {} : { downtimeSeconds }),
     ...(stoppedAt ? { takeoverStoppedAt: stoppedAt } : {}),
     ...(verifiedAt ? { failbackVerifiedAt: verifiedAt } : {}),

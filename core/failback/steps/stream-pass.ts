@@ -36,7 +36,8 @@ export const VolumePassIdentity = z.object({
 });
 
 /** How long StreamPass waits for a seeded volume's seed record before it fails with SeedHashTimeoutError: 6 hours,
- * time to hash about 2 TiB at 100 MiB/s. Not a request field yet (docs/failback-request.md, limits). */
+ * time to hash about 2 TiB at 100 MiB/s. Not a request field yet (docs/architecture.md, "Seeded passes", limits);
+ * the input's `seedHashTimeoutSeconds` overrides it. */
 export const SEED_HASH_TIMEOUT_SECONDS = 21_600;
 
 export const StreamVolumePassInput = VolumePassIdentity.extend({
