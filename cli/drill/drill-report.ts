@@ -49,6 +49,9 @@ export interface DrillReport {
     readonly seconds: number;
     /** When the pass started (ISO 8601): places the cutover decision among the passes in the HTML chart. */
     readonly startedAt?: string;
+    /** A seeded pass: blocks of the snapshot read and compared with the seeds, and those carried because they differ. */
+    readonly blocksCompared?: number;
+    readonly blocksDiffering?: number;
   }[];
   readonly bytesChanged: number;
   readonly bytesStaged: number;
