@@ -78,7 +78,9 @@ export class DrillOriginals {
         let next = 0;
         const original = await env.compute.createTakeoverHost({
           name: `${takeover.tags.Name ?? takeover.hostId}-original`,
-          volumes: takeover.volumes.map((volume) => ({ sizeBytes: volume.sizeBytes })),
+          // Tagged as an operator tags the disks a deployment may take over as seeds.
+          volumes: takeover.volumes.map((volume) => ({ sizeBytes: volume.sizeBytes, tags: env.compute.seedOptIn })),
+          tags: env.compute.seedOptIn,
           writesPerSecond: 0,
           fill: async (path) => {
             const source = takeover.volumes[next++];

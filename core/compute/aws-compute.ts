@@ -46,7 +46,7 @@ import type {
   VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
-import { ROLE_TAG } from './port.js';
+import { ROLE_TAG, SEED_FOR_TAG, STACK_TAG } from './port.js';
 
 const GiB = 1024 ** 3;
 const DESCRIBE_VOLUMES_BATCH = 200;
@@ -241,6 +241,16 @@ export class AwsCompute implements ComputePort {
     );
     if (!result.VolumeId) throw new Error('EC2 CreateVolume returned no VolumeId');
     return result.VolumeId;
+  }
+
+  get seedOptIn(): Tags {
+    const stack = (this.options.resourceTags ?? {})[STACK_TAG];
+    return stack === undefined ? {} : { [SEED_FOR_TAG]: stack };
+  }
+
+  async claimVolume(volumeId: string): Promise<void> {
+    const tags = this.options.resourceTags ?? {};
+    if (Object.keys(tags).length > 0) await this.createTags([volumeId], tags);
   }
 
   async describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]> {

@@ -29,6 +29,7 @@ import type {
   VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
+import { SEED_FOR_TAG, STACK_TAG } from './port.js';
 
 /** Snapshot tag recording how many workload writes a local snapshot holds (drills check nothing was lost). */
 export const WORKLOAD_WRITES_TAG = 'homebound:local-workload-writes';
@@ -244,6 +245,16 @@ export class LocalCompute extends LocalHosts implements ComputePort {
       if (indexes.length < page || last === undefined) return;
       start = last + 1;
     }
+  }
+
+  get seedOptIn(): Tags {
+    const stack = (this.resourceTags ?? {})[STACK_TAG];
+    return stack === undefined ? {} : { [SEED_FOR_TAG]: stack };
+  }
+
+  async claimVolume(volumeId: string): Promise<void> {
+    const tags = this.resourceTags ?? {};
+    if (Object.keys(tags).length > 0) await this.createTags([volumeId], tags);
   }
 
   async describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]> {

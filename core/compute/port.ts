@@ -21,6 +21,13 @@ export const ROLE_TAG = 'homebound:role';
 export const STACK_TAG = 'homebound:stack';
 
 /**
+ * Tag an operator puts on a disk that survived at home (an EBS volume or snapshot) and on the instance it is attached
+ * to, to let one deployment take it over as a seed (`homebound:seed-for=<that deployment's homebound:stack value>`):
+ * IAM lets homebound snapshot, stop, detach and tag only what carries it (docs/security.md).
+ */
+export const SEED_FOR_TAG = 'homebound:seed-for';
+
+/**
  * Tag on failback hosts and their volumes once they are production (`homebound:state=live`, set when the takeover
  * hosts are retired): IAM denies homebound every change to what carries it.
  */
@@ -172,6 +179,16 @@ export interface ComputePort {
   describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]>;
   /** Starts a snapshot of one volume (EC2 CreateSnapshot); returns its id. Poll `describeSnapshots` for completion. */
   snapshotVolume(request: SnapshotVolumeRequest): Promise<string>;
+  /**
+   * What a seed must carry for this deployment to take it over (`SEED_FOR_TAG` = its stack tag's value); empty where
+   * nothing is scoped by tags (a local cloud without resource tags).
+   */
+  readonly seedOptIn: Tags;
+  /**
+   * Adds this deployment's resource tags (`homebound:stack`) to a seed volume it takes over, so the rights it has on
+   * the target volumes it creates (attach, detach, mark live) apply to it too.
+   */
+  claimVolume(volumeId: string): Promise<void>;
   /** Throws VolumeInUseError while attached, VolumeNotFoundError. */
   deleteVolume(volumeId: string): Promise<void>;
   /** Launches one host; returns its id. */

@@ -1,5 +1,5 @@
 import { HostNotFoundError } from '../compute/errors.js';
-import { type ComputePort, idempotencyToken, type Tags, type VolumeInfo } from '../compute/port.js';
+import { type ComputePort, type Host, idempotencyToken, type Tags, type VolumeInfo } from '../compute/port.js';
 import { SeedTooSmallError, SnapshotNotFoundError, TransientError, VolumeNotFoundError } from '../errors.js';
 import { SOURCE_VOLUME_TAG } from './adopt-target.js';
 import { InvalidFailbackRequestError, SeedInUseError } from './errors.js';
@@ -74,9 +74,16 @@ export async function resolveAwsSeeds(
         const found = await describeSeedVolume(compute, seed.volumeId, field);
         if (found.sizeBytes < volume.sizeBytes)
           throw new SeedTooSmallError(`${field} ${id}`, found.sizeBytes, volume.sizeBytes);
-        if (found.attachedTo !== undefined && !powerOffSeed) {
-          const state = await hostState(compute, found.attachedTo);
-          if (LIVE_STATES.includes(state)) throw new SeedInUseError(field, seed.volumeId, found.attachedTo, state);
+        requireOptIn(compute, field, `volume ${seed.volumeId}`, found.tags);
+        if (found.attachedTo !== undefined) {
+          const host = await describeSeedHost(compute, found.attachedTo);
+          const state = host?.state ?? 'terminated';
+          if (LIVE_STATES.includes(state) && !powerOffSeed) {
+            throw new SeedInUseError(field, seed.volumeId, found.attachedTo, state);
+          }
+          // Detaching is checked on the instance too.
+          if (host)
+            requireOptIn(compute, field, `instance ${host.hostId} (which ${seed.volumeId} is attached to)`, host.tags);
         }
       } else {
         const snapshot = await describeSeedSnapshot(compute, seed.snapshotId, field);
@@ -88,6 +95,11 @@ export async function resolveAwsSeeds(
         }
         const sizeBytes = snapshot.volumeSizeBytes ?? 0;
         if (sizeBytes < volume.sizeBytes) throw new SeedTooSmallError(`${field} ${id}`, sizeBytes, volume.sizeBytes);
+        if (Object.keys(compute.seedOptIn).length > 0) {
+          const optedIn = await compute.findSnapshots(compute.seedOptIn);
+          const tags = optedIn.some((candidate) => candidate.snapshotId === seed.snapshotId) ? compute.seedOptIn : {};
+          requireOptIn(compute, field, `snapshot ${seed.snapshotId}`, tags);
+        }
       }
       seeded.set(volume.volumeKey, {
         ...('volumeId' in seed ? { volumeId: seed.volumeId } : { snapshotId: seed.snapshotId }),
@@ -120,12 +132,25 @@ async function describeSeedSnapshot(compute: ComputePort, snapshotId: string, fi
   return found;
 }
 
-async function hostState(compute: ComputePort, hostId: string): Promise<string> {
+async function describeSeedHost(compute: ComputePort, hostId: string): Promise<Host | undefined> {
   const [host] = await compute.describeHosts({ hostIds: [hostId] }).catch((error: unknown) => {
     if (error instanceof HostNotFoundError) return [];
     throw error;
   });
-  return host?.state ?? 'terminated';
+  return host;
+}
+
+/**
+ * A seed (and the instance it is attached to) must carry this deployment's opt-in tag: IAM lets it snapshot, stop,
+ * detach and tag only what does, so an untagged one would fail PrepareTarget after resources exist.
+ */
+function requireOptIn(compute: ComputePort, field: string, what: string, tags: Tags): void {
+  const missing = Object.entries(compute.seedOptIn).find(([key, value]) => tags[key] !== value);
+  if (!missing) return;
+  throw fieldError(
+    field,
+    `${what} is not tagged ${missing[0]}=${missing[1]}; tag it to let this deployment take it over as a seed (docs/failback-request.md, "Seeds")`,
+  );
 }
 
 /** A seed's target as PrepareTarget took it over. */
@@ -176,6 +201,8 @@ export async function prepareSeedTarget(
   const [preserved] = await deps.compute.findSnapshots(preserveTags);
   if (preserved) return { targetVolumeId: seedVolumeId, preservedAs: preserved.snapshotId, seed: seedVolumeId };
   await releaseSeed(runId, seedVolumeId, seed, deps);
+  // Tagged as this deployment's, so the rights it has on its own target volumes (attach, cutover) apply to it.
+  await deps.compute.claimVolume(seedVolumeId);
   const preservedAs = await deps.compute.snapshotVolume({
     volumeId: seedVolumeId,
     description: `homebound: ${seedVolumeId} before run ${runId} wrote it (seed of ${volume.volumeId})`,

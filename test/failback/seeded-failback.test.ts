@@ -72,7 +72,8 @@ describe('a seeded automated failback on the local cloud', () => {
     });
     const small = await env.compute.createTakeoverHost({
       name: 'original',
-      volumes: [{ sizeBytes: 2 * MiB }],
+      volumes: [{ sizeBytes: 2 * MiB, tags: env.compute.seedOptIn }],
+      tags: env.compute.seedOptIn,
       writesPerSecond: 0,
     });
     const hostsBefore = await env.compute.describeHosts();
@@ -93,6 +94,36 @@ describe('a seeded automated failback on the local cloud', () => {
     expect(await env.compute.describeHosts()).toEqual(hostsBefore);
     expect(await env.cloud.store.list()).toEqual(snapshotsBefore);
     expect(await env.compute.describeHosts({ tag: { key: RUN_TAG, value: 'small-seed' } })).toEqual([]);
+  }, 30_000);
+
+  it('refuses a seed volume without the deployment’s opt-in tag at ValidateRequest, naming the tag', async () => {
+    const host = await createDrillTakeoverHost(env, {
+      name: 'app',
+      volumes: 1,
+      sizeBytes: MiB,
+      writesPerSecond: 1,
+      seed: 4,
+    });
+    const untagged = await env.compute.createTakeoverHost({
+      name: 'original',
+      volumes: [{ sizeBytes: MiB }],
+      writesPerSecond: 0,
+    });
+
+    const execution = env.machine.run(
+      request(host.hostId, { volumes: [{ volumeId: untagged.volumes[0]?.volumeId }] }),
+      { executionName: 'untagged-seed' },
+    );
+    const error = await execution.result.then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+
+    expect(error).toBeInstanceOf(ExecutionFailedError);
+    expect(JSON.stringify(execution.history)).toMatch(
+      /hosts\[0\]\.failback\.seed\.volumes\[0\]\.volumeId: volume vol-\w+ is not tagged homebound:seed-for=homebound-local/,
+    );
+    expect(await env.compute.describeHosts({ tag: { key: RUN_TAG, value: 'untagged-seed' } })).toEqual([]);
   }, 30_000);
 
   it('resumes after its gateway is SIGKILLed once its seed is published and again mid seeded pass, and ends identical', async () => {
