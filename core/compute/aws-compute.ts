@@ -244,7 +244,7 @@ export class AwsCompute implements ComputePort {
   }
 
   get seedOptIn(): Tags {
-    const stack = (this.options.resourceTags ?? {})[STACK_TAG];
+    const stack = this.options.resourceTags?.[STACK_TAG];
     return stack === undefined ? {} : { [SEED_FOR_TAG]: stack };
   }
 

@@ -248,12 +248,12 @@ export class LocalCompute extends LocalHosts implements ComputePort {
   }
 
   get seedOptIn(): Tags {
-    const stack = (this.resourceTags ?? {})[STACK_TAG];
+    const stack = this.resourceTags[STACK_TAG];
     return stack === undefined ? {} : { [SEED_FOR_TAG]: stack };
   }
 
   async claimVolume(volumeId: string): Promise<void> {
-    const tags = this.resourceTags ?? {};
+    const tags = this.resourceTags;
     if (Object.keys(tags).length > 0) await this.createTags([volumeId], tags);
   }
 
