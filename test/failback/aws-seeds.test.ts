@@ -243,6 +243,31 @@ describe('PrepareTarget with seeds', () => {
 });
 
 describe('the seeded first pass and clean-up', () => {
+  it('after a rollback leaves a seeded target as written, saying how to return to its preservation snapshot', async () => {
+    const original = await originalHost([2 * MiB, MiB], false);
+    const validated = await validateRequest(
+      { runId: 'r1', request: request({ volumes: original.volumeIds.map((volumeId) => ({ volumeId })) }) },
+      deps,
+    );
+    const target = await prepareTarget({ runId: 'r1', volumes: validated.volumes }, deps);
+
+    const cleaned = await cleanUp(
+      { runId: 'r1', target, volumes: validated.volumes, rollback: { reason: 'cutover rejected' } },
+      deps,
+    );
+
+    expect(cleaned.kept?.map((kept) => kept.targetVolumeId)).toEqual(original.volumeIds);
+    for (const [i, kept] of (cleaned.kept ?? []).entries()) {
+      expect(kept.snapshotId).toBeUndefined();
+      expect(kept.reason).toContain(`its state before the run is snapshot ${target.volumes[i]?.seed?.preservedAs}`);
+    }
+    const volumes = await fixture.compute.describeVolumes(original.volumeIds);
+    expect(volumes.every((volume) => volume.tags['homebound:kept-for'] === undefined)).toBe(true);
+    expect((await fixture.store.list()).map((snapshot) => snapshot.snapshotId).sort()).toEqual(
+      target.volumes.map((volume) => volume.seed?.preservedAs).sort(),
+    );
+  });
+
   it('SnapshotVolumes gives only the first pass’s snapshots their seed record; CleanUp keeps the preservation snapshots', async () => {
     const original = await originalHost([2 * MiB, MiB], false);
     const validated = await validateRequest(
