@@ -166,10 +166,10 @@ export interface DrillSeeding {
   readonly expectedDifferingBytes: number;
   /** The snapshots keeping each original's state from before the run (tagged homebound:preserves-seed-of). */
   readonly preservedAs: readonly string[];
-  /** Whether every preservation snapshot holds its original exactly as the run found it. */
-  readonly preservedIntact: boolean;
+  /** Whether every preservation snapshot holds its original exactly as the run found it (where the drill checks it). */
+  readonly preservedIntact?: boolean;
   /** Each original: its takeover volume, its image's SHA-256 before the run, the snapshot keeping that state. */
-  readonly originals: readonly {
+  readonly originals?: readonly {
     readonly takeoverVolumeId: string;
     readonly originalVolumeId: string;
     readonly sizeBytes: number;

@@ -49,7 +49,7 @@ function seedingLines(report: DrillReport): string[] {
   const first = report.passes[0];
   return [
     `seeded first pass: ${first?.kind ?? 'none'}, staged ${mib(first?.bytesStaged ?? 0)} for ${mib(seeding.expectedDifferingBytes)} the drill made differ (${seeding.unrelated ? 'unrelated originals' : `${seeding.divergencePct}% diverged at home`} ∪ takeover writes since the copy)`,
-    `originals' state before the run kept as ${seeding.preservedAs.join(', ') || 'nothing'}: ${seeding.preservedIntact ? 'intact' : 'NOT intact'}`,
+    `originals' state before the run kept as ${seeding.preservedAs.join(', ') || 'nothing'}${seeding.preservedIntact === undefined ? '' : seeding.preservedIntact ? ': intact' : ': NOT intact'}`,
     ...seeding.warnings.map((warning) => `warning: ${warning}`),
   ];
 }

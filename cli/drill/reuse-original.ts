@@ -161,7 +161,7 @@ export class DrillOriginals {
     const atSnapshot = (await this.firstSnapshot) ?? new Map<string, number>();
     let differing = 0;
     let intact = preservedAs.size > 0;
-    const originals: DrillSeeding['originals'][number][] = [];
+    const originals: NonNullable<DrillSeeding['originals']>[number][] = [];
     for (const [takeoverHostId, host] of this.hosts) {
       const writes = this.env.compute.workloadOf(takeoverHostId)?.writes ?? [];
       const from = this.writesAtCopy.get(takeoverHostId) ?? 0;
