@@ -6,6 +6,7 @@ import { FailbackMetrics } from '../../core/failback/metrics.js';
 import type { ApprovalPort, FailbackDeps, PassState } from '../../core/failback/run-state.js';
 import { runLayout } from '../../core/failback/run-state.js';
 import { PassRecord, readStreamedVolumes, recordPass } from '../../core/failback/steps/record-pass.js';
+import { RunReport, report } from '../../core/failback/steps/report.js';
 import { LOCAL_TAKEOVER_TAG } from '../../core/failback/takeover-tag.js';
 import { STAGING_BUCKET, startTestCloud, type TestCloud } from '../support/local-cloud.js';
 
@@ -116,7 +117,7 @@ describe("RecordPass reading the StreamPass map's export", () => {
 });
 
 describe('RecordPass of a seeded pass', () => {
-  it('records the pass as seeded with each volume’s comparison, and warns of a seed that saved nothing', async () => {
+  it('records the pass as seeded with each volume’s comparison, and warns of a seed that saved nothing, in the run report too', async () => {
     const seededPass: PassState = { number: 1, kind: 'full', final: false, snapshots: [snapshot(1), snapshot(2)] };
     const seeded = (n: number, blocksDiffering: number) =>
       JSON.stringify({
@@ -162,5 +163,16 @@ describe('RecordPass of a seeded pass', () => {
     expect(record.warnings).toEqual([
       expect.stringMatching(/^seed vol-seed-2 of vol-2 saved nothing: 95 of the 100 blocks/),
     ]);
+
+    const volumes = [1, 2].map((n) => ({ ...snapshot(n), device: `/dev/sd${n}` }));
+    const compute = { describeHosts: async () => [] } as unknown as ComputePort;
+    await report(
+      { runId: RUN, outcome: { status: 'succeeded' }, takeoverHostIds: ['i-1'], volumes },
+      { ...deps, compute },
+    );
+    const reportKey = runLayout.reportKey;
+    const runReport = parseStagedJson(RunReport, await deps.staging(runLayout.record(RUN)).get(reportKey), reportKey);
+    expect(runReport.passes.map((recorded) => recorded.kind)).toContain('seeded');
+    expect(runReport.warnings).toEqual(record.warnings);
   });
 });
