@@ -94,7 +94,7 @@ describe('a seeded automated failback on the local cloud', () => {
     expect(await env.compute.describeHosts()).toEqual(hostsBefore);
     expect(await env.cloud.store.list()).toEqual(snapshotsBefore);
     expect(await env.compute.describeHosts({ tag: { key: RUN_TAG, value: 'small-seed' } })).toEqual([]);
-  }, 30_000);
+  });
 
   it('refuses a seed volume without the deployment’s opt-in tag at ValidateRequest, naming the tag', async () => {
     const host = await createDrillTakeoverHost(env, {
@@ -124,7 +124,7 @@ describe('a seeded automated failback on the local cloud', () => {
       /hosts\[0\]\.failback\.seed\.volumes\[0\]\.volumeId: volume vol-\w+ is not tagged homebound:seed-for=homebound-local/,
     );
     expect(await env.compute.describeHosts({ tag: { key: RUN_TAG, value: 'untagged-seed' } })).toEqual([]);
-  }, 30_000);
+  });
 
   it('resumes after its gateway is SIGKILLed once its seed is published and again mid seeded pass, and ends identical', async () => {
     const host = await createDrillTakeoverHost(env, {
@@ -187,5 +187,5 @@ describe('a seeded automated failback on the local cloud', () => {
     expect(report.status).toBe('succeeded');
     const volumes = await compareVolumes(env, report.volumes);
     expect(volumes.map((volume) => volume.identical)).toEqual([true]);
-  }, 60_000);
+  }, 120_000);
 });
