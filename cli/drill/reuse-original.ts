@@ -276,7 +276,7 @@ export async function seedingOf(env: LocalFailback, originals: DrillOriginals, r
   return originals.seeding(preservedAs, await runWarnings(env, runId));
 }
 
-/** The warnings of the run report (absent when the run never reached Report): its own and its passes'. */
+/** The warnings of the run report (none when the run never reached Report). */
 async function runWarnings(env: LocalFailback, runId: string): Promise<string[]> {
   const body = await env.deps
     .staging(runLayout.record(runId))
@@ -285,7 +285,8 @@ async function runWarnings(env: LocalFailback, runId: string): Promise<string[]>
   if (!body) return [];
   const report = ReportWarnings.safeParse(JSON.parse(body.toString('utf8')));
   if (!report.success) return [];
-  return [...(report.data.warnings ?? []), ...(report.data.passes ?? []).flatMap((pass) => pass.warnings ?? [])];
+  // The report gathers its passes' warnings; a report written before it did has them only per pass.
+  return report.data.warnings ?? (report.data.passes ?? []).flatMap((pass) => pass.warnings ?? []);
 }
 
 const ReportWarnings = z.object({
