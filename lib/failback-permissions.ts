@@ -1,7 +1,8 @@
 import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { LIVE_STATE, ROLE_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
+import { LIVE_STATE, ROLE_TAG, SEED_FOR_TAG, STACK_TAG, STATE_TAG } from '../core/compute/port.js';
+import { PRESERVES_SEED_OF_TAG, SEED_VOLUME_TAG } from '../core/failback/aws-seeds.js';
 import { BASE_OF_TAG, KEPT_TAGS } from '../core/failback/kept-target.js';
 import { RUN_TAG } from '../core/failback/run-state.js';
 import { failbackLaunchScope, type HomeboundConfig } from './config.js';
@@ -56,6 +57,13 @@ export type FailbackAccess =
    * and `homebound:run` (a kept volume a later run takes over), and nothing else.
    */
   | 'ec2:keepTargets'
+  /**
+   * Take over seeds (hosts[i].failback.seed), only those an operator tagged `homebound:seed-for=<this stack>`: stop the
+   * instance a seed volume is attached to and detach it, snapshot it (the snapshot tagged as this stack's), tag it
+   * with this stack's tag and a seed snapshot with the preservation keys (nothing else), create a target volume from a
+   * seed snapshot.
+   */
+  | 'ec2:takeOverSeeds'
   /** EBS direct API reads of snapshots this stack took. */
   | 'ebs:read'
   /**
@@ -344,6 +352,44 @@ export class FailbackPermissions {
             actions: ['ec2:DetachVolume'],
             resources: [volumes],
             conditions: { StringEquals: this.ownResource() },
+          }),
+        ];
+      }
+      case 'ec2:takeOverSeeds': {
+        const optedIn = { [`aws:ResourceTag/${SEED_FOR_TAG}`]: this.stackTagValue };
+        const seedKeys = [STACK_TAG, RUN_TAG, PRESERVES_SEED_OF_TAG, SEED_VOLUME_TAG];
+        return [
+          // powerOffSeed: both the instance and the volume must carry the opt-in (DetachVolume checks both).
+          new iam.PolicyStatement({
+            actions: ['ec2:StopInstances', 'ec2:DetachVolume'],
+            resources: [instances, volumes],
+            conditions: { StringEquals: optedIn },
+          }),
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateSnapshot'],
+            resources: [volumes],
+            conditions: { StringEquals: optedIn },
+          }),
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateSnapshot'],
+            resources: [snapshots],
+            conditions: { StringEquals: this.ownRequest() },
+          }),
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateTags'],
+            resources: [snapshots],
+            conditions: { StringEquals: { 'ec2:CreateAction': 'CreateSnapshot', ...this.ownRequest() } },
+          }),
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateTags'],
+            resources: [volumes, snapshots],
+            conditions: { StringEquals: optedIn, 'ForAllValues:StringEquals': { 'aws:TagKeys': seedKeys } },
+          }),
+          // A target volume from a seed snapshot: CreateVolume is checked on the snapshot as well as the volume.
+          new iam.PolicyStatement({
+            actions: ['ec2:CreateVolume'],
+            resources: [snapshots],
+            conditions: { StringEquals: optedIn },
           }),
         ];
       }

@@ -40,6 +40,7 @@ export const failbackTaskSettings = {
       'iam:passGatewayRole',
       'ec2:moveVolumes',
       'ec2:keepTargets',
+      'ec2:takeOverSeeds',
       'staging',
     ],
   },

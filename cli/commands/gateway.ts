@@ -98,6 +98,10 @@ export function describeGatewayEvent(event: GatewayEvent): string {
       const verb = report.applied ? 'applied' : 'already had';
       return `${event.volumeKey}: ${verb} pass ${report.passNumber}: ${report.blocksWritten} blocks, ${mib.toFixed(1)} MiB, ${report.seconds.toFixed(2)} s`;
     }
+    case 'hashing-seed':
+      return `${event.volumeKey}: hashing its seed ${event.seed} at ${event.path}`;
+    case 'seed-published':
+      return `${event.volumeKey}: published the seed's ${event.blocks} block hashes as ${event.recordKey}`;
     case 'heartbeat-started':
       return `heartbeat every ${event.intervalSeconds} s at ${event.where}`;
     case 'heartbeat-failed':

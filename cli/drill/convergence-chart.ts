@@ -68,7 +68,8 @@ export function convergenceChart(report: DrillReport, thresholdMiB: number | und
       const y = axis.y(mib);
       const h = base - y;
       const x = LEFT + i * slot + slot * 0.15;
-      const fill = pass.final ? '#d9480f' : pass.kind === 'full' ? '#1c7ed6' : '#37b24d';
+      const fills = { full: '#1c7ed6', seeded: '#7048e8', incremental: '#37b24d' } as const;
+      const fill = pass.final ? '#d9480f' : fills[pass.kind];
       const name = pass.final ? 'final' : String(pass.number);
       return `<rect class="pass" data-pass="${pass.number}" data-bytes-changed="${pass.bytesChanged}" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(slot * 0.7).toFixed(1)}" height="${h.toFixed(1)}" fill="${fill}"><title>pass ${pass.number} (${pass.final ? 'final' : pass.kind}): ${mib.toFixed(1)} MiB changed</title></rect>
 <text x="${(x + slot * 0.35).toFixed(1)}" y="${(y - 4).toFixed(1)}" text-anchor="middle" font-size="11">${mib.toFixed(1)}</text>

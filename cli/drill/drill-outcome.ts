@@ -183,9 +183,18 @@ async function passRecords(env: LocalFailback, runId: string): Promise<DrillRepo
       blocks: pass.volumes.reduce((sum, volume) => sum + volume.blocksListed, 0),
       seconds: pass.seconds,
       startedAt: pass.startedAt,
+      ...(pass.kind === 'seeded' ? seededCounts(pass) : {}),
     });
   }
   return passes;
+}
+
+/** A seeded pass's counts over its volumes (a volume without a seed in it counts as compared and differing in full). */
+function seededCounts(pass: PassRecord): { blocksCompared: number; blocksDiffering: number } {
+  return {
+    blocksCompared: pass.volumes.reduce((sum, volume) => sum + (volume.blocksCompared ?? volume.blocksListed), 0),
+    blocksDiffering: pass.volumes.reduce((sum, volume) => sum + (volume.blocksDiffering ?? volume.blocksListed), 0),
+  };
 }
 
 interface Observed {

@@ -49,6 +49,9 @@ export interface DrillReport {
     readonly seconds: number;
     /** When the pass started (ISO 8601): places the cutover decision among the passes in the HTML chart. */
     readonly startedAt?: string;
+    /** A seeded pass: blocks of the snapshot read and compared with the seeds, and those carried because they differ. */
+    readonly blocksCompared?: number;
+    readonly blocksDiffering?: number;
   }[];
   readonly bytesChanged: number;
   readonly bytesStaged: number;
@@ -93,6 +96,8 @@ export interface DrillReport {
   }[];
   readonly startedAt: string;
   readonly seconds: number;
+  /** `--reuse-original`: the seeds the drill made and what a seeded first pass should have staged. */
+  readonly seeding?: DrillSeeding;
   /** `--reject-then-retry`: both executions, the rejected one first. */
   readonly runs?: readonly DrillRun[];
   /** `--reject-then-retry`: what the rejected run kept and how the retried run started from it. */
@@ -146,4 +151,33 @@ export interface RetryCheck {
   /** firstPass.bytesStaged / bytesChangedSinceKept. */
   readonly stagedRatio: number;
   readonly verified: boolean;
+}
+
+/** `drill --reuse-original`: the originals the drill made as seeds (cli/drill/reuse-original.ts). */
+export interface DrillSeeding {
+  /** Share of each original's blocks the drill overwrote after copying it, in %. */
+  readonly divergencePct: number;
+  /** `--seed-unrelated`: the originals were random data, not copies. */
+  readonly unrelated?: boolean;
+  /**
+   * (blocks the drill overwrote at home ∪ blocks the takeover workload wrote between the copy and the first pass's
+   * snapshot) × 512 KiB: what the seeded first pass should carry at most.
+   */
+  readonly expectedDifferingBytes: number;
+  /** The snapshots keeping each original's state from before the run (tagged homebound:preserves-seed-of). */
+  readonly preservedAs: readonly string[];
+  /** Whether every preservation snapshot holds its original exactly as the run found it (where the drill checks it). */
+  readonly preservedIntact?: boolean;
+  /** Each original: its takeover volume, its image's SHA-256 before the run, the snapshot keeping that state. */
+  readonly originals?: readonly {
+    readonly takeoverVolumeId: string;
+    readonly originalVolumeId: string;
+    readonly sizeBytes: number;
+    readonly sha256: string;
+    readonly preservedAs?: string;
+    /** Blocks the drill overwrote on it after the copy. */
+    readonly blocksDiverged: number;
+  }[];
+  /** The run's warnings about its seeds (e.g. a seed that saved nothing). */
+  readonly warnings: readonly string[];
 }

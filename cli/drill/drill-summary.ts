@@ -22,6 +22,7 @@ export function drillSummary(report: DrillReport): string[] {
     `writes by the takeover workload: ${report.writes.writes}, lost: ${report.writes.lost.length}`,
     ...report.hosts.map((host) => `host ${host.hostId} ${host.role} (${host.name}): ${host.state}`),
     ...retryLines(report),
+    ...seedingLines(report),
     `drill took ${report.seconds.toFixed(1)} s`,
   ];
 }
@@ -38,6 +39,18 @@ function retryLines(report: DrillReport): string[] {
     `kept after the rollback: ${retry.keptSnapshots.map((kept) => `${kept.targetVolumeId} holds ${kept.snapshotId}`).join(', ') || 'nothing'}`,
     `retried run's first pass: ${retry.firstPass.kind}, staged ${mib(retry.firstPass.bytesStaged)} for ${mib(retry.bytesChangedSinceKept)} changed since the kept snapshots (×${retry.stagedRatio.toFixed(3)})`,
     `retry verified: ${retry.verified}`,
+  ];
+}
+
+/** `--reuse-original`: what the seeded first pass staged against what the drill made differ, and the preserved state. */
+function seedingLines(report: DrillReport): string[] {
+  const { seeding } = report;
+  if (!seeding) return [];
+  const first = report.passes[0];
+  return [
+    `seeded first pass: ${first?.kind ?? 'none'}, staged ${mib(first?.bytesStaged ?? 0)} for ${mib(seeding.expectedDifferingBytes)} the drill made differ (${seeding.unrelated ? 'unrelated originals' : `${seeding.divergencePct}% diverged at home`} ∪ takeover writes since the copy)`,
+    `originals' state before the run kept as ${seeding.preservedAs.join(', ') || 'nothing'}${seeding.preservedIntact === undefined ? '' : seeding.preservedIntact ? ': intact' : ': NOT intact'}`,
+    ...seeding.warnings.map((warning) => `warning: ${warning}`),
   ];
 }
 

@@ -1,4 +1,5 @@
 import type { Host } from '../../core/compute/port.js';
+import { PRESERVES_SEED_OF_TAG } from '../../core/failback/aws-seeds.js';
 import { KEPT_FOR_TAG } from '../../core/failback/kept-target.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import type { LocalFailback } from '../../core/wiring/local.js';
@@ -43,10 +44,14 @@ export async function leftToDo(
   for (const host of hosts.filter((candidate) => ofRun(candidate) && candidate.role === 'gateway')) {
     if (host.state !== 'terminated') todo.push(`terminate sync gateway ${host.hostId} (${host.state})`);
   }
-  // A rolled-back run keeps one snapshot per target volume on purpose (the next run's base), not left over.
+  // A rolled-back run keeps one snapshot per target volume on purpose (the next run's base), not left over; nor is
+  // the snapshot keeping a seed's state from before the run (the operator deletes it once the failback holds).
   const kept = new Set<string>();
   for (const volume of takeovers.flatMap((takeover) => takeover.volumes)) {
-    for (const snapshot of await env.compute.findSnapshots({ [KEPT_FOR_TAG]: volume.volumeId })) {
+    for (const snapshot of [
+      ...(await env.compute.findSnapshots({ [KEPT_FOR_TAG]: volume.volumeId })),
+      ...(await env.compute.findSnapshots({ [PRESERVES_SEED_OF_TAG]: volume.volumeId, [RUN_TAG]: runId })),
+    ]) {
       kept.add(snapshot.snapshotId);
     }
   }

@@ -10,6 +10,7 @@ import { failAtHandlers, unreachedFailAt } from './fail-at.js';
 import { DrillInterruption } from './interruption.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept, keptState, retryReport } from './reject-then-retry.js';
+import { DrillOriginals, seedingOf } from './reuse-original.js';
 import { createDrillFleet, type DrillFleet, fleetRequest, hostWritesPerSecond } from './takeover.js';
 import { DrillWorkDir } from './work-dir.js';
 
@@ -78,8 +79,21 @@ async function drillIn(
     });
 
     if (!options.rejectThenRetry) {
-      const run = await executeRun(env, fleet, options, { workDir, say, interruption, counting });
-      return await interruption.guard(drillReport(env, { ...run, hosts, options }));
+      const originals = options.reuseOriginal
+        ? await interruption.guard(DrillOriginals.create(env, hosts, { ...options.reuseOriginal, seed: options.seed }))
+        : undefined;
+      if (originals) say(originals.describe());
+      const run = await executeRun(env, fleet, options, {
+        workDir,
+        say,
+        interruption,
+        counting,
+        ...(originals ? { originals, onEvent: (event, runId) => originals.onEvent(event, runId) } : {}),
+      });
+      const report = await interruption.guard(drillReport(env, { ...run, hosts, options }));
+      return originals
+        ? { ...report, seeding: await interruption.guard(seedingOf(env, originals, run.runId)) }
+        : report;
     }
     // The rejected run, then a second execution on the same takeover host that starts from what the first kept.
     say('first execution: rejected at approval (--reject-then-retry)');
@@ -124,6 +138,8 @@ interface RunContext {
   readonly interruption: DrillInterruption;
   readonly counting: CountingBlockSource | undefined;
   readonly onEvent?: (event: LocalRunEvent, runId: string) => void;
+  /** `--reuse-original`: the seeds the request gives. */
+  readonly originals?: DrillOriginals;
 }
 
 /** One execution of the method on the takeover hosts, its approval answered as `options.approval` says. */
@@ -141,8 +157,13 @@ async function executeRun(
   const execution = env.machine.run(
     {
       method: options.method.name,
-      ...fleetRequest(fleet),
-      target: { platform: 'aws', region: env.cloud.region },
+      ...seededRequest(fleetRequest(fleet), context.originals),
+      target: {
+        platform: 'aws',
+        region: env.cloud.region,
+        // The originals run, as an original system that came back up on its own would: PrepareTarget stops them.
+        ...(context.originals ? { powerOffSeed: true } : {}),
+      },
       convergence: { thresholdMiB: options.thresholdMiB, maxPasses: options.maxPasses },
       approval: { timeoutSeconds: options.approvalTimeoutSeconds },
       cutover: { healthTimeoutSeconds: options.healthTimeoutSeconds ?? DEFAULT_DRILL_HEALTH_TIMEOUT_SECONDS },
@@ -173,4 +194,13 @@ async function executeRun(
   const restarts = [...env.gatewayRestarts].map(([hostId, count]) => `${hostId} restarted ${count}×`);
   say(`sync gateway restarts: ${restarts.join(', ') || 'none'}`);
   return { runId, error, started, history: execution.history };
+}
+
+/** The fleet's request with each host's originals as its seeds. */
+function seededRequest(request: ReturnType<typeof fleetRequest>, originals: DrillOriginals | undefined) {
+  if (!originals) return request;
+  return {
+    ...request,
+    hosts: request.hosts.map((host) => ({ ...host, failback: { ...host.failback, seed: originals.seedOf(host.id) } })),
+  };
 }

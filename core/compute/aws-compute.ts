@@ -2,6 +2,7 @@ import {
   type _InstanceType,
   AttachVolumeCommand,
   type BlockDeviceMapping,
+  CreateSnapshotCommand,
   CreateSnapshotsCommand,
   CreateTagsCommand,
   CreateVolumeCommand,
@@ -25,7 +26,7 @@ import {
   type TagSpecification,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError } from '../errors.js';
+import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
 import { HostNotFoundError, SubnetNotFoundError, UnknownInstanceTypeError, VolumeInUseError } from './errors.js';
 import type {
@@ -39,12 +40,13 @@ import type {
   InstanceTypeInfo,
   RunInstanceRequest,
   SnapshotProgress,
+  SnapshotVolumeRequest,
   Subnet,
   Tags,
   VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
-import { ROLE_TAG } from './port.js';
+import { ROLE_TAG, SEED_FOR_TAG, STACK_TAG } from './port.js';
 
 const GiB = 1024 ** 3;
 const DESCRIBE_VOLUMES_BATCH = 200;
@@ -197,6 +199,7 @@ export class AwsCompute implements ComputePort {
           volumeId: s.VolumeId ?? '?',
           state: snapshotState(s.State),
           progress: Number.parseInt(s.Progress ?? '0', 10) || 0,
+          ...(s.VolumeSize === undefined ? {} : { volumeSizeBytes: s.VolumeSize * GiB }),
         });
       }
       nextToken = page.NextToken;
@@ -232,11 +235,66 @@ export class AwsCompute implements ComputePort {
           ...(this.options.kmsKeyId ? { KmsKeyId: this.options.kmsKeyId } : {}),
           TagSpecifications: tagSpecifications('volume', { ...request.tags, ...this.options.resourceTags }),
           ...(request.clientToken ? { ClientToken: request.clientToken } : {}),
+          ...(request.snapshotId ? { SnapshotId: request.snapshotId } : {}),
         }),
       ),
     );
     if (!result.VolumeId) throw new Error('EC2 CreateVolume returned no VolumeId');
     return result.VolumeId;
+  }
+
+  get seedOptIn(): Tags {
+    const stack = this.options.resourceTags?.[STACK_TAG];
+    return stack === undefined ? {} : { [SEED_FOR_TAG]: stack };
+  }
+
+  async claimVolume(volumeId: string): Promise<void> {
+    const tags = this.options.resourceTags ?? {};
+    if (Object.keys(tags).length > 0) await this.createTags([volumeId], tags);
+  }
+
+  async describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]> {
+    if (volumeIds.length === 0) return [];
+    const found: VolumeInfo[] = [];
+    for (let i = 0; i < volumeIds.length; i += DESCRIBE_VOLUMES_BATCH) {
+      const batch = volumeIds.slice(i, i + DESCRIBE_VOLUMES_BATCH);
+      let nextToken: string | undefined;
+      do {
+        const page = await this.call('DescribeVolumes', batch, () =>
+          this.ec2.send(new DescribeVolumesCommand({ VolumeIds: batch, NextToken: nextToken })),
+        );
+        for (const v of page.Volumes ?? []) {
+          if (!v.VolumeId) continue;
+          const attachment = (v.Attachments ?? []).find((a) => a.State === 'attaching' || a.State === 'attached');
+          found.push({
+            volumeId: v.VolumeId,
+            sizeBytes: (v.Size ?? 0) * GiB,
+            ...(attachment?.InstanceId ? { attachedTo: attachment.InstanceId, device: attachment.Device } : {}),
+            tags: fromTagList(v.Tags),
+          });
+        }
+        nextToken = page.NextToken;
+      } while (nextToken);
+    }
+    return volumeIds.map((volumeId) => {
+      const volume = found.find((candidate) => candidate.volumeId === volumeId);
+      if (!volume) throw new VolumeNotFoundError(volumeId);
+      return volume;
+    });
+  }
+
+  async snapshotVolume(request: SnapshotVolumeRequest): Promise<string> {
+    const result = await this.call('CreateSnapshot', [request.volumeId], () =>
+      this.ec2.send(
+        new CreateSnapshotCommand({
+          VolumeId: request.volumeId,
+          Description: request.description,
+          TagSpecifications: tagSpecifications('snapshot', { ...request.tags, ...this.options.resourceTags }),
+        }),
+      ),
+    );
+    if (!result.SnapshotId) throw new Error('EC2 CreateSnapshot returned no SnapshotId');
+    return result.SnapshotId;
   }
 
   async deleteVolume(volumeId: string): Promise<void> {

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
+import { BLOCK_SIZE } from '../blocks.js';
 import { InvalidInputError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
-import { createVolume, snapshotVolume } from '../localcloud/local-volume.js';
+import { createVolume, snapshotVolume, writeVolumeBlocks } from '../localcloud/local-volume.js';
 import { writtenSidecarPath } from '../localcloud/written-blocks.js';
 import {
   HostNotFoundError,
@@ -22,11 +23,13 @@ import type {
   InstanceTypeInfo,
   RunInstanceRequest,
   SnapshotProgress,
+  SnapshotVolumeRequest,
   Subnet,
   Tags,
   VolumeInfo,
   VolumeSnapshot,
 } from './port.js';
+import { SEED_FOR_TAG, STACK_TAG } from './port.js';
 
 /** Snapshot tag recording how many workload writes a local snapshot holds (drills check nothing was lost). */
 export const WORKLOAD_WRITES_TAG = 'homebound:local-workload-writes';
@@ -170,7 +173,13 @@ export class LocalCompute extends LocalHosts implements ComputePort {
     for (const snapshotId of snapshotIds) {
       const info = await this.store.get(snapshotId);
       const progress = info.status === 'completed' ? 100 : 0;
-      found.push({ snapshotId, volumeId: info.volumeId, state: info.status, progress });
+      found.push({
+        snapshotId,
+        volumeId: info.volumeId,
+        state: info.status,
+        progress,
+        volumeSizeBytes: info.sourceBytes,
+      });
     }
     return found;
   }
@@ -192,12 +201,17 @@ export class LocalCompute extends LocalHosts implements ComputePort {
 
   private async newVolume(request: CreateVolumeRequest): Promise<string> {
     const { clientToken } = request;
-    const asked = JSON.stringify({ sizeBytes: request.sizeBytes, tags: request.tags ?? {} });
+    const asked = JSON.stringify({
+      sizeBytes: request.sizeBytes,
+      tags: request.tags ?? {},
+      ...(request.snapshotId === undefined ? {} : { snapshotId: request.snapshotId }),
+    });
     const earlier = createdFor(await this.load(), clientToken, asked);
     if (earlier !== undefined) return earlier;
     const volumeId = newResourceId('vol');
     // Exact bytes rather than whole GiB: images are sparse, but every snapshot scans the whole image.
     await createVolume(volumePath(this.stateDir, volumeId), request.sizeBytes);
+    if (request.snapshotId !== undefined) await this.restore(request.snapshotId, volumeId, request.sizeBytes);
     return this.exclusive(async (state) => {
       // A call with the same token that got here first wins; this one's image is removed.
       const raced = createdFor(state, clientToken, asked);
@@ -209,6 +223,75 @@ export class LocalCompute extends LocalHosts implements ComputePort {
       if (clientToken !== undefined) state.clientTokens[clientToken] = { id: volumeId, request: asked };
       return volumeId;
     });
+  }
+
+  /** Writes every block `snapshotId` holds into the new volume's image, as EBS fills a volume created from one. */
+  private async restore(snapshotId: string, volumeId: string, sizeBytes: number): Promise<void> {
+    const info = await this.store.get(snapshotId);
+    if (info.sourceBytes > sizeBytes) {
+      throw new InvalidInputError(
+        `volume of ${sizeBytes} bytes is smaller than snapshot ${snapshotId} (${info.sourceBytes} bytes)`,
+      );
+    }
+    const path = volumePath(this.stateDir, volumeId);
+    const page = 10_000;
+    for (let start = 0; ; ) {
+      const indexes = await this.store.listBlocks(snapshotId, start, page);
+      for (const index of indexes) {
+        const data = await this.store.readBlock(snapshotId, index);
+        await writeVolumeBlocks(path, index, data.subarray(0, Math.min(data.length, sizeBytes - index * BLOCK_SIZE)));
+      }
+      const last = indexes.at(-1);
+      if (indexes.length < page || last === undefined) return;
+      start = last + 1;
+    }
+  }
+
+  get seedOptIn(): Tags {
+    const stack = this.resourceTags[STACK_TAG];
+    return stack === undefined ? {} : { [SEED_FOR_TAG]: stack };
+  }
+
+  async claimVolume(volumeId: string): Promise<void> {
+    const tags = this.resourceTags;
+    if (Object.keys(tags).length > 0) await this.createTags([volumeId], tags);
+  }
+
+  async describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]> {
+    const state = await this.load();
+    return volumeIds.map((volumeId) => {
+      const volume = this.volumeRecord(state, volumeId);
+      return {
+        volumeId,
+        sizeBytes: volume.sizeBytes,
+        ...(volume.attachment ? { attachedTo: volume.attachment.hostId, device: volume.attachment.device } : {}),
+        tags: { ...volume.tags },
+      };
+    });
+  }
+
+  /**
+   * A snapshot of one volume as it is now (with this cloud's resource tags), a child of its previous one. A running
+   * host's workload is paused for it, as EC2's snapshot is of one instant.
+   */
+  async snapshotVolume(request: SnapshotVolumeRequest): Promise<string> {
+    const hostId = this.volumeRecord(await this.load(), request.volumeId).attachment?.hostId;
+    const pause = hostId === undefined ? undefined : await this.workloadOf(hostId)?.pause();
+    try {
+      return await this.exclusive(async (state) => {
+        const volume = this.volumeRecord(state, request.volumeId);
+        const snapshot = await snapshotVolume(this.store, volumePath(this.stateDir, volume.volumeId), {
+          volumeId: volume.volumeId,
+          parentSnapshotId: await this.liveSnapshot(volume.volumeId, volume.lastSnapshotId),
+          description: request.description,
+          tags: { ...request.tags, ...this.resourceTags },
+        });
+        volume.lastSnapshotId = snapshot.snapshotId;
+        return snapshot.snapshotId;
+      });
+    } finally {
+      pause?.resume();
+    }
   }
 
   async deleteVolume(volumeId: string): Promise<void> {

@@ -21,6 +21,13 @@ export const ROLE_TAG = 'homebound:role';
 export const STACK_TAG = 'homebound:stack';
 
 /**
+ * Tag an operator puts on a disk that survived at home (an EBS volume or snapshot) and on the instance it is attached
+ * to, to let one deployment take it over as a seed (`homebound:seed-for=<that deployment's homebound:stack value>`):
+ * IAM lets homebound snapshot, stop, detach and tag only what carries it (docs/security.md).
+ */
+export const SEED_FOR_TAG = 'homebound:seed-for';
+
+/**
  * Tag on failback hosts and their volumes once they are production (`homebound:state=live`, set when the takeover
  * hosts are retired): IAM denies homebound every change to what carries it.
  */
@@ -82,6 +89,8 @@ export interface SnapshotProgress {
   readonly state: ComputeSnapshotState;
   /** Percent complete, 0–100. */
   readonly progress: number;
+  /** The size of the volume it was taken of (EC2 VolumeSize, whole GiB): a volume created from it is at least this. */
+  readonly volumeSizeBytes?: number;
 }
 
 /** A volume as `findVolumes` reports it. */
@@ -90,11 +99,22 @@ export interface VolumeInfo {
   readonly sizeBytes: number;
   /** The host it is attached to; absent when it is attached nowhere (EC2 `available`). */
   readonly attachedTo?: string | undefined;
+  /** The device name it is attached at (`describeVolumes` only). */
+  readonly device?: string | undefined;
+  readonly tags: Tags;
+}
+
+/** One snapshot of one volume (EC2 CreateSnapshot), e.g. of a seed volume before homebound writes it. */
+export interface SnapshotVolumeRequest {
+  readonly volumeId: string;
+  readonly description: string;
   readonly tags: Tags;
 }
 
 export interface CreateVolumeRequest {
   readonly sizeBytes: number;
+  /** Create it holding this snapshot's data (EC2 CreateVolume SnapshotId); `sizeBytes` at least the snapshot's. */
+  readonly snapshotId?: string;
   readonly tags?: Tags;
   /** Idempotency token (EC2 ClientToken, at most 64 ASCII characters): a call retried with the same token returns the
    * volume the first one created instead of creating another. See `idempotencyToken`. */
@@ -152,6 +172,23 @@ export interface ComputePort {
    * tag to the filter), so a run never adopts another stack's volume.
    */
   findVolumes(tags: Tags): Promise<VolumeInfo[]>;
+  /**
+   * Volumes by id, whoever created them (a seed volume is the operator's, not homebound's), with their attachment.
+   * Throws VolumeNotFoundError naming the first unknown id.
+   */
+  describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]>;
+  /** Starts a snapshot of one volume (EC2 CreateSnapshot); returns its id. Poll `describeSnapshots` for completion. */
+  snapshotVolume(request: SnapshotVolumeRequest): Promise<string>;
+  /**
+   * What a seed must carry for this deployment to take it over (`SEED_FOR_TAG` = its stack tag's value); empty where
+   * nothing is scoped by tags (a local cloud without resource tags).
+   */
+  readonly seedOptIn: Tags;
+  /**
+   * Adds this deployment's resource tags (`homebound:stack`) to a seed volume it takes over, so the rights it has on
+   * the target volumes it creates (attach, detach, mark live) apply to it too.
+   */
+  claimVolume(volumeId: string): Promise<void>;
   /** Throws VolumeInUseError while attached, VolumeNotFoundError. */
   deleteVolume(volumeId: string): Promise<void>;
   /** Launches one host; returns its id. */

@@ -118,3 +118,20 @@ export class DrillInjectedFailure extends HomeboundError {
     super(`drill: injected failure at state ${stateName}`);
   }
 }
+
+/**
+ * A seed volume (`hosts[i].failback.seed`) is attached to an instance that is running, and the request does not let
+ * homebound stop it (`target.powerOffSeed`): writing under a running system would corrupt both.
+ */
+export class SeedInUseError extends HomeboundError {
+  constructor(
+    readonly field: string,
+    readonly volumeId: string,
+    readonly hostId: string,
+    readonly state: string,
+  ) {
+    super(
+      `failback request field ${field}: seed volume ${volumeId} is attached to ${hostId}, which is ${state}; stop it, or set target.powerOffSeed: true to let homebound stop it and detach the volume`,
+    );
+  }
+}

@@ -51,6 +51,30 @@ export const AwsFailbackSettings = z.strictObject({
     )
     .refine((tags) => Object.keys(tags).length <= 40, 'at most 40 tags')
     .optional(),
+  /**
+   * The disks that survived at home, one per takeover volume in the takeover host's device order: each becomes its
+   * volume's target, and the first pass sends only the blocks that differ (docs/failback-request.md, "Seeds").
+   * @default none: new empty target volumes and a full first pass
+   */
+  seed: z
+    .strictObject({
+      volumes: z
+        .array(
+          z.union(
+            [
+              z.strictObject({
+                volumeId: z.string().regex(/^vol-[0-9a-f]+$/, 'an EBS volume id such as vol-0123abcd'),
+              }),
+              z.strictObject({
+                snapshotId: z.string().regex(/^snap-[0-9a-f]+$/, 'an EBS snapshot id such as snap-0123abcd'),
+              }),
+            ],
+            { error: 'expected { volumeId } (an EBS volume) or { snapshotId } (a snapshot to create one from)' },
+          ),
+        )
+        .min(1),
+    })
+    .optional(),
 });
 export type AwsFailbackSettings = z.infer<typeof AwsFailbackSettings>;
 

@@ -35,12 +35,22 @@ export interface KeepTargetsInput {
 /**
  * Decides, per target volume of a rolled-back run, which snapshot it provably holds, writes the kept record and tags
  * the volume and the snapshot (see kept-target.ts for the proof). A volume without proof is still kept (tagged with
- * the run, as before), only without a snapshot; the reason says why.
+ * the run, as before), only without a snapshot; the reason says why. A seeded target is kept untagged, its reason
+ * saying how to return to the state its preservation snapshot keeps.
  */
 export async function keepTargets(input: KeepTargetsInput, deps: FailbackDeps): Promise<KeptTarget[]> {
   const kept: KeptTarget[] = [];
   for (const volume of input.target.volumes) {
     const takeoverVolumeId = input.takeoverVolumeIds.get(volume.volumeKey) ?? volume.volumeKey;
+    if (volume.seed) {
+      // A seed is the original disk (or made from the operator's snapshot): not homebound's to tag for a next run.
+      kept.push({
+        volumeKey: volume.volumeKey,
+        targetVolumeId: volume.targetVolumeId,
+        reason: seedRollbackAdvice(volume.targetVolumeId, volume.seed.preservedAs),
+      });
+      continue;
+    }
     const proof = await proveHeld(input, volume, deps);
     if ('reason' in proof) {
       kept.push({ volumeKey: volume.volumeKey, targetVolumeId: volume.targetVolumeId, reason: proof.reason });
@@ -72,6 +82,11 @@ export async function keepTargets(input: KeepTargetsInput, deps: FailbackDeps): 
     });
   }
   return kept;
+}
+
+/** What a rollback says of a seeded target: it stays as written so far, and how to return to its state before. */
+export function seedRollbackAdvice(targetVolumeId: string, preservedAs: string): string {
+  return `seeded target ${targetVolumeId} is left as the run wrote it so far (not deleted); its state before the run is snapshot ${preservedAs}: to return to it, create a volume from that snapshot (or restore it in place) before using ${targetVolumeId} again`;
 }
 
 async function proveHeld(

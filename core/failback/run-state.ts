@@ -19,6 +19,19 @@ import type { TakeoverTag } from './takeover-tag.js';
 
 export const RunId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/, 'letters, digits, - and _ (≤ 80)');
 
+/**
+ * The disk a takeover volume's target starts from (the request's `hosts[i].failback.seed`, checked by ValidateRequest):
+ * an EBS volume that becomes the target, or a snapshot a target is created from. `field` names it in the request.
+ */
+export const VolumeSeed = z.object({
+  volumeId: z.string().optional(),
+  snapshotId: z.string().optional(),
+  field: z.string(),
+  /** The request's `target.powerOffSeed`: PrepareTarget may stop the instance the seed volume is attached to. */
+  powerOff: z.boolean(),
+});
+export type VolumeSeed = z.infer<typeof VolumeSeed>;
+
 /** A takeover volume and where it sits. `volumeKey` names it in staging. */
 export const RunVolume = z.object({
   hostId: z.string(),
@@ -26,6 +39,8 @@ export const RunVolume = z.object({
   device: z.string(),
   sizeBytes: z.number().int().positive(),
   volumeKey: z.string(),
+  /** Its seed, when the request gives one (a seeded first pass). */
+  seed: VolumeSeed.optional(),
 });
 export type RunVolume = z.infer<typeof RunVolume>;
 
@@ -110,6 +125,11 @@ export const TargetVolume = z.object({
   gatewayDevice: z.string(),
   /** The gateway holding it; absent in the state of a run with one gateway (`gatewayHostId`), started before. */
   gatewayHostId: z.string().optional(),
+  /**
+   * A seeded target: where its gateway publishes the seed's hashes (a key from the staging bucket's root,
+   * core/gateway/scope.ts), and the snapshot that keeps the seed's pre-failback state.
+   */
+  seed: z.object({ recordKey: z.string(), preservedAs: z.string() }).optional(),
 });
 export type TargetVolume = z.infer<typeof TargetVolume>;
 /** One sync gateway of a run and the volumes it applies passes to (core/failback/gateway-plan.ts). */

@@ -35,6 +35,12 @@ export const GatewayConfig = z
            * signed record): the applier's new journal starts there, so the first pass may be incremental from it.
            */
           holdsSnapshotId: z.string().min(1).optional(),
+          /**
+           * The target is a seed (a disk that survived at home, core/engine/seed.ts): before its first pass the gateway
+           * hashes it and publishes the hashes under its own scope, and the applier's new journal starts at the seed.
+           * `id` names what was seeded from (the seed volume or snapshot id).
+           */
+          seed: z.object({ id: z.string().min(1) }).optional(),
         }),
       )
       .min(1),

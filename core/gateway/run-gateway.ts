@@ -2,12 +2,15 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openFileTarget } from '../adapters/target/file-target.js';
 import { Applier, type ApplyReport } from '../engine/applier.js';
+import { readJournal } from '../engine/journal.js';
 import { signRecord } from '../engine/run-key.js';
+import { hashSeed, publishSeed, seedBaseId } from '../engine/seed.js';
 import type { BlockTarget, Staging } from '../ports.js';
 import { applyErrorKey, applyErrorRecord } from './apply-error.js';
 import type { GatewayConfig } from './config.js';
 import { GatewayDeviceMissingError } from './errors.js';
 import { abortableSleep, beatUntilAborted, HEARTBEAT_KEY } from './heartbeat.js';
+import { seedRecordKey } from './scope.js';
 
 // Readers of the gateway's failure records (the control plane) may import them from here or from apply-error.ts,
 // which does not pull in the applier.
@@ -33,6 +36,8 @@ export type GatewayEvent =
       readonly lastAppliedPass: number;
     }
   | { readonly type: 'applied'; readonly volumeKey: string; readonly report: ApplyReport }
+  | { readonly type: 'hashing-seed'; readonly volumeKey: string; readonly path: string; readonly seed: string }
+  | { readonly type: 'seed-published'; readonly volumeKey: string; readonly recordKey: string; readonly blocks: number }
   | { readonly type: 'heartbeat-started'; readonly where: string; readonly intervalSeconds: number }
   | { readonly type: 'heartbeat-failed'; readonly error: unknown }
   | {
@@ -113,14 +118,16 @@ async function followVolume(
   if (!(await waitForDevice(volume, path, options))) return;
   const target: BlockTarget = await openFileTarget(path);
   try {
+    const stateDir = join(options.stateDir, volume.volumeKey);
+    const seedBase = await publishSeedOnce(volume, path, stateDir, records, ackKey, options);
     const applier = await Applier.open({
       staging,
       volumeKey: volume.volumeKey,
       target,
-      stateDir: join(options.stateDir, volume.volumeKey),
+      stateDir,
       ackKey,
       ackStaging: records,
-      holdsSnapshotId: volume.holdsSnapshotId,
+      holdsSnapshotId: seedBase ?? volume.holdsSnapshotId,
     });
     options.onEvent?.({
       type: 'device-ready',
@@ -155,6 +162,35 @@ async function followVolume(
   } finally {
     await target.close();
   }
+}
+
+/**
+ * For a seeded target with no journal yet: hashes the device (the seed, untouched so far) and publishes the hashes as
+ * `<volumeKey>/seed.json` in the gateway's records (its own scope), signed with the run key; returns the seed's base
+ * id, where the new journal starts. With a journal (a restarted gateway) it never hashes again: passes may already
+ * have overwritten the seed, and the journal knows what the target holds. A gateway that stopped after publishing
+ * and before the journal existed hashes again: nothing had been written yet, so it publishes the same hashes.
+ */
+async function publishSeedOnce(
+  volume: GatewayConfig['volumes'][number],
+  path: string,
+  stateDir: string,
+  records: Staging,
+  ackKey: Buffer | undefined,
+  options: RunGatewayOptions,
+): Promise<string | undefined> {
+  if (!volume.seed || (await readJournal(stateDir))) return undefined;
+  options.onEvent?.({ type: 'hashing-seed', volumeKey: volume.volumeKey, path, seed: volume.seed.id });
+  const hashes = await hashSeed(path, volume.sizeBytes, { signal: options.signal });
+  const recordKey = seedRecordKey(volume.volumeKey);
+  const record = await publishSeed(
+    records,
+    recordKey,
+    { volumeKey: volume.volumeKey, seed: volume.seed.id, seedSizeBytes: volume.sizeBytes, hashes },
+    ackKey,
+  );
+  options.onEvent?.({ type: 'seed-published', volumeKey: volume.volumeKey, recordKey, blocks: record.blockCount });
+  return seedBaseId(record);
 }
 
 /** Beats until `signal` aborts when the config asks for a heartbeat and there is staging for it; else resolves. */

@@ -39,3 +39,13 @@ export function gatewayScopePrefix(runId: string, instanceArn: string): string {
 
 /** Below a gateway's scope: its acks and apply errors, laid out by volume and pass as the staged passes are. */
 export const GATEWAY_VOLUMES_DIR = 'volumes/';
+
+/** Below a gateway's volumes dir: the record of a seeded volume's seed hashes (core/engine/seed.ts), `.hashes` beside it. */
+export function seedRecordKey(volumeKey: string): string {
+  return `${volumeKey}/seed.json`;
+}
+
+/** The seed record of `volumeKey` written by the gateway `instanceArn`, as a key from the bucket's root. */
+export function gatewaySeedRecordKey(runId: string, instanceArn: string, volumeKey: string): string {
+  return `${gatewayScopePrefix(runId, instanceArn)}${GATEWAY_VOLUMES_DIR}${seedRecordKey(volumeKey)}`;
+}

@@ -27,6 +27,11 @@ export const AutomatedFailbackRequest = z.strictObject({
         `at most ${MAX_VOLUMES_PER_GATEWAY}: one sync gateway attaches its volumes at /dev/sdf–/dev/sdz`,
       )
       .default(MAX_VOLUMES_PER_GATEWAY),
+    /**
+     * Lets PrepareTarget stop the instance a seed volume (`hosts[i].failback.seed`) is attached to and detach it; a
+     * seed attached to a running instance is refused without it. @default false
+     */
+    powerOffSeed: z.boolean().default(false),
   }),
   /** The address remap applied to kept private addresses. @default no remap */
   network: NetworkSettings.optional(),

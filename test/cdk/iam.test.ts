@@ -95,10 +95,41 @@ describe('IAM', () => {
     // created ones; the stack tag goes on the new snapshots, checked in their own statement.
     const untagged = creates.filter(([, s]) => !tagged.some(([, t]) => t === s)).map(([, s]) => s);
     expect(tagged.length).toBeGreaterThanOrEqual(4);
-    expect(untagged.map((s) => [actionsOf(s), resourceKinds(s)])).toEqual([
-      [['ec2:CreateSnapshots'], ['instance']],
-      [['ec2:CreateSnapshots'], ['volume']],
+    // A target volume created from a seed snapshot names that snapshot, which must carry the seed opt-in.
+    expect(untagged.map((s) => [actionsOf(s), resourceKinds(s)])).toEqual(
+      expect.arrayContaining([
+        [['ec2:CreateSnapshots'], ['instance']],
+        [['ec2:CreateSnapshots'], ['volume']],
+        [['ec2:CreateVolume'], ['snapshot']],
+      ]),
+    );
+    expect(untagged).toHaveLength(3);
+    const fromSeed = untagged.find((s) => allows(s, 'ec2:CreateVolume'));
+    expect(fromSeed?.Condition).toEqual({ StringEquals: { 'aws:ResourceTag/homebound:seed-for': STACK } });
+  });
+
+  it('takes over only seeds an operator tagged homebound:seed-for=<this stack>, and only in PrepareTarget', () => {
+    const optedIn = { 'aws:ResourceTag/homebound:seed-for': STACK };
+    const seedStatements = identityStatements().filter(
+      ([, s]) => s.Condition?.StringEquals?.['aws:ResourceTag/homebound:seed-for'] !== undefined,
+    );
+    expect([...new Set(seedStatements.map(([id]) => id.replace(/Role.*/, '')))]).toEqual([
+      'FailbackFunctionsPrepareTarget',
     ]);
+    for (const [id, statement] of seedStatements) {
+      expect(statement.Condition?.StringEquals, id).toEqual(optedIn);
+      expect(
+        actionsOf(statement).every(
+          (action) =>
+            !['ec2:DeleteVolume', 'ec2:DeleteSnapshot', 'ec2:TerminateInstances', 'ec2:AttachVolume'].includes(action),
+        ),
+        id,
+      ).toBe(true);
+    }
+    const tagging = seedStatements.find(([, s]) => allows(s, 'ec2:CreateTags'));
+    expect(tagging?.[1].Condition?.['ForAllValues:StringEquals']).toEqual({
+      'aws:TagKeys': ['homebound:stack', 'homebound:run', 'homebound:preserves-seed-of', 'homebound:seed-volume'],
+    });
   });
 
   it('refuses tag keys other than its own when it creates instances and volumes', () => {
@@ -118,7 +149,10 @@ describe('IAM', () => {
     const changes = ['ec2:AttachVolume', 'ec2:DetachVolume', 'ec2:DeleteSnapshot', 'ec2:TerminateInstances'];
     const statements = identityStatements().filter(([, s]) => changes.some((action) => allows(s, action)));
     expect(statements.length).toBeGreaterThanOrEqual(4);
+    // Or a seed an operator opted in (PrepareTarget detaches it from its instance).
+    const seed = { StringEquals: { 'aws:ResourceTag/homebound:seed-for': STACK } };
     for (const [id, statement] of statements) {
+      if (JSON.stringify(statement.Condition) === JSON.stringify(seed)) continue;
       expect(statement.Condition?.StringEquals?.['aws:ResourceTag/homebound:stack'], id).toBe(STACK);
     }
     const power = identityStatements().filter(([, s]) => allows(s, 'ec2:StopInstances'));
@@ -126,6 +160,7 @@ describe('IAM', () => {
     const scopes = [
       { StringEquals: { 'aws:ResourceTag/homebound:stack': STACK } },
       { StringEquals: { 'aws:ResourceTag/homebound:takeover': 'true' } },
+      seed,
     ];
     for (const [id, statement] of power) expect(scopes, id).toContainEqual(statement.Condition);
   });

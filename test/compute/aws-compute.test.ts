@@ -1,6 +1,8 @@
 import {
   AttachVolumeCommand,
+  CreateSnapshotCommand,
   CreateSnapshotsCommand,
+  CreateTagsCommand,
   CreateVolumeCommand,
   DeleteSnapshotCommand,
   DeleteTagsCommand,
@@ -303,6 +305,74 @@ describe('AwsCompute deployment tags', () => {
     expect(stackTagOf(ec2Mock.commandCalls(CreateSnapshotsCommand)[0]?.args[0].input.TagSpecifications)).toEqual([
       ['snapshot', ['Homebound']],
     ]);
+  });
+});
+
+describe('AwsCompute seeds', () => {
+  const tagged = () =>
+    new AwsCompute(new EC2Client({ region: 'eu-west-1' }), {
+      instanceArnPrefix: INSTANCE_ARN_PREFIX,
+      availabilityZone: 'eu-west-1a',
+      launch: { imageId: 'ami-0123456789abcdef0', instanceType: 'm7i.large', subnetId: 'subnet-1' },
+      resourceTags: { 'homebound:stack': 'Homebound' },
+    });
+
+  it('describes volumes it did not create by id, with their attachment, and names an unknown one', async () => {
+    ec2Mock.on(DescribeVolumesCommand).resolves({
+      Volumes: [
+        {
+          VolumeId: 'vol-seed',
+          Size: 8,
+          Attachments: [{ InstanceId: 'i-original', Device: '/dev/xvdf', State: 'attached' }],
+          Tags: [{ Key: 'homebound:seed-for', Value: 'Homebound' }],
+        },
+      ],
+    });
+
+    expect(await tagged().describeVolumes(['vol-seed'])).toEqual([
+      {
+        volumeId: 'vol-seed',
+        sizeBytes: 8 * GiB,
+        attachedTo: 'i-original',
+        device: '/dev/xvdf',
+        tags: { 'homebound:seed-for': 'Homebound' },
+      },
+    ]);
+    expect(ec2Mock.commandCalls(DescribeVolumesCommand)[0]?.args[0].input.Filters).toBeUndefined();
+    await expect(tagged().describeVolumes(['vol-seed', 'vol-gone'])).rejects.toThrow(VolumeNotFoundError);
+  });
+
+  it('snapshots one volume tagged with the stack, creates a volume from a snapshot, claims a seed with the stack tag', async () => {
+    ec2Mock.on(CreateSnapshotCommand).resolves({ SnapshotId: 'snap-kept' });
+    ec2Mock.on(CreateVolumeCommand).resolves({ VolumeId: 'vol-new' });
+    ec2Mock.on(CreateTagsCommand).resolves({});
+
+    const snapshotId = await tagged().snapshotVolume({
+      volumeId: 'vol-seed',
+      description: 'before',
+      tags: { 'homebound:preserves-seed-of': 'vol-takeover' },
+    });
+    await tagged().createVolume({ sizeBytes: GiB, snapshotId: 'snap-seed' });
+    await tagged().claimVolume('vol-seed');
+
+    expect(snapshotId).toBe('snap-kept');
+    const snapshot = ec2Mock.commandCalls(CreateSnapshotCommand)[0]?.args[0].input;
+    expect(snapshot?.VolumeId).toBe('vol-seed');
+    expect(snapshot?.TagSpecifications).toEqual([
+      {
+        ResourceType: 'snapshot',
+        Tags: [
+          { Key: 'homebound:preserves-seed-of', Value: 'vol-takeover' },
+          { Key: 'homebound:stack', Value: 'Homebound' },
+        ],
+      },
+    ]);
+    expect(ec2Mock.commandCalls(CreateVolumeCommand)[0]?.args[0].input.SnapshotId).toBe('snap-seed');
+    expect(ec2Mock.commandCalls(CreateTagsCommand)[0]?.args[0].input).toEqual({
+      Resources: ['vol-seed'],
+      Tags: [{ Key: 'homebound:stack', Value: 'Homebound' }],
+    });
+    expect(tagged().seedOptIn).toEqual({ 'homebound:seed-for': 'Homebound' });
   });
 });
 

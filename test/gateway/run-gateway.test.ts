@@ -1,8 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BLOCK_SIZE } from '../../core/blocks.js';
+import { readJournal } from '../../core/engine/journal.js';
 import { deriveRunKey, hasValidMac } from '../../core/engine/run-key.js';
+import { hashSeed, readSeed, seedBaseId } from '../../core/engine/seed.js';
 import { GatewayDeviceMissingError } from '../../core/gateway/errors.js';
 import { HEARTBEAT_KEY, readHeartbeat } from '../../core/gateway/heartbeat.js';
 import { awsNvmeDevicePath, type GatewayEvent, runGateway } from '../../core/gateway/run-gateway.js';
@@ -90,5 +94,46 @@ describe('runGateway', () => {
     expect(awsNvmeDevicePath('vol-0123456789abcdef0')).toBe(
       '/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0',
     );
+  });
+});
+
+describe('runGateway with a seeded target', () => {
+  it('hashes the seed once, publishes it signed in its records, starts the journal at it, and never hashes again after a restart', async () => {
+    const runKey = deriveRunKey('stack secret', 'r');
+    const sizeBytes = 3 * BLOCK_SIZE + 100;
+    const device = join(dir, 'vol-0aaa');
+    await writeFile(device, randomBytes(sizeBytes));
+    const seeded = {
+      ...gatewayConfig('runs/r/', [{ volumeKey: 'root', volumeId: 'vol-0aaa', sizeBytes, seed: { id: 'vol-0seed' } }]),
+      ackKey: runKey.toString('hex'),
+    };
+    const records = new MemoryStaging();
+    const run = async () => {
+      const events: GatewayEvent[] = [];
+      const stop = new AbortController();
+      const running = runGateway(seeded, {
+        staging: new MemoryStaging(),
+        recordStaging: records,
+        devicePath: (volumeId) => join(dir, volumeId),
+        stateDir: join(dir, 'state'),
+        signal: stop.signal,
+        onEvent: (event) => {
+          events.push(event);
+          if (event.type === 'device-ready') stop.abort();
+        },
+      });
+      await running;
+      return events.map((event) => event.type);
+    };
+
+    const first = await run();
+    const { record, hashes } = await readSeed(records, 'root/seed.json', runKey);
+    const second = await run();
+
+    expect(first).toEqual(['hashing-seed', 'seed-published', 'device-ready']);
+    expect(second).toEqual(['device-ready']);
+    expect(record).toMatchObject({ volumeKey: 'root', seed: 'vol-0seed', seedSizeBytes: sizeBytes, blockCount: 4 });
+    expect(hashes).toEqual(await hashSeed(device, sizeBytes));
+    expect((await readJournal(join(dir, 'state', 'root')))?.snapshotId).toBe(seedBaseId(record));
   });
 });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HostNotFoundError } from '../../compute/errors.js';
+import { PRESERVES_SEED_OF_TAG } from '../aws-seeds.js';
 import { targetGateways } from '../gateway-plan.js';
 import { keepAppliedPasses } from '../keep-applied.js';
 import { keepTargets } from '../keep-target.js';
@@ -44,7 +45,8 @@ const POLL_MS = 1_000;
  * only stopped them; a stopped host keeps its private address, which a retry may ask again), any target volume on
  * one detached first (core/failback/remove-failback-hosts.ts); the target volumes stay, and each keeps the last
  * snapshot it provably holds (core/failback/keep-target.ts), so the next run on the same takeover hosts can start
- * with an incremental pass; every other snapshot goes. Idempotent, so it runs after a success and after a rollback
+ * with an incremental pass; every other snapshot goes, except those keeping a seed's state before the run (and a
+ * seeded target volume is never deleted: it is the original disk). Idempotent, so it runs after a success and after a rollback
  * alike.
  */
 export async function cleanUp(
@@ -108,7 +110,9 @@ export async function cleanUp(
             deps,
           )
         : undefined;
-  const keep = new Set((kept ?? []).flatMap((volume) => volume.snapshotId ?? []));
+  // Kept too: the snapshots keeping seeds' pre-failback states (tagged with the run, but the operator's to delete).
+  const preserved = await preservedSeeds(input.runId, input.volumes ?? [], input.target, deps);
+  const keep = new Set([...(kept ?? []).flatMap((volume) => volume.snapshotId ?? []), ...preserved]);
   // The pass's own snapshots, any other the run took (a retried SnapshotVolumes may have left one behind), and the
   // kept snapshot it started from; all but those kept.
   const tagged = [
@@ -141,6 +145,21 @@ export async function cleanUp(
     ...(kept ? { kept } : {}),
     ...(failbackHosts ? { failbackHosts } : {}),
   };
+}
+
+/** The snapshots that keep the run's seeds as they were before it (core/failback/aws-seeds.ts). */
+async function preservedSeeds(
+  runId: string,
+  volumes: readonly RunVolume[],
+  target: TargetState | undefined,
+  deps: FailbackDeps,
+): Promise<string[]> {
+  const found = [...(target?.volumes ?? []).flatMap((volume) => volume.seed?.preservedAs ?? [])];
+  for (const volume of volumes.filter((candidate) => candidate.seed)) {
+    const tagged = await deps.compute.findSnapshots({ [PRESERVES_SEED_OF_TAG]: volume.volumeId, [RUN_TAG]: runId });
+    found.push(...tagged.map((snapshot) => snapshot.snapshotId));
+  }
+  return found;
 }
 
 /**

@@ -92,7 +92,13 @@ export const RunReport = z.object({
   takeoverStoppedAt: z.string().optional(),
   failbackVerifiedAt: z.string().optional(),
   volumes: z.array(
-    z.object({ volumeKey: z.string(), sourceVolumeId: z.string(), targetVolumeId: z.string().optional() }),
+    z.object({
+      volumeKey: z.string(),
+      sourceVolumeId: z.string(),
+      targetVolumeId: z.string().optional(),
+      /** A seeded target: the snapshot keeping the seed's state before the run (the operator deletes it when done). */
+      seedPreservedAs: z.string().optional(),
+    }),
   ),
   hosts: z.array(
     z.object({
@@ -150,6 +156,7 @@ export async function report(
         volumeKey: volume.volumeKey,
         sourceVolumeId: volume.volumeId,
         ...(target ? { targetVolumeId: target.targetVolumeId } : {}),
+        ...(target?.seed ? { seedPreservedAs: target.seed.preservedAs } : {}),
       };
     }),
     hosts: hosts.map((host) => ({

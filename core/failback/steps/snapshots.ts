@@ -1,7 +1,16 @@
 import { z } from 'zod';
 import { SnapshotFailedError } from '../errors.js';
 import { TargetBase } from '../kept-target.js';
-import { type FailbackDeps, PassSnapshot, PassState, RUN_TAG, RunVolume, runLayout, Wave } from '../run-state.js';
+import {
+  type FailbackDeps,
+  PassSnapshot,
+  PassState,
+  RUN_TAG,
+  RunVolume,
+  runLayout,
+  TargetVolume,
+  Wave,
+} from '../run-state.js';
 
 export const SnapshotVolumesInput = z.object({
   runId: z.string(),
@@ -12,12 +21,14 @@ export const SnapshotVolumesInput = z.object({
   previous: PassState,
   final: z.boolean(),
   /**
-   * The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental; a disk the
-   * on-prem agent seeded (`disks[].seed`, its PrepareTarget result) makes that volume's first pass seeded.
+   * The run's target: the snapshots its volumes already hold (`bases`) make the first pass incremental; a seeded
+   * volume — its seed record in `volumes[].seed` (PrepareTarget's result) or `disks[].seed` (the on-prem agent's) —
+   * gets a seeded first pass.
    */
   target: z
     .object({
       bases: z.array(TargetBase).optional(),
+      volumes: z.array(TargetVolume.pick({ volumeKey: true, seed: true })).optional(),
       disks: z.array(z.object({ volumeKey: z.string(), seed: PassSnapshot.shape.seed })).optional(),
     })
     .optional(),
@@ -32,8 +43,8 @@ export const SNAPSHOT_OF_TAG = 'homebound:snapshot-of';
  * Starts the next pass: one crash-consistent snapshot set per takeover host (all of a host's volumes at one
  * instant). Every pass is incremental against the previous pass's snapshot of the volume; pass 1 is full, unless
  * the target holds a kept snapshot of every volume (`target.bases`, proven by PrepareTarget): then it is incremental
- * from those. A volume the on-prem agent seeded (`target.disks[].seed`) gets `seed` on its pass-1 snapshot: StreamPass
- * makes that volume's pass seeded.
+ * from those. A seeded volume's first snapshot carries its seed record (`target.volumes[].seed`, or `target.disks[].seed`
+ * on-prem): StreamPass makes that volume's pass seeded.
  * Idempotent per host: a set already tagged with this run, pass and host is reused rather than taken again.
  */
 export async function snapshotVolumes(input: SnapshotVolumesInput, deps: FailbackDeps): Promise<PassState> {
@@ -54,7 +65,8 @@ export async function snapshotVolumes(input: SnapshotVolumesInput, deps: Failbac
         (number === 1 ? bases.find((kept) => kept.volumeKey === volume.volumeKey) : undefined);
       const seed =
         number === 1 && !base
-          ? input.target?.disks?.find((disk) => disk.volumeKey === volume.volumeKey)?.seed
+          ? (input.target?.volumes?.find((target) => target.volumeKey === volume.volumeKey)?.seed ??
+            input.target?.disks?.find((disk) => disk.volumeKey === volume.volumeKey)?.seed)
           : undefined;
       snapshots.push({
         volumeKey: volume.volumeKey,

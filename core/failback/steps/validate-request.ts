@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type Host, ROLE_TAG } from '../../compute/port.js';
+import { resolveAwsSeeds } from '../aws-seeds.js';
 import {
   HostWithoutVolumesError,
   InvalidFailbackRequestError,
@@ -55,7 +56,8 @@ function checkStagingOutlivesPasses(applyTimeoutSeconds: number, stagingExpiryDa
  * The first state: checks the request and discovers the takeover hosts and their volumes. Creates nothing, so a bad
  * request ends the run before any resource exists.
  * @throws UnknownMethodError, MissingTargetError, InvalidFailbackRequestError, HostNotFoundError (naming the id),
- *   NotATakeoverHostError, MissingTakeoverTagError, HostWithoutVolumesError
+ *   NotATakeoverHostError, MissingTakeoverTagError, HostWithoutVolumesError; for seeds (core/failback/aws-seeds.ts)
+ *   SeedTooSmallError, SeedInUseError
  */
 export async function validateRequest(input: ValidateRequestInput, deps: FailbackDeps): Promise<RunInventory> {
   const request = parseFailbackRequest(withDeploymentDefaults(input.request, deps));
@@ -88,6 +90,15 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
     }
   }
   const settings = await resolveHostSettings(request, entries, hosts, deps);
+  const seeded =
+    request.method === 'automated'
+      ? await resolveAwsSeeds(
+          entries.map((entry) => ({ id: entry.id, failback: AwsFailbackSettings.optional().parse(entry.failback) })),
+          volumes,
+          request.target.powerOffSeed,
+          deps.compute,
+        )
+      : volumes;
   const runHosts = entries.map((entry, i): TakeoverHost => {
     const failback = settings[i];
     return {
@@ -104,7 +115,7 @@ export async function validateRequest(input: ValidateRequestInput, deps: Failbac
     request,
     hosts: runHosts,
     takeoverHostIds: hostIds,
-    volumes,
+    volumes: seeded,
     waves,
     wavesStopOrder: [...waves].reverse(),
   };
