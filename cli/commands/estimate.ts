@@ -2,13 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { formatBytes, formatSeconds } from '../../core/approvals/estimate.js';
 import { InvalidInputError } from '../../core/errors.js';
+import { type MeasuredVolume, planFromMeasurement } from '../../core/estimate/measure-hosts.js';
 import { estimateFailback, type FailbackEstimate } from '../../core/estimate/model.js';
-import { type EstimatePlanInput, parseEstimatePlan } from '../../core/estimate/plan.js';
+import { type EstimatePlan, type EstimatePlanInput, parseEstimatePlan } from '../../core/estimate/plan.js';
 import { PROFILES, type ThroughputProfile, throughputProfile } from '../../core/estimate/profile.js';
 import { integerAtLeast, integerBetween, numberBetween } from '../options.js';
+import { measureTakeoverHostsOnAws } from './estimate-from-hosts.js';
 
 interface EstimateOptions {
   plan?: string;
+  fromHosts?: string[];
   hosts: number;
   volumes: number;
   sizeGib?: number;
@@ -29,6 +32,7 @@ interface EstimateOptions {
   invocationsPerVolume?: number;
   lambdaConcurrency?: number;
   gatewayMibps?: number;
+  targetVolumeMibps?: number;
   json?: boolean;
 }
 
@@ -73,6 +77,7 @@ function profileFrom(options: EstimateOptions): ThroughputProfile {
     invocationsPerVolume: options.invocationsPerVolume,
     lambdaConcurrency: options.lambdaConcurrency,
     gatewayMiBps: options.gatewayMibps,
+    targetVolumeMiBps: options.targetVolumeMibps,
   });
 }
 
@@ -138,13 +143,22 @@ export function registerEstimate(program: Command): void {
     .option('--invocations-per-volume <n>', 'StreamPass invocations per volume at most', integerBetween(1, 10))
     .option('--lambda-concurrency <n>', 'Lambda invocations at once', integerAtLeast(1))
     .option('--gateway-mibps <n>', 'MiB/s one sync gateway writes', numberBetween(0.001, 1e6))
+    .option('--target-volume-mibps <n>', 'MiB/s one target volume takes (gp3 baseline: 125)', numberBetween(0.001, 1e6))
+    .addOption(
+      new Option(
+        '--from-hosts <ids>',
+        "on AWS: measure the plan from these takeover hosts (comma-separated): blocks in use and the change rate between their volumes' two latest snapshots",
+      )
+        .argParser((value: string) => value.split(',').filter((id) => id !== ''))
+        .conflicts('plan'),
+    )
     .option('--json', 'print the estimate as JSON')
     .action(async (options: EstimateOptions, command: Command) => {
-      if (options.plan !== undefined) {
+      if (options.plan !== undefined || options.fromHosts !== undefined) {
         const given = PLAN_FLAGS.find((flag) => options[flag] !== undefined);
         if (given) {
           command.error(
-            `homebound: --${given.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} describes the plan; with --plan put it in the file`,
+            `homebound: --${given.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} describes the plan; with ${options.plan !== undefined ? '--plan put it in the file' : '--from-hosts it is measured'}`,
             {
               exitCode: 2,
             },
@@ -152,17 +166,27 @@ export function registerEstimate(program: Command): void {
         }
       } else if (options.sizeGib === undefined && options.sizeMib === undefined) {
         command.error(
-          'homebound: give --plan FILE, or the plan as flags: --size-gib (or --size-mib) and --write-mibps (or --writes-per-second)',
+          'homebound: give --plan FILE, --from-hosts IDS (on AWS), or the plan as flags: --size-gib (or --size-mib) and --write-mibps (or --writes-per-second)',
           { exitCode: 2 },
         );
       }
-      const plan = parseEstimatePlan(
-        options.plan !== undefined ? await readPlan(options.plan) : planFromFlags(options),
-      );
+      let measured: MeasuredVolume[] | undefined;
+      let plan: EstimatePlan;
+      if (options.fromHosts !== undefined) {
+        measured = await measureTakeoverHostsOnAws(options.fromHosts);
+        plan = planFromMeasurement(measured, { thresholdMiB: options.thresholdMib, maxPasses: options.maxPasses });
+      } else {
+        plan = parseEstimatePlan(options.plan !== undefined ? await readPlan(options.plan) : planFromFlags(options));
+      }
       const estimate = estimateFailback(plan, profileFrom(options));
       if (options.json) {
-        console.log(JSON.stringify(estimate, null, 2));
+        console.log(JSON.stringify(measured ? { ...estimate, measured } : estimate, null, 2));
         return;
+      }
+      for (const volume of measured ?? []) {
+        console.log(
+          `measured ${volume.hostId} ${volume.volumeId}: ${volume.usedBlocks} blocks in use, ${volume.changedBlocks} changed in ${formatSeconds(volume.intervalSeconds)} (${volume.earlierSnapshotId} → ${volume.latestSnapshotId})`,
+        );
       }
       for (const line of estimateSummary(estimate)) console.log(line);
     });
