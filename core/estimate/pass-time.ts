@@ -143,7 +143,7 @@ export function passTime(
   });
   const listPages = volumes.reduce((sum, v) => sum + Math.max(1, Math.ceil(v.blocks / profile.listPageBlocks)), 0);
   const reading = Math.max(0, ...doneAt, listPages / profile.listQuota);
-  const streamSeconds = profile.passOverheadSeconds + (options.first ? profile.firstPassSeconds : 0) + reading;
+  const streamSeconds = profile.passOverheadSeconds + reading;
 
   // The applier fetches and verifies a volume's whole pass once it is sealed, then writes it (core/engine/applier.ts):
   // after the reads, each gateway (one per host here) writes its hosts' bytes, then the tail (verify, fsync, ack),
@@ -157,7 +157,10 @@ export function passTime(
     largestVolume / MiB / profile.targetVolumeMiBps,
     ...[...hostBytes.values()].map((bytes) => bytes / MiB / profile.gatewayMiBps),
   );
-  const applySeconds = totalBlocks > 0 ? polled(writing + profile.applyTailSeconds, profile.applyPollSeconds) : 0;
+  // The first pass waits for the gateways to be up, counted from the pass's start.
+  const inPass = (profile.snapshotBeforeStart ? 0 : snapshotSeconds) + streamSeconds;
+  const lag = Math.max(writing + profile.applyTailSeconds, options.first ? profile.gatewayBootSeconds - inPass : 0);
+  const applySeconds = totalBlocks > 0 ? polled(lag, profile.applyPollSeconds) : 0;
 
   const fixed = snapshotSeconds + streamSeconds - reading + profile.applyTailSeconds;
   const slowest = volumeSeconds.indexOf(Math.max(...volumeSeconds));

@@ -60,8 +60,11 @@ export interface ThroughputProfile {
   readonly applyPollSeconds: number;
   /** Per pass: starting the StreamPass map, planning, sealing, exporting its results, RecordPass. */
   readonly passOverheadSeconds: number;
-  /** The run's first pass besides: cold invocations, the gateways' first pass (blanking the targets). */
-  readonly firstPassSeconds: number;
+  /**
+   * The run's first pass cannot be applied before the sync gateways are up: launched by PrepareTarget, booted, the
+   * gateway started (locally a process compiling its TypeScript). Counted from the first pass's start.
+   */
+  readonly gatewayBootSeconds: number;
   /** RecordPass → the next pass's snapshot. */
   readonly passGapSeconds: number;
   /** Converged → approval asked: failback hosts launched and parked. */
@@ -104,7 +107,7 @@ export const AWS_PROFILE: ThroughputProfile = {
   snapshotPollSeconds: 10,
   applyPollSeconds: 5,
   passOverheadSeconds: 5,
-  firstPassSeconds: 10,
+  gatewayBootSeconds: 120,
   passGapSeconds: 1,
   launchFailbackSeconds: 90,
   stopTakeoverSeconds: 60,
@@ -123,7 +126,7 @@ export const LOCAL_PROFILE: ThroughputProfile = {
   listQuota: Number.POSITIVE_INFINITY,
   listPageBlocks: 10_000,
   callLatencyMs: 0,
-  cpuMsPerBlock: 10,
+  cpuMsPerBlock: 15,
   cpuShared: true,
   cpuBoundSteps: true,
   governor: GOVERNOR,
@@ -131,20 +134,20 @@ export const LOCAL_PROFILE: ThroughputProfile = {
   shardBlocks: 1024,
   maxConcurrentVolumes: 8,
   lambdaConcurrency: Number.POSITIVE_INFINITY,
-  gatewayMiBps: 120,
+  gatewayMiBps: 80,
   targetVolumeMiBps: Number.POSITIVE_INFINITY,
-  applyTailSeconds: 0.15,
-  snapshotSeconds: 0.15,
+  applyTailSeconds: 0.225,
+  snapshotSeconds: 0.225,
   snapshotBeforeStart: true,
-  snapshotSecondsPerGiB: 3,
+  snapshotSecondsPerGiB: 4.5,
   snapshotPollSeconds: 0.25,
   applyPollSeconds: 0.25,
-  passOverheadSeconds: 0.2,
-  firstPassSeconds: 1.4,
-  passGapSeconds: 0.05,
+  passOverheadSeconds: 0.3,
+  gatewayBootSeconds: 7.5,
+  passGapSeconds: 0.075,
   launchFailbackSeconds: 0.4,
   stopTakeoverSeconds: 0.27,
-  cutoverSeconds: 0.4,
+  cutoverSeconds: 0.6,
 };
 
 /** The fixed steps that are CPU work where `cpuBoundSteps` holds; `gatewayMiBps` scales the other way. */
@@ -152,7 +155,7 @@ const CPU_BOUND_STEPS = [
   'snapshotSeconds',
   'snapshotSecondsPerGiB',
   'passOverheadSeconds',
-  'firstPassSeconds',
+  'gatewayBootSeconds',
   'passGapSeconds',
   'applyTailSeconds',
   'cutoverSeconds',
