@@ -68,6 +68,11 @@ export function governedSendSeconds(requests: number, cap: number, profile: Thro
   return seconds;
 }
 
+/** The largest of `values`, 0 for none (no spread: a fleet may have more volumes than a call takes arguments). */
+function largest(values: readonly number[]): number {
+  return values.reduce((top, value) => (value > top ? value : top), 0);
+}
+
 /** Rounds `seconds` up to the next poll of a check that runs at once and then every `poll` seconds. */
 function polled(seconds: number, poll: number): number {
   if (seconds <= 0 || poll <= 0) return Math.max(0, seconds);
@@ -93,7 +98,7 @@ export function passTime(
   const totalBlocks = volumes.reduce((sum, volume) => sum + volume.blocks, 0);
   const latency = profile.callLatencyMs / 1000;
   // Every volume's snapshot is taken at once: the largest delta sets the time.
-  const largestDelta = Math.max(0, ...volumes.map((volume) => volume.blocks));
+  const largestDelta = largest(volumes.map((volume) => volume.blocks));
   const snapshotReady = profile.snapshotSeconds + profile.snapshotSecondsPerGiB * ((largestDelta * BLOCK_SIZE) / GiB);
   // A snapshot complete when CreateSnapshots returns is readable at the first check; else the checks poll.
   const snapshotSeconds = profile.snapshotBeforeStart
@@ -101,7 +106,7 @@ export function passTime(
     : polled(snapshotReady, profile.snapshotPollSeconds);
 
   const splits = volumes.map((volume) => streamSplit(volume.blocks, profile));
-  const invocationsPerVolume = Math.max(1, ...splits.map((split) => split.invocations));
+  const invocationsPerVolume = Math.max(1, largest(splits.map((split) => split.invocations)));
   const slots = Math.max(
     1,
     Math.min(
@@ -118,7 +123,10 @@ export function passTime(
   const volumeLimits: PassLimit[] = [];
   const volumeSeconds = volumes.map((volume, i) => {
     const split = splits[i] ?? { invocations: 1, ceiling: profile.snapshotBlockQuota };
-    if (volume.blocks === 0) return listSeconds(0);
+    if (volume.blocks === 0) {
+      volumeLimits.push('fixed steps');
+      return listSeconds(0);
+    }
     const perInvocation: [PassLimit, number][] = [
       ['snapshot quota', split.ceiling],
       ['account quota', accountShare / split.invocations],
@@ -142,7 +150,7 @@ export function passTime(
     return slotFree[slot] ?? 0;
   });
   const listPages = volumes.reduce((sum, v) => sum + Math.max(1, Math.ceil(v.blocks / profile.listPageBlocks)), 0);
-  const reading = Math.max(0, ...doneAt, listPages / profile.listQuota);
+  const reading = Math.max(largest(doneAt), listPages / profile.listQuota);
   const streamSeconds = profile.passOverheadSeconds + reading;
 
   // The applier fetches and verifies a volume's whole pass once it is sealed, then writes it (core/engine/applier.ts):
@@ -152,10 +160,10 @@ export function passTime(
   for (const volume of volumes) {
     hostBytes.set(volume.hostIndex, (hostBytes.get(volume.hostIndex) ?? 0) + volume.blocks * BLOCK_SIZE);
   }
-  const largestVolume = Math.max(0, ...volumes.map((volume) => volume.blocks * BLOCK_SIZE));
+  const largestVolume = largest(volumes.map((volume) => volume.blocks * BLOCK_SIZE));
   const writing = Math.max(
     largestVolume / MiB / profile.targetVolumeMiBps,
-    ...[...hostBytes.values()].map((bytes) => bytes / MiB / profile.gatewayMiBps),
+    largest([...hostBytes.values()]) / MiB / profile.gatewayMiBps,
   );
   // The first pass waits for the gateways to be up, counted from the pass's start.
   const inPass = (profile.snapshotBeforeStart ? 0 : snapshotSeconds) + streamSeconds;
@@ -163,7 +171,7 @@ export function passTime(
   const applySeconds = totalBlocks > 0 ? polled(lag, profile.applyPollSeconds) : 0;
 
   const fixed = snapshotSeconds + streamSeconds - reading + profile.applyTailSeconds;
-  const slowest = volumeSeconds.indexOf(Math.max(...volumeSeconds));
+  const slowest = volumeSeconds.indexOf(largest(volumeSeconds));
   const limitedBy: PassLimit =
     writing > reading && writing > fixed
       ? 'gateway disk'
