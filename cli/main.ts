@@ -4,6 +4,7 @@ import { registerAgent } from './commands/agent.js';
 import { registerApply } from './commands/apply.js';
 import { registerBench } from './commands/bench.js';
 import { registerDrill } from './commands/drill.js';
+import { registerEstimate } from './commands/estimate.js';
 import { registerGateway } from './commands/gateway.js';
 import { registerLocalCloud } from './commands/local-cloud.js';
 import { registerStart } from './commands/start.js';
@@ -31,6 +32,7 @@ registerGateway(program);
 registerAgent(program);
 registerStart(program);
 registerStatus(program);
+registerEstimate(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -63,6 +63,11 @@ async function drillIn(
       },
       ...(options.failAt.length > 0 ? { stateHandlers: failAtHandlers(options.failAt) } : {}),
       ...(options.ebsFaults ? { ebsFaults: options.ebsFaults } : {}),
+      // The deployment is told the quota its EBS runs under, as one on AWS is (HOMEBOUND_SNAPSHOT_BLOCK_QUOTA): its
+      // governors then keep under it instead of finding it by being throttled, and `homebound estimate` can predict it.
+      ...(options.ebsFaults?.quotaPerSnapshot
+        ? { streamSplit: { snapshotBlockQuota: options.ebsFaults.quotaPerSnapshot } }
+        : {}),
       ...(options.healthCheckFaults ? { healthCheckFaults: options.healthCheckFaults } : {}),
     }),
   );

@@ -1,25 +1,8 @@
-import type { ApprovalSummary } from '../failback/run-state.js';
-
-/** What the approver is told to expect if they approve. */
-export interface CutoverEstimate {
-  /** The final pass carries about what the last one did, so it takes about as long. */
-  readonly finalPassSeconds: number;
-  /** Takeover hosts stopped → failback hosts verified: the final pass plus the fixed steps around it. */
-  readonly downtimeSeconds: number;
-}
-
 /**
- * Time the cutover takes besides the final pass on AWS: stopping the takeover hosts, the final snapshot becoming
- * readable, moving the volumes and starting the failback hosts. A rough figure from EC2 stop/start times; the page
- * calls the result an estimate.
+ * What the approver is told to expect: the model of `homebound estimate` (core/estimate/cutover.ts, docs/estimate.md)
+ * anchored on the last pass. Re-exported here, where the approval channels format it.
  */
-export const AWS_CUTOVER_OVERHEAD_SECONDS = 180;
-
-/** Estimates the final pass and the downtime from the last pass. */
-export function estimateCutover(summary: ApprovalSummary, overheadSeconds: number): CutoverEstimate {
-  const finalPassSeconds = Math.ceil(summary.lastPassSeconds);
-  return { finalPassSeconds, downtimeSeconds: finalPassSeconds + overheadSeconds };
-}
+export { type CutoverEstimate, estimateCutover } from '../estimate/cutover.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'] as const;
 

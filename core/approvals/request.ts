@@ -1,4 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { ThroughputProfile } from '../estimate/profile.js';
 import type { ApprovalPort, ApprovalRequest } from '../failback/run-state.js';
 import { NoApproversConfiguredError } from './errors.js';
 import { estimateCutover } from './estimate.js';
@@ -12,8 +13,8 @@ export interface ApprovalServiceOptions {
   readonly approvers: Approvers;
   /** How long before the deadline approvers are reminded (at most half the window). */
   readonly reminderLeadSeconds: number;
-  /** Time a cutover takes besides the final pass, for the downtime estimate. */
-  readonly cutoverOverheadSeconds: number;
+  /** Where the run's passes run (AWS, the local cloud), for the final pass and downtime estimate. */
+  readonly profile: ThroughputProfile;
   readonly now: () => Date;
   readonly logger?: Logger | undefined;
 }
@@ -53,7 +54,7 @@ export class ApprovalService implements Pick<ApprovalPort, 'requestApproval'> {
       expiresAt,
       remindAt: reminderDue(createdAtSeconds, expiresAt, this.options.reminderLeadSeconds),
       summary: request.summary,
-      estimate: estimateCutover(request.summary, this.options.cutoverOverheadSeconds),
+      estimate: estimateCutover(request.summary, this.options.profile),
       approvers: { emails: [...approvers.emails], slackUserIds: [...approvers.slackUserIds] },
     };
     await store.create(approval);

@@ -124,6 +124,10 @@ export class LocalWorkload {
     // An idle host: 1000 / 0 is Infinity, which setTimeout turns into 1 ms (a thousand writes a second).
     if (this.options.writesPerSecond === 0) return this.stopRequested;
     const intervalMs = 1000 / this.options.writesPerSecond;
+    // Writes are due on a fixed schedule, not an interval after the last one landed: `writesPerSecond` is then the rate
+    // the host writes at (what `homebound estimate` is given), not that rate less the time each write takes. Writes held
+    // back by a pause or a slow disk catch up, by at most a second's worth.
+    let due = performance.now();
     try {
       while (!this.stopping) {
         if (this.pauses > 0) await Promise.race([this.unpaused, this.stopRequested]);
@@ -131,7 +135,9 @@ export class LocalWorkload {
         // No await between the pause check and this assignment: a pause either sees this write or prevents it.
         this.current = this.writeOne();
         await this.current;
-        await this.sleep(intervalMs);
+        const now = performance.now();
+        due = Math.max(due + intervalMs, now - 1000);
+        if (due > now) await this.sleep(due - now);
       }
     } catch (error) {
       this.failure = error;

@@ -8,6 +8,7 @@ import type { AuditRecord } from '../approvals/record.js';
 import { ApprovalService } from '../approvals/request.js';
 import { LinkSigner } from '../approvals/signed-link.js';
 import { verifyRecordedDecision } from '../approvals/verify.js';
+import { LOCAL_PROFILE } from '../estimate/profile.js';
 import { TaskDoesNotExistError, TaskTimedOutError } from '../orchestration/errors.js';
 import type { TaskTokenRegistry } from '../orchestration/local-runner.js';
 import type { ApprovalPort, ApprovalRequest, VerifiedDecision } from './run-state.js';
@@ -29,9 +30,6 @@ export interface LocalApprovalRequest {
 
 /** The one approver of a local run: whoever runs the drill. */
 export const LOCAL_OPERATOR_EMAIL = 'drill-operator@localhost';
-
-/** Stopping, snapshotting and starting local hosts takes seconds, not the minutes EC2 does. */
-const LOCAL_CUTOVER_OVERHEAD_SECONDS = 5;
 
 /** The local runner's token registry as the decider's TaskResponder: its errors mean the run stopped waiting. */
 function localTaskResponder(tokens: TaskTokenRegistry): TaskResponder {
@@ -99,7 +97,8 @@ export class LocalApprovals implements ApprovalPort {
       notifier,
       approvers: { emails: [LOCAL_OPERATOR_EMAIL], slackUserIds: [] },
       reminderLeadSeconds: 0,
-      cutoverOverheadSeconds: LOCAL_CUTOVER_OVERHEAD_SECONDS,
+      // Stopping, snapshotting and starting local hosts takes seconds, not the minutes EC2 does.
+      profile: LOCAL_PROFILE,
       now,
     });
   }

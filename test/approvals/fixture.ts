@@ -7,6 +7,7 @@ import { ApprovalPageHandler } from '../../core/approvals/page.js';
 import type { PendingApproval } from '../../core/approvals/record.js';
 import { ApprovalService } from '../../core/approvals/request.js';
 import { LinkSigner } from '../../core/approvals/signed-link.js';
+import { AWS_PROFILE } from '../../core/estimate/profile.js';
 import type { ApprovalRequest } from '../../core/failback/run-state.js';
 
 export const KEY = 'k'.repeat(48);
@@ -85,7 +86,7 @@ export function approvalFixture(channels: ApprovalChannel[] = []) {
     notifier,
     approvers: { emails: [APPROVER, 'second@example.com'], slackUserIds: ['U0APPROVER'] },
     reminderLeadSeconds: 900,
-    cutoverOverheadSeconds: 180,
+    profile: AWS_PROFILE,
     now: clock.now,
   });
   const page = new ApprovalPageHandler({ signer, store, decider, now: clock.now });

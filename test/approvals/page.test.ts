@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { estimateCutover, formatSeconds } from '../../core/approvals/estimate.js';
+import { AWS_PROFILE } from '../../core/estimate/profile.js';
 import { approvalFixture, approvalRequest, form, nonceOf, PAGE_URL, pageRequest, TOKEN } from './fixture.js';
 
 describe('approval page', () => {
@@ -12,8 +14,12 @@ describe('approval page', () => {
     for (const fact of ['run-2026-11-23', 'i-0takeover', 'i-0failback', 'vol-0aaa', '8.0 GiB', '12.0 MiB in 42 s']) {
       expect(response.body).toContain(fact);
     }
-    expect(response.body).toContain('about 42 s'); // final pass ≈ last pass
-    expect(response.body).toContain('about 3 min 42 s'); // + 180 s cutover overhead
+    // The model of `homebound estimate`, anchored on the last pass (12 MiB in 42 s), on AWS's profile.
+    const estimate = estimateCutover(approvalRequest().summary, AWS_PROFILE);
+    expect(estimate.finalPassSeconds).toBeGreaterThan(0);
+    expect(estimate.downtimeSeconds).toBeGreaterThan(estimate.finalPassSeconds + AWS_PROFILE.cutoverSeconds);
+    expect(response.body).toContain(`about ${formatSeconds(estimate.finalPassSeconds)}`);
+    expect(response.body).toContain(`about ${formatSeconds(estimate.downtimeSeconds)}, takeover stopped`);
     expect(response.body).toContain('ops@example.com, second@example.com, Slack U0APPROVER');
     expect(response.body).toContain('2026-11-23 13:00 UTC');
     expect(response.body).toMatch(/<form method="post">.*name="decision" value="approve"/);

@@ -6,7 +6,6 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { ApprovalDecider } from '../../approvals/decide.js';
 import { emailChannel } from '../../approvals/email-channel.js';
-import { AWS_CUTOVER_OVERHEAD_SECONDS } from '../../approvals/estimate.js';
 import { type ApprovalChannel, MultiChannelNotifier } from '../../approvals/notifier.js';
 import { ApprovalPageHandler } from '../../approvals/page.js';
 import { ApprovalService } from '../../approvals/request.js';
@@ -17,6 +16,7 @@ import { SlackInteractionHandler } from '../../approvals/slack-interaction.js';
 import { verifyRecordedDecision } from '../../approvals/verify.js';
 import { parseEnvironment } from '../../environment.js';
 import { InvalidInputError } from '../../errors.js';
+import { AWS_PROFILE } from '../../estimate/profile.js';
 import type { VerifiedDecision } from '../../failback/run-state.js';
 import { DynamoDbApprovalStore } from './dynamodb-approval-store.js';
 import { SesEmailSender } from './ses-email-sender.js';
@@ -192,7 +192,7 @@ async function buildApprovals(logger: Logger, env: NodeJS.ProcessEnv, given?: Ap
       notifier,
       approvers: { emails: config.HOMEBOUND_APPROVERS, slackUserIds: config.HOMEBOUND_SLACK_APPROVERS },
       reminderLeadSeconds: config.HOMEBOUND_APPROVAL_REMINDER_MINUTES * 60,
-      cutoverOverheadSeconds: AWS_CUTOVER_OVERHEAD_SECONDS,
+      profile: AWS_PROFILE,
       now,
       logger,
     }),
