@@ -15,6 +15,7 @@ import { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
 import { seededRandom } from '../../core/seeded-random.js';
 import { localCloudFaultArgs } from '../options.js';
 import { ageFile, settleDisk, settleHeap, timeRsyncDelta, timeSparseCopy } from './baselines.js';
+import { cpuMsSince, perMiB, sha256CpuPerMiB } from './cpu.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
@@ -47,6 +48,11 @@ export interface PassFigures {
   readonly blockCalls: number;
   readonly throttled: number;
   readonly mibPerSecond: number;
+  /** CPU (user + system) of this process — the streamer and the applier; the local cloud runs in its own — over the
+   * pass, in ms. */
+  readonly engineCpuMs: number;
+  /** engineCpuMs per MiB read from the source (bytesRead). */
+  readonly engineCpuPerMiBMs: number;
 }
 
 export interface BenchResult {
@@ -58,7 +64,15 @@ export interface BenchResult {
   readonly full: PassFigures;
   readonly incremental: PassFigures;
   readonly baselines: { readonly cpSeconds: number; readonly rsyncSeconds: number };
-  readonly ratios: { readonly fullVsCp: number; readonly rsyncVsIncremental: number };
+  /** CPU node:crypto's SHA-256 takes in this process over as many bytes of the volume as the full pass read, ms per
+   * MiB: the floor (every byte is hashed twice, on read and before it is written). */
+  readonly sha256CpuPerMiBMs: number;
+  readonly ratios: {
+    readonly fullVsCp: number;
+    readonly rsyncVsIncremental: number;
+    /** full.engineCpuPerMiBMs / sha256CpuPerMiBMs (2 is the floor). */
+    readonly engineCpuVsSha256: number;
+  };
   readonly identical: boolean;
   readonly sourceSha256: string;
   readonly targetSha256: string;
@@ -131,6 +145,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     await settleDisk(dir);
     const rsyncSeconds = await timeRsyncDelta(source, copy);
 
+    log('SHA-256 of the bytes the full pass read');
+    const sha256CpuPerMiBMs = await sha256CpuPerMiB(source, full.bytesRead);
     const [sourceSha256, targetSha256] = await Promise.all([imageSha256(source), imageSha256(target)]);
     return {
       sizeMiB: options.sizeMiB,
@@ -141,7 +157,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       full,
       incremental,
       baselines: { cpSeconds, rsyncSeconds },
-      ratios: { fullVsCp: full.seconds / cpSeconds, rsyncVsIncremental: rsyncSeconds / incremental.seconds },
+      sha256CpuPerMiBMs,
+      ratios: {
+        fullVsCp: full.seconds / cpSeconds,
+        rsyncVsIncremental: rsyncSeconds / incremental.seconds,
+        engineCpuVsSha256: full.engineCpuPerMiBMs / sha256CpuPerMiBMs,
+      },
       identical: sourceSha256 === targetSha256,
       sourceSha256,
       targetSha256,
@@ -188,6 +209,7 @@ async function syncPass(
   dir: string,
 ): Promise<PassFigures> {
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const target = await openFileTarget(targetPath, { createWithSize: sizeBytes });
   let blocksWritten: number;
   let report: PassReport;
@@ -217,6 +239,7 @@ async function syncPass(
     await target.close();
   }
   const seconds = (performance.now() - started) / 1000;
+  const engineCpuMs = cpuMsSince(cpuBefore);
   const blocksChanged = report.manifest.blocksListed;
   return {
     seconds,
@@ -230,5 +253,7 @@ async function syncPass(
     blockCalls: report.blockCalls,
     throttled: report.counters.throttled,
     mibPerSecond: (blocksChanged * BLOCK_SIZE) / 1024 / 1024 / seconds,
+    engineCpuMs,
+    engineCpuPerMiBMs: perMiB(engineCpuMs, report.counters.bytesRead),
   };
 }

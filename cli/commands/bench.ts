@@ -61,13 +61,15 @@ function formatTable(r: BenchResult): string {
     mib(pass.bytesStaged),
     pass.mibPerSecond.toFixed(0),
     String(pass.throttled),
+    pass.engineCpuPerMiBMs.toFixed(2),
   ];
   const rows = [
-    ['', 'seconds', 'changed', 'read', 'staged', 'MiB/s', 'throttled'],
+    ['', 'seconds', 'changed', 'read', 'staged', 'MiB/s', 'throttled', 'CPU ms/MiB'],
     passRow('full pass', r.full),
     passRow('incremental', r.incremental),
-    ['cp --sparse=always', s(r.baselines.cpSeconds), '', '', '', '', ''],
-    ['rsync --inplace', s(r.baselines.rsyncSeconds), '', '', '', '', ''],
+    ['cp --sparse=always', s(r.baselines.cpSeconds), '', '', '', '', '', ''],
+    ['rsync --inplace', s(r.baselines.rsyncSeconds), '', '', '', '', '', ''],
+    ['SHA-256 alone', '', '', mib(r.full.bytesRead), '', '', '', r.sha256CpuPerMiBMs.toFixed(2)],
   ];
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
   const lines = rows.map((row) =>
@@ -77,6 +79,7 @@ function formatTable(r: BenchResult): string {
     `homebound bench — ${r.sizeMiB} MiB volume, ${r.changePct}% of blocks changed, local EBS quota ${r.localCloud.quotaPerSnapshot}/s, latency ${r.localCloud.latencyMs} ms`,
     ...lines,
     `full pass / cp: ${r.ratios.fullVsCp.toFixed(1)}×   rsync / incremental: ${r.ratios.rsyncVsIncremental.toFixed(1)}× (target ≥ 10×)`,
+    `engine CPU per MiB (this process: streamer + applier): full pass ${r.ratios.engineCpuVsSha256.toFixed(1)}× SHA-256's (goal ≤ 4×, floor 2×)`,
     `target identical to source: ${r.identical ? 'yes' : 'NO'} (sha256 ${r.targetSha256.slice(0, 16)}…)   peak RSS: ${r.peakRssMiB.toFixed(0)} MiB`,
   ].join('\n');
 }

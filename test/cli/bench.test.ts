@@ -37,6 +37,15 @@ describe('homebound bench', () => {
     expect(result.baselines.cpSeconds).toBeGreaterThan(0);
     expect(result.baselines.rsyncSeconds).toBeGreaterThan(0);
     expect(result.peakRssMiB).toBeGreaterThan(0);
+    // CPU per MiB: present, positive, and the ratio is the full pass's figure over SHA-256's.
+    for (const pass of [result.full, result.incremental]) {
+      expect(pass.engineCpuMs).toBeGreaterThan(0);
+      expect(pass.engineCpuPerMiBMs).toBeCloseTo(pass.engineCpuMs / (pass.bytesRead / 1024 / 1024), 6);
+    }
+    expect(result.sha256CpuPerMiBMs).toBeGreaterThan(0);
+    expect(result.ratios.engineCpuVsSha256).toBeCloseTo(result.full.engineCpuPerMiBMs / result.sha256CpuPerMiBMs, 6);
+    expect(stdout).toMatch(/SHA-256 alone/);
+    expect(stdout).toMatch(/full pass [\d.]+× SHA-256's/);
     expect(stdout).toMatch(/full pass.*\n.*incremental.*\n.*cp --sparse=always.*\n.*rsync --inplace/);
   });
 });
