@@ -17,6 +17,7 @@ import { localCloudFaultArgs } from '../options.js';
 import { ageFile, settleDisk, settleHeap, timeRsyncDelta, timeSparseCopy } from './baselines.js';
 import { cpuMsSince, perMiB, sha256CpuPerMiB } from './cpu.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
+import { type StageFigures, StageProfiler } from './stage-profile.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
 export interface BenchOptions {
@@ -31,6 +32,10 @@ export interface BenchOptions {
   /** Where the volumes, staging and store live; a temp dir (removed after) by default. */
   readonly workDir?: string | undefined;
   readonly keep?: boolean;
+  /** Profile both passes and split their CPU by stage (the profiler costs CPU: the other figures then run high). */
+  readonly profileStages?: boolean;
+  /** With profileStages: also write the raw V8 profiles into this directory. */
+  readonly profileDir?: string | undefined;
   readonly log?: (line: string) => void;
 }
 
@@ -53,6 +58,8 @@ export interface PassFigures {
   readonly engineCpuMs: number;
   /** engineCpuMs per MiB read from the source (bytesRead). */
   readonly engineCpuPerMiBMs: number;
+  /** Only with profileStages: the pass's CPU by stage. */
+  readonly stages?: StageFigures;
 }
 
 export interface BenchResult {
@@ -125,7 +132,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     log('full pass');
     await settleDisk(dir);
     settleHeap();
-    const full = await syncPass(endpoints, 1, first.snapshotId, undefined, sizeBytes, target, dir);
+    const full = await syncPass(
+      endpoints,
+      1,
+      first.snapshotId,
+      undefined,
+      sizeBytes,
+      target,
+      dir,
+      profiling(options, 'full'),
+    );
     log('cp --sparse=always');
     await settleDisk(dir);
     const cpSeconds = await timeSparseCopy(source, copy);
@@ -140,7 +156,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     log('incremental pass');
     await settleDisk(dir);
     settleHeap();
-    const incremental = await syncPass(endpoints, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
+    const incremental = await syncPass(
+      endpoints,
+      2,
+      second.snapshotId,
+      first.snapshotId,
+      sizeBytes,
+      target,
+      dir,
+      profiling(options, 'incremental'),
+    );
     log('rsync --inplace --no-whole-file');
     await settleDisk(dir);
     const rsyncSeconds = await timeRsyncDelta(source, copy);
@@ -199,6 +224,16 @@ async function changeBlocks(
   }
 }
 
+interface Profiling {
+  readonly profiler: StageProfiler;
+  readonly saveAs?: string | undefined;
+}
+
+function profiling(options: BenchOptions, pass: string): Profiling | undefined {
+  if (!options.profileStages) return undefined;
+  return { profiler: new StageProfiler(), saveAs: options.profileDir && join(options.profileDir, pass) };
+}
+
 async function syncPass(
   { source, staging }: Endpoints,
   passNumber: number,
@@ -207,7 +242,9 @@ async function syncPass(
   sizeBytes: number,
   targetPath: string,
   dir: string,
+  profiling?: Profiling,
 ): Promise<PassFigures> {
+  await profiling?.profiler.start();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
   const target = await openFileTarget(targetPath, { createWithSize: sizeBytes });
@@ -234,12 +271,14 @@ async function syncPass(
       { source, staging, onSegment: (segment) => applier.prefetch(passNumber, segment) },
     );
     streamed = performance.now();
+    await profiling?.profiler.applying();
     blocksWritten = (await applier.applyPass(passNumber)).blocksWritten;
   } finally {
     await target.close();
   }
   const seconds = (performance.now() - started) / 1000;
   const engineCpuMs = cpuMsSince(cpuBefore);
+  const stages = await profiling?.profiler.stop(report.counters.bytesRead, profiling.saveAs);
   const blocksChanged = report.manifest.blocksListed;
   return {
     seconds,
@@ -255,5 +294,6 @@ async function syncPass(
     mibPerSecond: (blocksChanged * BLOCK_SIZE) / 1024 / 1024 / seconds,
     engineCpuMs,
     engineCpuPerMiBMs: perMiB(engineCpuMs, report.counters.bytesRead),
+    ...(stages ? { stages } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { type BenchResult, type PassFigures, runBench } from '../bench/run-bench.js';
+import { STAGES, type StageFigures } from '../bench/stage-profile.js';
 import { addEbsFaultOptions, ebsFaultsFrom, integerAtLeast, numberBetween } from '../options.js';
 import { writableDir, writableFileParent } from '../paths.js';
 
@@ -12,6 +13,7 @@ interface BenchCliOptions {
   quota: number;
   latencyMs: number;
   workDir?: string;
+  profileStages?: string | boolean;
 }
 
 /** `homebound bench`: speed and memory figures of a full and an incremental pass against cp and rsync. */
@@ -26,9 +28,15 @@ export function registerBench(program: Command): void {
     .option('--quota <n>', 'local EBS per-snapshot quota, requests/s (AWS default 1000)', integerAtLeast(1), 1000)
     .option('--latency-ms <n>', 'local EBS latency per call', integerAtLeast(0), 0)
     .option('--work-dir <dir>', 'keep the volumes here instead of a temporary directory')
+    .option(
+      '--profile-stages [dir]',
+      "split each pass's engine CPU by stage with V8's sampling profiler (costs CPU itself); raw profiles into dir",
+    )
     .action(async (options: BenchCliOptions) => {
       if (options.workDir !== undefined) await writableDir('--work-dir', options.workDir);
       if (options.json !== undefined) await writableFileParent('--json', options.json);
+      const profileDir = typeof options.profileStages === 'string' ? options.profileStages : undefined;
+      if (profileDir !== undefined) await writableDir('--profile-stages', profileDir);
       const result = await runBench({
         sizeMiB: options.sizeMib,
         changePct: options.changePct,
@@ -37,9 +45,13 @@ export function registerBench(program: Command): void {
         latencyMs: options.latencyMs,
         faults: ebsFaultsFrom(options, 'ebs-'),
         workDir: options.workDir,
+        profileStages: options.profileStages !== undefined,
+        profileDir,
         log: (line) => console.error(`… ${line}`),
       });
       console.log(formatTable(result));
+      if (result.full.stages && result.incremental.stages)
+        console.log(formatStages(result.full.stages, result.incremental.stages));
       if (options.json) await writeFile(options.json, `${JSON.stringify(result, null, 2)}\n`);
       if (!result.identical) {
         console.error('homebound: the target is NOT identical to the source');
@@ -47,6 +59,25 @@ export function registerBench(program: Command): void {
       }
     }); // Fault rehearsals; --quota and --latency-ms above are the bench's realism knobs.
   addEbsFaultOptions(bench, 'ebs-', ['throttleRate', 'errorRate', 'corruptBlocks', 'shortPages']);
+}
+
+function formatStages(full: StageFigures, incremental: StageFigures): string {
+  const rows = [
+    ['engine CPU by stage', 'full ms/MiB', 'full ms', 'incr. ms/MiB', 'incr. ms'],
+    ...STAGES.map((stage) => [
+      stage,
+      full[stage].cpuPerMiBMs.toFixed(2),
+      full[stage].cpuMs.toFixed(0),
+      incremental[stage].cpuPerMiBMs.toFixed(2),
+      incremental[stage].cpuMs.toFixed(0),
+    ]),
+  ];
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row.map((cell, col) => (col === 0 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join('  '),
+    )
+    .join('\n');
 }
 
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
