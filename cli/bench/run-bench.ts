@@ -15,8 +15,10 @@ import { SnapshotStore } from '../../core/localcloud/snapshot-store.js';
 import { seededRandom } from '../../core/seeded-random.js';
 import { localCloudFaultArgs } from '../options.js';
 import { ageFile, settleDisk, settleHeap, timeRsyncDelta, timeSparseCopy } from './baselines.js';
+import { cpuMsSince, perMiB, sha256CpuPerMiB } from './cpu.js';
 import { startLocalCloudProcess } from './local-cloud-process.js';
 import { assertDivergencePct, runSeededBench, type SeededFigures } from './seeded-pass.js';
+import { type StageFigures, StageProfiler } from './stage-profile.js';
 import { blockBytes, chooseContent, pickChangedBlocks, repeatedBlocks } from './volume-generator.js';
 
 export interface BenchOptions {
@@ -31,6 +33,10 @@ export interface BenchOptions {
   /** Where the volumes, staging and store live; a temp dir (removed after) by default. */
   readonly workDir?: string | undefined;
   readonly keep?: boolean;
+  /** Profile both passes and split their CPU by stage (the profiler costs CPU: the other figures then run high). */
+  readonly profileStages?: boolean;
+  /** With profileStages: also write the raw V8 profiles into this directory. */
+  readonly profileDir?: string | undefined;
   readonly log?: (line: string) => void;
   /** When set, a seeded pass of the full pass's snapshot too, from a seed this % different (bench --divergence-pct). */
   readonly divergencePct?: number | undefined;
@@ -50,6 +56,13 @@ export interface PassFigures {
   readonly blockCalls: number;
   readonly throttled: number;
   readonly mibPerSecond: number;
+  /** CPU (user + system) of this process — the streamer and the applier; the local cloud runs in its own — over the
+   * pass, in ms. */
+  readonly engineCpuMs: number;
+  /** engineCpuMs per MiB read from the source (bytesRead). */
+  readonly engineCpuPerMiBMs: number;
+  /** Only with profileStages: the pass's CPU by stage. */
+  readonly stages?: StageFigures;
 }
 
 export interface BenchResult {
@@ -61,7 +74,15 @@ export interface BenchResult {
   readonly full: PassFigures;
   readonly incremental: PassFigures;
   readonly baselines: { readonly cpSeconds: number; readonly rsyncSeconds: number };
-  readonly ratios: { readonly fullVsCp: number; readonly rsyncVsIncremental: number };
+  /** CPU node:crypto's SHA-256 takes in this process over as many bytes of the volume as the full pass read, ms per
+   * MiB: the floor (every byte is hashed twice, on read and before it is written). */
+  readonly sha256CpuPerMiBMs: number;
+  readonly ratios: {
+    readonly fullVsCp: number;
+    readonly rsyncVsIncremental: number;
+    /** full.engineCpuPerMiBMs / sha256CpuPerMiBMs (2 is the floor). */
+    readonly engineCpuVsSha256: number;
+  };
   readonly identical: boolean;
   readonly sourceSha256: string;
   readonly targetSha256: string;
@@ -119,7 +140,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     log('full pass');
     await settleDisk(dir);
     settleHeap();
-    const full = await syncPass(endpoints, 1, first.snapshotId, undefined, sizeBytes, target, dir);
+    const full = await syncPass(
+      endpoints,
+      1,
+      first.snapshotId,
+      undefined,
+      sizeBytes,
+      target,
+      dir,
+      profiling(options, 'full'),
+    );
     log('cp --sparse=always');
     await settleDisk(dir);
     const cpSeconds = await timeSparseCopy(source, copy);
@@ -148,11 +178,22 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     log('incremental pass');
     await settleDisk(dir);
     settleHeap();
-    const incremental = await syncPass(endpoints, 2, second.snapshotId, first.snapshotId, sizeBytes, target, dir);
+    const incremental = await syncPass(
+      endpoints,
+      2,
+      second.snapshotId,
+      first.snapshotId,
+      sizeBytes,
+      target,
+      dir,
+      profiling(options, 'incremental'),
+    );
     log('rsync --inplace --no-whole-file');
     await settleDisk(dir);
     const rsyncSeconds = await timeRsyncDelta(source, copy);
 
+    log('SHA-256 of the bytes the full pass read');
+    const sha256CpuPerMiBMs = await sha256CpuPerMiB(source, full.bytesRead);
     const [sourceSha256, targetSha256] = await Promise.all([imageSha256(source), imageSha256(target)]);
     return {
       sizeMiB: options.sizeMiB,
@@ -163,7 +204,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       full,
       incremental,
       baselines: { cpSeconds, rsyncSeconds },
-      ratios: { fullVsCp: full.seconds / cpSeconds, rsyncVsIncremental: rsyncSeconds / incremental.seconds },
+      sha256CpuPerMiBMs,
+      ratios: {
+        fullVsCp: full.seconds / cpSeconds,
+        rsyncVsIncremental: rsyncSeconds / incremental.seconds,
+        engineCpuVsSha256: full.engineCpuPerMiBMs / sha256CpuPerMiBMs,
+      },
       identical: sourceSha256 === targetSha256 && (seeded?.identical ?? true),
       sourceSha256,
       targetSha256,
@@ -201,6 +247,16 @@ async function changeBlocks(
   }
 }
 
+interface Profiling {
+  readonly profiler: StageProfiler;
+  readonly saveAs?: string | undefined;
+}
+
+function profiling(options: BenchOptions, pass: string): Profiling | undefined {
+  if (!options.profileStages) return undefined;
+  return { profiler: new StageProfiler(), saveAs: options.profileDir && join(options.profileDir, pass) };
+}
+
 async function syncPass(
   { source, staging }: Endpoints,
   passNumber: number,
@@ -209,8 +265,11 @@ async function syncPass(
   sizeBytes: number,
   targetPath: string,
   dir: string,
+  profiling?: Profiling,
 ): Promise<PassFigures> {
+  await profiling?.profiler.start();
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const target = await openFileTarget(targetPath, { createWithSize: sizeBytes });
   let blocksWritten: number;
   let report: PassReport;
@@ -235,11 +294,14 @@ async function syncPass(
       { source, staging, onSegment: (segment) => applier.prefetch(passNumber, segment) },
     );
     streamed = performance.now();
+    await profiling?.profiler.applying();
     blocksWritten = (await applier.applyPass(passNumber)).blocksWritten;
   } finally {
     await target.close();
   }
   const seconds = (performance.now() - started) / 1000;
+  const engineCpuMs = cpuMsSince(cpuBefore);
+  const stages = await profiling?.profiler.stop(report.counters.bytesRead, profiling.saveAs);
   const blocksChanged = report.manifest.blocksListed;
   return {
     seconds,
@@ -253,5 +315,8 @@ async function syncPass(
     blockCalls: report.blockCalls,
     throttled: report.counters.throttled,
     mibPerSecond: (blocksChanged * BLOCK_SIZE) / 1024 / 1024 / seconds,
+    engineCpuMs,
+    engineCpuPerMiBMs: perMiB(engineCpuMs, report.counters.bytesRead),
+    ...(stages ? { stages } : {}),
   };
 }

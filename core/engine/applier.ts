@@ -25,6 +25,7 @@ import {
 import { signRecord } from './run-key.js';
 import { decodeSegment, SegmentFormatError, verifySegmentBody } from './segment.js';
 import { diskSpoolFor, type SegmentSpool, spoolFor } from './segment-spool.js';
+import { StreamedSpool } from './streamed-spool.js';
 
 /** Segments written between two checkpoints (fdatasync + journal): 128 MiB at the default segment size. */
 const CHECKPOINT_SEGMENTS = 16;
@@ -86,7 +87,8 @@ export interface ApplyReport {
  * Applies staged passes to one target disk, in order and whole:
  *   1. fetch — download every segment of the pass, check each against the manifest digest and each block against
  *      its SHA-256, and keep it in a local spool. A corrupt or missing segment stops the pass before the target is
- *      touched, so the target stays at the previous pass, a consistent point.
+ *      touched, so the target stays at the previous pass, a consistent point. A first full pass has no previous pass
+ *      to keep: it is written as its segments are fetched and checked, without a spool (StreamedSpool).
  *   2. apply — blank the target first for a full pass (never for an incremental or seeded one), then write the
  *      spooled blocks with positional writes, re-checking each segment's digest; every 16 segments fdatasync and
  *      advance the journal.
@@ -247,6 +249,7 @@ export class Applier {
     // The journal hears of the pass while its segments are fetched, so its fsyncs overlap the downloads. Nothing
     // reaches the target before the whole pass is verified: a pass that fails verification leaves the target at the
     // previous pass, and the journal only says that this pass was started (a rerun starts it from its first segment).
+    // A first full pass, with no previous pass to keep, is the exception (writesAsFetched).
     const resumed = state.inProgress?.passNumber === passNumber && state.inProgress.manifestDigest === manifest.digest;
     const journaled = resumed
       ? Promise.resolve()
@@ -256,10 +259,15 @@ export class Applier {
         });
     const passBytes = manifest.segments.reduce((sum, segment) => sum + segment.bytes, 0);
     const recycled: Buffer[] = [];
-    const fetching = spoolFor(this.options.stateDir, passNumber, passBytes).then(async (spool) => ({
-      spool,
-      bytesFetched: await this.fetchAll(manifest, spool, recycled),
-    }));
+    const streamed = (await this.writesAsFetched(manifest))
+      ? new StreamedSpool(manifest.segments, (segment) => this.fetchVerified(manifest, segment), this.fetchConcurrency)
+      : undefined;
+    const fetching = streamed
+      ? Promise.resolve({ spool: streamed as SegmentSpool, bytesFetched: 0 })
+      : spoolFor(this.options.stateDir, passNumber, passBytes).then(async (spool) => ({
+          spool,
+          bytesFetched: await this.fetchAll(manifest, spool, recycled),
+        }));
     // Both settle before anything goes on: a journal write must never outlive a failed call.
     const [fetched, saved] = await Promise.allSettled([fetching, journaled]);
     // A full disk is an operator's to fix, not a crash: say which directory and how much the pass needs there.
@@ -271,7 +279,8 @@ export class Applier {
     if (saved.status === 'rejected') throw spoolFull(saved.reason);
     const { spool, bytesFetched } = fetched.value;
     // The target's own ENOSPC is mapped where it is written; what else runs out of room is the state directory.
-    const blocksWritten = await this.applySpooled(manifest, spool).catch((error: unknown) => {
+    const blocksWritten = await this.applySpooled(manifest, spool).catch(async (error: unknown) => {
+      await streamed?.clear();
       throw spoolFull(error);
     });
     await target.sync().catch(this.targetFull(manifest));
@@ -291,7 +300,7 @@ export class Applier {
       applied: true,
       resumed,
       blocksWritten,
-      bytesFetched,
+      bytesFetched: bytesFetched + (streamed?.bytesFetched ?? 0),
       seconds: (performance.now() - started) / 1000,
     };
   }
@@ -320,6 +329,30 @@ export class Applier {
         `${manifest.kind} pass ${manifest.passNumber} starts from ${manifest.baseSnapshotId}, but the target holds ${state.snapshotId ?? 'nothing yet (a full pass comes first)'}`,
       );
     }
+  }
+
+  /**
+   * Whether this pass is written as its segments are fetched (StreamedSpool) instead of verified whole first: only a
+   * first full pass, which has no earlier consistent state on the target to keep, and none a follower spooled already.
+   */
+  private async writesAsFetched(manifest: PassManifest): Promise<boolean> {
+    const state = this.journal.current;
+    if (manifest.kind !== 'full' || state.lastAppliedPass !== 0 || state.snapshotId !== null) return false;
+    return !(await diskSpoolFor(this.options.stateDir, manifest.passNumber).exists());
+  }
+
+  private get fetchConcurrency(): number {
+    return this.options.fetchConcurrency ?? 4;
+  }
+
+  /** A segment of the pass, checked in full against its record: the early download when there is one. */
+  private async fetchVerified(manifest: PassManifest, segment: SegmentRecord): Promise<Buffer> {
+    const early = await this.early.take(manifest.passNumber, segment);
+    if (early) return early;
+    const key = passPrefix(manifest.volumeKey, manifest.passNumber) + segment.key;
+    const body = await this.options.staging.get(key, { allocate: (size) => segmentBuffers.acquire(size) });
+    verifySegment(body, segment, key);
+    return body;
   }
 
   /**

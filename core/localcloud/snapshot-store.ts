@@ -9,11 +9,11 @@ import {
   type ChangedBlockEntry,
   diffBlocks,
   infoOf,
+  locateBlock,
   lowerBound,
   type NewSnapshot,
   newRecord,
   type OwnedBlockData,
-  resolveBlocks,
   type SnapshotInfo,
   type SnapshotRecord,
   type SnapshotStoreInternals,
@@ -134,7 +134,7 @@ export class SnapshotStore {
    * buffer of at least BLOCK_SIZE bytes) or a new buffer. Throws like `listBlocks`.
    */
   async readBlock(snapshotId: string, index: number, into?: Buffer): Promise<Buffer> {
-    const location = resolveBlocks(await this.readable(snapshotId)).get(index);
+    const location = locateBlock(await this.readable(snapshotId), index);
     const data = into ? into.subarray(0, BLOCK_SIZE) : Buffer.allocUnsafe(BLOCK_SIZE);
     if (!location) return data.fill(0);
     const handle = await this.reader(location.owner);
@@ -148,7 +148,7 @@ export class SnapshotStore {
 
   /** Raw SHA-256 of block `index` from the stored digest; undefined for a block the snapshot does not hold. */
   async blockSha256(snapshotId: string, index: number): Promise<Buffer | undefined> {
-    return resolveBlocks(await this.readable(snapshotId)).get(index)?.sha256;
+    return locateBlock(await this.readable(snapshotId), index)?.sha256;
   }
 
   /** Bytes this snapshot's own files occupy on disk (sparse-aware); blocks it shares are not counted. */

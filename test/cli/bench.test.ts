@@ -37,6 +37,46 @@ describe('homebound bench', () => {
     expect(result.baselines.cpSeconds).toBeGreaterThan(0);
     expect(result.baselines.rsyncSeconds).toBeGreaterThan(0);
     expect(result.peakRssMiB).toBeGreaterThan(0);
+    // CPU per MiB: present, positive, and the ratio is the full pass's figure over SHA-256's.
+    for (const pass of [result.full, result.incremental]) {
+      expect(pass.engineCpuMs).toBeGreaterThan(0);
+      expect(pass.engineCpuPerMiBMs).toBeCloseTo(pass.engineCpuMs / (pass.bytesRead / 1024 / 1024), 6);
+    }
+    expect(result.sha256CpuPerMiBMs).toBeGreaterThan(0);
+    expect(result.ratios.engineCpuVsSha256).toBeCloseTo(result.full.engineCpuPerMiBMs / result.sha256CpuPerMiBMs, 6);
+    expect(stdout).toMatch(/SHA-256 alone/);
+    expect(stdout).toMatch(/full pass [\d.]+× SHA-256's/);
     expect(stdout).toMatch(/full pass.*\n.*incremental.*\n.*cp --sparse=always.*\n.*rsync --inplace/);
+  });
+
+  it('splits the engine CPU of each pass by stage with --profile-stages', { timeout: 120_000 }, async () => {
+    const json = join(dir, 'stages.json');
+    const child = spawn(
+      process.execPath,
+      [CLI, 'bench', '--size-mib', '24', '--change-pct', '5', '--profile-stages', '--json', json],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code, stderr).toBe(0);
+
+    const result = JSON.parse(await readFile(json, 'utf8'));
+    const stages = ['receive', 'hash', 'segment', 'upload', 'download', 'verify', 'write', 'gc', 'other threads'];
+    for (const pass of [result.full, result.incremental]) {
+      for (const stage of stages) {
+        expect(pass.stages[stage].cpuMs).toBeGreaterThanOrEqual(0);
+        expect(pass.stages[stage].cpuPerMiBMs).toBeCloseTo(
+          pass.stages[stage].cpuMs / (pass.bytesRead / 1024 / 1024),
+          6,
+        );
+      }
+    }
+    // The full pass receives, hashes, verifies and writes every block it reads: each stage shows CPU.
+    for (const stage of ['receive', 'hash', 'verify', 'write'])
+      expect(result.full.stages[stage].cpuMs).toBeGreaterThan(0);
+    expect(stdout).toMatch(/engine CPU by stage.*\n(.*\n)*receive/);
   });
 });

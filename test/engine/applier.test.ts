@@ -160,6 +160,28 @@ describe('applier', () => {
     expect((await readFile(join(dir, 'target.img'))).equals(image(v1))).toBe(true);
   });
 
+  it('writes a first full pass as it fetches it, without a spool: a corrupt segment stops it there, a rerun completes it', async () => {
+    await stage(1, 'snap-1');
+    const segmentKeys = (await staging.list(`${passPrefix('vol-a', 1)}segments/`)).sort();
+    const last = staging.objects.get(segmentKeys[segmentKeys.length - 1] ?? '');
+    if (!last || segmentKeys.length < 2) throw new Error('expected at least two segments');
+    const original = Buffer.from(last.body);
+    last.body.writeUInt8(last.body.readUInt8(last.body.length - 100) ^ 0x01, last.body.length - 100);
+    const { target, applier: a } = await applier(join(dir, 'target.img'));
+
+    await expect(a.applyPass(1)).rejects.toThrow(CorruptSegmentError);
+    // The segments before the corrupt one are on the target already; nothing went through a spool.
+    const partial = await readFile(join(dir, 'target.img'));
+    expect(partial.subarray(0, BLOCK_SIZE).equals(v1.get(0) as Buffer)).toBe(true);
+    await expect(readFile(join(dir, 'state', 'spool'))).rejects.toMatchObject({ code: 'ENOENT' });
+
+    original.copy(last.body);
+    const report = await a.applyPass(1);
+    await target.close();
+    expect(report.applied).toBe(true);
+    expect((await readFile(join(dir, 'target.img'))).equals(image(v1))).toBe(true);
+  });
+
   it('refuses a target smaller than the source and writes nothing', async () => {
     await stage(1, 'snap-1');
     const { target, applier: a } = await applier(join(dir, 'small.img'), SIZE - 1);
