@@ -25,6 +25,7 @@ import {
   type Tag,
   type TagSpecification,
   TerminateInstancesCommand,
+  type Volume,
 } from '@aws-sdk/client-ec2';
 import { InvalidInputError, RequestRejectedError, SnapshotNotFoundError, VolumeNotFoundError } from '../errors.js';
 import { type Ec2CallContext, mapEc2Error } from './aws-compute-errors.js';
@@ -263,15 +264,9 @@ export class AwsCompute implements ComputePort {
         const page = await this.call('DescribeVolumes', batch, () =>
           this.ec2.send(new DescribeVolumesCommand({ VolumeIds: batch, NextToken: nextToken })),
         );
-        for (const v of page.Volumes ?? []) {
-          if (!v.VolumeId) continue;
-          const attachment = (v.Attachments ?? []).find((a) => a.State === 'attaching' || a.State === 'attached');
-          found.push({
-            volumeId: v.VolumeId,
-            sizeBytes: (v.Size ?? 0) * GiB,
-            ...(attachment?.InstanceId ? { attachedTo: attachment.InstanceId, device: attachment.Device } : {}),
-            tags: fromTagList(v.Tags),
-          });
+        for (const volume of page.Volumes ?? []) {
+          const info = volumeInfoOf(volume);
+          if (info) found.push(info);
         }
         nextToken = page.NextToken;
       } while (nextToken);
@@ -429,15 +424,9 @@ export class AwsCompute implements ComputePort {
       const page = await this.call('DescribeVolumes', [], () =>
         this.ec2.send(new DescribeVolumesCommand({ Filters: filters, NextToken: nextToken })),
       );
-      for (const v of page.Volumes ?? []) {
-        if (!v.VolumeId) continue;
-        const attachment = (v.Attachments ?? []).find((a) => a.State === 'attaching' || a.State === 'attached');
-        found.push({
-          volumeId: v.VolumeId,
-          sizeBytes: (v.Size ?? 0) * GiB,
-          ...(attachment?.InstanceId ? { attachedTo: attachment.InstanceId } : {}),
-          tags: fromTagList(v.Tags),
-        });
+      for (const volume of page.Volumes ?? []) {
+        const info = volumeInfoOf(volume);
+        if (info) found.push(info);
       }
       nextToken = page.NextToken;
     } while (nextToken);
@@ -545,4 +534,16 @@ function fromTagList(tags: readonly Tag[] | undefined): Record<string, string> {
   const record: Record<string, string> = {};
   for (const tag of tags ?? []) if (tag.Key !== undefined) record[tag.Key] = tag.Value ?? '';
   return record;
+}
+
+/** What the port tells of an EC2 volume: size, the instance it is attached (or attaching) to, and its tags. */
+function volumeInfoOf(volume: Volume): VolumeInfo | undefined {
+  if (!volume.VolumeId) return undefined;
+  const attachment = (volume.Attachments ?? []).find((a) => a.State === 'attaching' || a.State === 'attached');
+  return {
+    volumeId: volume.VolumeId,
+    sizeBytes: (volume.Size ?? 0) * GiB,
+    ...(attachment?.InstanceId ? { attachedTo: attachment.InstanceId, device: attachment.Device } : {}),
+    tags: fromTagList(volume.Tags),
+  };
 }
