@@ -135,16 +135,25 @@ async function divergeAtHome(path: string, sizeBytes: number, pct: number, rando
 }
 
 /**
- * The blocks the drill itself made differ between the originals and the takeover volumes at cutover: written at home ∪
- * written by the takeover workload after the copy, × 512 KiB. Read after the run (the workload stopped at cutover).
+ * The blocks the drill itself made differ between the originals and the takeover volumes at the first pass's
+ * snapshot: written at home ∪ written by the takeover workload after the copy and before that snapshot, × 512 KiB.
  */
-export function expectedDifferingBytes(env: LocalOnPremFailback, originals: OriginalVms): number {
+export function expectedDifferingBytes(
+  env: LocalOnPremFailback,
+  originals: OriginalVms,
+  /** The write count each takeover volume's first-pass snapshot holds (watchFirstPass): later writes are not the
+   * seeded pass's. @default every write of the run */
+  atFirstPass: ReadonlyMap<string, number> = new Map(),
+): number {
   let blocks = 0;
   for (const vm of originals.vms) {
-    const since = env.compute.workloadOf(vm.hostId)?.writes.slice(originals.writesAtCopy.get(vm.hostId) ?? 0) ?? [];
+    const writes = env.compute.workloadOf(vm.hostId)?.writes ?? [];
+    const from = originals.writesAtCopy.get(vm.hostId) ?? 0;
     for (const disk of vm.disks) {
       const differing = new Set(originals.writtenAtHome.get(disk.volumeId));
-      for (const write of since) if (write.volumeId === disk.volumeId) differing.add(write.blockIndex);
+      const until = atFirstPass.get(disk.volumeId) ?? writes.length;
+      for (const write of writes.slice(from, until))
+        if (write.volumeId === disk.volumeId) differing.add(write.blockIndex);
       blocks += differing.size;
     }
   }
@@ -172,6 +181,7 @@ export async function seedingOf(
   originals: OriginalVms,
   runId: string,
   preFailback: ReadonlyMap<string, string>,
+  atFirstPass?: ReadonlyMap<string, number>,
 ): Promise<OnPremSeeding> {
   const preserved = [];
   for (const vm of originals.vms) {
@@ -191,7 +201,7 @@ export async function seedingOf(
   }
   return {
     divergencePct: originals.divergencePct,
-    expectedDifferingBytes: expectedDifferingBytes(env, originals),
+    expectedDifferingBytes: expectedDifferingBytes(env, originals, atFirstPass),
     preservedAs: preserved.filter((entry) => entry.intact).map((entry) => entry.preservedAs),
     preserved,
   };

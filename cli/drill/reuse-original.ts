@@ -138,19 +138,7 @@ export class DrillOriginals {
 
   /** Watches the run for its first pass: the write count its snapshots hold (read while they still exist). */
   onEvent(event: LocalRunEvent, runId: string): void {
-    if (this.firstSnapshot || event.type !== 'StateEntered' || event.stateName !== 'StreamPass') return;
-    this.firstSnapshot = this.writesAtFirstSnapshot(runId);
-    this.firstSnapshot.catch(() => undefined);
-  }
-
-  private async writesAtFirstSnapshot(runId: string): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    for (const snapshot of await this.env.compute.findSnapshots({ [RUN_TAG]: runId, [PASS_TAG]: '1' })) {
-      const info = await this.env.cloud.store.get(snapshot.snapshotId);
-      const writes = Number(info.tags[WORKLOAD_WRITES_TAG]);
-      if (Number.isFinite(writes)) counts.set(snapshot.volumeId, writes);
-    }
-    return counts;
+    this.firstSnapshot ??= watchFirstPass(this.env, event, runId);
   }
 
   /**
@@ -293,3 +281,27 @@ const ReportWarnings = z.object({
   warnings: z.array(z.string()).optional(),
   passes: z.array(z.object({ warnings: z.array(z.string()).optional() })).optional(),
 });
+
+/**
+ * Once a run's first StreamPass begins (`event`), the takeover workload's write count each pass-1 snapshot holds, by
+ * takeover volume: writes after it are not the first pass's. Undefined for any other event. The snapshots are read at
+ * once, while they still exist (clean-up deletes them).
+ */
+export function watchFirstPass(
+  env: LocalFailback,
+  event: LocalRunEvent,
+  runId: string,
+): Promise<Map<string, number>> | undefined {
+  if (event.type !== 'StateEntered' || event.stateName !== 'StreamPass') return undefined;
+  const counts = (async () => {
+    const found = new Map<string, number>();
+    for (const snapshot of await env.compute.findSnapshots({ [RUN_TAG]: runId, [PASS_TAG]: '1' })) {
+      const info = await env.cloud.store.get(snapshot.snapshotId);
+      const writes = Number(info.tags[WORKLOAD_WRITES_TAG]);
+      if (Number.isFinite(writes)) found.set(snapshot.volumeId, writes);
+    }
+    return found;
+  })();
+  counts.catch(() => undefined);
+  return counts;
+}

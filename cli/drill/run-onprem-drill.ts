@@ -23,6 +23,7 @@ import {
 } from './original-vms.js';
 import { CountingBlockSource, DrillProgress } from './progress.js';
 import { ChangedSinceKept } from './reject-then-retry.js';
+import { watchFirstPass } from './reuse-original.js';
 import { createDrillFleet, type DrillFleet } from './takeover.js';
 import { checkFleetWrites, type WritesCheck } from './verify.js';
 import { DrillWorkDir } from './work-dir.js';
@@ -167,11 +168,14 @@ async function drillIn(
       originals,
     });
   if (!options.rejectThenRetry) {
-    const { output, reason } = await execute(runId, options.approval);
+    let firstPass: Promise<Map<string, number>> | undefined;
+    const { output, reason } = await execute(runId, options.approval, (event) => {
+      if (originals) firstPass ??= watchFirstPass(env, event, runId);
+    });
     progress?.stop();
     const done = await report(env, { runId, fleet, options, started, output, reason, originals });
     if (!originals || !preFailback) return done;
-    const seeding = await seedingOf(env, site, originals, runId, preFailback);
+    const seeding = await seedingOf(env, site, originals, runId, preFailback, await firstPass);
     return { ...done, seeding: { ...seeding, ...(done.warnings ? { warnings: done.warnings } : {}) } };
   }
   // --reject-then-retry: a rejected execution (it rolls back, keeping its disks and their proven snapshots), then a
