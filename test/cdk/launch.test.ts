@@ -63,10 +63,15 @@ describe('RunInstances', () => {
     const volumeCreates = [
       ...allowing(template, 'PrepareTarget', 'ec2:RunInstances').filter(on('volume')),
       ...allowing(template, 'LaunchFailbackHosts', 'ec2:RunInstances').filter(on('volume')),
-      ...allowing(template, 'PrepareTarget', 'ec2:CreateVolume'),
+      ...allowing(template, 'PrepareTarget', 'ec2:CreateVolume').filter(on('volume')),
     ];
     expect(volumeCreates).toHaveLength(3);
     for (const statement of volumeCreates) expect(statement.Condition?.Bool).toEqual({ 'ec2:Encrypted': 'true' });
+    // A target volume made from a seed snapshot: CreateVolume is also checked on the snapshot, which must be opted in.
+    const fromSnapshot = allowing(template, 'PrepareTarget', 'ec2:CreateVolume').filter((s) => !on('volume')(s));
+    expect(fromSnapshot).toHaveLength(1);
+    expect(JSON.stringify(fromSnapshot[0]?.Resource)).toContain(':snapshot/');
+    expect(Object.keys(fromSnapshot[0]?.Condition?.StringEquals ?? {})).toEqual(['aws:ResourceTag/homebound:seed-for']);
   });
 
   it('pins security groups: gateways to the stack’s gateway group, failback hosts to the configured groups', () => {
