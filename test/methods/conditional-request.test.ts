@@ -48,7 +48,8 @@ describe('the conditional-automated request variant', () => {
 
   it('accepts both platforms with nothing else in the target', () => {
     for (const platform of ['vsphere', 'manual'] as const) {
-      expect(parseFailbackRequest({ ...base, target: { platform } }).target).toEqual({ platform });
+      // The one default the target has: a seed VM found running is refused, not powered off.
+      expect(parseFailbackRequest({ ...base, target: { platform } }).target).toEqual({ platform, powerOffSeed: false });
     }
   });
 });
