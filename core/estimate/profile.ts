@@ -143,7 +143,7 @@ export const LOCAL_PROFILE: ThroughputProfile = {
   snapshotPollSeconds: 0.25,
   applyPollSeconds: 0.25,
   passOverheadSeconds: 0.3,
-  gatewayBootSeconds: 4.5,
+  gatewayBootSeconds: 1.5,
   passGapSeconds: 0.075,
   launchFailbackSeconds: 0.4,
   stopTakeoverSeconds: 0.27,
