@@ -15,6 +15,7 @@ import {
   DescribeSnapshotsCommand,
   DescribeSubnetsCommand,
   DescribeVolumesCommand,
+  type DescribeVolumesCommandInput,
   DetachVolumeCommand,
   type EC2Client,
   type Filter,
@@ -256,21 +257,7 @@ export class AwsCompute implements ComputePort {
 
   async describeVolumes(volumeIds: readonly string[]): Promise<VolumeInfo[]> {
     if (volumeIds.length === 0) return [];
-    const found: VolumeInfo[] = [];
-    for (let i = 0; i < volumeIds.length; i += DESCRIBE_VOLUMES_BATCH) {
-      const batch = volumeIds.slice(i, i + DESCRIBE_VOLUMES_BATCH);
-      let nextToken: string | undefined;
-      do {
-        const page = await this.call('DescribeVolumes', batch, () =>
-          this.ec2.send(new DescribeVolumesCommand({ VolumeIds: batch, NextToken: nextToken })),
-        );
-        for (const volume of page.Volumes ?? []) {
-          const info = volumeInfoOf(volume);
-          if (info) found.push(info);
-        }
-        nextToken = page.NextToken;
-      } while (nextToken);
-    }
+    const found = await this.volumesWhere({ volumeIds });
     return volumeIds.map((volumeId) => {
       const volume = found.find((candidate) => candidate.volumeId === volumeId);
       if (!volume) throw new VolumeNotFoundError(volumeId);
@@ -418,35 +405,41 @@ export class AwsCompute implements ComputePort {
   async findVolumes(tags: Tags): Promise<VolumeInfo[]> {
     const wanted = { ...tags, ...this.options.resourceTags };
     const filters = Object.entries(wanted).map(([key, value]) => ({ Name: `tag:${key}`, Values: [value] }));
-    const found: VolumeInfo[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.call('DescribeVolumes', [], () =>
-        this.ec2.send(new DescribeVolumesCommand({ Filters: filters, NextToken: nextToken })),
-      );
-      for (const volume of page.Volumes ?? []) {
-        const info = volumeInfoOf(volume);
-        if (info) found.push(info);
-      }
-      nextToken = page.NextToken;
-    } while (nextToken);
-    return found;
+    return this.volumesWhere({ filters });
   }
 
   private async volumeSizes(volumeIds: readonly string[]): Promise<Map<string, number>> {
-    const sizes = new Map<string, number>();
-    for (let i = 0; i < volumeIds.length; i += DESCRIBE_VOLUMES_BATCH) {
-      const batch = volumeIds.slice(i, i + DESCRIBE_VOLUMES_BATCH);
+    const found = await this.volumesWhere({ volumeIds });
+    return new Map(found.map((volume) => [volume.volumeId, volume.sizeBytes]));
+  }
+
+  /** Every volume DescribeVolumes finds by these ids (in batches EC2 accepts) or these filters, all pages. */
+  private async volumesWhere(
+    where: { readonly volumeIds: readonly string[] } | { readonly filters: Filter[] },
+  ): Promise<VolumeInfo[]> {
+    const queries: { ids: string[]; input: DescribeVolumesCommandInput }[] = [];
+    if ('filters' in where) queries.push({ ids: [], input: { Filters: where.filters } });
+    else {
+      for (let i = 0; i < where.volumeIds.length; i += DESCRIBE_VOLUMES_BATCH) {
+        const ids = where.volumeIds.slice(i, i + DESCRIBE_VOLUMES_BATCH);
+        queries.push({ ids, input: { VolumeIds: ids } });
+      }
+    }
+    const found: VolumeInfo[] = [];
+    for (const { ids, input } of queries) {
       let nextToken: string | undefined;
       do {
-        const page = await this.call('DescribeVolumes', batch, () =>
-          this.ec2.send(new DescribeVolumesCommand({ VolumeIds: batch, NextToken: nextToken })),
+        const page = await this.call('DescribeVolumes', ids, () =>
+          this.ec2.send(new DescribeVolumesCommand({ ...input, NextToken: nextToken })),
         );
-        for (const v of page.Volumes ?? []) if (v.VolumeId) sizes.set(v.VolumeId, (v.Size ?? 0) * GiB);
+        for (const volume of page.Volumes ?? []) {
+          const info = volumeInfoOf(volume);
+          if (info) found.push(info);
+        }
         nextToken = page.NextToken;
       } while (nextToken);
     }
-    return sizes;
+    return found;
   }
 
   async describeInstanceType(instanceType: string): Promise<InstanceTypeInfo> {
