@@ -1,6 +1,6 @@
 import { hashSeed, publishSeed, seedBaseId } from '../engine/seed.js';
 import { InvalidInputError } from '../errors.js';
-import { GATEWAY_VOLUMES_DIR } from '../gateway/scope.js';
+import { GATEWAY_VOLUMES_DIR, seedRecordKey } from '../gateway/scope.js';
 import type { PreparedDisk } from '../onprem/platform.js';
 import type { Staging } from '../ports.js';
 import type { PrepareTargetInput } from './operations.js';
@@ -45,7 +45,7 @@ export async function publishSeeds(
     const volume = input.volumes.find((candidate) => candidate.volumeKey === disk.volumeKey);
     if (volume === undefined) throw new TypeError(`the platform returned a disk for unknown volume ${disk.volumeKey}`);
     const hashes = await hashSeed(disk.path, volume.sizeBytes, { signal });
-    const recordKey = `${recordsPrefix}${GATEWAY_VOLUMES_DIR}${disk.volumeKey}/seed.json`;
+    const recordKey = `${recordsPrefix}${GATEWAY_VOLUMES_DIR}${seedRecordKey(disk.volumeKey)}`;
     const record = await publishSeed(
       stagingAt(''),
       recordKey,
@@ -62,7 +62,8 @@ export async function publishSeeds(
   return seeds;
 }
 
-/**  * What a rollback leaves of the run's seed disks: they stay as the run wrote them so far (the next run compares them
+/**
+ * What a rollback leaves of the run's seed disks: they stay as the run wrote them so far (the next run compares them
  * again), and their pre-failback state is in the copies made before the first write; how to return to it.
  */
 export function seedsAfterRollback(record: RunRecord | undefined): Record<string, unknown> {
