@@ -147,7 +147,7 @@ export const LOCAL_PROFILE: ThroughputProfile = {
   passGapSeconds: 0.075,
   launchFailbackSeconds: 0.4,
   stopTakeoverSeconds: 0.27,
-  cutoverSeconds: 0.6,
+  cutoverSeconds: 0.2,
 };
 
 /** The fixed steps that are CPU work where `cpuBoundSteps` holds; `gatewayMiBps` scales the other way. */
