@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { dirname } from 'node:path';
 import { cpuMsSince, perMiB } from './cpu.js';
 
 /** Where a pass's CPU goes; the stages of issue 16, plus what the profile cannot place. */
@@ -92,6 +93,7 @@ export class StageProfiler {
     const mainMs = mainThreadCpuMs() - this.mainBefore;
     await this.collect();
     if (saveAs) {
+      await mkdir(dirname(saveAs), { recursive: true });
       for (const [phase, profile] of this.profiles)
         await writeFile(`${saveAs}-${phase}.cpuprofile`, JSON.stringify(profile));
     }

@@ -415,12 +415,14 @@ export class Applier {
       // The spooled body must still be the segment verified at fetch (a disk spool checks it all again).
       const body = await spool.find(record.key, record.indexSha256);
       if (!body) throw new CorruptSegmentError(record.key, 'spooled segment changed since it was verified');
-      // A segment's blocks are distinct, so their positional writes may run at once; segments stay in order.
+      // One write at a time: positional writes to one file at once only queue on its inode lock, and spinning there
+      // cost CPU without adding throughput (docs/bench.md).
       const blocks = decodeSegment(body);
       const lengths = blocks.map((block) => bytesOnDisk(block.blockIndex, manifest.volumeSizeBytes));
-      await Promise.all(
-        blocks.map((block, i) => target.write(block.data.subarray(0, lengths[i]), block.blockIndex * BLOCK_SIZE)),
-      ).catch(targetFull);
+      for (let i = 0; i < blocks.length; i++) {
+        const block = blocks[i] as (typeof blocks)[number];
+        await target.write(block.data.subarray(0, lengths[i]), block.blockIndex * BLOCK_SIZE).catch(targetFull);
+      }
       blocksWritten += blocks.length;
       await throttle(lengths.reduce((sum, length) => sum + length, 0));
       // Checkpoint every few segments: fdatasync, then advance the journal. A crash replays at most those

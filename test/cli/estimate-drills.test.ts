@@ -9,12 +9,12 @@ import type { FailbackEstimate } from '../../core/estimate/model.js';
 import { runCli } from '../support/cli.js';
 
 /**
- * The drills' plan: one host, one 32 MiB volume, 2 block writes a second, converged at 4 MiB or after 3 passes. Small,
+ * The drills' plan: one host, one 32 MiB volume, 2 block writes a second, converged at 1 MiB or after 3 passes. Small,
  * so the drills stay short and the reads are bound by the quota set, not by the CPU a busy machine lends them; the
  * pass limit keeps the slower drill's tail of small passes (each a little over the threshold) from making the count
  * hinge on one write more or less (docs/estimate.md).
  */
-const PLAN = { sizeMiB: 32, writesPerSecond: 2, thresholdMiB: 2, maxPasses: 3 };
+const PLAN = { sizeMiB: 32, writesPerSecond: 2, thresholdMiB: 1, maxPasses: 3 };
 
 /**
  * Two local-cloud throughputs: AWS's 1,000 GetSnapshotBlock/s per snapshot with 0.6 s and with 1.5 s per call. Sleeps

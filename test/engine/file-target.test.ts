@@ -1,7 +1,10 @@
-import { readdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdtemp, readdir, readFile, readlink, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openFileTarget } from '../../core/adapters/target/file-target.js';
+import { BLOCK_SIZE } from '../../core/blocks.js';
 import { TargetUnavailableError } from '../../core/errors.js';
 import { tempDir } from '../localcloud/helpers.js';
 
@@ -57,4 +60,60 @@ describe('file target', () => {
     await target.close();
     await dir.cleanup();
   });
+
+  it('writes aligned blocks around the page cache (O_DIRECT) and anything else through it, reading back every byte', async () => {
+    const dir = await tempDir();
+    const path = join(dir.dir, 'disk.img');
+    const target = await openFileTarget(path, { createWithSize: 4 * BLOCK_SIZE });
+    if ((await statfs(dir.dir)).type !== EXT4_MAGIC) return expect.unreachable('this test needs ext4 (O_DIRECT)');
+    // The target holds a second descriptor on the image, opened O_DIRECT (flags in /proc are octal).
+    expect(await openFlags(path)).toContainEqual(expect.objectContaining({ direct: true }));
+
+    const blocks = [randomBytes(BLOCK_SIZE), randomBytes(BLOCK_SIZE)];
+    // A segment's block sits at no particular alignment: copied into an aligned buffer on the way.
+    const unaligned = Buffer.concat([Buffer.alloc(80), blocks[0] as Buffer]).subarray(80);
+    await target.write(unaligned, 0);
+    await target.write(blocks[1] as Buffer, 3 * BLOCK_SIZE);
+    // A partial last block (any length) and an odd offset go through the page cache, over bytes written directly.
+    const tail = randomBytes(1_000);
+    await target.write(tail, 3 * BLOCK_SIZE + 100);
+    await target.sync();
+
+    const expected = Buffer.alloc(4 * BLOCK_SIZE);
+    (blocks[0] as Buffer).copy(expected, 0);
+    (blocks[1] as Buffer).copy(expected, 3 * BLOCK_SIZE);
+    tail.copy(expected, 3 * BLOCK_SIZE + 100);
+    expect((await target.read(4 * BLOCK_SIZE, 0)).equals(expected)).toBe(true);
+    expect((await readFile(path)).equals(expected)).toBe(true);
+    await target.close();
+    // Both descriptors are closed.
+    expect(await openFlags(path)).toEqual([]);
+    await dir.cleanup();
+  });
+
+  it('writes through the page cache where the file system refuses direct I/O', async () => {
+    // /dev/shm is tmpfs, which may or may not take O_DIRECT depending on the kernel: either way every byte lands.
+    const dir = await mkdtemp('/dev/shm/hb-target-');
+    const path = join(dir, 'disk.img');
+    const target = await openFileTarget(path, { createWithSize: 2 * BLOCK_SIZE });
+    const block = randomBytes(BLOCK_SIZE);
+    await target.write(block, BLOCK_SIZE);
+    await target.sync();
+    expect((await readFile(path)).subarray(BLOCK_SIZE).equals(block)).toBe(true);
+    await target.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 });
+
+/** The descriptors this process holds on `path`, and whether each is O_DIRECT. */
+async function openFlags(path: string): Promise<{ fd: number; direct: boolean }[]> {
+  const found: { fd: number; direct: boolean }[] = [];
+  for (const fd of await readdir('/proc/self/fd')) {
+    const link = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+    if (link !== path) continue;
+    const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8');
+    const flags = Number.parseInt(/flags:\s*([0-7]+)/.exec(info)?.[1] ?? '0', 8);
+    found.push({ fd: Number(fd), direct: (flags & constants.O_DIRECT) !== 0 });
+  }
+  return found;
+}

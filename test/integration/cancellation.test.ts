@@ -101,6 +101,8 @@ describe('StreamPass cut by its signal', () => {
   afterAll(() => test.stop());
 
   it('fails with WorkCancelledError when aborted before its deadline (the Task was given up)', async () => {
+    // Calls of a whole second: at 50 ms a call the pass can end before the abort on a fast machine.
+    test.cloud.ebs.setFaults({ latencyMs: 1000 });
     const error = await streamVolumePass(
       { ...input, runId: 'cut-early' },
       deps,
@@ -109,6 +111,7 @@ describe('StreamPass cut by its signal', () => {
     )
       .then(() => 'finished')
       .catch((caught: unknown) => caught);
+    test.cloud.ebs.setFaults({ latencyMs: 50 });
     expect(error).toBeInstanceOf(WorkCancelledError);
   });
 

@@ -9,7 +9,12 @@ import { TEST_TEMP_ROOT_ENV } from './temp-root.js';
  * root: a CA's (basicConstraints CA:TRUE, keyCertSign) or a leaf's (CA:FALSE). P-256 keys, valid one day.
  * @returns the PEM file's path
  */
-export function makeTestCertificate(kind: 'ca' | 'leaf', commonName = `homebound-test-${kind}`): string {
+export function makeTestCertificate(
+  kind: 'ca' | 'leaf',
+  commonName = `homebound-test-${kind}`,
+  /** More `-addext` values, e.g. `subjectAltName=DNS:localhost,IP:127.0.0.1`. */
+  extraExtensions: readonly string[] = [],
+): string {
   const dir = mkdtempSync(join(process.env[TEST_TEMP_ROOT_ENV] ?? tmpdir(), `cert-${kind}-`));
   const cert = join(dir, 'cert.pem');
   const extensions =
@@ -35,6 +40,7 @@ export function makeTestCertificate(kind: 'ca' | 'leaf', commonName = `homebound
       '-subj',
       `/CN=${commonName}`,
       ...extensions,
+      ...extraExtensions.flatMap((extension) => ['-addext', extension]),
     ],
     { stdio: 'ignore' },
   );

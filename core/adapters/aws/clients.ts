@@ -1,7 +1,6 @@
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { EBSClient } from '@aws-sdk/client-ebs';
 import { S3Client } from '@aws-sdk/client-s3';
+import { DirectHttpHandler, requestExtrasMiddleware } from './direct-http-handler.js';
 
 export interface AwsKeyPair {
   readonly accessKeyId: string;
@@ -23,15 +22,18 @@ export interface EbsClientOptions extends AwsConnection {
   readonly requestTimeoutMs?: number;
 }
 
-function requestHandler(maxSockets: number, requestTimeoutMs: number) {
-  return {
-    connectionTimeout: 5_000,
-    requestTimeout: requestTimeoutMs,
-    // Without this the SDK only logs a warning when requestTimeout passes.
-    throwOnRequestTimeout: true,
-    httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-    httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
-  };
+/** homebound's own transport (direct-http-handler.ts): keep-alive sockets whose reads land in the engine's buffers. */
+function requestHandler(maxSockets: number, requestTimeoutMs: number): DirectHttpHandler {
+  return new DirectHttpHandler({ maxSockets, connectionTimeoutMs: 5_000, requestTimeoutMs });
+}
+
+/** Lets a command carry extras (`withRequestExtras`) to the transport. */
+function withExtras<T extends { middlewareStack: { add: (...args: never[]) => void } }>(client: T): T {
+  (client.middlewareStack.add as (m: unknown, o: unknown) => void)(
+    requestExtrasMiddleware.middleware,
+    requestExtrasMiddleware.options,
+  );
+  return client;
 }
 
 /**
@@ -39,16 +41,18 @@ function requestHandler(maxSockets: number, requestTimeoutMs: number) {
  * keep-alive sockets, and a request timeout that really throws.
  */
 export function createEbsClient(options: EbsClientOptions = {}): EBSClient {
-  return new EBSClient({
-    region: options.region,
-    endpoint: options.endpoint,
-    credentials: options.credentials,
-    maxAttempts: 1,
-    // Resolve the middleware chain once per command type, not on every GetSnapshotBlock: nothing here adds
-    // middleware to a single command.
-    cacheMiddleware: true,
-    requestHandler: requestHandler(options.maxSockets ?? 128, options.requestTimeoutMs ?? 30_000),
-  });
+  return withExtras(
+    new EBSClient({
+      region: options.region,
+      endpoint: options.endpoint,
+      credentials: options.credentials,
+      maxAttempts: 1,
+      // Resolve the middleware chain once per command type, not on every GetSnapshotBlock: nothing here adds
+      // middleware to a single command.
+      cacheMiddleware: true,
+      requestHandler: requestHandler(options.maxSockets ?? 128, options.requestTimeoutMs ?? 30_000),
+    }),
+  );
 }
 
 export interface S3ClientOptions extends AwsConnection {
@@ -60,16 +64,18 @@ export interface S3ClientOptions extends AwsConnection {
 
 /** An S3 client for staging; SDK retries stay on (standard mode) because staging calls are few and large. */
 export function createS3Client(options: S3ClientOptions = {}): S3Client {
-  return new S3Client({
-    region: options.region,
-    endpoint: options.endpoint,
-    credentials: options.credentials,
-    ...(options.profile === undefined ? {} : { profile: options.profile }),
-    forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
-    // S3-compatible stores (the local cloud, many on-prem appliances) do not all speak the SDK's newer
-    // aws-chunked trailing checksums; homebound carries its own SHA-256 for every segment anyway.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: requestHandler(64, 120_000),
-  });
+  return withExtras(
+    new S3Client({
+      region: options.region,
+      endpoint: options.endpoint,
+      credentials: options.credentials,
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
+      forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+      // S3-compatible stores (the local cloud, many on-prem appliances) do not all speak the SDK's newer
+      // aws-chunked trailing checksums; homebound carries its own SHA-256 for every segment anyway.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: requestHandler(64, 120_000),
+    }),
+  );
 }

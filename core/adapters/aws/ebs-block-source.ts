@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-ebs';
 import { RequestRejectedError } from '../../errors.js';
 import type { BlockPage, BlockSource, FetchedBlock, ListOptions } from '../../ports.js';
+import { withRequestExtras } from './direct-http-handler.js';
 import { mapEbsError } from './ebs-errors.js';
 import { readDeclaredBody } from './response-body.js';
 
@@ -79,9 +80,11 @@ export class EbsBlockSource implements BlockSource {
     signal?: AbortSignal,
   ): Promise<FetchedBlock> {
     try {
+      // The buffer and the signal travel on the input (withRequestExtras): an option to `send` would make the SDK
+      // resolve its middleware stack again on every call.
+      const input = { SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: blockToken };
       const response = await this.client.send(
-        new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: blockToken }),
-        signal ? { abortSignal: signal } : {},
+        new GetSnapshotBlockCommand(withRequestExtras(input, { bodyInto: into, signal })),
       );
       if (!response.BlockData)
         throw new RequestRejectedError(`GetSnapshotBlock ${blockIndex} of ${snapshotId} returned no data`);

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { RequestRejectedError } from '../../errors.js';
+import { wholeBody } from './direct-http-handler.js';
 
 /** The streaming body of an SDK response, as the SDK types it: a Node stream with helpers mixed in. */
 interface SdkStreamingBody {
@@ -19,6 +20,16 @@ export async function readDeclaredBody(
   declaredLength: number | undefined,
   into?: Buffer,
 ): Promise<Buffer> {
+  const whole = wholeBody(body);
+  if (whole) {
+    // Read whole by homebound's transport, usually straight into `into`.
+    if (declaredLength !== undefined && whole.length > declaredLength) {
+      throw new RequestRejectedError(`response body is longer than its declared ${declaredLength} bytes`);
+    }
+    if (!into || whole === into || into.length !== whole.length) return whole;
+    whole.copy(into);
+    return into;
+  }
   if (!(body instanceof Readable) || declaredLength === undefined || !Number.isSafeInteger(declaredLength)) {
     const bytes = await body.transformToByteArray();
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { StagedObjectMissingError, StagingBucketNotFoundError } from '../../errors.js';
 import type { GetOptions, PutOptions, StagedObjectInfo, Staging } from '../../ports.js';
+import { wholeBody, withRequestExtras } from './direct-http-handler.js';
 import { readDeclaredBody } from './response-body.js';
 
 export interface S3StagingOptions {
@@ -69,12 +70,15 @@ export class S3Staging implements Staging {
 
   async get(key: string, options?: GetOptions): Promise<Buffer> {
     try {
+      const input = { Bucket: this.options.bucket, Key: this.prefix + key };
       const response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.options.bucket, Key: this.prefix + key }),
+        new GetObjectCommand(options?.allocate ? withRequestExtras(input, { bodyInto: options.allocate }) : input),
       );
       if (!response.Body) throw new StagedObjectMissingError(this.describe(key));
       const length = response.ContentLength;
-      const into = length !== undefined && options?.allocate ? options.allocate(length) : undefined;
+      // homebound's transport has already read the body into `allocate`'s buffer (readDeclaredBody takes it as is).
+      const into =
+        length !== undefined && options?.allocate && !wholeBody(response.Body) ? options.allocate(length) : undefined;
       return await readDeclaredBody(response.Body, length, into);
     } catch (error) {
       if (error instanceof NoSuchKey || nameOf(error) === 'NoSuchKey')

@@ -6,6 +6,12 @@ import { InvalidInputError, TargetUnavailableError } from '../../errors.js';
 import type { BlockTarget } from '../../ports.js';
 
 const ZERO_CHUNK = Buffer.alloc(8 * 1024 * 1024);
+/** Offsets, lengths and buffer addresses of direct I/O are multiples of this (a 4 KiB-sector disk's logical block;
+ * 512-byte-sector disks accept it too). */
+const DIRECT_ALIGNMENT = 4096;
+/** A direct write moves at most this much at once, through one aligned buffer. */
+const DIRECT_CHUNK = 1024 * 1024;
+const WASM_PAGE = 64 * 1024;
 
 export interface OpenTargetOptions {
   /** Create a sparse image file of this size when `path` does not exist. @default refuse a missing target */
@@ -34,10 +40,25 @@ export async function openFileTarget(path: string, options: OpenTargetOptions = 
   try {
     const info = await handle.stat();
     const sizeBytes = await sizeOf(path, info);
-    return new FileTarget(path, handle, sizeBytes, info.isFile());
+    return new FileTarget(path, handle, await openDirect(path), sizeBytes, info.isFile());
   } catch (error) {
     await handle.close();
     throw error;
+  }
+}
+
+/**
+ * A second handle on the target that writes around the page cache (O_DIRECT), or undefined where the file system
+ * refuses it (tmpfs, some FUSE mounts). Writing a pass through the page cache cost more CPU than anything but the
+ * hashes: the kernel copies every byte into a cache page (~1 ms per MiB on the bench's machine, and more with
+ * concurrent writers contending for the inode's lock), pages that only the later writeback uses. A direct write hands
+ * the device the buffer itself (docs/bench.md).
+ */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, constants.O_RDWR | constants.O_DIRECT);
+  } catch {
+    return undefined;
   }
 }
 
@@ -113,15 +134,42 @@ class FileTarget implements BlockTarget {
   constructor(
     readonly path: string,
     private readonly handle: FileHandle,
+    private direct: FileHandle | undefined,
     readonly sizeBytes: number,
     private readonly regularFile: boolean,
   ) {}
 
   async write(data: Uint8Array, offset: number): Promise<void> {
-    let written = 0;
-    while (written < data.length) {
-      const { bytesWritten } = await this.handle.write(data, written, data.length - written, offset + written);
-      written += bytesWritten;
+    if (this.direct && data.length % DIRECT_ALIGNMENT === 0 && offset % DIRECT_ALIGNMENT === 0) {
+      if (await this.writeDirect(data, offset)) return;
+    }
+    await writeAll(this.handle, data, 0, data.length, offset);
+  }
+
+  /**
+   * Writes through the O_DIRECT handle, each chunk copied into an aligned buffer first (a block's bytes sit in a
+   * segment at no particular alignment). False, having written nothing, when the medium refuses direct I/O after all
+   * (EINVAL; the target then writes through the page cache from here on) or no aligned buffer can be made.
+   */
+  private async writeDirect(data: Uint8Array, offset: number): Promise<boolean> {
+    const direct = this.direct as FileHandle;
+    const buffer = alignedBuffers.pop() ?? alignedBuffer(DIRECT_CHUNK);
+    if (!buffer) return false;
+    try {
+      for (let done = 0; done < data.length; done += DIRECT_CHUNK) {
+        const length = Math.min(DIRECT_CHUNK, data.length - done);
+        buffer.set(data.subarray(done, done + length));
+        await writeAll(direct, buffer, 0, length, offset + done);
+      }
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
+      // Only the first chunk can fail this way: EINVAL is about alignment, the same for every chunk.
+      this.direct = undefined;
+      await direct.close();
+      return false;
+    } finally {
+      if (alignedBuffers.length < MAX_ALIGNED_BUFFERS) alignedBuffers.push(buffer);
     }
   }
 
@@ -152,10 +200,42 @@ class FileTarget implements BlockTarget {
     }
   }
 
-  close(): Promise<void> {
-    return this.handle.close();
+  async close(): Promise<void> {
+    await this.direct?.close();
+    await this.handle.close();
   }
 }
+
+async function writeAll(handle: FileHandle, data: Uint8Array, from: number, length: number, offset: number) {
+  for (let written = 0; written < length; ) {
+    const { bytesWritten } = await handle.write(data, from + written, length - written, offset + written);
+    written += bytesWritten;
+  }
+}
+
+/**
+ * Memory that starts on a page boundary, as direct I/O needs. Node cannot ask for alignment; a WebAssembly memory is
+ * reserved in whole pages, so its buffer starts on one. (Were it not, the first direct write fails with EINVAL and the
+ * target falls back to the page cache.)
+ */
+function alignedBuffer(size: number): Buffer | undefined {
+  try {
+    const memory = new WasmMemory({ initial: Math.ceil(size / WASM_PAGE) });
+    return Buffer.from(memory.buffer, 0, size);
+  } catch {
+    // V8 reserves address space for each WebAssembly memory and caps the total: past it, write through the cache.
+    return undefined;
+  }
+}
+
+/** Aligned buffers of this process's targets, reused; a write finding none makes one. */
+const alignedBuffers: Buffer[] = [];
+const MAX_ALIGNED_BUFFERS = 16;
+
+/** Node's global WebAssembly.Memory, which this project's TypeScript libraries (no DOM) do not declare. */
+const WasmMemory = (
+  globalThis as unknown as { WebAssembly: { Memory: new (pages: { initial: number }) => { buffer: ArrayBuffer } } }
+).WebAssembly.Memory;
 
 /** Size in bytes of an image file or block device, without opening it for writing. */
 export async function targetSize(path: string): Promise<number> {
