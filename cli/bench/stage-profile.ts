@@ -46,14 +46,16 @@ const ANCHORS: readonly [Stage, (name: string, url: string) => boolean][] = [
   ['write', (n) => ['applySpooled', 'decodeSegment'].includes(n)],
   ['write', (_n, u) => u.endsWith('file-target.ts')],
   ['hash', (n, u) => n === 'sha256' && u.endsWith('blocks.ts')],
-  ['upload', (n) => ['writeRequestBody', 'writeBody'].includes(n)],
+  ['upload', (n) => ['writeRequestBody', 'writeBody', 'sendWithBody'].includes(n)],
   ['upload', (n, u) => n === 'put' && u.endsWith('s3-staging.ts')],
   ['download', (n, u) => n === 'get' && u.endsWith('s3-staging.ts')],
   ['receive', (n) => n === 'getSnapshotBlock'],
 ];
 
-/** Code that moves bytes over HTTP (Node's client and streams, the SDKs): receive while streaming, download after. */
-const HTTP_URL = /^node:(_http|net|stream|internal\/streams|internal\/stream_base)|\/node_modules\/@(smithy|aws-sdk)\//;
+/** Code that moves bytes over HTTP (Node's sockets and streams, the SDKs, homebound's transport): receive while
+ * streaming, download after. */
+const HTTP_URL =
+  /^node:(_http|net|stream|internal\/streams|internal\/stream_base)|\/node_modules\/@(smithy|aws-sdk)\/|\/direct-http-handler\.ts$/;
 
 /**
  * Profiles one pass with V8's sampling profiler in this process and splits its CPU by stage. The samples place the
