@@ -18,7 +18,7 @@ export interface AwsConnection {
 export interface EbsClientOptions extends AwsConnection {
   /** Sockets kept open; AWS suggests ~100 parallel connections for ~500 MB/s. @default 128 */
   readonly maxSockets?: number;
-  /** A call that takes longer fails (and is retried by the streamer). @default 30000 */
+  /** A call whose socket stays silent this long fails (and is retried by the streamer). @default 30000 */
   readonly requestTimeoutMs?: number;
 }
 

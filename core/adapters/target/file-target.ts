@@ -134,10 +134,15 @@ class FileTarget implements BlockTarget {
   constructor(
     readonly path: string,
     private readonly handle: FileHandle,
-    private direct: FileHandle | undefined,
+    private readonly directHandle: FileHandle | undefined,
     readonly sizeBytes: number,
     private readonly regularFile: boolean,
-  ) {}
+  ) {
+    this.direct = directHandle;
+  }
+
+  /** The O_DIRECT handle while direct writes work; cleared (the handle stays open until close) once one is refused. */
+  private direct: FileHandle | undefined;
 
   async write(data: Uint8Array, offset: number): Promise<void> {
     if (this.direct && data.length % DIRECT_ALIGNMENT === 0 && offset % DIRECT_ALIGNMENT === 0) {
@@ -148,8 +153,8 @@ class FileTarget implements BlockTarget {
 
   /**
    * Writes through the O_DIRECT handle, each chunk copied into an aligned buffer first (a block's bytes sit in a
-   * segment at no particular alignment). False, having written nothing, when the medium refuses direct I/O after all
-   * (EINVAL; the target then writes through the page cache from here on) or no aligned buffer can be made.
+   * segment at no particular alignment). False when the medium refuses direct I/O after all (EINVAL; the target then
+   * writes through the page cache from here on) or no aligned buffer can be made.
    */
   private async writeDirect(data: Uint8Array, offset: number): Promise<boolean> {
     const direct = this.direct as FileHandle;
@@ -164,9 +169,9 @@ class FileTarget implements BlockTarget {
       return true;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
-      // Only the first chunk can fail this way: EINVAL is about alignment, the same for every chunk.
+      // EINVAL is about alignment: the medium takes no direct I/O after all (or a short write left the rest
+      // unaligned). The caller writes the whole range again through the page cache, as every write from here on.
       this.direct = undefined;
-      await direct.close();
       return false;
     } finally {
       if (alignedBuffers.length < MAX_ALIGNED_BUFFERS) alignedBuffers.push(buffer);
@@ -201,7 +206,7 @@ class FileTarget implements BlockTarget {
   }
 
   async close(): Promise<void> {
-    await this.direct?.close();
+    await this.directHandle?.close();
     await this.handle.close();
   }
 }
