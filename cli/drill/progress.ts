@@ -94,7 +94,7 @@ export class DrillProgress {
     if (state === 'StreamPass') this.stopBar();
     if (state !== 'RecordPass') return;
     const record = output as {
-      pass?: { number: number; kind: string; final: boolean; startedAt?: string };
+      pass?: StatePass & { startedAt?: string };
       progress?: { reason: string; blocksListed?: number; bytesChanged?: number; bytesStaged?: number };
     };
     const pass = record.pass;
@@ -106,13 +106,13 @@ export class DrillProgress {
     const seconds = pass.startedAt ? (Date.now() - Date.parse(pass.startedAt)) / 1000 : 0;
     const rate = seconds > 0 ? `${(changed / MiB / seconds).toFixed(1)} MiB/s` : '';
     this.say(
-      `  pass ${pass.number} (${pass.final ? 'final' : pass.kind}): ${blocks} blocks, ${mib(changed)} changed, ${mib(staged)} staged, applied in ${seconds.toFixed(1)} s (${rate}) — ${record.progress?.reason ?? ''}`,
+      `  pass ${pass.number} (${passKind(pass)}): ${blocks} blocks, ${mib(changed)} changed, ${mib(staged)} staged, applied in ${seconds.toFixed(1)} s (${rate}) — ${record.progress?.reason ?? ''}`,
     );
   }
 
   private startBar(input: unknown): void {
-    const pass = (input as { pass?: { number: number; kind: string; final: boolean } }).pass;
-    const label = pass ? `pass ${pass.number} (${pass.final ? 'final' : pass.kind})` : 'pass';
+    const pass = (input as { pass?: StatePass }).pass;
+    const label = pass ? `pass ${pass.number} (${passKind(pass)})` : 'pass';
     const listed = this.source.listed;
     const read = this.source.read;
     const started = performance.now();
@@ -145,4 +145,19 @@ export class DrillProgress {
 
 export function mib(bytes: number): string {
   return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** The state's pass, as far as the progress lines read it. */
+interface StatePass {
+  readonly number: number;
+  readonly kind: string;
+  readonly final: boolean;
+  readonly snapshots?: readonly { readonly seed?: unknown }[];
+}
+
+/** `final`, `seeded` (the state says `full`; StreamPass plans a first pass whose volumes have seeds as seeded), or the
+ * state's kind. */
+function passKind(pass: StatePass): string {
+  if (pass.final) return 'final';
+  return pass.snapshots?.some((snapshot) => snapshot.seed !== undefined) ? 'seeded' : pass.kind;
 }

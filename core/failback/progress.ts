@@ -24,7 +24,8 @@ export const VolumeProgress = z.object({
   /** The host's wave, when the request gave hosts waves. */
   wave: z.number().int().positive().optional(),
   passNumber: z.number().int().positive(),
-  kind: z.enum(['full', 'incremental']),
+  /** `seeded`: the run's first pass of a volume with a seed, planned as such by StreamPass (the state says `full`). */
+  kind: z.enum(['full', 'incremental', 'seeded']),
   /** `streaming`: invocations still to come; `staged`: sealed, for the gateway or agent to apply. */
   phase: z.enum(['streaming', 'staged']),
   /** Bytes of the pass still to stream (whole shards); 0 once staged. */
@@ -69,7 +70,13 @@ interface PassIdentity {
 export async function recordVolumeProgress(
   deps: Pick<FailbackDeps, 'recordStaging' | 'staging' | 'now'>,
   pass: PassIdentity,
-  progress: { bytesRemaining: number; throughputBytesPerSecond: number; sealed?: { bytesStaged: number } },
+  progress: {
+    /** The kind the pass was planned as, when it differs from the state's (a seeded first pass). */
+    kind?: VolumeProgress['kind'];
+    bytesRemaining: number;
+    throughputBytesPerSecond: number;
+    sealed?: { bytesStaged: number };
+  },
 ): Promise<void> {
   await writeVolumeProgress((deps.recordStaging ?? deps.staging)(runLayout.record(pass.runId)), {
     runId: pass.runId,
@@ -78,7 +85,7 @@ export async function recordVolumeProgress(
     volumeId: pass.snapshot.volumeId,
     ...(pass.snapshot.wave === undefined ? {} : { wave: pass.snapshot.wave }),
     passNumber: pass.passNumber,
-    kind: pass.kind,
+    kind: progress.kind ?? pass.kind,
     phase: progress.sealed ? 'staged' : 'streaming',
     bytesRemaining: progress.sealed ? 0 : progress.bytesRemaining,
     ...(progress.sealed ? { bytesStaged: progress.sealed.bytesStaged } : {}),

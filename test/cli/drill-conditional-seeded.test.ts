@@ -54,6 +54,8 @@ describe('homebound drill --method conditional-automated --reuse-original', () =
     const seeding = report.seeding;
     expect(first?.kind).toBe('seeded');
     expect(report.firstPass?.kind).toBe('seeded');
+    // The progress lines (stderr) name the pass as StreamPass planned it (the state says `full`).
+    expect(result.stderr).toMatch(/pass 1 \(seeded\): \d+ blocks/);
     expect(first?.blocksCompared).toBeGreaterThan(0);
     expect(first?.blocksDiffering).toBeGreaterThan(0);
     expect(seeding?.divergencePct).toBe(5);

@@ -61,6 +61,9 @@ describe('homebound drill --reuse-original (automated)', () => {
     expect(seeding?.warnings).toEqual([]);
     expect(report.leftToDo).toEqual([]);
     expect(result.stdout).toContain('seeded first pass: seeded');
+    // The progress lines (stderr) name the pass as StreamPass planned it (the state says `full`).
+    expect(result.stderr).toMatch(/pass 1 \(seeded\): \d+ blocks/);
+    expect(result.stderr).not.toMatch(/pass 1 \(full\)/);
 
     // The preservation snapshot, read back from the local EBS store: tagged, and holding the original as it was
     // before the run — which the run then overwrote (the failback volume is the original disk, now the takeover's).

@@ -8,6 +8,7 @@ import { compareVolumes } from '../../cli/drill/verify.js';
 import { MANIFEST_KEY, passPrefix } from '../../core/engine/layout.js';
 import { parseStagedJson } from '../../core/engine/manifest.js';
 import { StagedObjectMissingError } from '../../core/errors.js';
+import { progressLayout, VolumeProgress } from '../../core/failback/progress.js';
 import { RUN_TAG, runLayout } from '../../core/failback/run-state.js';
 import { PassRecord } from '../../core/failback/steps/record-pass.js';
 import { RunReport } from '../../core/failback/steps/report.js';
@@ -154,6 +155,20 @@ describe('a seeded automated failback on the local cloud', () => {
     };
     // Kill 2: the seeded pass is sealed and the restarted gateway is up, opening its journal or applying the pass.
     const staged = env.deps.staging(runLayout.volumes(runId));
+    // What `homebound status` reads: the volume's progress record once pass 1 is sealed.
+    const progressKinds: (string | undefined)[] = [];
+    const passOneProgressKind = async () => {
+      const records = env.deps.staging(runLayout.record(runId));
+      for (let tries = 0; tries < 200; tries++) {
+        const progress = await records.get(progressLayout.key(volumeKey)).then(
+          (body) => parseStagedJson(VolumeProgress, body, 'progress'),
+          () => undefined,
+        );
+        if (progress?.passNumber === 1 && progress.phase === 'staged') return progress.kind;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      return undefined;
+    };
     const watcher = (async () => {
       for (let tries = 0; tries < 1200; tries++) {
         const sealed = await staged.get(`${passPrefix(volumeKey, 1)}${MANIFEST_KEY}`).then(
@@ -166,6 +181,7 @@ describe('a seeded automated failback on the local cloud', () => {
         if (sealed && kills.length === 1 && starts === 2 && pid !== undefined) {
           kills.push('mid seeded pass');
           process.kill(pid, 'SIGKILL');
+          progressKinds.push(await passOneProgressKind());
           return;
         }
         await new Promise((resolve) => setTimeout(resolve, 25));
@@ -177,6 +193,8 @@ describe('a seeded automated failback on the local cloud', () => {
     await watcher;
 
     expect(kills).toEqual(['after the seed was published', 'mid seeded pass']);
+    // Named as planned: before, the record said `full` while a seeded pass streamed.
+    expect(progressKinds).toEqual(['seeded']);
     expect([...env.gatewayRestarts.values()].reduce((sum, count) => sum + count, 0)).toBe(2);
     // Hashed once: the restarted gateway found its journal and never hashed the (partly overwritten) seed again.
     expect(gatewayLines.filter((line) => line.includes(`${volumeKey}: hashing its seed`))).toHaveLength(1);

@@ -103,7 +103,12 @@ export async function sealVolumePass(input: SealVolumePassInput, deps: FailbackD
     BytesRemaining: 0,
     VolumeBytesChanged: stats.bytesChanged,
   });
-  await recordVolumeProgress(deps, input, { bytesRemaining: 0, throughputBytesPerSecond: 0, sealed: stats });
+  await recordVolumeProgress(deps, input, {
+    kind: plan.kind,
+    bytesRemaining: 0,
+    throughputBytesPerSecond: 0,
+    sealed: stats,
+  });
   return { ...identity, invocations, done: true, split: true, stats };
 }
 

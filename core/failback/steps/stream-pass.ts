@@ -127,7 +127,7 @@ export async function streamVolumePass(
     const bytesRemaining = bytesOfShards(plan, 0, plan.shards.length);
     deps.metrics.volumeStreamed(input.runId, snapshot.volumeKey, { BytesRemaining: bytesRemaining });
     // The ranges stream at once and each knows only its own part: the record stays as planned until the seal.
-    await recordVolumeProgress(deps, input, { bytesRemaining, throughputBytesPerSecond: 0 });
+    await recordVolumeProgress(deps, input, { kind: plan.kind, bytesRemaining, throughputBytesPerSecond: 0 });
     return { ...identity, invocations, done: false, split: true, ...split, ranges: [...split.ranges] };
   }
   // Alone on its snapshot: the whole budget.
@@ -147,6 +147,7 @@ export async function streamVolumePass(
       VolumeBytesChanged: sealed?.bytesChanged,
     });
     await recordVolumeProgress(deps, input, {
+      kind: plan.kind,
       bytesRemaining,
       throughputBytesPerSecond: throughput,
       ...(sealed ? { sealed } : {}),
