@@ -19,7 +19,7 @@ describe('homebound drill --hosts 12 --waves 3', () => {
     const json = join(dir, 'waves.json');
     const result = await runCli([
       'drill',
-      ...['--hosts', '12', '--waves', '3', '--volumes', '2', '--size-mib', '64', '--auto-approve', '--json', json],
+      ...['--hosts', '12', '--waves', '3', '--volumes', '2', '--size-mib', '16', '--auto-approve', '--json', json],
     ]);
 
     expect(result.code, result.stderr).toBe(0);
