@@ -113,6 +113,8 @@ export interface DirectHttpHandlerOptions {
 const HEAD_LIMIT = 64 * 1024;
 const SCRATCH_BYTES = 16 * 1024;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+/** Methods sent without a Content-Length when they carry no body. */
+const BODYLESS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
 /** How a kept-alive socket that the server has closed fails the next request on it. */
 const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
@@ -255,10 +257,8 @@ class Connection {
   exchanges = 0;
   private readonly socket: Socket;
   private readonly scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-  private connected = false;
   private closed = false;
   private current: Exchange | undefined;
-  private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     secure: boolean,
@@ -280,13 +280,10 @@ class Connection {
       : netConnect({ host, port, onread });
     this.socket.setNoDelay(true);
     this.socket.setKeepAlive(true, 1000);
-    this.socket.once(secure ? 'secureConnect' : 'connect', () => {
-      this.connected = true;
-      clearTimeout(this.connectTimer);
-    });
-    this.connectTimer = setTimeout(() => {
+    const connectTimer = setTimeout(() => {
       this.socket.destroy(named(new Error(`connection to ${host}:${port} timed out`), 'TimeoutError', 'ETIMEDOUT'));
     }, options.connectionTimeoutMs);
+    this.socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
     this.socket.on('timeout', () => {
       const error = named(new Error(`no response from ${host} in ${options.requestTimeoutMs} ms`), 'TimeoutError');
       this.socket.destroy(error);
@@ -295,7 +292,7 @@ class Connection {
     this.socket.on('end', () => this.onEnd());
     this.socket.on('close', () => {
       this.closed = true;
-      clearTimeout(this.connectTimer);
+      clearTimeout(connectTimer);
       this.fail(Object.assign(new Error(`connection to ${host} closed`), { code: 'ECONNRESET' }));
     });
   }
@@ -342,7 +339,6 @@ class Connection {
       else this.socket.write(head, 'latin1');
     }).finally(() => {
       this.current = undefined;
-      if (!this.connected) clearTimeout(this.connectTimer);
     });
   }
 
@@ -636,7 +632,7 @@ function requestHead(request: TransportRequest, body: Buffer | undefined): strin
     head += `${name}: ${value}\r\n`;
   }
   if (!hasHost) head += `host: ${request.hostname}${request.port ? `:${request.port}` : ''}\r\n`;
-  if (!hasLength && (body || !['GET', 'HEAD', 'DELETE', 'OPTIONS'].includes(request.method))) {
+  if (!hasLength && (body || !BODYLESS.has(request.method))) {
     head += `content-length: ${body?.length ?? 0}\r\n`;
   }
   return `${head}\r\n`;

@@ -11,22 +11,24 @@ interface SdkStreamingBody {
  * Reads a response body whose length the response declared into one buffer of that size. The SDK's own collector
  * keeps every chunk and then concatenates them into a fresh, zero-filled array — a second copy of every byte and
  * twice the garbage, which on a block-sized body costs more than the hash that checks it.
- * `into`, when exactly the declared size, receives the body instead of a new buffer.
+ * `into` — a buffer, or a function giving one for the declared length — receives the body instead of a new buffer
+ * when it is exactly the declared size. A body homebound's transport read whole is taken as it is: the transport
+ * already read it into `into` where it could (the same `bodyInto`).
  * @throws RequestRejectedError when more bytes arrive than declared; a short body comes back short, for the
  *   caller's length check to name.
  */
 export async function readDeclaredBody(
   body: SdkStreamingBody,
   declaredLength: number | undefined,
-  into?: Buffer,
+  into?: Buffer | ((length: number) => Buffer),
 ): Promise<Buffer> {
   const whole = wholeBody(body);
   if (whole) {
-    // Read whole by homebound's transport, usually straight into `into`.
     if (declaredLength !== undefined && whole.length > declaredLength) {
       throw new RequestRejectedError(`response body is longer than its declared ${declaredLength} bytes`);
     }
-    if (!into || whole === into || into.length !== whole.length) return whole;
+    // A buffer the transport could not fill (a chunked body) still gets the bytes: the caller may rely on them there.
+    if (!Buffer.isBuffer(into) || whole === into || into.length !== whole.length) return whole;
     whole.copy(into);
     return into;
   }
@@ -35,8 +37,9 @@ export async function readDeclaredBody(
     return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   const stream = body;
+  const given = typeof into === 'function' ? into(declaredLength) : into;
   return new Promise<Buffer>((resolve, reject) => {
-    const out = into?.length === declaredLength ? into : Buffer.allocUnsafe(declaredLength);
+    const out = given?.length === declaredLength ? given : Buffer.allocUnsafe(declaredLength);
     let filled = 0;
     stream.on('data', (chunk: Buffer) => {
       if (filled + chunk.length > declaredLength) {

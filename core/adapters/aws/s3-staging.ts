@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { StagedObjectMissingError, StagingBucketNotFoundError } from '../../errors.js';
 import type { GetOptions, PutOptions, StagedObjectInfo, Staging } from '../../ports.js';
-import { wholeBody, withRequestExtras } from './direct-http-handler.js';
+import { withRequestExtras } from './direct-http-handler.js';
 import { readDeclaredBody } from './response-body.js';
 
 export interface S3StagingOptions {
@@ -75,11 +75,7 @@ export class S3Staging implements Staging {
         new GetObjectCommand(options?.allocate ? withRequestExtras(input, { bodyInto: options.allocate }) : input),
       );
       if (!response.Body) throw new StagedObjectMissingError(this.describe(key));
-      const length = response.ContentLength;
-      // homebound's transport has already read the body into `allocate`'s buffer (readDeclaredBody takes it as is).
-      const into =
-        length !== undefined && options?.allocate && !wholeBody(response.Body) ? options.allocate(length) : undefined;
-      return await readDeclaredBody(response.Body, length, into);
+      return await readDeclaredBody(response.Body, response.ContentLength, options?.allocate);
     } catch (error) {
       if (error instanceof NoSuchKey || nameOf(error) === 'NoSuchKey')
         throw new StagedObjectMissingError(this.describe(key), { cause: error });
